@@ -1,0 +1,227 @@
+//! STOP/START keyword detection: the whole message, trimmed, case- and
+//! accent-insensitive. "stop" inside a sentence is an ordinary message.
+
+use unicode_normalization::UnicodeNormalization;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    Stop,
+    Start,
+}
+
+/// Opt-out words in English, Spanish, French, Italian, German and Portuguese,
+/// in normalised form (lowercase, no accents, single spaces).
+const STOP_WORDS: &[&str] = &[
+    // English (the SMS-industry set plus common variants)
+    "stop",
+    "stopall",
+    "stop all",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "opt out",
+    "optout",
+    "revoke",
+    "remove me",
+    "stop messages",
+    "stop messaging",
+    // Spanish
+    "alto",
+    "baja",
+    "darme de baja",
+    "dar de baja",
+    "detener",
+    "parar",
+    "cancelar",
+    "no mas",
+    "desuscribir",
+    "desuscribirme",
+    "anular suscripcion",
+    // French
+    "arret",
+    "arreter",
+    "arretez",
+    "desabonner",
+    "me desabonner",
+    "se desabonner",
+    "desinscrire",
+    "me desinscrire",
+    "annuler",
+    // Italian
+    "basta",
+    "annulla",
+    "cancella",
+    "disiscrivi",
+    "disiscrivimi",
+    "stop messaggi",
+    // German
+    "stopp",
+    "abmelden",
+    "abbestellen",
+    "austragen",
+    "kundigen",
+    "beenden",
+    "aufhoren",
+    // Portuguese
+    "pare",
+    "sair",
+    "cancelar inscricao",
+    "descadastrar",
+    "descadastre",
+    "remover",
+    "chega",
+];
+
+const START_WORDS: &[&str] = &[
+    "start",
+    "unstop",
+    "subscribe",
+    "resubscribe",
+    "yes",
+    // Common equivalents in the same languages
+    "empezar",
+    "suscribir",
+    "suscribirme",
+    "reprendre",
+    "abonner",
+    "m abonner",
+    "iscrivimi",
+    "anmelden",
+    "abonnieren",
+    "starten",
+    "assinar",
+    "inscrever",
+    "comecar",
+];
+
+/// Lowercases, strips accents and any non-alphanumeric characters (emoji,
+/// punctuation) and collapses whitespace.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.nfkd() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.extend(c.to_lowercase());
+        } else {
+            pending_space = true;
+        }
+    }
+    out
+}
+
+/// Classifies a whole inbound message. Long messages are never keywords.
+pub fn classify(text: &str) -> Option<Keyword> {
+    if text.len() > 64 {
+        return None;
+    }
+    let norm = normalise(text);
+    if STOP_WORDS.contains(&norm.as_str()) {
+        Some(Keyword::Stop)
+    } else if START_WORDS.contains(&norm.as_str()) {
+        Some(Keyword::Start)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_words_are_recognised_whatever_their_case_and_spacing() {
+        for text in [
+            "STOP",
+            "stop",
+            "  Stop \n",
+            "STOPALL",
+            "Unsubscribe",
+            "cancel",
+            "END",
+            "quit",
+            "Opt-Out",
+            "stop.",
+        ] {
+            assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn stop_words_in_other_languages_with_or_without_accents() {
+        for text in [
+            "Arrêt",
+            "arret",
+            "ARRÊTER",
+            "Désabonner",
+            "Baja",
+            "No más",
+            "Basta",
+            "Stopp",
+            "Abmelden",
+            "kündigen",
+            "Aufhören",
+            "Pare",
+            "Sair",
+            "Cancelar inscrição",
+            "DETENER",
+        ] {
+            assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn emoji_and_punctuation_around_the_word_do_not_hide_it() {
+        for text in ["STOP 🛑", "🛑stop!!!", "¡Alto!", "«stop»", "\u{00a0}STOP\u{200b}"] {
+            assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn stop_inside_a_sentence_is_not_an_opt_out() {
+        for text in [
+            "please don't stop",
+            "stop by the shop tomorrow?",
+            "Is there a bus stop near you",
+            "unsubscribe me later maybe",
+            "stopwatch",
+            "nonstop",
+            "the end of the story",
+        ] {
+            assert_eq!(classify(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn start_words_resubscribe() {
+        for text in ["START", "unstop", "Subscribe", "yes", "YES!", " Start 👍 "] {
+            assert_eq!(classify(text), Some(Keyword::Start), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_and_empty_messages_are_not_keywords() {
+        for text in [
+            "",
+            "   ",
+            "🙂",
+            "hello",
+            "yes please send me the price",
+            &"stop ".repeat(40),
+        ] {
+            assert_eq!(classify(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn normalise_folds_accents_and_case() {
+        assert_eq!(normalise("  Ça  VA? Désolé "), "ca va desole");
+    }
+}

@@ -1,0 +1,14 @@
+//! optcast's shared library: domain types and rules (pure), the Meta
+//! protocol, and the storage, crypto and queue code every function uses.
+
+pub mod config;
+pub mod consent;
+pub mod crypto;
+pub mod handshake;
+pub mod ids;
+pub mod keywords;
+pub mod meta;
+pub mod queue;
+pub mod signature;
+pub mod store;
+pub mod telemetry;

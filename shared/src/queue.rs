@@ -1,0 +1,218 @@
+//! The one message contract of the ingest queue, and the claim check that
+//! carries a delivery too large for SQS through S3 (encrypted, never plain).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{self, CryptoError, KeyRing};
+
+/// SQS accepts 256 KiB per message; leave room for the envelope and escaping.
+pub const INLINE_LIMIT: usize = 200 * 1024;
+
+/// Everything that crosses the ingest queue. Tagged and versioned so a new
+/// shape can be added without breaking messages already in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum IngestJob {
+    #[serde(rename = "delivery.v1")]
+    DeliveryV1(DeliveryJob),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub received_at_ms: i64,
+    /// SHA-256 (hex) of the signed raw body: consent proof ties back to it.
+    pub body_sha256: String,
+    pub body: DeliveryBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeliveryBody {
+    /// The raw body as received (valid UTF-8; JSON escaping keeps it SQS-safe).
+    Inline { text: String },
+    /// Raw bytes that are not UTF-8.
+    InlineBase64 { data: String },
+    /// Stored encrypted in S3 under `key`.
+    Claim { bucket: String, key: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("SQS send failed: {0}")]
+    Sqs(String),
+    #[error("S3 call failed: {0}")]
+    S3(String),
+    #[error("claim check object missing: {0}")]
+    ClaimMissing(String),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("queue message is not an ingest job: {0}")]
+    BadJob(String),
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn claim_context(object_key: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("purpose".to_string(), "claim-check".to_string()),
+        ("object".to_string(), object_key.to_string()),
+    ])
+}
+
+/// The ingest queue's producer side (the webhook).
+pub struct DeliveryQueue<'a> {
+    pub sqs: &'a aws_sdk_sqs::Client,
+    pub s3: &'a aws_sdk_s3::Client,
+    pub keys: &'a KeyRing,
+    pub queue_url: &'a str,
+    pub bucket: &'a str,
+}
+
+impl DeliveryQueue<'_> {
+    /// Durably enqueues a verified raw body. Returns only once SQS (and S3,
+    /// for a claim check) accepted it; any error means "not stored".
+    #[tracing::instrument(skip_all, fields(bytes = body.len()))]
+    pub async fn enqueue(&self, body: &[u8], received_at_ms: i64) -> Result<(), QueueError> {
+        let body_sha256 = sha256_hex(body);
+        let inline = match std::str::from_utf8(body) {
+            Ok(text) => DeliveryBody::Inline { text: text.to_owned() },
+            Err(_) => {
+                use base64::Engine;
+                DeliveryBody::InlineBase64 {
+                    data: base64::engine::general_purpose::STANDARD.encode(body),
+                }
+            }
+        };
+        let mut job = IngestJob::DeliveryV1(DeliveryJob {
+            received_at_ms,
+            body_sha256: body_sha256.clone(),
+            body: inline,
+        });
+        let mut message = serde_json::to_string(&job).map_err(|e| QueueError::BadJob(e.to_string()))?;
+        if message.len() > INLINE_LIMIT {
+            let key = format!("claims/{}/{}", received_at_ms / 86_400_000, body_sha256);
+            self.put_claim(&key, body).await?;
+            job = IngestJob::DeliveryV1(DeliveryJob {
+                received_at_ms,
+                body_sha256,
+                body: DeliveryBody::Claim {
+                    bucket: self.bucket.to_string(),
+                    key,
+                },
+            });
+            message = serde_json::to_string(&job).map_err(|e| QueueError::BadJob(e.to_string()))?;
+        }
+        self.sqs
+            .send_message()
+            .queue_url(self.queue_url)
+            .message_body(message)
+            .send()
+            .await
+            .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    async fn put_claim(&self, key: &str, body: &[u8]) -> Result<(), QueueError> {
+        let ctx = claim_context(key);
+        let data_key = self.keys.generate(&ctx).await?;
+        let sealed = crypto::seal(&data_key, key.as_bytes(), body);
+        let mut object = Vec::with_capacity(2 + data_key.wrapped.len() + sealed.len());
+        object.extend_from_slice(&(data_key.wrapped.len() as u16).to_be_bytes());
+        object.extend_from_slice(&data_key.wrapped);
+        object.extend_from_slice(&sealed);
+        self.s3
+            .put_object()
+            .bucket(self.bucket)
+            .key(key)
+            .body(ByteStream::from(object))
+            .send()
+            .await
+            .map_err(|e| QueueError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// Parses a queue message body into a job.
+pub fn parse_job(message: &str) -> Result<IngestJob, QueueError> {
+    serde_json::from_str(message).map_err(|e| QueueError::BadJob(e.to_string()))
+}
+
+/// Returns the raw signed body a job carries, fetching and decrypting a claim.
+pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRing) -> Result<Vec<u8>, QueueError> {
+    match &job.body {
+        DeliveryBody::Inline { text } => Ok(text.as_bytes().to_vec()),
+        DeliveryBody::InlineBase64 { data } => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_err(|e| QueueError::BadJob(e.to_string()))
+        }
+        DeliveryBody::Claim { bucket, key } => {
+            let out = s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+                let text = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
+                if e.into_service_error().is_no_such_key() {
+                    QueueError::ClaimMissing(key.clone())
+                } else {
+                    QueueError::S3(text)
+                }
+            })?;
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| QueueError::S3(e.to_string()))?
+                .into_bytes();
+            if bytes.len() < 2 {
+                return Err(QueueError::Crypto(CryptoError::Malformed));
+            }
+            let wrapped_len = u16::from_be_bytes([bytes[0], bytes[1]]) as usize;
+            let wrapped = bytes.get(2..2 + wrapped_len).ok_or(CryptoError::Malformed)?;
+            let data_key = keys.unwrap(wrapped, &claim_context(key)).await?;
+            Ok(crypto::open(&data_key, key.as_bytes(), &bytes[2 + wrapped_len..])?)
+        }
+    }
+}
+
+/// Deletes a claim-check object once its delivery is fully ingested.
+pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<(), QueueError> {
+    if let DeliveryBody::Claim { bucket, key } = &job.body {
+        s3.delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| QueueError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_with_their_version_tag() {
+        let job = IngestJob::DeliveryV1(DeliveryJob {
+            received_at_ms: 5,
+            body_sha256: "ab".into(),
+            body: DeliveryBody::Inline {
+                text: "{\"object\":\"page\"}".into(),
+            },
+        });
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.contains("\"type\":\"delivery.v1\""), "{text}");
+        assert_eq!(parse_job(&text).unwrap(), job);
+    }
+
+    #[test]
+    fn unknown_job_types_are_rejected() {
+        assert!(parse_job(r#"{"type":"delivery.v9"}"#).is_err());
+        assert!(parse_job("garbage").is_err());
+    }
+}

@@ -1,0 +1,546 @@
+//! DynamoDB storage of leads: subscribers, the append-only consent log,
+//! encrypted messages and the processed-event markers that make ingest
+//! idempotent. One event is committed in one transaction, so it is applied
+//! completely once or not at all.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use sha2::{Digest, Sha256};
+
+use crate::consent::{ConsentChange, SubscriberStatus};
+use crate::ids::{PageId, Psid};
+use crate::meta::Platform;
+
+/// Audience index partitions per page: lets a planner read a page's
+/// subscribed leads in parallel without a hot partition.
+pub const AUDIENCE_SHARDS: u32 = 16;
+pub const AUDIENCE_INDEX: &str = "audience";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB call failed: {0}")]
+    Dynamo(String),
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> StoreError {
+    StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+}
+
+/// Table names, from the environment `template.yaml` sets.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub subscribers: String,
+    pub consent_log: String,
+    pub messages: String,
+    pub events: String,
+}
+
+impl Tables {
+    pub fn from_source(src: &dyn crate::config::Source) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::required;
+        Ok(Self {
+            subscribers: required(src, "SUBSCRIBERS_TABLE")?,
+            consent_log: required(src, "CONSENT_LOG_TABLE")?,
+            messages: required(src, "MESSAGES_TABLE")?,
+            events: required(src, "EVENTS_TABLE")?,
+        })
+    }
+}
+
+/// The evidence behind a consent change: which event, when, and hashes that
+/// tie it to Meta's signed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub event_key: String,
+    pub event_time_ms: i64,
+    pub event_sha256: String,
+    pub delivery_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketingToken {
+    /// The token, sealed under the subject's data key.
+    pub sealed: Vec<u8>,
+    pub expires_at_ms: Option<i64>,
+    pub stopped: bool,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub page_id: PageId,
+    pub psid: Psid,
+    pub platform: Platform,
+    pub status: SubscriberStatus,
+    /// Event time of the last consent change applied.
+    pub consent_changed_at_ms: i64,
+    pub opted_in: Option<Proof>,
+    /// For Meta's 24-hour window.
+    pub last_inbound_at_ms: Option<i64>,
+    /// The subject's KMS-wrapped data key.
+    pub data_key: Vec<u8>,
+    pub marketing: Option<MarketingToken>,
+    pub tags: BTreeSet<String>,
+    pub delivered_watermark: i64,
+    pub read_watermark: i64,
+    pub created_at_ms: i64,
+    /// Optimistic-concurrency version; 0 means "not stored yet".
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub at_ms: i64,
+    pub change: ConsentChange,
+    pub proof: Proof,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub key: String,
+    pub at_ms: i64,
+    pub direction: &'static str,
+    pub kind: &'static str,
+    /// The body (JSON), sealed under the subject's data key.
+    pub sealed_body: Vec<u8>,
+    pub expires_at_s: i64,
+}
+
+/// Marks an event as processed (the idempotency record).
+#[derive(Debug, Clone)]
+pub struct EventMarker {
+    pub page_id: PageId,
+    pub key: String,
+    pub kind: String,
+    pub received_at_ms: i64,
+    pub expires_at_s: i64,
+}
+
+/// Everything one inbound event changes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct EventCommit {
+    pub marker: EventMarker,
+    pub subscriber: Option<Subscriber>,
+    pub consent: Option<ConsentRecord>,
+    pub message: Option<StoredMessage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Applied,
+    /// The event was processed before: nothing changed.
+    Duplicate,
+    /// The subscriber changed under us: re-read and try again.
+    Conflict,
+}
+
+pub fn subscriber_pk(page: &PageId) -> String {
+    format!("PAGE#{page}")
+}
+pub fn subscriber_sk(psid: &Psid) -> String {
+    format!("SUB#{psid}")
+}
+pub fn subject_pk(page: &PageId, psid: &Psid) -> String {
+    format!("PAGE#{page}#SUB#{psid}")
+}
+pub fn event_pk(page: &PageId, key: &str) -> String {
+    format!("EVENT#{page}#{key}")
+}
+pub fn audience_shard(psid: &Psid) -> u32 {
+    let d = Sha256::digest(psid.as_str().as_bytes());
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % AUDIENCE_SHARDS
+}
+pub fn audience_pk(page: &PageId, shard: u32) -> String {
+    format!("PAGE#{page}#SHARD#{shard}")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn b(v: &[u8]) -> AttributeValue {
+    AttributeValue::B(Blob::new(v))
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn get_s<'a>(item: &'a Item, k: &'static str) -> Result<&'a str, StoreError> {
+    item.get(k)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or(StoreError::Corrupt(k))
+}
+fn get_n(item: &Item, k: &'static str) -> Result<i64, StoreError> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or(StoreError::Corrupt(k))
+}
+fn opt_n(item: &Item, k: &'static str) -> Option<i64> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+fn opt_s(item: &Item, k: &'static str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+fn opt_b(item: &Item, k: &'static str) -> Option<Vec<u8>> {
+    item.get(k).and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec())
+}
+
+fn proof_to_item(prefix: &str, p: &Proof, item: &mut Item) {
+    item.insert(format!("{prefix}event_key"), s(&p.event_key));
+    item.insert(format!("{prefix}event_time_ms"), n(p.event_time_ms));
+    item.insert(format!("{prefix}event_sha256"), s(&p.event_sha256));
+    item.insert(format!("{prefix}delivery_sha256"), s(&p.delivery_sha256));
+}
+
+pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
+    let mut item = Item::new();
+    item.insert("pk".into(), s(subscriber_pk(&sub.page_id)));
+    item.insert("sk".into(), s(subscriber_sk(&sub.psid)));
+    item.insert("page_id".into(), s(sub.page_id.as_str()));
+    item.insert("psid".into(), s(sub.psid.as_str()));
+    item.insert(
+        "platform".into(),
+        s(match sub.platform {
+            Platform::Messenger => "messenger",
+            Platform::Instagram => "instagram",
+        }),
+    );
+    item.insert("status".into(), s(sub.status.as_str()));
+    item.insert("consent_changed_at_ms".into(), n(sub.consent_changed_at_ms));
+    // Sparse index: only subscribed leads are in the audience.
+    if sub.status == SubscriberStatus::Subscribed {
+        item.insert(
+            "audience_pk".into(),
+            s(audience_pk(&sub.page_id, audience_shard(&sub.psid))),
+        );
+    }
+    if let Some(p) = &sub.opted_in {
+        proof_to_item("opt_in_", p, &mut item);
+    }
+    if let Some(t) = sub.last_inbound_at_ms {
+        item.insert("last_inbound_at_ms".into(), n(t));
+    }
+    item.insert("data_key".into(), b(&sub.data_key));
+    if let Some(m) = &sub.marketing {
+        item.insert("marketing_token".into(), b(&m.sealed));
+        item.insert("marketing_stopped".into(), AttributeValue::Bool(m.stopped));
+        if let Some(e) = m.expires_at_ms {
+            item.insert("marketing_expires_at_ms".into(), n(e));
+        }
+        if let Some(tz) = &m.timezone {
+            item.insert("marketing_timezone".into(), s(tz));
+        }
+    }
+    if !sub.tags.is_empty() {
+        item.insert("tags".into(), AttributeValue::Ss(sub.tags.iter().cloned().collect()));
+    }
+    item.insert("delivered_watermark".into(), n(sub.delivered_watermark));
+    item.insert("read_watermark".into(), n(sub.read_watermark));
+    item.insert("created_at_ms".into(), n(sub.created_at_ms));
+    item.insert("version".into(), n(version));
+    item
+}
+
+pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
+    let page_id = PageId::parse(get_s(item, "page_id")?).map_err(|_| StoreError::Corrupt("page_id"))?;
+    let psid = Psid::parse(get_s(item, "psid")?).map_err(|_| StoreError::Corrupt("psid"))?;
+    let platform = match get_s(item, "platform")? {
+        "instagram" => Platform::Instagram,
+        _ => Platform::Messenger,
+    };
+    let status = SubscriberStatus::parse(get_s(item, "status")?).ok_or(StoreError::Corrupt("status"))?;
+    let opted_in = match opt_s(item, "opt_in_event_key") {
+        Some(event_key) => Some(Proof {
+            event_key,
+            event_time_ms: get_n(item, "opt_in_event_time_ms")?,
+            event_sha256: get_s(item, "opt_in_event_sha256")?.to_string(),
+            delivery_sha256: get_s(item, "opt_in_delivery_sha256")?.to_string(),
+        }),
+        None => None,
+    };
+    let marketing = opt_b(item, "marketing_token").map(|sealed| MarketingToken {
+        sealed,
+        expires_at_ms: opt_n(item, "marketing_expires_at_ms"),
+        stopped: item
+            .get("marketing_stopped")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        timezone: opt_s(item, "marketing_timezone"),
+    });
+    let tags = item
+        .get("tags")
+        .and_then(|v| v.as_ss().ok())
+        .map(|v| v.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(Subscriber {
+        page_id,
+        psid,
+        platform,
+        status,
+        consent_changed_at_ms: get_n(item, "consent_changed_at_ms")?,
+        opted_in,
+        last_inbound_at_ms: opt_n(item, "last_inbound_at_ms"),
+        data_key: opt_b(item, "data_key").ok_or(StoreError::Corrupt("data_key"))?,
+        marketing,
+        tags,
+        delivered_watermark: opt_n(item, "delivered_watermark").unwrap_or(0),
+        read_watermark: opt_n(item, "read_watermark").unwrap_or(0),
+        created_at_ms: get_n(item, "created_at_ms")?,
+        version: get_n(item, "version")? as u64,
+    })
+}
+
+/// Reads and writes lead data.
+#[derive(Clone)]
+pub struct Store {
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub tables: Tables,
+}
+
+impl Store {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, tables: Tables) -> Self {
+        Self { ddb, tables }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn subscriber(&self, page: &PageId, psid: &Psid) -> Result<Option<Subscriber>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        out.item().map(subscriber_from_item).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn event_seen(&self, page: &PageId, key: &str) -> Result<bool, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.events)
+            .key("pk", s(event_pk(page, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(out.item().is_some())
+    }
+
+    /// The consent log of one lead, oldest first.
+    pub async fn consent_history(&self, page: &PageId, psid: &Psid) -> Result<Vec<Item>, StoreError> {
+        self.query_all(&self.tables.consent_log, subject_pk(page, psid)).await
+    }
+
+    /// The stored (sealed) messages of one lead, oldest first.
+    pub async fn messages(&self, page: &PageId, psid: &Psid) -> Result<Vec<Item>, StoreError> {
+        self.query_all(&self.tables.messages, subject_pk(page, psid)).await
+    }
+
+    async fn query_all(&self, table: &str, pk: String) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(dynamo)?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Commits one event: the marker (only if absent), the subscriber (only if
+    /// unchanged since read), the consent record and the message.
+    #[tracing::instrument(skip_all, fields(kind = %commit.marker.kind))]
+    pub async fn commit(&self, commit: &EventCommit) -> Result<CommitOutcome, StoreError> {
+        let m = &commit.marker;
+        let mut marker = Item::new();
+        marker.insert("pk".into(), s(event_pk(&m.page_id, &m.key)));
+        marker.insert("kind".into(), s(&m.kind));
+        marker.insert("received_at_ms".into(), n(m.received_at_ms));
+        marker.insert("expires_at".into(), n(m.expires_at_s));
+        let mut items = vec![put(
+            &self.tables.events,
+            marker,
+            Some("attribute_not_exists(pk)"),
+            None,
+        )?];
+
+        if let Some(sub) = &commit.subscriber {
+            let item = subscriber_to_item(sub, sub.version + 1);
+            let p = if sub.version == 0 {
+                put(&self.tables.subscribers, item, Some("attribute_not_exists(pk)"), None)?
+            } else {
+                put(
+                    &self.tables.subscribers,
+                    item,
+                    Some("version = :v"),
+                    Some((":v", n(sub.version))),
+                )?
+            };
+            items.push(p);
+            let pk = subject_pk(&sub.page_id, &sub.psid);
+            if let Some(c) = &commit.consent {
+                let mut item = Item::new();
+                item.insert("pk".into(), s(&pk));
+                item.insert("sk".into(), s(format!("{:013}#{}", c.at_ms.max(0), c.proof.event_key)));
+                if let Some(from) = c.change.from {
+                    item.insert("from".into(), s(from.as_str()));
+                }
+                item.insert("to".into(), s(c.change.to.as_str()));
+                item.insert("reason".into(), s(c.change.reason.as_str()));
+                item.insert("at_ms".into(), n(c.at_ms));
+                proof_to_item("", &c.proof, &mut item);
+                items.push(put(
+                    &self.tables.consent_log,
+                    item,
+                    Some("attribute_not_exists(pk)"),
+                    None,
+                )?);
+            }
+            if let Some(msg) = &commit.message {
+                let mut item = Item::new();
+                item.insert("pk".into(), s(&pk));
+                item.insert("sk".into(), s(format!("MSG#{:013}#{}", msg.at_ms.max(0), msg.key)));
+                item.insert("direction".into(), s(msg.direction));
+                item.insert("kind".into(), s(msg.kind));
+                item.insert("at_ms".into(), n(msg.at_ms));
+                item.insert("body".into(), b(&msg.sealed_body));
+                item.insert("expires_at".into(), n(msg.expires_at_s));
+                items.push(put(&self.tables.messages, item, None, None)?);
+            }
+        }
+
+        match self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(CommitOutcome::Applied),
+            Err(err) => {
+                let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
+                let Some(service) = err.as_service_error() else {
+                    return Err(StoreError::Dynamo(text));
+                };
+                let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel) = service else {
+                    return Err(StoreError::Dynamo(text));
+                };
+                let reasons = cancel.cancellation_reasons();
+                let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                if failed(0) {
+                    return Ok(CommitOutcome::Duplicate);
+                }
+                if reasons.is_empty() && self.event_seen(&m.page_id, &m.key).await? {
+                    return Ok(CommitOutcome::Duplicate);
+                }
+                Ok(CommitOutcome::Conflict)
+            }
+        }
+    }
+}
+
+fn put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+    value: Option<(&str, AttributeValue)>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut p = Put::builder().table_name(table).set_item(Some(item));
+    if let Some(c) = condition {
+        p = p.condition_expression(c);
+    }
+    if let Some((k, v)) = value {
+        p = p.expression_attribute_values(k, v);
+    }
+    let p = p.build().map_err(|_| StoreError::Corrupt("transaction item"))?;
+    Ok(TransactWriteItem::builder().put(p).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(status: SubscriberStatus) -> Subscriber {
+        Subscriber {
+            page_id: PageId::parse("p1").unwrap(),
+            psid: Psid::parse("u1").unwrap(),
+            platform: Platform::Instagram,
+            status,
+            consent_changed_at_ms: 5,
+            opted_in: Some(Proof {
+                event_key: "m_1".into(),
+                event_time_ms: 5,
+                event_sha256: "a".into(),
+                delivery_sha256: "b".into(),
+            }),
+            last_inbound_at_ms: Some(6),
+            data_key: vec![1, 2, 3],
+            marketing: Some(MarketingToken {
+                sealed: vec![9],
+                expires_at_ms: Some(7),
+                stopped: true,
+                timezone: Some("Europe/Paris".into()),
+            }),
+            tags: ["camp7".to_string()].into(),
+            delivered_watermark: 3,
+            read_watermark: 4,
+            created_at_ms: 1,
+            version: 2,
+        }
+    }
+
+    #[test]
+    fn a_subscriber_round_trips_through_its_item() {
+        let original = sub(SubscriberStatus::Subscribed);
+        let item = subscriber_to_item(&original, 2);
+        assert_eq!(subscriber_from_item(&item).unwrap(), original);
+    }
+
+    #[test]
+    fn only_subscribed_leads_are_in_the_audience_index() {
+        assert!(subscriber_to_item(&sub(SubscriberStatus::Subscribed), 1).contains_key("audience_pk"));
+        for status in [
+            SubscriberStatus::Unsubscribed,
+            SubscriberStatus::Unreachable,
+            SubscriberStatus::Erased,
+        ] {
+            assert!(!subscriber_to_item(&sub(status), 1).contains_key("audience_pk"));
+        }
+    }
+
+    #[test]
+    fn audience_shards_spread_and_stay_in_range() {
+        let shards: BTreeSet<u32> = (0..500)
+            .map(|i| audience_shard(&Psid::parse(format!("{i}")).unwrap()))
+            .collect();
+        assert!(shards.iter().all(|s| *s < AUDIENCE_SHARDS));
+        assert_eq!(shards.len() as u32, AUDIENCE_SHARDS);
+    }
+}
