@@ -5,6 +5,7 @@ pub mod config;
 pub mod consent;
 pub mod crypto;
 pub mod handshake;
+pub mod http;
 pub mod ids;
 pub mod keywords;
 pub mod meta;

@@ -1,1 +1,116 @@
+//! The local stack: provisions `template.yaml` in the AWS emulator, then runs
+//! the same handler code Lambda runs behind a local HTTP front and SQS pollers.
 
+pub mod functions;
+pub mod poller;
+pub mod provision;
+pub mod server;
+pub mod template;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use functions::{Function, Overrides};
+pub use provision::{Provisioned, Provisioner};
+pub use template::Template;
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Resource name prefix (one per developer stack, one per test).
+    pub prefix: String,
+    pub template: PathBuf,
+    pub addr: SocketAddr,
+    /// Extra environment for every function (secrets, endpoints).
+    pub overrides: Overrides,
+    pub retry_visibility_secs: Option<i32>,
+    pub pollers_per_queue: usize,
+}
+
+impl StackOptions {
+    pub fn new(prefix: impl Into<String>, template: impl Into<PathBuf>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            template: template.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            overrides: Overrides::new(),
+            retry_visibility_secs: None,
+            pollers_per_queue: 2,
+        }
+    }
+}
+
+pub struct RunningStack {
+    pub addr: SocketAddr,
+    pub provisioned: Provisioned,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningStack {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the HTTP front and the pollers and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Provisions the template's resources, then serves its functions.
+pub async fn start(opts: &StackOptions, aws: &aws_config::SdkConfig) -> anyhow::Result<RunningStack> {
+    let template = Template::load(&opts.template)?;
+    let provisioned = Provisioner::new(&template, &opts.prefix, aws).run().await?;
+    serve(provisioned, opts, aws, true).await
+}
+
+/// Serves already-provisioned functions; `aws` is what the functions use (a
+/// test can hand them an unreachable endpoint). Pollers are optional.
+pub async fn serve(
+    provisioned: Provisioned,
+    opts: &StackOptions,
+    aws: &aws_config::SdkConfig,
+    with_pollers: bool,
+) -> anyhow::Result<RunningStack> {
+    let functions = functions::build_all(&provisioned, &opts.overrides, aws).await?;
+    let listener = server::bind(opts.addr).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if with_pollers {
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        for source in &provisioned.queue_sources {
+            let Some(function) = functions.get(&source.function) else {
+                continue;
+            };
+            for _ in 0..opts.pollers_per_queue.max(1) {
+                let poller = poller::Poller {
+                    sqs: sqs.clone(),
+                    source: source.clone(),
+                    function: function.clone(),
+                    region: provisioned.region.clone(),
+                    retry_visibility_secs: opts.retry_visibility_secs,
+                };
+                tasks.push(tokio::spawn(poller.run(rx.clone())));
+            }
+        }
+    }
+    let router = Arc::new(server::Router {
+        routes: provisioned.routes.clone(),
+        functions,
+    });
+    tasks.push(tokio::spawn(server::serve(listener, router, rx)));
+    Ok(RunningStack {
+        addr,
+        provisioned,
+        shutdown,
+        tasks,
+    })
+}

@@ -1,0 +1,79 @@
+//! The functions the local stack can run: the very handler types Lambda runs,
+//! built from the environment `template.yaml` gives each function.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::{Body, Request, Response};
+
+use crate::provision::Provisioned;
+
+#[derive(Clone)]
+pub enum Function {
+    Webhook(Arc<webhook::Webhook>),
+    Ingest(Arc<ingest::Ingest>),
+}
+
+/// Values the runner adds to every function's environment: secrets and
+/// endpoints that in AWS come from Secrets Manager or deployment parameters.
+pub type Overrides = BTreeMap<String, String>;
+
+impl Function {
+    pub async fn build(
+        name: &str,
+        env: BTreeMap<String, String>,
+        aws: &aws_config::SdkConfig,
+    ) -> anyhow::Result<Option<Self>> {
+        let source = move |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
+        Ok(match name {
+            "webhook" => Some(Function::Webhook(Arc::new(
+                webhook::Webhook::from_source(&source, aws)
+                    .await
+                    .context("configuring webhook")?,
+            ))),
+            "ingest" => Some(Function::Ingest(Arc::new(
+                ingest::Ingest::from_source(&source, aws).context("configuring ingest")?,
+            ))),
+            _ => None,
+        })
+    }
+
+    pub async fn call_http(&self, req: Request) -> Option<Response<Body>> {
+        match self {
+            Function::Webhook(f) => Some(f.handle(req).await),
+            _ => None,
+        }
+    }
+
+    pub async fn call_sqs(&self, event: SqsEvent) -> Option<SqsBatchResponse> {
+        match self {
+            Function::Ingest(f) => Some(f.handle(event).await),
+            _ => None,
+        }
+    }
+}
+
+/// Builds every function the template declares that this runner knows.
+pub async fn build_all(
+    provisioned: &Provisioned,
+    overrides: &Overrides,
+    aws: &aws_config::SdkConfig,
+) -> anyhow::Result<BTreeMap<String, Function>> {
+    let mut out = BTreeMap::new();
+    for (name, spec) in &provisioned.functions {
+        let mut env = spec.env.clone();
+        env.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        match Function::build(name, env, aws).await? {
+            Some(f) => {
+                out.insert(name.clone(), f);
+            }
+            None => tracing::warn!(function = %name, "template declares a function this runner does not know"),
+        }
+    }
+    if out.is_empty() {
+        return Err(anyhow!("no runnable functions in the template"));
+    }
+    Ok(out)
+}

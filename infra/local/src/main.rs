@@ -1,0 +1,50 @@
+//! `optcast-local`: the whole system on one machine (see `make dev`).
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use optcast_local::{start, StackOptions};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber_init();
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let root = std::env::var("OPTCAST_ROOT").unwrap_or_else(|_| ".".into());
+    let mut opts = StackOptions::new(
+        std::env::var("OPTCAST_PREFIX").unwrap_or_else(|_| "optcast".into()),
+        format!("{root}/template.yaml"),
+    );
+    opts.addr = SocketAddr::from(([127, 0, 0, 1], port));
+    opts.retry_visibility_secs = std::env::var("OPTCAST_RETRY_VISIBILITY_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    for name in [
+        "META_APP_SECRET",
+        "META_VERIFY_TOKEN",
+        "GRAPH_API_URL",
+        "OPTCAST_ADMIN_TOKEN",
+    ] {
+        if let Ok(v) = std::env::var(name) {
+            opts.overrides.insert(name.to_string(), v);
+        }
+    }
+    let aws = optcast_shared::config::aws().await;
+    let stack = start(&opts, &aws)
+        .await
+        .context("starting the local stack (is the emulator running? see `make dev`)")?;
+    for (logical, p) in &stack.provisioned.resources {
+        eprintln!("  {logical:<24} {}", p.reference);
+    }
+    for r in &stack.provisioned.routes {
+        eprintln!("  {:<6} http://{}{} -> {}", r.method, stack.addr, r.path, r.function);
+    }
+    eprintln!("optcast local stack listening on http://{} (Ctrl-C stops)", stack.addr);
+    tokio::signal::ctrl_c().await?;
+    eprintln!("stopping");
+    stack.stop().await;
+    Ok(())
+}
+
+fn tracing_subscriber_init() {
+    optcast_shared::telemetry::init();
+}
