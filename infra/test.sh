@@ -12,4 +12,11 @@ trap cleanup EXIT INT TERM
 echo "==> cfn-lint template.yaml" >&2
 infra/lint-template.sh
 echo "==> cargo test" >&2
-cargo test --workspace --all-targets "$@"
+mkdir -p .local
+status=0
+cargo test --workspace --all-targets "$@" 2>&1 | tee .local/test-output.log || status=$?
+# One closing line for the whole run (cargo prints one per test binary).
+passed=$(grep -oE 'test result: [A-Za-z]+\. [0-9]+ passed' .local/test-output.log | awk '{s+=$4} END {print s+0}')
+failed=$(grep -oE '[0-9]+ failed;' .local/test-output.log | awk '{s+=$1} END {print s+0}')
+echo "total: $passed passed, $failed failed"
+exit "$status"

@@ -1,1 +1,88 @@
-fn main() {}
+//! CPU cost of the webhook and ingest hot paths, one core, no I/O:
+//! `cargo bench -p optcast-shared` (or `make bench`).
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use optcast_shared::crypto::{self, DataKey, KeyRing};
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::{consent, meta, signature};
+
+fn ten_event_delivery() -> Vec<u8> {
+    let items: Vec<_> = (0..10)
+        .map(|i| {
+            serde_json::json!({"sender":{"id":format!("2400000000{i}")},"recipient":{"id":"1000000001"},"timestamp":1_718_000_000_000i64 + i,
+                "message":{"mid":format!("m_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-{i}"),"text":"Hi! Is the offer still available? \u{00e9}\u{1f600}",
+                "quick_reply":{"payload":"PRICE"}}})
+        })
+        .collect();
+    let body = serde_json::json!({"object":"page","entry":[{"id":"1000000001","time":1_718_000_000_123i64,"messaging":items}]});
+    // Meta's escaped wire form.
+    let mut out = String::new();
+    for c in body.to_string().chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for u in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out.into_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let body = ten_event_delivery();
+    let header = signature::sign(secret, &body);
+
+    let mut g = c.benchmark_group("webhook");
+    g.throughput(Throughput::Elements(10));
+    g.bench_function("verify_and_parse_10_event_delivery", |b| {
+        b.iter(|| {
+            signature::verify(secret, Some(&header), &body).unwrap();
+            let events = meta::parse_delivery(&body).unwrap();
+            // The consent decision for each event is part of the ingest work too.
+            for e in &events {
+                std::hint::black_box(consent::decide(None, e));
+            }
+            events
+        })
+    });
+    g.finish();
+
+    let rt = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let keys = KeyRing::new(aws_sdk_kms::Client::new(&rt), "unused");
+    let key = DataKey::from_parts([7; 32], vec![1; 184]);
+    keys.remember(&key);
+    let page = PageId::parse("1000000001").unwrap();
+    let psid = Psid::parse("24000000001").unwrap();
+    let message = vec![b'a'; 1024];
+    let mut g = c.benchmark_group("crypto");
+    g.throughput(Throughput::Bytes(1024));
+    g.bench_function("seal_1kib_with_cached_key", |b| {
+        b.iter_batched(
+            || (),
+            |_| {
+                let key = keys.cached(&key.wrapped).expect("cached");
+                crypto::seal(
+                    &key,
+                    &crypto::associated_data(&["message", page.as_str(), psid.as_str(), "m_1"]),
+                    &message,
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

@@ -216,6 +216,27 @@ impl KeyRing {
         Ok(DataKey { plain, wrapped })
     }
 
+    /// The unwrapped key if this warm instance has it (no KMS call).
+    pub fn cached(&self, wrapped: &[u8]) -> Option<DataKey> {
+        let plain = self
+            .cache
+            .lock()
+            .expect("key cache lock")
+            .get(&Self::cache_id(wrapped))?;
+        Some(DataKey {
+            plain,
+            wrapped: wrapped.to_vec(),
+        })
+    }
+
+    /// Puts a key into the warm cache (keys from `generate` are cached already).
+    pub fn remember(&self, key: &DataKey) {
+        self.cache
+            .lock()
+            .expect("key cache lock")
+            .insert(Self::cache_id(&key.wrapped), key.plain.clone());
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn unwrap(&self, wrapped: &[u8], context: &BTreeMap<String, String>) -> Result<DataKey, CryptoError> {
         let id = Self::cache_id(wrapped);

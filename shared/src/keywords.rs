@@ -119,6 +119,7 @@ pub fn normalise(text: &str) -> String {
 
 /// Classifies a whole inbound message. Long messages are never keywords.
 pub fn classify(text: &str) -> Option<Keyword> {
+    let text = text.trim();
     if text.len() > 64 {
         return None;
     }
