@@ -465,3 +465,46 @@ async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent(
     assert!(events.values().any(|k| k == "unknown"));
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn logs_never_contain_message_text_tokens_or_raw_psids() {
+    let app = spawn_app().await;
+    let psid = "PSIDLOGS987654";
+    let text = "my phone is 555-0199, call me";
+    let body = text_delivery("PAGE1", psid, "m_logs", text, 1_718_000_000_000);
+    assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
+    let optin = serde_json::json!({"object":"page","entry":[{"id":"PAGE1","time":1,"messaging":[
+        {"sender":{"id":psid},"recipient":{"id":"PAGE1"},"timestamp":1_718_000_000_100i64,
+         "optin":{"type":"notification_messages","notification_messages_token":"SECRET-MM-TOKEN-42"}}]}]})
+    .to_string();
+    assert_eq!(app.post_signed(optin.as_bytes()).await.status(), 200);
+    // And a forged one, which is logged as refused.
+    let forged = app
+        .http
+        .post(app.url("/webhook"))
+        .header("x-hub-signature-256", "sha256=00")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    app.drain_ingest().await;
+    eventually("both events applied", || async {
+        app.scan("EventsTable").await.len() == 2
+    })
+    .await;
+    let logs = captured_logs();
+    let hash = optcast_shared::telemetry::subject_hash(psid);
+    assert!(logs.contains(&hash), "ingest logs name the subject by hash");
+    for secret in [
+        psid,
+        "555-0199",
+        "call me",
+        "SECRET-MM-TOKEN-42",
+        APP_SECRET,
+        VERIFY_TOKEN,
+    ] {
+        assert!(!logs.contains(secret), "logs contain {secret:?}");
+    }
+    app.stack.stop().await;
+}
