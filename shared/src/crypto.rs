@@ -91,6 +91,11 @@ pub fn associated_data(parts: &[&str]) -> Vec<u8> {
     out
 }
 
+/// Associated data of a lead's sealed field: purpose, page, psid, record id.
+pub fn field_aad(purpose: &str, page: &PageId, psid: &Psid, id: &str) -> Vec<u8> {
+    associated_data(&[purpose, page.as_str(), psid.as_str(), id])
+}
+
 pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = Aes256Gcm::new_from_slice(key.plain.as_slice()).expect("32-byte key");
     let mut nonce = [0u8; NONCE_LEN];

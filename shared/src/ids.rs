@@ -85,6 +85,26 @@ id_type!(
     Mid, "mid", 512
 );
 
+id_type!(
+    /// A broadcast's id (random, 32 hex characters).
+    BroadcastId, "broadcast id", 64
+);
+
+impl BroadcastId {
+    pub fn generate() -> Self {
+        use rand::RngCore;
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        Self(hex::encode(bytes))
+    }
+}
+
+impl fmt::Debug for BroadcastId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BroadcastId({})", self.0)
+    }
+}
+
 impl fmt::Debug for PageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PageId({})", self.0)

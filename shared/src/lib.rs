@@ -1,6 +1,8 @@
 //! optcast's shared library: domain types and rules (pure), the Meta
 //! protocol, and the storage, crypto and queue code every function uses.
 
+pub mod broadcast;
+pub mod broadcast_store;
 pub mod config;
 pub mod consent;
 pub mod crypto;

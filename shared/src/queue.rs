@@ -216,3 +216,55 @@ mod tests {
         assert!(parse_job("garbage").is_err());
     }
 }
+
+/// The plan queue's contract: plan one audience shard of a broadcast,
+/// resuming from its stored checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum PlanJob {
+    #[serde(rename = "plan.v1")]
+    PlanV1 { broadcast_id: crate::ids::BroadcastId, shard: u32 },
+}
+
+/// The send queue's contract: one lead, one broadcast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum SendJob {
+    #[serde(rename = "send.v1")]
+    SendV1(SendTask),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendTask {
+    pub broadcast_id: crate::ids::BroadcastId,
+    pub page_id: crate::ids::PageId,
+    pub psid: crate::ids::Psid,
+    /// What the audience index said at planning time; the sender re-checks
+    /// consent atomically before sending.
+    pub lead: crate::broadcast::LeadSnapshot,
+}
+
+/// Sends `bodies` with `SendMessageBatch`, ten at a time. Fails if any entry
+/// failed, so the caller retries (receivers are idempotent).
+pub async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Result<(), QueueError> {
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+    for chunk in bodies.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, b)| SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(b).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QueueError::Sqs(e.to_string()))?;
+        let out = sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        if !out.failed().is_empty() {
+            return Err(QueueError::Sqs(format!("{} of {} entries failed", out.failed().len(), chunk.len())));
+        }
+    }
+    Ok(())
+}

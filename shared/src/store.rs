@@ -89,8 +89,11 @@ pub struct Subscriber {
     pub tags: BTreeSet<String>,
     pub delivered_watermark: i64,
     pub read_watermark: i64,
+    /// Last marketing-messages send (Meta allows one per 48 hours).
+    pub last_marketing_sent_at_ms: Option<i64>,
     pub created_at_ms: i64,
-    /// Optimistic-concurrency version; 0 means "not stored yet".
+    /// Optimistic-concurrency version; 0 means "not stored yet". Every
+    /// writer of a subscriber bumps it, so a stale full-item write fails.
     pub version: u64,
 }
 
@@ -245,6 +248,9 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     }
     item.insert("delivered_watermark".into(), n(sub.delivered_watermark));
     item.insert("read_watermark".into(), n(sub.read_watermark));
+    if let Some(t) = sub.last_marketing_sent_at_ms {
+        item.insert("last_marketing_sent_at_ms".into(), n(t));
+    }
     item.insert("created_at_ms".into(), n(sub.created_at_ms));
     item.insert("version".into(), n(version));
     item
@@ -295,6 +301,7 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
         tags,
         delivered_watermark: opt_n(item, "delivered_watermark").unwrap_or(0),
         read_watermark: opt_n(item, "read_watermark").unwrap_or(0),
+        last_marketing_sent_at_ms: opt_n(item, "last_marketing_sent_at_ms"),
         created_at_ms: get_n(item, "created_at_ms")?,
         version: get_n(item, "version")? as u64,
     })
@@ -511,6 +518,7 @@ mod tests {
             tags: ["camp7".to_string()].into(),
             delivered_watermark: 3,
             read_watermark: 4,
+            last_marketing_sent_at_ms: Some(8),
             created_at_ms: 1,
             version: 2,
         }

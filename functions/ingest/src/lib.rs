@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::consent::{self, ConsentState, SubscriberStatus};
 use optcast_shared::crypto::{self, CryptoError, DataKey, KeyRing};
-use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::ids::Psid;
 use optcast_shared::meta::{self, EventKind, InboundEvent, ParseError};
 use optcast_shared::queue::{self, IngestJob, QueueError};
 use optcast_shared::store::{
@@ -259,15 +259,13 @@ fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) 
         tags: Default::default(),
         delivered_watermark: 0,
         read_watermark: 0,
+        last_marketing_sent_at_ms: None,
         created_at_ms: at_ms,
         version: 0,
     }
 }
 
-/// Associated data of a lead's sealed field: purpose, page, psid, record id.
-pub fn field_aad(purpose: &str, page: &PageId, psid: &Psid, id: &str) -> Vec<u8> {
-    crypto::associated_data(&[purpose, page.as_str(), psid.as_str(), id])
-}
+pub use crypto::field_aad;
 
 /// Window, marketing token, tags and watermarks: everything but consent.
 fn update_activity(sub: &mut Subscriber, event: &InboundEvent, key: &DataKey, at_ms: i64) {

@@ -1,0 +1,221 @@
+//! The planner: pages through a broadcast's subscribed audience, one shard
+//! of the sparse audience index at a time, and enqueues send jobs ten per
+//! `SendMessageBatch`. Progress is checkpointed per page, so a planner that
+//! dies or runs out of time resumes where it stopped.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_sdk_dynamodb::types::AttributeValue;
+use optcast_shared::broadcast::{LeadSnapshot, MarketingSnapshot};
+use optcast_shared::broadcast_store::{BroadcastStore, SendTables, CURSOR_DONE};
+use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::ids::BroadcastId;
+use optcast_shared::queue::{self, PlanJob, QueueError, SendJob, SendTask};
+use optcast_shared::store::{self, StoreError, AUDIENCE_INDEX, AUDIENCE_SHARDS};
+use optcast_shared::{broadcast::BroadcastState, telemetry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("plan job is malformed: {0}")]
+    BadJob(String),
+}
+
+pub struct Planner {
+    store: BroadcastStore,
+    sqs: aws_sdk_sqs::Client,
+    send_queue_url: String,
+    plan_queue_url: String,
+    /// Audience index pages per invocation before handing over to a fresh one.
+    pages_per_run: usize,
+    page_size: i32,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PlanReport {
+    pub queued: i64,
+    pub pages: usize,
+    pub finished: bool,
+}
+
+impl Planner {
+    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store: BroadcastStore::new(aws_sdk_dynamodb::Client::new(aws), SendTables::from_source(src)?),
+            sqs: aws_sdk_sqs::Client::new(aws),
+            send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
+            plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
+            pages_per_run: config::parse_u32(src, "PLAN_PAGES_PER_RUN", 20)? as usize,
+            page_size: config::parse_u32(src, "PLAN_PAGE_SIZE", 100)?.clamp(10, 1000) as i32,
+        })
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in &event.records {
+            let result = match serde_json::from_str::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
+                Ok(PlanJob::PlanV1 { broadcast_id, shard }) => self.plan_shard(&broadcast_id, shard).await.map(|_| ()),
+                Err(e) => Err(PlanError::BadJob(e.to_string())),
+            };
+            if let Err(err) = result {
+                tracing::error!(error = %err, "plan job failed");
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(f);
+            }
+        }
+        response
+    }
+
+    /// Plans up to `pages_per_run` pages of one shard, resuming from its checkpoint.
+    #[tracing::instrument(skip_all, fields(broadcast = %id, shard))]
+    pub async fn plan_shard(&self, id: &BroadcastId, shard: u32) -> Result<PlanReport, PlanError> {
+        let mut report = PlanReport::default();
+        if shard >= AUDIENCE_SHARDS {
+            return Err(PlanError::BadJob(format!("shard {shard} out of range")));
+        }
+        let Some(b) = self.store.broadcast(id).await? else {
+            tracing::warn!("plan job for an unknown broadcast dropped");
+            return Ok(report);
+        };
+        if !b.state.is_active() {
+            return Ok(report);
+        }
+        let mut cursor = b.cursors.get(&shard).cloned().unwrap_or_default();
+        let mut state = b.state;
+        while cursor != CURSOR_DONE {
+            if report.pages >= self.pages_per_run {
+                // Hand over to a fresh invocation; the checkpoint is the truth.
+                let job = serde_json::to_string(&PlanJob::PlanV1 { broadcast_id: id.clone(), shard }).map_err(|e| PlanError::BadJob(e.to_string()))?;
+                queue::send_batch(&self.sqs, &self.plan_queue_url, &[job]).await?;
+                return Ok(report);
+            }
+            let (items, next_key) = self.audience_page(&b.page_id, shard, &cursor).await?;
+            let jobs: Vec<String> = items
+                .iter()
+                .filter(|item| wanted(item, &b.audience_tags))
+                .filter_map(|item| send_job(id, item))
+                .collect();
+            queue::send_batch(&self.sqs, &self.send_queue_url, &jobs).await?;
+            let next = next_key.unwrap_or_else(|| CURSOR_DONE.to_string());
+            if !self.store.checkpoint(id, shard, &cursor, &next, jobs.len() as i64).await? {
+                // Another planner moved this shard on; it owns it now.
+                tracing::warn!("checkpoint moved underneath; stopping");
+                return Ok(report);
+            }
+            report.pages += 1;
+            report.queued += jobs.len() as i64;
+            if report.queued > 0 && state == BroadcastState::Planning {
+                self.store.transition(id, &[BroadcastState::Planning], BroadcastState::Sending, None).await?;
+                state = BroadcastState::Sending;
+            }
+            cursor = next;
+        }
+        report.finished = true;
+        if let Some(now) = self.store.broadcast(id).await? {
+            self.store.finish_if_complete(&now, AUDIENCE_SHARDS).await?;
+        }
+        tracing::info!(queued = report.queued, pages = report.pages, "shard planned");
+        Ok(report)
+    }
+
+    async fn audience_page(
+        &self,
+        page: &optcast_shared::ids::PageId,
+        shard: u32,
+        cursor: &str,
+    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), PlanError> {
+        let start = decode_cursor(cursor);
+        let out = self
+            .store
+            .ddb
+            .query()
+            .table_name(&self.store.tables.subscribers)
+            .index_name(AUDIENCE_INDEX)
+            .key_condition_expression("audience_pk = :a")
+            .expression_attribute_values(":a", AttributeValue::S(store::audience_pk(page, shard)))
+            .set_exclusive_start_key(start)
+            .limit(self.page_size)
+            .send()
+            .await
+            .map_err(|e| StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).map(encode_cursor);
+        Ok((out.items().to_vec(), next))
+    }
+}
+
+/// A lead matches when the broadcast names no tags, or the lead has one of them.
+fn wanted(item: &HashMap<String, AttributeValue>, tags: &[String]) -> bool {
+    if tags.is_empty() {
+        return true;
+    }
+    item.get("tags").and_then(|v| v.as_ss().ok()).is_some_and(|lead_tags| lead_tags.iter().any(|t| tags.contains(t)))
+}
+
+fn send_job(id: &BroadcastId, item: &HashMap<String, AttributeValue>) -> Option<String> {
+    let sub = store::subscriber_from_item(item).ok()?;
+    let lead = LeadSnapshot {
+        platform: sub.platform,
+        last_inbound_at_ms: sub.last_inbound_at_ms,
+        marketing: sub.marketing.as_ref().map(|m| MarketingSnapshot {
+            expires_at_ms: m.expires_at_ms,
+            stopped: m.stopped,
+            last_sent_at_ms: sub.last_marketing_sent_at_ms,
+        }),
+    };
+    let task = SendTask { broadcast_id: id.clone(), page_id: sub.page_id, psid: sub.psid, lead };
+    serde_json::to_string(&SendJob::SendV1(task)).ok()
+}
+
+fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
+    let plain: std::collections::BTreeMap<&str, &str> =
+        key.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str()))).collect();
+    serde_json::to_string(&plain).unwrap_or_default()
+}
+
+fn decode_cursor(cursor: &str) -> Option<HashMap<String, AttributeValue>> {
+    if cursor.is_empty() {
+        return None;
+    }
+    let plain: HashMap<String, String> = serde_json::from_str(cursor).ok()?;
+    Some(plain.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+}
+
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let planner = Planner::from_source(&config::Env, &aws)?;
+    let planner = &planner;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+        Ok::<_, std::convert::Infallible>(planner.handle(event.payload).await)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let key: HashMap<String, AttributeValue> = [("pk", "PAGE#1"), ("sk", "SUB#2"), ("audience_pk", "PAGE#1#SHARD#3")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+            .collect();
+        assert_eq!(decode_cursor(&encode_cursor(&key)), Some(key));
+        assert_eq!(decode_cursor(""), None);
+    }
+
+    #[test]
+    fn audience_tags_select_leads_with_any_of_them() {
+        let item: HashMap<String, AttributeValue> = [("tags".to_string(), AttributeValue::Ss(vec!["camp7".into(), "vip".into()]))].into();
+        assert!(wanted(&item, &[]));
+        assert!(wanted(&item, &["vip".into()]));
+        assert!(!wanted(&item, &["other".into()]));
+        assert!(!wanted(&HashMap::new(), &["vip".into()]));
+    }
+}

@@ -1,0 +1,5 @@
+#![recursion_limit = "256"]
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    planner::run().await
+}

@@ -1,0 +1,393 @@
+//! Broadcast rules as plain functions: what a marketer may send, the message
+//! Meta receives (always with an Unsubscribe control), and whether a lead may
+//! receive it now under Meta's 2026 messaging policy.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::consent::UNSUBSCRIBE_PAYLOAD;
+use crate::ids::BroadcastId;
+use crate::meta::Platform;
+
+/// Meta's text limit for a plain message.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// Button-template text limit.
+pub const MAX_BUTTON_TEXT_CHARS: usize = 640;
+/// Meta allows 13 quick replies; one is our Unsubscribe.
+pub const MAX_QUICK_REPLIES: usize = 12;
+/// Meta allows 3 buttons; one is our Unsubscribe.
+pub const MAX_BUTTONS: usize = 2;
+pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// Marketing messages: at most one per lead per rolling 48 hours.
+pub const MARKETING_GAP_MS: i64 = 48 * 60 * 60 * 1000;
+pub const UNSUBSCRIBE_TITLE: &str = "Unsubscribe";
+
+/// Message tags Meta still documents (see meta-platform.md, and its late note
+/// that three may be retired). Kept as data in one place. Broadcasts are
+/// promotional and never carry a tag; `HUMAN_AGENT` is never automated.
+pub const ALLOWED_NON_PROMOTIONAL_TAGS: &[&str] =
+    &["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "CUSTOMER_FEEDBACK"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickReply {
+    pub title: String,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Button {
+    Postback { title: String, payload: String },
+    WebUrl { title: String, url: String },
+}
+
+/// What the marketer sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastMessage {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<QuickReply>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {problem}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> ValidationError {
+    ValidationError { field, problem: problem.into() }
+}
+
+fn check_title(field: &'static str, title: &str) -> Result<(), ValidationError> {
+    let n = title.trim().chars().count();
+    if n == 0 || n > 20 {
+        return Err(invalid(field, "title must be 1 to 20 characters"));
+    }
+    if title.trim().eq_ignore_ascii_case(UNSUBSCRIBE_TITLE) {
+        return Err(invalid(field, "the Unsubscribe control is added automatically"));
+    }
+    Ok(())
+}
+
+fn check_payload(field: &'static str, payload: &str) -> Result<(), ValidationError> {
+    if payload.is_empty() || payload.len() > 1000 {
+        return Err(invalid(field, "payload must be 1 to 1000 bytes"));
+    }
+    if payload == UNSUBSCRIBE_PAYLOAD || payload == crate::consent::RESUBSCRIBE_PAYLOAD {
+        return Err(invalid(field, "payload is reserved"));
+    }
+    Ok(())
+}
+
+impl BroadcastMessage {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let chars = self.text.chars().count();
+        if self.text.trim().is_empty() {
+            return Err(invalid("message.text", "must not be empty"));
+        }
+        let limit = if self.buttons.is_empty() { MAX_TEXT_CHARS } else { MAX_BUTTON_TEXT_CHARS };
+        if chars > limit {
+            return Err(invalid("message.text", format!("longer than Meta's limit of {limit} characters")));
+        }
+        if self.quick_replies.len() > MAX_QUICK_REPLIES {
+            return Err(invalid("message.quick_replies", format!("at most {MAX_QUICK_REPLIES}")));
+        }
+        for q in &self.quick_replies {
+            check_title("message.quick_replies.title", &q.title)?;
+            check_payload("message.quick_replies.payload", &q.payload)?;
+        }
+        if self.buttons.len() > MAX_BUTTONS {
+            return Err(invalid("message.buttons", format!("at most {MAX_BUTTONS}")));
+        }
+        for b in &self.buttons {
+            match b {
+                Button::Postback { title, payload } => {
+                    check_title("message.buttons.title", title)?;
+                    check_payload("message.buttons.payload", payload)?;
+                }
+                Button::WebUrl { title, url } => {
+                    check_title("message.buttons.title", title)?;
+                    if !url.starts_with("https://") || url.len() > 2000 {
+                        return Err(invalid("message.buttons.url", "must be an https URL"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Send API `message` object, with the Unsubscribe control appended
+    /// whatever the variant, and the broadcast id as metadata (echoed back).
+    pub fn render(&self, id: &BroadcastId) -> Value {
+        let metadata = format!("bcast:{id}");
+        let quick_replies: Vec<Value> = self
+            .quick_replies
+            .iter()
+            .map(|q| json!({"content_type": "text", "title": q.title, "payload": q.payload}))
+            .collect();
+        if self.buttons.is_empty() {
+            let mut qr = quick_replies;
+            qr.push(json!({"content_type": "text", "title": UNSUBSCRIBE_TITLE, "payload": UNSUBSCRIBE_PAYLOAD}));
+            json!({"text": self.text, "quick_replies": qr, "metadata": metadata})
+        } else {
+            let mut buttons: Vec<Value> = self
+                .buttons
+                .iter()
+                .map(|b| match b {
+                    Button::Postback { title, payload } => json!({"type": "postback", "title": title, "payload": payload}),
+                    Button::WebUrl { title, url } => json!({"type": "web_url", "title": title, "url": url}),
+                })
+                .collect();
+            buttons.push(json!({"type": "postback", "title": UNSUBSCRIBE_TITLE, "payload": UNSUBSCRIBE_PAYLOAD}));
+            let mut message = json!({
+                "attachment": {"type": "template", "payload": {"template_type": "button", "text": self.text, "buttons": buttons}},
+                "metadata": metadata,
+            });
+            if !quick_replies.is_empty() {
+                message["quick_replies"] = Value::Array(quick_replies);
+            }
+            message
+        }
+    }
+}
+
+/// What the sender knows about a lead when deciding (from the audience index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadSnapshot {
+    pub platform: Platform,
+    pub last_inbound_at_ms: Option<i64>,
+    pub marketing: Option<MarketingSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketingSnapshot {
+    pub expires_at_ms: Option<i64>,
+    pub stopped: bool,
+    pub last_sent_at_ms: Option<i64>,
+}
+
+/// How a lead may be reached now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRoute {
+    /// Inside the 24-hour window: `messaging_type: UPDATE` to the PSID.
+    Window,
+    /// Outside it, with a marketing-messages token the lead granted.
+    MarketingToken,
+    Skip(PolicySkip),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySkip {
+    OutsideWindow,
+    MarketingStopped,
+    MarketingExpired,
+    /// Meta no longer honours tokens in the page's region (since 10 Feb 2026).
+    MarketingUnavailable,
+    MarketingTooSoon,
+}
+
+/// Meta's policy as of 2026 for a promotional broadcast. Never a message tag.
+pub fn route(now_ms: i64, lead: &LeadSnapshot, marketing_messages_available: bool) -> SendRoute {
+    if lead.last_inbound_at_ms.is_some_and(|t| now_ms - t < WINDOW_MS) {
+        return SendRoute::Window;
+    }
+    // Instagram: no promotion outside the window at all.
+    if lead.platform == Platform::Instagram {
+        return SendRoute::Skip(PolicySkip::OutsideWindow);
+    }
+    let Some(m) = &lead.marketing else {
+        return SendRoute::Skip(PolicySkip::OutsideWindow);
+    };
+    if m.stopped {
+        return SendRoute::Skip(PolicySkip::MarketingStopped);
+    }
+    if m.expires_at_ms.is_some_and(|e| e <= now_ms) {
+        return SendRoute::Skip(PolicySkip::MarketingExpired);
+    }
+    if !marketing_messages_available {
+        return SendRoute::Skip(PolicySkip::MarketingUnavailable);
+    }
+    if m.last_sent_at_ms.is_some_and(|t| now_ms - t < MARKETING_GAP_MS) {
+        return SendRoute::Skip(PolicySkip::MarketingTooSoon);
+    }
+    SendRoute::MarketingToken
+}
+
+/// Regions where Meta still honours marketing-messages tokens (from 10 Feb 2026).
+pub const MARKETING_MESSAGE_REGIONS: &[&str] = &["AU", "EU", "JP", "KR", "UK"];
+
+pub fn marketing_messages_available(region: Option<&str>) -> bool {
+    region.is_some_and(|r| MARKETING_MESSAGE_REGIONS.contains(&r.to_ascii_uppercase().as_str()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastState {
+    Scheduled,
+    Planning,
+    Sending,
+    Done,
+    Cancelled,
+    Paused,
+}
+
+impl BroadcastState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BroadcastState::Scheduled => "scheduled",
+            BroadcastState::Planning => "planning",
+            BroadcastState::Sending => "sending",
+            BroadcastState::Done => "done",
+            BroadcastState::Cancelled => "cancelled",
+            BroadcastState::Paused => "paused",
+        }
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "scheduled" => BroadcastState::Scheduled,
+            "planning" => BroadcastState::Planning,
+            "sending" => BroadcastState::Sending,
+            "done" => BroadcastState::Done,
+            "cancelled" => BroadcastState::Cancelled,
+            "paused" => BroadcastState::Paused,
+            _ => return None,
+        })
+    }
+    /// Jobs of a broadcast in these states may still send.
+    pub fn is_active(self) -> bool {
+        matches!(self, BroadcastState::Planning | BroadcastState::Sending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> BroadcastMessage {
+        BroadcastMessage { text: text.into(), quick_replies: vec![], buttons: vec![] }
+    }
+    const NOW: i64 = 1_800_000_000_000;
+    const HOUR: i64 = 3_600_000;
+
+    fn lead(last: Option<i64>, marketing: Option<MarketingSnapshot>) -> LeadSnapshot {
+        LeadSnapshot { platform: Platform::Messenger, last_inbound_at_ms: last, marketing }
+    }
+    fn token(stopped: bool, expires: Option<i64>, last_sent: Option<i64>) -> Option<MarketingSnapshot> {
+        Some(MarketingSnapshot { expires_at_ms: expires, stopped, last_sent_at_ms: last_sent })
+    }
+
+    #[test]
+    fn the_policy_decision_table() {
+        use PolicySkip::*;
+        use SendRoute::*;
+        let cases: Vec<(&str, LeadSnapshot, bool, SendRoute)> = vec![
+            ("inside the window", lead(Some(NOW - HOUR), None), false, Window),
+            ("just inside the window", lead(Some(NOW - 24 * HOUR + 1), None), false, Window),
+            ("window just closed, no token", lead(Some(NOW - 24 * HOUR), None), true, Skip(OutsideWindow)),
+            ("never wrote, no token", lead(None, None), true, Skip(OutsideWindow)),
+            ("outside window, valid token, region ok", lead(Some(NOW - 72 * HOUR), token(false, None, None)), true, MarketingToken),
+            ("outside window, token stopped", lead(None, token(true, None, None)), true, Skip(MarketingStopped)),
+            ("outside window, token expired", lead(None, token(false, Some(NOW - 1), None)), true, Skip(MarketingExpired)),
+            ("token not yet expired", lead(None, token(false, Some(NOW + HOUR), None)), true, MarketingToken),
+            ("region without marketing messages", lead(None, token(false, None, None)), false, Skip(MarketingUnavailable)),
+            ("marketing sent 47 h ago", lead(None, token(false, None, Some(NOW - 47 * HOUR))), true, Skip(MarketingTooSoon)),
+            ("marketing sent 48 h ago", lead(None, token(false, None, Some(NOW - 48 * HOUR))), true, MarketingToken),
+            ("inside window beats a stopped token", lead(Some(NOW - HOUR), token(true, None, None)), true, Window),
+        ];
+        for (name, lead, region_ok, expected) in cases {
+            assert_eq!(route(NOW, &lead, region_ok), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn instagram_is_never_promoted_outside_the_window() {
+        let mut l = lead(None, token(false, None, None));
+        l.platform = Platform::Instagram;
+        assert_eq!(route(NOW, &l, true), SendRoute::Skip(PolicySkip::OutsideWindow));
+        l.last_inbound_at_ms = Some(NOW - HOUR);
+        assert_eq!(route(NOW, &l, true), SendRoute::Window);
+    }
+
+    #[test]
+    fn only_listed_regions_honour_marketing_tokens() {
+        assert!(marketing_messages_available(Some("EU")));
+        assert!(marketing_messages_available(Some("uk")));
+        assert!(!marketing_messages_available(Some("US")));
+        assert!(!marketing_messages_available(None));
+    }
+
+    #[test]
+    fn human_agent_is_never_an_allowed_automated_tag() {
+        assert!(!ALLOWED_NON_PROMOTIONAL_TAGS.contains(&"HUMAN_AGENT"));
+    }
+
+    fn has_unsubscribe(rendered: &Value) -> bool {
+        let in_qr = rendered["quick_replies"]
+            .as_array()
+            .is_some_and(|q| q.iter().any(|r| r["payload"] == UNSUBSCRIBE_PAYLOAD));
+        let in_buttons = rendered["attachment"]["payload"]["buttons"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|r| r["payload"] == UNSUBSCRIBE_PAYLOAD && r["type"] == "postback"));
+        in_qr || in_buttons
+    }
+
+    #[test]
+    fn every_message_variant_carries_an_unsubscribe_control() {
+        let id = BroadcastId::parse("abc").unwrap();
+        let plain = msg("Sale today");
+        let with_qr = BroadcastMessage {
+            quick_replies: vec![QuickReply { title: "Tell me more".into(), payload: "MORE".into() }],
+            ..msg("Sale")
+        };
+        let with_buttons = BroadcastMessage {
+            buttons: vec![Button::WebUrl { title: "Shop".into(), url: "https://shop.example".into() }],
+            ..msg("Sale")
+        };
+        let with_both = BroadcastMessage { quick_replies: with_qr.quick_replies.clone(), ..with_buttons.clone() };
+        for m in [plain, with_qr, with_buttons, with_both] {
+            m.validate().unwrap();
+            let r = m.render(&id);
+            assert!(has_unsubscribe(&r), "{r}");
+            assert_eq!(r["metadata"], "bcast:abc");
+        }
+    }
+
+    #[test]
+    fn validation_refuses_what_meta_would() {
+        assert!(msg("").validate().is_err());
+        assert!(msg("   ").validate().is_err());
+        assert!(msg(&"a".repeat(MAX_TEXT_CHARS)).validate().is_ok());
+        assert!(msg(&"a".repeat(MAX_TEXT_CHARS + 1)).validate().is_err());
+        let too_many = BroadcastMessage {
+            quick_replies: (0..13).map(|i| QuickReply { title: format!("q{i}"), payload: format!("P{i}") }).collect(),
+            ..msg("x")
+        };
+        assert!(too_many.validate().is_err());
+        let reserved = BroadcastMessage {
+            quick_replies: vec![QuickReply { title: "Bye".into(), payload: UNSUBSCRIBE_PAYLOAD.into() }],
+            ..msg("x")
+        };
+        assert!(reserved.validate().is_err());
+        let long_title = BroadcastMessage {
+            quick_replies: vec![QuickReply { title: "x".repeat(21), payload: "P".into() }],
+            ..msg("x")
+        };
+        assert!(long_title.validate().is_err());
+        let http = BroadcastMessage {
+            buttons: vec![Button::WebUrl { title: "Shop".into(), url: "http://insecure".into() }],
+            ..msg("x")
+        };
+        assert!(http.validate().is_err());
+        let long_button_text = BroadcastMessage {
+            buttons: vec![Button::Postback { title: "Yes".into(), payload: "Y".into() }],
+            ..msg(&"a".repeat(641))
+        };
+        assert!(long_button_text.validate().is_err());
+    }
+}

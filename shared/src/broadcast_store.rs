@@ -1,0 +1,588 @@
+//! DynamoDB storage for sending: registered pages (token sealed), broadcasts
+//! (state, counters, per-shard planning checkpoints) and per-recipient
+//! deliveries, whose `(broadcast, psid)` key is the idempotency key of a send.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update};
+
+use crate::broadcast::{BroadcastMessage, BroadcastState};
+use crate::ids::{BroadcastId, PageId, Psid};
+use crate::store::{subscriber_pk, subscriber_sk, StoreError};
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const CURSOR_DONE: &str = "#done";
+pub const DUE_INDEX: &str = "due";
+const DUE_PK: &str = "DUE";
+
+fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError {
+    StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+}
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn get_s(item: &Item, k: &'static str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+fn get_n(item: &Item, k: &str) -> i64 {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+#[derive(Debug, Clone)]
+pub struct SendTables {
+    pub pages: String,
+    pub broadcasts: String,
+    pub deliveries: String,
+    pub subscribers: String,
+}
+
+impl SendTables {
+    pub fn from_source(src: &dyn crate::config::Source) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::required;
+        Ok(Self {
+            pages: required(src, "PAGES_TABLE")?,
+            broadcasts: required(src, "BROADCASTS_TABLE")?,
+            deliveries: required(src, "DELIVERIES_TABLE")?,
+            subscribers: required(src, "SUBSCRIBERS_TABLE")?,
+        })
+    }
+}
+
+/// A registered page. The access token is sealed under the page's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub page_id: PageId,
+    pub sealed_token: Vec<u8>,
+    pub data_key: Vec<u8>,
+    pub retention_days: u32,
+    /// Business region, for marketing-messages availability (AU, EU, JP, KR, UK).
+    pub region: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub queued: i64,
+    pub sent: i64,
+    pub skipped_unsubscribed: i64,
+    pub skipped_policy: i64,
+    pub failed: i64,
+}
+
+impl Counts {
+    pub fn processed(&self) -> i64 {
+        self.sent + self.skipped_unsubscribed + self.skipped_policy + self.failed
+    }
+    pub fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broadcast {
+    pub id: BroadcastId,
+    pub page_id: PageId,
+    pub name: Option<String>,
+    pub message: BroadcastMessage,
+    pub audience_tags: Vec<String>,
+    pub send_at_ms: Option<i64>,
+    pub state: BroadcastState,
+    pub created_at_ms: i64,
+    pub counts: Counts,
+    pub shards_done: u32,
+    pub cursors: BTreeMap<u32, String>,
+    pub paused_reason: Option<String>,
+}
+
+fn broadcast_pk(id: &BroadcastId) -> String {
+    format!("BCAST#{id}")
+}
+
+fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
+    let id = BroadcastId::parse(get_s(item, "id").unwrap_or_default()).map_err(|_| StoreError::Corrupt("id"))?;
+    let page_id = PageId::parse(get_s(item, "page_id").unwrap_or_default()).map_err(|_| StoreError::Corrupt("page_id"))?;
+    let message = serde_json::from_str(&get_s(item, "message").unwrap_or_default()).map_err(|_| StoreError::Corrupt("message"))?;
+    let state = BroadcastState::parse(&get_s(item, "state").unwrap_or_default()).ok_or(StoreError::Corrupt("state"))?;
+    let cursors = item
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("cursor_")?.parse().ok()?, v.as_s().ok()?.clone())))
+        .collect();
+    Ok(Broadcast {
+        id,
+        page_id,
+        name: get_s(item, "name"),
+        message,
+        audience_tags: item.get("tags").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+        send_at_ms: item.get("send_at_ms").map(|_| get_n(item, "send_at_ms")),
+        state,
+        created_at_ms: get_n(item, "created_at_ms"),
+        counts: Counts {
+            queued: get_n(item, "queued"),
+            sent: get_n(item, "sent"),
+            skipped_unsubscribed: get_n(item, "skipped_unsubscribed"),
+            skipped_policy: get_n(item, "skipped_policy"),
+            failed: get_n(item, "failed"),
+        },
+        shards_done: get_n(item, "shards_done") as u32,
+        cursors,
+        paused_reason: get_s(item, "paused_reason"),
+    })
+}
+
+/// Outcome of the atomic check-and-claim before a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Claimed,
+    /// The lead is no longer subscribed (or, for a marketing send, was sent
+    /// one within 48 hours).
+    LeadNotEligible,
+    /// The broadcast was cancelled or paused.
+    BroadcastInactive,
+    /// A delivery record exists: this job ran before.
+    AlreadyClaimed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Claimed,
+    Sent,
+    SkippedUnsubscribed,
+    SkippedPolicy,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Claimed => "claimed",
+            DeliveryState::Sent => "sent",
+            DeliveryState::SkippedUnsubscribed => "skipped_unsubscribed",
+            DeliveryState::SkippedPolicy => "skipped_policy",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct BroadcastStore {
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub tables: SendTables,
+}
+
+impl BroadcastStore {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, tables: SendTables) -> Self {
+        Self { ddb, tables }
+    }
+
+    pub async fn put_page(&self, page: &Page) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert("pk".into(), s(format!("PAGE#{}", page.page_id)));
+        item.insert("page_id".into(), s(page.page_id.as_str()));
+        item.insert("token".into(), AttributeValue::B(Blob::new(page.sealed_token.clone())));
+        item.insert("data_key".into(), AttributeValue::B(Blob::new(page.data_key.clone())));
+        item.insert("retention_days".into(), n(page.retention_days));
+        if let Some(r) = &page.region {
+            item.insert("region".into(), s(r));
+        }
+        item.insert("updated_at_ms".into(), n(page.updated_at_ms));
+        self.ddb.put_item().table_name(&self.tables.pages).set_item(Some(item)).send().await.map_err(dynamo)?;
+        Ok(())
+    }
+
+    pub async fn page(&self, page_id: &PageId) -> Result<Option<Page>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.pages)
+            .key("pk", s(format!("PAGE#{page_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let blob = |k: &'static str| item.get(k).and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).ok_or(StoreError::Corrupt(k));
+        Ok(Some(Page {
+            page_id: page_id.clone(),
+            sealed_token: blob("token")?,
+            data_key: blob("data_key")?,
+            retention_days: get_n(item, "retention_days") as u32,
+            region: get_s(item, "region"),
+            updated_at_ms: get_n(item, "updated_at_ms"),
+        }))
+    }
+
+    pub async fn create_broadcast(&self, b: &Broadcast) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert("pk".into(), s(broadcast_pk(&b.id)));
+        item.insert("id".into(), s(b.id.as_str()));
+        item.insert("page_id".into(), s(b.page_id.as_str()));
+        if let Some(name) = &b.name {
+            item.insert("name".into(), s(name));
+        }
+        item.insert("message".into(), s(serde_json::to_string(&b.message).map_err(|_| StoreError::Corrupt("message"))?));
+        if !b.audience_tags.is_empty() {
+            item.insert("tags".into(), AttributeValue::Ss(b.audience_tags.clone()));
+        }
+        if let Some(at) = b.send_at_ms {
+            item.insert("send_at_ms".into(), n(at));
+        }
+        item.insert("state".into(), s(b.state.as_str()));
+        if b.state == BroadcastState::Scheduled {
+            // Sparse index of broadcasts waiting for their time.
+            item.insert("due_pk".into(), s(DUE_PK));
+        }
+        item.insert("created_at_ms".into(), n(b.created_at_ms));
+        for k in ["queued", "sent", "skipped_unsubscribed", "skipped_policy", "failed", "shards_done"] {
+            item.insert(k.into(), n(0));
+        }
+        self.ddb
+            .put_item()
+            .table_name(&self.tables.broadcasts)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+
+    pub async fn broadcast(&self, id: &BroadcastId) -> Result<Option<Broadcast>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        out.item().map(broadcast_from_item).transpose()
+    }
+
+    /// Moves a broadcast from one of `from` to `to`; false if it was not in `from`.
+    pub async fn transition(&self, id: &BroadcastId, from: &[BroadcastState], to: BroadcastState, reason: Option<&str>) -> Result<bool, StoreError> {
+        let mut values: HashMap<String, AttributeValue> = from.iter().enumerate().map(|(i, st)| (format!(":f{i}"), s(st.as_str()))).collect();
+        values.insert(":to".into(), s(to.as_str()));
+        let list = (0..from.len()).map(|i| format!(":f{i}")).collect::<Vec<_>>().join(", ");
+        let mut update = "SET #s = :to REMOVE due_pk".to_string();
+        if let Some(r) = reason {
+            values.insert(":r".into(), s(r));
+            update = "SET #s = :to, paused_reason = :r REMOVE due_pk".into();
+        }
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .update_expression(update)
+            .condition_expression(format!("#s IN ({list})"))
+            .expression_attribute_names("#s", "state")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Scheduled broadcasts whose time has come.
+    pub async fn due(&self, now_ms: i64) -> Result<Vec<BroadcastId>, StoreError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.tables.broadcasts)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("due_pk = :d AND send_at_ms <= :now")
+            .expression_attribute_values(":d", s(DUE_PK))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(out.items().iter().filter_map(|i| BroadcastId::parse(get_s(i, "id")?).ok()).collect())
+    }
+
+    /// Records a planned page: moves the shard's cursor from `prev` to `next`
+    /// and adds `queued`, only if nobody else moved it (one planner per shard).
+    pub async fn checkpoint(&self, id: &BroadcastId, shard: u32, prev: &str, next: &str, queued: i64) -> Result<bool, StoreError> {
+        let finished = next == CURSOR_DONE;
+        let mut update = format!("SET cursor_{shard} = :next ADD queued :q");
+        if finished {
+            update.push_str(", shards_done :one");
+        }
+        let condition = if prev.is_empty() {
+            format!("attribute_not_exists(cursor_{shard}) OR cursor_{shard} = :prev")
+        } else {
+            format!("cursor_{shard} = :prev")
+        };
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":next", s(next))
+            .expression_attribute_values(":prev", s(prev))
+            .expression_attribute_values(":q", n(queued));
+        if finished {
+            req = req.expression_attribute_values(":one", n(1));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Adds counters atomically and returns the broadcast as it is now.
+    pub async fn add_counts(&self, id: &BroadcastId, c: &Counts) -> Result<Option<Broadcast>, StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .update_expression("ADD sent :a, skipped_unsubscribed :b, skipped_policy :c, failed :d")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":a", n(c.sent))
+            .expression_attribute_values(":b", n(c.skipped_unsubscribed))
+            .expression_attribute_values(":c", n(c.skipped_policy))
+            .expression_attribute_values(":d", n(c.failed))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        out.attributes().map(broadcast_from_item).transpose()
+    }
+
+    /// Marks the broadcast done once every shard is planned and every queued
+    /// job is accounted for.
+    pub async fn finish_if_complete(&self, b: &Broadcast, shards: u32) -> Result<bool, StoreError> {
+        if b.shards_done < shards || b.counts.processed() < b.counts.queued {
+            return Ok(false);
+        }
+        self.transition(&b.id, &[BroadcastState::Planning, BroadcastState::Sending], BroadcastState::Done, None).await
+    }
+
+    /// One transaction: the lead is still subscribed (and, for a marketing
+    /// send, was not sent one since `marketing_cutoff_ms`), the broadcast is
+    /// still active, and no delivery exists yet; then the delivery is claimed.
+    pub async fn claim(&self, task: &crate::queue::SendTask, marketing_cutoff_ms: Option<i64>, expires_at_s: i64, now_ms: i64) -> Result<Claim, StoreError> {
+        let mut lead_condition = "#s = :subscribed".to_string();
+        let mut lead_check = ConditionCheck::builder()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(&task.page_id)))
+            .key("sk", s(subscriber_sk(&task.psid)))
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":subscribed", s("subscribed"));
+        if let Some(cutoff) = marketing_cutoff_ms {
+            lead_condition.push_str(" AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff)");
+            lead_check = lead_check.expression_attribute_values(":cutoff", n(cutoff));
+        }
+        let lead_check = lead_check.condition_expression(lead_condition).build().map_err(|_| StoreError::Corrupt("condition"))?;
+        let broadcast_check = ConditionCheck::builder()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .condition_expression("#s IN (:planning, :sending)")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":planning", s(BroadcastState::Planning.as_str()))
+            .expression_attribute_values(":sending", s(BroadcastState::Sending.as_str()))
+            .build()
+            .map_err(|_| StoreError::Corrupt("condition"))?;
+        let put = Put::builder()
+            .table_name(&self.tables.deliveries)
+            .set_item(Some(delivery_item(task, DeliveryState::Claimed, now_ms, expires_at_s)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("put"))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(lead_check).build(),
+            TransactWriteItem::builder().condition_check(broadcast_check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.ddb.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) => {
+                let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
+                let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) =
+                    err.as_service_error()
+                else {
+                    return Err(StoreError::Dynamo(text));
+                };
+                let failed = |i: usize| c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                // Most specific first: a delivery that exists means "ran before".
+                if failed(2) {
+                    Ok(Claim::AlreadyClaimed)
+                } else if failed(1) {
+                    Ok(Claim::BroadcastInactive)
+                } else if failed(0) {
+                    Ok(Claim::LeadNotEligible)
+                } else {
+                    Err(StoreError::Dynamo(text))
+                }
+            }
+        }
+    }
+
+    fn count_update(&self, id: &BroadcastId, state: DeliveryState) -> Result<TransactWriteItem, StoreError> {
+        let counter = match state {
+            DeliveryState::Sent => "sent",
+            DeliveryState::SkippedUnsubscribed => "skipped_unsubscribed",
+            DeliveryState::SkippedPolicy => "skipped_policy",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Claimed => return Err(StoreError::Corrupt("claimed is not an outcome")),
+        };
+        let update = Update::builder()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .update_expression(format!("ADD {counter} :one"))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|_| StoreError::Corrupt("update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Records an outcome for a job that never claimed (a skip), counting it
+    /// in the same transaction; false if the job was recorded before.
+    pub async fn record_outcome(&self, task: &crate::queue::SendTask, state: DeliveryState, now_ms: i64, expires_at_s: i64) -> Result<bool, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.tables.deliveries)
+            .set_item(Some(delivery_item(task, state, now_ms, expires_at_s)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("put"))?;
+        let items = vec![TransactWriteItem::builder().put(put).build(), self.count_update(&task.broadcast_id, state)?];
+        self.transact_once(items).await
+    }
+
+    /// Moves a claimed delivery to its final state and counts it, atomically:
+    /// a job that runs twice can never count twice.
+    pub async fn complete(&self, task: &crate::queue::SendTask, state: DeliveryState, message_id: Option<&str>) -> Result<bool, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("sk", s(format!("SUB#{}", task.psid)))
+            .update_expression(if message_id.is_some() { "SET #s = :st, message_id = :m" } else { "SET #s = :st" })
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":st", s(state.as_str()))
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()));
+        if let Some(m) = message_id {
+            update = update.expression_attribute_values(":m", s(m));
+        }
+        let update = update.build().map_err(|_| StoreError::Corrupt("update"))?;
+        let items = vec![TransactWriteItem::builder().update(update).build(), self.count_update(&task.broadcast_id, state)?];
+        self.transact_once(items).await
+    }
+
+    /// Runs a transaction whose first item is the idempotency condition.
+    async fn transact_once(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self.ddb.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
+                match err.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c))
+                        if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
+                    {
+                        Ok(false)
+                    }
+                    _ => Err(StoreError::Dynamo(text)),
+                }
+            }
+        }
+    }
+
+    /// Releases a claim whose send certainly did not happen (rate limited,
+    /// transient error), so a retry may send.
+    pub async fn release(&self, task: &crate::queue::SendTask) -> Result<(), StoreError> {
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("sk", s(format!("SUB#{}", task.psid)))
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// A delivery's state and when it was last written.
+    pub async fn delivery_state(&self, id: &BroadcastId, psid: &Psid) -> Result<Option<(String, i64)>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(id)))
+            .key("sk", s(format!("SUB#{psid}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(out.item().and_then(|i| Some((get_s(i, "state")?, get_n(i, "at_ms")))))
+    }
+
+    /// Records a marketing-messages send on the lead (the 48-hour rule).
+    pub async fn note_marketing_sent(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .update_expression("SET last_marketing_sent_at_ms = :t ADD version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(at_ms))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+
+    /// Meta says the person cannot be reached: out of every audience.
+    pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .update_expression("SET #s = :u REMOVE audience_pk ADD version :one")
+            .condition_expression("#s = :subscribed")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":u", s("unreachable"))
+            .expression_attribute_values(":subscribed", s("subscribed"))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+}
+
+fn delivery_item(task: &crate::queue::SendTask, state: DeliveryState, now_ms: i64, expires_at_s: i64) -> Item {
+    let mut item = Item::new();
+    item.insert("pk".into(), s(broadcast_pk(&task.broadcast_id)));
+    item.insert("sk".into(), s(format!("SUB#{}", task.psid)));
+    item.insert("page_id".into(), s(task.page_id.as_str()));
+    item.insert("state".into(), s(state.as_str()));
+    item.insert("at_ms".into(), n(now_ms));
+    item.insert("expires_at".into(), n(expires_at_s));
+    item
+}
