@@ -25,8 +25,12 @@ pub const UNSUBSCRIBE_TITLE: &str = "Unsubscribe";
 /// Message tags Meta still documents (see meta-platform.md, and its late note
 /// that three may be retired). Kept as data in one place. Broadcasts are
 /// promotional and never carry a tag; `HUMAN_AGENT` is never automated.
-pub const ALLOWED_NON_PROMOTIONAL_TAGS: &[&str] =
-    &["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "CUSTOMER_FEEDBACK"];
+pub const ALLOWED_NON_PROMOTIONAL_TAGS: &[&str] = &[
+    "CONFIRMED_EVENT_UPDATE",
+    "POST_PURCHASE_UPDATE",
+    "ACCOUNT_UPDATE",
+    "CUSTOMER_FEEDBACK",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +65,10 @@ pub struct ValidationError {
 }
 
 fn invalid(field: &'static str, problem: impl Into<String>) -> ValidationError {
-    ValidationError { field, problem: problem.into() }
+    ValidationError {
+        field,
+        problem: problem.into(),
+    }
 }
 
 fn check_title(field: &'static str, title: &str) -> Result<(), ValidationError> {
@@ -91,9 +98,16 @@ impl BroadcastMessage {
         if self.text.trim().is_empty() {
             return Err(invalid("message.text", "must not be empty"));
         }
-        let limit = if self.buttons.is_empty() { MAX_TEXT_CHARS } else { MAX_BUTTON_TEXT_CHARS };
+        let limit = if self.buttons.is_empty() {
+            MAX_TEXT_CHARS
+        } else {
+            MAX_BUTTON_TEXT_CHARS
+        };
         if chars > limit {
-            return Err(invalid("message.text", format!("longer than Meta's limit of {limit} characters")));
+            return Err(invalid(
+                "message.text",
+                format!("longer than Meta's limit of {limit} characters"),
+            ));
         }
         if self.quick_replies.len() > MAX_QUICK_REPLIES {
             return Err(invalid("message.quick_replies", format!("at most {MAX_QUICK_REPLIES}")));
@@ -140,7 +154,9 @@ impl BroadcastMessage {
                 .buttons
                 .iter()
                 .map(|b| match b {
-                    Button::Postback { title, payload } => json!({"type": "postback", "title": title, "payload": payload}),
+                    Button::Postback { title, payload } => {
+                        json!({"type": "postback", "title": title, "payload": payload})
+                    }
                     Button::WebUrl { title, url } => json!({"type": "web_url", "title": title, "url": url}),
                 })
                 .collect();
@@ -270,16 +286,28 @@ mod tests {
     use super::*;
 
     fn msg(text: &str) -> BroadcastMessage {
-        BroadcastMessage { text: text.into(), quick_replies: vec![], buttons: vec![] }
+        BroadcastMessage {
+            text: text.into(),
+            quick_replies: vec![],
+            buttons: vec![],
+        }
     }
     const NOW: i64 = 1_800_000_000_000;
     const HOUR: i64 = 3_600_000;
 
     fn lead(last: Option<i64>, marketing: Option<MarketingSnapshot>) -> LeadSnapshot {
-        LeadSnapshot { platform: Platform::Messenger, last_inbound_at_ms: last, marketing }
+        LeadSnapshot {
+            platform: Platform::Messenger,
+            last_inbound_at_ms: last,
+            marketing,
+        }
     }
     fn token(stopped: bool, expires: Option<i64>, last_sent: Option<i64>) -> Option<MarketingSnapshot> {
-        Some(MarketingSnapshot { expires_at_ms: expires, stopped, last_sent_at_ms: last_sent })
+        Some(MarketingSnapshot {
+            expires_at_ms: expires,
+            stopped,
+            last_sent_at_ms: last_sent,
+        })
     }
 
     #[test]
@@ -288,17 +316,67 @@ mod tests {
         use SendRoute::*;
         let cases: Vec<(&str, LeadSnapshot, bool, SendRoute)> = vec![
             ("inside the window", lead(Some(NOW - HOUR), None), false, Window),
-            ("just inside the window", lead(Some(NOW - 24 * HOUR + 1), None), false, Window),
-            ("window just closed, no token", lead(Some(NOW - 24 * HOUR), None), true, Skip(OutsideWindow)),
+            (
+                "just inside the window",
+                lead(Some(NOW - 24 * HOUR + 1), None),
+                false,
+                Window,
+            ),
+            (
+                "window just closed, no token",
+                lead(Some(NOW - 24 * HOUR), None),
+                true,
+                Skip(OutsideWindow),
+            ),
             ("never wrote, no token", lead(None, None), true, Skip(OutsideWindow)),
-            ("outside window, valid token, region ok", lead(Some(NOW - 72 * HOUR), token(false, None, None)), true, MarketingToken),
-            ("outside window, token stopped", lead(None, token(true, None, None)), true, Skip(MarketingStopped)),
-            ("outside window, token expired", lead(None, token(false, Some(NOW - 1), None)), true, Skip(MarketingExpired)),
-            ("token not yet expired", lead(None, token(false, Some(NOW + HOUR), None)), true, MarketingToken),
-            ("region without marketing messages", lead(None, token(false, None, None)), false, Skip(MarketingUnavailable)),
-            ("marketing sent 47 h ago", lead(None, token(false, None, Some(NOW - 47 * HOUR))), true, Skip(MarketingTooSoon)),
-            ("marketing sent 48 h ago", lead(None, token(false, None, Some(NOW - 48 * HOUR))), true, MarketingToken),
-            ("inside window beats a stopped token", lead(Some(NOW - HOUR), token(true, None, None)), true, Window),
+            (
+                "outside window, valid token, region ok",
+                lead(Some(NOW - 72 * HOUR), token(false, None, None)),
+                true,
+                MarketingToken,
+            ),
+            (
+                "outside window, token stopped",
+                lead(None, token(true, None, None)),
+                true,
+                Skip(MarketingStopped),
+            ),
+            (
+                "outside window, token expired",
+                lead(None, token(false, Some(NOW - 1), None)),
+                true,
+                Skip(MarketingExpired),
+            ),
+            (
+                "token not yet expired",
+                lead(None, token(false, Some(NOW + HOUR), None)),
+                true,
+                MarketingToken,
+            ),
+            (
+                "region without marketing messages",
+                lead(None, token(false, None, None)),
+                false,
+                Skip(MarketingUnavailable),
+            ),
+            (
+                "marketing sent 47 h ago",
+                lead(None, token(false, None, Some(NOW - 47 * HOUR))),
+                true,
+                Skip(MarketingTooSoon),
+            ),
+            (
+                "marketing sent 48 h ago",
+                lead(None, token(false, None, Some(NOW - 48 * HOUR))),
+                true,
+                MarketingToken,
+            ),
+            (
+                "inside window beats a stopped token",
+                lead(Some(NOW - HOUR), token(true, None, None)),
+                true,
+                Window,
+            ),
         ];
         for (name, lead, region_ok, expected) in cases {
             assert_eq!(route(NOW, &lead, region_ok), expected, "{name}");
@@ -333,7 +411,10 @@ mod tests {
             .is_some_and(|q| q.iter().any(|r| r["payload"] == UNSUBSCRIBE_PAYLOAD));
         let in_buttons = rendered["attachment"]["payload"]["buttons"]
             .as_array()
-            .is_some_and(|b| b.iter().any(|r| r["payload"] == UNSUBSCRIBE_PAYLOAD && r["type"] == "postback"));
+            .is_some_and(|b| {
+                b.iter()
+                    .any(|r| r["payload"] == UNSUBSCRIBE_PAYLOAD && r["type"] == "postback")
+            });
         in_qr || in_buttons
     }
 
@@ -342,14 +423,23 @@ mod tests {
         let id = BroadcastId::parse("abc").unwrap();
         let plain = msg("Sale today");
         let with_qr = BroadcastMessage {
-            quick_replies: vec![QuickReply { title: "Tell me more".into(), payload: "MORE".into() }],
+            quick_replies: vec![QuickReply {
+                title: "Tell me more".into(),
+                payload: "MORE".into(),
+            }],
             ..msg("Sale")
         };
         let with_buttons = BroadcastMessage {
-            buttons: vec![Button::WebUrl { title: "Shop".into(), url: "https://shop.example".into() }],
+            buttons: vec![Button::WebUrl {
+                title: "Shop".into(),
+                url: "https://shop.example".into(),
+            }],
             ..msg("Sale")
         };
-        let with_both = BroadcastMessage { quick_replies: with_qr.quick_replies.clone(), ..with_buttons.clone() };
+        let with_both = BroadcastMessage {
+            quick_replies: with_qr.quick_replies.clone(),
+            ..with_buttons.clone()
+        };
         for m in [plain, with_qr, with_buttons, with_both] {
             m.validate().unwrap();
             let r = m.render(&id);
@@ -365,27 +455,44 @@ mod tests {
         assert!(msg(&"a".repeat(MAX_TEXT_CHARS)).validate().is_ok());
         assert!(msg(&"a".repeat(MAX_TEXT_CHARS + 1)).validate().is_err());
         let too_many = BroadcastMessage {
-            quick_replies: (0..13).map(|i| QuickReply { title: format!("q{i}"), payload: format!("P{i}") }).collect(),
+            quick_replies: (0..13)
+                .map(|i| QuickReply {
+                    title: format!("q{i}"),
+                    payload: format!("P{i}"),
+                })
+                .collect(),
             ..msg("x")
         };
         assert!(too_many.validate().is_err());
         let reserved = BroadcastMessage {
-            quick_replies: vec![QuickReply { title: "Bye".into(), payload: UNSUBSCRIBE_PAYLOAD.into() }],
+            quick_replies: vec![QuickReply {
+                title: "Bye".into(),
+                payload: UNSUBSCRIBE_PAYLOAD.into(),
+            }],
             ..msg("x")
         };
         assert!(reserved.validate().is_err());
         let long_title = BroadcastMessage {
-            quick_replies: vec![QuickReply { title: "x".repeat(21), payload: "P".into() }],
+            quick_replies: vec![QuickReply {
+                title: "x".repeat(21),
+                payload: "P".into(),
+            }],
             ..msg("x")
         };
         assert!(long_title.validate().is_err());
         let http = BroadcastMessage {
-            buttons: vec![Button::WebUrl { title: "Shop".into(), url: "http://insecure".into() }],
+            buttons: vec![Button::WebUrl {
+                title: "Shop".into(),
+                url: "http://insecure".into(),
+            }],
             ..msg("x")
         };
         assert!(http.validate().is_err());
         let long_button_text = BroadcastMessage {
-            buttons: vec![Button::Postback { title: "Yes".into(), payload: "Y".into() }],
+            buttons: vec![Button::Postback {
+                title: "Yes".into(),
+                payload: "Y".into(),
+            }],
             ..msg(&"a".repeat(641))
         };
         assert!(long_button_text.validate().is_err());

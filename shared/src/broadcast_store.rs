@@ -17,7 +17,9 @@ pub const CURSOR_DONE: &str = "#done";
 pub const DUE_INDEX: &str = "due";
 const DUE_PK: &str = "DUE";
 
-fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError {
+fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> StoreError {
     StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
 }
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -30,7 +32,10 @@ fn get_s(item: &Item, k: &'static str) -> Option<String> {
     item.get(k).and_then(|v| v.as_s().ok()).cloned()
 }
 fn get_n(item: &Item, k: &str) -> i64 {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone)]
@@ -105,8 +110,10 @@ fn broadcast_pk(id: &BroadcastId) -> String {
 
 fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
     let id = BroadcastId::parse(get_s(item, "id").unwrap_or_default()).map_err(|_| StoreError::Corrupt("id"))?;
-    let page_id = PageId::parse(get_s(item, "page_id").unwrap_or_default()).map_err(|_| StoreError::Corrupt("page_id"))?;
-    let message = serde_json::from_str(&get_s(item, "message").unwrap_or_default()).map_err(|_| StoreError::Corrupt("message"))?;
+    let page_id =
+        PageId::parse(get_s(item, "page_id").unwrap_or_default()).map_err(|_| StoreError::Corrupt("page_id"))?;
+    let message = serde_json::from_str(&get_s(item, "message").unwrap_or_default())
+        .map_err(|_| StoreError::Corrupt("message"))?;
     let state = BroadcastState::parse(&get_s(item, "state").unwrap_or_default()).ok_or(StoreError::Corrupt("state"))?;
     let cursors = item
         .iter()
@@ -117,7 +124,11 @@ fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
         page_id,
         name: get_s(item, "name"),
         message,
-        audience_tags: item.get("tags").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+        audience_tags: item
+            .get("tags")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default(),
         send_at_ms: item.get("send_at_ms").map(|_| get_n(item, "send_at_ms")),
         state,
         created_at_ms: get_n(item, "created_at_ms"),
@@ -190,7 +201,13 @@ impl BroadcastStore {
             item.insert("region".into(), s(r));
         }
         item.insert("updated_at_ms".into(), n(page.updated_at_ms));
-        self.ddb.put_item().table_name(&self.tables.pages).set_item(Some(item)).send().await.map_err(dynamo)?;
+        self.ddb
+            .put_item()
+            .table_name(&self.tables.pages)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(dynamo)?;
         Ok(())
     }
 
@@ -205,7 +222,12 @@ impl BroadcastStore {
             .await
             .map_err(dynamo)?;
         let Some(item) = out.item() else { return Ok(None) };
-        let blob = |k: &'static str| item.get(k).and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).ok_or(StoreError::Corrupt(k));
+        let blob = |k: &'static str| {
+            item.get(k)
+                .and_then(|v| v.as_b().ok())
+                .map(|b| b.as_ref().to_vec())
+                .ok_or(StoreError::Corrupt(k))
+        };
         Ok(Some(Page {
             page_id: page_id.clone(),
             sealed_token: blob("token")?,
@@ -224,7 +246,10 @@ impl BroadcastStore {
         if let Some(name) = &b.name {
             item.insert("name".into(), s(name));
         }
-        item.insert("message".into(), s(serde_json::to_string(&b.message).map_err(|_| StoreError::Corrupt("message"))?));
+        item.insert(
+            "message".into(),
+            s(serde_json::to_string(&b.message).map_err(|_| StoreError::Corrupt("message"))?),
+        );
         if !b.audience_tags.is_empty() {
             item.insert("tags".into(), AttributeValue::Ss(b.audience_tags.clone()));
         }
@@ -237,7 +262,14 @@ impl BroadcastStore {
             item.insert("due_pk".into(), s(DUE_PK));
         }
         item.insert("created_at_ms".into(), n(b.created_at_ms));
-        for k in ["queued", "sent", "skipped_unsubscribed", "skipped_policy", "failed", "shards_done"] {
+        for k in [
+            "queued",
+            "sent",
+            "skipped_unsubscribed",
+            "skipped_policy",
+            "failed",
+            "shards_done",
+        ] {
             item.insert(k.into(), n(0));
         }
         self.ddb
@@ -265,8 +297,18 @@ impl BroadcastStore {
     }
 
     /// Moves a broadcast from one of `from` to `to`; false if it was not in `from`.
-    pub async fn transition(&self, id: &BroadcastId, from: &[BroadcastState], to: BroadcastState, reason: Option<&str>) -> Result<bool, StoreError> {
-        let mut values: HashMap<String, AttributeValue> = from.iter().enumerate().map(|(i, st)| (format!(":f{i}"), s(st.as_str()))).collect();
+    pub async fn transition(
+        &self,
+        id: &BroadcastId,
+        from: &[BroadcastState],
+        to: BroadcastState,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut values: HashMap<String, AttributeValue> = from
+            .iter()
+            .enumerate()
+            .map(|(i, st)| (format!(":f{i}"), s(st.as_str())))
+            .collect();
         values.insert(":to".into(), s(to.as_str()));
         let list = (0..from.len()).map(|i| format!(":f{i}")).collect::<Vec<_>>().join(", ");
         let mut update = "SET #s = :to REMOVE due_pk".to_string();
@@ -287,7 +329,39 @@ impl BroadcastStore {
             .await;
         match out {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Puts a broadcast whose start failed back among the due ones.
+    pub async fn reschedule(&self, id: &BroadcastId) -> Result<bool, StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .update_expression("SET #s = :scheduled, due_pk = :d")
+            .condition_expression("#s = :planning")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":scheduled", s(BroadcastState::Scheduled.as_str()))
+            .expression_attribute_values(":planning", s(BroadcastState::Planning.as_str()))
+            .expression_attribute_values(":d", s(DUE_PK))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(dynamo(e)),
         }
     }
@@ -305,12 +379,23 @@ impl BroadcastStore {
             .send()
             .await
             .map_err(dynamo)?;
-        Ok(out.items().iter().filter_map(|i| BroadcastId::parse(get_s(i, "id")?).ok()).collect())
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| BroadcastId::parse(get_s(i, "id")?).ok())
+            .collect())
     }
 
     /// Records a planned page: moves the shard's cursor from `prev` to `next`
     /// and adds `queued`, only if nobody else moved it (one planner per shard).
-    pub async fn checkpoint(&self, id: &BroadcastId, shard: u32, prev: &str, next: &str, queued: i64) -> Result<bool, StoreError> {
+    pub async fn checkpoint(
+        &self,
+        id: &BroadcastId,
+        shard: u32,
+        prev: &str,
+        next: &str,
+        queued: i64,
+    ) -> Result<bool, StoreError> {
         let finished = next == CURSOR_DONE;
         let mut update = format!("SET cursor_{shard} = :next ADD queued :q");
         if finished {
@@ -336,7 +421,12 @@ impl BroadcastStore {
         }
         match req.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(dynamo(e)),
         }
     }
@@ -367,13 +457,25 @@ impl BroadcastStore {
         if b.shards_done < shards || b.counts.processed() < b.counts.queued {
             return Ok(false);
         }
-        self.transition(&b.id, &[BroadcastState::Planning, BroadcastState::Sending], BroadcastState::Done, None).await
+        self.transition(
+            &b.id,
+            &[BroadcastState::Planning, BroadcastState::Sending],
+            BroadcastState::Done,
+            None,
+        )
+        .await
     }
 
     /// One transaction: the lead is still subscribed (and, for a marketing
     /// send, was not sent one since `marketing_cutoff_ms`), the broadcast is
     /// still active, and no delivery exists yet; then the delivery is claimed.
-    pub async fn claim(&self, task: &crate::queue::SendTask, marketing_cutoff_ms: Option<i64>, expires_at_s: i64, now_ms: i64) -> Result<Claim, StoreError> {
+    pub async fn claim(
+        &self,
+        task: &crate::queue::SendTask,
+        marketing_cutoff_ms: Option<i64>,
+        expires_at_s: i64,
+        now_ms: i64,
+    ) -> Result<Claim, StoreError> {
         let mut lead_condition = "#s = :subscribed".to_string();
         let mut lead_check = ConditionCheck::builder()
             .table_name(&self.tables.subscribers)
@@ -382,10 +484,15 @@ impl BroadcastStore {
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":subscribed", s("subscribed"));
         if let Some(cutoff) = marketing_cutoff_ms {
-            lead_condition.push_str(" AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff)");
+            lead_condition.push_str(
+                " AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff)",
+            );
             lead_check = lead_check.expression_attribute_values(":cutoff", n(cutoff));
         }
-        let lead_check = lead_check.condition_expression(lead_condition).build().map_err(|_| StoreError::Corrupt("condition"))?;
+        let lead_check = lead_check
+            .condition_expression(lead_condition)
+            .build()
+            .map_err(|_| StoreError::Corrupt("condition"))?;
         let broadcast_check = ConditionCheck::builder()
             .table_name(&self.tables.broadcasts)
             .key("pk", s(broadcast_pk(&task.broadcast_id)))
@@ -406,7 +513,13 @@ impl BroadcastStore {
             TransactWriteItem::builder().condition_check(broadcast_check).build(),
             TransactWriteItem::builder().put(put).build(),
         ];
-        match self.ddb.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(Claim::Claimed),
             Err(err) => {
                 let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
@@ -415,7 +528,8 @@ impl BroadcastStore {
                 else {
                     return Err(StoreError::Dynamo(text));
                 };
-                let failed = |i: usize| c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                let failed =
+                    |i: usize| c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
                 // Most specific first: a delivery that exists means "ran before".
                 if failed(2) {
                     Ok(Claim::AlreadyClaimed)
@@ -450,25 +564,43 @@ impl BroadcastStore {
 
     /// Records an outcome for a job that never claimed (a skip), counting it
     /// in the same transaction; false if the job was recorded before.
-    pub async fn record_outcome(&self, task: &crate::queue::SendTask, state: DeliveryState, now_ms: i64, expires_at_s: i64) -> Result<bool, StoreError> {
+    pub async fn record_outcome(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+        now_ms: i64,
+        expires_at_s: i64,
+    ) -> Result<bool, StoreError> {
         let put = Put::builder()
             .table_name(&self.tables.deliveries)
             .set_item(Some(delivery_item(task, state, now_ms, expires_at_s)))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|_| StoreError::Corrupt("put"))?;
-        let items = vec![TransactWriteItem::builder().put(put).build(), self.count_update(&task.broadcast_id, state)?];
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.count_update(&task.broadcast_id, state)?,
+        ];
         self.transact_once(items).await
     }
 
     /// Moves a claimed delivery to its final state and counts it, atomically:
     /// a job that runs twice can never count twice.
-    pub async fn complete(&self, task: &crate::queue::SendTask, state: DeliveryState, message_id: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn complete(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+        message_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.tables.deliveries)
             .key("pk", s(broadcast_pk(&task.broadcast_id)))
             .key("sk", s(format!("SUB#{}", task.psid)))
-            .update_expression(if message_id.is_some() { "SET #s = :st, message_id = :m" } else { "SET #s = :st" })
+            .update_expression(if message_id.is_some() {
+                "SET #s = :st, message_id = :m"
+            } else {
+                "SET #s = :st"
+            })
             .condition_expression("#s = :claimed")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":st", s(state.as_str()))
@@ -477,13 +609,22 @@ impl BroadcastStore {
             update = update.expression_attribute_values(":m", s(m));
         }
         let update = update.build().map_err(|_| StoreError::Corrupt("update"))?;
-        let items = vec![TransactWriteItem::builder().update(update).build(), self.count_update(&task.broadcast_id, state)?];
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.count_update(&task.broadcast_id, state)?,
+        ];
         self.transact_once(items).await
     }
 
     /// Runs a transaction whose first item is the idempotency condition.
     async fn transact_once(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        match self.ddb.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(err) => {
                 let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
@@ -515,7 +656,12 @@ impl BroadcastStore {
             .await;
         match out {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(dynamo(e)),
         }
     }
@@ -570,7 +716,12 @@ impl BroadcastStore {
             .await;
         match out {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(dynamo(e)),
         }
     }

@@ -70,6 +70,19 @@ pub fn subject_key_context(page: &PageId, psid: &Psid) -> BTreeMap<String, Strin
     ])
 }
 
+/// The KMS encryption context of a page's data key (its access token).
+pub fn page_key_context(page: &PageId) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("purpose".to_string(), "page".to_string()),
+        ("page".to_string(), page.to_string()),
+    ])
+}
+
+/// Associated data of a page's sealed access token.
+pub fn page_token_aad(page: &PageId) -> Vec<u8> {
+    associated_data(&["page-token", page.as_str()])
+}
+
 /// A full-length digest naming a subject without revealing the PSID.
 pub fn subject_digest(page: &PageId, psid: &Psid) -> String {
     hex::encode(

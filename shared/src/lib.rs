@@ -6,6 +6,8 @@ pub mod broadcast_store;
 pub mod config;
 pub mod consent;
 pub mod crypto;
+pub mod dispatch;
+pub mod graph;
 pub mod handshake;
 pub mod http;
 pub mod ids;

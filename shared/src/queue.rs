@@ -223,7 +223,10 @@ mod tests {
 #[serde(tag = "type")]
 pub enum PlanJob {
     #[serde(rename = "plan.v1")]
-    PlanV1 { broadcast_id: crate::ids::BroadcastId, shard: u32 },
+    PlanV1 {
+        broadcast_id: crate::ids::BroadcastId,
+        shard: u32,
+    },
 }
 
 /// The send queue's contract: one lead, one broadcast.
@@ -252,7 +255,12 @@ pub async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[St
         let entries = chunk
             .iter()
             .enumerate()
-            .map(|(i, b)| SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(b).build())
+            .map(|(i, b)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(format!("e{i}"))
+                    .message_body(b)
+                    .build()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| QueueError::Sqs(e.to_string()))?;
         let out = sqs
@@ -263,7 +271,11 @@ pub async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[St
             .await
             .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         if !out.failed().is_empty() {
-            return Err(QueueError::Sqs(format!("{} of {} entries failed", out.failed().len(), chunk.len())));
+            return Err(QueueError::Sqs(format!(
+                "{} of {} entries failed",
+                out.failed().len(),
+                chunk.len()
+            )));
         }
     }
     Ok(())

@@ -63,6 +63,7 @@ pub fn options(prefix: &str) -> StackOptions {
     opts.addr = "127.0.0.1:0".parse().unwrap();
     opts.retry_visibility_secs = Some(0);
     opts.pollers_per_queue = 1;
+    opts.fire_schedules = false;
     opts.overrides.insert("META_APP_SECRET".into(), APP_SECRET.into());
     opts.overrides.insert("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into());
     opts

@@ -1,1 +1,415 @@
+//! The management API (`/v1/*`): register pages, create, inspect and cancel
+//! broadcasts, and read a lead's consent state and history. Every route needs
+//! `Authorization: Bearer <token>`; errors are JSON with a precise status.
 
+use lambda_http::{Body, Request, RequestExt, Response};
+use optcast_shared::broadcast::{BroadcastMessage, BroadcastState};
+use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Counts, Page, SendTables};
+use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::crypto::{self, KeyRing};
+use optcast_shared::http::{error_body, now_ms};
+use optcast_shared::ids::{BroadcastId, PageId, Psid};
+use optcast_shared::store::{Store, StoreError, Tables};
+use optcast_shared::{dispatch, handshake, telemetry};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Request bodies larger than this are refused.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("storage unavailable")]
+    Store(#[from] StoreError),
+    #[error("encryption unavailable")]
+    Crypto(#[from] crypto::CryptoError),
+    #[error("could not start the broadcast")]
+    Dispatch(#[from] dispatch::DispatchError),
+}
+
+impl ApiError {
+    /// The one place errors become statuses.
+    fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            ApiError::Unauthorized => (401, "unauthorized"),
+            ApiError::BadRequest(code, _) => (400, code),
+            ApiError::NotFound(_) => (404, "not_found"),
+            ApiError::Conflict(_) => (409, "conflict"),
+            ApiError::MethodNotAllowed => (405, "method_not_allowed"),
+            ApiError::Store(_) | ApiError::Crypto(_) | ApiError::Dispatch(_) => (503, "unavailable"),
+        }
+    }
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(code, message.into())
+}
+
+/// How callers are authenticated.
+pub enum AdminAuth {
+    /// A shared bearer token (`OPTCAST_ADMIN_TOKEN`, local runs).
+    Token(SecretString),
+    /// API Gateway's JWT authorizer already validated the token (AWS).
+    Gateway,
+    /// Neither configured: refuse everything.
+    Closed,
+}
+
+pub struct Api {
+    auth: AdminAuth,
+    broadcasts: BroadcastStore,
+    leads: Store,
+    keys: KeyRing,
+    sqs: aws_sdk_sqs::Client,
+    plan_queue_url: String,
+    default_retention_days: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageRequest {
+    access_token: String,
+    #[serde(default)]
+    retention_days: Option<u32>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BroadcastRequest {
+    page_id: String,
+    message: BroadcastMessage,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    send_at: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl Api {
+    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let auth = match (src.get("OPTCAST_ADMIN_TOKEN"), src.get("ADMIN_AUTH").as_deref()) {
+            (Some(t), _) => AdminAuth::Token(t.into()),
+            (None, Some("api-gateway-jwt")) => AdminAuth::Gateway,
+            _ => AdminAuth::Closed,
+        };
+        let ddb = aws_sdk_dynamodb::Client::new(aws);
+        Ok(Self {
+            auth,
+            broadcasts: BroadcastStore::new(ddb.clone(), SendTables::from_source(src)?),
+            leads: Store::new(
+                ddb,
+                Tables {
+                    subscribers: config::required(src, "SUBSCRIBERS_TABLE")?,
+                    consent_log: config::required(src, "CONSENT_LOG_TABLE")?,
+                    messages: String::new(),
+                    events: String::new(),
+                },
+            ),
+            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
+            sqs: aws_sdk_sqs::Client::new(aws),
+            plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
+            default_retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,
+        })
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        match self.route(&req).await {
+            Ok((status, body)) => json_response(status, body.to_string()),
+            Err(err) => {
+                let (status, code) = err.status_and_code();
+                if status >= 500 {
+                    tracing::error!(error = %err, source = ?std::error::Error::source(&err).map(|s| s.to_string()), "api failed");
+                }
+                json_response(status, error_body(code, &err.to_string()))
+            }
+        }
+    }
+
+    fn authorize(&self, req: &Request) -> Result<(), ApiError> {
+        match &self.auth {
+            AdminAuth::Closed => Err(ApiError::Unauthorized),
+            AdminAuth::Gateway => {
+                // API Gateway rejects unauthenticated calls before they get
+                // here; still refuse a request that carries no authorizer context.
+                match req.request_context_ref() {
+                    Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) if ctx.authorizer.is_some() => Ok(()),
+                    _ => Err(ApiError::Unauthorized),
+                }
+            }
+            AdminAuth::Token(expected) => {
+                let given = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .ok_or(ApiError::Unauthorized)?;
+                if handshake::constant_time_eq(given.trim().as_bytes(), expected.expose_secret().as_bytes()) {
+                    Ok(())
+                } else {
+                    Err(ApiError::Unauthorized)
+                }
+            }
+        }
+    }
+
+    async fn route(&self, req: &Request) -> Result<(u16, serde_json::Value), ApiError> {
+        let raw = req.raw_http_path();
+        let path = if raw.is_empty() {
+            req.uri().path().to_string()
+        } else {
+            raw.to_string()
+        };
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if segments.first() != Some(&"v1") {
+            return Err(ApiError::NotFound("route"));
+        }
+        // Authenticate before looking at anything else the caller sent.
+        self.authorize(req)?;
+        let method = req.method().as_str();
+        match (method, &segments[1..]) {
+            ("PUT", ["pages", page]) => self.put_page(page, body(req)?).await,
+            ("POST", ["broadcasts"]) => self.create_broadcast(body(req)?).await,
+            ("GET", ["broadcasts", id]) => self.get_broadcast(id).await,
+            ("POST", ["broadcasts", id, "cancel"]) => self.cancel(id).await,
+            ("GET", ["pages", page, "subscribers", psid]) => self.subscriber(page, psid).await,
+            (_, ["pages", _])
+            | (_, ["broadcasts"])
+            | (_, ["broadcasts", _])
+            | (_, ["broadcasts", _, "cancel"])
+            | (_, ["pages", _, "subscribers", _]) => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::NotFound("route")),
+        }
+    }
+
+    async fn put_page(&self, page: &str, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
+        let page_id = PageId::parse(page).map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        let req: PageRequest = parse_json(body)?;
+        if req.access_token.trim().is_empty() || req.access_token.len() > 4096 {
+            return Err(bad("invalid_access_token", "access_token must be 1 to 4096 characters"));
+        }
+        let retention_days = req.retention_days.unwrap_or(self.default_retention_days);
+        if !(1..=3650).contains(&retention_days) {
+            return Err(bad(
+                "invalid_retention_days",
+                "retention_days must be between 1 and 3650",
+            ));
+        }
+        let key = self.keys.generate(&crypto::page_key_context(&page_id)).await?;
+        let sealed = crypto::seal(&key, &crypto::page_token_aad(&page_id), req.access_token.as_bytes());
+        let page = Page {
+            page_id: page_id.clone(),
+            sealed_token: sealed,
+            data_key: key.wrapped.clone(),
+            retention_days,
+            region: req.region.map(|r| r.to_ascii_uppercase()),
+            updated_at_ms: now_ms(),
+        };
+        self.broadcasts.put_page(&page).await?;
+        tracing::info!(page = %page_id, retention_days, "page registered");
+        // The token is never returned.
+        Ok((
+            200,
+            json!({"page_id": page_id.as_str(), "retention_days": retention_days, "region": page.region}),
+        ))
+    }
+
+    async fn create_broadcast(&self, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
+        let req: BroadcastRequest = parse_json(body)?;
+        let page_id = PageId::parse(req.page_id).map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        req.message
+            .validate()
+            .map_err(|e| bad("invalid_message", e.to_string()))?;
+        if req.tags.len() > 50 || req.tags.iter().any(|t| t.is_empty() || t.len() > 100) {
+            return Err(bad("invalid_tags", "at most 50 tags of 1 to 100 characters"));
+        }
+        if req.name.as_ref().is_some_and(|n| n.len() > 200) {
+            return Err(bad("invalid_name", "name is at most 200 characters"));
+        }
+        let now = now_ms();
+        let send_at_ms = match &req.send_at {
+            None => None,
+            Some(raw) => {
+                let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| bad("invalid_send_at", "send_at must be an RFC 3339 timestamp"))?;
+                let ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+                if ms < now - 60_000 {
+                    return Err(bad("invalid_send_at", "send_at is in the past"));
+                }
+                Some(ms)
+            }
+        };
+        if self.broadcasts.page(&page_id).await?.is_none() {
+            return Err(bad("unknown_page", "register the page first (PUT /v1/pages/<page_id>)"));
+        }
+        let b = Broadcast {
+            id: BroadcastId::generate(),
+            page_id,
+            name: req.name,
+            message: req.message,
+            audience_tags: req.tags,
+            // Created scheduled (due now, or at send_at): if starting fails,
+            // the scheduler starts it within a minute.
+            send_at_ms: Some(send_at_ms.unwrap_or(now)),
+            state: BroadcastState::Scheduled,
+            created_at_ms: now,
+            counts: Counts::default(),
+            shards_done: 0,
+            cursors: Default::default(),
+            paused_reason: None,
+        };
+        self.broadcasts.create_broadcast(&b).await?;
+        let mut state = BroadcastState::Scheduled;
+        if send_at_ms.is_none_or(|t| t <= now) {
+            match dispatch::start(&self.broadcasts, &self.sqs, &self.plan_queue_url, &b.id).await {
+                Ok(true) => state = BroadcastState::Planning,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "immediate start failed; the scheduler will retry"),
+            }
+        }
+        tracing::info!(broadcast = %b.id, state = state.as_str(), "broadcast created");
+        Ok((201, json!({"id": b.id.as_str(), "state": state.as_str()})))
+    }
+
+    async fn get_broadcast(&self, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        let id = BroadcastId::parse(id).map_err(|_| ApiError::NotFound("broadcast"))?;
+        let b = self
+            .broadcasts
+            .broadcast(&id)
+            .await?
+            .ok_or(ApiError::NotFound("broadcast"))?;
+        Ok((200, broadcast_json(&b)))
+    }
+
+    async fn cancel(&self, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        let id = BroadcastId::parse(id).map_err(|_| ApiError::NotFound("broadcast"))?;
+        let from = [
+            BroadcastState::Scheduled,
+            BroadcastState::Planning,
+            BroadcastState::Sending,
+            BroadcastState::Paused,
+        ];
+        if !self
+            .broadcasts
+            .transition(&id, &from, BroadcastState::Cancelled, None)
+            .await?
+        {
+            let b = self
+                .broadcasts
+                .broadcast(&id)
+                .await?
+                .ok_or(ApiError::NotFound("broadcast"))?;
+            if b.state != BroadcastState::Cancelled {
+                return Err(ApiError::Conflict(format!("broadcast is {}", b.state.as_str())));
+            }
+        }
+        let b = self
+            .broadcasts
+            .broadcast(&id)
+            .await?
+            .ok_or(ApiError::NotFound("broadcast"))?;
+        Ok((200, broadcast_json(&b)))
+    }
+
+    async fn subscriber(&self, page: &str, psid: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        let page_id = PageId::parse(page).map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        let psid = Psid::parse(psid).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        let sub = self
+            .leads
+            .subscriber(&page_id, &psid)
+            .await?
+            .ok_or(ApiError::NotFound("subscriber"))?;
+        let history: Vec<serde_json::Value> = self
+            .leads
+            .consent_history(&page_id, &psid)
+            .await?
+            .iter()
+            .map(|i| {
+                let g = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+                let n = |k: &str| i.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+                json!({
+                    "at_ms": n("at_ms"), "from": g("from"), "to": g("to"), "reason": g("reason"),
+                    "proof": {"event_key": g("event_key"), "event_sha256": g("event_sha256"), "delivery_sha256": g("delivery_sha256")}
+                })
+            })
+            .collect();
+        Ok((
+            200,
+            json!({
+                "page_id": page_id.as_str(),
+                "psid": psid.as_str(),
+                "status": sub.status.as_str(),
+                "opted_in": sub.opted_in.as_ref().map(|p| json!({"event_key": p.event_key, "event_time_ms": p.event_time_ms, "event_sha256": p.event_sha256, "delivery_sha256": p.delivery_sha256})),
+                "last_inbound_at_ms": sub.last_inbound_at_ms,
+                "tags": sub.tags,
+                "marketing_messages": sub.marketing.as_ref().map(|m| json!({"granted": true, "stopped": m.stopped, "expires_at_ms": m.expires_at_ms})),
+                "history": history,
+            }),
+        ))
+    }
+}
+
+fn broadcast_json(b: &Broadcast) -> serde_json::Value {
+    json!({
+        "id": b.id.as_str(),
+        "page_id": b.page_id.as_str(),
+        "name": b.name,
+        "state": b.state.as_str(),
+        "send_at_ms": b.send_at_ms,
+        "created_at_ms": b.created_at_ms,
+        "tags": b.audience_tags,
+        "paused_reason": b.paused_reason,
+        "counts": {
+            "audience": b.counts.queued,
+            "queued": b.counts.queued,
+            "sent": b.counts.sent,
+            "skipped_unsubscribed": b.counts.skipped_unsubscribed,
+            "skipped_policy": b.counts.skipped_policy,
+            "failed": b.counts.failed,
+        },
+    })
+}
+
+fn body(req: &Request) -> Result<&[u8], ApiError> {
+    let b: &[u8] = req.body().as_ref();
+    if b.len() > MAX_BODY_BYTES {
+        return Err(bad("payload_too_large", format!("body over {MAX_BODY_BYTES} bytes")));
+    }
+    Ok(b)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad("invalid_json", e.to_string()))
+}
+
+fn json_response(status: u16, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body))
+        .expect("static response parts")
+}
+
+pub async fn run() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let api = Api::from_source(&config::Env, &aws)?;
+    let api = &api;
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(api.handle(req).await)
+    }))
+    .await
+}

@@ -90,7 +90,11 @@ impl Planner {
         while cursor != CURSOR_DONE {
             if report.pages >= self.pages_per_run {
                 // Hand over to a fresh invocation; the checkpoint is the truth.
-                let job = serde_json::to_string(&PlanJob::PlanV1 { broadcast_id: id.clone(), shard }).map_err(|e| PlanError::BadJob(e.to_string()))?;
+                let job = serde_json::to_string(&PlanJob::PlanV1 {
+                    broadcast_id: id.clone(),
+                    shard,
+                })
+                .map_err(|e| PlanError::BadJob(e.to_string()))?;
                 queue::send_batch(&self.sqs, &self.plan_queue_url, &[job]).await?;
                 return Ok(report);
             }
@@ -102,7 +106,11 @@ impl Planner {
                 .collect();
             queue::send_batch(&self.sqs, &self.send_queue_url, &jobs).await?;
             let next = next_key.unwrap_or_else(|| CURSOR_DONE.to_string());
-            if !self.store.checkpoint(id, shard, &cursor, &next, jobs.len() as i64).await? {
+            if !self
+                .store
+                .checkpoint(id, shard, &cursor, &next, jobs.len() as i64)
+                .await?
+            {
                 // Another planner moved this shard on; it owns it now.
                 tracing::warn!("checkpoint moved underneath; stopping");
                 return Ok(report);
@@ -110,7 +118,9 @@ impl Planner {
             report.pages += 1;
             report.queued += jobs.len() as i64;
             if report.queued > 0 && state == BroadcastState::Planning {
-                self.store.transition(id, &[BroadcastState::Planning], BroadcastState::Sending, None).await?;
+                self.store
+                    .transition(id, &[BroadcastState::Planning], BroadcastState::Sending, None)
+                    .await?;
                 state = BroadcastState::Sending;
             }
             cursor = next;
@@ -153,7 +163,9 @@ fn wanted(item: &HashMap<String, AttributeValue>, tags: &[String]) -> bool {
     if tags.is_empty() {
         return true;
     }
-    item.get("tags").and_then(|v| v.as_ss().ok()).is_some_and(|lead_tags| lead_tags.iter().any(|t| tags.contains(t)))
+    item.get("tags")
+        .and_then(|v| v.as_ss().ok())
+        .is_some_and(|lead_tags| lead_tags.iter().any(|t| tags.contains(t)))
 }
 
 fn send_job(id: &BroadcastId, item: &HashMap<String, AttributeValue>) -> Option<String> {
@@ -167,13 +179,20 @@ fn send_job(id: &BroadcastId, item: &HashMap<String, AttributeValue>) -> Option<
             last_sent_at_ms: sub.last_marketing_sent_at_ms,
         }),
     };
-    let task = SendTask { broadcast_id: id.clone(), page_id: sub.page_id, psid: sub.psid, lead };
+    let task = SendTask {
+        broadcast_id: id.clone(),
+        page_id: sub.page_id,
+        psid: sub.psid,
+        lead,
+    };
     serde_json::to_string(&SendJob::SendV1(task)).ok()
 }
 
 fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
-    let plain: std::collections::BTreeMap<&str, &str> =
-        key.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str()))).collect();
+    let plain: std::collections::BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
+        .collect();
     serde_json::to_string(&plain).unwrap_or_default()
 }
 
@@ -190,9 +209,11 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let aws = config::aws().await;
     let planner = Planner::from_source(&config::Env, &aws)?;
     let planner = &planner;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-        Ok::<_, std::convert::Infallible>(planner.handle(event.payload).await)
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+            Ok::<_, std::convert::Infallible>(planner.handle(event.payload).await)
+        },
+    ))
     .await
 }
 
@@ -202,17 +223,22 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        let key: HashMap<String, AttributeValue> = [("pk", "PAGE#1"), ("sk", "SUB#2"), ("audience_pk", "PAGE#1#SHARD#3")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
-            .collect();
+        let key: HashMap<String, AttributeValue> =
+            [("pk", "PAGE#1"), ("sk", "SUB#2"), ("audience_pk", "PAGE#1#SHARD#3")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+                .collect();
         assert_eq!(decode_cursor(&encode_cursor(&key)), Some(key));
         assert_eq!(decode_cursor(""), None);
     }
 
     #[test]
     fn audience_tags_select_leads_with_any_of_them() {
-        let item: HashMap<String, AttributeValue> = [("tags".to_string(), AttributeValue::Ss(vec!["camp7".into(), "vip".into()]))].into();
+        let item: HashMap<String, AttributeValue> = [(
+            "tags".to_string(),
+            AttributeValue::Ss(vec!["camp7".into(), "vip".into()]),
+        )]
+        .into();
         assert!(wanted(&item, &[]));
         assert!(wanted(&item, &["vip".into()]));
         assert!(!wanted(&item, &["other".into()]));

@@ -1,1 +1,79 @@
+//! The scheduler: every minute (EventBridge), starts the broadcasts whose
+//! `send_at` has come. "Now" is the event's `time`, so a sweep can be run
+//! "in the future" by a test or an operator.
+//!
+//! Why a dispatcher rather than one EventBridge Scheduler schedule per
+//! broadcast: it needs no schedule lifecycle (create, update on edit, delete
+//! on cancel) nor `iam:PassRole`, a cancelled broadcast simply leaves the due
+//! index, and start-up is within a minute of `send_at`, as required.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use optcast_shared::broadcast_store::{BroadcastStore, SendTables};
+use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::dispatch;
+use optcast_shared::http::now_ms;
+use optcast_shared::telemetry;
+
+pub struct Scheduler {
+    store: BroadcastStore,
+    sqs: aws_sdk_sqs::Client,
+    plan_queue_url: String,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub now_ms: i64,
+    pub started: Vec<String>,
+    pub errors: usize,
+}
+
+impl Scheduler {
+    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store: BroadcastStore::new(aws_sdk_dynamodb::Client::new(aws), SendTables::from_source(src)?),
+            sqs: aws_sdk_sqs::Client::new(aws),
+            plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
+        })
+    }
+
+    /// Starts every due broadcast. Errors are per broadcast: one failure
+    /// does not stop the others, and it is retried on the next run.
+    pub async fn handle(
+        &self,
+        event: EventBridgeEvent<serde_json::Value>,
+    ) -> Result<Report, optcast_shared::store::StoreError> {
+        let now = event.time.map(|t| t.timestamp_millis()).unwrap_or_else(now_ms);
+        let mut report = Report {
+            now_ms: now,
+            ..Default::default()
+        };
+        for id in self.store.due(now).await? {
+            match dispatch::start(&self.store, &self.sqs, &self.plan_queue_url, &id).await {
+                Ok(true) => report.started.push(id.to_string()),
+                Ok(false) => {}
+                Err(e) => {
+                    report.errors += 1;
+                    tracing::error!(error = %e, broadcast = %id, "could not start broadcast");
+                }
+            }
+        }
+        tracing::info!(started = report.started.len(), errors = report.errors, "scheduler run");
+        Ok(report)
+    }
+}
+
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let scheduler = Scheduler::from_source(&config::Env, &aws)?;
+    let scheduler = &scheduler;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
+            scheduler
+                .handle(event.payload)
+                .await
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
+        },
+    ))
+    .await
+}

@@ -1,1 +1,399 @@
+//! The sender: one Send API call per job, and never to anyone who is not
+//! subscribed at that moment. Each job first runs one DynamoDB transaction
+//! that checks the lead is still subscribed, checks the broadcast is still
+//! active, and claims `(broadcast_id, psid)`; only a claimed job sends, and
+//! its outcome is recorded and counted in one more transaction.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use optcast_shared::broadcast::{self, BroadcastState, SendRoute};
+use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Claim, DeliveryState, SendTables};
+use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::crypto::{self, CryptoError, KeyRing};
+use optcast_shared::graph::{ErrorClass, GraphClient, MessagingType, Recipient, SendRequest};
+use optcast_shared::http::now_ms;
+use optcast_shared::ids::{BroadcastId, PageId};
+use optcast_shared::queue::{SendJob, SendTask};
+use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
+use optcast_shared::telemetry::{self, subject_hash};
+use secrecy::SecretString;
+
+/// A claim older than this whose job comes back is treated as "may have been
+/// sent": it is recorded failed, never sent again (at most once).
+const STALE_CLAIM_MS: i64 = 60_000;
+const PAGE_CACHE_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("send job is malformed: {0}")]
+    BadJob(String),
+    #[error("page {0} is not registered")]
+    UnknownPage(String),
+    #[error("retry later ({0})")]
+    RetryLater(&'static str),
+}
+
+/// What one job ended as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    Sent,
+    SkippedUnsubscribed,
+    SkippedPolicy,
+    Failed,
+    /// Nothing to do: ran before, or the broadcast was cancelled or paused.
+    Nothing,
+}
+
+struct CachedPage {
+    token: SecretString,
+    marketing_available: bool,
+    retention_days: u32,
+    at: Instant,
+}
+
+pub struct Sender {
+    store: BroadcastStore,
+    sqs: aws_sdk_sqs::Client,
+    send_queue_url: String,
+    keys: KeyRing,
+    graph: GraphClient,
+    pages: Mutex<HashMap<PageId, std::sync::Arc<CachedPage>>>,
+    /// Per-page pacing inside this instance (the event source's maximum
+    /// concurrency bounds the number of instances).
+    next_slot: Mutex<HashMap<PageId, Instant>>,
+    min_interval: Duration,
+}
+
+impl Sender {
+    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let rate = config::parse_u32(src, "SEND_RATE_PER_SECOND", 25)?.max(1);
+        Ok(Self {
+            store: BroadcastStore::new(aws_sdk_dynamodb::Client::new(aws), SendTables::from_source(src)?),
+            sqs: aws_sdk_sqs::Client::new(aws),
+            send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
+            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
+            graph: GraphClient::new(
+                src.get("GRAPH_API_URL")
+                    .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into()),
+            ),
+            pages: Mutex::new(HashMap::new()),
+            next_slot: Mutex::new(HashMap::new()),
+            min_interval: Duration::from_secs_f64(1.0 / f64::from(rate)),
+        })
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut broadcasts: HashMap<BroadcastId, Option<Broadcast>> = HashMap::new();
+        let mut throttled: HashSet<PageId> = HashSet::new();
+        for record in &event.records {
+            let outcome = match parse(record) {
+                Ok(task) if throttled.contains(&task.page_id) => {
+                    Err(SendError::RetryLater("page throttled in this batch"))
+                }
+                Ok(task) => {
+                    let result = self.send_one(&task, &mut broadcasts).await;
+                    if matches!(result, Err(SendError::RetryLater("rate limited"))) {
+                        throttled.insert(task.page_id.clone());
+                    }
+                    result
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(err) = outcome {
+                let retry_later = matches!(err, SendError::RetryLater(_));
+                if retry_later {
+                    tracing::info!(reason = %err, "send deferred");
+                    self.back_off(record).await;
+                } else {
+                    tracing::error!(error = %err, "send job failed");
+                }
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(f);
+            }
+        }
+        // Once per broadcast per batch: is everything accounted for?
+        for id in broadcasts.keys() {
+            if let Ok(Some(b)) = self.store.broadcast(id).await {
+                if let Err(e) = self.store.finish_if_complete(&b, AUDIENCE_SHARDS).await {
+                    tracing::warn!(error = %e, "completion check failed");
+                }
+            }
+        }
+        response
+    }
+
+    /// Makes a deferred job reappear later, growing with its receive count.
+    async fn back_off(&self, record: &SqsMessage) {
+        let receives: i32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let secs = (2i32.saturating_pow(receives.clamp(1, 8) as u32)).min(300);
+        if let Some(handle) = &record.receipt_handle {
+            let _ = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.send_queue_url)
+                .receipt_handle(handle)
+                .visibility_timeout(secs)
+                .send()
+                .await;
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(broadcast = %task.broadcast_id, subject = subject_hash(task.psid.as_str())))]
+    pub async fn send_one(
+        &self,
+        task: &SendTask,
+        broadcasts: &mut HashMap<BroadcastId, Option<Broadcast>>,
+    ) -> Result<JobOutcome, SendError> {
+        let now = now_ms();
+        if !broadcasts.contains_key(&task.broadcast_id) {
+            let b = self.store.broadcast(&task.broadcast_id).await?;
+            broadcasts.insert(task.broadcast_id.clone(), b);
+        }
+        let Some(b) = broadcasts.get(&task.broadcast_id).cloned().flatten() else {
+            tracing::warn!("send job for an unknown broadcast dropped");
+            return Ok(JobOutcome::Nothing);
+        };
+        if !b.state.is_active() {
+            return Ok(JobOutcome::Nothing);
+        }
+        let page = self.page(&task.page_id).await?;
+        let expires_at_s = now / 1000 + i64::from(page.retention_days) * 86_400;
+        let route = broadcast::route(now, &task.lead, page.marketing_available);
+        let marketing_cutoff = matches!(route, SendRoute::MarketingToken).then_some(now - broadcast::MARKETING_GAP_MS);
+        if let SendRoute::Skip(reason) = route {
+            // Still respect a later opt-out first: an unsubscribed lead is
+            // counted as such, whatever the policy would have said.
+            return self.skip(task, now, expires_at_s, Some(reason)).await;
+        }
+        match self.store.claim(task, marketing_cutoff, expires_at_s, now).await? {
+            Claim::Claimed => {}
+            Claim::LeadNotEligible => return self.skip(task, now, expires_at_s, None).await,
+            Claim::BroadcastInactive => return Ok(JobOutcome::Nothing),
+            Claim::AlreadyClaimed => return self.resolve_existing(task, now).await,
+        }
+        let recipient = match route {
+            SendRoute::MarketingToken => match self.marketing_token(task).await? {
+                Some(token) => Recipient::NotificationToken(token),
+                None => {
+                    self.store.release(task).await?;
+                    return self
+                        .skip(task, now, expires_at_s, Some(broadcast::PolicySkip::MarketingStopped))
+                        .await;
+                }
+            },
+            _ => Recipient::Id(task.psid.clone()),
+        };
+        let request = SendRequest {
+            recipient,
+            // Inside the window: UPDATE. A marketing-messages token is its own permission.
+            messaging_type: (!matches!(route, SendRoute::MarketingToken)).then_some(MessagingType::Update),
+            tag: None,
+            message: b.message.render(&b.id),
+        };
+        self.pace(&task.page_id).await;
+        match self.graph.send_message(&task.page_id, &page.token, &request).await {
+            Ok(resp) => {
+                if matches!(route, SendRoute::MarketingToken) {
+                    self.store.note_marketing_sent(&task.page_id, &task.psid, now).await?;
+                }
+                self.store
+                    .complete(task, DeliveryState::Sent, Some(&resp.message_id))
+                    .await?;
+                Ok(JobOutcome::Sent)
+            }
+            Err(err) => {
+                tracing::warn!(class = ?err.class, code = ?err.code, subcode = ?err.subcode, "send API error");
+                match err.class {
+                    ErrorClass::RateLimited => {
+                        self.store.release(task).await?;
+                        Err(SendError::RetryLater("rate limited"))
+                    }
+                    ErrorClass::Transient => {
+                        self.store.release(task).await?;
+                        Err(SendError::RetryLater("transient Send API error"))
+                    }
+                    ErrorClass::PolicyBlocked => {
+                        self.store.complete(task, DeliveryState::SkippedPolicy, None).await?;
+                        Ok(JobOutcome::SkippedPolicy)
+                    }
+                    ErrorClass::Unreachable => {
+                        self.store.mark_unreachable(&task.page_id, &task.psid).await?;
+                        self.store.complete(task, DeliveryState::Failed, None).await?;
+                        Ok(JobOutcome::Failed)
+                    }
+                    ErrorClass::InvalidToken | ErrorClass::Permission | ErrorClass::Abusive => {
+                        let reason = format!("{:?} from the Send API", err.class);
+                        self.store
+                            .transition(
+                                &b.id,
+                                &[BroadcastState::Planning, BroadcastState::Sending],
+                                BroadcastState::Paused,
+                                Some(&reason),
+                            )
+                            .await?;
+                        self.pages.lock().expect("page cache").remove(&task.page_id);
+                        broadcasts.remove(&task.broadcast_id);
+                        self.store.release(task).await?;
+                        Ok(JobOutcome::Nothing)
+                    }
+                    ErrorClass::Invalid => {
+                        self.store.complete(task, DeliveryState::Failed, None).await?;
+                        Ok(JobOutcome::Failed)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a job that will not send: skipped_unsubscribed when the lead is
+    /// no longer subscribed, else skipped_policy for `reason`.
+    async fn skip(
+        &self,
+        task: &SendTask,
+        now: i64,
+        expires_at_s: i64,
+        reason: Option<broadcast::PolicySkip>,
+    ) -> Result<JobOutcome, SendError> {
+        let subscribed = store::Store::new(self.store.ddb.clone(), dummy_tables(&self.store.tables.subscribers))
+            .subscriber(&task.page_id, &task.psid)
+            .await?
+            .is_some_and(|s| s.status == optcast_shared::consent::SubscriberStatus::Subscribed);
+        let (state, outcome) = match reason {
+            Some(_) if subscribed => (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy),
+            // Not subscribed, or subscribed but refused by the 48-hour condition.
+            None if subscribed => (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy),
+            _ => (DeliveryState::SkippedUnsubscribed, JobOutcome::SkippedUnsubscribed),
+        };
+        if let Some(r) = reason {
+            tracing::info!(reason = ?r, "skipped by policy");
+        }
+        if self.store.record_outcome(task, state, now, expires_at_s).await? {
+            Ok(outcome)
+        } else {
+            Ok(JobOutcome::Nothing)
+        }
+    }
+
+    /// The job ran before. A final state means done; a fresh claim means
+    /// another run may be sending right now (come back later); an old claim
+    /// means a run died between claim and outcome: it may have sent, so it is
+    /// recorded failed and never sent again.
+    async fn resolve_existing(&self, task: &SendTask, now: i64) -> Result<JobOutcome, SendError> {
+        match self.store.delivery_state(&task.broadcast_id, &task.psid).await? {
+            Some((state, at)) if state == DeliveryState::Claimed.as_str() => {
+                if now - at < STALE_CLAIM_MS {
+                    return Err(SendError::RetryLater("claimed by a run in flight"));
+                }
+                tracing::warn!("stale claim: recorded failed, not resent (at most once)");
+                self.store.complete(task, DeliveryState::Failed, None).await?;
+                Ok(JobOutcome::Failed)
+            }
+            _ => Ok(JobOutcome::Nothing),
+        }
+    }
+
+    async fn marketing_token(&self, task: &SendTask) -> Result<Option<String>, SendError> {
+        let subs = store::Store::new(self.store.ddb.clone(), dummy_tables(&self.store.tables.subscribers));
+        let Some(sub) = subs.subscriber(&task.page_id, &task.psid).await? else {
+            return Ok(None);
+        };
+        let Some(m) = sub.marketing.filter(|m| !m.stopped) else {
+            return Ok(None);
+        };
+        let key = self
+            .keys
+            .unwrap(&sub.data_key, &crypto::subject_key_context(&task.page_id, &task.psid))
+            .await?;
+        let token = crypto::open(
+            &key,
+            &crypto::field_aad("marketing-token", &task.page_id, &task.psid, ""),
+            &m.sealed,
+        )?;
+        Ok(String::from_utf8(token).ok())
+    }
+
+    async fn page(&self, page_id: &PageId) -> Result<std::sync::Arc<CachedPage>, SendError> {
+        if let Some(p) = self.pages.lock().expect("page cache").get(page_id) {
+            if p.at.elapsed() < PAGE_CACHE_TTL {
+                return Ok(p.clone());
+            }
+        }
+        let page = self
+            .store
+            .page(page_id)
+            .await?
+            .ok_or_else(|| SendError::UnknownPage(page_id.to_string()))?;
+        let key = self
+            .keys
+            .unwrap(&page.data_key, &crypto::page_key_context(page_id))
+            .await?;
+        let token = crypto::open(&key, &crypto::page_token_aad(page_id), &page.sealed_token)?;
+        let cached = std::sync::Arc::new(CachedPage {
+            token: SecretString::from(String::from_utf8(token).map_err(|_| SendError::BadJob("page token".into()))?),
+            marketing_available: broadcast::marketing_messages_available(page.region.as_deref()),
+            retention_days: page.retention_days,
+            at: Instant::now(),
+        });
+        self.pages
+            .lock()
+            .expect("page cache")
+            .insert(page_id.clone(), cached.clone());
+        Ok(cached)
+    }
+
+    async fn pace(&self, page: &PageId) {
+        let wait = {
+            let mut slots = self.next_slot.lock().expect("pacer");
+            let now = Instant::now();
+            let slot = slots.get(page).copied().filter(|s| *s > now).unwrap_or(now);
+            slots.insert(page.clone(), slot + self.min_interval);
+            slot.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn dummy_tables(subscribers: &str) -> store::Tables {
+    // Only the subscribers table is read through this view.
+    store::Tables {
+        subscribers: subscribers.to_string(),
+        consent_log: String::new(),
+        messages: String::new(),
+        events: String::new(),
+    }
+}
+
+fn parse(record: &SqsMessage) -> Result<SendTask, SendError> {
+    match serde_json::from_str::<SendJob>(record.body.as_deref().unwrap_or_default()) {
+        Ok(SendJob::SendV1(task)) => Ok(task),
+        Err(e) => Err(SendError::BadJob(e.to_string())),
+    }
+}
+
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let sender = Sender::from_source(&config::Env, &aws)?;
+    let sender = &sender;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+            Ok::<_, std::convert::Infallible>(sender.handle(event.payload).await)
+        },
+    ))
+    .await
+}

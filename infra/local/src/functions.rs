@@ -14,6 +14,10 @@ use crate::provision::Provisioned;
 pub enum Function {
     Webhook(Arc<webhook::Webhook>),
     Ingest(Arc<ingest::Ingest>),
+    Api(Arc<api::Api>),
+    Planner(Arc<planner::Planner>),
+    Sender(Arc<sender::Sender>),
+    Scheduler(Arc<scheduler::Scheduler>),
 }
 
 /// Values the runner adds to every function's environment: secrets and
@@ -43,6 +47,7 @@ impl Function {
     pub async fn call_http(&self, req: Request) -> Option<Response<Body>> {
         match self {
             Function::Webhook(f) => Some(f.handle(req).await),
+            Function::Api(f) => Some(f.handle(req).await),
             _ => None,
         }
     }
@@ -50,6 +55,24 @@ impl Function {
     pub async fn call_sqs(&self, event: SqsEvent) -> Option<SqsBatchResponse> {
         match self {
             Function::Ingest(f) => Some(f.handle(event).await),
+            Function::Planner(f) => Some(f.handle(event).await),
+            Function::Sender(f) => Some(f.handle(event).await),
+            _ => None,
+        }
+    }
+
+    /// A scheduled (EventBridge) invocation; the result as JSON.
+    pub async fn call_scheduled(
+        &self,
+        event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value>,
+    ) -> Option<Result<serde_json::Value, String>> {
+        match self {
+            Function::Scheduler(f) => Some(
+                f.handle(event)
+                    .await
+                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                    .map_err(|e| e.to_string()),
+            ),
             _ => None,
         }
     }

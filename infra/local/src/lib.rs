@@ -1,6 +1,7 @@
 //! The local stack: provisions `template.yaml` in the AWS emulator, then runs
 //! the same handler code Lambda runs behind a local HTTP front and SQS pollers.
 
+pub mod fake_graph;
 pub mod functions;
 pub mod poller;
 pub mod provision;
@@ -28,6 +29,8 @@ pub struct StackOptions {
     pub overrides: Overrides,
     pub retry_visibility_secs: Option<i32>,
     pub pollers_per_queue: usize,
+    /// Fire scheduled functions on their `rate(...)` (tests invoke them instead).
+    pub fire_schedules: bool,
 }
 
 impl StackOptions {
@@ -39,6 +42,7 @@ impl StackOptions {
             overrides: Overrides::new(),
             retry_visibility_secs: None,
             pollers_per_queue: 2,
+            fire_schedules: true,
         }
     }
 }
@@ -46,6 +50,8 @@ impl StackOptions {
 pub struct RunningStack {
     pub addr: SocketAddr,
     pub provisioned: Provisioned,
+    /// The fake Graph API served at `/fake-graph` (used unless `GRAPH_API_URL` is set).
+    pub graph: fake_graph::FakeGraph,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -79,9 +85,14 @@ pub async fn serve(
     aws: &aws_config::SdkConfig,
     with_pollers: bool,
 ) -> anyhow::Result<RunningStack> {
-    let functions = functions::build_all(&provisioned, &opts.overrides, aws).await?;
     let listener = server::bind(opts.addr).await?;
     let addr = listener.local_addr()?;
+    let mut overrides = opts.overrides.clone();
+    overrides
+        .entry("GRAPH_API_URL".into())
+        .or_insert_with(|| format!("http://{addr}/fake-graph/v23.0"));
+    let functions = functions::build_all(&provisioned, &overrides, aws).await?;
+    let graph = fake_graph::FakeGraph::new();
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if with_pollers {
@@ -102,14 +113,38 @@ pub async fn serve(
             }
         }
     }
+    if opts.fire_schedules {
+        for schedule in &provisioned.schedules {
+            let Some(function) = functions.get(&schedule.function).cloned() else {
+                continue;
+            };
+            let (every, mut stop) = (schedule.every, rx.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = stop.changed() => return,
+                    }
+                    let mut event =
+                        aws_lambda_events::event::eventbridge::EventBridgeEvent::<serde_json::Value>::default();
+                    event.time = Some(chrono::Utc::now());
+                    event.detail_type = "Scheduled Event".into();
+                    event.source = "aws.events".into();
+                    let _ = function.call_scheduled(event).await;
+                }
+            }));
+        }
+    }
     let router = Arc::new(server::Router {
         routes: provisioned.routes.clone(),
         functions,
+        graph: graph.clone(),
     });
     tasks.push(tokio::spawn(server::serve(listener, router, rx)));
     Ok(RunningStack {
         addr,
         provisioned,
+        graph,
         shutdown,
         tasks,
     })

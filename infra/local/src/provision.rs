@@ -45,8 +45,16 @@ pub struct FunctionSpec {
     pub env: BTreeMap<String, String>,
 }
 
+#[derive(Debug, Clone)]
+pub struct ScheduleSource {
+    pub function: String,
+    /// From `rate(N minute(s)|second(s)|hour(s))`.
+    pub every: std::time::Duration,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Provisioned {
+    pub schedules: Vec<ScheduleSource>,
     pub prefix: String,
     pub region: String,
     pub resources: BTreeMap<String, Physical>,
@@ -445,6 +453,19 @@ impl Provisioner<'_> {
                             batch_size: p["BatchSize"].as_i64().unwrap_or(10).clamp(1, 10) as i32,
                         });
                     }
+                    Some("Schedule") | Some("ScheduleV2") => {
+                        let expr = str_of(if p["Schedule"].is_null() {
+                            &p["ScheduleExpression"]
+                        } else {
+                            &p["Schedule"]
+                        });
+                        if let Some(every) = parse_rate(&expr) {
+                            out.schedules.push(ScheduleSource {
+                                function: name.clone(),
+                                every,
+                            });
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -452,6 +473,21 @@ impl Provisioner<'_> {
         }
         Ok(())
     }
+}
+
+/// `rate(1 minute)` and friends; cron expressions are not run locally.
+fn parse_rate(expr: &str) -> Option<std::time::Duration> {
+    let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit.trim_end_matches('s') {
+        "second" => n,
+        "minute" => n * 60,
+        "hour" => n * 3600,
+        "day" => n * 86_400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
 }
 
 fn str_of(v: &Value) -> String {

@@ -23,6 +23,7 @@ const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 pub struct Router {
     pub routes: Vec<HttpRoute>,
     pub functions: BTreeMap<String, Function>,
+    pub graph: crate::fake_graph::FakeGraph,
 }
 
 fn route_matches(pattern: &str, path: &str) -> bool {
@@ -61,6 +62,19 @@ impl Router {
             Err(_) => return error(413, "payload_too_large", "request body too large"),
         };
         let path = parts.uri.path().to_string();
+        if let Some(rest) = path.strip_prefix("/fake-graph") {
+            let (status, headers, body) = self
+                .graph
+                .handle(parts.method.as_str(), rest, &parts.headers, &bytes)
+                .await;
+            let mut resp = plain(status, body);
+            for (k, v) in headers {
+                if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+                    resp.headers_mut().insert(k, v);
+                }
+            }
+            return resp;
+        }
         if let Some(name) = path
             .strip_prefix("/2015-03-31/functions/")
             .and_then(|r| r.strip_suffix("/invocations"))
@@ -125,7 +139,22 @@ impl Router {
             return error(404, "ResourceNotFoundException", "no such function");
         };
         match function {
-            Function::Webhook(_) => {
+            Function::Scheduler(_) => {
+                let Ok(ev) = serde_json::from_slice::<
+                    aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value>,
+                >(event) else {
+                    return error(400, "InvalidRequestContentException", "not an EventBridge event");
+                };
+                match function.call_scheduled(ev).await {
+                    Some(Ok(v)) => plain(200, v.to_string()),
+                    Some(Err(e)) => plain(
+                        200,
+                        serde_json::json!({"errorType": "Error", "errorMessage": e}).to_string(),
+                    ),
+                    None => error(502, "not_scheduled", "function is not a scheduled function"),
+                }
+            }
+            Function::Webhook(_) | Function::Api(_) => {
                 let Ok(lambda_req) = serde_json::from_slice::<lambda_http::request::LambdaRequest>(event) else {
                     return error(400, "InvalidRequestContentException", "not an API Gateway event");
                 };
@@ -135,7 +164,7 @@ impl Router {
                 };
                 plain(200, api_gateway_v2_response(resp).to_string())
             }
-            Function::Ingest(_) => {
+            Function::Ingest(_) | Function::Planner(_) | Function::Sender(_) => {
                 let Ok(sqs_event) = serde_json::from_slice::<aws_lambda_events::event::sqs::SqsEvent>(event) else {
                     return error(400, "InvalidRequestContentException", "not an SQS event");
                 };
