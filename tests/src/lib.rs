@@ -14,6 +14,8 @@ pub use optcast_shared::signature::sign;
 
 pub const APP_SECRET: &str = "test-app-secret-\u{e9}";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const PAGE_TOKEN: &str = "EAAG-test-page-token";
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -66,14 +68,24 @@ pub fn options(prefix: &str) -> StackOptions {
     opts.fire_schedules = false;
     opts.overrides.insert("META_APP_SECRET".into(), APP_SECRET.into());
     opts.overrides.insert("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into());
+    opts.overrides.insert("OPTCAST_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
+    opts.overrides.insert("SEND_RETRY_BASE_SECS".into(), "1".into());
+    opts.overrides.insert("SEND_RATE_PER_SECOND".into(), "200".into());
     opts
 }
 
 /// Starts the whole local stack on a free port with fresh resources.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with adjusted options (e.g. held functions).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut StackOptions)) -> TestApp {
     capture_logs();
     let aws = aws_at(&endpoint()).await;
-    let stack = optcast_local::start(&options(&unique_prefix()), &aws)
+    let mut opts = options(&unique_prefix());
+    adjust(&mut opts);
+    let stack = optcast_local::start(&opts, &aws)
         .await
         .expect("local stack starts (is the emulator running? `make test` starts one)");
     TestApp {
@@ -253,4 +265,101 @@ pub fn capture_logs() {
             .with_writer(|| CaptureWriter)
             .try_init();
     });
+}
+
+impl TestApp {
+    /// Calls the management API with the admin token.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn register_page(&self, page: &str) {
+        let (status, body) = self
+            .api(
+                reqwest::Method::PUT,
+                &format!("/v1/pages/{page}"),
+                Some(serde_json::json!({"access_token": PAGE_TOKEN, "retention_days": 30})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Leads who wrote to the page (one batched delivery), all ingested.
+    pub async fn seed_leads(&self, page: &str, psids: &[String]) {
+        let now = optcast_shared::http::now_ms();
+        let items: Vec<_> = psids
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                serde_json::json!({"sender":{"id":p},"recipient":{"id":page},"timestamp":now - 60_000 + i as i64,
+                    "message":{"mid":format!("m_seed_{p}"),"text":"hello"}})
+            })
+            .collect();
+        let body = serde_json::json!({"object":"page","entry":[{"id":page,"time":now,"messaging":items}]}).to_string();
+        assert_eq!(self.post_signed(body.as_bytes()).await.status(), 200);
+        let want = psids.len();
+        eventually("leads seeded", || async {
+            self.scan("SubscribersTable")
+                .await
+                .iter()
+                .filter(|i| s(i, "page_id") == page)
+                .count()
+                >= want
+        })
+        .await;
+    }
+
+    /// One inbound text message, waited for until ingested.
+    pub async fn say(&self, page: &str, psid: &str, mid: &str, text: &str) {
+        let body = text_delivery(page, psid, mid, text, optcast_shared::http::now_ms());
+        assert_eq!(self.post_signed(body.as_bytes()).await.status(), 200);
+        let marker = format!("EVENT#{page}#{mid}");
+        eventually("message ingested", || async {
+            self.scan("EventsTable").await.iter().any(|e| s(e, "pk") == marker)
+        })
+        .await;
+    }
+
+    pub async fn create_broadcast(&self, body: serde_json::Value) -> String {
+        let (status, out) = self.api(reqwest::Method::POST, "/v1/broadcasts", Some(body)).await;
+        assert_eq!(status, 201, "{out}");
+        out["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn broadcast(&self, id: &str) -> serde_json::Value {
+        let (status, out) = self
+            .api(reqwest::Method::GET, &format!("/v1/broadcasts/{id}"), None)
+            .await;
+        assert_eq!(status, 200, "{out}");
+        out
+    }
+
+    pub async fn wait_state(&self, id: &str, state: &str) -> serde_json::Value {
+        eventually(&format!("broadcast {state}"), || async {
+            self.broadcast(id).await["state"] == state
+        })
+        .await;
+        self.broadcast(id).await
+    }
+
+    /// Successful sends the fake Graph API recorded for one lead.
+    pub fn sends_to(&self, psid: &str) -> usize {
+        self.stack
+            .graph
+            .sends()
+            .iter()
+            .filter(|s| s.recipient["id"] == psid)
+            .count()
+    }
 }

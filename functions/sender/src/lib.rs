@@ -69,6 +69,8 @@ pub struct Sender {
     /// concurrency bounds the number of instances).
     next_slot: Mutex<HashMap<PageId, Instant>>,
     min_interval: Duration,
+    /// Deferred jobs come back after `base × receive count` seconds.
+    retry_base_secs: i32,
 }
 
 impl Sender {
@@ -86,6 +88,7 @@ impl Sender {
             pages: Mutex::new(HashMap::new()),
             next_slot: Mutex::new(HashMap::new()),
             min_interval: Duration::from_secs_f64(1.0 / f64::from(rate)),
+            retry_base_secs: config::parse_u32(src, "SEND_RETRY_BASE_SECS", 5)?.clamp(0, 300) as i32,
         })
     }
 
@@ -138,7 +141,7 @@ impl Sender {
             .get("ApproximateReceiveCount")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
-        let secs = (2i32.saturating_pow(receives.clamp(1, 8) as u32)).min(300);
+        let secs = self.retry_base_secs.saturating_mul(receives.max(1)).min(300);
         if let Some(handle) = &record.receipt_handle {
             let _ = self
                 .sqs

@@ -40,6 +40,18 @@ impl Function {
             "ingest" => Some(Function::Ingest(Arc::new(
                 ingest::Ingest::from_source(&source, aws).context("configuring ingest")?,
             ))),
+            "api" => Some(Function::Api(Arc::new(
+                api::Api::from_source(&source, aws).context("configuring api")?,
+            ))),
+            "planner" => Some(Function::Planner(Arc::new(
+                planner::Planner::from_source(&source, aws).context("configuring planner")?,
+            ))),
+            "sender" => Some(Function::Sender(Arc::new(
+                sender::Sender::from_source(&source, aws).context("configuring sender")?,
+            ))),
+            "scheduler" => Some(Function::Scheduler(Arc::new(
+                scheduler::Scheduler::from_source(&source, aws).context("configuring scheduler")?,
+            ))),
             _ => None,
         })
     }

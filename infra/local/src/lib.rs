@@ -31,6 +31,9 @@ pub struct StackOptions {
     pub pollers_per_queue: usize,
     /// Fire scheduled functions on their `rate(...)` (tests invoke them instead).
     pub fire_schedules: bool,
+    /// Functions whose queues are not polled until `RunningStack::resume`
+    /// (lets a test interleave events deliberately).
+    pub held_functions: Vec<String>,
 }
 
 impl StackOptions {
@@ -43,11 +46,14 @@ impl StackOptions {
             retry_visibility_secs: None,
             pollers_per_queue: 2,
             fire_schedules: true,
+            held_functions: Vec::new(),
         }
     }
 }
 
 pub struct RunningStack {
+    held: Vec<poller::Poller>,
+    rx: watch::Receiver<bool>,
     pub addr: SocketAddr,
     pub provisioned: Provisioned,
     /// The fake Graph API served at `/fake-graph` (used unless `GRAPH_API_URL` is set).
@@ -59,6 +65,17 @@ pub struct RunningStack {
 impl RunningStack {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Starts polling the queues of a held function.
+    pub fn resume(&mut self, function: &str) {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|p| p.source.function == function);
+        self.held = later;
+        for p in now {
+            self.tasks.push(tokio::spawn(p.run(self.rx.clone())));
+        }
     }
 
     /// Stops the HTTP front and the pollers and waits for them.
@@ -95,6 +112,7 @@ pub async fn serve(
     let graph = fake_graph::FakeGraph::new();
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    let mut held = Vec::new();
     if with_pollers {
         let sqs = aws_sdk_sqs::Client::new(aws);
         for source in &provisioned.queue_sources {
@@ -109,7 +127,11 @@ pub async fn serve(
                     region: provisioned.region.clone(),
                     retry_visibility_secs: opts.retry_visibility_secs,
                 };
-                tasks.push(tokio::spawn(poller.run(rx.clone())));
+                if opts.held_functions.contains(&source.function) {
+                    held.push(poller);
+                } else {
+                    tasks.push(tokio::spawn(poller.run(rx.clone())));
+                }
             }
         }
     }
@@ -140,8 +162,11 @@ pub async fn serve(
         functions,
         graph: graph.clone(),
     });
-    tasks.push(tokio::spawn(server::serve(listener, router, rx)));
+    tasks.push(tokio::spawn(server::serve(listener, router, rx.clone())));
+
     Ok(RunningStack {
+        held,
+        rx,
         addr,
         provisioned,
         graph,

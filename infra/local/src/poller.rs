@@ -110,7 +110,11 @@ impl Poller {
                 tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete failed");
             }
         }
-        if let Some(secs) = self.retry_visibility_secs {
+        // The sender sets its own backoff for deferred jobs; keep it.
+        let override_secs = self
+            .retry_visibility_secs
+            .filter(|_| !matches!(self.function, Function::Sender(_)));
+        if let Some(secs) = override_secs {
             for m in messages
                 .iter()
                 .filter(|m| m.message_id.as_ref().is_some_and(|id| failed.contains(id)))

@@ -1,5 +1,4 @@
-//! End-to-end: real HTTP into the local stack, real SQS, DynamoDB, KMS and S3
-//! in the emulator, the same handler code Lambda runs.
+//! Webhook verification, ingestion, consent tracking and encryption.
 
 use std::collections::BTreeMap;
 

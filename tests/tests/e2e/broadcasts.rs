@@ -1,0 +1,466 @@
+//! Broadcasts: the management API, the scheduler, the planner and the sender
+//! against the emulator and the fake Graph API.
+
+use optcast_local::fake_graph::{FakeError, Rule};
+use optcast_shared::consent::UNSUBSCRIBE_PAYLOAD;
+use optcast_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+fn leads(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn text(t: &str) -> serde_json::Value {
+    json!({"page_id": "PAGE1", "message": {"text": t}})
+}
+
+#[tokio::test]
+async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscribe_control() {
+    let app = spawn_app().await;
+    app.register_page("PAGE1").await;
+    let all = leads("L", 12);
+    app.seed_leads("PAGE1", &all).await;
+    for p in &all[..4] {
+        app.say("PAGE1", p, &format!("m_stop_{p}"), "STOP").await;
+    }
+    let id = app.create_broadcast(text("Spring sale: 20% off today")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 8, "{done}");
+    assert_eq!(
+        done["counts"]["queued"], 8,
+        "unsubscribed leads are never in the audience"
+    );
+    assert_eq!(done["counts"]["failed"], 0);
+    for p in &all[..4] {
+        assert_eq!(app.sends_to(p), 0, "{p} unsubscribed");
+    }
+    for p in &all[4..] {
+        assert_eq!(app.sends_to(p), 1, "{p} subscribed");
+    }
+    for send in app.stack.graph.sends() {
+        assert_eq!(send.body["messaging_type"], "UPDATE");
+        assert!(
+            send.body.get("tag").is_none(),
+            "no message tag on a promotional broadcast"
+        );
+        let qr = send.body["message"]["quick_replies"].as_array().unwrap();
+        assert!(qr.iter().any(|q| q["payload"] == UNSUBSCRIBE_PAYLOAD));
+        assert_eq!(send.body["message"]["metadata"], format!("bcast:{id}"));
+    }
+    // The unsubscribe control works end to end: tapping it unsubscribes.
+    let tap = json!({"object":"page","entry":[{"id":"PAGE1","time":1,"messaging":[{"sender":{"id":"L5"},"recipient":{"id":"PAGE1"},
+        "timestamp": optcast_shared::http::now_ms(),"message":{"mid":"m_tap","text":"Unsubscribe","quick_reply":{"payload":UNSUBSCRIBE_PAYLOAD}}}]}]})
+    .to_string();
+    assert_eq!(app.post_signed(tap.as_bytes()).await.status(), 200);
+    eventually("L5 unsubscribed", || async {
+        app.api(Method::GET, "/v1/pages/PAGE1/subscribers/L5", None).await.1["status"] == "unsubscribed"
+    })
+    .await;
+    let (_, lead) = app.api(Method::GET, "/v1/pages/PAGE1/subscribers/L5", None).await;
+    let reasons: Vec<_> = lead["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons, ["first_contact", "unsubscribe_control"]);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_after_it() {
+    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    app.register_page("PAGE1").await;
+    let all = leads("S", 6);
+    app.seed_leads("PAGE1", &all).await;
+    let id = app.create_broadcast(text("Flash deal")).await;
+    // Planned while everyone was subscribed: six jobs wait on the send queue.
+    eventually("planned", || async {
+        app.broadcast(&id).await["counts"]["queued"] == 6
+    })
+    .await;
+    // S0 opts out after planning, before any send.
+    app.say("PAGE1", "S0", "m_s0_stop", "stop").await;
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to("S0"), 0);
+    assert_eq!(done["counts"]["sent"], 5);
+    assert_eq!(done["counts"]["skipped_unsubscribed"], 1);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
+    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    app.register_page("PAGE1").await;
+    let all = leads("D", 5);
+    app.seed_leads("PAGE1", &all).await;
+    let id = app.create_broadcast(text("Twice?")).await;
+    eventually("planned", || async {
+        app.broadcast(&id).await["counts"]["queued"] == 5
+    })
+    .await;
+    // Take every job off the queue and put each back twice (SQS at-least-once).
+    let queue = app.physical("SendQueue");
+    let mut bodies = Vec::new();
+    while bodies.len() < 5 {
+        let out = app
+            .sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            bodies.push(m.body().unwrap().to_string());
+            app.sqs
+                .delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    for b in bodies.iter().chain(bodies.iter()) {
+        app.sqs
+            .send_message()
+            .queue_url(&queue)
+            .message_body(b)
+            .send()
+            .await
+            .unwrap();
+    }
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    eventually("duplicates drained", || async {
+        app.queue_depth("SendQueue").await == 0
+    })
+    .await;
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    assert_eq!(app.broadcast(&id).await["counts"]["sent"], 5, "{done}");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice() {
+    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    app.register_page("PAGE1").await;
+    let all = leads("K", 3);
+    app.seed_leads("PAGE1", &all).await;
+    let id = app.create_broadcast(text("Crash test")).await;
+    eventually("planned", || async {
+        app.broadcast(&id).await["counts"]["queued"] == 3
+    })
+    .await;
+    // A previous sender claimed K0 two minutes ago and died before sending:
+    // its claim is what the real claim transaction writes.
+    let store = optcast_shared::broadcast_store::BroadcastStore::new(
+        app.ddb.clone(),
+        optcast_shared::broadcast_store::SendTables {
+            pages: app.physical("PagesTable"),
+            broadcasts: app.physical("BroadcastsTable"),
+            deliveries: app.physical("DeliveriesTable"),
+            subscribers: app.physical("SubscribersTable"),
+        },
+    );
+    let task = optcast_shared::queue::SendTask {
+        broadcast_id: optcast_shared::ids::BroadcastId::parse(id.clone()).unwrap(),
+        page_id: optcast_shared::ids::PageId::parse("PAGE1").unwrap(),
+        psid: optcast_shared::ids::Psid::parse("K0").unwrap(),
+        lead: optcast_shared::broadcast::LeadSnapshot {
+            platform: optcast_shared::meta::Platform::Messenger,
+            last_inbound_at_ms: None,
+            marketing: None,
+        },
+    };
+    let long_ago = optcast_shared::http::now_ms() - 120_000;
+    let claim = store
+        .claim(&task, None, long_ago / 1000 + 86_400, long_ago)
+        .await
+        .unwrap();
+    assert_eq!(claim, optcast_shared::broadcast_store::Claim::Claimed);
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    // K0 may have received it from the dead sender; it is never sent again.
+    assert_eq!(app.sends_to("K0"), 0);
+    assert_eq!(
+        (done["counts"]["sent"].as_i64(), done["counts"]["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{done}"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limited_sends_are_retried_later_and_the_broadcast_completes() {
+    let app = spawn_app().await;
+    app.register_page("PAGE1").await;
+    let all = leads("R", 4);
+    app.seed_leads("PAGE1", &all).await;
+    app.stack.graph.script(Rule {
+        recipient: None,
+        error: FakeError::RateLimit,
+        times: 3,
+    });
+    app.stack.graph.script(Rule {
+        recipient: Some("R1".into()),
+        error: FakeError::Temporary,
+        times: 1,
+    });
+    let id = app.create_broadcast(text("Busy day")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 4, "{done}");
+    assert_eq!(done["counts"]["failed"], 0, "rate limiting is not a failure");
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1);
+    }
+    assert!(
+        app.stack.graph.attempts() >= 8,
+        "the limited attempts were made and retried"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn meta_errors_suppress_blocked_leads_and_pause_on_an_invalid_page_token() {
+    let app = spawn_app().await;
+    app.register_page("PAGE1").await;
+    app.seed_leads("PAGE1", &leads("B", 3)).await;
+    app.stack.graph.script(Rule {
+        recipient: Some("B1".into()),
+        error: FakeError::Blocked,
+        times: 1,
+    });
+    app.stack.graph.script(Rule {
+        recipient: Some("B2".into()),
+        error: FakeError::OutsideWindow,
+        times: 1,
+    });
+    let id = app.create_broadcast(text("Hello")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(
+        (
+            done["counts"]["sent"].as_i64(),
+            done["counts"]["failed"].as_i64(),
+            done["counts"]["skipped_policy"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{done}"
+    );
+    let (_, b1) = app.api(Method::GET, "/v1/pages/PAGE1/subscribers/B1", None).await;
+    assert_eq!(b1["status"], "unreachable", "a blocked lead leaves every audience");
+
+    app.stack.graph.script(Rule {
+        recipient: None,
+        error: FakeError::InvalidToken,
+        times: 100,
+    });
+    let id = app.create_broadcast(text("Second")).await;
+    let paused = app.wait_state(&id, "paused").await;
+    assert!(
+        paused["paused_reason"].as_str().unwrap().contains("InvalidToken"),
+        "{paused}"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_mid_way_sends_nothing_afterwards() {
+    let app = spawn_app().await;
+    app.register_page("PAGE1").await;
+    let all = leads("C", 8);
+    app.seed_leads("PAGE1", &all).await;
+    // Meta lets one message per second through: the broadcast takes a while.
+    app.stack.graph.set_rate_limit(Some(1));
+    let id = app.create_broadcast(text("Slow one")).await;
+    eventually("first send", || async { !app.stack.graph.sends().is_empty() }).await;
+    let (status, cancelled) = app
+        .api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(cancelled["state"], "cancelled");
+    let cancelled_at = optcast_shared::http::now_ms();
+    let sent_at_cancel = app.stack.graph.sends().len();
+    app.stack.graph.set_rate_limit(None);
+    eventually("send queue drained", || async {
+        app.queue_depth("SendQueue").await == 0
+    })
+    .await;
+    let late: Vec<_> = app
+        .stack
+        .graph
+        .sends()
+        .into_iter()
+        .filter(|s| s.at_ms > cancelled_at)
+        .collect();
+    // At most the one send already in flight when the cancel landed.
+    assert!(late.len() <= 1, "{} sends after cancel", late.len());
+    assert!(
+        app.stack.graph.sends().len() < all.len(),
+        "the cancel stopped the broadcast ({sent_at_cancel} before)"
+    );
+    assert_eq!(app.broadcast(&id).await["state"], "cancelled");
+    // A cancelled broadcast cannot be cancelled into anything else.
+    assert_eq!(
+        app.api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
+            .await
+            .0,
+        200
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_broadcast_does_not_start_early_and_starts_when_due() {
+    let app = spawn_app().await;
+    app.register_page("PAGE1").await;
+    app.seed_leads("PAGE1", &leads("T", 2)).await;
+    let in_an_hour = optcast_shared::http::now_ms() + 3_600_000;
+    let send_at = time::OffsetDateTime::from_unix_timestamp(in_an_hour / 1000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let id = app
+        .create_broadcast(
+            json!({"page_id": "PAGE1", "message": {"text": "Later"}, "send_at": send_at, "name": "evening"}),
+        )
+        .await;
+    assert_eq!(app.broadcast(&id).await["state"], "scheduled");
+    let tick = |t: String| {
+        json!({"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",
+        "time": t,"region":"us-west-2","resources":[],"detail":{}})
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let out: serde_json::Value = app
+        .http
+        .post(app.url("/2015-03-31/functions/scheduler/invocations"))
+        .json(&tick(now))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(out["started"].as_array().unwrap().len(), 0, "{out}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.broadcast(&id).await["state"], "scheduled");
+    assert!(app.stack.graph.sends().is_empty());
+    let later = time::OffsetDateTime::from_unix_timestamp(in_an_hour / 1000 + 30)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let out: serde_json::Value = app
+        .http
+        .post(app.url("/2015-03-31/functions/scheduler/invocations"))
+        .json(&tick(later))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(out["started"], json!([id]));
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 2);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() {
+    let app = spawn_app().await;
+    app.register_page("PAGE1").await;
+    let past = "2020-01-01T00:00:00Z";
+    let cases = vec![
+        (
+            "empty text",
+            json!({"page_id": "PAGE1", "message": {"text": "  "}}),
+            "invalid_message",
+        ),
+        (
+            "text over Meta's limit",
+            json!({"page_id": "PAGE1", "message": {"text": "x".repeat(2001)}}),
+            "invalid_message",
+        ),
+        (
+            "unknown page",
+            json!({"page_id": "NOPAGE", "message": {"text": "hi"}}),
+            "unknown_page",
+        ),
+        (
+            "send_at in the past",
+            json!({"page_id": "PAGE1", "message": {"text": "hi"}, "send_at": past}),
+            "invalid_send_at",
+        ),
+        (
+            "send_at not RFC 3339",
+            json!({"page_id": "PAGE1", "message": {"text": "hi"}, "send_at": "tomorrow"}),
+            "invalid_send_at",
+        ),
+        (
+            "unknown field",
+            json!({"page_id": "PAGE1", "message": {"text": "hi"}, "evil": 1}),
+            "invalid_json",
+        ),
+        (
+            "bad page id",
+            json!({"page_id": "a#b", "message": {"text": "hi"}}),
+            "invalid_page_id",
+        ),
+        (
+            "reserved payload",
+            json!({"page_id": "PAGE1", "message": {"text": "hi", "quick_replies": [{"title": "x", "payload": UNSUBSCRIBE_PAYLOAD}]}}),
+            "invalid_message",
+        ),
+    ];
+    for (name, body, code) in cases {
+        let (status, out) = app.api(Method::POST, "/v1/broadcasts", Some(body)).await;
+        assert_eq!(status, 400, "{name}: {out}");
+        assert_eq!(out["error"]["code"], code, "{name}");
+    }
+    let raw = app
+        .http
+        .post(app.url("/v1/broadcasts"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let (status, _) = app
+        .api(Method::PUT, "/v1/pages/PAGE2", Some(json!({"access_token": ""})))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app.api(Method::GET, "/v1/broadcasts/doesnotexist", None).await;
+    assert_eq!(status, 404);
+
+    for auth in [None, Some("Bearer wrong"), Some("Basic dGVzdA=="), Some(ADMIN_TOKEN)] {
+        let mut req = app.http.post(app.url("/v1/broadcasts")).json(&text("should not exist"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401, "{auth:?}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    assert!(app.scan("BroadcastsTable").await.is_empty(), "nothing was created");
+    let put = app
+        .http
+        .put(app.url("/v1/pages/PAGE9"))
+        .json(&json!({"access_token": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 401);
+    assert_eq!(app.scan("PagesTable").await.len(), 1);
+    // The page token is stored sealed, never in plaintext.
+    assert!(!format!("{:?}", app.scan("PagesTable").await).contains(PAGE_TOKEN));
+    app.stack.stop().await;
+}

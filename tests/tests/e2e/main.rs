@@ -1,0 +1,5 @@
+//! End-to-end: real HTTP into the local stack, real SQS, DynamoDB, KMS and S3
+//! in the emulator, the same handler code Lambda runs. One test binary.
+
+mod broadcasts;
+mod ingest;
