@@ -95,12 +95,13 @@ pub async fn build_all(
     provisioned: &Provisioned,
     overrides: &Overrides,
     aws: &aws_config::SdkConfig,
+    per_function: &BTreeMap<String, aws_config::SdkConfig>,
 ) -> anyhow::Result<BTreeMap<String, Function>> {
     let mut out = BTreeMap::new();
     for (name, spec) in &provisioned.functions {
         let mut env = spec.env.clone();
         env.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        match Function::build(name, env, aws).await? {
+        match Function::build(name, env, per_function.get(name).unwrap_or(aws)).await? {
             Some(f) => {
                 out.insert(name.clone(), f);
             }

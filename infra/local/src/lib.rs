@@ -1,6 +1,7 @@
 //! The local stack: provisions `template.yaml` in the AWS emulator, then runs
 //! the same handler code Lambda runs behind a local HTTP front and SQS pollers.
 
+pub mod counting_proxy;
 pub mod fake_graph;
 pub mod functions;
 pub mod poller;
@@ -34,6 +35,9 @@ pub struct StackOptions {
     /// Functions whose queues are not polled until `RunningStack::resume`
     /// (lets a test interleave events deliberately).
     pub held_functions: Vec<String>,
+    /// AWS configuration for particular functions (e.g. through a counting
+    /// proxy); the others, and the pollers, use the stack's.
+    pub function_aws: std::collections::BTreeMap<String, aws_config::SdkConfig>,
 }
 
 impl StackOptions {
@@ -47,6 +51,7 @@ impl StackOptions {
             pollers_per_queue: 2,
             fire_schedules: true,
             held_functions: Vec::new(),
+            function_aws: Default::default(),
         }
     }
 }
@@ -108,7 +113,7 @@ pub async fn serve(
     overrides
         .entry("GRAPH_API_URL".into())
         .or_insert_with(|| format!("http://{addr}/fake-graph/v23.0"));
-    let functions = functions::build_all(&provisioned, &overrides, aws).await?;
+    let functions = functions::build_all(&provisioned, &overrides, aws, &opts.function_aws).await?;
     let graph = fake_graph::FakeGraph::new();
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();

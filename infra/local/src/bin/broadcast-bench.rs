@@ -1,0 +1,187 @@
+//! Broadcast figures on the local stack: N subscribed leads (seeded with
+//! batch writes), one broadcast planned and sent into the fake Graph API.
+//! Prints wall time, the emulator's share of the CPU, and AWS requests per
+//! message by service, counted on the wire by a proxy in front of the
+//! emulator (planner and sender separately; SQS polling, which Lambda's event
+//! source mapping does in AWS, is not counted).
+//! Usage: `broadcast-bench [leads] [plan_page_size]` with the emulator running.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use optcast_local::{counting_proxy, start, StackOptions};
+use optcast_shared::consent::SubscriberStatus;
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::meta::Platform;
+use optcast_shared::store::{subscriber_to_item, Subscriber};
+
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
+}
+
+fn emulator_pid() -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
+        let pid = e.file_name().to_string_lossy().to_string();
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        String::from_utf8_lossy(&cmd).contains("moto_server").then_some(pid)
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let page_size: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    let aws = optcast_shared::config::aws().await;
+    let (plan_url, plan_counts) = counting_proxy::start(endpoint.clone()).await?;
+    let (send_url, send_counts) = counting_proxy::start(endpoint.clone()).await?;
+    let root = std::env::var("OPTCAST_ROOT").unwrap_or_else(|_| ".".into());
+    let mut opts = StackOptions::new(format!("bb{}", std::process::id()), format!("{root}/template.yaml"));
+    opts.addr = "127.0.0.1:0".parse()?;
+    opts.fire_schedules = false;
+    opts.pollers_per_queue = 2;
+    for (k, v) in [
+        ("META_APP_SECRET", "bench"),
+        ("META_VERIFY_TOKEN", "bench"),
+        ("OPTCAST_ADMIN_TOKEN", "bench-admin"),
+        ("SEND_RATE_PER_SECOND", "100000"),
+        ("PLAN_PAGE_SIZE", &page_size.to_string()),
+    ] {
+        opts.overrides.insert(k.into(), v.into());
+    }
+    opts.function_aws
+        .insert("planner".into(), aws.to_builder().endpoint_url(&plan_url).build());
+    opts.function_aws
+        .insert("sender".into(), aws.to_builder().endpoint_url(&send_url).build());
+    let stack = start(&opts, &aws).await.context("is the emulator running?")?;
+    let http = reqwest::Client::new();
+    let page = "BENCHPAGE";
+    let put = http
+        .put(stack.url(&format!("/v1/pages/{page}")))
+        .bearer_auth("bench-admin")
+        .json(&serde_json::json!({"access_token": "bench-token"}))
+        .send()
+        .await?;
+    anyhow::ensure!(put.status() == 200, "page registration failed");
+
+    // Seed N subscribed leads, inside the 24-hour window, with batch writes.
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let table = stack.provisioned.get("SubscribersTable")?.reference.clone();
+    let seeded = Instant::now();
+    let now = optcast_shared::http::now_ms();
+    let subs: Vec<Subscriber> = (0..n)
+        .map(|i| Subscriber {
+            page_id: PageId::parse(page).unwrap(),
+            psid: Psid::parse(format!("{}", 7_000_000_000u64 + i as u64)).unwrap(),
+            platform: Platform::Messenger,
+            status: SubscriberStatus::Subscribed,
+            consent_changed_at_ms: now - 7_200_000,
+            opted_in: None,
+            last_inbound_at_ms: Some(now - 3_600_000),
+            data_key: vec![0; 184],
+            marketing: None,
+            tags: Default::default(),
+            delivered_watermark: 0,
+            read_watermark: 0,
+            last_marketing_sent_at_ms: None,
+            created_at_ms: now - 7_200_000,
+            version: 1,
+        })
+        .collect();
+    for chunk in subs.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|s| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(subscriber_to_item(s, 1)))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        ddb.batch_write_item().request_items(&table, writes).send().await?;
+    }
+    println!("seeded {n} leads in {:.1} s", seeded.elapsed().as_secs_f64());
+
+    let emu = emulator_pid();
+    let emu0 = emu.as_deref().and_then(cpu_seconds);
+    let own0 = cpu_seconds("self");
+    plan_counts.reset();
+    send_counts.reset();
+    let t0 = Instant::now();
+    let created: serde_json::Value = http
+        .post(stack.url("/v1/broadcasts"))
+        .bearer_auth("bench-admin")
+        .json(&serde_json::json!({"page_id": page, "message": {"text": "Benchmark broadcast"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = created["id"].as_str().context("no id")?.to_string();
+    let mut planned_at = None;
+    let state = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let b: serde_json::Value = http
+            .get(stack.url(&format!("/v1/broadcasts/{id}")))
+            .bearer_auth("bench-admin")
+            .send()
+            .await?
+            .json()
+            .await?;
+        if planned_at.is_none() && b["counts"]["queued"].as_u64() == Some(n as u64) {
+            planned_at = Some(t0.elapsed());
+        }
+        if b["state"] == "done" || b["state"] == "paused" {
+            break b;
+        }
+    };
+    let total = t0.elapsed();
+    let emu_cpu = emu.as_deref().and_then(cpu_seconds).zip(emu0).map(|(a, b)| a - b);
+    let own_cpu = cpu_seconds("self").zip(own0).map(|(a, b)| a - b);
+    let sent = state["counts"]["sent"].as_u64().unwrap_or(0);
+    println!(
+        "broadcast to {n} leads: state {}, counts {}",
+        state["state"], state["counts"]
+    );
+    println!("fake Graph API received {} sends", stack.graph.sends().len());
+    println!(
+        "wall: planned in {:.1} s, all sent in {:.1} s ({:.0} sends/s end to end)",
+        planned_at.unwrap_or(total).as_secs_f64(),
+        total.as_secs_f64(),
+        sent as f64 / total.as_secs_f64()
+    );
+    if let (Some(e), Some(o)) = (emu_cpu, own_cpu) {
+        println!(
+            "cpu: emulator {e:.1} s, optcast process {o:.1} s; emulator share {:.0}%",
+            100.0 * e / (e + o)
+        );
+    }
+    let per = |v: u64| v as f64 / n as f64;
+    println!("planner AWS requests: {:?}", plan_counts.snapshot());
+    for (svc, v) in plan_counts.by_service() {
+        println!("  planner {svc}: {v} ({:.3} per lead)", per(v));
+    }
+    println!("sender AWS requests: {:?}", send_counts.snapshot());
+    for (svc, v) in send_counts.by_service() {
+        println!("  sender {svc}: {v} ({:.3} per message)", per(v));
+    }
+    let mut total_by: std::collections::BTreeMap<String, u64> = plan_counts.by_service();
+    for (k, v) in send_counts.by_service() {
+        *total_by.entry(k).or_insert(0) += v;
+    }
+    for (svc, v) in total_by {
+        println!(
+            "  total {svc}: {:.3} per delivered message",
+            v as f64 / sent.max(1) as f64
+        );
+    }
+    stack.stop().await;
+    Ok(())
+}

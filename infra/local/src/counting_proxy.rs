@@ -1,0 +1,114 @@
+//! A counting HTTP proxy in front of the AWS emulator: every AWS request a
+//! function makes passes through it and is counted by service and operation
+//! (from `X-Amz-Target`; S3 by method). Used to measure AWS requests per
+//! message, which is what costs money in AWS, independent of emulator speed.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+#[derive(Clone, Default)]
+pub struct Counts(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Counts {
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().expect("counts").clone()
+    }
+    pub fn reset(&self) {
+        self.0.lock().expect("counts").clear();
+    }
+    /// Totals per service (`dynamodb`, `sqs`, `kms`, `s3`, ...).
+    pub fn by_service(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (k, v) in self.snapshot() {
+            *out.entry(k.split(':').next().unwrap_or("?").to_string()).or_insert(0) += v;
+        }
+        out
+    }
+}
+
+fn operation(headers: &hyper::HeaderMap, method: &hyper::Method) -> String {
+    match headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        Some(t) => {
+            let (svc, op) = t.split_once('.').unwrap_or((t, "?"));
+            let svc = match svc {
+                s if s.starts_with("DynamoDB") => "dynamodb",
+                "AmazonSQS" => "sqs",
+                "TrentService" => "kms",
+                "secretsmanager" => "secretsmanager",
+                other => other,
+            };
+            format!("{svc}:{op}")
+        }
+        None => format!("s3:{method}"),
+    }
+}
+
+/// Starts the proxy on a free loopback port; returns its URL and counters.
+pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    let counts = Counts::default();
+    let client = reqwest::Client::new();
+    let c = counts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (client, counts, upstream) = (client.clone(), c.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (client, counts, upstream) = (client.clone(), counts.clone(), upstream.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        *counts
+                            .0
+                            .lock()
+                            .expect("counts")
+                            .entry(operation(&parts.headers, &parts.method))
+                            .or_insert(0) += 1;
+                        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                        let mut fwd = client
+                            .request(parts.method.clone(), format!("{upstream}{path}"))
+                            .body(bytes);
+                        for (k, v) in &parts.headers {
+                            if k != "host" && k != "content-length" {
+                                fwd = fwd.header(k, v);
+                            }
+                        }
+                        let resp = match fwd.send().await {
+                            Ok(r) => r,
+                            Err(_) => {
+                                return Ok::<_, Infallible>(
+                                    hyper::Response::builder()
+                                        .status(502)
+                                        .body(Full::new(Bytes::new()))
+                                        .expect("static"),
+                                )
+                            }
+                        };
+                        let mut out = hyper::Response::builder().status(resp.status().as_u16());
+                        for (k, v) in resp.headers() {
+                            if k != "content-length" && k != "transfer-encoding" {
+                                out = out.header(k, v);
+                            }
+                        }
+                        let body = resp.bytes().await.unwrap_or_default();
+                        Ok(out.body(Full::new(body)).expect("valid response"))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok((format!("http://{addr}"), counts))
+}
