@@ -221,7 +221,11 @@ impl BroadcastStore {
             .send()
             .await
             .map_err(dynamo)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        // Ingest records pages it has seen (for the sweep) without a token:
+        // those are not registered.
+        let Some(item) = out.item().filter(|i| i.contains_key("token")) else {
+            return Ok(None);
+        };
         let blob = |k: &'static str| {
             item.get(k)
                 .and_then(|v| v.as_b().ok())
@@ -382,7 +386,8 @@ impl BroadcastStore {
         Ok(out
             .items()
             .iter()
-            .filter_map(|i| BroadcastId::parse(get_s(i, "id")?).ok())
+            // The `due` index projects keys only: the id is in the table key.
+            .filter_map(|i| BroadcastId::parse(get_s(i, "pk")?.strip_prefix("BCAST#")?).ok())
             .collect())
     }
 
@@ -735,5 +740,12 @@ fn delivery_item(task: &crate::queue::SendTask, state: DeliveryState, now_ms: i6
     item.insert("state".into(), s(state.as_str()));
     item.insert("at_ms".into(), n(now_ms));
     item.insert("expires_at".into(), n(expires_at_s));
+    // For the retention sweep and for erasure/export of one subject.
+    let key = format!("{}#{}", task.broadcast_id, task.psid);
+    item.insert("age_pk".into(), s(crate::store::age_pk(&task.page_id, &key)));
+    item.insert(
+        "subject_pk".into(),
+        s(crate::store::subject_pk(&task.page_id, &task.psid)),
+    );
     item
 }

@@ -1,10 +1,13 @@
 //! Meta Graph Send API client, and the classification of its errors by
-//! Meta's codes (meta-platform.md §6) into what the sender should do.
+//! Meta's codes (meta-platform.md §6) into what the sender should do. Also
+//! the ASID→PSID lookup (`ids_for_pages`) a data-deletion request needs.
 
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
+use sha2::Sha256;
 
 use crate::ids::{PageId, Psid};
 
@@ -169,6 +172,62 @@ pub fn usage_percent(header: &str) -> Option<u32> {
     max
 }
 
+/// Meta's `appsecret_proof`: hex HMAC-SHA256 of the access token keyed with
+/// the app secret. It shows Meta the caller holds the secret, not just a
+/// token, and is required when the app has "Require App Secret" on.
+pub fn appsecret_proof(access_token: &str, app_secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key length");
+    mac.update(access_token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A bound on `paging.next` hops: a user has a handful of pages per business,
+/// and a cursor loop must not spin forever.
+const MAX_ID_PAGES: usize = 100;
+
+/// An error we raise ourselves (bad input, odd answer), in Meta's shape.
+fn local_error(status: u16, class: ErrorClass, message: &str) -> GraphError {
+    GraphError {
+        status,
+        code: None,
+        subcode: None,
+        class,
+        message: message.to_string(),
+    }
+}
+
+/// ASIDs are numeric; anything else must not reach a URL path.
+fn is_numeric_id(raw: &str) -> bool {
+    !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Scheme, host and port: `next` may only lead back to the Graph API we were
+/// configured with, since every hop carries the app secret in its token.
+fn origin(url: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        url.scheme().to_string(),
+        url.host_str().map(str::to_owned),
+        url.port_or_known_default(),
+    )
+}
+
+/// Sets our credentials on `url`, keeping its other parameters (`after`,
+/// `limit`). Meta's `next` usually repeats the token but not always the proof.
+fn with_credentials(url: &reqwest::Url, access_token: &str, proof: &str) -> reqwest::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "access_token" && k != "appsecret_proof")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut out = url.clone();
+    out.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("access_token", access_token)
+        .append_pair("appsecret_proof", proof);
+    out
+}
+
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
@@ -231,6 +290,74 @@ impl GraphClient {
             recipient_id: v["recipient_id"].as_str().map(str::to_owned),
             usage_percent: usage,
         })
+    }
+
+    /// The PSIDs the app-scoped user `asid` has on the business's Pages
+    /// (`GET /{asid}/ids_for_pages` with the app token and `appsecret_proof`),
+    /// following `paging.next` to the end. All or nothing: a partial list
+    /// would make an erasure silently incomplete.
+    #[tracing::instrument(skip_all)]
+    pub async fn ids_for_pages(
+        &self,
+        asid: &str,
+        app_id: &str,
+        app_secret: &SecretString,
+    ) -> Result<Vec<(PageId, Psid)>, GraphError> {
+        if !is_numeric_id(asid) {
+            return Err(local_error(400, ErrorClass::Invalid, "asid is not a numeric id"));
+        }
+        // The URL carries the app secret (in the token): errors must not name it.
+        let network = |e: reqwest::Error| local_error(0, ErrorClass::Transient, &e.without_url().to_string());
+        let odd_answer = || local_error(502, ErrorClass::Transient, "unexpected ids_for_pages response");
+        let token = format!("{app_id}|{}", app_secret.expose_secret());
+        let proof = appsecret_proof(&token, app_secret.expose_secret());
+        let first = reqwest::Url::parse(&format!("{}/{}/ids_for_pages", self.base_url, asid))
+            .map_err(|_| local_error(0, ErrorClass::Invalid, "GRAPH_API_URL is not a URL"))?;
+        let home = origin(&first);
+        let mut url = first;
+        let mut ids = Vec::new();
+        for _ in 0..MAX_ID_PAGES {
+            let resp = self
+                .http
+                .get(with_credentials(&url, &token, &proof))
+                .send()
+                .await
+                .map_err(network)?;
+            let status = resp.status().as_u16();
+            let body = resp.text().await.map_err(network)?;
+            if !(200..300).contains(&status) {
+                return Err(parse_error(status, &body));
+            }
+            // Never put `body` in an error from here on: it lists PSIDs.
+            let v: Value = serde_json::from_str(&body).map_err(|_| odd_answer())?;
+            for item in v["data"].as_array().ok_or_else(odd_answer)? {
+                let psid = item["id"].as_str().and_then(|s| Psid::parse(s).ok());
+                let page = item["page"]["id"].as_str().and_then(|s| PageId::parse(s).ok());
+                match (page, psid) {
+                    (Some(page), Some(psid)) => ids.push((page, psid)),
+                    _ => return Err(odd_answer()),
+                }
+            }
+            match v["paging"]["next"].as_str() {
+                None => return Ok(ids),
+                Some(next) => {
+                    let next = reqwest::Url::parse(next).map_err(|_| odd_answer())?;
+                    if origin(&next) != home {
+                        return Err(local_error(
+                            502,
+                            ErrorClass::Invalid,
+                            "paging.next leads away from the Graph API",
+                        ));
+                    }
+                    url = next;
+                }
+            }
+        }
+        Err(local_error(
+            502,
+            ErrorClass::Transient,
+            "ids_for_pages paging did not end",
+        ))
     }
 }
 
@@ -312,6 +439,129 @@ mod tests {
             req.to_json(),
             json!({"recipient": {"notification_messages_token": "T"}, "message": {"text": "hi"}})
         );
+    }
+
+    #[test]
+    fn appsecret_proof_matches_a_known_vector() {
+        // Python: hmac.new(b"app-secret", b"1234|app-secret", hashlib.sha256).hexdigest()
+        assert_eq!(
+            appsecret_proof("1234|app-secret", "app-secret"),
+            "18869a7ed24934964f3ac7c2c7a44b4629bb208e487e7a6112e8667cece089db"
+        );
+    }
+
+    #[test]
+    fn credentials_replace_any_in_next_and_keep_the_cursor() {
+        let next = reqwest::Url::parse(
+            "https://graph.facebook.com/v23.0/1/ids_for_pages?access_token=old&limit=25&after=QVFI",
+        )
+        .unwrap();
+        let url = with_credentials(&next, "1|s", "p");
+        assert_eq!(
+            url.query(),
+            Some("limit=25&after=QVFI&access_token=1%7Cs&appsecret_proof=p")
+        );
+    }
+
+    /// A plain HTTP/1.1 server on a thread: each connection gets the next
+    /// canned answer; request lines (`GET /path?query HTTP/1.1`) are sent back.
+    fn canned_server(
+        listener: std::net::TcpListener,
+        answers: Vec<(u16, String)>,
+    ) -> std::sync::mpsc::Receiver<String> {
+        use std::io::{Read, Write};
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let Ok((mut conn, _)) = listener.accept() else { return };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
+                let _ = tx.send(line);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        rx
+    }
+
+    fn secret() -> SecretString {
+        SecretString::from("app-secret")
+    }
+
+    #[tokio::test]
+    async fn ids_for_pages_follows_next_with_the_proof_on_every_call() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let page1 = json!({
+            "data": [
+                {"id": "PSID1", "page": {"id": "111", "name": "A"}},
+                {"id": "PSID2", "page": {"id": "222", "name": "B"}},
+            ],
+            // Meta's next repeats the token but not necessarily the proof.
+            "paging": {"cursors": {"before": "B0", "after": "C1"},
+                       "next": format!("http://{addr}/v23.0/42/ids_for_pages?access_token=1234%7Capp-secret&after=C1")},
+        });
+        let page2 = json!({"data": [{"id": "PSID3", "page": {"id": "333", "name": "C"}}],
+                           "paging": {"cursors": {"before": "C1", "after": "C2"}}});
+        let requests = canned_server(listener, vec![(200, page1.to_string()), (200, page2.to_string())]);
+        let client = GraphClient::new(format!("http://{addr}/v23.0/"));
+        let ids = client.ids_for_pages("42", "1234", &secret()).await.unwrap();
+        let ids: Vec<(&str, &str)> = ids.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
+        assert_eq!(ids, [("111", "PSID1"), ("222", "PSID2"), ("333", "PSID3")]);
+        let proof = "appsecret_proof=18869a7ed24934964f3ac7c2c7a44b4629bb208e487e7a6112e8667cece089db";
+        let first = requests.recv().unwrap();
+        assert!(
+            first.starts_with("GET /v23.0/42/ids_for_pages?access_token=1234%7Capp-secret&"),
+            "{first}"
+        );
+        assert!(first.contains(proof), "{first}");
+        let second = requests.recv().unwrap();
+        assert!(second.contains("after=C1") && second.contains(proof), "{second}");
+    }
+
+    #[tokio::test]
+    async fn ids_for_pages_errors_are_classified_and_never_name_the_secret() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bad_token = r#"{"error":{"message":"Invalid OAuth access token signature.","type":"OAuthException","code":190,"fbtrace_id":"A"}}"#;
+        let elsewhere = json!({"data": [], "paging": {"next": "http://127.0.0.1:1/v23.0/42/ids_for_pages?after=X"}});
+        let odd = json!({"data": [{"id": "has space", "page": {"id": "1"}}]});
+        let _requests = canned_server(
+            listener,
+            vec![
+                (400, bad_token.into()),
+                (200, elsewhere.to_string()),
+                (200, odd.to_string()),
+            ],
+        );
+        let client = GraphClient::new(format!("http://{addr}/v23.0"));
+        let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+        assert_eq!((e.code, e.class), (Some(190), InvalidToken));
+        let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+        assert_eq!(e.class, Invalid, "{e}");
+        let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+        assert_eq!(e.class, Transient, "{e}");
+        assert!(!e.to_string().contains("has space"));
+
+        let e = client.ids_for_pages("../me", "1234", &secret()).await.unwrap_err();
+        assert_eq!(e.class, Invalid);
+        // Nothing listens on port 1: the network error must not echo the URL.
+        let e = GraphClient::new("http://127.0.0.1:1/v23.0")
+            .ids_for_pages("42", "1234", &secret())
+            .await
+            .unwrap_err();
+        assert_eq!(e.class, Transient);
+        assert!(!e.to_string().contains("app-secret"), "{e}");
     }
 
     #[test]

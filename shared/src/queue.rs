@@ -180,14 +180,41 @@ pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRin
 }
 
 /// Deletes a claim-check object once its delivery is fully ingested.
+/// Deletes an ingested claim check with every version of it: in a versioned
+/// bucket a plain delete would leave the raw payload behind as a noncurrent
+/// version.
 pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<(), QueueError> {
-    if let DeliveryBody::Claim { bucket, key } = &job.body {
+    let DeliveryBody::Claim { bucket, key } = &job.body else {
+        return Ok(());
+    };
+    let s3_err = |e: &dyn std::fmt::Display| QueueError::S3(e.to_string());
+    let listed = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    let versions = listed
+        .versions()
+        .iter()
+        .filter(|v| v.key() == Some(key.as_str()))
+        .map(|v| v.version_id().map(str::to_string))
+        .chain(
+            listed
+                .delete_markers()
+                .iter()
+                .filter(|m| m.key() == Some(key.as_str()))
+                .map(|m| m.version_id().map(str::to_string)),
+        );
+    for version in versions {
         s3.delete_object()
             .bucket(bucket)
             .key(key)
+            .set_version_id(version)
             .send()
             .await
-            .map_err(|e| QueueError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
     }
     Ok(())
 }
@@ -279,4 +306,31 @@ pub async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[St
         }
     }
     Ok(())
+}
+
+/// The erasure queue's contract: erase one subject, or everyone an
+/// app-scoped id (Meta's data-deletion callback) maps to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ErasureJob {
+    #[serde(rename = "erasure.v1")]
+    ErasureV1 {
+        request_id: String,
+        target: ErasureTarget,
+        /// The API shredded the subject before queueing: it held data.
+        #[serde(default)]
+        found_before: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureTarget {
+    Subject {
+        page_id: crate::ids::PageId,
+        psid: crate::ids::Psid,
+    },
+    AppScopedUser {
+        asid: String,
+    },
 }

@@ -17,6 +17,11 @@ use crate::meta::Platform;
 /// subscribed leads in parallel without a hot partition.
 pub const AUDIENCE_SHARDS: u32 = 16;
 pub const AUDIENCE_INDEX: &str = "audience";
+/// Partitions per page of the `by_age` indexes the retention sweep reads.
+pub const AGE_SHARDS: u32 = 4;
+pub const AGE_INDEX: &str = "by_age";
+/// Sparse index of unsubscribed leads by when they unsubscribed (the purge).
+pub const UNSUBSCRIBED_INDEX: &str = "unsubscribed";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,7 +31,7 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
-fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+pub(crate) fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
     e: aws_sdk_dynamodb::error::SdkError<E, R>,
 ) -> StoreError {
     StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
@@ -39,6 +44,12 @@ pub struct Tables {
     pub consent_log: String,
     pub messages: String,
     pub events: String,
+    /// Subjects' wrapped data keys, apart from the data: this table has no
+    /// backups, so deleting a key destroys it everywhere (crypto-shredding).
+    pub subject_keys: String,
+    /// Registered pages; ingest also records the pages it has seen, so the
+    /// retention sweep finds data of pages nobody registered.
+    pub pages: String,
 }
 
 impl Tables {
@@ -49,6 +60,8 @@ impl Tables {
             consent_log: required(src, "CONSENT_LOG_TABLE")?,
             messages: required(src, "MESSAGES_TABLE")?,
             events: required(src, "EVENTS_TABLE")?,
+            subject_keys: required(src, "SUBJECT_KEYS_TABLE")?,
+            pages: required(src, "PAGES_TABLE")?,
         })
     }
 }
@@ -83,7 +96,8 @@ pub struct Subscriber {
     pub opted_in: Option<Proof>,
     /// For Meta's 24-hour window.
     pub last_inbound_at_ms: Option<i64>,
-    /// The subject's KMS-wrapped data key.
+    /// The subject's KMS-wrapped data key, stored in the subject-keys table
+    /// (not in the subscriber item, whose table is backed up).
     pub data_key: Vec<u8>,
     pub marketing: Option<MarketingToken>,
     pub tags: BTreeSet<String>,
@@ -112,6 +126,8 @@ pub struct StoredMessage {
     pub kind: &'static str,
     /// The body (JSON), sealed under the subject's data key.
     pub sealed_body: Vec<u8>,
+    /// How many attachments (Meta URLs inside the sealed body) it carries.
+    pub attachments: u32,
     pub expires_at_s: i64,
 }
 
@@ -162,18 +178,34 @@ pub fn audience_shard(psid: &Psid) -> u32 {
 pub fn audience_pk(page: &PageId, shard: u32) -> String {
     format!("PAGE#{page}#SHARD#{shard}")
 }
+/// The `by_age` partition of a record: its page and a shard of its key.
+pub fn age_pk(page: &PageId, record_key: &str) -> String {
+    let d = Sha256::digest(record_key.as_bytes());
+    format!(
+        "PAGE#{page}#AGE#{}",
+        u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % AGE_SHARDS
+    )
+}
+pub fn unsubscribed_pk(page: &PageId) -> String {
+    format!("PAGE#{page}#UNSUB")
+}
+/// Where a subject's erasure tombstone lives in the consent log: keyed by a
+/// digest, so proof survives without the PSID.
+pub fn tombstone_pk(page: &PageId, psid: &Psid) -> String {
+    format!("PAGE#{page}#GONE#{}", crate::crypto::subject_digest(page, psid))
+}
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
-fn b(v: &[u8]) -> AttributeValue {
+pub(crate) fn b(v: &[u8]) -> AttributeValue {
     AttributeValue::B(Blob::new(v))
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 fn get_s<'a>(item: &'a Item, k: &'static str) -> Result<&'a str, StoreError> {
     item.get(k)
@@ -187,13 +219,13 @@ fn get_n(item: &Item, k: &'static str) -> Result<i64, StoreError> {
         .and_then(|v| v.parse().ok())
         .ok_or(StoreError::Corrupt(k))
 }
-fn opt_n(item: &Item, k: &'static str) -> Option<i64> {
+pub(crate) fn opt_n(item: &Item, k: &'static str) -> Option<i64> {
     item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
-fn opt_s(item: &Item, k: &'static str) -> Option<String> {
+pub(crate) fn opt_s(item: &Item, k: &'static str) -> Option<String> {
     item.get(k).and_then(|v| v.as_s().ok()).cloned()
 }
-fn opt_b(item: &Item, k: &'static str) -> Option<Vec<u8>> {
+pub(crate) fn opt_b(item: &Item, k: &'static str) -> Option<Vec<u8>> {
     item.get(k).and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec())
 }
 
@@ -226,13 +258,15 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
             s(audience_pk(&sub.page_id, audience_shard(&sub.psid))),
         );
     }
+    if sub.status == SubscriberStatus::Unsubscribed {
+        item.insert("unsub_pk".into(), s(unsubscribed_pk(&sub.page_id)));
+    }
     if let Some(p) = &sub.opted_in {
         proof_to_item("opt_in_", p, &mut item);
     }
     if let Some(t) = sub.last_inbound_at_ms {
         item.insert("last_inbound_at_ms".into(), n(t));
     }
-    item.insert("data_key".into(), b(&sub.data_key));
     if let Some(m) = &sub.marketing {
         item.insert("marketing_token".into(), b(&m.sealed));
         item.insert("marketing_stopped".into(), AttributeValue::Bool(m.stopped));
@@ -296,7 +330,7 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
         consent_changed_at_ms: get_n(item, "consent_changed_at_ms")?,
         opted_in,
         last_inbound_at_ms: opt_n(item, "last_inbound_at_ms"),
-        data_key: opt_b(item, "data_key").ok_or(StoreError::Corrupt("data_key"))?,
+        data_key: Vec::new(),
         marketing,
         tags,
         delivered_watermark: opt_n(item, "delivered_watermark").unwrap_or(0),
@@ -331,7 +365,64 @@ impl Store {
             .send()
             .await
             .map_err(dynamo)?;
-        out.item().map(subscriber_from_item).transpose()
+        let Some(item) = out.item() else { return Ok(None) };
+        let mut sub = subscriber_from_item(item)?;
+        // Erasure deletes the subscriber and its key together; a key found
+        // missing here means an erasure ran since the read: the lead is gone.
+        match self.subject_key(page, psid).await? {
+            Some(key) => sub.data_key = key,
+            None => return Ok(None),
+        }
+        Ok(Some(sub))
+    }
+
+    /// Records that data of `page` exists (idempotent; keeps the first time).
+    pub async fn note_page(&self, page: &PageId, now_ms: i64) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.tables.pages)
+            .key("pk", s(format!("PAGE#{page}")))
+            .update_expression("SET page_id = :p, first_seen_at_ms = if_not_exists(first_seen_at_ms, :t)")
+            .expression_attribute_values(":p", s(page.as_str()))
+            .expression_attribute_values(":t", n(now_ms))
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
+    }
+
+    /// A lead's consent status alone (one read, no key).
+    pub async fn status(&self, page: &PageId, psid: &Psid) -> Result<Option<SubscriberStatus>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .projection_expression("#s")
+            .expression_attribute_names("#s", "status")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(out
+            .item()
+            .and_then(|i| opt_s(i, "status"))
+            .and_then(|st| SubscriberStatus::parse(&st)))
+    }
+
+    /// A subject's wrapped data key.
+    pub async fn subject_key(&self, page: &PageId, psid: &Psid) -> Result<Option<Vec<u8>>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.subject_keys)
+            .key("pk", s(subject_pk(page, psid)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(out.item().and_then(|i| opt_b(i, "data_key")))
     }
 
     #[tracing::instrument(skip_all)]
@@ -358,7 +449,7 @@ impl Store {
         self.query_all(&self.tables.messages, subject_pk(page, psid)).await
     }
 
-    async fn query_all(&self, table: &str, pk: String) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_all(&self, table: &str, pk: String) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -391,6 +482,8 @@ impl Store {
         marker.insert("kind".into(), s(&m.kind));
         marker.insert("received_at_ms".into(), n(m.received_at_ms));
         marker.insert("expires_at".into(), n(m.expires_at_s));
+        marker.insert("age_pk".into(), s(age_pk(&m.page_id, &m.key)));
+        marker.insert("at_ms".into(), n(m.received_at_ms));
         let mut items = vec![put(
             &self.tables.events,
             marker,
@@ -401,6 +494,16 @@ impl Store {
         if let Some(sub) = &commit.subscriber {
             let item = subscriber_to_item(sub, sub.version + 1);
             let p = if sub.version == 0 {
+                let mut key = Item::new();
+                key.insert("pk".into(), s(subject_pk(&sub.page_id, &sub.psid)));
+                key.insert("data_key".into(), b(&sub.data_key));
+                key.insert("created_at_ms".into(), n(sub.created_at_ms));
+                items.push(put(
+                    &self.tables.subject_keys,
+                    key,
+                    Some("attribute_not_exists(pk)"),
+                    None,
+                )?);
                 put(&self.tables.subscribers, item, Some("attribute_not_exists(pk)"), None)?
             } else {
                 put(
@@ -434,6 +537,8 @@ impl Store {
                 let mut item = Item::new();
                 item.insert("pk".into(), s(&pk));
                 item.insert("sk".into(), s(format!("MSG#{:013}#{}", msg.at_ms.max(0), msg.key)));
+                item.insert("age_pk".into(), s(age_pk(&sub.page_id, &msg.key)));
+                item.insert("attachments".into(), n(msg.attachments));
                 item.insert("direction".into(), s(msg.direction));
                 item.insert("kind".into(), s(msg.kind));
                 item.insert("at_ms".into(), n(msg.at_ms));
@@ -508,7 +613,7 @@ mod tests {
                 delivery_sha256: "b".into(),
             }),
             last_inbound_at_ms: Some(6),
-            data_key: vec![1, 2, 3],
+            data_key: Vec::new(),
             marketing: Some(MarketingToken {
                 sealed: vec![9],
                 expires_at_ms: Some(7),
@@ -529,6 +634,27 @@ mod tests {
         let original = sub(SubscriberStatus::Subscribed);
         let item = subscriber_to_item(&original, 2);
         assert_eq!(subscriber_from_item(&item).unwrap(), original);
+    }
+
+    #[test]
+    fn the_data_key_is_never_in_the_subscriber_item() {
+        let mut lead = sub(SubscriberStatus::Subscribed);
+        lead.data_key = vec![7; 40];
+        let item = subscriber_to_item(&lead, 1);
+        assert!(!item.contains_key("data_key"));
+        assert!(!item.values().any(|v| v.as_b().is_ok_and(|b| b.as_ref() == [7; 40])));
+    }
+
+    #[test]
+    fn only_unsubscribed_leads_are_in_the_purge_index() {
+        assert!(subscriber_to_item(&sub(SubscriberStatus::Unsubscribed), 1).contains_key("unsub_pk"));
+        for status in [
+            SubscriberStatus::Subscribed,
+            SubscriberStatus::Unreachable,
+            SubscriberStatus::Erased,
+        ] {
+            assert!(!subscriber_to_item(&sub(status), 1).contains_key("unsub_pk"));
+        }
     }
 
     #[test]

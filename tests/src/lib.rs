@@ -322,7 +322,12 @@ impl TestApp {
 
     /// One inbound text message, waited for until ingested.
     pub async fn say(&self, page: &str, psid: &str, mid: &str, text: &str) {
-        let body = text_delivery(page, psid, mid, text, optcast_shared::http::now_ms());
+        self.say_at(page, psid, mid, text, optcast_shared::http::now_ms()).await;
+    }
+
+    /// One inbound text message with Meta's event time `ts`, waited for.
+    pub async fn say_at(&self, page: &str, psid: &str, mid: &str, text: &str, ts: i64) {
+        let body = text_delivery(page, psid, mid, text, ts);
         assert_eq!(self.post_signed(body.as_bytes()).await.status(), 200);
         let marker = format!("EVENT#{page}#{mid}");
         eventually("message ingested", || async {
@@ -361,5 +366,86 @@ impl TestApp {
             .iter()
             .filter(|s| s.recipient["id"] == psid)
             .count()
+    }
+}
+
+/// Every DynamoDB table the template declares.
+pub const TABLES: [&str; 9] = [
+    "SubscribersTable",
+    "ConsentLogTable",
+    "MessagesTable",
+    "EventsTable",
+    "PagesTable",
+    "BroadcastsTable",
+    "DeliveriesTable",
+    "SubjectKeysTable",
+    "PrivacyTable",
+];
+
+/// An EventBridge scheduled event whose `time` is `at_ms`.
+pub fn scheduled_event(at_ms: i64) -> serde_json::Value {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    serde_json::json!({"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events",
+        "account":"123456789012","time": t,"region":"us-west-2","resources":[],"detail":{}})
+}
+
+impl TestApp {
+    /// Invokes a function through the Invoke API; its JSON result.
+    pub async fn invoke(&self, function: &str, event: &serde_json::Value) -> serde_json::Value {
+        self.http
+            .post(self.url(&format!("/2015-03-31/functions/{function}/invocations")))
+            .json(event)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Every item of every table, as text (to search for traces).
+    pub async fn dump_tables(&self) -> String {
+        let mut lines = Vec::new();
+        for table in TABLES {
+            for item in self.scan(table).await {
+                let sorted: std::collections::BTreeMap<_, _> = item.into_iter().collect();
+                lines.push(format!("{table}: {sorted:?}"));
+            }
+        }
+        lines.sort();
+        lines.join("\n")
+    }
+
+    /// Every object version and delete marker in the data bucket, with the
+    /// content of each version.
+    pub async fn dump_bucket(&self) -> (usize, String) {
+        let bucket = self.physical("DataBucket");
+        let out = self.s3.list_object_versions().bucket(&bucket).send().await.unwrap();
+        let mut text = String::new();
+        let mut count = 0;
+        for v in out.versions() {
+            count += 1;
+            let key = v.key().unwrap_or_default();
+            text.push_str(key);
+            let obj = self
+                .s3
+                .get_object()
+                .bucket(&bucket)
+                .key(key)
+                .set_version_id(v.version_id().map(str::to_string))
+                .send()
+                .await
+                .unwrap();
+            let bytes = obj.body.collect().await.unwrap().into_bytes();
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        for m in out.delete_markers() {
+            count += 1;
+            text.push_str(m.key().unwrap_or_default());
+        }
+        (count, text)
     }
 }

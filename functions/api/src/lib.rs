@@ -1,14 +1,17 @@
 //! The management API (`/v1/*`): register pages, create, inspect and cancel
-//! broadcasts, and read a lead's consent state and history. Every route needs
-//! `Authorization: Bearer <token>`; errors are JSON with a precise status.
+//! broadcasts, read a lead's consent state and history, erase and export a
+//! subject. Every route needs `Authorization: Bearer <token>`; errors are JSON
+//! with a precise status.
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use optcast_shared::broadcast::{BroadcastMessage, BroadcastState};
 use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Counts, Page, SendTables};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{self, KeyRing};
+use optcast_shared::erasure::{self, Eraser, ErasureReason, Requests};
 use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::ids::{BroadcastId, PageId, Psid};
+use optcast_shared::queue::{ErasureJob, ErasureTarget};
 use optcast_shared::store::{Store, StoreError, Tables};
 use optcast_shared::{dispatch, handshake, telemetry};
 use secrecy::{ExposeSecret, SecretString};
@@ -36,6 +39,10 @@ pub enum ApiError {
     Crypto(#[from] crypto::CryptoError),
     #[error("could not start the broadcast")]
     Dispatch(#[from] dispatch::DispatchError),
+    #[error("could not queue the erasure")]
+    Queue(String),
+    #[error("export failed")]
+    Export(#[from] optcast_shared::export::ExportError),
 }
 
 impl ApiError {
@@ -47,7 +54,11 @@ impl ApiError {
             ApiError::NotFound(_) => (404, "not_found"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
-            ApiError::Store(_) | ApiError::Crypto(_) | ApiError::Dispatch(_) => (503, "unavailable"),
+            ApiError::Store(_)
+            | ApiError::Crypto(_)
+            | ApiError::Dispatch(_)
+            | ApiError::Queue(_)
+            | ApiError::Export(_) => (503, "unavailable"),
         }
     }
 }
@@ -73,7 +84,30 @@ pub struct Api {
     keys: KeyRing,
     sqs: aws_sdk_sqs::Client,
     plan_queue_url: String,
+    erasure_queue_url: String,
+    eraser: Eraser,
+    requests: Requests,
     default_retention_days: u32,
+}
+
+/// What a route answers.
+pub struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+fn reply(status: u16, value: serde_json::Value) -> Reply {
+    Reply {
+        status,
+        body: value.to_string().into_bytes(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErasureRequestBody {
+    page_id: String,
+    psid: String,
 }
 
 #[derive(Deserialize)]
@@ -107,18 +141,22 @@ impl Api {
             _ => AdminAuth::Closed,
         };
         let ddb = aws_sdk_dynamodb::Client::new(aws);
+        let send_tables = SendTables::from_source(src)?;
+        let leads = Store::new(ddb.clone(), Tables::from_source(src)?);
         Ok(Self {
             auth,
-            broadcasts: BroadcastStore::new(ddb.clone(), SendTables::from_source(src)?),
-            leads: Store::new(
-                ddb,
-                Tables {
-                    subscribers: config::required(src, "SUBSCRIBERS_TABLE")?,
-                    consent_log: config::required(src, "CONSENT_LOG_TABLE")?,
-                    messages: String::new(),
-                    events: String::new(),
-                },
+            eraser: Eraser::new(
+                leads.clone(),
+                send_tables.deliveries.clone(),
+                config::required(src, "PRIVACY_TABLE")?,
             ),
+            requests: Requests {
+                ddb: ddb.clone(),
+                table: config::required(src, "PRIVACY_TABLE")?,
+            },
+            erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
+            broadcasts: BroadcastStore::new(ddb, send_tables),
+            leads,
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
             sqs: aws_sdk_sqs::Client::new(aws),
             plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
@@ -128,13 +166,13 @@ impl Api {
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         match self.route(&req).await {
-            Ok((status, body)) => json_response(status, body.to_string()),
+            Ok(r) => json_response(r.status, r.body),
             Err(err) => {
                 let (status, code) = err.status_and_code();
                 if status >= 500 {
                     tracing::error!(error = %err, source = ?std::error::Error::source(&err).map(|s| s.to_string()), "api failed");
                 }
-                json_response(status, error_body(code, &err.to_string()))
+                json_response(status, error_body(code, &err.to_string()).into_bytes())
             }
         }
     }
@@ -166,7 +204,7 @@ impl Api {
         }
     }
 
-    async fn route(&self, req: &Request) -> Result<(u16, serde_json::Value), ApiError> {
+    async fn route(&self, req: &Request) -> Result<Reply, ApiError> {
         let raw = req.raw_http_path();
         let path = if raw.is_empty() {
             req.uri().path().to_string()
@@ -180,19 +218,26 @@ impl Api {
         // Authenticate before looking at anything else the caller sent.
         self.authorize(req)?;
         let method = req.method().as_str();
-        match (method, &segments[1..]) {
+        let json = match (method, &segments[1..]) {
             ("PUT", ["pages", page]) => self.put_page(page, body(req)?).await,
             ("POST", ["broadcasts"]) => self.create_broadcast(body(req)?).await,
             ("GET", ["broadcasts", id]) => self.get_broadcast(id).await,
             ("POST", ["broadcasts", id, "cancel"]) => self.cancel(id).await,
             ("GET", ["pages", page, "subscribers", psid]) => self.subscriber(page, psid).await,
+            ("POST", ["erasure"]) => self.erasure(body(req)?).await,
+            ("GET", ["erasure", id]) => self.erasure_status(id).await,
+            ("GET", ["export"]) => return self.export(req).await,
             (_, ["pages", _])
             | (_, ["broadcasts"])
             | (_, ["broadcasts", _])
             | (_, ["broadcasts", _, "cancel"])
-            | (_, ["pages", _, "subscribers", _]) => Err(ApiError::MethodNotAllowed),
+            | (_, ["pages", _, "subscribers", _])
+            | (_, ["erasure"])
+            | (_, ["erasure", _])
+            | (_, ["export"]) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound("route")),
-        }
+        }?;
+        Ok(reply(json.0, json.1))
     }
 
     async fn put_page(&self, page: &str, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
@@ -362,6 +407,81 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Erases a subject: the data key and subscriber record go now, in one
+    /// transaction (no send can reach them afterwards); the eraser function
+    /// deletes the rest from the queue.
+    async fn erasure(&self, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
+        let req: ErasureRequestBody = parse_json(body)?;
+        let page_id = PageId::parse(req.page_id).map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        let psid = Psid::parse(req.psid).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        let id = erasure::new_request_id();
+        let now = now_ms();
+        self.requests
+            .create(
+                &id,
+                ErasureReason::Request,
+                &crypto::subject_digest(&page_id, &psid),
+                now,
+            )
+            .await?;
+        let found = self.eraser.shred(&page_id, &psid, ErasureReason::Request, now).await?;
+        let job = ErasureJob::ErasureV1 {
+            request_id: id.clone(),
+            target: ErasureTarget::Subject {
+                page_id: page_id.clone(),
+                psid,
+            },
+            found_before: found,
+        };
+        self.sqs
+            .send_message()
+            .queue_url(&self.erasure_queue_url)
+            .message_body(serde_json::to_string(&job).map_err(|e| ApiError::Queue(e.to_string()))?)
+            .send()
+            .await
+            .map_err(|e| ApiError::Queue(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        tracing::info!(request = %id, page = %page_id, shredded = found, "erasure accepted");
+        Ok((202, json!({"request_id": id, "status": "pending"})))
+    }
+
+    async fn erasure_status(&self, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        if id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ApiError::NotFound("erasure request"));
+        }
+        let r = self
+            .requests
+            .get(id)
+            .await?
+            .ok_or(ApiError::NotFound("erasure request"))?;
+        Ok((200, serde_json::to_value(&r).unwrap_or_default()))
+    }
+
+    async fn export(&self, req: &Request) -> Result<Reply, ApiError> {
+        let params = req.query_string_parameters();
+        let page_id = PageId::parse(params.first("page_id").unwrap_or_default())
+            .map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        let psid =
+            Psid::parse(params.first("psid").unwrap_or_default()).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        let mut out = Vec::new();
+        let found = optcast_shared::export::write_export(
+            &self.leads,
+            &self.broadcasts.tables.deliveries,
+            &self.keys,
+            &page_id,
+            &psid,
+            now_ms(),
+            &mut out,
+        )
+        .await?;
+        if !found {
+            return Err(ApiError::NotFound("subject"));
+        }
+        tracing::info!(page = %page_id, bytes = out.len(), "export served");
+        Ok(Reply { status: 200, body: out })
+    }
+}
+
 fn broadcast_json(b: &Broadcast) -> serde_json::Value {
     json!({
         "id": b.id.as_str(),
@@ -395,11 +515,15 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     serde_json::from_slice(body).map_err(|e| bad("invalid_json", e.to_string()))
 }
 
-fn json_response(status: u16, body: String) -> Response<Body> {
+fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
+    let body = match String::from_utf8(body) {
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    };
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Body::Text(body))
+        .body(body)
         .expect("static response parts")
 }
 

@@ -71,6 +71,8 @@ pub struct Ingest {
     s3: aws_sdk_s3::Client,
     keys: KeyRing,
     retention_days: u32,
+    /// Pages already recorded as having data, in this warm function.
+    noted_pages: std::sync::Mutex<std::collections::HashSet<optcast_shared::ids::PageId>>,
 }
 
 impl Ingest {
@@ -80,6 +82,7 @@ impl Ingest {
             s3: aws_sdk_s3::Client::new(aws),
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
             retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,
+            noted_pages: Default::default(),
         })
     }
 
@@ -116,6 +119,7 @@ impl Ingest {
             ..Default::default()
         };
         for event in &events {
+            self.note_page(&event.page_id).await?;
             match self.apply(event, &job.body_sha256, job.received_at_ms).await? {
                 EventOutcome::Applied { consent_changed } => {
                     report.applied += 1;
@@ -133,6 +137,17 @@ impl Ingest {
             "delivery ingested"
         );
         Ok(report)
+    }
+
+    /// Records, once per warm function, that the page has data, so the
+    /// retention sweep finds it even if nobody registered the page.
+    async fn note_page(&self, page: &optcast_shared::ids::PageId) -> Result<(), IngestError> {
+        if self.noted_pages.lock().expect("noted pages").contains(page) {
+            return Ok(());
+        }
+        self.store.note_page(page, optcast_shared::http::now_ms()).await?;
+        self.noted_pages.lock().expect("noted pages").insert(page.clone());
+        Ok(())
     }
 
     /// Applies one event exactly once.
@@ -326,8 +341,10 @@ fn stored_message(
     expires_at_s: i64,
 ) -> Option<StoredMessage> {
     let mut body = BTreeMap::<&str, serde_json::Value>::new();
+    let mut attachments = 0;
     let (direction, kind) = match &event.kind {
         EventKind::Message(m) => {
+            attachments = m.attachments.len() as u32;
             body.insert("text", m.text.clone().into());
             body.insert("quick_reply_payload", m.quick_reply_payload.clone().into());
             body.insert("reply_to", m.reply_to.clone().into());
@@ -335,6 +352,7 @@ fn stored_message(
             ("in", "message")
         }
         EventKind::Echo(e) => {
+            attachments = e.attachments.len() as u32;
             body.insert("text", e.text.clone().into());
             body.insert("metadata", e.metadata.clone().into());
             body.insert("attachments", attachments_json(&e.attachments));
@@ -355,6 +373,7 @@ fn stored_message(
         direction,
         kind,
         sealed_body,
+        attachments,
         expires_at_s,
     })
 }

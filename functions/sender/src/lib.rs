@@ -60,6 +60,8 @@ struct CachedPage {
 
 pub struct Sender {
     store: BroadcastStore,
+    /// Lead records (the marketing token and its subject key).
+    leads: store::Store,
     sqs: aws_sdk_sqs::Client,
     send_queue_url: String,
     keys: KeyRing,
@@ -78,6 +80,7 @@ impl Sender {
         let rate = config::parse_u32(src, "SEND_RATE_PER_SECOND", 25)?.max(1);
         Ok(Self {
             store: BroadcastStore::new(aws_sdk_dynamodb::Client::new(aws), SendTables::from_source(src)?),
+            leads: store::Store::new(aws_sdk_dynamodb::Client::new(aws), store::Tables::from_source(src)?),
             sqs: aws_sdk_sqs::Client::new(aws),
             send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
@@ -270,10 +273,8 @@ impl Sender {
         expires_at_s: i64,
         reason: Option<broadcast::PolicySkip>,
     ) -> Result<JobOutcome, SendError> {
-        let subscribed = store::Store::new(self.store.ddb.clone(), dummy_tables(&self.store.tables.subscribers))
-            .subscriber(&task.page_id, &task.psid)
-            .await?
-            .is_some_and(|s| s.status == optcast_shared::consent::SubscriberStatus::Subscribed);
+        let subscribed = self.leads.status(&task.page_id, &task.psid).await?
+            == Some(optcast_shared::consent::SubscriberStatus::Subscribed);
         let (state, outcome) = match reason {
             Some(_) if subscribed => (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy),
             // Not subscribed, or subscribed but refused by the 48-hour condition.
@@ -309,8 +310,7 @@ impl Sender {
     }
 
     async fn marketing_token(&self, task: &SendTask) -> Result<Option<String>, SendError> {
-        let subs = store::Store::new(self.store.ddb.clone(), dummy_tables(&self.store.tables.subscribers));
-        let Some(sub) = subs.subscriber(&task.page_id, &task.psid).await? else {
+        let Some(sub) = self.leads.subscriber(&task.page_id, &task.psid).await? else {
             return Ok(None);
         };
         let Some(m) = sub.marketing.filter(|m| !m.stopped) else {
@@ -368,16 +368,6 @@ impl Sender {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-    }
-}
-
-fn dummy_tables(subscribers: &str) -> store::Tables {
-    // Only the subscribers table is read through this view.
-    store::Tables {
-        subscribers: subscribers.to_string(),
-        consent_log: String::new(),
-        messages: String::new(),
-        events: String::new(),
     }
 }
 

@@ -1,13 +1,18 @@
 //! The webhook function: Meta's subscribe handshake and signed deliveries.
 //! It verifies the signature over the exact bytes received, enqueues the raw
 //! body durably, and only then answers 200. Parsing happens in `ingest`.
+//! It also takes Meta's data-deletion callback (a `signed_request` verified
+//! with the app secret): the request is recorded and queued for the eraser,
+//! and its status page is served here.
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
 use optcast_shared::crypto::KeyRing;
+use optcast_shared::erasure::{self, ErasureReason, RequestStatus, Requests};
 use optcast_shared::http::{error_body, now_ms};
-use optcast_shared::queue::{DeliveryQueue, QueueError};
+use optcast_shared::queue::{DeliveryQueue, ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::signature::{self, SignatureError};
+use optcast_shared::signed_request::{self, SignedRequestError};
 use optcast_shared::{handshake, telemetry};
 use secrecy::ExposeSecret;
 
@@ -22,6 +27,10 @@ pub struct Webhook {
     keys: KeyRing,
     queue_url: String,
     bucket: String,
+    requests: Requests,
+    erasure_queue_url: String,
+    /// Base of the status URL given to Meta; else from the request's host.
+    public_base_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +43,10 @@ enum WebhookError {
     TooLarge,
     #[error("could not store the delivery")]
     Enqueue(#[from] QueueError),
+    #[error(transparent)]
+    SignedRequest(#[from] SignedRequestError),
+    #[error("could not record the deletion request")]
+    Privacy(String),
     #[error("no such route")]
     NotFound,
     #[error("method not allowed")]
@@ -47,6 +60,8 @@ impl WebhookError {
             WebhookError::Signature(_) => (403, "invalid_signature"),
             WebhookError::Handshake(_) => (403, "verification_failed"),
             WebhookError::TooLarge => (413, "payload_too_large"),
+            WebhookError::SignedRequest(e) => (400, e.code()),
+            WebhookError::Privacy(_) => (503, "unavailable"),
             // 5xx so Meta retries: a signed delivery is never dropped.
             WebhookError::Enqueue(_) => (503, "enqueue_failed"),
             WebhookError::NotFound => (404, "not_found"),
@@ -64,6 +79,12 @@ impl Webhook {
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
             queue_url: config::required(src, "INGEST_QUEUE_URL")?,
             bucket: config::required(src, "DATA_BUCKET")?,
+            requests: Requests {
+                ddb: aws_sdk_dynamodb::Client::new(aws),
+                table: config::required(src, "PRIVACY_TABLE")?,
+            },
+            erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
+            public_base_url: src.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
         })
     }
 
@@ -72,6 +93,11 @@ impl Webhook {
             ("GET", "/webhook") => self.verify_subscription(&req),
             ("POST", "/webhook") => self.receive(&req).await,
             (_, "/webhook") => Err(WebhookError::MethodNotAllowed),
+            ("POST", "/meta/data-deletion") => self.data_deletion(&req).await,
+            (_, "/meta/data-deletion") => Err(WebhookError::MethodNotAllowed),
+            ("GET", p) if p.starts_with("/meta/data-deletion/") => {
+                self.deletion_status(&p["/meta/data-deletion/".len()..]).await
+            }
             _ => Err(WebhookError::NotFound),
         };
         match outcome {
@@ -130,6 +156,127 @@ impl Webhook {
             .body(Body::Text("EVENT_RECEIVED".into()))
             .expect("static response parts"))
     }
+}
+
+impl Webhook {
+    /// Meta's data-deletion callback: verify, record, queue, answer with the
+    /// status URL and confirmation code. The ASID is never stored or logged;
+    /// only the queued job (encrypted at rest) carries it to the eraser.
+    #[tracing::instrument(skip_all)]
+    async fn data_deletion(&self, req: &Request) -> Result<Response<Body>, WebhookError> {
+        let body: &[u8] = req.body().as_ref();
+        if body.len() > 64 * 1024 {
+            return Err(WebhookError::TooLarge);
+        }
+        let field = signed_request::form_field(body).ok_or(SignedRequestError::Missing)?;
+        let request = signed_request::verify(&field, self.secrets.app_secret.expose_secret().as_bytes())?;
+        let code = erasure::new_request_id();
+        let digest = optcast_shared::queue::sha256_hex(request.user_id.as_bytes());
+        let privacy = |e: &dyn std::fmt::Display| WebhookError::Privacy(e.to_string());
+        self.requests
+            .create(&code, ErasureReason::MetaDeletionCallback, &digest, now_ms())
+            .await
+            .map_err(|e| privacy(&e))?;
+        let job = ErasureJob::ErasureV1 {
+            request_id: code.clone(),
+            target: ErasureTarget::AppScopedUser {
+                asid: request.user_id.clone(),
+            },
+            found_before: false,
+        };
+        self.sqs
+            .send_message()
+            .queue_url(&self.erasure_queue_url)
+            .message_body(serde_json::to_string(&job).map_err(|e| privacy(&e))?)
+            .send()
+            .await
+            .map_err(|e| privacy(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let base = self.public_base_url.clone().unwrap_or_else(|| {
+            let header = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok());
+            let proto = header("x-forwarded-proto").unwrap_or("https");
+            format!("{proto}://{}", header("host").unwrap_or("localhost"))
+        });
+        tracing::info!(request = %code, "data-deletion request accepted");
+        let answer = serde_json::json!({
+            "url": format!("{base}/meta/data-deletion/{code}"),
+            "confirmation_code": code,
+        });
+        Ok(json_response(200, answer.to_string()))
+    }
+
+    /// The human-readable status of a deletion request.
+    async fn deletion_status(&self, code: &str) -> Result<Response<Body>, WebhookError> {
+        if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(html(
+                404,
+                "Unknown deletion request",
+                "There is no deletion request with this code.",
+            ));
+        }
+        let Some(r) = self
+            .requests
+            .get(code)
+            .await
+            .map_err(|e| WebhookError::Privacy(e.to_string()))?
+        else {
+            return Ok(html(
+                404,
+                "Unknown deletion request",
+                "There is no deletion request with this code.",
+            ));
+        };
+        let when = |ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_default()
+        };
+        let text = match r.status {
+            RequestStatus::Pending => format!(
+                "Received {}. Your data is being deleted; this page will say when it is done.",
+                when(r.created_at_ms)
+            ),
+            RequestStatus::Completed => format!(
+                "Completed {}. Everything we held about you ({} conversation(s), {} message(s)) was deleted, \
+                 and the keys that encrypted it were destroyed. We keep only a record, with hashed identifiers, \
+                 that you had consented and when your data was erased, as the law requires us to prove.",
+                when(r.completed_at_ms.unwrap_or(r.created_at_ms)),
+                r.report.subscriber.max(r.subjects),
+                r.report.messages
+            ),
+            RequestStatus::NoData => format!(
+                "Completed {}. We hold no data about you: you never messaged a Page that uses this app, \
+                 or your data had already been deleted.",
+                when(r.completed_at_ms.unwrap_or(r.created_at_ms))
+            ),
+        };
+        Ok(html(
+            200,
+            &format!("Deletion request {code}: {}", r.status.as_str().replace('_', " ")),
+            &text,
+        ))
+    }
+}
+
+/// A minimal, escaped HTML page.
+fn html(status: u16, title: &str, text: &str) -> Response<Body> {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{p}</p></body></html>",
+        t = esc(title),
+        p = esc(text)
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .body(Body::Text(page))
+        .expect("static response parts")
 }
 
 /// The route path: API Gateway's raw path when present, else the URI's.

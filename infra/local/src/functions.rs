@@ -18,6 +18,8 @@ pub enum Function {
     Planner(Arc<planner::Planner>),
     Sender(Arc<sender::Sender>),
     Scheduler(Arc<scheduler::Scheduler>),
+    Eraser(Arc<eraser::Eraser>),
+    Sweeper(Arc<sweeper::Sweeper>),
 }
 
 /// Values the runner adds to every function's environment: secrets and
@@ -52,6 +54,14 @@ impl Function {
             "scheduler" => Some(Function::Scheduler(Arc::new(
                 scheduler::Scheduler::from_source(&source, aws).context("configuring scheduler")?,
             ))),
+            "eraser" => Some(Function::Eraser(Arc::new(
+                eraser::Eraser::from_source(&source, aws)
+                    .await
+                    .context("configuring eraser")?,
+            ))),
+            "sweeper" => Some(Function::Sweeper(Arc::new(
+                sweeper::Sweeper::from_source(&source, aws).context("configuring sweeper")?,
+            ))),
             _ => None,
         })
     }
@@ -69,6 +79,7 @@ impl Function {
             Function::Ingest(f) => Some(f.handle(event).await),
             Function::Planner(f) => Some(f.handle(event).await),
             Function::Sender(f) => Some(f.handle(event).await),
+            Function::Eraser(f) => Some(f.handle(event).await),
             _ => None,
         }
     }
@@ -80,6 +91,12 @@ impl Function {
     ) -> Option<Result<serde_json::Value, String>> {
         match self {
             Function::Scheduler(f) => Some(
+                f.handle(event)
+                    .await
+                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                    .map_err(|e| e.to_string()),
+            ),
+            Function::Sweeper(f) => Some(
                 f.handle(event)
                     .await
                     .map(|r| serde_json::to_value(r).unwrap_or_default())

@@ -113,8 +113,15 @@ pub async fn serve(
     overrides
         .entry("GRAPH_API_URL".into())
         .or_insert_with(|| format!("http://{addr}/fake-graph/v23.0"));
+    // The data-deletion callback's ids are mapped with the app's token.
+    overrides
+        .entry("META_APP_ID".into())
+        .or_insert_with(|| "1000000000000001".into());
     let functions = functions::build_all(&provisioned, &overrides, aws, &opts.function_aws).await?;
     let graph = fake_graph::FakeGraph::new();
+    if let Some(secret) = overrides.get("META_APP_SECRET") {
+        graph.set_app_secret(secret);
+    }
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut held = Vec::new();

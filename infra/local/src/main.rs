@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
     for name in [
         "META_APP_SECRET",
         "META_VERIFY_TOKEN",
+        "META_APP_ID",
         "GRAPH_API_URL",
         "OPTCAST_ADMIN_TOKEN",
     ] {

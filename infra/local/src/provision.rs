@@ -230,7 +230,7 @@ impl Provisioner<'_> {
             let gsi = GlobalSecondaryIndex::builder()
                 .index_name(str_of(&g["IndexName"]))
                 .set_key_schema(Some(key_schema(&g["KeySchema"])?))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(projection(&g["Projection"]))
                 .build()?;
             req = req.global_secondary_indexes(gsi);
         }
@@ -560,4 +560,24 @@ fn resolve_att(res: &str, attr: &str, done: &Provisioned) -> Option<String> {
         "QueueName" => p.name.clone(),
         _ => p.reference.clone(),
     })
+}
+
+/// A GSI's projection as the template declares it, so an index read locally
+/// returns exactly the attributes it would in AWS.
+fn projection(p: &Value) -> Projection {
+    let kind = match p["ProjectionType"].as_str() {
+        Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+        Some("INCLUDE") => ProjectionType::Include,
+        _ => ProjectionType::All,
+    };
+    let attrs: Vec<String> = p["NonKeyAttributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    Projection::builder()
+        .projection_type(kind)
+        .set_non_key_attributes((!attrs.is_empty()).then_some(attrs))
+        .build()
 }

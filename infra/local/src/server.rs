@@ -62,7 +62,10 @@ impl Router {
             Err(_) => return error(413, "payload_too_large", "request body too large"),
         };
         let path = parts.uri.path().to_string();
-        if let Some(rest) = path.strip_prefix("/fake-graph") {
+        if path.starts_with("/fake-graph") {
+            // The fake reads credentials and cursors from the query string.
+            let full = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+            let rest = full.strip_prefix("/fake-graph").unwrap_or_default();
             let (status, headers, body) = self
                 .graph
                 .handle(parts.method.as_str(), rest, &parts.headers, &bytes)
@@ -139,7 +142,7 @@ impl Router {
             return error(404, "ResourceNotFoundException", "no such function");
         };
         match function {
-            Function::Scheduler(_) => {
+            Function::Scheduler(_) | Function::Sweeper(_) => {
                 let Ok(ev) = serde_json::from_slice::<
                     aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value>,
                 >(event) else {
@@ -164,7 +167,7 @@ impl Router {
                 };
                 plain(200, api_gateway_v2_response(resp).to_string())
             }
-            Function::Ingest(_) | Function::Planner(_) | Function::Sender(_) => {
+            Function::Ingest(_) | Function::Planner(_) | Function::Sender(_) | Function::Eraser(_) => {
                 let Ok(sqs_event) = serde_json::from_slice::<aws_lambda_events::event::sqs::SqsEvent>(event) else {
                     return error(400, "InvalidRequestContentException", "not an SQS event");
                 };

@@ -102,9 +102,15 @@ async fn a_signed_delivery_stores_a_subscriber_a_consent_log_entry_and_an_encryp
     // The message decrypts with the subject's key, and says what was sent.
     let keys = KeyRing::new(app.kms.clone(), app.physical("DataKey"));
     let (page, psid) = (PageId::parse("PAGE1").unwrap(), Psid::parse("PSID1").unwrap());
+    let wrapped = app
+        .scan("SubjectKeysTable")
+        .await
+        .into_iter()
+        .find(|k| s(k, "pk") == "PAGE#PAGE1#SUB#PSID1")
+        .expect("the subject's key, kept apart from the subscriber");
     let key = keys
         .unwrap(
-            sub["data_key"].as_b().unwrap().as_ref(),
+            wrapped["data_key"].as_b().unwrap().as_ref(),
             &crypto::subject_key_context(&page, &psid),
         )
         .await
@@ -255,21 +261,30 @@ async fn a_ciphertext_does_not_contain_the_text_and_fails_under_another_subjects
     let messages = app.scan("MessagesTable").await;
     let alice_msg = messages.iter().find(|m| s(m, "pk").ends_with("#SUB#PSIDA")).unwrap();
     let sealed = alice_msg["body"].as_b().unwrap().as_ref();
-    let alice_sub = subscriber(&app, "PAGE1", "PSIDA").await.unwrap();
-    let bob_sub = subscriber(&app, "PAGE1", "PSIDB").await.unwrap();
+    let wrapped = |psid: &'static str| {
+        let app = &app;
+        async move {
+            let keys = app.scan("SubjectKeysTable").await;
+            let item = keys
+                .iter()
+                .find(|k| s(k, "pk") == format!("PAGE#PAGE1#SUB#{psid}"))
+                .unwrap();
+            item["data_key"].as_b().unwrap().as_ref().to_vec()
+        }
+    };
+    let (alice_wrapped, bob_wrapped) = (wrapped("PSIDA").await, wrapped("PSIDB").await);
+    // The key lives apart from the subscriber record (which is backed up).
+    assert!(!subscriber(&app, "PAGE1", "PSIDA")
+        .await
+        .unwrap()
+        .contains_key("data_key"));
     let keys = KeyRing::new(app.kms.clone(), app.physical("DataKey"));
     let alice_key = keys
-        .unwrap(
-            alice_sub["data_key"].as_b().unwrap().as_ref(),
-            &crypto::subject_key_context(&page, &alice),
-        )
+        .unwrap(&alice_wrapped, &crypto::subject_key_context(&page, &alice))
         .await
         .unwrap();
     let bob_key = keys
-        .unwrap(
-            bob_sub["data_key"].as_b().unwrap().as_ref(),
-            &crypto::subject_key_context(&page, &bob),
-        )
+        .unwrap(&bob_wrapped, &crypto::subject_key_context(&page, &bob))
         .await
         .unwrap();
     // Bob's key, Bob's context: fails.
@@ -279,10 +294,7 @@ async fn a_ciphertext_does_not_contain_the_text_and_fails_under_another_subjects
     // Alice's wrapped key presented under Bob's KMS context: KMS refuses.
     let fresh = KeyRing::new(app.kms.clone(), app.physical("DataKey"));
     assert!(fresh
-        .unwrap(
-            alice_sub["data_key"].as_b().unwrap().as_ref(),
-            &crypto::subject_key_context(&page, &bob)
-        )
+        .unwrap(&alice_wrapped, &crypto::subject_key_context(&page, &bob))
         .await
         .is_err());
     // And the right key and context open it.

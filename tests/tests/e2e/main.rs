@@ -3,3 +3,4 @@
 
 mod broadcasts;
 mod ingest;
+mod privacy;

@@ -1,0 +1,138 @@
+//! The eraser (SQS): finishes erasure requests. A request names one subject
+//! (`POST /v1/erasure`) or an app-scoped user id from Meta's data-deletion
+//! callback, which is mapped to the PSIDs it has on the business's Pages
+//! (Graph `ids_for_pages`) and each is erased. Every step is idempotent, so a
+//! redelivered job changes nothing; a job that keeps failing is dead-lettered
+//! and its request stays "pending" (visible on its status page).
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
+use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, Requests};
+use optcast_shared::graph::{GraphClient, GraphError};
+use optcast_shared::http::now_ms;
+use optcast_shared::queue::{ErasureJob, ErasureTarget};
+use optcast_shared::store::{Store, StoreError, Tables};
+use optcast_shared::{broadcast_store::SendTables, telemetry};
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EraserError {
+    #[error("not an erasure job: {0}")]
+    BadJob(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("Graph API: {0}")]
+    Graph(#[from] GraphError),
+    #[error("META_APP_ID is not configured: app-scoped ids cannot be mapped")]
+    NoAppId,
+}
+
+pub struct Eraser {
+    eraser: SubjectEraser,
+    requests: Requests,
+    graph: GraphClient,
+    app_id: Option<String>,
+    app_secret: SecretString,
+}
+
+/// The outcome of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub subjects: u64,
+    pub report: ErasureReport,
+}
+
+impl Eraser {
+    pub async fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let ddb = aws_sdk_dynamodb::Client::new(aws);
+        let store = Store::new(ddb.clone(), Tables::from_source(src)?);
+        Ok(Self {
+            eraser: SubjectEraser::new(
+                store,
+                SendTables::from_source(src)?.deliveries,
+                config::required(src, "PRIVACY_TABLE")?,
+            ),
+            requests: Requests {
+                ddb,
+                table: config::required(src, "PRIVACY_TABLE")?,
+            },
+            graph: GraphClient::new(
+                src.get("GRAPH_API_URL")
+                    .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into()),
+            ),
+            app_id: src.get("META_APP_ID"),
+            app_secret: MetaSecrets::load(src, aws).await?.app_secret,
+        })
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in &event.records {
+            if let Err(err) = self.process(record).await {
+                tracing::error!(error = %err, message_id = ?record.message_id, "erasure job failed");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn process(&self, record: &SqsMessage) -> Result<Outcome, EraserError> {
+        let job: ErasureJob = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+            .map_err(|e| EraserError::BadJob(e.to_string()))?;
+        self.run(&job).await
+    }
+
+    /// Runs one job to the end and records the request's final status.
+    pub async fn run(&self, job: &ErasureJob) -> Result<Outcome, EraserError> {
+        let ErasureJob::ErasureV1 {
+            request_id,
+            target,
+            found_before,
+        } = job;
+        let now = now_ms();
+        let (reason, subjects) = match target {
+            ErasureTarget::Subject { page_id, psid } => (ErasureReason::Request, vec![(page_id.clone(), psid.clone())]),
+            ErasureTarget::AppScopedUser { asid } => {
+                let app_id = self.app_id.as_deref().ok_or(EraserError::NoAppId)?;
+                let ids = self.graph.ids_for_pages(asid, app_id, &self.app_secret).await?;
+                (ErasureReason::MetaDeletionCallback, ids)
+            }
+        };
+        let mut report = ErasureReport::default();
+        for (page, psid) in &subjects {
+            report.add(&self.eraser.erase(page, psid, reason, now).await?);
+        }
+        let status = self
+            .requests
+            .finish(request_id, subjects.len() as u64, &report, *found_before, now)
+            .await?;
+        tracing::info!(
+            request = %request_id,
+            subjects = subjects.len(),
+            messages = report.messages,
+            consent_records = report.consent_records,
+            deliveries = report.deliveries,
+            status = status.as_str(),
+            "erasure finished"
+        );
+        Ok(Outcome {
+            subjects: subjects.len() as u64,
+            report,
+        })
+    }
+}
+
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let eraser = Eraser::from_source(&config::Env, &aws).await?;
+    let eraser = &eraser;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+            Ok::<_, std::convert::Infallible>(eraser.handle(event.payload).await)
+        },
+    ))
+    .await
+}

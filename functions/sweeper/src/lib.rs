@@ -1,0 +1,513 @@
+//! The retention sweep (EventBridge, hourly). "Now" is the event's `time`, so
+//! a sweep can be run "in the future". For every page it deletes the
+//! messages, delivery records and event markers older than the page's
+//! retention, through the `by_age` indexes (no scan), and erases leads
+//! unsubscribed for longer than the purge period; then the raw payloads in S3
+//! (every object version). Work per run is bounded; each batch of deletes is
+//! one transaction together with its checkpoint, so a run that stops or dies
+//! is resumed by the next with nothing deleted twice or missed. DynamoDB TTL
+//! stays on as a backstop only. Each run writes its report to the logs and S3.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use optcast_shared::broadcast_store::SendTables;
+use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::erasure::{self, Eraser, ErasureReason};
+use optcast_shared::http::now_ms;
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::retention::{self, Budget, Category, SweepReport};
+use optcast_shared::store::{self, Store, Tables, AGE_INDEX, AGE_SHARDS, UNSUBSCRIBED_INDEX};
+use optcast_shared::telemetry;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB allows 100 items per transaction: 99 deletes and the checkpoint.
+const DELETES_PER_TRANSACTION: u64 = 99;
+const REPORT_PREFIX: &str = "reports/sweeps/";
+const RAW_PAYLOAD_PREFIX: &str = "claims/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("DynamoDB: {0}")]
+    Dynamo(String),
+    #[error("S3: {0}")]
+    S3(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("the sweep finished with {0} error(s); see its report")]
+    Incomplete(usize),
+}
+
+fn ddb_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> SweepError {
+    SweepError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+}
+fn s3_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_s3::error::SdkError<E, R>,
+) -> SweepError {
+    SweepError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+}
+
+/// A table the sweep deletes from by age.
+struct Target {
+    category: Category,
+    table: String,
+}
+
+pub struct Sweeper {
+    ddb: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    eraser: Eraser,
+    pages_table: String,
+    privacy_table: String,
+    bucket: String,
+    targets: Vec<Target>,
+    default_retention_days: u32,
+    purge_days: u32,
+    max_deletes_per_run: u64,
+}
+
+impl Sweeper {
+    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let ddb = aws_sdk_dynamodb::Client::new(aws);
+        let tables = Tables::from_source(src)?;
+        let deliveries = SendTables::from_source(src)?.deliveries;
+        let targets = vec![
+            Target {
+                category: Category::Messages,
+                table: tables.messages.clone(),
+            },
+            Target {
+                category: Category::Deliveries,
+                table: deliveries.clone(),
+            },
+            Target {
+                category: Category::EventMarkers,
+                table: tables.events.clone(),
+            },
+        ];
+        Ok(Self {
+            s3: aws_sdk_s3::Client::new(aws),
+            pages_table: tables.pages.clone(),
+            eraser: Eraser::new(
+                Store::new(ddb.clone(), tables),
+                deliveries,
+                config::required(src, "PRIVACY_TABLE")?,
+            ),
+            ddb,
+            privacy_table: config::required(src, "PRIVACY_TABLE")?,
+            bucket: config::required(src, "DATA_BUCKET")?,
+            targets,
+            default_retention_days: config::parse_u32(
+                src,
+                "DEFAULT_RETENTION_DAYS",
+                retention::DEFAULT_RETENTION_DAYS,
+            )?,
+            purge_days: config::parse_u32(
+                src,
+                "UNSUBSCRIBED_PURGE_DAYS",
+                retention::DEFAULT_UNSUBSCRIBED_PURGE_DAYS,
+            )?,
+            max_deletes_per_run: u64::from(config::parse_u32(src, "SWEEP_MAX_DELETES_PER_RUN", 200_000)?.max(1)),
+        })
+    }
+
+    /// One scheduled run: sweep, then write the report. Fails (so the
+    /// invocation shows as an error and alarms) if anything went wrong; the
+    /// report is written first either way.
+    pub async fn handle(&self, event: EventBridgeEvent<serde_json::Value>) -> Result<SweepReport, SweepError> {
+        let now = event.time.map(|t| t.timestamp_millis()).unwrap_or_else(now_ms);
+        let report = self.sweep(now).await;
+        tracing::info!(
+            run = %report.run_id,
+            now_ms = report.now_ms,
+            duration_ms = report.duration_ms,
+            pages = report.pages,
+            deleted = ?report.deleted,
+            errors = report.errors.len(),
+            complete = report.complete,
+            "sweep finished"
+        );
+        let key = format!("{REPORT_PREFIX}{}-{}.json", report.now_ms, report.run_id);
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(serde_json::to_vec(&report).unwrap_or_default().into())
+            .send()
+            .await
+            .map_err(s3_err)?;
+        if !report.errors.is_empty() {
+            for e in &report.errors {
+                tracing::error!(error = %e, "sweep error");
+            }
+            return Err(SweepError::Incomplete(report.errors.len()));
+        }
+        Ok(report)
+    }
+
+    /// Sweeps everything expired at `now_ms`, within the run's budget.
+    pub async fn sweep(&self, now_ms: i64) -> SweepReport {
+        let started = Instant::now();
+        let mut report = SweepReport {
+            run_id: erasure::new_request_id(),
+            now_ms,
+            ..Default::default()
+        };
+        let mut budget = Budget {
+            remaining: self.max_deletes_per_run,
+        };
+        let pages = match self.pages().await {
+            Ok(p) => p,
+            Err(e) => {
+                report.errors.push(format!("listing pages: {e}"));
+                Vec::new()
+            }
+        };
+        report.pages = pages.len() as u64;
+        for (page, days) in &pages {
+            let cutoff = retention::cutoff_ms(now_ms, *days);
+            for target in &self.targets {
+                for shard in 0..AGE_SHARDS {
+                    if let Err(e) = self
+                        .sweep_partition(page, target, shard, cutoff, &mut budget, &mut report)
+                        .await
+                    {
+                        report
+                            .errors
+                            .push(format!("{} of page {page}: {e}", target.category.as_str()));
+                    }
+                }
+            }
+            let purge_cutoff = retention::cutoff_ms(now_ms, self.purge_days);
+            if let Err(e) = self
+                .purge_unsubscribed(page, purge_cutoff, now_ms, &mut budget, &mut report)
+                .await
+            {
+                report.errors.push(format!("unsubscribed leads of page {page}: {e}"));
+            }
+        }
+        // Raw payloads cannot be attributed to a page before parsing: they go
+        // at the shortest retention of any page.
+        let shortest = pages
+            .iter()
+            .map(|(_, d)| *d)
+            .min()
+            .unwrap_or(self.default_retention_days);
+        if let Err(e) = self
+            .sweep_objects(
+                RAW_PAYLOAD_PREFIX,
+                retention::cutoff_ms(now_ms, shortest),
+                &mut budget,
+                &mut report,
+            )
+            .await
+        {
+            report.errors.push(format!("raw payloads: {e}"));
+        }
+        report.complete = !budget.exhausted();
+        report.duration_ms = started.elapsed().as_millis() as i64;
+        report
+    }
+
+    /// Every page with data: registered ones and those ingest has seen.
+    async fn pages(&self) -> Result<Vec<(PageId, u32)>, SweepError> {
+        let mut pages = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .scan()
+                .table_name(&self.pages_table)
+                .projection_expression("page_id, retention_days")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            for item in out.items() {
+                let Some(page) = item
+                    .get("page_id")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|p| PageId::parse(p).ok())
+                else {
+                    continue;
+                };
+                let days = item
+                    .get("retention_days")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(self.default_retention_days);
+                pages.push((page, days));
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(pages),
+            }
+        }
+    }
+
+    /// Deletes one `by_age` partition's expired records, oldest first, from
+    /// its checkpoint on.
+    async fn sweep_partition(
+        &self,
+        page: &PageId,
+        target: &Target,
+        shard: u32,
+        cutoff_ms: i64,
+        budget: &mut Budget,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        let age_pk = format!("PAGE#{page}#AGE#{shard}");
+        let checkpoint_pk = retention::checkpoint_pk(target.category, page, shard);
+        let mut start = self.checkpoint(&checkpoint_pk).await?;
+        loop {
+            let limit = budget.take(DELETES_PER_TRANSACTION);
+            if limit == 0 {
+                return Ok(());
+            }
+            let out = self
+                .ddb
+                .query()
+                .table_name(&target.table)
+                .index_name(AGE_INDEX)
+                .key_condition_expression("age_pk = :p AND at_ms < :c")
+                .expression_attribute_values(":p", AttributeValue::S(age_pk.clone()))
+                .expression_attribute_values(":c", AttributeValue::N(cutoff_ms.to_string()))
+                .set_exclusive_start_key(start.clone())
+                .limit(limit as i32)
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            let items = out.items();
+            budget.remaining += limit - items.len() as u64;
+            let Some(last) = items.last() else { return Ok(()) };
+            // The index key of the last item: where the next query resumes.
+            let resume: Item = last
+                .iter()
+                .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk" | "age_pk" | "at_ms"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut writes = Vec::with_capacity(items.len() + 1);
+            for item in items {
+                let delete = Delete::builder()
+                    .table_name(&target.table)
+                    .set_key(Some(erasure::base_key(item)))
+                    .build()
+                    .map_err(|e| SweepError::Dynamo(e.to_string()))?;
+                writes.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            let checkpoint = Put::builder()
+                .table_name(&self.privacy_table)
+                .item("pk", AttributeValue::S(checkpoint_pk.clone()))
+                .item("cursor", AttributeValue::M(resume.clone()))
+                .item("updated_at_ms", AttributeValue::N(now_ms().to_string()))
+                .build()
+                .map_err(|e| SweepError::Dynamo(e.to_string()))?;
+            writes.push(TransactWriteItem::builder().put(checkpoint).build());
+            self.ddb
+                .transact_write_items()
+                .set_transact_items(Some(writes))
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            report.add(target.category, items.len() as u64);
+            if target.category == Category::Messages {
+                let attachments: u64 = items
+                    .iter()
+                    .filter_map(|i| i.get("attachments")?.as_n().ok()?.parse::<u64>().ok())
+                    .sum();
+                report.add(Category::Attachments, attachments);
+            }
+            start = Some(resume);
+            if out.last_evaluated_key().is_none_or(|k| k.is_empty()) && (items.len() as u64) < limit {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn checkpoint(&self, pk: &str) -> Result<Option<Item>, SweepError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.privacy_table)
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("cursor"))
+            .and_then(|c| c.as_m().ok())
+            .cloned())
+    }
+
+    /// Erases leads unsubscribed before `cutoff_ms`, keeping the hashed
+    /// consent proof (the tombstone). Erased leads leave the index, so no
+    /// checkpoint is needed; one that re-subscribed meanwhile is left alone.
+    async fn purge_unsubscribed(
+        &self,
+        page: &PageId,
+        cutoff_ms: i64,
+        now_ms: i64,
+        budget: &mut Budget,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        loop {
+            let limit = budget.take(25);
+            if limit == 0 {
+                return Ok(());
+            }
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.eraser.store.tables.subscribers)
+                .index_name(UNSUBSCRIBED_INDEX)
+                .key_condition_expression("unsub_pk = :p AND consent_changed_at_ms < :c")
+                .expression_attribute_values(":p", AttributeValue::S(store::unsubscribed_pk(page)))
+                .expression_attribute_values(":c", AttributeValue::N(cutoff_ms.to_string()))
+                .limit(limit as i32)
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            let items = out.items();
+            budget.remaining += limit - items.len() as u64;
+            if items.is_empty() {
+                return Ok(());
+            }
+            let mut progressed = false;
+            for item in items {
+                let Some(psid) = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix("SUB#"))
+                    .and_then(|p| Psid::parse(p).ok())
+                else {
+                    continue;
+                };
+                let still_expired = |sub: &Item| {
+                    sub.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("unsubscribed")
+                        && sub
+                            .get("consent_changed_at_ms")
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .is_some_and(|t| t < cutoff_ms)
+                };
+                if let Some(r) = self
+                    .eraser
+                    .erase_if(page, &psid, ErasureReason::UnsubscribedPurge, now_ms, still_expired)
+                    .await?
+                {
+                    report.add(Category::UnsubscribedLeads, r.subscriber);
+                    progressed |= r.subscriber > 0;
+                }
+            }
+            // An index that lags could show the same leads again: stop rather
+            // than spin; the next run picks up anything left.
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes every object version and delete marker under `prefix` last
+    /// modified before `cutoff_ms`.
+    async fn sweep_objects(
+        &self,
+        prefix: &str,
+        cutoff_ms: i64,
+        budget: &mut Budget,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        use aws_sdk_s3::types::{Delete as S3Delete, ObjectIdentifier};
+        let expired = |t: Option<&aws_sdk_s3::primitives::DateTime>| {
+            t.is_some_and(|t| t.to_millis().is_ok_and(|ms| ms < cutoff_ms))
+        };
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let out = self
+                .s3
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .map_err(s3_err)?;
+            let mut doomed = Vec::new();
+            let mut versions = 0u64;
+            for v in out.versions() {
+                if expired(v.last_modified()) && budget.take(1) == 1 {
+                    doomed.push((
+                        v.key().unwrap_or_default().to_string(),
+                        v.version_id().map(str::to_string),
+                    ));
+                    versions += 1;
+                }
+            }
+            for m in out.delete_markers() {
+                if expired(m.last_modified()) {
+                    doomed.push((
+                        m.key().unwrap_or_default().to_string(),
+                        m.version_id().map(str::to_string),
+                    ));
+                }
+            }
+            for chunk in doomed.chunks(1000) {
+                let objects = chunk
+                    .iter()
+                    .map(|(k, v)| ObjectIdentifier::builder().key(k).set_version_id(v.clone()).build())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| SweepError::S3(e.to_string()))?;
+                let delete = S3Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| SweepError::S3(e.to_string()))?;
+                let result = self
+                    .s3
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .map_err(s3_err)?;
+                if let Some(e) = result.errors().first() {
+                    return Err(SweepError::S3(format!(
+                        "{} object(s) not deleted: {}",
+                        result.errors().len(),
+                        e.code().unwrap_or("error")
+                    )));
+                }
+            }
+            report.add(Category::RawPayloads, versions);
+            if budget.exhausted() || !out.is_truncated().unwrap_or(false) {
+                return Ok(());
+            }
+            key_marker = out.next_key_marker().map(str::to_string);
+            version_marker = out.next_version_id_marker().map(str::to_string);
+        }
+    }
+}
+
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let sweeper = Sweeper::from_source(&config::Env, &aws)?;
+    let sweeper = &sweeper;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
+            sweeper
+                .handle(event.payload)
+                .await
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
+        },
+    ))
+    .await
+}

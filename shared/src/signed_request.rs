@@ -1,0 +1,389 @@
+//! Meta's Data Deletion Request Callback (meta-platform.md §7): the
+//! `signed_request=<sig>.<payload>` form field, both parts base64url. The
+//! signature is HMAC-SHA256 with the app secret over the *encoded* payload.
+
+use std::fmt;
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::handshake::constant_time_eq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Meta sends no padding; a proxy or a hand-made request may add it.
+const URL_SAFE_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Real requests are a few hundred bytes; anything far larger is not Meta's.
+const MAX_LEN: usize = 8 * 1024;
+const MAX_USER_ID_LEN: usize = 64;
+
+/// Each variant is its own 400 code. The Display text never names the user
+/// or the secret, so it can be logged and returned as is.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+pub enum SignedRequestError {
+    #[error("signed_request is missing")]
+    Missing,
+    #[error("signed_request is not <sig>.<payload> in base64url")]
+    Malformed,
+    #[error("signed_request signature does not match")]
+    BadSignature,
+    #[error("signed_request algorithm is not HMAC-SHA256")]
+    UnsupportedAlgorithm,
+    #[error("signed_request payload is not valid")]
+    BadPayload,
+}
+
+impl SignedRequestError {
+    /// A stable machine code for the JSON error body.
+    pub fn code(self) -> &'static str {
+        match self {
+            SignedRequestError::Missing => "missing_signed_request",
+            SignedRequestError::Malformed => "malformed_signed_request",
+            SignedRequestError::BadSignature => "bad_signature",
+            SignedRequestError::UnsupportedAlgorithm => "unsupported_algorithm",
+            SignedRequestError::BadPayload => "bad_payload",
+        }
+    }
+}
+
+/// A verified deletion request. `user_id` is an app-scoped id (ASID), not a
+/// PSID: map it with `GET /{asid}/ids_for_pages` before erasing leads.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeletionRequest {
+    pub user_id: String,
+    pub issued_at: Option<i64>,
+    pub expires: Option<i64>,
+}
+
+impl fmt::Debug for DeletionRequest {
+    // Debug output ends up in logs; the ASID is personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeletionRequest")
+            .field(
+                "user_id",
+                &format_args!("#{}", crate::telemetry::subject_hash(&self.user_id)),
+            )
+            .field("issued_at", &self.issued_at)
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+fn mac(app_secret: &[u8], encoded_payload: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(app_secret).expect("HMAC accepts any key length");
+    mac.update(encoded_payload);
+    mac
+}
+
+/// Verifies `signed_request` with the app secret and returns its payload.
+/// The payload JSON is read only after the signature matches, so unsigned
+/// input never reaches the JSON parser. `expires` is returned, not enforced:
+/// the caller owns the clock.
+pub fn verify(signed_request: &str, app_secret: &[u8]) -> Result<DeletionRequest, SignedRequestError> {
+    if signed_request.is_empty() {
+        return Err(SignedRequestError::Missing);
+    }
+    if signed_request.len() > MAX_LEN {
+        return Err(SignedRequestError::Malformed);
+    }
+    let (sig_b64, payload_b64) = signed_request.split_once('.').ok_or(SignedRequestError::Malformed)?;
+    if sig_b64.is_empty() || payload_b64.is_empty() {
+        return Err(SignedRequestError::Malformed);
+    }
+    let sig = URL_SAFE_ANY_PAD
+        .decode(sig_b64)
+        .map_err(|_| SignedRequestError::Malformed)?;
+    if sig.len() != 32 {
+        return Err(SignedRequestError::Malformed);
+    }
+    let payload = URL_SAFE_ANY_PAD
+        .decode(payload_b64)
+        .map_err(|_| SignedRequestError::Malformed)?;
+
+    // Meta signs the encoded string, not the decoded JSON.
+    let expected = mac(app_secret, payload_b64.as_bytes()).finalize().into_bytes();
+    if !constant_time_eq(&expected, &sig) {
+        return Err(SignedRequestError::BadSignature);
+    }
+
+    let v: Value = serde_json::from_slice(&payload).map_err(|_| SignedRequestError::BadPayload)?;
+    if !v.is_object() {
+        return Err(SignedRequestError::BadPayload);
+    }
+    if v["algorithm"].as_str() != Some("HMAC-SHA256") {
+        return Err(SignedRequestError::UnsupportedAlgorithm);
+    }
+    let user_id = v["user_id"].as_str().ok_or(SignedRequestError::BadPayload)?;
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN || !user_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SignedRequestError::BadPayload);
+    }
+    Ok(DeletionRequest {
+        user_id: user_id.to_string(),
+        issued_at: optional_i64(&v["issued_at"])?,
+        expires: optional_i64(&v["expires"])?,
+    })
+}
+
+/// Absent or null is `None`; anything but an integer is a bad payload.
+fn optional_i64(v: &Value) -> Result<Option<i64>, SignedRequestError> {
+    match v {
+        Value::Null => Ok(None),
+        v => v.as_i64().map(Some).ok_or(SignedRequestError::BadPayload),
+    }
+}
+
+/// The `signed_request` value of an `application/x-www-form-urlencoded`
+/// body, percent-decoded; `None` when absent or empty. The first occurrence
+/// wins (the signature decides whether it is any good).
+pub fn form_field(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "signed_request")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The `signed_request` Meta would send for `payload_json` (tests and the
+/// local demo).
+pub fn sign(payload_json: &[u8], app_secret: &[u8]) -> String {
+    let payload_b64 = URL_SAFE_NO_PAD.encode(payload_json);
+    let sig = mac(app_secret, payload_b64.as_bytes()).finalize().into_bytes();
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(sig), payload_b64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE;
+
+    const SECRET: &[u8] = b"app-secret";
+    const PAYLOAD: &[u8] =
+        br#"{"algorithm":"HMAC-SHA256","expires":1291840400,"issued_at":1291836800,"user_id":"218471"}"#;
+
+    fn expected() -> DeletionRequest {
+        DeletionRequest {
+            user_id: "218471".into(),
+            issued_at: Some(1291836800),
+            expires: Some(1291840400),
+        }
+    }
+
+    /// Builds `<sig>.<payload>` with hmac and base64 directly, not via `sign()`.
+    fn independently_signed(payload_b64: &str, secret: &[u8], sig_engine: &GeneralPurpose) -> String {
+        let mut m = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        m.update(payload_b64.as_bytes());
+        format!("{}.{}", sig_engine.encode(m.finalize().into_bytes()), payload_b64)
+    }
+
+    #[test]
+    fn a_signed_request_round_trips() {
+        assert_eq!(verify(&sign(PAYLOAD, SECRET), SECRET), Ok(expected()));
+    }
+
+    #[test]
+    fn a_known_vector_verifies() {
+        // Computed outside Rust (Python hmac + base64.urlsafe_b64encode, padding stripped).
+        const VECTOR: &str = "jrp12ZijqTy2-9NDSsFcrvW7Yz9HUqinb-TuSFEekhs.eyJhbGdvcml0aG0iOiJITUFDLVNIQTI1NiIsImV4cGlyZXMiOjEyOTE4NDA0MDAsImlzc3VlZF9hdCI6MTI5MTgzNjgwMCwidXNlcl9pZCI6IjIxODQ3MSJ9";
+        let built = independently_signed(&URL_SAFE_NO_PAD.encode(PAYLOAD), SECRET, &URL_SAFE_NO_PAD);
+        assert_eq!(built, VECTOR);
+        assert_eq!(sign(PAYLOAD, SECRET), VECTOR);
+        assert_eq!(verify(VECTOR, SECRET), Ok(expected()));
+    }
+
+    #[test]
+    fn metas_documented_example_passes_the_signature_check() {
+        // developers.facebook.com signed_request example, secret "secret":
+        // payload {"algorithm":"HMAC-SHA256","0":"payload"} has no user_id.
+        let sr = "vlXgu64BQGFSQrY0ZcJBZASMvYvTHu9GQ0YM9rjPSso.eyJhbGdvcml0aG0iOiJITUFDLVNIQTI1NiIsIjAiOiJwYXlsb2FkIn0";
+        assert_eq!(verify(sr, b"secret"), Err(SignedRequestError::BadPayload));
+        assert_eq!(verify(sr, b"other"), Err(SignedRequestError::BadSignature));
+    }
+
+    #[test]
+    fn a_tampered_payload_fails() {
+        let sr = sign(PAYLOAD, SECRET);
+        let (sig, _) = sr.split_once('.').unwrap();
+        let other = URL_SAFE_NO_PAD.encode(
+            PAYLOAD
+                .iter()
+                .map(|&b| if b == b'1' { b'2' } else { b })
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            verify(&format!("{sig}.{other}"), SECRET),
+            Err(SignedRequestError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_tampered_signature_fails() {
+        let sr = sign(PAYLOAD, SECRET);
+        let (sig, payload) = sr.split_once('.').unwrap();
+        let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        raw[0] ^= 1;
+        let tampered = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(raw));
+        assert_eq!(verify(&tampered, SECRET), Err(SignedRequestError::BadSignature));
+    }
+
+    #[test]
+    fn a_wrong_secret_fails() {
+        assert_eq!(
+            verify(&sign(PAYLOAD, b"other-secret"), SECRET),
+            Err(SignedRequestError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn another_or_missing_algorithm_is_refused_even_when_signed() {
+        for payload in [
+            br#"{"algorithm":"HMAC-SHA1","user_id":"218471"}"#.as_slice(),
+            br#"{"algorithm":"hmac-sha256","user_id":"218471"}"#,
+            br#"{"user_id":"218471"}"#,
+            br#"{"algorithm":null,"user_id":"218471"}"#,
+        ] {
+            assert_eq!(
+                verify(&sign(payload, SECRET), SECRET),
+                Err(SignedRequestError::UnsupportedAlgorithm),
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_payloads_are_refused_after_the_signature_check() {
+        for payload in [
+            b"not json".as_slice(),
+            br#"["HMAC-SHA256"]"#,
+            br#"{"algorithm":"HMAC-SHA256"}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":""}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":218471}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":"12a4"}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":"../1"}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":"1","expires":"soon"}"#,
+        ] {
+            assert_eq!(
+                verify(&sign(payload, SECRET), SECRET),
+                Err(SignedRequestError::BadPayload),
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+        let long = format!(r#"{{"algorithm":"HMAC-SHA256","user_id":"{}"}}"#, "1".repeat(65));
+        assert_eq!(
+            verify(&sign(long.as_bytes(), SECRET), SECRET),
+            Err(SignedRequestError::BadPayload)
+        );
+        let bare = verify(&sign(br#"{"algorithm":"HMAC-SHA256","user_id":"7"}"#, SECRET), SECRET).unwrap();
+        assert_eq!((bare.issued_at, bare.expires), (None, None));
+    }
+
+    #[test]
+    fn malformed_input_is_refused() {
+        let sr = sign(PAYLOAD, SECRET);
+        let (sig, payload) = sr.split_once('.').unwrap();
+        assert_eq!(verify("", SECRET), Err(SignedRequestError::Missing));
+        for bad in [
+            sr.replace('.', ""),
+            format!("{sig}."),
+            format!(".{payload}"),
+            ".".to_string(),
+            format!("{sig}.{payload}.extra"),
+            format!("{sig}!.{payload}"),
+            format!("{sig}.{payload}*"),
+            // Standard base64 alphabet is not base64url.
+            format!("{}.{payload}", sig.replace('-', "+").replace('_', "/")),
+            // A SHA-1 sized signature.
+            format!("{}.{payload}", URL_SAFE_NO_PAD.encode([0u8; 20])),
+            format!("{sig}.{}", "A".repeat(MAX_LEN)),
+        ] {
+            assert_eq!(verify(&bad, SECRET), Err(SignedRequestError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn padded_base64_is_accepted() {
+        // 91 bytes of JSON: the padded encoding ends in "==". The signature is
+        // over the payload exactly as sent, padding included.
+        let payload = br#"{"algorithm":"HMAC-SHA256","expires":1291840400,"issued_at":1291836800,"user_id":"2184712"}"#;
+        let padded_payload = URL_SAFE.encode(payload);
+        assert!(padded_payload.ends_with("=="));
+        let sr = independently_signed(&padded_payload, SECRET, &URL_SAFE);
+        assert!(sr.contains("=.") && sr.ends_with("=="), "{sr}");
+        assert_eq!(verify(&sr, SECRET).map(|r| r.user_id), Ok("2184712".to_string()));
+        // Padding on the signature only; the payload stays as Meta signed it.
+        let sr = independently_signed(&URL_SAFE_NO_PAD.encode(PAYLOAD), SECRET, &URL_SAFE);
+        assert!(sr.contains("=."));
+        assert_eq!(verify(&sr, SECRET), Ok(expected()));
+    }
+
+    #[test]
+    fn errors_never_name_the_user_or_the_secret() {
+        let r = verify(&sign(PAYLOAD, SECRET), SECRET).unwrap();
+        assert!(!format!("{r:?}").contains("218471"));
+        for e in [
+            SignedRequestError::Missing,
+            SignedRequestError::Malformed,
+            SignedRequestError::BadSignature,
+            SignedRequestError::UnsupportedAlgorithm,
+            SignedRequestError::BadPayload,
+        ] {
+            let text = format!("{e} {e:?} {}", e.code());
+            assert!(!text.contains("218471") && !text.contains("app-secret"), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_form_field_is_found_and_percent_decoded() {
+        let sr = sign(PAYLOAD, SECRET);
+        let body = format!(
+            "foo=bar&signed_request={}&x=%26y",
+            sr.replace('-', "%2D").replace('.', "%2E")
+        );
+        assert_eq!(form_field(body.as_bytes()), Some(sr.clone()));
+        assert_eq!(verify(&form_field(body.as_bytes()).unwrap(), SECRET), Ok(expected()));
+        assert_eq!(form_field(b"foo=bar"), None);
+        assert_eq!(form_field(b"signed_request="), None);
+        assert_eq!(form_field(b""), None);
+        assert_eq!(
+            form_field(b"signed_request=a%2Eb&signed_request=c.d"),
+            Some("a.b".into())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic_and_never_verify(s in "\\PC*") {
+            proptest::prop_assert!(verify(&s, SECRET).is_err());
+        }
+
+        #[test]
+        fn well_shaped_forgeries_never_verify(
+            sig in "[A-Za-z0-9_-]{43}",
+            payload in "[A-Za-z0-9_-]{0,200}",
+        ) {
+            let forged = format!("{sig}.{payload}");
+            proptest::prop_assert!(verify(&forged, SECRET).is_err());
+        }
+
+        #[test]
+        fn any_payload_signed_with_another_secret_never_verifies(payload in proptest::collection::vec(proptest::num::u8::ANY, 1..256)) {
+            proptest::prop_assert_eq!(verify(&sign(&payload, b"other-secret"), SECRET), Err(SignedRequestError::BadSignature));
+        }
+
+        #[test]
+        fn arbitrary_form_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = form_field(&body);
+        }
+    }
+}

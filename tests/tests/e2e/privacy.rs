@@ -1,0 +1,452 @@
+//! Data-subject rights end to end: erasure (API and Meta's callback) with
+//! crypto-shredding, export, and the retention sweep.
+
+use optcast_shared::crypto::{self, KeyRing};
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::retention::DAY_MS;
+use optcast_shared::signed_request;
+use optcast_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+const PAGE: &str = "PRIVPAGE";
+
+async fn erase(app: &TestApp, psid: &str) -> String {
+    let (status, out) = app
+        .api(
+            Method::POST,
+            "/v1/erasure",
+            Some(json!({"page_id": PAGE, "psid": psid})),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    eventually("erasure finished", || async {
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] != "pending"
+    })
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let secret_text = "my very private words 7731";
+    app.say(PAGE, "ERASEME7", "m_e1", secret_text).await;
+    app.say(PAGE, "ERASEME7", "m_e2", "STOP").await;
+    app.say(PAGE, "ERASEME7", "m_e3", "START").await;
+    app.say(PAGE, "KEEPME8", "m_k1", "keep me").await;
+    let id = app
+        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Spring offer"}}))
+        .await;
+    app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to("ERASEME7"), 1);
+
+    // What a backup would hold: the sealed message and the wrapped key.
+    let page = PageId::parse(PAGE).unwrap();
+    let psid = Psid::parse("ERASEME7").unwrap();
+    let messages = app.scan("MessagesTable").await;
+    let old = messages.iter().find(|m| s(m, "sk").ends_with("#m_e1")).unwrap().clone();
+    let old_sealed = old["body"].as_b().unwrap().as_ref().to_vec();
+    let keys = KeyRing::new(app.kms.clone(), app.physical("DataKey"));
+    let before = app.dump_tables().await;
+    assert!(before.contains("ERASEME7"));
+
+    let request = erase(&app, "ERASEME7").await;
+    let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{request}"), None).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["report"]["messages"], 3, "{status}");
+    assert_eq!(status["report"]["deliveries"], 1, "{status}");
+
+    // No trace of the PSID or the text in any table or object version.
+    let after = app.dump_tables().await;
+    assert!(!after.contains("ERASEME7"), "{after}");
+    assert!(!after.contains(secret_text));
+    let (_, objects) = app.dump_bucket().await;
+    assert!(!objects.contains("ERASEME7") && !objects.contains(secret_text));
+    // The other lead is untouched; the proof stays as a hashed tombstone.
+    assert!(after.contains("KEEPME8"));
+    let tombstones: Vec<_> = app
+        .scan("ConsentLogTable")
+        .await
+        .into_iter()
+        .filter(|i| s(i, "pk") == optcast_shared::store::tombstone_pk(&page, &psid))
+        .collect();
+    assert_eq!(tombstones.len(), 1);
+    assert_eq!(tombstones[0]["history"].as_l().unwrap().len(), 3);
+    assert_eq!(s(&tombstones[0], "reason"), "request");
+    let (status, _) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/ERASEME7"), None)
+        .await;
+    assert_eq!(status, 404);
+
+    // A second request succeeds and changes nothing.
+    let snapshot = || async {
+        let mut all = Vec::new();
+        for table in TABLES.iter().filter(|t| **t != "PrivacyTable") {
+            all.extend(app.scan(table).await.into_iter().map(|i| (table.to_string(), i)));
+        }
+        all
+    };
+    let before_again = snapshot().await;
+    let again = erase(&app, "ERASEME7").await;
+    let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{again}"), None).await;
+    assert_eq!(status["status"], "no_data", "{status}");
+    let after_again = snapshot().await;
+    assert_eq!(after_again.len(), before_again.len());
+    assert!(after_again.iter().all(|i| before_again.contains(i)));
+
+    // Never in an audience again...
+    let id = app
+        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Summer offer"}}))
+        .await;
+    app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to("ERASEME7"), 1);
+    assert_eq!(app.sends_to("KEEPME8"), 2);
+    // ...unless they start a new conversation: a fresh consent, a new key,
+    // under which the old ciphertext does not open.
+    app.say(PAGE, "ERASEME7", "m_e4", "hello again").await;
+    let (status, lead) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/ERASEME7"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(lead["history"].as_array().unwrap().len(), 1, "{lead}");
+    assert_eq!(lead["opted_in"]["event_key"], "m_e4");
+    let new_key = app
+        .scan("SubjectKeysTable")
+        .await
+        .into_iter()
+        .find(|k| s(k, "pk").ends_with("#SUB#ERASEME7"))
+        .unwrap();
+    let new_key = keys
+        .unwrap(
+            new_key["data_key"].as_b().unwrap().as_ref(),
+            &crypto::subject_key_context(&page, &psid),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        crypto::open(
+            &new_key,
+            &crypto::field_aad("message", &page, &psid, "m_e1"),
+            &old_sealed
+        ),
+        Err(crypto::CryptoError::Undecryptable)
+    ));
+}
+
+fn deletion_form(payload: serde_json::Value, secret: &str) -> String {
+    let signed = signed_request::sign(payload.to_string().as_bytes(), secret.as_bytes());
+    format!("signed_request={signed}")
+}
+
+async fn post_deletion(app: &TestApp, form: String) -> (u16, serde_json::Value) {
+    let resp = app
+        .http
+        .post(app.url("/meta/data-deletion"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
+    let app = spawn_app().await;
+    app.say(PAGE, "CBPSID1", "m_c1", "hello from callback land").await;
+    app.say("OTHERPAGE", "CBPSID2", "m_c2", "hello too").await;
+    app.stack.graph.map_asid("5550001", PAGE, "CBPSID1");
+    app.stack.graph.map_asid("5550001", "OTHERPAGE", "CBPSID2");
+    let requests_before = app.scan("PrivacyTable").await.len();
+
+    // Refused: nothing recorded, nothing erased.
+    let valid = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_700_000_000, "user_id": "5550001"});
+    for (form, code) in [
+        (deletion_form(valid.clone(), "not-the-app-secret"), "bad_signature"),
+        (
+            deletion_form(
+                json!({"algorithm": "HMAC-SHA1", "issued_at": 1, "user_id": "5550001"}),
+                APP_SECRET,
+            ),
+            "unsupported_algorithm",
+        ),
+        (
+            "signed_request=%%%not-base64.@@@".to_string(),
+            "malformed_signed_request",
+        ),
+        ("other=1".to_string(), "missing_signed_request"),
+    ] {
+        let (status, body) = post_deletion(&app, form).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    assert_eq!(app.scan("PrivacyTable").await.len(), requests_before);
+    assert!(app.dump_tables().await.contains("CBPSID1"));
+
+    let (status, answer) = post_deletion(&app, deletion_form(valid, APP_SECRET)).await;
+    assert_eq!(status, 200, "{answer}");
+    let code = answer["confirmation_code"].as_str().unwrap().to_string();
+    let url = answer["url"].as_str().unwrap().to_string();
+    assert!(url.ends_with(&format!("/meta/data-deletion/{code}")), "{url}");
+    let page_text = || async {
+        let path = &url[url.find("/meta/").unwrap()..];
+        app.http.get(app.url(path)).send().await.unwrap().text().await.unwrap()
+    };
+    eventually("deletion completed", || async {
+        page_text().await.contains("completed")
+    })
+    .await;
+    assert!(page_text().await.contains("<html"));
+    let after = app.dump_tables().await;
+    assert!(!after.contains("CBPSID1") && !after.contains("CBPSID2"), "{after}");
+    // The ASID itself is never stored.
+    assert!(!after.contains("5550001"));
+
+    // An id that maps to nothing: the status says no data is held.
+    let (_, answer) = post_deletion(
+        &app,
+        deletion_form(json!({"algorithm": "HMAC-SHA256", "user_id": "5550999"}), APP_SECRET),
+    )
+    .await;
+    let code = answer["confirmation_code"].as_str().unwrap();
+    eventually("no-data status", || async {
+        let text = app
+            .http
+            .get(app.url(&format!("/meta/data-deletion/{code}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("no data")
+    })
+    .await;
+    let unknown = app
+        .http
+        .get(app.url("/meta/data-deletion/abc123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn export_round_trips_what_was_ingested_decrypted() {
+    let app = spawn_app().await;
+    let texts = ["Bonjour, ça va ? 🙂", "second message", "STOP"];
+    for (i, text) in texts.iter().enumerate() {
+        app.say(PAGE, "EXPORTME", &format!("m_x{i}"), text).await;
+    }
+    let resp = app
+        .http
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=EXPORTME")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let doc: serde_json::Value = resp.json().await.unwrap();
+    let got: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, texts);
+    assert_eq!(doc["subscriber"]["status"], "unsubscribed");
+    let history = doc["consent_history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1]["to"], "unsubscribed");
+    assert_eq!(history[1]["proof"]["event_key"], "m_x2");
+    assert_eq!(doc["psid"], "EXPORTME");
+
+    let (status, _) = app
+        .api(Method::GET, &format!("/v1/export?page_id={PAGE}&psid=NOBODY"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app.api(Method::GET, "/v1/export?page_id=bad%20id&psid=x", None).await;
+    assert_eq!(status, 400);
+    let anonymous = app
+        .http
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=EXPORTME")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+async fn sweep_until_complete(app: &TestApp, now_ms: i64) -> (usize, serde_json::Map<String, serde_json::Value>) {
+    let mut totals = serde_json::Map::new();
+    for run in 1..=50 {
+        let report = app.invoke("sweeper", &scheduled_event(now_ms)).await;
+        assert!(report["errors"].as_array().is_some_and(|e| e.is_empty()), "{report}");
+        for (k, v) in report["deleted"].as_object().unwrap() {
+            let sum = totals.get(k).and_then(|t| t.as_u64()).unwrap_or(0) + v.as_u64().unwrap();
+            totals.insert(k.clone(), sum.into());
+        }
+        if report["complete"] == true {
+            return (run, totals);
+        }
+    }
+    panic!("the sweep never completed");
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted() {
+    // A tiny budget per run: the backlog takes several runs.
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("SWEEP_MAX_DELETES_PER_RUN".into(), "4".into());
+    })
+    .await;
+    app.register_page(PAGE).await; // retention 30 days
+    let t = optcast_shared::http::now_ms();
+    for i in 0..5 {
+        app.say_at(
+            PAGE,
+            &format!("OLD{}", i % 2),
+            &format!("m_old{i}"),
+            "old words",
+            t - 100 * DAY_MS,
+        )
+        .await;
+    }
+    let attachment = json!({"object":"page","entry":[{"id":PAGE,"time":t,"messaging":[{
+        "sender":{"id":"OLD0"},"recipient":{"id":PAGE},"timestamp":t - 100 * DAY_MS,
+        "message":{"mid":"m_old_att","attachments":[{"type":"image","payload":{"url":"https://x.example/a.jpg"}}]}}]}]})
+    .to_string();
+    assert_eq!(app.post_signed(attachment.as_bytes()).await.status(), 200);
+    for i in 0..3 {
+        app.say_at(PAGE, "NEW1", &format!("m_new{i}"), "new words", t - DAY_MS)
+            .await;
+    }
+    eventually("all ingested", || async { app.scan("MessagesTable").await.len() == 9 }).await;
+    // A leftover raw payload with an old version and a delete marker.
+    let bucket = app.physical("DataBucket");
+    for body in ["raw v1", "raw v2"] {
+        app.s3
+            .put_object()
+            .bucket(&bucket)
+            .key("claims/19000/leftover")
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    app.s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("claims/19000/leftover")
+        .send()
+        .await
+        .unwrap();
+    let id = app
+        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Offer"}}))
+        .await;
+    app.wait_state(&id, "done").await;
+    let deliveries = app.scan("DeliveriesTable").await.len();
+    assert_eq!(deliveries, 3);
+    let markers = app.scan("EventsTable").await.len();
+
+    // 20 days on: only the 100-day-old messages have expired (6 of them).
+    let (runs, deleted) = sweep_until_complete(&app, t + 20 * DAY_MS).await;
+    assert!(runs >= 2, "a budget of 4 needs several runs, took {runs}");
+    assert_eq!(deleted.get("messages").and_then(|v| v.as_u64()), Some(6), "{deleted:?}");
+    assert_eq!(
+        deleted.get("attachments").and_then(|v| v.as_u64()),
+        Some(1),
+        "{deleted:?}"
+    );
+    assert_eq!(deleted.get("deliveries").and_then(|v| v.as_u64()).unwrap_or(0), 0);
+    let left = app.scan("MessagesTable").await;
+    assert_eq!(left.len(), 3);
+    assert!(left.iter().all(|m| s(m, "sk").contains("#m_new")));
+    assert_eq!(app.scan("DeliveriesTable").await.len(), deliveries);
+    assert_eq!(app.scan("EventsTable").await.len(), markers);
+    // Re-running changes nothing and counts nothing.
+    let (_, again) = sweep_until_complete(&app, t + 20 * DAY_MS).await;
+    assert!(again.values().all(|v| v == 0), "{again:?}");
+
+    // 40 days on: everything else has expired, raw payload versions too.
+    let (_, deleted) = sweep_until_complete(&app, t + 40 * DAY_MS).await;
+    assert_eq!(deleted.get("messages").and_then(|v| v.as_u64()), Some(3), "{deleted:?}");
+    assert_eq!(
+        deleted.get("deliveries").and_then(|v| v.as_u64()),
+        Some(deliveries as u64)
+    );
+    assert_eq!(
+        deleted.get("event_markers").and_then(|v| v.as_u64()),
+        Some(markers as u64)
+    );
+    assert_eq!(
+        deleted.get("raw_payloads").and_then(|v| v.as_u64()),
+        Some(2),
+        "{deleted:?}"
+    );
+    assert!(app.scan("MessagesTable").await.is_empty());
+    assert!(app.scan("DeliveriesTable").await.is_empty());
+    assert!(app.scan("EventsTable").await.is_empty());
+    let claims = app
+        .s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("claims/")
+        .send()
+        .await
+        .unwrap();
+    assert!(claims.versions().is_empty() && claims.delete_markers().is_empty());
+    // Leads and their consent proof are not subject to message retention.
+    assert_eq!(app.scan("SubscribersTable").await.len(), 3);
+    // Each run left its report in the bucket.
+    let reports = app
+        .s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("reports/sweeps/")
+        .send()
+        .await
+        .unwrap();
+    assert!(reports.contents().len() >= runs + 2);
+}
+
+#[tokio::test]
+async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let t = optcast_shared::http::now_ms();
+    app.say(PAGE, "GONE1", "m_g1", "hi").await;
+    app.say(PAGE, "GONE1", "m_g2", "STOP").await;
+    app.say(PAGE, "STAY1", "m_s1", "hi").await;
+    app.say(PAGE, "BACK1", "m_b1", "hi").await;
+    app.say(PAGE, "BACK1", "m_b2", "STOP").await;
+    app.say(PAGE, "BACK1", "m_b3", "START").await;
+
+    // 10 days on: within the 30-day purge period, nothing happens.
+    let report = app.invoke("sweeper", &scheduled_event(t + 10 * DAY_MS)).await;
+    assert_eq!(
+        report["deleted"]["unsubscribed_leads"].as_u64().unwrap_or(0),
+        0,
+        "{report}"
+    );
+    assert_eq!(app.scan("SubscribersTable").await.len(), 3);
+
+    let report = app.invoke("sweeper", &scheduled_event(t + 31 * DAY_MS)).await;
+    assert_eq!(report["deleted"]["unsubscribed_leads"], 1, "{report}");
+    let dump = app.dump_tables().await;
+    let traces: Vec<&str> = dump.lines().filter(|l| l.contains("GONE1")).collect();
+    assert!(traces.is_empty(), "{traces:#?}");
+    assert!(dump.contains("STAY1") && dump.contains("BACK1"));
+    let page = PageId::parse(PAGE).unwrap();
+    let tombstone = app
+        .scan("ConsentLogTable")
+        .await
+        .into_iter()
+        .find(|i| s(i, "pk") == optcast_shared::store::tombstone_pk(&page, &Psid::parse("GONE1").unwrap()))
+        .expect("hashed consent proof kept");
+    assert_eq!(s(&tombstone, "reason"), "unsubscribed_purge");
+    assert_eq!(tombstone["history"].as_l().unwrap().len(), 2);
+}
