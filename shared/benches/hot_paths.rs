@@ -1,4 +1,4 @@
-//! CPU cost of the webhook and ingest hot paths, one core, no I/O:
+//! CPU cost of the webhook, ingest and sender hot paths, one core, no I/O:
 //! `cargo bench -p optcast-shared` (or `make bench`).
 
 use std::time::Duration;
@@ -76,6 +76,49 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    g.finish();
+
+    // The sender's own work per job, outside I/O: parse the queued job, decide
+    // the route under Meta's policy, render the message with its Unsubscribe
+    // control, and build the Send API body.
+    use optcast_shared::broadcast::{self, BroadcastMessage, LeadSnapshot};
+    use optcast_shared::graph::{MessagingType, Recipient, SendRequest};
+    use optcast_shared::ids::BroadcastId;
+    use optcast_shared::queue::{SendJob, SendTask};
+    let id = BroadcastId::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let message: BroadcastMessage = serde_json::from_value(serde_json::json!({
+        "text": "Spring sale: 20% off everything until Sunday! Reply to ask us anything.",
+        "quick_replies": [{"title": "Show me", "payload": "SHOW"}]
+    }))
+    .unwrap();
+    let now = 1_718_000_000_000i64;
+    let job = serde_json::to_string(&SendJob::SendV1(SendTask {
+        broadcast_id: id.clone(),
+        page_id: page.clone(),
+        psid: psid.clone(),
+        lead: LeadSnapshot {
+            platform: meta::Platform::Messenger,
+            last_inbound_at_ms: Some(now - 3_600_000),
+            marketing: None,
+        },
+    }))
+    .unwrap();
+    let mut g = c.benchmark_group("sender");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_route_render_one_send_job", |b| {
+        b.iter(|| {
+            let SendJob::SendV1(task) = serde_json::from_str::<SendJob>(std::hint::black_box(&job)).unwrap();
+            let route = broadcast::route(now, &task.lead, false);
+            assert_eq!(route, broadcast::SendRoute::Window);
+            let request = SendRequest {
+                recipient: Recipient::Id(task.psid),
+                messaging_type: Some(MessagingType::Update),
+                tag: None,
+                message: message.render(&task.broadcast_id),
+            };
+            serde_json::to_vec(&request.to_json()).unwrap()
+        })
     });
     g.finish();
 }

@@ -134,6 +134,9 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
         ),
         Err(crypto::CryptoError::Undecryptable)
     ));
+    // Nothing of theirs reached the logs either.
+    let logs = captured_logs();
+    assert!(!logs.contains("ERASEME7") && !logs.contains(secret_text));
 }
 
 fn deletion_form(payload: serde_json::Value, secret: &str) -> String {
@@ -233,6 +236,9 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+    // The app-scoped id and the PSIDs it maps to are never logged.
+    let logs = captured_logs();
+    assert!(!logs.contains("5550001") && !logs.contains("CBPSID1") && !logs.contains("CBPSID2"));
 }
 
 #[tokio::test]
