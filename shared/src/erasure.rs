@@ -50,17 +50,21 @@ pub struct ErasureReport {
     pub messages: u64,
     pub consent_records: u64,
     pub deliveries: u64,
+    /// Export documents (object versions) in S3.
+    #[serde(default)]
+    pub exports: u64,
 }
 
 impl ErasureReport {
     pub fn held_data(&self) -> bool {
-        self.subscriber + self.messages + self.consent_records + self.deliveries > 0
+        self.subscriber + self.messages + self.consent_records + self.deliveries + self.exports > 0
     }
     pub fn add(&mut self, other: &ErasureReport) {
         self.subscriber += other.subscriber;
         self.messages += other.messages;
         self.consent_records += other.consent_records;
         self.deliveries += other.deliveries;
+        self.exports += other.exports;
     }
 }
 
@@ -82,6 +86,8 @@ pub struct Eraser {
     pub deliveries: String,
     /// The privacy table, where the sweep's checkpoints are.
     pub privacy: String,
+    /// The bucket exports are written to, if this eraser deletes them.
+    pub exports: Option<(aws_sdk_s3::Client, String)>,
 }
 
 impl Eraser {
@@ -90,6 +96,61 @@ impl Eraser {
             store,
             deliveries: deliveries.into(),
             privacy: privacy.into(),
+            exports: None,
+        }
+    }
+
+    /// Also deletes the subject's export documents from `bucket`.
+    pub fn with_exports(mut self, s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        self.exports = Some((s3, bucket.into()));
+        self
+    }
+
+    /// Deletes every version of every export about the subject.
+    async fn delete_exports(&self, page: &PageId, psid: &Psid) -> Result<u64, StoreError> {
+        let Some((s3, bucket)) = &self.exports else {
+            return Ok(0);
+        };
+        let s3_err = |e: &dyn std::fmt::Display| StoreError::S3(e.to_string());
+        let prefix = crate::export::subject_prefix(page, psid);
+        let mut deleted = 0;
+        loop {
+            let out = s3
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(&prefix)
+                .send()
+                .await
+                .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            let versions: Vec<(String, Option<String>)> = out
+                .versions()
+                .iter()
+                .map(|v| {
+                    (
+                        v.key().unwrap_or_default().to_string(),
+                        v.version_id().map(str::to_string),
+                    )
+                })
+                .chain(out.delete_markers().iter().map(|m| {
+                    (
+                        m.key().unwrap_or_default().to_string(),
+                        m.version_id().map(str::to_string),
+                    )
+                }))
+                .collect();
+            if versions.is_empty() {
+                return Ok(deleted);
+            }
+            deleted += out.versions().len() as u64;
+            for (key, version) in versions {
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            }
         }
     }
 
@@ -118,18 +179,7 @@ impl Eraser {
     ) -> Result<Shred, StoreError> {
         let tables = &self.store.tables;
         for _ in 0..SHRED_ATTEMPTS {
-            let out = self
-                .store
-                .ddb
-                .get_item()
-                .table_name(&tables.subscribers)
-                .key("pk", s(subscriber_pk(page)))
-                .key("sk", s(subscriber_sk(psid)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(dynamo)?;
-            let Some(sub) = out.item() else {
+            let Some(sub) = self.store.subscriber_item(page, psid).await? else {
                 // A key without a subscriber can only be left by a failed
                 // write; delete it anyway.
                 self.store
@@ -142,12 +192,12 @@ impl Eraser {
                     .map_err(dynamo)?;
                 return Ok(Shred::Gone);
             };
-            if !guard(sub) {
+            if !guard(&sub) {
                 return Ok(Shred::Declined);
             }
-            let version = opt_n(sub, "version").unwrap_or(0);
+            let version = opt_n(&sub, "version").unwrap_or(0);
             let history = self.store.consent_history(page, psid).await?;
-            let tombstone = tombstone(page, psid, sub, &history, reason, now_ms);
+            let tombstone = tombstone(page, psid, &sub, &history, reason, now_ms);
             let items = vec![
                 TransactWriteItem::builder()
                     .delete(
@@ -244,6 +294,7 @@ impl Eraser {
         report.deliveries = self
             .delete_partition(&self.deliveries, Some(SUBJECT_INDEX), "subject_pk", &pk)
             .await?;
+        report.exports = self.delete_exports(page, psid).await?;
         self.forget_sweep_positions(page, psid).await?;
         Ok(Some(report))
     }
@@ -292,24 +343,14 @@ impl Eraser {
         loop {
             // Always from the start: what was deleted is gone from the base
             // table; an index may lag, so repeat until it shows nothing.
-            let out = self
+            let (items, _) = self
                 .store
-                .ddb
-                .query()
-                .table_name(table)
-                .set_index_name(index.map(str::to_string))
-                .key_condition_expression("#k = :v")
-                .expression_attribute_names("#k", attr)
-                .expression_attribute_values(":v", s(value))
-                .projection_expression("pk, sk")
-                .limit(250)
-                .send()
-                .await
-                .map_err(dynamo)?;
-            if out.items().is_empty() {
+                .query_partition(table, index, attr, value, None, Some(250), Some("pk, sk"))
+                .await?;
+            if items.is_empty() {
                 return Ok(deleted);
             }
-            deleted += delete_keys(&self.store.ddb, table, out.items().iter().map(base_key).collect()).await?;
+            deleted += delete_keys(&self.store.ddb, table, items.iter().map(base_key).collect()).await?;
         }
     }
 }
@@ -502,7 +543,7 @@ impl Requests {
             .key("pk", s(request_pk(id)))
             .update_expression(
                 "SET #s = :s, completed_at_ms = if_not_exists(completed_at_ms, :t), subjects = :n, \
-                 erased_subscribers = :sub, erased_messages = :m, erased_consent_records = :c, erased_deliveries = :d",
+                 erased_subscribers = :sub, erased_messages = :m, erased_consent_records = :c, erased_deliveries = :d, erased_exports = :e",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#s", "status")
@@ -513,6 +554,7 @@ impl Requests {
             .expression_attribute_values(":m", n(report.messages))
             .expression_attribute_values(":c", n(report.consent_records))
             .expression_attribute_values(":d", n(report.deliveries))
+            .expression_attribute_values(":e", n(report.exports))
             .send()
             .await
             .map_err(dynamo)?;
@@ -551,6 +593,7 @@ impl Requests {
                 messages: num("erased_messages"),
                 consent_records: num("erased_consent_records"),
                 deliveries: num("erased_deliveries"),
+                exports: num("erased_exports"),
             },
         }))
     }

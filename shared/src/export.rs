@@ -1,16 +1,21 @@
 //! Export of everything held on one subject (portability): consent state and
 //! history, messages decrypted, and the broadcasts delivered to them, as one
 //! JSON document. It is written record by record while the tables are read
-//! page by page, so no step holds more than one page of a long history.
+//! page by page into an [`ExportSink`], which streams anything larger than a
+//! part to S3 as a multipart upload: memory stays bounded by one part however
+//! long the history, and a document too big for one Lambda response is handed
+//! out as a short-lived presigned link instead.
 
 use std::io::Write;
+
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use serde_json::{json, Value};
 
 use crate::crypto::{self, field_aad, CryptoError, KeyRing};
 use crate::erasure::SUBJECT_INDEX;
 use crate::ids::{PageId, Psid};
-use crate::store::{dynamo, opt_b, opt_n, opt_s, s, subject_pk, Item, Store, StoreError};
+use crate::store::{opt_b, opt_n, opt_s, subject_pk, Item, Store, StoreError};
 
 const PAGE_SIZE: i32 = 100;
 
@@ -22,6 +27,161 @@ pub enum ExportError {
     Crypto(#[from] CryptoError),
     #[error("writing the export failed: {0}")]
     Write(#[from] std::io::Error),
+    #[error("storing the export failed: {0}")]
+    S3(String),
+}
+
+fn s3_err(e: impl std::fmt::Display) -> ExportError {
+    ExportError::S3(e.to_string())
+}
+
+/// Where a finished export is.
+#[derive(Debug)]
+pub enum Finished {
+    /// Small enough to answer with.
+    Inline(Vec<u8>),
+    /// Stored in S3 (SSE-KMS, expired by the bucket's lifecycle).
+    Stored { key: String, bytes: u64 },
+}
+
+/// The S3 location of exports about one subject (erasure deletes it).
+pub fn subject_prefix(page: &PageId, psid: &Psid) -> String {
+    format!("exports/{page}/{}/", crypto::subject_digest(page, psid))
+}
+
+/// A JSON document being written: kept in memory up to one part, then
+/// streamed to S3 part by part.
+pub struct ExportSink {
+    buf: Vec<u8>,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    part_size: usize,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+    bytes: u64,
+}
+
+/// S3's smallest part (but the last).
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+impl ExportSink {
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>, key: impl Into<String>, part_size: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            s3,
+            bucket: bucket.into(),
+            key: key.into(),
+            part_size: part_size.max(MIN_PART_BYTES),
+            upload_id: None,
+            parts: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The buffer records are written to.
+    pub fn writer(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Uploads a part once a part's worth is buffered.
+    pub async fn spill(&mut self) -> Result<(), ExportError> {
+        if self.buf.len() < self.part_size {
+            return Ok(());
+        }
+        if self.upload_id.is_none() {
+            let out = self
+                .s3
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type("application/json")
+                .send()
+                .await
+                .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            self.upload_id = out.upload_id().map(str::to_string);
+        }
+        self.upload_part().await
+    }
+
+    async fn upload_part(&mut self) -> Result<(), ExportError> {
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::take(&mut self.buf);
+        self.bytes += body.len() as u64;
+        let out = self
+            .s3
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_upload_id(self.upload_id.clone())
+            .part_number(number)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Ends the document: inline if it never left memory and is at most
+    /// `inline_limit` bytes, else stored in S3.
+    pub async fn finish(mut self, inline_limit: usize) -> Result<Finished, ExportError> {
+        if self.upload_id.is_none() {
+            if self.buf.len() <= inline_limit {
+                return Ok(Finished::Inline(self.buf));
+            }
+            let bytes = self.buf.len() as u64;
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type("application/json")
+                .body(std::mem::take(&mut self.buf).into())
+                .send()
+                .await
+                .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            return Ok(Finished::Stored { key: self.key, bytes });
+        }
+        if !self.buf.is_empty() {
+            self.upload_part().await?;
+        }
+        self.s3
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_upload_id(self.upload_id.clone())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(Finished::Stored {
+            key: self.key,
+            bytes: self.bytes,
+        })
+    }
+
+    /// Gives up a started upload (its parts hold personal data).
+    pub async fn abort(self) {
+        if let Some(id) = &self.upload_id {
+            let _ = self
+                .s3
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .upload_id(id)
+                .send()
+                .await;
+        }
+    }
 }
 
 /// Writes the subject's export to `out`. Returns false (and writes nothing)
@@ -33,7 +193,7 @@ pub async fn write_export(
     page: &PageId,
     psid: &Psid,
     now_ms: i64,
-    out: &mut impl Write,
+    sink: &mut ExportSink,
 ) -> Result<bool, ExportError> {
     let Some(sub) = store.subscriber(page, psid).await? else {
         return Ok(false);
@@ -68,16 +228,16 @@ pub async fn write_export(
         "created_at_ms": sub.created_at_ms,
     });
     write!(
-        out,
+        sink.writer(),
         "{{\"page_id\":{},\"psid\":{},\"exported_at_ms\":{now_ms},\"subscriber\":{subscriber},",
         Value::from(page.as_str()),
         Value::from(psid.as_str())
     )?;
     let pk = subject_pk(page, psid);
 
-    out.write_all(b"\"consent_history\":[")?;
+    sink.writer().write_all(b"\"consent_history\":[")?;
     let mut first = true;
-    for_each_page(store, &store.tables.consent_log, None, "pk", &pk, |item| {
+    for_each_page(store, sink, &store.tables.consent_log, None, "pk", &pk, |item, out| {
         let record = json!({
             "at_ms": opt_n(item, "at_ms"), "from": opt_s(item, "from"), "to": opt_s(item, "to"),
             "reason": opt_s(item, "reason"),
@@ -88,9 +248,9 @@ pub async fn write_export(
     })
     .await?;
 
-    out.write_all(b"],\"messages\":[")?;
+    sink.writer().write_all(b"],\"messages\":[")?;
     let mut first = true;
-    for_each_page(store, &store.tables.messages, None, "pk", &pk, |item| {
+    for_each_page(store, sink, &store.tables.messages, None, "pk", &pk, |item, out| {
         let sk = opt_s(item, "sk").unwrap_or_default();
         // `MSG#<time>#<event key>`: the event key is the sealing context.
         let event_key = sk.splitn(3, '#').nth(2).unwrap_or_default();
@@ -105,18 +265,19 @@ pub async fn write_export(
     })
     .await?;
 
-    out.write_all(b"],\"deliveries\":[")?;
+    sink.writer().write_all(b"],\"deliveries\":[")?;
     let mut first = true;
     for_each_page(
         store,
+        sink,
         deliveries_table,
         Some(SUBJECT_INDEX),
         "subject_pk",
         &pk,
-        |item| {
+        |item, out| {
             let broadcast = opt_s(item, "pk").unwrap_or_default();
             let record = json!({
-                "broadcast_id": broadcast.strip_prefix("BC#").unwrap_or(&broadcast),
+                "broadcast_id": broadcast.strip_prefix("BCAST#").unwrap_or(&broadcast),
                 "state": opt_s(item, "state"), "at_ms": opt_n(item, "at_ms"),
                 "message_id": opt_s(item, "message_id"),
             });
@@ -124,7 +285,7 @@ pub async fn write_export(
         },
     )
     .await?;
-    out.write_all(b"]}")?;
+    sink.writer().write_all(b"]}")?;
     Ok(true)
 }
 
@@ -137,37 +298,29 @@ fn write_element(out: &mut impl Write, first: &mut bool, value: &Value) -> Resul
     Ok(())
 }
 
-/// Reads a partition page by page, handing each item to `f`.
+/// Reads a partition page by page, handing each item to `f` with the sink's
+/// buffer, and lets the sink stream a part out between pages.
 async fn for_each_page(
     store: &Store,
+    sink: &mut ExportSink,
     table: &str,
     index: Option<&str>,
     attr: &str,
     value: &str,
-    mut f: impl FnMut(&Item) -> Result<(), ExportError>,
+    mut f: impl FnMut(&Item, &mut Vec<u8>) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     let mut start = None;
     loop {
-        let out = store
-            .ddb
-            .query()
-            .table_name(table)
-            .set_index_name(index.map(str::to_string))
-            .key_condition_expression("#k = :v")
-            .expression_attribute_names("#k", attr)
-            .expression_attribute_values(":v", s(value))
-            .set_consistent_read(index.is_none().then_some(true))
-            .set_exclusive_start_key(start)
-            .limit(PAGE_SIZE)
-            .send()
-            .await
-            .map_err(dynamo)?;
-        for item in out.items() {
-            f(item)?;
+        let (items, next) = store
+            .query_partition(table, index, attr, value, start, Some(PAGE_SIZE), None)
+            .await?;
+        for item in &items {
+            f(item, sink.writer())?;
         }
-        match out.last_evaluated_key() {
-            Some(k) if !k.is_empty() => start = Some(k.clone()),
-            _ => return Ok(()),
+        sink.spill().await?;
+        match next {
+            Some(k) => start = Some(k),
+            None => return Ok(()),
         }
     }
 }

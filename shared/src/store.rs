@@ -27,6 +27,8 @@ pub const UNSUBSCRIBED_INDEX: &str = "unsubscribed";
 pub enum StoreError {
     #[error("DynamoDB call failed: {0}")]
     Dynamo(String),
+    #[error("S3 call failed: {0}")]
+    S3(String),
     #[error("stored item is corrupt: {0}")]
     Corrupt(&'static str),
 }
@@ -353,8 +355,8 @@ impl Store {
         Self { ddb, tables }
     }
 
-    #[tracing::instrument(skip_all)]
-    pub async fn subscriber(&self, page: &PageId, psid: &Psid) -> Result<Option<Subscriber>, StoreError> {
+    /// A lead's stored record as is (consistent read).
+    pub async fn subscriber_item(&self, page: &PageId, psid: &Psid) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -365,8 +367,15 @@ impl Store {
             .send()
             .await
             .map_err(dynamo)?;
-        let Some(item) = out.item() else { return Ok(None) };
-        let mut sub = subscriber_from_item(item)?;
+        Ok(out.item)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn subscriber(&self, page: &PageId, psid: &Psid) -> Result<Option<Subscriber>, StoreError> {
+        let Some(item) = self.subscriber_item(page, psid).await? else {
+            return Ok(None);
+        };
+        let mut sub = subscriber_from_item(&item)?;
         // Erasure deletes the subscriber and its key together; a key found
         // missing here means an erasure ran since the read: the lead is gone.
         match self.subject_key(page, psid).await? {
@@ -453,23 +462,45 @@ impl Store {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .ddb
-                .query()
-                .table_name(table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(&pk))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(dynamo)?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(items),
+            let (page, next) = self.query_partition(table, None, "pk", &pk, start, None, None).await?;
+            items.extend(page);
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(items),
             }
         }
+    }
+
+    /// One page of the items whose `attr` is `value`, in the table or one of
+    /// its indexes (consistent where DynamoDB allows), and where to go on.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn query_partition(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        attr: &str,
+        value: &str,
+        start: Option<Item>,
+        limit: Option<i32>,
+        projection: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", attr)
+            .expression_attribute_values(":v", s(value))
+            .set_projection_expression(projection.map(str::to_string))
+            .set_consistent_read(index.is_none().then_some(true))
+            .set_exclusive_start_key(start)
+            .set_limit(limit)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        Ok((out.items.unwrap_or_default(), next))
     }
 
     /// Commits one event: the marker (only if absent), the subscriber (only if

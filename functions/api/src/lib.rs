@@ -9,6 +9,7 @@ use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Counts, Page, S
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{self, KeyRing};
 use optcast_shared::erasure::{self, Eraser, ErasureReason, Requests};
+use optcast_shared::export::{self, ExportSink, Finished};
 use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::ids::{BroadcastId, PageId, Psid};
 use optcast_shared::queue::{ErasureJob, ErasureTarget};
@@ -17,6 +18,9 @@ use optcast_shared::{dispatch, handshake, telemetry};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
+
+/// How long a presigned link to a large export works.
+const EXPORT_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// Request bodies larger than this are refused.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -85,6 +89,7 @@ pub struct Api {
     sqs: aws_sdk_sqs::Client,
     plan_queue_url: String,
     erasure_queue_url: String,
+    exports: Exports,
     eraser: Eraser,
     requests: Requests,
     default_retention_days: u32,
@@ -94,13 +99,24 @@ pub struct Api {
 pub struct Reply {
     status: u16,
     body: Vec<u8>,
+    location: Option<String>,
 }
 
 fn reply(status: u16, value: serde_json::Value) -> Reply {
     Reply {
         status,
         body: value.to_string().into_bytes(),
+        location: None,
     }
+}
+
+/// How exports are handed out.
+struct Exports {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    /// Larger documents go to S3 and the answer is a presigned link.
+    inline_limit: usize,
+    part_size: usize,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +171,12 @@ impl Api {
                 table: config::required(src, "PRIVACY_TABLE")?,
             },
             erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
+            exports: Exports {
+                s3: aws_sdk_s3::Client::new(aws),
+                bucket: config::required(src, "DATA_BUCKET")?,
+                inline_limit: config::parse_u32(src, "EXPORT_INLINE_LIMIT_BYTES", 4 * 1024 * 1024)? as usize,
+                part_size: config::parse_u32(src, "EXPORT_PART_BYTES", 8 * 1024 * 1024)? as usize,
+            },
             broadcasts: BroadcastStore::new(ddb, send_tables),
             leads,
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
@@ -166,7 +188,16 @@ impl Api {
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         match self.route(&req).await {
-            Ok(r) => json_response(r.status, r.body),
+            Ok(r) => {
+                let mut resp = json_response(r.status, r.body);
+                if let Some(location) = r
+                    .location
+                    .and_then(|l| lambda_http::http::HeaderValue::from_str(&l).ok())
+                {
+                    resp.headers_mut().insert("location", location);
+                }
+                resp
+            }
             Err(err) => {
                 let (status, code) = err.status_and_code();
                 if status >= 500 {
@@ -463,22 +494,72 @@ impl Api {
             .map_err(|e| bad("invalid_page_id", e.to_string()))?;
         let psid =
             Psid::parse(params.first("psid").unwrap_or_default()).map_err(|e| bad("invalid_psid", e.to_string()))?;
-        let mut out = Vec::new();
-        let found = optcast_shared::export::write_export(
+        let now = now_ms();
+        let key = format!(
+            "{}{now}-{}.json",
+            export::subject_prefix(&page_id, &psid),
+            erasure::new_request_id()
+        );
+        let mut sink = ExportSink::new(
+            self.exports.s3.clone(),
+            &self.exports.bucket,
+            &key,
+            self.exports.part_size,
+        );
+        let written = export::write_export(
             &self.leads,
             &self.broadcasts.tables.deliveries,
             &self.keys,
             &page_id,
             &psid,
-            now_ms(),
-            &mut out,
+            now,
+            &mut sink,
         )
-        .await?;
-        if !found {
-            return Err(ApiError::NotFound("subject"));
+        .await;
+        match written {
+            Ok(true) => {}
+            Ok(false) => {
+                sink.abort().await;
+                return Err(ApiError::NotFound("subject"));
+            }
+            Err(e) => {
+                sink.abort().await;
+                return Err(e.into());
+            }
         }
-        tracing::info!(page = %page_id, bytes = out.len(), "export served");
-        Ok(Reply { status: 200, body: out })
+        match sink.finish(self.exports.inline_limit).await? {
+            Finished::Inline(body) => {
+                tracing::info!(page = %page_id, bytes = body.len(), "export served");
+                Ok(Reply {
+                    status: 200,
+                    body,
+                    location: None,
+                })
+            }
+            Finished::Stored { key, bytes } => {
+                let link_error = |e: &dyn std::fmt::Display| ApiError::Export(export::ExportError::S3(e.to_string()));
+                let presigned = self
+                    .exports
+                    .s3
+                    .get_object()
+                    .bucket(&self.exports.bucket)
+                    .key(&key)
+                    .presigned(
+                        aws_sdk_s3::presigning::PresigningConfig::expires_in(EXPORT_LINK_TTL)
+                            .map_err(|e| link_error(&e))?,
+                    )
+                    .await
+                    .map_err(|e| link_error(&e))?;
+                let url = presigned.uri().to_string();
+                tracing::info!(page = %page_id, bytes, "export stored; link handed out");
+                let body = json!({"url": url, "bytes": bytes, "expires_in_s": EXPORT_LINK_TTL.as_secs()});
+                Ok(Reply {
+                    status: 303,
+                    body: body.to_string().into_bytes(),
+                    location: Some(url),
+                })
+            }
+        }
     }
 }
 

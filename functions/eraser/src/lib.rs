@@ -51,7 +51,8 @@ impl Eraser {
                 store,
                 SendTables::from_source(src)?.deliveries,
                 config::required(src, "PRIVACY_TABLE")?,
-            ),
+            )
+            .with_exports(aws_sdk_s3::Client::new(aws), config::required(src, "DATA_BUCKET")?),
             requests: Requests {
                 ddb,
                 table: config::required(src, "PRIVACY_TABLE")?,

@@ -97,7 +97,8 @@ impl Sweeper {
                 Store::new(ddb.clone(), tables),
                 deliveries,
                 config::required(src, "PRIVACY_TABLE")?,
-            ),
+            )
+            .with_exports(aws_sdk_s3::Client::new(aws), config::required(src, "DATA_BUCKET")?),
             ddb,
             privacy_table: config::required(src, "PRIVACY_TABLE")?,
             bucket: config::required(src, "DATA_BUCKET")?,

@@ -2,6 +2,7 @@
 //! the same handler code Lambda runs behind a local HTTP front and SQS pollers.
 
 pub mod counting_proxy;
+pub mod cpu;
 pub mod fake_graph;
 pub mod functions;
 pub mod poller;

@@ -456,3 +456,85 @@ async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof()
     assert_eq!(s(&tombstone, "reason"), "unsubscribed_purge");
     assert_eq!(tombstone["history"].as_l().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_large_export_goes_to_s3_as_a_link_and_erasure_deletes_it() {
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("EXPORT_INLINE_LIMIT_BYTES".into(), "200".into());
+    })
+    .await;
+    app.register_page(PAGE).await;
+    for i in 0..3 {
+        app.say(PAGE, "BIGEXPORT", &format!("m_b{i}"), &format!("message number {i}"))
+            .await;
+    }
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = no_redirects
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=BIGEXPORT")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let link = resp.headers()["location"].to_str().unwrap().to_string();
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(answer["url"], link);
+    assert_eq!(answer["expires_in_s"], 900);
+    // The link serves the whole document.
+    let doc: serde_json::Value = app.http.get(&link).send().await.unwrap().json().await.unwrap();
+    let texts: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["message number 0", "message number 1", "message number 2"]);
+    assert_eq!(
+        answer["bytes"].as_u64().unwrap() as usize,
+        serde_json::to_vec(&doc).unwrap().len()
+    );
+    // The object is named by digest, never by PSID.
+    assert!(!link.contains("BIGEXPORT"));
+
+    let id = erase(&app, "BIGEXPORT").await;
+    let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await;
+    assert_eq!(status["report"]["exports"], 1, "{status}");
+    let exports = app
+        .s3
+        .list_object_versions()
+        .bucket(app.physical("DataBucket"))
+        .prefix("exports/")
+        .send()
+        .await
+        .unwrap();
+    assert!(exports.versions().is_empty() && exports.delete_markers().is_empty());
+}
+
+#[tokio::test]
+async fn the_export_sink_streams_a_long_document_to_s3_in_parts() {
+    use optcast_shared::export::{ExportSink, Finished, MIN_PART_BYTES};
+    use std::io::Write;
+    let app = spawn_app().await;
+    let bucket = app.physical("DataBucket");
+    let mut sink = ExportSink::new(app.s3.clone(), &bucket, "exports/test/sink.json", MIN_PART_BYTES);
+    let chunk = vec![b'x'; 1024 * 1024];
+    let mut peak = 0;
+    for _ in 0..11 {
+        sink.writer().write_all(&chunk).unwrap();
+        peak = peak.max(sink.writer().len());
+        sink.spill().await.unwrap();
+    }
+    // Memory stays bounded by one part (plus what one page adds).
+    assert!(peak <= MIN_PART_BYTES + chunk.len(), "{peak}");
+    let Finished::Stored { key, bytes } = sink.finish(4 * 1024 * 1024).await.unwrap() else {
+        panic!("an 11 MiB document is stored, not inline");
+    };
+    assert_eq!(bytes, 11 * 1024 * 1024);
+    let stored = app.s3.get_object().bucket(&bucket).key(&key).send().await.unwrap();
+    let body = stored.body.collect().await.unwrap().into_bytes();
+    assert_eq!(body.len(), 11 * 1024 * 1024);
+    assert!(body.iter().all(|b| *b == b'x'));
+}

@@ -10,25 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use optcast_local::cpu::CpuMeter;
 use optcast_local::{counting_proxy, start, StackOptions};
 use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::ids::{PageId, Psid};
 use optcast_shared::meta::Platform;
 use optcast_shared::store::{subscriber_to_item, Subscriber};
-
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
-}
-
-fn emulator_pid() -> Option<String> {
-    std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
-        let pid = e.file_name().to_string_lossy().to_string();
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        String::from_utf8_lossy(&cmd).contains("moto_server").then_some(pid)
-    })
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -110,9 +97,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("seeded {n} leads in {:.1} s", seeded.elapsed().as_secs_f64());
 
-    let emu = emulator_pid();
-    let emu0 = emu.as_deref().and_then(cpu_seconds);
-    let own0 = cpu_seconds("self");
+    let cpu = CpuMeter::start();
     plan_counts.reset();
     send_counts.reset();
     let t0 = Instant::now();
@@ -143,8 +128,6 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let total = t0.elapsed();
-    let emu_cpu = emu.as_deref().and_then(cpu_seconds).zip(emu0).map(|(a, b)| a - b);
-    let own_cpu = cpu_seconds("self").zip(own0).map(|(a, b)| a - b);
     let sent = state["counts"]["sent"].as_u64().unwrap_or(0);
     println!(
         "broadcast to {n} leads: state {}, counts {}",
@@ -157,12 +140,7 @@ async fn main() -> anyhow::Result<()> {
         total.as_secs_f64(),
         sent as f64 / total.as_secs_f64()
     );
-    if let (Some(e), Some(o)) = (emu_cpu, own_cpu) {
-        println!(
-            "cpu: emulator {e:.1} s, optcast process {o:.1} s; emulator share {:.0}%",
-            100.0 * e / (e + o)
-        );
-    }
+    println!("{}", cpu.report());
     let per = |v: u64| v as f64 / n as f64;
     println!("planner AWS requests: {:?}", plan_counts.snapshot());
     for (svc, v) in plan_counts.by_service() {

@@ -10,26 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use optcast_local::cpu::CpuMeter;
 use optcast_local::{counting_proxy, start, StackOptions};
 use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::ids::{PageId, Psid};
 use optcast_shared::meta::Platform;
 use optcast_shared::retention::DAY_MS;
 use optcast_shared::store::{age_pk, subject_pk, subscriber_to_item, Item, Subscriber};
-
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
-}
-
-fn emulator_pid() -> Option<String> {
-    std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
-        let pid = e.file_name().to_string_lossy().to_string();
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        String::from_utf8_lossy(&cmd).contains("moto_server").then_some(pid)
-    })
-}
 
 fn message(page: &PageId, psid: &Psid, i: usize, at_ms: i64) -> Item {
     let key = format!("m_bench_{i}");
@@ -57,35 +44,6 @@ async fn seed(ddb: &aws_sdk_dynamodb::Client, table: &str, items: Vec<Item>) -> 
         ddb.batch_write_item().request_items(table, writes).send().await?;
     }
     Ok(())
-}
-
-struct Cpu {
-    emu: Option<String>,
-    at: (Option<f64>, Option<f64>),
-}
-
-impl Cpu {
-    fn start() -> Self {
-        let emu = emulator_pid();
-        let at = (emu.as_deref().and_then(cpu_seconds), cpu_seconds("self"));
-        Self { emu, at }
-    }
-    fn report(&self) -> String {
-        let e = self
-            .emu
-            .as_deref()
-            .and_then(cpu_seconds)
-            .zip(self.at.0)
-            .map(|(a, b)| a - b);
-        let o = cpu_seconds("self").zip(self.at.1).map(|(a, b)| a - b);
-        match (e, o) {
-            (Some(e), Some(o)) => format!(
-                "cpu: emulator {e:.1} s, optcast process {o:.1} s; emulator share {:.0}%",
-                100.0 * e / (e + o)
-            ),
-            _ => "cpu: not measured".into(),
-        }
-    }
 }
 
 #[tokio::main]
@@ -141,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         seeded.elapsed().as_secs_f64()
     );
     counts.reset();
-    let cpu = Cpu::start();
+    let cpu = CpuMeter::start();
     let started = Instant::now();
     let mut runs = 0;
     let mut deleted = 0u64;
@@ -202,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     seed(&ddb, &messages_table, items).await?;
     counts.reset();
-    let cpu = Cpu::start();
+    let cpu = CpuMeter::start();
     let started = Instant::now();
     let accepted: serde_json::Value = http
         .post(stack.url("/v1/erasure"))

@@ -8,27 +8,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::Select;
+use optcast_local::cpu::CpuMeter;
 use optcast_local::{start, StackOptions};
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "bench-secret";
-
-/// utime + stime of a process, in seconds (Linux /proc).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(") ")?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-fn emulator_pid() -> Option<String> {
-    std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
-        let pid = e.file_name().to_string_lossy().to_string();
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        String::from_utf8_lossy(&cmd).contains("moto_server").then_some(pid)
-    })
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -48,9 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let http = reqwest::Client::new();
     let url = stack.url("/webhook");
-    let emu = emulator_pid();
-    let emu_cpu0 = emu.as_deref().and_then(cpu_seconds);
-    let own_cpu0 = cpu_seconds("self");
+    let cpu = CpuMeter::start();
 
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(concurrency));
@@ -94,8 +76,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     let ingested = started.elapsed();
-    let emu_cpu = emu.as_deref().and_then(cpu_seconds).zip(emu_cpu0).map(|(a, b)| a - b);
-    let own_cpu = cpu_seconds("self").zip(own_cpu0).map(|(a, b)| a - b);
+    let (emu_cpu, own_cpu) = cpu.used();
     println!(
         "deliveries: {n} ({ok} accepted with 200), concurrency {concurrency}, pollers {}",
         opts.pollers_per_queue
