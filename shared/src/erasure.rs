@@ -111,47 +111,10 @@ impl Eraser {
         let Some((s3, bucket)) = &self.exports else {
             return Ok(0);
         };
-        let s3_err = |e: &dyn std::fmt::Display| StoreError::S3(e.to_string());
         let prefix = crate::export::subject_prefix(page, psid);
-        let mut deleted = 0;
-        loop {
-            let out = s3
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(&prefix)
-                .send()
-                .await
-                .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
-            let versions: Vec<(String, Option<String>)> = out
-                .versions()
-                .iter()
-                .map(|v| {
-                    (
-                        v.key().unwrap_or_default().to_string(),
-                        v.version_id().map(str::to_string),
-                    )
-                })
-                .chain(out.delete_markers().iter().map(|m| {
-                    (
-                        m.key().unwrap_or_default().to_string(),
-                        m.version_id().map(str::to_string),
-                    )
-                }))
-                .collect();
-            if versions.is_empty() {
-                return Ok(deleted);
-            }
-            deleted += out.versions().len() as u64;
-            for (key, version) in versions {
-                s3.delete_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .set_version_id(version)
-                    .send()
-                    .await
-                    .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
-            }
-        }
+        crate::objects::delete_all_versions(s3, bucket, &prefix, false)
+            .await
+            .map_err(StoreError::S3)
     }
 
     /// Destroys the subject's data key and subscriber record, writing the

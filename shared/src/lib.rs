@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod keywords;
 pub mod meta;
+pub mod objects;
 pub mod queue;
 pub mod retention;
 pub mod signature;

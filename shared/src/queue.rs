@@ -179,7 +179,6 @@ pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRin
     }
 }
 
-/// Deletes a claim-check object once its delivery is fully ingested.
 /// Deletes an ingested claim check with every version of it: in a versioned
 /// bucket a plain delete would leave the raw payload behind as a noncurrent
 /// version.
@@ -187,35 +186,9 @@ pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<
     let DeliveryBody::Claim { bucket, key } = &job.body else {
         return Ok(());
     };
-    let s3_err = |e: &dyn std::fmt::Display| QueueError::S3(e.to_string());
-    let listed = s3
-        .list_object_versions()
-        .bucket(bucket)
-        .prefix(key)
-        .send()
+    crate::objects::delete_all_versions(s3, bucket, key, true)
         .await
-        .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
-    let versions = listed
-        .versions()
-        .iter()
-        .filter(|v| v.key() == Some(key.as_str()))
-        .map(|v| v.version_id().map(str::to_string))
-        .chain(
-            listed
-                .delete_markers()
-                .iter()
-                .filter(|m| m.key() == Some(key.as_str()))
-                .map(|m| m.version_id().map(str::to_string)),
-        );
-    for version in versions {
-        s3.delete_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version)
-            .send()
-            .await
-            .map_err(|e| s3_err(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
-    }
+        .map_err(QueueError::S3)?;
     Ok(())
 }
 
