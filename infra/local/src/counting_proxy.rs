@@ -112,3 +112,13 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
     });
     Ok((format!("http://{addr}"), counts))
 }
+
+/// `aws` with every client sending to `url` (the proxy). Setting the endpoint
+/// on the builder alone is not enough: the SDK lets an `AWS_ENDPOINT_URL`
+/// from the environment win over it unless the setting is marked as set in
+/// code, and then nothing would be counted.
+pub fn routed_through(aws: &aws_config::SdkConfig, url: &str) -> aws_config::SdkConfig {
+    let mut b = aws.to_builder().endpoint_url(url);
+    b.insert_origin("endpoint_url", aws_types::origin::Origin::shared_config());
+    b.build()
+}

@@ -3,4 +3,5 @@
 
 mod broadcasts;
 mod ingest;
+mod local_stack;
 mod privacy;

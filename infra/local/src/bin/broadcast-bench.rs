@@ -41,9 +41,9 @@ async fn main() -> anyhow::Result<()> {
         opts.overrides.insert(k.into(), v.into());
     }
     opts.function_aws
-        .insert("planner".into(), aws.to_builder().endpoint_url(&plan_url).build());
+        .insert("planner".into(), counting_proxy::routed_through(&aws, &plan_url));
     opts.function_aws
-        .insert("sender".into(), aws.to_builder().endpoint_url(&send_url).build());
+        .insert("sender".into(), counting_proxy::routed_through(&aws, &send_url));
     let stack = start(&opts, &aws).await.context("is the emulator running?")?;
     let http = reqwest::Client::new();
     let page = "BENCHPAGE";

@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     }
     for f in ["sweeper", "api", "eraser"] {
         opts.function_aws
-            .insert(f.into(), aws.to_builder().endpoint_url(&proxy_url).build());
+            .insert(f.into(), counting_proxy::routed_through(&aws, &proxy_url));
     }
     let stack = start(&opts, &aws).await.context("is the emulator running?")?;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
