@@ -1,15 +1,23 @@
 //! DynamoDB storage for sending: registered pages (token sealed), broadcasts
 //! (state, counters, per-shard planning checkpoints) and per-recipient
 //! deliveries, whose `(broadcast, psid)` key is the idempotency key of a send.
+//!
+//! A broadcast is one definition item plus [`SEND_LANES`] lane items. Every
+//! send both checks the broadcast is active and counts its outcome; done on
+//! one item, that is two transactional writes per send on a single key, over
+//! DynamoDB's per-item limit (1,000 WCU/s) at Meta's 300 sends/s, and every
+//! send would conflict with every other. So each lead's sends check and count
+//! on its own lane (its audience shard), which mirrors the state; a state
+//! change writes the definition and all lanes in one transaction.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use crate::broadcast::{BroadcastMessage, BroadcastState};
 use crate::ids::{BroadcastId, PageId, Psid};
-use crate::store::{subscriber_pk, subscriber_sk, StoreError};
+use crate::store::{audience_shard, subscriber_pk, subscriber_sk, StoreError, AUDIENCE_SHARDS};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -104,8 +112,20 @@ pub struct Broadcast {
     pub paused_reason: Option<String>,
 }
 
+/// Lanes per broadcast: a lead's lane is its audience shard.
+pub const SEND_LANES: u32 = AUDIENCE_SHARDS;
+
 fn broadcast_pk(id: &BroadcastId) -> String {
     format!("BCAST#{id}")
+}
+
+fn lane_pk(id: &BroadcastId, lane: u32) -> String {
+    format!("BCAST#{id}#LANE#{lane}")
+}
+
+fn is_conflict(err: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
+    matches!(err, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)
+        if c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")))
 }
 
 fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
@@ -132,12 +152,10 @@ fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
         send_at_ms: item.get("send_at_ms").map(|_| get_n(item, "send_at_ms")),
         state,
         created_at_ms: get_n(item, "created_at_ms"),
+        // Outcome counters are summed from the lanes by the caller.
         counts: Counts {
             queued: get_n(item, "queued"),
-            sent: get_n(item, "sent"),
-            skipped_unsubscribed: get_n(item, "skipped_unsubscribed"),
-            skipped_policy: get_n(item, "skipped_policy"),
-            failed: get_n(item, "failed"),
+            ..Counts::default()
         },
         shards_done: get_n(item, "shards_done") as u32,
         cursors,
@@ -266,14 +284,7 @@ impl BroadcastStore {
             item.insert("due_pk".into(), s(DUE_PK));
         }
         item.insert("created_at_ms".into(), n(b.created_at_ms));
-        for k in [
-            "queued",
-            "sent",
-            "skipped_unsubscribed",
-            "skipped_policy",
-            "failed",
-            "shards_done",
-        ] {
+        for k in ["queued", "shards_done"] {
             item.insert(k.into(), n(0));
         }
         self.ddb
@@ -287,17 +298,56 @@ impl BroadcastStore {
         Ok(())
     }
 
+    /// The broadcast with its counters summed over the lanes: one
+    /// strongly consistent batch read.
     pub async fn broadcast(&self, id: &BroadcastId) -> Result<Option<Broadcast>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.tables.broadcasts)
-            .key("pk", s(broadcast_pk(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo)?;
-        out.item().map(broadcast_from_item).transpose()
+        let mut keys: Vec<Item> = std::iter::once(broadcast_pk(id))
+            .chain((0..SEND_LANES).map(|l| lane_pk(id, l)))
+            .map(|pk| Item::from([("pk".to_string(), s(pk))]))
+            .collect();
+        let mut items = Vec::new();
+        // Unprocessed keys (throttling) are read again until none remain.
+        for _ in 0..8 {
+            if keys.is_empty() {
+                break;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(|_| StoreError::Corrupt("keys"))?;
+            let out = self
+                .ddb
+                .batch_get_item()
+                .request_items(&self.tables.broadcasts, request)
+                .send()
+                .await
+                .map_err(dynamo)?;
+            if let Some(found) = out.responses().and_then(|r| r.get(&self.tables.broadcasts)) {
+                items.extend(found.iter().cloned());
+            }
+            if let Some(left) = out.unprocessed_keys().and_then(|u| u.get(&self.tables.broadcasts)) {
+                keys = left.keys().to_vec();
+            }
+        }
+        if !keys.is_empty() {
+            return Err(StoreError::Dynamo("broadcast read left unprocessed keys".into()));
+        }
+        let main = broadcast_pk(id);
+        let Some(definition) = items.iter().find(|i| get_s(i, "pk").as_deref() == Some(main.as_str())) else {
+            return Ok(None);
+        };
+        let mut b = broadcast_from_item(definition)?;
+        for lane in items
+            .iter()
+            .filter(|i| get_s(i, "pk").as_deref() != Some(main.as_str()))
+        {
+            b.counts.sent += get_n(lane, "sent");
+            b.counts.skipped_unsubscribed += get_n(lane, "skipped_unsubscribed");
+            b.counts.skipped_policy += get_n(lane, "skipped_policy");
+            b.counts.failed += get_n(lane, "failed");
+        }
+        Ok(Some(b))
     }
 
     /// Moves a broadcast from one of `from` to `to`; false if it was not in `from`.
@@ -308,66 +358,96 @@ impl BroadcastStore {
         to: BroadcastState,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let mut values: HashMap<String, AttributeValue> = from
+        let mut extra = Item::new();
+        let mut update = "SET #s = :to REMOVE due_pk".to_string();
+        if let Some(r) = reason {
+            extra.insert(":r".into(), s(r));
+            update = "SET #s = :to, paused_reason = :r REMOVE due_pk".into();
+        }
+        self.set_state(id, from, to, &update, extra).await
+    }
+
+    /// Writes the state on the definition (if it is in one of `from`, with
+    /// `definition_update`) and on every lane, in one transaction, so no send
+    /// can be claimed against a lane that missed a cancel or pause.
+    async fn set_state(
+        &self,
+        id: &BroadcastId,
+        from: &[BroadcastState],
+        to: BroadcastState,
+        definition_update: &str,
+        extra_values: Item,
+    ) -> Result<bool, StoreError> {
+        let mut values: Item = from
             .iter()
             .enumerate()
             .map(|(i, st)| (format!(":f{i}"), s(st.as_str())))
             .collect();
         values.insert(":to".into(), s(to.as_str()));
+        values.extend(extra_values);
         let list = (0..from.len()).map(|i| format!(":f{i}")).collect::<Vec<_>>().join(", ");
-        let mut update = "SET #s = :to REMOVE due_pk".to_string();
-        if let Some(r) = reason {
-            values.insert(":r".into(), s(r));
-            update = "SET #s = :to, paused_reason = :r REMOVE due_pk".into();
-        }
-        let out = self
-            .ddb
-            .update_item()
+        let definition = Update::builder()
             .table_name(&self.tables.broadcasts)
             .key("pk", s(broadcast_pk(id)))
-            .update_expression(update)
+            .update_expression(definition_update)
             .condition_expression(format!("#s IN ({list})"))
             .expression_attribute_names("#s", "state")
             .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            .build()
+            .map_err(|_| StoreError::Corrupt("update"))?;
+        let mut items = vec![TransactWriteItem::builder().update(definition).build()];
+        for lane in 0..SEND_LANES {
+            let update = Update::builder()
+                .table_name(&self.tables.broadcasts)
+                .key("pk", s(lane_pk(id, lane)))
+                .update_expression("SET #s = :to")
+                .expression_attribute_names("#s", "state")
+                .expression_attribute_values(":to", s(to.as_str()))
+                .build()
+                .map_err(|_| StoreError::Corrupt("update"))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        // A lane busy with a send's transaction makes this one conflict; a
+        // state change must not be lost to that, so it is tried again.
+        let mut attempt = 0;
+        loop {
+            match self
+                .ddb
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
             {
-                Ok(false)
+                Ok(_) => return Ok(true),
+                Err(err) => {
+                    let Some(service) = err.as_service_error() else {
+                        return Err(dynamo(err));
+                    };
+                    if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) = service {
+                        if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                            return Ok(false);
+                        }
+                    }
+                    attempt += 1;
+                    if !is_conflict(service) || attempt >= 10 {
+                        return Err(dynamo(err));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
             }
-            Err(e) => Err(dynamo(e)),
         }
     }
 
     /// Puts a broadcast whose start failed back among the due ones.
     pub async fn reschedule(&self, id: &BroadcastId) -> Result<bool, StoreError> {
-        let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.tables.broadcasts)
-            .key("pk", s(broadcast_pk(id)))
-            .update_expression("SET #s = :scheduled, due_pk = :d")
-            .condition_expression("#s = :planning")
-            .expression_attribute_names("#s", "state")
-            .expression_attribute_values(":scheduled", s(BroadcastState::Scheduled.as_str()))
-            .expression_attribute_values(":planning", s(BroadcastState::Planning.as_str()))
-            .expression_attribute_values(":d", s(DUE_PK))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo(e)),
-        }
+        self.set_state(
+            id,
+            &[BroadcastState::Planning],
+            BroadcastState::Scheduled,
+            "SET #s = :to, due_pk = :d",
+            Item::from([(":d".to_string(), s(DUE_PK))]),
+        )
+        .await
     }
 
     /// Scheduled broadcasts whose time has come.
@@ -436,26 +516,6 @@ impl BroadcastStore {
         }
     }
 
-    /// Adds counters atomically and returns the broadcast as it is now.
-    pub async fn add_counts(&self, id: &BroadcastId, c: &Counts) -> Result<Option<Broadcast>, StoreError> {
-        let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.tables.broadcasts)
-            .key("pk", s(broadcast_pk(id)))
-            .update_expression("ADD sent :a, skipped_unsubscribed :b, skipped_policy :c, failed :d")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":a", n(c.sent))
-            .expression_attribute_values(":b", n(c.skipped_unsubscribed))
-            .expression_attribute_values(":c", n(c.skipped_policy))
-            .expression_attribute_values(":d", n(c.failed))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(dynamo)?;
-        out.attributes().map(broadcast_from_item).transpose()
-    }
-
     /// Marks the broadcast done once every shard is planned and every queued
     /// job is accounted for.
     pub async fn finish_if_complete(&self, b: &Broadcast, shards: u32) -> Result<bool, StoreError> {
@@ -500,7 +560,7 @@ impl BroadcastStore {
             .map_err(|_| StoreError::Corrupt("condition"))?;
         let broadcast_check = ConditionCheck::builder()
             .table_name(&self.tables.broadcasts)
-            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
             .condition_expression("#s IN (:planning, :sending)")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":planning", s(BroadcastState::Planning.as_str()))
@@ -549,7 +609,12 @@ impl BroadcastStore {
         }
     }
 
-    fn count_update(&self, id: &BroadcastId, state: DeliveryState) -> Result<TransactWriteItem, StoreError> {
+    /// Counts an outcome on the lead's lane.
+    fn count_update(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+    ) -> Result<TransactWriteItem, StoreError> {
         let counter = match state {
             DeliveryState::Sent => "sent",
             DeliveryState::SkippedUnsubscribed => "skipped_unsubscribed",
@@ -559,7 +624,7 @@ impl BroadcastStore {
         };
         let update = Update::builder()
             .table_name(&self.tables.broadcasts)
-            .key("pk", s(broadcast_pk(id)))
+            .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
             .update_expression(format!("ADD {counter} :one"))
             .expression_attribute_values(":one", n(1))
             .build()
@@ -584,7 +649,7 @@ impl BroadcastStore {
             .map_err(|_| StoreError::Corrupt("put"))?;
         let items = vec![
             TransactWriteItem::builder().put(put).build(),
-            self.count_update(&task.broadcast_id, state)?,
+            self.count_update(task, state)?,
         ];
         self.transact_once(items).await
     }
@@ -616,7 +681,7 @@ impl BroadcastStore {
         let update = update.build().map_err(|_| StoreError::Corrupt("update"))?;
         let items = vec![
             TransactWriteItem::builder().update(update).build(),
-            self.count_update(&task.broadcast_id, state)?,
+            self.count_update(task, state)?,
         ];
         self.transact_once(items).await
     }

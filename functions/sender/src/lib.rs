@@ -67,6 +67,9 @@ pub struct Sender {
     keys: KeyRing,
     graph: GraphClient,
     pages: Mutex<HashMap<PageId, std::sync::Arc<CachedPage>>>,
+    /// Broadcasts as last read in this instance, for their message (which
+    /// never changes); whether one is still active is checked by each claim.
+    definitions: Mutex<HashMap<BroadcastId, Broadcast>>,
     /// Per-page pacing inside this instance (the event source's maximum
     /// concurrency bounds the number of instances).
     next_slot: Mutex<HashMap<PageId, Instant>>,
@@ -89,6 +92,7 @@ impl Sender {
                     .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into()),
             ),
             pages: Mutex::new(HashMap::new()),
+            definitions: Mutex::new(HashMap::new()),
             next_slot: Mutex::new(HashMap::new()),
             min_interval: Duration::from_secs_f64(1.0 / f64::from(rate)),
             retry_base_secs: config::parse_u32(src, "SEND_RETRY_BASE_SECS", 5)?.clamp(0, 300) as i32,
@@ -132,9 +136,19 @@ impl Sender {
                 if let Err(e) = self.store.finish_if_complete(&b, AUDIENCE_SHARDS).await {
                     tracing::warn!(error = %e, "completion check failed");
                 }
+                self.remember(b);
             }
         }
         response
+    }
+
+    fn remember(&self, b: Broadcast) {
+        let mut cache = self.definitions.lock().expect("definitions");
+        // Bounded: a warm instance serves few broadcasts at a time.
+        if cache.len() >= 64 && !cache.contains_key(&b.id) {
+            cache.clear();
+        }
+        cache.insert(b.id.clone(), b);
     }
 
     /// Makes a deferred job reappear later, growing with its receive count.
@@ -165,7 +179,17 @@ impl Sender {
     ) -> Result<JobOutcome, SendError> {
         let now = now_ms();
         if !broadcasts.contains_key(&task.broadcast_id) {
-            let b = self.store.broadcast(&task.broadcast_id).await?;
+            let warm = self
+                .definitions
+                .lock()
+                .expect("definitions")
+                .get(&task.broadcast_id)
+                .filter(|b| b.state.is_active())
+                .cloned();
+            let b = match warm {
+                Some(b) => Some(b),
+                None => self.store.broadcast(&task.broadcast_id).await?,
+            };
             broadcasts.insert(task.broadcast_id.clone(), b);
         }
         let Some(b) = broadcasts.get(&task.broadcast_id).cloned().flatten() else {

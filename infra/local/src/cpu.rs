@@ -13,7 +13,12 @@ pub fn emulator_pid() -> Option<String> {
     std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
         let pid = e.file_name().to_string_lossy().to_string();
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        String::from_utf8_lossy(&cmd).contains("moto_server").then_some(pid)
+        // A program argument named moto_server, not any command line that
+        // merely mentions it (such as the shell that started it).
+        let is_moto = String::from_utf8_lossy(&cmd)
+            .split('\0')
+            .any(|arg| arg.rsplit('/').next() == Some("moto_server"));
+        is_moto.then_some(pid)
     })
 }
 

@@ -2,7 +2,11 @@
 //! against the emulator and the fake Graph API.
 
 use optcast_local::fake_graph::{FakeError, Rule};
+use optcast_shared::broadcast_store::{BroadcastStore, Claim, DeliveryState, SendTables, SEND_LANES};
 use optcast_shared::consent::UNSUBSCRIBE_PAYLOAD;
+use optcast_shared::ids::{BroadcastId, PageId, Psid};
+use optcast_shared::queue::SendTask;
+use optcast_shared::store::audience_shard;
 use optcast_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -13,6 +17,32 @@ fn leads(prefix: &str, n: usize) -> Vec<String> {
 
 fn text(t: &str) -> serde_json::Value {
     json!({"page_id": "PAGE1", "message": {"text": t}})
+}
+
+fn send_store(app: &TestApp) -> BroadcastStore {
+    BroadcastStore::new(
+        app.ddb.clone(),
+        SendTables {
+            pages: app.physical("PagesTable"),
+            broadcasts: app.physical("BroadcastsTable"),
+            deliveries: app.physical("DeliveriesTable"),
+            subscribers: app.physical("SubscribersTable"),
+        },
+    )
+}
+
+/// The send job the planner enqueues for `psid` (no window, no token).
+fn send_task(id: &str, psid: &str) -> SendTask {
+    SendTask {
+        broadcast_id: BroadcastId::parse(id).unwrap(),
+        page_id: PageId::parse("PAGE1").unwrap(),
+        psid: Psid::parse(psid).unwrap(),
+        lead: optcast_shared::broadcast::LeadSnapshot {
+            platform: optcast_shared::meta::Platform::Messenger,
+            last_inbound_at_ms: None,
+            marketing: None,
+        },
+    }
 }
 
 #[tokio::test]
@@ -159,31 +189,14 @@ async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice()
     .await;
     // A previous sender claimed K0 two minutes ago and died before sending:
     // its claim is what the real claim transaction writes.
-    let store = optcast_shared::broadcast_store::BroadcastStore::new(
-        app.ddb.clone(),
-        optcast_shared::broadcast_store::SendTables {
-            pages: app.physical("PagesTable"),
-            broadcasts: app.physical("BroadcastsTable"),
-            deliveries: app.physical("DeliveriesTable"),
-            subscribers: app.physical("SubscribersTable"),
-        },
-    );
-    let task = optcast_shared::queue::SendTask {
-        broadcast_id: optcast_shared::ids::BroadcastId::parse(id.clone()).unwrap(),
-        page_id: optcast_shared::ids::PageId::parse("PAGE1").unwrap(),
-        psid: optcast_shared::ids::Psid::parse("K0").unwrap(),
-        lead: optcast_shared::broadcast::LeadSnapshot {
-            platform: optcast_shared::meta::Platform::Messenger,
-            last_inbound_at_ms: None,
-            marketing: None,
-        },
-    };
+    let store = send_store(&app);
+    let task = send_task(&id, "K0");
     let long_ago = optcast_shared::http::now_ms() - 120_000;
     let claim = store
         .claim(&task, None, long_ago / 1000 + 86_400, long_ago)
         .await
         .unwrap();
-    assert_eq!(claim, optcast_shared::broadcast_store::Claim::Claimed);
+    assert_eq!(claim, Claim::Claimed);
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
     // K0 may have received it from the dead sender; it is never sent again.
@@ -265,6 +278,57 @@ async fn meta_errors_suppress_blocked_leads_and_pause_on_an_invalid_page_token()
     assert!(
         paused["paused_reason"].as_str().unwrap().contains("InvalidToken"),
         "{paused}"
+    );
+    app.stack.stop().await;
+}
+
+/// Sends check and count on the lead's lane, not on the broadcast item: a
+/// cancel must reach every lane at once, and the counts must add up.
+#[tokio::test]
+async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
+    let app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    app.register_page("PAGE1").await;
+    // Two leads in every lane: one sends before the cancel, one is tried after.
+    let mut by_lane: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    for p in leads("L", 400) {
+        let lane = by_lane.entry(audience_shard(&Psid::parse(&p).unwrap())).or_default();
+        if lane.len() < 2 {
+            lane.push(p);
+        }
+    }
+    assert_eq!(by_lane.len() as u32, SEND_LANES);
+    assert!(by_lane.values().all(|l| l.len() == 2));
+    let psids: Vec<String> = by_lane.values().flatten().cloned().collect();
+    app.seed_leads("PAGE1", &psids).await;
+    let id = app.create_broadcast(text("Lanes")).await;
+    eventually("planned", || async {
+        app.broadcast(&id).await["counts"]["queued"] == 2 * SEND_LANES
+    })
+    .await;
+    let store = send_store(&app);
+    let now = optcast_shared::http::now_ms();
+    let expires = now / 1000 + 86_400;
+    for lane in by_lane.values() {
+        let task = send_task(&id, &lane[0]);
+        assert_eq!(store.claim(&task, None, expires, now).await.unwrap(), Claim::Claimed);
+        assert!(store.complete(&task, DeliveryState::Sent, Some("m_x")).await.unwrap());
+    }
+    assert_eq!(app.broadcast(&id).await["counts"]["sent"], SEND_LANES);
+    let (status, _) = app
+        .api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 200);
+    for (n, lane) in &by_lane {
+        let claim = store
+            .claim(&send_task(&id, &lane[1]), None, expires, now)
+            .await
+            .unwrap();
+        assert_eq!(claim, Claim::BroadcastInactive, "lane {n}");
+    }
+    let after = app.broadcast(&id).await;
+    assert_eq!(
+        (after["state"].as_str(), after["counts"]["sent"].as_u64()),
+        (Some("cancelled"), Some(u64::from(SEND_LANES)))
     );
     app.stack.stop().await;
 }
