@@ -19,10 +19,21 @@ impl Counts {
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().expect("counts").clone()
     }
+    fn add(&self, op: &str) {
+        *self.0.lock().expect("counts").entry(op.to_string()).or_insert(0) += 1;
+    }
+    fn move_to_emulator_errors(&self, op: &str) {
+        let mut map = self.0.lock().expect("counts");
+        if let Some(v) = map.get_mut(op) {
+            *v = v.saturating_sub(1);
+        }
+        *map.entry(format!("emulator_5xx:{op}")).or_insert(0) += 1;
+    }
     pub fn reset(&self) {
         self.0.lock().expect("counts").clear();
     }
-    /// Totals per service (`dynamodb`, `sqs`, `kms`, `s3`, ...).
+    /// Totals per service (`dynamodb`, `sqs`, `kms`, `s3`, ...; `emulator_5xx`
+    /// for requests the emulator failed).
     pub fn by_service(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         for (k, v) in self.snapshot() {
@@ -67,12 +78,8 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
                     let (client, counts, upstream) = (client.clone(), counts.clone(), upstream.clone());
                     async move {
                         let (parts, body) = req.into_parts();
-                        *counts
-                            .0
-                            .lock()
-                            .expect("counts")
-                            .entry(operation(&parts.headers, &parts.method))
-                            .or_insert(0) += 1;
+                        let op = operation(&parts.headers, &parts.method);
+                        counts.add(&op);
                         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
                         let mut fwd = client
@@ -94,6 +101,12 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
                                 )
                             }
                         };
+                        if resp.status().is_server_error() {
+                            // The emulator's own failures (moto is not thread
+                            // safe in places), retried by the SDK: counted
+                            // apart, since AWS would not have failed them.
+                            counts.move_to_emulator_errors(&op);
+                        }
                         let mut out = hyper::Response::builder().status(resp.status().as_u16());
                         for (k, v) in resp.headers() {
                             if k != "content-length" && k != "transfer-encoding" {
