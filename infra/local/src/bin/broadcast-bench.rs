@@ -4,7 +4,11 @@
 //! message by service, counted on the wire by a proxy in front of the
 //! emulator (planner and sender separately; SQS polling, which Lambda's event
 //! source mapping does in AWS, is not counted).
-//! Usage: `broadcast-bench [leads] [plan_page_size]` with the emulator running.
+//! Usage: `broadcast-bench [leads] [plan_page_size] [plan-only]` with the
+//! emulator running. `plan-only` holds the sender and has the bench drain the
+//! send queue as the planner fills it (moto's SQS slows with queue depth, so
+//! a 10,000-job backlog would measure the emulator, not the planner); it
+//! reports planning only and then cancels the broadcast.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let page_size: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let plan_only = args.get(3).is_some_and(|a| a == "plan-only");
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
     let aws = optcast_shared::config::aws().await;
     let (plan_url, plan_counts) = counting_proxy::start(endpoint.clone()).await?;
@@ -31,6 +36,9 @@ async fn main() -> anyhow::Result<()> {
     opts.addr = "127.0.0.1:0".parse()?;
     opts.fire_schedules = false;
     opts.pollers_per_queue = 2;
+    if plan_only {
+        opts.held_functions = vec!["sender".into()];
+    }
     for (k, v) in [
         ("META_APP_SECRET", "bench"),
         ("META_VERIFY_TOKEN", "bench"),
@@ -97,6 +105,48 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("seeded {n} leads in {:.1} s", seeded.elapsed().as_secs_f64());
 
+    let drained = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    if plan_only {
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let url = stack.provisioned.get("SendQueue")?.reference.clone();
+        let drained = drained.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok(out) = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let entries: Vec<_> = out
+                    .messages()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, m)| {
+                        aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .set_receipt_handle(m.receipt_handle().map(str::to_string))
+                            .build()
+                            .ok()
+                    })
+                    .collect();
+                if entries.is_empty() {
+                    continue;
+                }
+                drained.fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let _ = sqs
+                    .delete_message_batch()
+                    .queue_url(&url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await;
+            }
+        });
+    }
     let cpu = CpuMeter::start();
     plan_counts.reset();
     send_counts.reset();
@@ -122,12 +172,36 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         if planned_at.is_none() && b["counts"]["queued"].as_u64() == Some(n as u64) {
             planned_at = Some(t0.elapsed());
+            if plan_only {
+                break b;
+            }
         }
         if b["state"] == "done" || b["state"] == "paused" {
             break b;
         }
     };
     let total = t0.elapsed();
+    if plan_only {
+        let cancel = http
+            .post(stack.url(&format!("/v1/broadcasts/{id}/cancel")))
+            .bearer_auth("bench-admin")
+            .send()
+            .await?;
+        anyhow::ensure!(cancel.status() == 200, "cancel failed");
+        println!(
+            "plan-only: {n} leads planned in {:.1} s ({:.0} jobs/s; the bench drained {} jobs meanwhile)",
+            total.as_secs_f64(),
+            n as f64 / total.as_secs_f64(),
+            drained.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        println!("{}", cpu.report());
+        println!("planner AWS requests: {:?}", plan_counts.snapshot());
+        for (svc, v) in plan_counts.by_service() {
+            println!("  planner {svc}: {v} ({:.4} per lead)", v as f64 / n as f64);
+        }
+        stack.stop().await;
+        return Ok(());
+    }
     let sent = state["counts"]["sent"].as_u64().unwrap_or(0);
     println!(
         "broadcast to {n} leads: state {}, counts {}",
