@@ -1,6 +1,6 @@
 //! A counting HTTP proxy in front of the AWS emulator: every AWS request a
 //! function makes passes through it and is counted by service and operation
-//! (from `X-Amz-Target`; S3 by method). Used to measure AWS requests per
+//! (from `X-Amz-Target`; S3 by the IAM action of the request). Used to measure AWS requests per
 //! message, which is what costs money in AWS, independent of emulator speed.
 
 use std::collections::BTreeMap;
@@ -43,7 +43,28 @@ impl Counts {
     }
 }
 
-fn operation(headers: &hyper::HeaderMap, method: &hyper::Method) -> String {
+/// The S3 operation of a path-style request, named by the IAM action that
+/// authorises it (multipart parts are `s3:PutObject`, as in IAM).
+fn s3_action(method: &hyper::Method, uri: &hyper::Uri) -> &'static str {
+    let query = uri.query().unwrap_or_default();
+    let has = |k: &str| query.split('&').any(|p| p == k || p.starts_with(&format!("{k}=")));
+    let object_level = uri.path().trim_start_matches('/').contains('/');
+    match *method {
+        hyper::Method::GET if has("versions") => "ListBucketVersions",
+        hyper::Method::GET if !object_level => "ListBucket",
+        hyper::Method::GET | hyper::Method::HEAD if has("versionId") => "GetObjectVersion",
+        hyper::Method::GET | hyper::Method::HEAD => "GetObject",
+        hyper::Method::PUT if object_level => "PutObject",
+        hyper::Method::POST if has("delete") => "DeleteObject",
+        hyper::Method::POST if object_level => "PutObject",
+        hyper::Method::DELETE if has("uploadId") => "AbortMultipartUpload",
+        hyper::Method::DELETE if has("versionId") => "DeleteObjectVersion",
+        hyper::Method::DELETE if object_level => "DeleteObject",
+        _ => "BucketOperation",
+    }
+}
+
+fn operation(headers: &hyper::HeaderMap, method: &hyper::Method, uri: &hyper::Uri) -> String {
     match headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         Some(t) => {
             let (svc, op) = t.split_once('.').unwrap_or((t, "?"));
@@ -56,7 +77,7 @@ fn operation(headers: &hyper::HeaderMap, method: &hyper::Method) -> String {
             };
             format!("{svc}:{op}")
         }
-        None => format!("s3:{method}"),
+        None => format!("s3:{}", s3_action(method, uri)),
     }
 }
 
@@ -78,7 +99,7 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
                     let (client, counts, upstream) = (client.clone(), counts.clone(), upstream.clone());
                     async move {
                         let (parts, body) = req.into_parts();
-                        let op = operation(&parts.headers, &parts.method);
+                        let op = operation(&parts.headers, &parts.method, &parts.uri);
                         counts.add(&op);
                         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");

@@ -1,6 +1,9 @@
 //! The local stack's own measuring tools.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use optcast_local::counting_proxy;
+use optcast_tests::*;
 
 /// The benchmarks count AWS requests per function through a proxy; with
 /// `AWS_ENDPOINT_URL` in the environment (as `make test` and `make dev` set
@@ -8,7 +11,7 @@ use optcast_local::counting_proxy;
 #[tokio::test]
 async fn a_config_routed_through_the_counting_proxy_is_counted_even_with_an_endpoint_in_the_environment() {
     let aws = optcast_shared::config::aws().await;
-    let (url, counts) = counting_proxy::start(optcast_tests::endpoint()).await.unwrap();
+    let (url, counts) = counting_proxy::start(endpoint()).await.unwrap();
     let routed = counting_proxy::routed_through(&aws, &url);
     aws_sdk_dynamodb::Client::new(&routed)
         .list_tables()
@@ -25,4 +28,136 @@ async fn a_config_routed_through_the_counting_proxy_is_counted_even_with_an_endp
     assert_eq!(by_service.get("dynamodb"), Some(&2), "{by_service:?}");
     assert_eq!(by_service.get("sqs"), Some(&1), "{by_service:?}");
     assert_eq!(counts.snapshot().get("dynamodb:ListTables"), Some(&2));
+}
+
+/// The IAM actions a function's policies in `template.yaml` allow (resources
+/// aside), by function folder.
+fn allowed_actions() -> BTreeMap<String, BTreeSet<String>> {
+    let template = optcast_local::template::Template::load(std::path::Path::new(&template_path())).unwrap();
+    let mut out = BTreeMap::new();
+    for (_, f) in template.of_type("AWS::Serverless::Function") {
+        let folder = f.properties["CodeUri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("functions/");
+        let actions: &mut BTreeSet<String> = out.entry(folder.to_string()).or_default();
+        for policy in f.properties["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["Statement"].as_array().into_iter().flatten() {
+                assert_eq!(statement["Effect"], "Allow", "{statement}");
+                match &statement["Action"] {
+                    serde_json::Value::String(a) => {
+                        actions.insert(a.clone());
+                    }
+                    serde_json::Value::Array(list) => {
+                        actions.extend(list.iter().map(|a| a.as_str().unwrap().to_string()));
+                    }
+                    other => panic!("unexpected Action {other}"),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The IAM action that authorises an operation seen on the wire, or None
+/// where IAM checks the parts instead (a transaction's items).
+fn iam_action(op: &str) -> Option<String> {
+    let (service, name) = op.split_once(':')?;
+    let name = match (service, name) {
+        ("dynamodb", "TransactWriteItems" | "TransactGetItems") => return None,
+        ("sqs", batch) if batch.ends_with("Batch") => batch.trim_end_matches("Batch"),
+        (_, name) => name,
+    };
+    Some(format!("{service}:{name}"))
+}
+
+/// The emulator does not enforce IAM; AWS does. So every function runs a
+/// realistic day (ingest with a claim-checked large delivery, a broadcast, a
+/// large export, an erasure, a sweep, the scheduler) with its AWS calls
+/// counted on the wire, and each call must be one its own policy allows.
+#[tokio::test]
+async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_template() {
+    let allowed = allowed_actions();
+    let aws = aws_at(&endpoint()).await;
+    let mut counts = BTreeMap::new();
+    let mut routed = BTreeMap::new();
+    for function in allowed.keys() {
+        let (url, c) = counting_proxy::start(endpoint()).await.unwrap();
+        routed.insert(function.clone(), counting_proxy::routed_through(&aws, &url));
+        counts.insert(function.clone(), c);
+    }
+    let app = spawn_app_with(|o| {
+        o.function_aws = routed;
+        o.overrides.insert("EXPORT_INLINE_LIMIT_BYTES".into(), "200".into());
+    })
+    .await;
+    const PAGE: &str = "IAMPAGE";
+    app.register_page(PAGE).await;
+    app.say(PAGE, "IAM1", "m_iam1", "hello there").await;
+    // Over the SQS message limit: the webhook parks it in S3, ingest reads it.
+    app.say(PAGE, "IAM1", "m_iam2", &"x".repeat(300 * 1024)).await;
+    let id = app
+        .create_broadcast(serde_json::json!({"page_id": PAGE, "message": {"text": "Policy check"}}))
+        .await;
+    app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to("IAM1"), 1);
+    let export = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=IAM1")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 303, "a large export goes through S3");
+    let (status, erasure) = app
+        .api(
+            reqwest::Method::POST,
+            "/v1/erasure",
+            Some(serde_json::json!({"page_id": PAGE, "psid": "IAM1"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{erasure}");
+    let request = erasure["request_id"].as_str().unwrap().to_string();
+    eventually("erasure finished", || async {
+        app.api(reqwest::Method::GET, &format!("/v1/erasure/{request}"), None)
+            .await
+            .1["status"]
+            == "completed"
+    })
+    .await;
+    let now = optcast_shared::http::now_ms();
+    app.invoke("scheduler", &scheduled_event(now)).await;
+    app.invoke(
+        "sweeper",
+        &scheduled_event(now + 3_000 * optcast_shared::retention::DAY_MS),
+    )
+    .await;
+
+    let mut missing = Vec::new();
+    for (function, c) in &counts {
+        let used = c.snapshot();
+        for op in used.keys().filter(|op| !op.starts_with("emulator_5xx")) {
+            let Some(action) = iam_action(op) else { continue };
+            if !allowed[function].contains(&action) {
+                missing.push(format!("{function} calls {op}, its policy lacks {action}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    // The run exercised every function that touches AWS.
+    for function in [
+        "webhook",
+        "ingest",
+        "api",
+        "planner",
+        "sender",
+        "scheduler",
+        "eraser",
+        "sweeper",
+    ] {
+        assert!(!counts[function].snapshot().is_empty(), "{function} made no AWS call");
+    }
+    app.stack.stop().await;
 }
