@@ -99,37 +99,50 @@ impl Sender {
         })
     }
 
+    /// Runs a batch's jobs side by side (pacing still spaces the Send API
+    /// calls per page), so one instance keeps up with its configured rate even
+    /// though each send waits on Meta and two DynamoDB transactions.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
+        let jobs: Vec<(&SqsMessage, Result<SendTask, SendError>)> =
+            event.records.iter().map(|r| (r, parse(r))).collect();
+        // Once per batch, before the jobs run side by side: each broadcast's
+        // definition, and each page's token (one KMS Decrypt per page per
+        // instance, not one per concurrent job). A failure here is retried by
+        // the job itself.
         let mut broadcasts: HashMap<BroadcastId, Option<Broadcast>> = HashMap::new();
-        let mut throttled: HashSet<PageId> = HashSet::new();
-        for record in &event.records {
-            let outcome = match parse(record) {
-                Ok(task) if throttled.contains(&task.page_id) => {
-                    Err(SendError::RetryLater("page throttled in this batch"))
+        let mut pages: HashSet<&PageId> = HashSet::new();
+        for (_, task) in &jobs {
+            let Ok(task) = task else { continue };
+            if !broadcasts.contains_key(&task.broadcast_id) {
+                if let Ok(b) = self.definition(&task.broadcast_id).await {
+                    broadcasts.insert(task.broadcast_id.clone(), b);
                 }
-                Ok(task) => {
-                    let result = self.send_one(&task, &mut broadcasts).await;
-                    if matches!(result, Err(SendError::RetryLater("rate limited"))) {
-                        throttled.insert(task.page_id.clone());
-                    }
-                    result
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(err) = outcome {
-                let retry_later = matches!(err, SendError::RetryLater(_));
-                if retry_later {
-                    tracing::info!(reason = %err, "send deferred");
-                    self.back_off(record).await;
-                } else {
-                    tracing::error!(error = %err, "send job failed");
-                }
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(f);
+            }
+            if pages.insert(&task.page_id) {
+                let _ = self.page(&task.page_id).await;
             }
         }
+        let throttled = Mutex::new(HashSet::new());
+        let (broadcasts, throttled) = (&broadcasts, &throttled);
+        let failures = futures_util::future::join_all(jobs.into_iter().map(|(record, task)| async move {
+            let outcome = match task {
+                Ok(task) => self.send_one(&task, broadcasts, throttled).await,
+                Err(e) => Err(e),
+            };
+            let err = outcome.err()?;
+            if matches!(err, SendError::RetryLater(_)) {
+                tracing::info!(reason = %err, "send deferred");
+                self.back_off(record).await;
+            } else {
+                tracing::error!(error = %err, "send job failed");
+            }
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = record.message_id.clone().unwrap_or_default();
+            Some(f)
+        }))
+        .await;
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures.into_iter().flatten().collect();
         // Once per broadcast per batch: is everything accounted for?
         for id in broadcasts.keys() {
             if let Ok(Some(b)) = self.store.broadcast(id).await {
@@ -140,6 +153,22 @@ impl Sender {
             }
         }
         response
+    }
+
+    /// A broadcast's definition: from this instance's cache while it was
+    /// last seen active, else from the table.
+    async fn definition(&self, id: &BroadcastId) -> Result<Option<Broadcast>, SendError> {
+        let warm = self
+            .definitions
+            .lock()
+            .expect("definitions")
+            .get(id)
+            .filter(|b| b.state.is_active())
+            .cloned();
+        match warm {
+            Some(b) => Ok(Some(b)),
+            None => Ok(self.store.broadcast(id).await?),
+        }
     }
 
     fn remember(&self, b: Broadcast) {
@@ -175,24 +204,18 @@ impl Sender {
     pub async fn send_one(
         &self,
         task: &SendTask,
-        broadcasts: &mut HashMap<BroadcastId, Option<Broadcast>>,
+        broadcasts: &HashMap<BroadcastId, Option<Broadcast>>,
+        throttled: &Mutex<HashSet<PageId>>,
     ) -> Result<JobOutcome, SendError> {
         let now = now_ms();
-        if !broadcasts.contains_key(&task.broadcast_id) {
-            let warm = self
-                .definitions
-                .lock()
-                .expect("definitions")
-                .get(&task.broadcast_id)
-                .filter(|b| b.state.is_active())
-                .cloned();
-            let b = match warm {
-                Some(b) => Some(b),
-                None => self.store.broadcast(&task.broadcast_id).await?,
-            };
-            broadcasts.insert(task.broadcast_id.clone(), b);
+        if throttled.lock().expect("throttled").contains(&task.page_id) {
+            return Err(SendError::RetryLater("page throttled in this batch"));
         }
-        let Some(b) = broadcasts.get(&task.broadcast_id).cloned().flatten() else {
+        let b = match broadcasts.get(&task.broadcast_id) {
+            Some(b) => b.clone(),
+            None => self.definition(&task.broadcast_id).await?,
+        };
+        let Some(b) = b else {
             tracing::warn!("send job for an unknown broadcast dropped");
             return Ok(JobOutcome::Nothing);
         };
@@ -234,6 +257,11 @@ impl Sender {
             message: b.message.render(&b.id),
         };
         self.pace(&task.page_id).await;
+        // Another job of this batch may have been rate limited meanwhile.
+        if throttled.lock().expect("throttled").contains(&task.page_id) {
+            self.store.release(task).await?;
+            return Err(SendError::RetryLater("page throttled in this batch"));
+        }
         match self.graph.send_message(&task.page_id, &page.token, &request).await {
             Ok(resp) => {
                 if matches!(route, SendRoute::MarketingToken) {
@@ -248,6 +276,7 @@ impl Sender {
                 tracing::warn!(class = ?err.class, code = ?err.code, subcode = ?err.subcode, "send API error");
                 match err.class {
                     ErrorClass::RateLimited => {
+                        throttled.lock().expect("throttled").insert(task.page_id.clone());
                         self.store.release(task).await?;
                         Err(SendError::RetryLater("rate limited"))
                     }
@@ -275,7 +304,9 @@ impl Sender {
                             )
                             .await?;
                         self.pages.lock().expect("page cache").remove(&task.page_id);
-                        broadcasts.remove(&task.broadcast_id);
+                        // Jobs already claimed may still try (and pause it again,
+                        // a no-op); no new claim passes the lanes' state check.
+                        self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
                         self.store.release(task).await?;
                         Ok(JobOutcome::Nothing)
                     }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -67,6 +67,10 @@ struct State {
     app_secret: Option<String>,
     /// asid → [(page_id, psid)], in insertion order.
     asids: HashMap<String, Vec<(String, String)>>,
+    /// How long each Send API call takes to answer (Meta: ~100–300 ms).
+    latency: Duration,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 #[derive(Clone, Default)]
@@ -199,6 +203,14 @@ impl FakeGraph {
     pub fn set_rate_limit(&self, per_second_per_page: Option<u32>) {
         self.state.lock().expect("fake graph").per_second = per_second_per_page;
     }
+    /// Makes every Send API call take `latency` before it answers.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().expect("fake graph").latency = latency;
+    }
+    /// The most Send API calls that were ever being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().expect("fake graph").max_in_flight
+    }
     pub fn set_valid_tokens(&self, tokens: Option<Vec<String>>) {
         self.state.lock().expect("fake graph").valid_tokens = tokens;
     }
@@ -249,7 +261,18 @@ impl FakeGraph {
                 *self.state.lock().expect("fake graph") = State::default();
                 answer((200, json!({"ok": true})))
             }
-            ("POST", [.., page, "messages"]) => self.send(page, headers, body),
+            ("POST", [.., page, "messages"]) => {
+                let latency = {
+                    let mut st = self.state.lock().expect("fake graph");
+                    st.in_flight += 1;
+                    st.max_in_flight = st.max_in_flight.max(st.in_flight);
+                    st.latency
+                };
+                tokio::time::sleep(latency).await;
+                let answer = self.send(page, headers, body);
+                self.state.lock().expect("fake graph").in_flight -= 1;
+                answer
+            }
             ("GET", [asid, "ids_for_pages"] | [_, asid, "ids_for_pages"]) => {
                 answer(self.ids_for_pages(asid, path, query, headers))
             }

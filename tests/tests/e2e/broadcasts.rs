@@ -177,6 +177,33 @@ async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
 }
 
 #[tokio::test]
+async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
+    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    app.register_page("PAGE1").await;
+    let all = leads("P", 10);
+    app.seed_leads("PAGE1", &all).await;
+    let id = app.create_broadcast(text("Side by side")).await;
+    eventually("planned", || async {
+        app.broadcast(&id).await["counts"]["queued"] == 10
+    })
+    .await;
+    // Meta takes its time to answer; the local stack runs one sender
+    // instance, so overlapping calls can only come from within a batch.
+    app.stack.graph.set_latency(std::time::Duration::from_millis(400));
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 10, "{done}");
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    assert!(
+        app.stack.graph.max_in_flight() > 1,
+        "a batch's sends overlap instead of waiting on each other"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice() {
     let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
     app.register_page("PAGE1").await;
