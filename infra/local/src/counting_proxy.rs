@@ -2,6 +2,10 @@
 //! function makes passes through it and is counted by service and operation
 //! (from `X-Amz-Target`; S3 by the IAM action of the request). Used to measure AWS requests per
 //! message, which is what costs money in AWS, independent of emulator speed.
+//! It also passes DynamoDB requests to the emulator one at a time: moto
+//! cancels a transaction by putting back copies of its tables taken when the
+//! transaction began, which silently undoes any write another request made to
+//! them meanwhile (real DynamoDB isolates transactions; moto does not).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -11,6 +15,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+
+/// One DynamoDB request at a time, across every proxy in this process (all
+/// talk to the same emulator, and moto holds the GIL anyway).
+static DYNAMODB_ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Clone, Default)]
 pub struct Counts(Arc<Mutex<BTreeMap<String, u64>>>);
@@ -103,6 +111,10 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
                         counts.add(&op);
                         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                        let _one_at_a_time = match op.starts_with("dynamodb:") {
+                            true => Some(DYNAMODB_ONE_AT_A_TIME.lock().await),
+                            false => None,
+                        };
                         let mut fwd = client
                             .request(parts.method.clone(), format!("{upstream}{path}"))
                             .body(bytes);

@@ -118,7 +118,16 @@ pub async fn serve(
     overrides
         .entry("META_APP_ID".into())
         .or_insert_with(|| "1000000000000001".into());
-    let functions = functions::build_all(&provisioned, &overrides, aws, &opts.function_aws).await?;
+    // Functions reach the emulator through a proxy that keeps moto's
+    // DynamoDB transactions from undoing each other (see counting_proxy).
+    let function_aws = match aws.endpoint_url() {
+        Some(emulator) => {
+            let (url, _) = counting_proxy::start(emulator.to_string()).await?;
+            counting_proxy::routed_through(aws, &url)
+        }
+        None => aws.clone(),
+    };
+    let functions = functions::build_all(&provisioned, &overrides, &function_aws, &opts.function_aws).await?;
     let graph = fake_graph::FakeGraph::new();
     if let Some(secret) = overrides.get("META_APP_SECRET") {
         graph.set_app_secret(secret);

@@ -31,6 +31,21 @@ fn send_store(app: &TestApp) -> BroadcastStore {
     )
 }
 
+/// A broadcast to `n` fresh leads on PAGE1, planned while the sender is
+/// held: its jobs wait on the send queue until the test resumes the sender.
+async fn planned_while_sender_held(prefix: &str, n: usize, message: &str) -> (TestApp, Vec<String>, String) {
+    let app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    app.register_page("PAGE1").await;
+    let all = leads(prefix, n);
+    app.seed_leads("PAGE1", &all).await;
+    let id = app.create_broadcast(text(message)).await;
+    eventually("planned", || async {
+        app.broadcast(&id).await["counts"]["queued"] == n
+    })
+    .await;
+    (app, all, id)
+}
+
 /// The send job the planner enqueues for `psid` (no window, no token).
 fn send_task(id: &str, psid: &str) -> SendTask {
     SendTask {
@@ -100,17 +115,9 @@ async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscri
 
 #[tokio::test]
 async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_after_it() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page("PAGE1").await;
-    let all = leads("S", 6);
-    app.seed_leads("PAGE1", &all).await;
-    let id = app.create_broadcast(text("Flash deal")).await;
-    // Planned while everyone was subscribed: six jobs wait on the send queue.
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == 6
-    })
-    .await;
-    // S0 opts out after planning, before any send.
+    let (mut app, _, id) = planned_while_sender_held("S", 6, "Flash deal").await;
+    // Planned while everyone was subscribed: six jobs wait on the send
+    // queue. S0 opts out after planning, before any send.
     app.say("PAGE1", "S0", "m_s0_stop", "stop").await;
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
@@ -122,15 +129,7 @@ async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_a
 
 #[tokio::test]
 async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page("PAGE1").await;
-    let all = leads("D", 5);
-    app.seed_leads("PAGE1", &all).await;
-    let id = app.create_broadcast(text("Twice?")).await;
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == 5
-    })
-    .await;
+    let (mut app, all, id) = planned_while_sender_held("D", 5, "Twice?").await;
     // Take every job off the queue and put each back twice (SQS at-least-once).
     let queue = app.physical("SendQueue");
     let mut bodies = Vec::new();
@@ -178,15 +177,7 @@ async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
 
 #[tokio::test]
 async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page("PAGE1").await;
-    let all = leads("P", 10);
-    app.seed_leads("PAGE1", &all).await;
-    let id = app.create_broadcast(text("Side by side")).await;
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == 10
-    })
-    .await;
+    let (mut app, all, id) = planned_while_sender_held("P", 10, "Side by side").await;
     // Meta takes its time to answer; the local stack runs one sender
     // instance, so overlapping calls can only come from within a batch.
     app.stack.graph.set_latency(std::time::Duration::from_millis(400));
@@ -205,15 +196,7 @@ async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
 
 #[tokio::test]
 async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page("PAGE1").await;
-    let all = leads("K", 3);
-    app.seed_leads("PAGE1", &all).await;
-    let id = app.create_broadcast(text("Crash test")).await;
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == 3
-    })
-    .await;
+    let (mut app, _, id) = planned_while_sender_held("K", 3, "Crash test").await;
     // A previous sender claimed K0 two minutes ago and died before sending:
     // its claim is what the real claim transaction writes.
     let store = send_store(&app);
