@@ -8,18 +8,31 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
 }
 
-/// The running moto server, if any.
+/// The running moto server, if any: the most recently started one, since an
+/// emulator stopped just before may still be exiting.
 pub fn emulator_pid() -> Option<String> {
-    std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
-        let pid = e.file_name().to_string_lossy().to_string();
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        // A program argument named moto_server, not any command line that
-        // merely mentions it (such as the shell that started it).
-        let is_moto = String::from_utf8_lossy(&cmd)
-            .split('\0')
-            .any(|arg| arg.rsplit('/').next() == Some("moto_server"));
-        is_moto.then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().to_string();
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            // A program argument named moto_server, not any command line that
+            // merely mentions it (such as the shell that started it).
+            let is_moto = String::from_utf8_lossy(&cmd)
+                .split('\0')
+                .any(|arg| arg.rsplit('/').next() == Some("moto_server"));
+            let started = start_ticks(&pid)?;
+            is_moto.then_some((started, pid))
+        })
+        .max()
+        .map(|(_, pid)| pid)
+}
+
+/// When a process started, in clock ticks since boot.
+fn start_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// CPU used by the emulator and by this process since `start`.
