@@ -3,16 +3,20 @@
 //! messages, delivery records and event markers older than the page's
 //! retention, through the `by_age` indexes (no scan), and erases leads
 //! unsubscribed for longer than the purge period; then the raw payloads in S3
-//! (every object version). Work per run is bounded; each batch of deletes is
-//! one transaction together with its checkpoint, so a run that stops or dies
-//! is resumed by the next with nothing deleted twice or missed. DynamoDB TTL
-//! stays on as a backstop only. Each run writes its report to the logs and S3.
+//! (every object version). Work per run is bounded: after each chunk of
+//! deletes the sweep writes a checkpoint (the index key of the chunk's last
+//! record), so a run that stops or dies is resumed by the next with nothing
+//! missed. The deletes are `BatchWriteItem` (one write unit each, half what a
+//! transaction costs); a run that dies between a chunk and its checkpoint
+//! leaves at most that chunk to be re-issued, and deleting what is already
+//! gone deletes nothing, so nothing is deleted twice. DynamoDB TTL stays on
+//! as a backstop only. Each run writes its report to the logs and S3.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use optcast_shared::broadcast_store::SendTables;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::erasure::{self, Eraser, ErasureReason};
@@ -24,8 +28,9 @@ use optcast_shared::telemetry;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// DynamoDB allows 100 items per transaction: 99 deletes and the checkpoint.
-const DELETES_PER_TRANSACTION: u64 = 99;
+/// Deletes between two checkpoints (four `BatchWriteItem` calls): at most
+/// this many are re-issued after a run dies.
+const DELETES_PER_CHECKPOINT: u64 = 100;
 const REPORT_PREFIX: &str = "reports/sweeps/";
 const RAW_PAYLOAD_PREFIX: &str = "claims/";
 
@@ -267,7 +272,7 @@ impl Sweeper {
         let checkpoint_pk = retention::checkpoint_pk(target.category, page, shard);
         let mut start = self.checkpoint(&checkpoint_pk).await?;
         loop {
-            let limit = budget.take(DELETES_PER_TRANSACTION);
+            let limit = budget.take(DELETES_PER_CHECKPOINT);
             if limit == 0 {
                 return Ok(());
             }
@@ -293,26 +298,13 @@ impl Sweeper {
                 .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk" | "age_pk" | "at_ms"))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            let mut writes = Vec::with_capacity(items.len() + 1);
-            for item in items {
-                let delete = Delete::builder()
-                    .table_name(&target.table)
-                    .set_key(Some(erasure::base_key(item)))
-                    .build()
-                    .map_err(|e| SweepError::Dynamo(e.to_string()))?;
-                writes.push(TransactWriteItem::builder().delete(delete).build());
-            }
-            let checkpoint = Put::builder()
+            erasure::delete_keys(&self.ddb, &target.table, items.iter().map(erasure::base_key).collect()).await?;
+            self.ddb
+                .put_item()
                 .table_name(&self.privacy_table)
                 .item("pk", AttributeValue::S(checkpoint_pk.clone()))
                 .item("cursor", AttributeValue::M(resume.clone()))
                 .item("updated_at_ms", AttributeValue::N(now_ms().to_string()))
-                .build()
-                .map_err(|e| SweepError::Dynamo(e.to_string()))?;
-            writes.push(TransactWriteItem::builder().put(checkpoint).build());
-            self.ddb
-                .transact_write_items()
-                .set_transact_items(Some(writes))
                 .send()
                 .await
                 .map_err(ddb_err)?;
