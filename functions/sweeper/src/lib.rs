@@ -31,6 +31,9 @@ type Item = HashMap<String, AttributeValue>;
 /// Deletes between two checkpoints (four `BatchWriteItem` calls): at most
 /// this many are re-issued after a run dies.
 const DELETES_PER_CHECKPOINT: u64 = 100;
+/// Expired records read per `by_age` query (index entries are keys only, so
+/// a page of 1,000 stays far below DynamoDB's 1 MB per query).
+const RECORDS_PER_QUERY: u64 = 1_000;
 const REPORT_PREFIX: &str = "reports/sweeps/";
 const RAW_PAYLOAD_PREFIX: &str = "claims/";
 
@@ -272,7 +275,7 @@ impl Sweeper {
         let checkpoint_pk = retention::checkpoint_pk(target.category, page, shard);
         let mut start = self.checkpoint(&checkpoint_pk).await?;
         loop {
-            let limit = budget.take(DELETES_PER_CHECKPOINT);
+            let limit = budget.take(RECORDS_PER_QUERY);
             if limit == 0 {
                 return Ok(());
             }
@@ -291,32 +294,32 @@ impl Sweeper {
                 .map_err(ddb_err)?;
             let items = out.items();
             budget.remaining += limit - items.len() as u64;
-            let Some(last) = items.last() else { return Ok(()) };
-            // The index key of the last item: where the next query resumes.
-            let resume: Item = last
-                .iter()
-                .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk" | "age_pk" | "at_ms"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            erasure::delete_keys(&self.ddb, &target.table, items.iter().map(erasure::base_key).collect()).await?;
-            self.ddb
-                .put_item()
-                .table_name(&self.privacy_table)
-                .item("pk", AttributeValue::S(checkpoint_pk.clone()))
-                .item("cursor", AttributeValue::M(resume.clone()))
-                .item("updated_at_ms", AttributeValue::N(now_ms().to_string()))
-                .send()
-                .await
-                .map_err(ddb_err)?;
-            report.add(target.category, items.len() as u64);
-            if target.category == Category::Messages {
-                let attachments: u64 = items
-                    .iter()
-                    .filter_map(|i| i.get("attachments")?.as_n().ok()?.parse::<u64>().ok())
-                    .sum();
-                report.add(Category::Attachments, attachments);
+            if items.is_empty() {
+                return Ok(());
             }
-            start = Some(resume);
+            for chunk in items.chunks(DELETES_PER_CHECKPOINT as usize) {
+                erasure::delete_keys(&self.ddb, &target.table, chunk.iter().map(erasure::base_key).collect()).await?;
+                // Where the next query resumes: after the chunk's last record.
+                let resume = chunk.last().map(index_key).unwrap_or_default();
+                self.ddb
+                    .put_item()
+                    .table_name(&self.privacy_table)
+                    .item("pk", AttributeValue::S(checkpoint_pk.clone()))
+                    .item("cursor", AttributeValue::M(resume.clone()))
+                    .item("updated_at_ms", AttributeValue::N(now_ms().to_string()))
+                    .send()
+                    .await
+                    .map_err(ddb_err)?;
+                report.add(target.category, chunk.len() as u64);
+                if target.category == Category::Messages {
+                    let attachments: u64 = chunk
+                        .iter()
+                        .filter_map(|i| i.get("attachments")?.as_n().ok()?.parse::<u64>().ok())
+                        .sum();
+                    report.add(Category::Attachments, attachments);
+                }
+                start = Some(resume);
+            }
             if out.last_evaluated_key().is_none_or(|k| k.is_empty()) && (items.len() as u64) < limit {
                 return Ok(());
             }
@@ -487,6 +490,14 @@ impl Sweeper {
             version_marker = out.next_version_id_marker().map(str::to_string);
         }
     }
+}
+
+/// A record's key in a `by_age` index (base-table key and index key).
+fn index_key(item: &Item) -> Item {
+    item.iter()
+        .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk" | "age_pk" | "at_ms"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {
