@@ -123,9 +123,27 @@ fn lane_pk(id: &BroadcastId, lane: u32) -> String {
     format!("BCAST#{id}#LANE#{lane}")
 }
 
+type TransactError = aws_sdk_dynamodb::error::SdkError<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    aws_sdk_dynamodb::config::http::HttpResponse,
+>;
+
+/// Tries of a transaction DynamoDB keeps cancelling for conflicts.
+const CONFLICT_ATTEMPTS: u32 = 10;
+
 fn is_conflict(err: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
     matches!(err, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)
         if c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")))
+}
+
+/// The code of a transaction's `i`-th cancellation reason.
+fn cancelled_because(err: &TransactError, i: usize) -> Option<&str> {
+    match err.as_service_error() {
+        Some(
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c),
+        ) => c.cancellation_reasons().get(i).and_then(|r| r.code()),
+        _ => None,
+    }
 }
 
 fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
@@ -407,34 +425,10 @@ impl BroadcastStore {
                 .map_err(|_| StoreError::Corrupt("update"))?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        // A lane busy with a send's transaction makes this one conflict; a
-        // state change must not be lost to that, so it is tried again.
-        let mut attempt = 0;
-        loop {
-            match self
-                .ddb
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(true),
-                Err(err) => {
-                    let Some(service) = err.as_service_error() else {
-                        return Err(dynamo(err));
-                    };
-                    if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) = service {
-                        if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
-                            return Ok(false);
-                        }
-                    }
-                    attempt += 1;
-                    if !is_conflict(service) || attempt >= 10 {
-                        return Err(dynamo(err));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
-                }
-            }
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(false),
+            Err(err) => Err(dynamo(err)),
         }
     }
 
@@ -578,23 +572,10 @@ impl BroadcastStore {
             TransactWriteItem::builder().condition_check(broadcast_check).build(),
             TransactWriteItem::builder().put(put).build(),
         ];
-        match self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Claim::Claimed),
+        match self.transact(items).await {
+            Ok(()) => Ok(Claim::Claimed),
             Err(err) => {
-                let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
-                let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) =
-                    err.as_service_error()
-                else {
-                    return Err(StoreError::Dynamo(text));
-                };
-                let failed =
-                    |i: usize| c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                let failed = |i: usize| cancelled_because(&err, i) == Some("ConditionalCheckFailed");
                 // Most specific first: a delivery that exists means "ran before".
                 if failed(2) {
                     Ok(Claim::AlreadyClaimed)
@@ -603,7 +584,7 @@ impl BroadcastStore {
                 } else if failed(0) {
                     Ok(Claim::LeadNotEligible)
                 } else {
-                    Err(StoreError::Dynamo(text))
+                    Err(dynamo(err))
                 }
             }
         }
@@ -688,24 +669,37 @@ impl BroadcastStore {
 
     /// Runs a transaction whose first item is the idempotency condition.
     async fn transact_once(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        match self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
-                match err.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c))
-                        if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
-                    {
-                        Ok(false)
-                    }
-                    _ => Err(StoreError::Dynamo(text)),
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(false),
+            Err(err) => Err(dynamo(err)),
+        }
+    }
+
+    /// Sends a transaction, and sends it again (after a short, jittered
+    /// pause) while DynamoDB cancels it for a conflict: another transaction
+    /// held one of its items, typically a lane shared by concurrent sends. A
+    /// conflict says nothing about the conditions, and a claim, an outcome or
+    /// a state change must not be lost to one (a sent message would
+    /// otherwise stay claimed and later be counted failed).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .ddb
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(err) if attempt < CONFLICT_ATTEMPTS && err.as_service_error().is_some_and(is_conflict) => {
+                    let ceiling_ms = (10u64 << attempt.min(6)).min(500);
+                    let pause = rand::random::<u64>() % ceiling_ms + 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 }
+                Err(err) => return Err(err),
             }
         }
     }

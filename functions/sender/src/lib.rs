@@ -122,6 +122,10 @@ impl Sender {
                 let _ = self.page(&task.page_id).await;
             }
         }
+        let event_ids: Vec<BroadcastId> = jobs
+            .iter()
+            .filter_map(|(_, t)| t.as_ref().ok().map(|t| t.broadcast_id.clone()))
+            .collect();
         let throttled = Mutex::new(HashSet::new());
         let (broadcasts, throttled) = (&broadcasts, &throttled);
         let failures = futures_util::future::join_all(jobs.into_iter().map(|(record, task)| async move {
@@ -143,8 +147,11 @@ impl Sender {
         .await;
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failures.into_iter().flatten().collect();
-        // Once per broadcast per batch: is everything accounted for?
-        for id in broadcasts.keys() {
+        // Once per broadcast per batch: is everything accounted for? (Every
+        // broadcast with a job here, preloaded or not: the last jobs of one
+        // whose preload failed must still finish it.)
+        let ids: HashSet<&BroadcastId> = event_ids.iter().collect();
+        for id in ids {
             if let Ok(Some(b)) = self.store.broadcast(id).await {
                 if let Err(e) = self.store.finish_if_complete(&b, AUDIENCE_SHARDS).await {
                     tracing::warn!(error = %e, "completion check failed");

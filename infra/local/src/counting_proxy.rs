@@ -51,6 +51,88 @@ impl Counts {
     }
 }
 
+/// Answers the proxy gives in place of the emulator's, as real AWS gives them
+/// and moto never does: DynamoDB cancelling a transaction because another
+/// transaction holds one of its items, and transient server errors.
+#[derive(Clone, Default)]
+pub struct Faults(Arc<Mutex<FaultPlan>>);
+
+#[derive(Default)]
+struct FaultPlan {
+    /// Every n-th `TransactWriteItems` is cancelled for a conflict (0: none).
+    conflict_every: u64,
+    transactions: u64,
+    /// Operation (`dynamodb:BatchGetItem`) → how many more answers are 500s.
+    fail_next: BTreeMap<String, u32>,
+    injected: u64,
+}
+
+impl Faults {
+    /// Cancels every `n`-th DynamoDB transaction with `TransactionConflict`
+    /// (nothing of it applied), as DynamoDB does when another transaction
+    /// holds one of its items.
+    pub fn conflict_every_nth_transaction(&self, n: u64) {
+        self.0.lock().expect("faults").conflict_every = n;
+    }
+    /// Answers the next `times` requests of `op` with a 500
+    /// `InternalServerError` (the SDK retries those: three in a row fail the
+    /// call).
+    pub fn fail_next(&self, op: &str, times: u32) {
+        self.0.lock().expect("faults").fail_next.insert(op.to_string(), times);
+    }
+    /// How many answers were injected.
+    pub fn injected(&self) -> u64 {
+        self.0.lock().expect("faults").injected
+    }
+
+    fn answer(&self, op: &str, body: &[u8]) -> Option<hyper::Response<Full<Bytes>>> {
+        let mut plan = self.0.lock().expect("faults");
+        let (status, payload) = if plan.fail_next.get(op).is_some_and(|n| *n > 0) {
+            *plan.fail_next.get_mut(op).expect("present") -= 1;
+            (
+                500,
+                serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                    "message": "Internal server error"}),
+            )
+        } else if op == "dynamodb:TransactWriteItems" && plan.conflict_every > 0 {
+            plan.transactions += 1;
+            if !plan.transactions.is_multiple_of(plan.conflict_every) {
+                return None;
+            }
+            // One reason per item; the conflict on the last one.
+            let items = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+                .unwrap_or(1)
+                .max(1);
+            let mut reasons = vec![serde_json::json!({"Code": "None"}); items - 1];
+            reasons.push(
+                serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
+            );
+            let codes = reasons
+                .iter()
+                .map(|r| r["Code"].as_str().unwrap_or_default())
+                .collect::<Vec<_>>();
+            (
+                400,
+                serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
+                    "CancellationReasons": reasons}),
+            )
+        } else {
+            return None;
+        };
+        plan.injected += 1;
+        Some(
+            hyper::Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(Full::new(Bytes::from(payload.to_string())))
+                .expect("static"),
+        )
+    }
+}
+
 /// The S3 operation of a path-style request, named by the IAM action that
 /// authorises it (multipart parts are `s3:PutObject`, as in IAM).
 fn s3_action(method: &hyper::Method, uri: &hyper::Uri) -> &'static str {
@@ -91,9 +173,17 @@ fn operation(headers: &hyper::HeaderMap, method: &hyper::Method, uri: &hyper::Ur
 
 /// Starts the proxy on a free loopback port; returns its URL and counters.
 pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
+    let (url, counts, _) = start_with_faults(upstream).await?;
+    Ok((url, counts))
+}
+
+/// Like [`start`], with a handle to inject AWS's own failures.
+pub async fn start_with_faults(upstream: String) -> std::io::Result<(String, Counts, Faults)> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     let counts = Counts::default();
+    let faults = Faults::default();
+    let f = faults.clone();
     let client = reqwest::Client::new();
     let c = counts.clone();
     tokio::spawn(async move {
@@ -101,15 +191,19 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (client, counts, upstream) = (client.clone(), c.clone(), upstream.clone());
+            let (client, counts, upstream, faults) = (client.clone(), c.clone(), upstream.clone(), f.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (client, counts, upstream) = (client.clone(), counts.clone(), upstream.clone());
+                    let (client, counts, upstream, faults) =
+                        (client.clone(), counts.clone(), upstream.clone(), faults.clone());
                     async move {
                         let (parts, body) = req.into_parts();
                         let op = operation(&parts.headers, &parts.method, &parts.uri);
                         counts.add(&op);
                         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        if let Some(injected) = faults.answer(&op, &bytes) {
+                            return Ok::<_, Infallible>(injected);
+                        }
                         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
                         let _one_at_a_time = match op.starts_with("dynamodb:") {
                             true => Some(DYNAMODB_ONE_AT_A_TIME.lock().await),
@@ -156,7 +250,7 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
             });
         }
     });
-    Ok((format!("http://{addr}"), counts))
+    Ok((format!("http://{addr}"), counts, faults))
 }
 
 /// `aws` with every client sending to `url` (the proxy). Setting the endpoint

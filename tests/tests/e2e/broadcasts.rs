@@ -1,6 +1,7 @@
 //! Broadcasts: the management API, the scheduler, the planner and the sender
 //! against the emulator and the fake Graph API.
 
+use optcast_local::counting_proxy::{self, Faults};
 use optcast_local::fake_graph::{FakeError, Rule};
 use optcast_shared::broadcast_store::{BroadcastStore, Claim, DeliveryState, SendTables, SEND_LANES};
 use optcast_shared::consent::UNSUBSCRIBE_PAYLOAD;
@@ -34,7 +35,20 @@ fn send_store(app: &TestApp) -> BroadcastStore {
 /// A broadcast to `n` fresh leads on PAGE1, planned while the sender is
 /// held: its jobs wait on the send queue until the test resumes the sender.
 async fn planned_while_sender_held(prefix: &str, n: usize, message: &str) -> (TestApp, Vec<String>, String) {
-    let app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    planned_while_sender_held_with(prefix, n, message, |_| {}).await
+}
+
+async fn planned_while_sender_held_with(
+    prefix: &str,
+    n: usize,
+    message: &str,
+    adjust: impl FnOnce(&mut optcast_local::StackOptions),
+) -> (TestApp, Vec<String>, String) {
+    let app = spawn_app_with(|o| {
+        o.held_functions = vec!["sender".into()];
+        adjust(o);
+    })
+    .await;
     app.register_page("PAGE1").await;
     let all = leads(prefix, n);
     app.seed_leads("PAGE1", &all).await;
@@ -191,6 +205,55 @@ async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
         app.stack.graph.max_in_flight() > 1,
         "a batch's sends overlap instead of waiting on each other"
     );
+    app.stack.stop().await;
+}
+
+/// The sender's AWS requests pass a proxy that can answer as AWS does when
+/// things go wrong (moto never does).
+async fn sender_behind_faults() -> (Faults, impl FnOnce(&mut optcast_local::StackOptions)) {
+    let (url, _, faults) = counting_proxy::start_with_faults(endpoint()).await.unwrap();
+    let aws = aws_at(&endpoint()).await;
+    let adjust = move |o: &mut optcast_local::StackOptions| {
+        o.function_aws
+            .insert("sender".into(), counting_proxy::routed_through(&aws, &url));
+    };
+    (faults, adjust)
+}
+
+#[tokio::test]
+async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts_once() {
+    // DynamoDB cancels a transaction that meets another on one of its items;
+    // concurrent sends share their broadcast's lanes, so in AWS this is
+    // routine. Here every third transaction of the sender is cancelled so.
+    let (faults, adjust) = sender_behind_faults().await;
+    faults.conflict_every_nth_transaction(3);
+    let (mut app, all, id) = planned_while_sender_held_with("C", 12, "Busy lanes", adjust).await;
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(
+        (done["counts"]["sent"].as_i64(), done["counts"]["failed"].as_i64()),
+        (Some(12), Some(0)),
+        "a conflict neither loses a send's outcome nor turns it into a failure: {done}"
+    );
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    assert!(faults.injected() >= 8, "conflicts injected: {}", faults.injected());
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
+    let (faults, adjust) = sender_behind_faults().await;
+    let (mut app, _, id) = planned_while_sender_held_with("D", 1, "Last job", adjust).await;
+    // The batch's one read of the broadcast fails (three 500s exhaust the
+    // SDK's retries); the job reads it again itself and sends.
+    faults.fail_next("dynamodb:BatchGetItem", 3);
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 1, "{done}");
+    assert_eq!(app.sends_to("D0"), 1);
+    assert_eq!(faults.injected(), 3);
     app.stack.stop().await;
 }
 
