@@ -112,6 +112,29 @@ pub struct Broadcast {
     pub paused_reason: Option<String>,
 }
 
+/// A marketing-messages claim's hold on its lead: no other marketing claim
+/// for the lead passes while it lasts, and none within 48 hours of the last
+/// marketing send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketingHold {
+    /// A marketing send after this is too recent.
+    pub cutoff_ms: i64,
+    pub until_ms: i64,
+}
+
+impl MarketingHold {
+    /// Longer than a sender invocation can live (Lambda stops at 15 minutes),
+    /// so a hold outlives its send; one left by a dead sender lapses.
+    pub const LENGTH_MS: i64 = 15 * 60_000;
+
+    pub fn at(now_ms: i64) -> Self {
+        Self {
+            cutoff_ms: now_ms - crate::broadcast::MARKETING_GAP_MS,
+            until_ms: now_ms + Self::LENGTH_MS,
+        }
+    }
+}
+
 /// Lanes per broadcast: a lead's lane is its audience shard.
 pub const SEND_LANES: u32 = AUDIENCE_SHARDS;
 
@@ -526,32 +549,53 @@ impl BroadcastStore {
     }
 
     /// One transaction: the lead is still subscribed (and, for a marketing
-    /// send, was not sent one since `marketing_cutoff_ms`), the broadcast is
-    /// still active, and no delivery exists yet; then the delivery is claimed.
+    /// send, was sent none in 48 hours and none is in flight: the claim takes
+    /// the lead's hold), the broadcast is still active, and no delivery exists
+    /// yet; then the delivery is claimed.
     pub async fn claim(
         &self,
         task: &crate::queue::SendTask,
-        marketing_cutoff_ms: Option<i64>,
+        marketing: Option<MarketingHold>,
         expires_at_s: i64,
         now_ms: i64,
     ) -> Result<Claim, StoreError> {
-        let mut lead_condition = "#s = :subscribed".to_string();
-        let mut lead_check = ConditionCheck::builder()
-            .table_name(&self.tables.subscribers)
-            .key("pk", s(subscriber_pk(&task.page_id)))
-            .key("sk", s(subscriber_sk(&task.psid)))
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":subscribed", s("subscribed"));
-        if let Some(cutoff) = marketing_cutoff_ms {
-            lead_condition.push_str(
-                " AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff)",
-            );
-            lead_check = lead_check.expression_attribute_values(":cutoff", n(cutoff));
-        }
-        let lead_check = lead_check
-            .condition_expression(lead_condition)
-            .build()
-            .map_err(|_| StoreError::Corrupt("condition"))?;
+        let lead = match marketing {
+            None => TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.tables.subscribers)
+                        .key("pk", s(subscriber_pk(&task.page_id)))
+                        .key("sk", s(subscriber_sk(&task.psid)))
+                        .condition_expression("#s = :subscribed")
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":subscribed", s("subscribed"))
+                        .build()
+                        .map_err(|_| StoreError::Corrupt("condition"))?,
+                )
+                .build(),
+            Some(hold) => TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.tables.subscribers)
+                        .key("pk", s(subscriber_pk(&task.page_id)))
+                        .key("sk", s(subscriber_sk(&task.psid)))
+                        .update_expression("SET marketing_hold_until_ms = :until ADD version :one")
+                        .condition_expression(
+                            "#s = :subscribed \
+                             AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff) \
+                             AND (attribute_not_exists(marketing_hold_until_ms) OR marketing_hold_until_ms <= :now)",
+                        )
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":subscribed", s("subscribed"))
+                        .expression_attribute_values(":cutoff", n(hold.cutoff_ms))
+                        .expression_attribute_values(":now", n(now_ms))
+                        .expression_attribute_values(":until", n(hold.until_ms))
+                        .expression_attribute_values(":one", n(1))
+                        .build()
+                        .map_err(|_| StoreError::Corrupt("update"))?,
+                )
+                .build(),
+        };
         let broadcast_check = ConditionCheck::builder()
             .table_name(&self.tables.broadcasts)
             .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
@@ -568,7 +612,7 @@ impl BroadcastStore {
             .build()
             .map_err(|_| StoreError::Corrupt("put"))?;
         let items = vec![
-            TransactWriteItem::builder().condition_check(lead_check).build(),
+            lead,
             TransactWriteItem::builder().condition_check(broadcast_check).build(),
             TransactWriteItem::builder().put(put).build(),
         ];
@@ -705,8 +749,34 @@ impl BroadcastStore {
     }
 
     /// Releases a claim whose send certainly did not happen (rate limited,
-    /// transient error), so a retry may send.
-    pub async fn release(&self, task: &crate::queue::SendTask) -> Result<(), StoreError> {
+    /// transient error), and its marketing hold, so a retry may send.
+    pub async fn release(
+        &self,
+        task: &crate::queue::SendTask,
+        marketing: Option<MarketingHold>,
+    ) -> Result<(), StoreError> {
+        if let Some(hold) = marketing {
+            let out = self
+                .ddb
+                .update_item()
+                .table_name(&self.tables.subscribers)
+                .key("pk", s(subscriber_pk(&task.page_id)))
+                .key("sk", s(subscriber_sk(&task.psid)))
+                .update_expression("REMOVE marketing_hold_until_ms ADD version :one")
+                .condition_expression("marketing_hold_until_ms = :until")
+                .expression_attribute_values(":until", n(hold.until_ms))
+                .expression_attribute_values(":one", n(1))
+                .send()
+                .await;
+            match out {
+                Ok(_) => {}
+                // Not ours any more (expired and taken, or the lead erased).
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(dynamo(e)),
+            }
+        }
         let out = self
             .ddb
             .delete_item()
@@ -752,7 +822,7 @@ impl BroadcastStore {
             .table_name(&self.tables.subscribers)
             .key("pk", s(subscriber_pk(page)))
             .key("sk", s(subscriber_sk(psid)))
-            .update_expression("SET last_marketing_sent_at_ms = :t ADD version :one")
+            .update_expression("SET last_marketing_sent_at_ms = :t REMOVE marketing_hold_until_ms ADD version :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", n(at_ms))
             .expression_attribute_values(":one", n(1))

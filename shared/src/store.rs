@@ -107,6 +107,9 @@ pub struct Subscriber {
     pub read_watermark: i64,
     /// Last marketing-messages send (Meta allows one per 48 hours).
     pub last_marketing_sent_at_ms: Option<i64>,
+    /// A marketing-messages send in flight holds the lead's 48-hour slot
+    /// until then, so two broadcasts cannot both claim it.
+    pub marketing_hold_until_ms: Option<i64>,
     pub created_at_ms: i64,
     /// Optimistic-concurrency version; 0 means "not stored yet". Every
     /// writer of a subscriber bumps it, so a stale full-item write fails.
@@ -287,6 +290,9 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     if let Some(t) = sub.last_marketing_sent_at_ms {
         item.insert("last_marketing_sent_at_ms".into(), n(t));
     }
+    if let Some(t) = sub.marketing_hold_until_ms {
+        item.insert("marketing_hold_until_ms".into(), n(t));
+    }
     item.insert("created_at_ms".into(), n(sub.created_at_ms));
     item.insert("version".into(), n(version));
     item
@@ -338,6 +344,7 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
         delivered_watermark: opt_n(item, "delivered_watermark").unwrap_or(0),
         read_watermark: opt_n(item, "read_watermark").unwrap_or(0),
         last_marketing_sent_at_ms: opt_n(item, "last_marketing_sent_at_ms"),
+        marketing_hold_until_ms: opt_n(item, "marketing_hold_until_ms"),
         created_at_ms: get_n(item, "created_at_ms")?,
         version: get_n(item, "version")? as u64,
     })
@@ -655,6 +662,7 @@ mod tests {
             delivered_watermark: 3,
             read_watermark: 4,
             last_marketing_sent_at_ms: Some(8),
+            marketing_hold_until_ms: Some(9),
             created_at_ms: 1,
             version: 2,
         }

@@ -275,6 +275,7 @@ fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) 
         delivered_watermark: 0,
         read_watermark: 0,
         last_marketing_sent_at_ms: None,
+        marketing_hold_until_ms: None,
         created_at_ms: at_ms,
         version: 0,
     }

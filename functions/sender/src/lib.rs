@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::broadcast::{self, BroadcastState, SendRoute};
-use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Claim, DeliveryState, SendTables};
+use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Claim, DeliveryState, MarketingHold, SendTables};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{self, CryptoError, KeyRing};
 use optcast_shared::graph::{ErrorClass, GraphClient, MessagingType, Recipient, SendRequest};
@@ -232,13 +232,13 @@ impl Sender {
         let page = self.page(&task.page_id).await?;
         let expires_at_s = now / 1000 + i64::from(page.retention_days) * 86_400;
         let route = broadcast::route(now, &task.lead, page.marketing_available);
-        let marketing_cutoff = matches!(route, SendRoute::MarketingToken).then_some(now - broadcast::MARKETING_GAP_MS);
+        let hold = matches!(route, SendRoute::MarketingToken).then(|| MarketingHold::at(now));
         if let SendRoute::Skip(reason) = route {
             // Still respect a later opt-out first: an unsubscribed lead is
             // counted as such, whatever the policy would have said.
             return self.skip(task, now, expires_at_s, Some(reason)).await;
         }
-        match self.store.claim(task, marketing_cutoff, expires_at_s, now).await? {
+        match self.store.claim(task, hold, expires_at_s, now).await? {
             Claim::Claimed => {}
             Claim::LeadNotEligible => return self.skip(task, now, expires_at_s, None).await,
             Claim::BroadcastInactive => return Ok(JobOutcome::Nothing),
@@ -248,7 +248,7 @@ impl Sender {
             SendRoute::MarketingToken => match self.marketing_token(task).await? {
                 Some(token) => Recipient::NotificationToken(token),
                 None => {
-                    self.store.release(task).await?;
+                    self.store.release(task, hold).await?;
                     return self
                         .skip(task, now, expires_at_s, Some(broadcast::PolicySkip::MarketingStopped))
                         .await;
@@ -266,7 +266,7 @@ impl Sender {
         self.pace(&task.page_id).await;
         // Another job of this batch may have been rate limited meanwhile.
         if throttled.lock().expect("throttled").contains(&task.page_id) {
-            self.store.release(task).await?;
+            self.store.release(task, hold).await?;
             return Err(SendError::RetryLater("page throttled in this batch"));
         }
         match self.graph.send_message(&task.page_id, &page.token, &request).await {
@@ -284,11 +284,11 @@ impl Sender {
                 match err.class {
                     ErrorClass::RateLimited => {
                         throttled.lock().expect("throttled").insert(task.page_id.clone());
-                        self.store.release(task).await?;
+                        self.store.release(task, hold).await?;
                         Err(SendError::RetryLater("rate limited"))
                     }
                     ErrorClass::Transient => {
-                        self.store.release(task).await?;
+                        self.store.release(task, hold).await?;
                         Err(SendError::RetryLater("transient Send API error"))
                     }
                     ErrorClass::PolicyBlocked => {
@@ -314,7 +314,7 @@ impl Sender {
                         // Jobs already claimed may still try (and pause it again,
                         // a no-op); no new claim passes the lanes' state check.
                         self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
-                        self.store.release(task).await?;
+                        self.store.release(task, hold).await?;
                         Ok(JobOutcome::Nothing)
                     }
                     ErrorClass::Invalid => {

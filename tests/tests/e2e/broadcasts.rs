@@ -258,6 +258,67 @@ async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
 }
 
 #[tokio::test]
+async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_48_hours() {
+    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    // A page in a region where Meta still honours marketing-messages tokens.
+    let (status, out) = app
+        .api(
+            Method::PUT,
+            "/v1/pages/PAGE1",
+            Some(json!({"access_token": PAGE_TOKEN, "retention_days": 30, "region": "EU"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    // The lead wrote three days ago (the 24-hour window is closed) and
+    // granted a marketing-messages token.
+    let t = optcast_shared::http::now_ms();
+    let three_days_ago = t - 3 * optcast_shared::retention::DAY_MS;
+    app.say_at("PAGE1", "M0", "m_hello_m0", "hello", three_days_ago).await;
+    let optin = json!({"object":"page","entry":[{"id":"PAGE1","time":t,"messaging":[
+        {"sender":{"id":"M0"},"recipient":{"id":"PAGE1"},"timestamp":three_days_ago + 1,
+         "optin":{"type":"notification_messages","notification_messages_token":"MM-TOKEN-M0",
+                  "token_expiry_timestamp": t + 30 * optcast_shared::retention::DAY_MS}}]}]})
+    .to_string();
+    assert_eq!(app.post_signed(optin.as_bytes()).await.status(), 200);
+    eventually("marketing token stored", || async {
+        app.scan("SubscribersTable")
+            .await
+            .iter()
+            .any(|i| s(i, "sk") == "SUB#M0" && i.contains_key("marketing_token"))
+    })
+    .await;
+    let a = app.create_broadcast(text("Offer A")).await;
+    let b = app.create_broadcast(text("Offer B")).await;
+    for id in [&a, &b] {
+        eventually("planned", || async { app.broadcast(id).await["counts"]["queued"] == 1 }).await;
+    }
+    // Both jobs reach one sender batch and run side by side while Meta is slow.
+    app.stack.graph.set_latency(std::time::Duration::from_millis(400));
+    app.stack.resume("sender");
+    let (done_a, done_b) = (app.wait_state(&a, "done").await, app.wait_state(&b, "done").await);
+    let count = |k: &str| done_a["counts"][k].as_i64().unwrap_or(0) + done_b["counts"][k].as_i64().unwrap_or(0);
+    assert_eq!((count("sent"), count("skipped_policy")), (1, 1), "{done_a} {done_b}");
+    let marketing_sends = app
+        .stack
+        .graph
+        .sends()
+        .iter()
+        .filter(|s| s.recipient["notification_messages_token"] == "MM-TOKEN-M0")
+        .count();
+    assert_eq!(marketing_sends, 1, "one marketing message per lead per 48 hours");
+    // The send's own record replaced its hold.
+    let lead = app
+        .scan("SubscribersTable")
+        .await
+        .into_iter()
+        .find(|i| s(i, "sk") == "SUB#M0")
+        .unwrap();
+    assert!(lead.contains_key("last_marketing_sent_at_ms"));
+    assert!(!lead.contains_key("marketing_hold_until_ms"));
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice() {
     let (mut app, _, id) = planned_while_sender_held("K", 3, "Crash test").await;
     // A previous sender claimed K0 two minutes ago and died before sending:

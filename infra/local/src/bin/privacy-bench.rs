@@ -150,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
         delivered_watermark: 0,
         read_watermark: 0,
         last_marketing_sent_at_ms: None,
+        marketing_hold_until_ms: None,
         created_at_ms: t,
         version: 0,
     };
