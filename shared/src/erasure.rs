@@ -326,6 +326,9 @@ pub fn base_key(item: &Item) -> Item {
         .collect()
 }
 
+/// Tries of one `BatchWriteItem` while DynamoDB leaves items unprocessed.
+const UNPROCESSED_ATTEMPTS: u32 = 10;
+
 /// Deletes items by key with `BatchWriteItem`, 25 a call, retrying what
 /// DynamoDB leaves unprocessed. Returns how many keys were given.
 pub async fn delete_keys(ddb: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<Item>) -> Result<u64, StoreError> {
@@ -342,7 +345,18 @@ pub async fn delete_keys(ddb: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<
             })
             .collect::<Result<_, _>>()?;
         let mut backoff_ms = 20;
+        let mut attempt = 0;
         while !pending.is_empty() {
+            attempt += 1;
+            // A table that stays throttled fails the call (its caller is
+            // retried: a sweep resumes from its checkpoint, an erasure from
+            // its queue) rather than spinning until the function times out.
+            if attempt > UNPROCESSED_ATTEMPTS {
+                return Err(StoreError::Dynamo(format!(
+                    "{} delete(s) still unprocessed after {UNPROCESSED_ATTEMPTS} tries",
+                    pending.len()
+                )));
+            }
             let out = ddb
                 .batch_write_item()
                 .request_items(table, pending)

@@ -64,6 +64,8 @@ struct FaultPlan {
     transactions: u64,
     /// Operation (`dynamodb:BatchGetItem`) → how many more answers are 500s.
     fail_next: BTreeMap<String, u32>,
+    /// How many more `BatchWriteItem` calls leave every item unprocessed.
+    unprocessed_next: u32,
     injected: u64,
 }
 
@@ -80,6 +82,11 @@ impl Faults {
     pub fn fail_next(&self, op: &str, times: u32) {
         self.0.lock().expect("faults").fail_next.insert(op.to_string(), times);
     }
+    /// Answers the next `times` `BatchWriteItem` calls with every item left
+    /// unprocessed (what DynamoDB does to a throttled table).
+    pub fn leave_unprocessed_next(&self, times: u32) {
+        self.0.lock().expect("faults").unprocessed_next = times;
+    }
     /// How many answers were injected.
     pub fn injected(&self) -> u64 {
         self.0.lock().expect("faults").injected
@@ -94,6 +101,12 @@ impl Faults {
                 serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
                     "message": "Internal server error"}),
             )
+        } else if op == "dynamodb:BatchWriteItem" && plan.unprocessed_next > 0 {
+            plan.unprocessed_next -= 1;
+            let requested = serde_json::from_slice::<serde_json::Value>(body)
+                .map(|v| v["RequestItems"].clone())
+                .unwrap_or_default();
+            (200, serde_json::json!({"UnprocessedItems": requested}))
         } else if op == "dynamodb:TransactWriteItems" && plan.conflict_every > 0 {
             plan.transactions += 1;
             if !plan.transactions.is_multiple_of(plan.conflict_every) {
@@ -184,7 +197,11 @@ pub async fn start_with_faults(upstream: String) -> std::io::Result<(String, Cou
     let counts = Counts::default();
     let faults = Faults::default();
     let f = faults.clone();
-    let client = reqwest::Client::new();
+    // A hung emulator request must not hold the DynamoDB turn forever.
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .map_err(std::io::Error::other)?;
     let c = counts.clone();
     tokio::spawn(async move {
         loop {

@@ -445,6 +445,42 @@ async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted
 }
 
 #[tokio::test]
+async fn a_sweep_against_a_table_that_stays_throttled_reports_the_error_and_the_next_run_finishes() {
+    // DynamoDB leaves a throttled table's batch writes unprocessed; moto never
+    // does, so the sweeper's requests pass a proxy that answers so.
+    let (url, _, faults) = optcast_local::counting_proxy::start_with_faults(endpoint())
+        .await
+        .unwrap();
+    let aws = aws_at(&endpoint()).await;
+    let app = spawn_app_with(|o| {
+        o.function_aws.insert(
+            "sweeper".into(),
+            optcast_local::counting_proxy::routed_through(&aws, &url),
+        );
+    })
+    .await;
+    app.register_page(PAGE).await; // retention 30 days
+    let t = optcast_shared::http::now_ms();
+    for i in 0..3 {
+        app.say_at(PAGE, "THR", &format!("m_thr{i}"), "old words", t - 100 * DAY_MS)
+            .await;
+    }
+    faults.leave_unprocessed_next(1_000);
+    let failed = app.invoke("sweeper", &scheduled_event(t)).await;
+    assert!(
+        failed["errorMessage"].as_str().is_some_and(|m| m.contains("error")),
+        "the run fails visibly instead of spinning: {failed}"
+    );
+    assert!(faults.injected() >= 10, "{}", faults.injected());
+    assert_eq!(app.scan("MessagesTable").await.len(), 3, "nothing was deleted");
+    faults.leave_unprocessed_next(0);
+    let (_, deleted) = sweep_until_complete(&app, t).await;
+    assert_eq!(deleted.get("messages").and_then(|v| v.as_u64()), Some(3), "{deleted:?}");
+    assert!(app.scan("MessagesTable").await.is_empty());
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof() {
     let app = spawn_app().await;
     app.register_page(PAGE).await;
