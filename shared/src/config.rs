@@ -92,6 +92,57 @@ pub async fn aws() -> aws_config::SdkConfig {
         .await
 }
 
+/// A DynamoDB client for `aws` that also retries single-item writes DynamoDB
+/// rejects with `TransactionConflictException` (the SDK does not by default).
+pub fn dynamodb(aws: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(aws)
+            .retry_classifier(RetryTransactionConflicts)
+            .build(),
+    )
+}
+
+/// DynamoDB refuses a `PutItem`, `UpdateItem` or `DeleteItem` on an item a
+/// transaction holds at that moment. Concurrent sends hold broadcast lanes
+/// and leads in transactions all the time, so a single-item write meeting one
+/// (a planner checkpoint, the marketing-send record after a message went out)
+/// is tried again like any transient error, not failed.
+#[derive(Debug)]
+struct RetryTransactionConflicts;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for RetryTransactionConflicts {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        use aws_sdk_dynamodb::operation::{
+            delete_item::DeleteItemError, put_item::PutItemError, update_item::UpdateItemError,
+        };
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let Some(op) = err.as_operation_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let code = op
+            .downcast_ref::<UpdateItemError>()
+            .and_then(|e| e.code())
+            .or_else(|| op.downcast_ref::<PutItemError>().and_then(|e| e.code()))
+            .or_else(|| op.downcast_ref::<DeleteItemError>().and_then(|e| e.code()));
+        if code == Some("TransactionConflictException") {
+            RetryAction::transient_error()
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "TransactionConflictException"
+    }
+}
+
 pub fn parse_u32(src: &dyn Source, name: &'static str, default: u32) -> Result<u32, ConfigError> {
     match src.get(name) {
         None => Ok(default),

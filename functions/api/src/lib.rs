@@ -156,7 +156,7 @@ impl Api {
             (None, Some("api-gateway-jwt")) => AdminAuth::Gateway,
             _ => AdminAuth::Closed,
         };
-        let ddb = aws_sdk_dynamodb::Client::new(aws);
+        let ddb = config::dynamodb(aws);
         let send_tables = SendTables::from_source(src)?;
         let leads = Store::new(ddb.clone(), Tables::from_source(src)?);
         Ok(Self {

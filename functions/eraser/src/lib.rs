@@ -44,7 +44,7 @@ pub struct Outcome {
 
 impl Eraser {
     pub async fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let ddb = aws_sdk_dynamodb::Client::new(aws);
+        let ddb = config::dynamodb(aws);
         let store = Store::new(ddb.clone(), Tables::from_source(src)?);
         Ok(Self {
             eraser: SubjectEraser::new(

@@ -78,7 +78,7 @@ pub struct Ingest {
 impl Ingest {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(aws), Tables::from_source(src)?),
+            store: Store::new(config::dynamodb(aws), Tables::from_source(src)?),
             s3: aws_sdk_s3::Client::new(aws),
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
             retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,

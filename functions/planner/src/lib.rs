@@ -45,7 +45,7 @@ pub struct PlanReport {
 impl Planner {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: BroadcastStore::new(aws_sdk_dynamodb::Client::new(aws), SendTables::from_source(src)?),
+            store: BroadcastStore::new(config::dynamodb(aws), SendTables::from_source(src)?),
             sqs: aws_sdk_sqs::Client::new(aws),
             send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
             plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,

@@ -81,9 +81,10 @@ pub struct Sender {
 impl Sender {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let rate = config::parse_u32(src, "SEND_RATE_PER_SECOND", 25)?.max(1);
+        let ddb = config::dynamodb(aws);
         Ok(Self {
-            store: BroadcastStore::new(aws_sdk_dynamodb::Client::new(aws), SendTables::from_source(src)?),
-            leads: store::Store::new(aws_sdk_dynamodb::Client::new(aws), store::Tables::from_source(src)?),
+            store: BroadcastStore::new(ddb.clone(), SendTables::from_source(src)?),
+            leads: store::Store::new(ddb, store::Tables::from_source(src)?),
             sqs: aws_sdk_sqs::Client::new(aws),
             send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),

@@ -81,7 +81,7 @@ pub struct Sweeper {
 
 impl Sweeper {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let ddb = aws_sdk_dynamodb::Client::new(aws);
+        let ddb = config::dynamodb(aws);
         let tables = Tables::from_source(src)?;
         let deliveries = SendTables::from_source(src)?.deliveries;
         let targets = vec![

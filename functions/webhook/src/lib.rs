@@ -80,7 +80,7 @@ impl Webhook {
             queue_url: config::required(src, "INGEST_QUEUE_URL")?,
             bucket: config::required(src, "DATA_BUCKET")?,
             requests: Requests {
-                ddb: aws_sdk_dynamodb::Client::new(aws),
+                ddb: config::dynamodb(aws),
                 table: config::required(src, "PRIVACY_TABLE")?,
             },
             erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,

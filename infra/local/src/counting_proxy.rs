@@ -64,6 +64,9 @@ struct FaultPlan {
     transactions: u64,
     /// Operation (`dynamodb:BatchGetItem`) → how many more answers are 500s.
     fail_next: BTreeMap<String, u32>,
+    /// Operation (`dynamodb:UpdateItem`) → how many more answers are
+    /// `TransactionConflictException`s.
+    conflict_next: BTreeMap<String, u32>,
     /// How many more `BatchWriteItem` calls leave every item unprocessed.
     unprocessed_next: u32,
     injected: u64,
@@ -81,6 +84,16 @@ impl Faults {
     /// call).
     pub fn fail_next(&self, op: &str, times: u32) {
         self.0.lock().expect("faults").fail_next.insert(op.to_string(), times);
+    }
+    /// Answers the next `times` requests of a single-item write `op` with
+    /// `TransactionConflictException` (nothing applied), as DynamoDB does
+    /// while a transaction holds the item.
+    pub fn conflict_next(&self, op: &str, times: u32) {
+        self.0
+            .lock()
+            .expect("faults")
+            .conflict_next
+            .insert(op.to_string(), times);
     }
     /// Answers the next `times` `BatchWriteItem` calls with every item left
     /// unprocessed (what DynamoDB does to a throttled table).
@@ -100,6 +113,13 @@ impl Faults {
                 500,
                 serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
                     "message": "Internal server error"}),
+            )
+        } else if plan.conflict_next.get(op).is_some_and(|n| *n > 0) {
+            *plan.conflict_next.get_mut(op).expect("present") -= 1;
+            (
+                400,
+                serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                    "message": "Transaction is ongoing for the item"}),
             )
         } else if op == "dynamodb:BatchWriteItem" && plan.unprocessed_next > 0 {
             plan.unprocessed_next -= 1;

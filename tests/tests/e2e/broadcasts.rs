@@ -257,10 +257,10 @@ async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
     app.stack.stop().await;
 }
 
-#[tokio::test]
-async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_48_hours() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    // A page in a region where Meta still honours marketing-messages tokens.
+/// PAGE1 in a region where Meta still honours marketing-messages tokens, and
+/// a lead who wrote three days ago (the 24-hour window is closed) and granted
+/// the token `token`.
+async fn marketing_page_and_lead(app: &TestApp, psid: &str, token: &str) {
     let (status, out) = app
         .api(
             Method::PUT,
@@ -269,24 +269,77 @@ async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_4
         )
         .await;
     assert_eq!(status, 200, "{out}");
-    // The lead wrote three days ago (the 24-hour window is closed) and
-    // granted a marketing-messages token.
     let t = optcast_shared::http::now_ms();
     let three_days_ago = t - 3 * optcast_shared::retention::DAY_MS;
-    app.say_at("PAGE1", "M0", "m_hello_m0", "hello", three_days_ago).await;
+    app.say_at("PAGE1", psid, &format!("m_hello_{psid}"), "hello", three_days_ago)
+        .await;
     let optin = json!({"object":"page","entry":[{"id":"PAGE1","time":t,"messaging":[
-        {"sender":{"id":"M0"},"recipient":{"id":"PAGE1"},"timestamp":three_days_ago + 1,
-         "optin":{"type":"notification_messages","notification_messages_token":"MM-TOKEN-M0",
+        {"sender":{"id":psid},"recipient":{"id":"PAGE1"},"timestamp":three_days_ago + 1,
+         "optin":{"type":"notification_messages","notification_messages_token":token,
                   "token_expiry_timestamp": t + 30 * optcast_shared::retention::DAY_MS}}]}]})
     .to_string();
     assert_eq!(app.post_signed(optin.as_bytes()).await.status(), 200);
+    let sk = format!("SUB#{psid}");
     eventually("marketing token stored", || async {
         app.scan("SubscribersTable")
             .await
             .iter()
-            .any(|i| s(i, "sk") == "SUB#M0" && i.contains_key("marketing_token"))
+            .any(|i| s(i, "sk") == sk && i.contains_key("marketing_token"))
     })
     .await;
+}
+
+/// Successful marketing-messages sends the fake Graph API recorded to `token`.
+fn marketing_sends(app: &TestApp, token: &str) -> usize {
+    app.stack
+        .graph
+        .sends()
+        .iter()
+        .filter(|s| s.recipient["notification_messages_token"] == token)
+        .count()
+}
+
+#[tokio::test]
+async fn a_write_refused_while_a_transaction_holds_the_item_is_retried_and_the_send_counts_once() {
+    // After a marketing message goes out the sender records it on the lead;
+    // DynamoDB refuses that write while another transaction holds the lead
+    // (a claim of another broadcast, ingest). Here it is refused twice.
+    let (faults, adjust) = sender_behind_faults().await;
+    let mut app = spawn_app_with(|o| {
+        o.held_functions = vec!["sender".into()];
+        adjust(o);
+    })
+    .await;
+    marketing_page_and_lead(&app, "N0", "MM-TOKEN-N0").await;
+    let id = app.create_broadcast(text("Offer")).await;
+    eventually("planned", || async {
+        app.broadcast(&id).await["counts"]["queued"] == 1
+    })
+    .await;
+    faults.conflict_next("dynamodb:UpdateItem", 2);
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(
+        (done["counts"]["sent"].as_i64(), done["counts"]["failed"].as_i64()),
+        (Some(1), Some(0)),
+        "{done}"
+    );
+    assert_eq!(marketing_sends(&app, "MM-TOKEN-N0"), 1);
+    assert_eq!(faults.injected(), 2);
+    let lead = app
+        .scan("SubscribersTable")
+        .await
+        .into_iter()
+        .find(|i| s(i, "sk") == "SUB#N0")
+        .unwrap();
+    assert!(lead.contains_key("last_marketing_sent_at_ms"));
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_48_hours() {
+    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
+    marketing_page_and_lead(&app, "M0", "MM-TOKEN-M0").await;
     let a = app.create_broadcast(text("Offer A")).await;
     let b = app.create_broadcast(text("Offer B")).await;
     for id in [&a, &b] {
@@ -298,14 +351,11 @@ async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_4
     let (done_a, done_b) = (app.wait_state(&a, "done").await, app.wait_state(&b, "done").await);
     let count = |k: &str| done_a["counts"][k].as_i64().unwrap_or(0) + done_b["counts"][k].as_i64().unwrap_or(0);
     assert_eq!((count("sent"), count("skipped_policy")), (1, 1), "{done_a} {done_b}");
-    let marketing_sends = app
-        .stack
-        .graph
-        .sends()
-        .iter()
-        .filter(|s| s.recipient["notification_messages_token"] == "MM-TOKEN-M0")
-        .count();
-    assert_eq!(marketing_sends, 1, "one marketing message per lead per 48 hours");
+    assert_eq!(
+        marketing_sends(&app, "MM-TOKEN-M0"),
+        1,
+        "one marketing message per lead per 48 hours"
+    );
     // The send's own record replaced its hold.
     let lead = app
         .scan("SubscribersTable")
