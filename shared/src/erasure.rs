@@ -518,9 +518,11 @@ impl Requests {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(request_pk(id)))
+            // Counts add up over runs: a job run again (redelivered, or after
+            // a failure past the deletes) finds nothing and must not zero them.
             .update_expression(
-                "SET #s = :s, completed_at_ms = if_not_exists(completed_at_ms, :t), subjects = :n, \
-                 erased_subscribers = :sub, erased_messages = :m, erased_consent_records = :c, erased_deliveries = :d, erased_exports = :e",
+                "SET #s = :s, completed_at_ms = if_not_exists(completed_at_ms, :t), subjects = :n \
+                 ADD erased_subscribers :sub, erased_messages :m, erased_consent_records :c, erased_deliveries :d, erased_exports :e",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#s", "status")

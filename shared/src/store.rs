@@ -455,6 +455,21 @@ impl Store {
         Ok(out.item().is_some())
     }
 
+    /// When the subject was last erased (from its tombstone), if ever.
+    pub async fn last_erased_at(&self, page: &PageId, psid: &Psid) -> Result<Option<i64>, StoreError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.tables.consent_log)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(tombstone_pk(page, psid)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(out.items().iter().filter_map(|i| opt_n(i, "erased_at_ms")).max())
+    }
+
     /// The consent log of one lead, oldest first.
     pub async fn consent_history(&self, page: &PageId, psid: &Psid) -> Result<Vec<Item>, StoreError> {
         self.query_all(&self.tables.consent_log, subject_pk(page, psid)).await

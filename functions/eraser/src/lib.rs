@@ -105,9 +105,28 @@ impl Eraser {
         for (page, psid) in &subjects {
             report.add(&self.eraser.erase(page, psid, reason, now).await?);
         }
+        // Data was held if this run found some, the API shredded it before
+        // queueing, or an earlier run of this job erased it (its tombstone):
+        // a job run again never turns "completed" into "no data".
+        let mut held = *found_before;
+        if !held && !report.held_data() {
+            let since = self.requests.get(request_id).await?.map_or(now, |r| r.created_at_ms);
+            for (page, psid) in &subjects {
+                if self
+                    .eraser
+                    .store
+                    .last_erased_at(page, psid)
+                    .await?
+                    .is_some_and(|t| t >= since)
+                {
+                    held = true;
+                    break;
+                }
+            }
+        }
         let status = self
             .requests
-            .finish(request_id, subjects.len() as u64, &report, *found_before, now)
+            .finish(request_id, subjects.len() as u64, &report, held, now)
             .await?;
         tracing::info!(
             request = %request_id,

@@ -242,6 +242,46 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
 }
 
 #[tokio::test]
+async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
+    let app = spawn_app().await;
+    app.say(PAGE, "RRPSID1", "m_rr1", "hello again").await;
+    app.stack.graph.map_asid("5550077", PAGE, "RRPSID1");
+    let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_700_000_000, "user_id": "5550077"});
+    let (status, answer) = post_deletion(&app, deletion_form(payload, APP_SECRET)).await;
+    assert_eq!(status, 200, "{answer}");
+    let code = answer["confirmation_code"].as_str().unwrap().to_string();
+    let request = || async { app.api(Method::GET, &format!("/v1/erasure/{code}"), None).await.1 };
+    eventually("erasure completed", || async {
+        request().await["status"] == "completed"
+    })
+    .await;
+    let first = request().await;
+    assert_eq!(first["report"]["messages"], 1, "{first}");
+    // SQS delivers the same job again (at least once): it finds nothing left,
+    // and the request still says what was erased.
+    let job = optcast_shared::queue::ErasureJob::ErasureV1 {
+        request_id: code.clone(),
+        target: optcast_shared::queue::ErasureTarget::AppScopedUser { asid: "5550077".into() },
+        found_before: false,
+    };
+    let event = json!({"Records": [{
+        "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
+        "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
+        "awsRegion": "us-west-2"}]});
+    let outcome = app.invoke("eraser", &event).await;
+    assert!(
+        outcome["batchItemFailures"].as_array().is_some_and(|f| f.is_empty()),
+        "{outcome}"
+    );
+    let again = request().await;
+    assert_eq!(again["status"], "completed", "{again}");
+    assert_eq!(again["report"], first["report"]);
+    assert_eq!(again["completed_at_ms"], first["completed_at_ms"]);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn export_round_trips_what_was_ingested_decrypted() {
     let app = spawn_app().await;
     let texts = ["Bonjour, ça va ? 🙂", "second message", "STOP"];
