@@ -312,6 +312,10 @@ impl Api {
         if req.tags.len() > 50 || req.tags.iter().any(|t| t.is_empty() || t.len() > 100) {
             return Err(bad("invalid_tags", "at most 50 tags of 1 to 100 characters"));
         }
+        // A tag given twice means it once (DynamoDB refuses a set with duplicates).
+        let mut tags = req.tags;
+        tags.sort();
+        tags.dedup();
         if req.name.as_ref().is_some_and(|n| n.len() > 200) {
             return Err(bad("invalid_name", "name is at most 200 characters"));
         }
@@ -336,7 +340,7 @@ impl Api {
             page_id,
             name: req.name,
             message: req.message,
-            audience_tags: req.tags,
+            audience_tags: tags,
             // Created scheduled (due now, or at send_at): if starting fails,
             // the scheduler starts it within a minute.
             send_at_ms: Some(send_at_ms.unwrap_or(now)),

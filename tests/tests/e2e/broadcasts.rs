@@ -710,5 +710,19 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
     assert_eq!(app.scan("PagesTable").await.len(), 1);
     // The page token is stored sealed, never in plaintext.
     assert!(!format!("{:?}", app.scan("PagesTable").await).contains(PAGE_TOKEN));
+    // A tag given twice is the same audience as given once (not a 5xx).
+    let (status, out) = app
+        .api(
+            Method::POST,
+            "/v1/broadcasts",
+            Some(
+                json!({"page_id": "PAGE1", "message": {"text": "Hi"}, "tags": ["vip", "vip"],
+                        "send_at": "2999-01-01T00:00:00Z"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    let id = out["id"].as_str().unwrap().to_string();
+    assert_eq!(app.broadcast(&id).await["tags"], json!(["vip"]));
     app.stack.stop().await;
 }
