@@ -527,7 +527,23 @@ impl BroadcastStore {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                // The SDK retries a write whose answer was lost (timeout,
+                // 500) though DynamoDB applied it; the retry then fails its
+                // condition. The cursor already at `next` is that write.
+                let out = self
+                    .ddb
+                    .get_item()
+                    .table_name(&self.tables.broadcasts)
+                    .key("pk", s(broadcast_pk(id)))
+                    .projection_expression("#c")
+                    .expression_attribute_names("#c", format!("cursor_{shard}"))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(dynamo)?;
+                let attr = format!("cursor_{shard}");
+                let cursor = out.item().and_then(|i| i.get(&attr)).and_then(|v| v.as_s().ok());
+                Ok(cursor.map(String::as_str) == Some(next))
             }
             Err(e) => Err(dynamo(e)),
         }

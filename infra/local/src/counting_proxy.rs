@@ -67,6 +67,9 @@ struct FaultPlan {
     /// Operation (`dynamodb:UpdateItem`) → how many more answers are
     /// `TransactionConflictException`s.
     conflict_next: BTreeMap<String, u32>,
+    /// Operation → how many more requests are applied by the emulator but
+    /// answered with a 500, as if the answer was lost on the way.
+    lose_answer_next: BTreeMap<String, u32>,
     /// How many more `BatchWriteItem` calls leave every item unprocessed.
     unprocessed_next: u32,
     injected: u64,
@@ -99,6 +102,27 @@ impl Faults {
     /// unprocessed (what DynamoDB does to a throttled table).
     pub fn leave_unprocessed_next(&self, times: u32) {
         self.0.lock().expect("faults").unprocessed_next = times;
+    }
+    /// Lets the emulator apply the next `times` requests of `op` but answers
+    /// each with a 500, as when DynamoDB's answer is lost (the SDK retries).
+    pub fn lose_answer_next(&self, op: &str, times: u32) {
+        self.0
+            .lock()
+            .expect("faults")
+            .lose_answer_next
+            .insert(op.to_string(), times);
+    }
+    /// Whether this applied request's answer is to be lost.
+    fn lose_answer(&self, op: &str) -> bool {
+        let mut plan = self.0.lock().expect("faults");
+        match plan.lose_answer_next.get_mut(op) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                plan.injected += 1;
+                true
+            }
+            _ => false,
+        }
     }
     /// How many answers were injected.
     pub fn injected(&self) -> u64 {
@@ -265,6 +289,15 @@ pub async fn start_with_faults(upstream: String) -> std::io::Result<(String, Cou
                                 )
                             }
                         };
+                        if resp.status().is_success() && faults.lose_answer(&op) {
+                            return Ok(hyper::Response::builder()
+                                .status(500)
+                                .header("content-type", "application/x-amz-json-1.0")
+                                .body(Full::new(Bytes::from_static(
+                                    br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
+                                )))
+                                .expect("static"));
+                        }
                         if resp.status().is_server_error() {
                             // The emulator's own failures (moto is not thread
                             // safe in places), retried by the SDK: counted

@@ -208,16 +208,50 @@ async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
     app.stack.stop().await;
 }
 
-/// The sender's AWS requests pass a proxy that can answer as AWS does when
+/// `function`'s AWS requests pass a proxy that can answer as AWS does when
 /// things go wrong (moto never does).
-async fn sender_behind_faults() -> (Faults, impl FnOnce(&mut optcast_local::StackOptions)) {
+async fn behind_faults(function: &str) -> (Faults, impl FnOnce(&mut optcast_local::StackOptions)) {
     let (url, _, faults) = counting_proxy::start_with_faults(endpoint()).await.unwrap();
     let aws = aws_at(&endpoint()).await;
+    let function = function.to_string();
     let adjust = move |o: &mut optcast_local::StackOptions| {
         o.function_aws
-            .insert("sender".into(), counting_proxy::routed_through(&aws, &url));
+            .insert(function, counting_proxy::routed_through(&aws, &url));
     };
     (faults, adjust)
+}
+
+#[tokio::test]
+async fn a_planner_checkpoint_whose_answer_was_lost_is_recognised_and_planning_goes_on() {
+    // DynamoDB applied the checkpoint but its answer was lost; the SDK's
+    // retry then fails the condition (the cursor moved). Every checkpoint
+    // here is answered so; twelve leads in one audience shard take two pages.
+    let (faults, adjust) = behind_faults("planner").await;
+    faults.lose_answer_next("dynamodb:UpdateItem", 1_000);
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
+        adjust(o);
+    })
+    .await;
+    app.register_page("PAGE1").await;
+    let same_shard: Vec<String> = (0..)
+        .map(|i| format!("S{i}"))
+        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
+        .take(12)
+        .collect();
+    app.seed_leads("PAGE1", &same_shard).await;
+    let id = app.create_broadcast(text("Lost answers")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 12, "{done}");
+    for p in &same_shard {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    assert!(
+        faults.injected() >= 17,
+        "every shard's checkpoint lost its answer once: {}",
+        faults.injected()
+    );
+    app.stack.stop().await;
 }
 
 #[tokio::test]
@@ -225,7 +259,7 @@ async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts
     // DynamoDB cancels a transaction that meets another on one of its items;
     // concurrent sends share their broadcast's lanes, so in AWS this is
     // routine. Here every third transaction of the sender is cancelled so.
-    let (faults, adjust) = sender_behind_faults().await;
+    let (faults, adjust) = behind_faults("sender").await;
     faults.conflict_every_nth_transaction(3);
     let (mut app, all, id) = planned_while_sender_held_with("C", 12, "Busy lanes", adjust).await;
     app.stack.resume("sender");
@@ -244,7 +278,7 @@ async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts
 
 #[tokio::test]
 async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
-    let (faults, adjust) = sender_behind_faults().await;
+    let (faults, adjust) = behind_faults("sender").await;
     let (mut app, _, id) = planned_while_sender_held_with("D", 1, "Last job", adjust).await;
     // The batch's one read of the broadcast fails (three 500s exhaust the
     // SDK's retries); the job reads it again itself and sends.
@@ -304,7 +338,7 @@ async fn a_write_refused_while_a_transaction_holds_the_item_is_retried_and_the_s
     // After a marketing message goes out the sender records it on the lead;
     // DynamoDB refuses that write while another transaction holds the lead
     // (a claim of another broadcast, ingest). Here it is refused twice.
-    let (faults, adjust) = sender_behind_faults().await;
+    let (faults, adjust) = behind_faults("sender").await;
     let mut app = spawn_app_with(|o| {
         o.held_functions = vec!["sender".into()];
         adjust(o);
