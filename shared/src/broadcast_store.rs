@@ -400,10 +400,15 @@ impl BroadcastStore {
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut extra = Item::new();
-        let mut update = "SET #s = :to REMOVE due_pk".to_string();
+        let mut update = "SET #s = :to".to_string();
         if let Some(r) = reason {
             extra.insert(":r".into(), s(r));
-            update = "SET #s = :to, paused_reason = :r REMOVE due_pk".into();
+            update.push_str(", paused_reason = :r");
+        }
+        // A broadcast stays among the due ones while it starts (planning,
+        // sending) until all its plan jobs are queued: see `started`.
+        if !matches!(to, BroadcastState::Planning | BroadcastState::Sending) {
+            update.push_str(" REMOVE due_pk");
         }
         self.set_state(id, from, to, &update, extra).await
     }
@@ -455,16 +460,37 @@ impl BroadcastStore {
         }
     }
 
-    /// Puts a broadcast whose start failed back among the due ones.
-    pub async fn reschedule(&self, id: &BroadcastId) -> Result<bool, StoreError> {
-        self.set_state(
-            id,
-            &[BroadcastState::Planning],
-            BroadcastState::Scheduled,
-            "SET #s = :to, due_pk = :d",
-            Item::from([(":d".to_string(), s(DUE_PK))]),
-        )
-        .await
+    /// Whether a broadcast has started (planning or sending) but not all of
+    /// its plan jobs are known to be queued: its start is to be finished.
+    pub async fn start_unfinished(&self, id: &BroadcastId) -> Result<bool, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .projection_expression("#s, due_pk")
+            .expression_attribute_names("#s", "state")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(out.item().is_some_and(|i| {
+            i.contains_key("due_pk") && matches!(get_s(i, "state").as_deref(), Some("planning") | Some("sending"))
+        }))
+    }
+
+    /// Every plan job of a started broadcast is queued: it leaves the due ones.
+    pub async fn started(&self, id: &BroadcastId) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .update_expression("REMOVE due_pk")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map_err(dynamo)?;
+        Ok(())
     }
 
     /// Scheduled broadcasts whose time has come.

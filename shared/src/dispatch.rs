@@ -15,9 +15,13 @@ pub enum DispatchError {
     Queue(#[from] QueueError),
 }
 
-/// Starts a scheduled broadcast. Returns false if it was not scheduled (it
-/// started already, or was cancelled). If the plan jobs cannot be enqueued
-/// it goes back to scheduled, so the next scheduler run retries it.
+/// Starts a scheduled broadcast, or finishes the start of one whose plan jobs
+/// could not all be queued. Returns false if there was nothing to start (it
+/// started already, or was cancelled). Until every plan job is queued the
+/// broadcast stays among the due ones, so the next scheduler run queues them
+/// all again: a plan job is idempotent (a shard's planner resumes from its
+/// checkpoint, and a planned shard does nothing), so shards whose job got
+/// through are not planned twice, and none is left out.
 pub async fn start(
     store: &BroadcastStore,
     sqs: &aws_sdk_sqs::Client,
@@ -27,6 +31,7 @@ pub async fn start(
     if !store
         .transition(id, &[BroadcastState::Scheduled], BroadcastState::Planning, None)
         .await?
+        && !store.start_unfinished(id).await?
     {
         return Ok(false);
     }
@@ -39,9 +44,7 @@ pub async fn start(
             .expect("plan job serialises")
         })
         .collect();
-    if let Err(e) = queue::send_batch(sqs, plan_queue_url, &jobs).await {
-        store.reschedule(id).await?;
-        return Err(e.into());
-    }
+    queue::send_batch(sqs, plan_queue_url, &jobs).await?;
+    store.started(id).await?;
     Ok(true)
 }

@@ -62,8 +62,9 @@ struct FaultPlan {
     /// Every n-th `TransactWriteItems` is cancelled for a conflict (0: none).
     conflict_every: u64,
     transactions: u64,
-    /// Operation (`dynamodb:BatchGetItem`) → how many more answers are 500s.
-    fail_next: BTreeMap<String, u32>,
+    /// Operation (`dynamodb:BatchGetItem`) → how many requests to let
+    /// through first, then how many to answer with 500s.
+    fail_next: BTreeMap<String, (u32, u32)>,
     /// Operation (`dynamodb:UpdateItem`) → how many more answers are
     /// `TransactionConflictException`s.
     conflict_next: BTreeMap<String, u32>,
@@ -86,7 +87,16 @@ impl Faults {
     /// `InternalServerError` (the SDK retries those: three in a row fail the
     /// call).
     pub fn fail_next(&self, op: &str, times: u32) {
-        self.0.lock().expect("faults").fail_next.insert(op.to_string(), times);
+        self.fail_after(op, 0, times);
+    }
+    /// Like [`Faults::fail_next`], after letting `skip` requests of `op`
+    /// through.
+    pub fn fail_after(&self, op: &str, skip: u32, times: u32) {
+        self.0
+            .lock()
+            .expect("faults")
+            .fail_next
+            .insert(op.to_string(), (skip, times));
     }
     /// Answers the next `times` requests of a single-item write `op` with
     /// `TransactionConflictException` (nothing applied), as DynamoDB does
@@ -131,12 +141,25 @@ impl Faults {
 
     fn answer(&self, op: &str, body: &[u8]) -> Option<hyper::Response<Full<Bytes>>> {
         let mut plan = self.0.lock().expect("faults");
-        let (status, payload) = if plan.fail_next.get(op).is_some_and(|n| *n > 0) {
-            *plan.fail_next.get_mut(op).expect("present") -= 1;
+        let failing = match plan.fail_next.get_mut(op) {
+            Some((skip, _)) if *skip > 0 => {
+                *skip -= 1;
+                false
+            }
+            Some((_, times)) if *times > 0 => {
+                *times -= 1;
+                true
+            }
+            _ => false,
+        };
+        let (status, payload) = if failing {
+            let error_type = match op.split(':').next() {
+                Some("sqs") => "com.amazonaws.sqs#InternalError",
+                _ => "com.amazonaws.dynamodb.v20120810#InternalServerError",
+            };
             (
                 500,
-                serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
-                    "message": "Internal server error"}),
+                serde_json::json!({"__type": error_type, "message": "Internal server error"}),
             )
         } else if plan.conflict_next.get(op).is_some_and(|n| *n > 0) {
             *plan.conflict_next.get_mut(op).expect("present") -= 1;

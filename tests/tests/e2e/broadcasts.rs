@@ -222,6 +222,47 @@ async fn behind_faults(function: &str) -> (Faults, impl FnOnce(&mut optcast_loca
 }
 
 #[tokio::test]
+async fn a_start_whose_plan_jobs_were_not_all_queued_is_finished_by_the_scheduler() {
+    let (faults, adjust) = behind_faults("api").await;
+    let app = spawn_app_with(adjust).await;
+    app.register_page("PAGE1").await;
+    // One lead in every audience shard.
+    let all: Vec<String> = (0..optcast_shared::store::AUDIENCE_SHARDS)
+        .map(|shard| {
+            (0..)
+                .map(|i| format!("W{shard}x{i}"))
+                .find(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == shard)
+                .unwrap()
+        })
+        .collect();
+    app.seed_leads("PAGE1", &all).await;
+    // The plan jobs go out ten to a call: the first call gets through, the
+    // second fails (every try the SDK makes).
+    faults.fail_after("sqs:SendMessageBatch", 1, 3);
+    let id = app.create_broadcast(text("Half started")).await;
+    assert_eq!(faults.injected(), 3);
+    // The scheduler's next run queues every plan job again.
+    let report = app
+        .invoke("scheduler", &scheduled_event(optcast_shared::http::now_ms()))
+        .await;
+    assert!(
+        report["started"].as_array().unwrap().iter().any(|s| s == id.as_str()),
+        "{report}"
+    );
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], all.len(), "{done}");
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    // Started in full, it is no longer among the due ones.
+    let again = app
+        .invoke("scheduler", &scheduled_event(optcast_shared::http::now_ms()))
+        .await;
+    assert!(again["started"].as_array().unwrap().is_empty(), "{again}");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_planner_checkpoint_whose_answer_was_lost_is_recognised_and_planning_goes_on() {
     // DynamoDB applied the checkpoint but its answer was lost; the SDK's
     // retry then fails the condition (the cursor moved). Every checkpoint
