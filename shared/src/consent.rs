@@ -81,6 +81,13 @@ pub enum ConsentIntent {
     None,
 }
 
+impl ConsentIntent {
+    /// An opt-in or opt-out the person expressed (not mere contact).
+    pub fn is_explicit(&self) -> bool {
+        matches!(self, ConsentIntent::OptIn(_) | ConsentIntent::OptOut(_))
+    }
+}
+
 /// Reads the consent intent of one event.
 pub fn intent(event: &InboundEvent) -> ConsentIntent {
     match &event.kind {
@@ -132,7 +139,9 @@ pub fn opens_window(event: &InboundEvent) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsentState {
     pub status: SubscriberStatus,
-    /// Event time (ms) of the last consent change applied.
+    /// Event time (ms) of the person's last word on consent: the last change
+    /// applied, or a later opt-in/opt-out that changed nothing (a STOP while
+    /// unsubscribed still outranks an older START delivered after it).
     pub changed_at_ms: i64,
 }
 

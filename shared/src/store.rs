@@ -95,6 +95,9 @@ pub struct Subscriber {
     pub status: SubscriberStatus,
     /// Event time of the last consent change applied.
     pub consent_changed_at_ms: i64,
+    /// Event time of the last explicit opt-in or opt-out, applied or not
+    /// (one that changed nothing still outranks older ones delivered later).
+    pub consent_intent_at_ms: i64,
     pub opted_in: Option<Proof>,
     /// For Meta's 24-hour window.
     pub last_inbound_at_ms: Option<i64>,
@@ -290,6 +293,9 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     if let Some(t) = sub.last_marketing_sent_at_ms {
         item.insert("last_marketing_sent_at_ms".into(), n(t));
     }
+    if sub.consent_intent_at_ms > 0 {
+        item.insert("consent_intent_at_ms".into(), n(sub.consent_intent_at_ms));
+    }
     if let Some(t) = sub.marketing_hold_until_ms {
         item.insert("marketing_hold_until_ms".into(), n(t));
     }
@@ -345,6 +351,7 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
         read_watermark: opt_n(item, "read_watermark").unwrap_or(0),
         last_marketing_sent_at_ms: opt_n(item, "last_marketing_sent_at_ms"),
         marketing_hold_until_ms: opt_n(item, "marketing_hold_until_ms"),
+        consent_intent_at_ms: opt_n(item, "consent_intent_at_ms").unwrap_or(0),
         created_at_ms: get_n(item, "created_at_ms")?,
         version: get_n(item, "version")? as u64,
     })
@@ -678,6 +685,7 @@ mod tests {
             read_watermark: 4,
             last_marketing_sent_at_ms: Some(8),
             marketing_hold_until_ms: Some(9),
+            consent_intent_at_ms: 10,
             created_at_ms: 1,
             version: 2,
         }

@@ -193,8 +193,13 @@ impl Ingest {
             let current = self.store.subscriber(&event.page_id, psid).await?;
             let state = current.as_ref().map(|s| ConsentState {
                 status: s.status,
-                changed_at_ms: s.consent_changed_at_ms,
+                changed_at_ms: s.consent_changed_at_ms.max(s.consent_intent_at_ms),
             });
+            // An opt-in or opt-out older than the person's last word on
+            // consent (Meta retries reorder deliveries) changes nothing,
+            // marketing permission included.
+            let stale_intent = state.is_some_and(|s| event.timestamp_ms < s.changed_at_ms);
+            let explicit = consent::intent(event).is_explicit();
             let change = consent::decide(state, event);
             if current.is_none() && change.is_none() {
                 // Echoes and receipts about someone who never wrote to us.
@@ -228,7 +233,10 @@ impl Ingest {
                     proof: proof.clone(),
                 }
             });
-            update_activity(&mut sub, event, &key, event_time_ms);
+            if explicit && !stale_intent {
+                sub.consent_intent_at_ms = sub.consent_intent_at_ms.max(event_time_ms);
+            }
+            update_activity(&mut sub, event, &key, event_time_ms, stale_intent);
             let message = stored_message(event, psid, &key, event_time_ms, expires_at_s);
             let commit = EventCommit {
                 marker: marker.clone(),
@@ -276,6 +284,7 @@ fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) 
         read_watermark: 0,
         last_marketing_sent_at_ms: None,
         marketing_hold_until_ms: None,
+        consent_intent_at_ms: 0,
         created_at_ms: at_ms,
         version: 0,
     }
@@ -284,7 +293,7 @@ fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) 
 pub use crypto::field_aad;
 
 /// Window, marketing token, tags and watermarks: everything but consent.
-fn update_activity(sub: &mut Subscriber, event: &InboundEvent, key: &DataKey, at_ms: i64) {
+fn update_activity(sub: &mut Subscriber, event: &InboundEvent, key: &DataKey, at_ms: i64, stale_intent: bool) {
     if consent::opens_window(event) {
         sub.last_inbound_at_ms = Some(sub.last_inbound_at_ms.unwrap_or(0).max(at_ms));
     }
@@ -293,7 +302,7 @@ fn update_activity(sub: &mut Subscriber, event: &InboundEvent, key: &DataKey, at
             if let Some(r) = o.ref_.as_ref().or(o.payload.as_ref().filter(|_| !o.marketing)) {
                 add_tag(sub, r);
             }
-            if o.marketing {
+            if o.marketing && !stale_intent {
                 let stopped = o.status == Some(meta::MarketingStatus::Stop);
                 let sealed = match &o.token {
                     Some(token) => Some(crypto::seal(

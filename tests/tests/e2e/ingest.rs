@@ -182,6 +182,33 @@ async fn stop_then_start_leaves_three_consent_changes_in_order() {
 }
 
 #[tokio::test]
+async fn an_older_start_delivered_after_a_newer_stop_does_not_resubscribe() {
+    // The person unsubscribed, wrote START, then changed their mind and wrote
+    // STOP; Meta delivered the START last (retries reorder deliveries). The
+    // second STOP changed nothing, yet it is their last word.
+    let app = spawn_app().await;
+    let t = 1_718_000_000_000i64;
+    for (mid, text, at) in [
+        ("m_r1", "hello", t),
+        ("m_r2", "STOP", t + 1_000),
+        ("m_r4", "STOP", t + 20_000),
+        ("m_r3", "START", t + 10_000),
+    ] {
+        app.say_at("PAGE1", "PSIDR", mid, text, at).await;
+    }
+    let sub = subscriber(&app, "PAGE1", "PSIDR").await.unwrap();
+    assert_eq!(s(&sub, "status"), "unsubscribed");
+    assert!(!sub.contains_key("audience_pk"));
+    let changes: Vec<_> = consent_log(&app, "PAGE1", "PSIDR")
+        .await
+        .iter()
+        .map(|i| s(i, "to"))
+        .collect();
+    assert_eq!(changes, ["subscribed", "unsubscribed"]);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn unsigned_or_forged_deliveries_get_403_and_nothing_is_stored() {
     let app = spawn_app().await;
     let body = text_delivery("PAGE1", "PSID4", "m_forged", "hello", 1);

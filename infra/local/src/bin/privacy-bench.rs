@@ -151,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
         read_watermark: 0,
         last_marketing_sent_at_ms: None,
         marketing_hold_until_ms: None,
+        consent_intent_at_ms: 0,
         created_at_ms: t,
         version: 0,
     };
