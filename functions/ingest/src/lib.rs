@@ -408,3 +408,53 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     ))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use optcast_shared::ids::PageId;
+    use optcast_shared::meta::{OptInEvent, Platform};
+
+    fn marketing_optin(ts: i64) -> InboundEvent {
+        InboundEvent {
+            platform: Platform::Messenger,
+            page_id: PageId::parse("1").unwrap(),
+            subject: Some(Psid::parse("2").unwrap()),
+            timestamp_ms: ts,
+            standby: false,
+            kind: EventKind::OptIn(OptInEvent {
+                marketing: true,
+                payload: None,
+                ref_: None,
+                token: Some("OLD-TOKEN".into()),
+                token_expiry_ms: None,
+                timezone: None,
+                status: None,
+            }),
+            key: "k".into(),
+            sha256: "0".repeat(64),
+        }
+    }
+
+    #[test]
+    fn a_stale_marketing_opt_in_does_not_undo_a_later_stop() {
+        let key = DataKey::from_parts([7; 32], vec![1]);
+        let event = marketing_optin(5);
+        let mut sub = new_subscriber(&event, &Psid::parse("2").unwrap(), &key, 1);
+        let stopped = MarketingToken {
+            sealed: vec![9; 40],
+            expires_at_ms: None,
+            stopped: true,
+            timezone: None,
+        };
+        sub.marketing = Some(stopped.clone());
+        // Older than the person's last word (their STOP): nothing changes.
+        update_activity(&mut sub, &event, &key, 5, true);
+        assert_eq!(sub.marketing, Some(stopped));
+        // Current: the new grant replaces the token and lifts the stop.
+        update_activity(&mut sub, &event, &key, 5, false);
+        let m = sub.marketing.unwrap();
+        assert!(!m.stopped);
+        assert_ne!(m.sealed, vec![9; 40]);
+    }
+}
