@@ -205,6 +205,15 @@ impl Ingest {
                 // Echoes and receipts about someone who never wrote to us.
                 return self.record_only(&only_marker).await;
             }
+            if current.is_none() {
+                // Sent before the person was erased (delivered late, or
+                // replayed from the DLQ): it is not a new conversation and
+                // must not bring them or their words back.
+                let erased_at = self.store.last_erased_at(&event.page_id, psid).await?;
+                if erased_at.is_some_and(|at| event_time_ms <= at) {
+                    return self.record_only(&only_marker).await;
+                }
+            }
             let (mut sub, key) = match current {
                 Some(sub) => {
                     let key = self

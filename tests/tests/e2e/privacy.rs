@@ -242,6 +242,33 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
 }
 
 #[tokio::test]
+async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_the_lead_back() {
+    let app = spawn_app().await;
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, "LATEPSID", "m_late0", "first words", t - 60_000).await;
+    erase(&app, "LATEPSID").await;
+    // Written before the erasure, delivered after it (a retry, a DLQ replay).
+    app.say_at(PAGE, "LATEPSID", "m_late1", "late words", t - 30_000).await;
+    let tables = app.dump_tables().await;
+    assert!(!tables.contains("LATEPSID"), "{tables}");
+    // Writing again afterwards is a new conversation: a fresh lead.
+    app.say_at(
+        PAGE,
+        "LATEPSID",
+        "m_late2",
+        "hello again",
+        optcast_shared::http::now_ms() + 1_000,
+    )
+    .await;
+    let (status, lead) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/LATEPSID"), None)
+        .await;
+    assert_eq!(status, 200, "{lead}");
+    assert_eq!(lead["status"], "subscribed", "{lead}");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
     let app = spawn_app().await;
     app.say(PAGE, "RRPSID1", "m_rr1", "hello again").await;
