@@ -700,17 +700,33 @@ impl BroadcastStore {
     }
 
     /// Records an outcome for a job that never claimed (a skip), counting it
-    /// in the same transaction; false if the job was recorded before.
+    /// in the same transaction; false if the job was recorded before. For a
+    /// lead erased since planning the record names them only by digest: an
+    /// erasure leaves no PSID behind, even in what comes after it.
     pub async fn record_outcome(
         &self,
         task: &crate::queue::SendTask,
         state: DeliveryState,
         now_ms: i64,
         expires_at_s: i64,
+        lead_erased: bool,
     ) -> Result<bool, StoreError> {
+        let mut item = delivery_item(task, state, now_ms, expires_at_s);
+        if lead_erased {
+            let digest = crate::crypto::subject_digest(&task.page_id, &task.psid);
+            item.insert("sk".into(), s(format!("SUB#~{digest}")));
+            item.insert(
+                "age_pk".into(),
+                s(crate::store::age_pk(
+                    &task.page_id,
+                    &format!("{}#~{digest}", task.broadcast_id),
+                )),
+            );
+            item.remove("subject_pk");
+        }
         let put = Put::builder()
             .table_name(&self.tables.deliveries)
-            .set_item(Some(delivery_item(task, state, now_ms, expires_at_s)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|_| StoreError::Corrupt("put"))?;
@@ -732,7 +748,7 @@ impl BroadcastStore {
         let mut update = Update::builder()
             .table_name(&self.tables.deliveries)
             .key("pk", s(broadcast_pk(&task.broadcast_id)))
-            .key("sk", s(format!("SUB#{}", task.psid)))
+            .key("sk", s(delivery_sk(&task.psid)))
             .update_expression(if message_id.is_some() {
                 "SET #s = :st, message_id = :m"
             } else {
@@ -824,7 +840,7 @@ impl BroadcastStore {
             .delete_item()
             .table_name(&self.tables.deliveries)
             .key("pk", s(broadcast_pk(&task.broadcast_id)))
-            .key("sk", s(format!("SUB#{}", task.psid)))
+            .key("sk", s(delivery_sk(&task.psid)))
             .condition_expression("#s = :claimed")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
@@ -849,7 +865,7 @@ impl BroadcastStore {
             .get_item()
             .table_name(&self.tables.deliveries)
             .key("pk", s(broadcast_pk(id)))
-            .key("sk", s(format!("SUB#{psid}")))
+            .key("sk", s(delivery_sk(psid)))
             .consistent_read(true)
             .send()
             .await
@@ -903,10 +919,14 @@ impl BroadcastStore {
     }
 }
 
+fn delivery_sk(psid: &Psid) -> String {
+    format!("SUB#{psid}")
+}
+
 fn delivery_item(task: &crate::queue::SendTask, state: DeliveryState, now_ms: i64, expires_at_s: i64) -> Item {
     let mut item = Item::new();
     item.insert("pk".into(), s(broadcast_pk(&task.broadcast_id)));
-    item.insert("sk".into(), s(format!("SUB#{}", task.psid)));
+    item.insert("sk".into(), s(delivery_sk(&task.psid)));
     item.insert("page_id".into(), s(task.page_id.as_str()));
     item.insert("state".into(), s(state.as_str()));
     item.insert("at_ms".into(), n(now_ms));

@@ -336,8 +336,8 @@ impl Sender {
         expires_at_s: i64,
         reason: Option<broadcast::PolicySkip>,
     ) -> Result<JobOutcome, SendError> {
-        let subscribed = self.leads.status(&task.page_id, &task.psid).await?
-            == Some(optcast_shared::consent::SubscriberStatus::Subscribed);
+        let status = self.leads.status(&task.page_id, &task.psid).await?;
+        let subscribed = status == Some(optcast_shared::consent::SubscriberStatus::Subscribed);
         let (state, outcome) = match reason {
             Some(_) if subscribed => (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy),
             // Not subscribed, or subscribed but refused by the 48-hour condition.
@@ -347,7 +347,11 @@ impl Sender {
         if let Some(r) = reason {
             tracing::info!(reason = ?r, "skipped by policy");
         }
-        if self.store.record_outcome(task, state, now, expires_at_s).await? {
+        if self
+            .store
+            .record_outcome(task, state, now, expires_at_s, status.is_none())
+            .await?
+        {
             Ok(outcome)
         } else {
             Ok(JobOutcome::Nothing)

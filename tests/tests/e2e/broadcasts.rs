@@ -444,6 +444,39 @@ async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_4
 }
 
 #[tokio::test]
+async fn a_lead_erased_after_planning_is_skipped_and_leaves_no_psid_in_the_delivery_records() {
+    let (mut app, _, id) = planned_while_sender_held("GONELEAD", 2, "Before you go").await;
+    let (status, out) = app
+        .api(
+            Method::POST,
+            "/v1/erasure",
+            Some(json!({"page_id": "PAGE1", "psid": "GONELEAD0"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let request = out["request_id"].as_str().unwrap().to_string();
+    eventually("erased", || async {
+        app.api(Method::GET, &format!("/v1/erasure/{request}"), None).await.1["status"] == "completed"
+    })
+    .await;
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(
+        (
+            done["counts"]["sent"].as_i64(),
+            done["counts"]["skipped_unsubscribed"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{done}"
+    );
+    assert_eq!(app.sends_to("GONELEAD0"), 0);
+    let deliveries = format!("{:?}", app.scan("DeliveriesTable").await);
+    assert!(!deliveries.contains("GONELEAD0"), "{deliveries}");
+    assert!(deliveries.contains("GONELEAD1"));
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice() {
     let (mut app, _, id) = planned_while_sender_held("K", 3, "Crash test").await;
     // A previous sender claimed K0 two minutes ago and died before sending:
