@@ -410,6 +410,13 @@ impl BroadcastStore {
         if !matches!(to, BroadcastState::Planning | BroadcastState::Sending) {
             update.push_str(" REMOVE due_pk");
         }
+        // Cancelled and paused broadcasts are never planned again: their
+        // cursors (the audience key of a lead, PSID included) go.
+        if matches!(to, BroadcastState::Cancelled | BroadcastState::Paused) {
+            for shard in 0..crate::store::AUDIENCE_SHARDS {
+                update.push_str(&format!(", cursor_{shard}"));
+            }
+        }
         self.set_state(id, from, to, &update, extra).await
     }
 
@@ -529,16 +536,21 @@ impl BroadcastStore {
         if finished {
             update.push_str(", shards_done :one");
         }
+        // Only while the broadcast is active: a cancel or pause drops the
+        // cursors (they hold a lead's key), and none comes back after it.
         let condition = if prev.is_empty() {
-            format!("attribute_not_exists(cursor_{shard}) OR cursor_{shard} = :prev")
+            format!("(attribute_not_exists(cursor_{shard}) OR cursor_{shard} = :prev) AND #s IN (:planning, :sending)")
         } else {
-            format!("cursor_{shard} = :prev")
+            format!("cursor_{shard} = :prev AND #s IN (:planning, :sending)")
         };
         let mut req = self
             .ddb
             .update_item()
             .table_name(&self.tables.broadcasts)
             .key("pk", s(broadcast_pk(id)))
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":planning", s(BroadcastState::Planning.as_str()))
+            .expression_attribute_values(":sending", s(BroadcastState::Sending.as_str()))
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_values(":next", s(next))

@@ -3,7 +3,7 @@
 
 use optcast_local::counting_proxy::{self, Faults};
 use optcast_local::fake_graph::{FakeError, Rule};
-use optcast_shared::broadcast_store::{BroadcastStore, Claim, DeliveryState, SendTables, SEND_LANES};
+use optcast_shared::broadcast_store::{BroadcastStore, Claim, DeliveryState, SendTables, CURSOR_DONE, SEND_LANES};
 use optcast_shared::consent::UNSUBSCRIBE_PAYLOAD;
 use optcast_shared::ids::{BroadcastId, PageId, Psid};
 use optcast_shared::queue::SendTask;
@@ -622,6 +622,26 @@ async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
         (after["state"].as_str(), after["counts"]["sent"].as_u64()),
         (Some("cancelled"), Some(u64::from(SEND_LANES)))
     );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it() {
+    let (app, _, id) = planned_while_sender_held("CUR", 2, "Cursors").await;
+    let store = send_store(&app);
+    let bid = BroadcastId::parse(&id).unwrap();
+    // Mid-plan, a shard's cursor is the last lead's audience key.
+    let cursor = r#"{"audience_pk":"PAGE1#AUD#0","pk":"PAGE#PAGE1","sk":"SUB#CURSORLEAD"}"#;
+    assert!(store.checkpoint(&bid, 0, CURSOR_DONE, cursor, 0).await.unwrap());
+    let (status, _) = app
+        .api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 200);
+    // A planner still running on another shard cannot write one back.
+    assert!(!store.checkpoint(&bid, 1, "", cursor, 0).await.unwrap());
+    let definition = format!("{:?}", app.scan("BroadcastsTable").await);
+    assert!(!definition.contains("CURSORLEAD"), "{definition}");
+    assert!(!definition.contains("cursor_"), "{definition}");
     app.stack.stop().await;
 }
 
