@@ -838,14 +838,8 @@ impl BroadcastStore {
                 .expression_attribute_values(":one", n(1))
                 .send()
                 .await;
-            match out {
-                Ok(_) => {}
-                // Not ours any more (expired and taken, or the lead erased).
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(dynamo(e)),
-            }
+            // Not ours any more (expired and taken, or the lead erased): fine.
+            crate::store::unless_condition_failed(out)?;
         }
         let out = self
             .ddb
@@ -858,16 +852,7 @@ impl BroadcastStore {
             .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(dynamo(e)),
-        }
+        crate::store::unless_condition_failed(out)
     }
 
     /// A delivery's state and when it was last written.
@@ -918,16 +903,7 @@ impl BroadcastStore {
             .expression_attribute_values(":subscribed", s("subscribed"))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(dynamo(e)),
-        }
+        crate::store::unless_condition_failed(out)
     }
 }
 

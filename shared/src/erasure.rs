@@ -281,13 +281,7 @@ impl Eraser {
                     .expression_attribute_values(":sk", s(subscriber_sk(psid)))
                     .send()
                     .await;
-                match out {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                    Err(e) => return Err(dynamo(e)),
-                }
+                crate::store::unless_condition_failed(out)?;
             }
         }
         Ok(())

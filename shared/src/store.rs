@@ -39,6 +39,22 @@ pub(crate) fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::
     StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
 }
 
+/// The result of a conditional write whose failed condition means "nothing
+/// to do" (already done, or not ours any more): only other errors count.
+pub(crate) fn unless_condition_failed<T, E, R>(
+    out: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<(), StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match out {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => Ok(()),
+        Err(e) => Err(dynamo(e)),
+    }
+}
+
 /// Table names, from the environment `template.yaml` sets.
 #[derive(Debug, Clone)]
 pub struct Tables {
