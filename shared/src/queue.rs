@@ -96,7 +96,14 @@ impl DeliveryQueue<'_> {
         });
         let mut message = serde_json::to_string(&job).map_err(|e| QueueError::BadJob(e.to_string()))?;
         if message.len() > INLINE_LIMIT {
-            let key = format!("claims/{}/{}", received_at_ms / 86_400_000, body_sha256);
+            // One object per delivery, even for the same body (Meta retries):
+            // deleting one once ingested must not take another's with it.
+            let key = format!(
+                "claims/{}/{}-{}",
+                received_at_ms / 86_400_000,
+                body_sha256,
+                crate::erasure::new_request_id()
+            );
             self.put_claim(&key, body).await?;
             job = IngestJob::DeliveryV1(DeliveryJob {
                 received_at_ms,
