@@ -118,16 +118,35 @@ impl Ingest {
             events: events.len(),
             ..Default::default()
         };
+        // One person's failing event does not hold back everyone else's (a
+        // STOP further on still lands now); that person's later events wait,
+        // in order, for the retry, where what was applied is a duplicate.
+        let mut first_error = None;
+        let mut held_back = std::collections::HashSet::new();
         for event in &events {
-            self.note_page(&event.page_id).await?;
-            match self.apply(event, &job.body_sha256, job.received_at_ms).await? {
-                EventOutcome::Applied { consent_changed } => {
+            let subject = (&event.page_id, event.subject.as_ref());
+            if held_back.contains(&subject) {
+                continue;
+            }
+            let outcome = match self.note_page(&event.page_id).await {
+                Ok(()) => self.apply(event, &job.body_sha256, job.received_at_ms).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(EventOutcome::Applied { consent_changed }) => {
                     report.applied += 1;
                     report.consent_changes += usize::from(consent_changed);
                 }
-                EventOutcome::Duplicate => report.duplicates += 1,
-                EventOutcome::Recorded => report.recorded += 1,
+                Ok(EventOutcome::Duplicate) => report.duplicates += 1,
+                Ok(EventOutcome::Recorded) => report.recorded += 1,
+                Err(e) => {
+                    held_back.insert(subject);
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         queue::delete_claim(&job, &self.s3).await?;
         tracing::info!(

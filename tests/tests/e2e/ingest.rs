@@ -209,6 +209,50 @@ async fn an_older_start_delivered_after_a_newer_stop_does_not_resubscribe() {
 }
 
 #[tokio::test]
+async fn one_persons_failing_event_does_not_hold_back_anothers_stop_in_the_same_delivery() {
+    let app = spawn_app().await;
+    let t = 1_718_000_000_000i64;
+    app.say_at("PAGE1", "BROKEN1", "m_b0", "hello", t).await;
+    app.say_at("PAGE1", "STOPPER1", "m_s0", "hello", t).await;
+    // BROKEN1's data key cannot be unwrapped any more: their events fail.
+    app.ddb
+        .put_item()
+        .table_name(app.physical("SubjectKeysTable"))
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(optcast_shared::store::subject_pk(
+                &optcast_shared::ids::PageId::parse("PAGE1").unwrap(),
+                &optcast_shared::ids::Psid::parse("BROKEN1").unwrap(),
+            )),
+        )
+        .item(
+            "data_key",
+            aws_sdk_dynamodb::types::AttributeValue::B(vec![0u8; 40].into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    // One delivery: BROKEN1 writes first, STOPPER1 says STOP after.
+    let body = serde_json::json!({"object":"page","entry":[{"id":"PAGE1","time":t,"messaging":[
+        {"sender":{"id":"BROKEN1"},"recipient":{"id":"PAGE1"},"timestamp":t + 1_000,"message":{"mid":"m_b1","text":"more"}},
+        {"sender":{"id":"STOPPER1"},"recipient":{"id":"PAGE1"},"timestamp":t + 2_000,"message":{"mid":"m_s1","text":"STOP"}}]}]})
+    .to_string();
+    assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
+    eventually("the STOP applied", || async {
+        subscriber(&app, "PAGE1", "STOPPER1")
+            .await
+            .is_some_and(|s| optcast_tests::s(&s, "status") == "unsubscribed")
+    })
+    .await;
+    // The delivery itself is not lost: it is retried, then dead-lettered.
+    eventually("dead-lettered for BROKEN1", || async {
+        !app.dead_letters().await.is_empty()
+    })
+    .await;
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn unsigned_or_forged_deliveries_get_403_and_nothing_is_stored() {
     let app = spawn_app().await;
     let body = text_delivery("PAGE1", "PSID4", "m_forged", "hello", 1);
