@@ -502,23 +502,32 @@ impl BroadcastStore {
 
     /// Scheduled broadcasts whose time has come.
     pub async fn due(&self, now_ms: i64) -> Result<Vec<BroadcastId>, StoreError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.tables.broadcasts)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("due_pk = :d AND send_at_ms <= :now")
-            .expression_attribute_values(":d", s(DUE_PK))
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
-            .await
-            .map_err(dynamo)?;
-        Ok(out
-            .items()
-            .iter()
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.tables.broadcasts)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_pk = :d AND send_at_ms <= :now")
+                .expression_attribute_values(":d", s(DUE_PK))
+                .expression_attribute_values(":now", n(now_ms))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(dynamo)?;
             // The `due` index projects keys only: the id is in the table key.
-            .filter_map(|i| BroadcastId::parse(get_s(i, "pk")?.strip_prefix("BCAST#")?).ok())
-            .collect())
+            ids.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|i| BroadcastId::parse(get_s(i, "pk")?.strip_prefix("BCAST#")?).ok()),
+            );
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(ids),
+            }
+        }
     }
 
     /// Records a planned page: moves the shard's cursor from `prev` to `next`

@@ -224,7 +224,12 @@ impl Api {
                     .headers()
                     .get("authorization")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
+                    // The scheme is case-insensitive (RFC 9110 §11.1).
+                    .and_then(|v| {
+                        v.split_once(' ')
+                            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    })
+                    .map(|(_, token)| token)
                     .ok_or(ApiError::Unauthorized)?;
                 if handshake::constant_time_eq(given.trim().as_bytes(), expected.expose_secret().as_bytes()) {
                     Ok(())

@@ -815,6 +815,15 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
     assert_eq!(status, 400);
     let (status, _) = app.api(Method::GET, "/v1/broadcasts/doesnotexist", None).await;
     assert_eq!(status, 404);
+    // The scheme is case-insensitive.
+    let lower = app
+        .http
+        .get(app.url("/v1/broadcasts/doesnotexist"))
+        .header("authorization", format!("bearer {ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 404);
 
     for auth in [None, Some("Bearer wrong"), Some("Basic dGVzdA=="), Some(ADMIN_TOKEN)] {
         let mut req = app.http.post(app.url("/v1/broadcasts")).json(&text("should not exist"));
