@@ -289,6 +289,18 @@ impl Api {
                 "retention_days must be between 1 and 3650",
             ));
         }
+        // A two-letter region code (e.g. "EU", "UK", "JP"): where Meta still
+        // honours marketing-messages tokens depends on it.
+        if req
+            .region
+            .as_ref()
+            .is_some_and(|r| r.len() != 2 || !r.chars().all(|c| c.is_ascii_alphabetic()))
+        {
+            return Err(bad(
+                "invalid_region",
+                "region is a two-letter code such as EU, UK or JP",
+            ));
+        }
         let key = self.keys.generate(&crypto::page_key_context(&page_id)).await?;
         let sealed = crypto::seal(&key, &crypto::page_token_aad(&page_id), req.access_token.as_bytes());
         let page = Page {

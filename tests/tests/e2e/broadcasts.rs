@@ -813,6 +813,18 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
         .api(Method::PUT, "/v1/pages/PAGE2", Some(json!({"access_token": ""})))
         .await;
     assert_eq!(status, 400);
+    let (status, out) = app
+        .api(
+            Method::PUT,
+            "/v1/pages/PAGE2",
+            Some(json!({"access_token": "t", "region": "Europe"})),
+        )
+        .await;
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (400, Some("invalid_region")),
+        "{out}"
+    );
     let (status, _) = app.api(Method::GET, "/v1/broadcasts/doesnotexist", None).await;
     assert_eq!(status, 404);
     // The scheme is case-insensitive.
