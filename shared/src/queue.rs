@@ -297,7 +297,8 @@ pub enum ErasureJob {
     ErasureV1 {
         request_id: String,
         target: ErasureTarget,
-        /// The API shredded the subject before queueing: it held data.
+        /// Data was held (set by earlier versions, whose API shredded before
+        /// queueing; the eraser now reads the same from the tombstone).
         #[serde(default)]
         found_before: bool,
     },

@@ -477,14 +477,18 @@ impl Api {
                 now,
             )
             .await?;
-        let found = self.eraser.shred(&page_id, &psid, ErasureReason::Request, now).await?;
+        // Queued first, so an erasure is never left half done: if queueing
+        // fails the caller gets a 503 with nothing destroyed and retries. The
+        // key is then destroyed before answering, so every ciphertext is
+        // unreadable from the 202 on (the eraser shreds too, if it ran first;
+        // the tombstone tells it data was held).
         let job = ErasureJob::ErasureV1 {
             request_id: id.clone(),
             target: ErasureTarget::Subject {
                 page_id: page_id.clone(),
-                psid,
+                psid: psid.clone(),
             },
-            found_before: found,
+            found_before: false,
         };
         self.sqs
             .send_message()
@@ -493,6 +497,7 @@ impl Api {
             .send()
             .await
             .map_err(|e| ApiError::Queue(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        let found = self.eraser.shred(&page_id, &psid, ErasureReason::Request, now).await?;
         tracing::info!(request = %id, page = %page_id, shredded = found, "erasure accepted");
         Ok((202, json!({"request_id": id, "status": "pending"})))
     }

@@ -269,6 +269,40 @@ async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_
 }
 
 #[tokio::test]
+async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_retry_completes() {
+    let (url, _, faults) = optcast_local::counting_proxy::start_with_faults(endpoint())
+        .await
+        .unwrap();
+    let aws = aws_at(&endpoint()).await;
+    let app = spawn_app_with(|o| {
+        o.function_aws
+            .insert("api".into(), optcast_local::counting_proxy::routed_through(&aws, &url));
+    })
+    .await;
+    app.say(PAGE, "QFAILPSID", "m_q1", "keep me for now").await;
+    faults.fail_next("sqs:SendMessage", 3);
+    let body = json!({"page_id": PAGE, "psid": "QFAILPSID"});
+    let (status, out) = app.api(Method::POST, "/v1/erasure", Some(body.clone())).await;
+    assert_eq!(status, 503, "{out}");
+    // Nothing half done: the lead and their messages are still readable.
+    let (status, export) = app
+        .api(Method::GET, &format!("/v1/export?page_id={PAGE}&psid=QFAILPSID"), None)
+        .await;
+    assert_eq!(status, 200, "{export}");
+    assert!(export.to_string().contains("keep me for now"));
+    // The caller's retry goes through and completes.
+    let (status, out) = app.api(Method::POST, "/v1/erasure", Some(body)).await;
+    assert_eq!(status, 202, "{out}");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    eventually("erasure completed", || async {
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
+    })
+    .await;
+    assert!(!app.dump_tables().await.contains("QFAILPSID"));
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
     let app = spawn_app().await;
     app.say(PAGE, "RRPSID1", "m_rr1", "hello again").await;
