@@ -482,7 +482,9 @@ impl BroadcastStore {
             .await
             .map_err(dynamo)?;
         Ok(out.item().is_some_and(|i| {
-            i.contains_key("due_pk") && matches!(get_s(i, "state").as_deref(), Some("planning") | Some("sending"))
+            i.contains_key("due_pk")
+                && get_s(i, "state")
+                    .is_some_and(|st| st == BroadcastState::Planning.as_str() || st == BroadcastState::Sending.as_str())
         }))
     }
 
@@ -577,18 +579,18 @@ impl BroadcastStore {
                 // The SDK retries a write whose answer was lost (timeout,
                 // 500) though DynamoDB applied it; the retry then fails its
                 // condition. The cursor already at `next` is that write.
+                let attr = format!("cursor_{shard}");
                 let out = self
                     .ddb
                     .get_item()
                     .table_name(&self.tables.broadcasts)
                     .key("pk", s(broadcast_pk(id)))
                     .projection_expression("#c")
-                    .expression_attribute_names("#c", format!("cursor_{shard}"))
+                    .expression_attribute_names("#c", &attr)
                     .consistent_read(true)
                     .send()
                     .await
                     .map_err(dynamo)?;
-                let attr = format!("cursor_{shard}");
                 let cursor = out.item().and_then(|i| i.get(&attr)).and_then(|v| v.as_s().ok());
                 Ok(cursor.map(String::as_str) == Some(next))
             }
@@ -670,7 +672,13 @@ impl BroadcastStore {
             .map_err(|_| StoreError::Corrupt("condition"))?;
         let put = Put::builder()
             .table_name(&self.tables.deliveries)
-            .set_item(Some(delivery_item(task, DeliveryState::Claimed, now_ms, expires_at_s)))
+            .set_item(Some(delivery_item(
+                task,
+                DeliveryState::Claimed,
+                now_ms,
+                expires_at_s,
+                false,
+            )))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|_| StoreError::Corrupt("put"))?;
@@ -732,22 +740,9 @@ impl BroadcastStore {
         expires_at_s: i64,
         lead_erased: bool,
     ) -> Result<bool, StoreError> {
-        let mut item = delivery_item(task, state, now_ms, expires_at_s);
-        if lead_erased {
-            let digest = crate::crypto::subject_digest(&task.page_id, &task.psid);
-            item.insert("sk".into(), s(format!("SUB#~{digest}")));
-            item.insert(
-                "age_pk".into(),
-                s(crate::store::age_pk(
-                    &task.page_id,
-                    &format!("{}#~{digest}", task.broadcast_id),
-                )),
-            );
-            item.remove("subject_pk");
-        }
         let put = Put::builder()
             .table_name(&self.tables.deliveries)
-            .set_item(Some(item))
+            .set_item(Some(delivery_item(task, state, now_ms, expires_at_s, lead_erased)))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|_| StoreError::Corrupt("put"))?;
@@ -920,20 +915,35 @@ fn delivery_sk(psid: &Psid) -> String {
     format!("SUB#{psid}")
 }
 
-fn delivery_item(task: &crate::queue::SendTask, state: DeliveryState, now_ms: i64, expires_at_s: i64) -> Item {
+/// A delivery record. One about a lead erased since planning names them only
+/// by digest (`SUB#~<digest>`) and stays out of the per-subject index.
+fn delivery_item(
+    task: &crate::queue::SendTask,
+    state: DeliveryState,
+    now_ms: i64,
+    expires_at_s: i64,
+    lead_erased: bool,
+) -> Item {
+    let recipient = if lead_erased {
+        format!("~{}", crate::crypto::subject_digest(&task.page_id, &task.psid))
+    } else {
+        task.psid.to_string()
+    };
     let mut item = Item::new();
     item.insert("pk".into(), s(broadcast_pk(&task.broadcast_id)));
-    item.insert("sk".into(), s(delivery_sk(&task.psid)));
+    item.insert("sk".into(), s(format!("SUB#{recipient}")));
     item.insert("page_id".into(), s(task.page_id.as_str()));
     item.insert("state".into(), s(state.as_str()));
     item.insert("at_ms".into(), n(now_ms));
     item.insert("expires_at".into(), n(expires_at_s));
     // For the retention sweep and for erasure/export of one subject.
-    let key = format!("{}#{}", task.broadcast_id, task.psid);
+    let key = format!("{}#{recipient}", task.broadcast_id);
     item.insert("age_pk".into(), s(crate::store::age_pk(&task.page_id, &key)));
-    item.insert(
-        "subject_pk".into(),
-        s(crate::store::subject_pk(&task.page_id, &task.psid)),
-    );
+    if !lead_erased {
+        item.insert(
+            "subject_pk".into(),
+            s(crate::store::subject_pk(&task.page_id, &task.psid)),
+        );
+    }
     item
 }

@@ -74,6 +74,21 @@ pub fn options(prefix: &str) -> StackOptions {
     opts
 }
 
+/// `function`'s AWS requests pass a proxy that can answer as AWS does when
+/// things go wrong (moto never does): the faults to script, and the option
+/// change that routes the function through it.
+pub async fn behind_faults(function: &str) -> (optcast_local::counting_proxy::Faults, impl FnOnce(&mut StackOptions)) {
+    use optcast_local::counting_proxy;
+    let (url, _, faults) = counting_proxy::start_with_faults(endpoint()).await.unwrap();
+    let aws = aws_at(&endpoint()).await;
+    let function = function.to_string();
+    let adjust = move |o: &mut StackOptions| {
+        o.function_aws
+            .insert(function, counting_proxy::routed_through(&aws, &url));
+    };
+    (faults, adjust)
+}
+
 /// Starts the whole local stack on a free port with fresh resources.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await

@@ -105,9 +105,10 @@ impl Eraser {
         for (page, psid) in &subjects {
             report.add(&self.eraser.erase(page, psid, reason, now).await?);
         }
-        // Data was held if this run found some, the API shredded it before
-        // queueing, or an earlier run of this job erased it (its tombstone):
-        // a job run again never turns "completed" into "no data".
+        // Data was held if this run found some, or a tombstone was written
+        // since the request (by the API's shred, or an earlier run of this
+        // job; `found_before` comes from older jobs): a job run again never
+        // turns "completed" into "no data".
         let mut held = *found_before;
         if !held && !report.held_data() {
             let since = self.requests.get(request_id).await?.map_or(now, |r| r.created_at_ms);

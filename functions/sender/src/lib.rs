@@ -123,7 +123,7 @@ impl Sender {
                 let _ = self.page(&task.page_id).await;
             }
         }
-        let event_ids: Vec<BroadcastId> = jobs
+        let batch_broadcasts: HashSet<BroadcastId> = jobs
             .iter()
             .filter_map(|(_, t)| t.as_ref().ok().map(|t| t.broadcast_id.clone()))
             .collect();
@@ -151,8 +151,7 @@ impl Sender {
         // Once per broadcast per batch: is everything accounted for? (Every
         // broadcast with a job here, preloaded or not: the last jobs of one
         // whose preload failed must still finish it.)
-        let ids: HashSet<&BroadcastId> = event_ids.iter().collect();
-        for id in ids {
+        for id in &batch_broadcasts {
             if let Ok(Some(b)) = self.store.broadcast(id).await {
                 if let Err(e) = self.store.finish_if_complete(&b, AUDIENCE_SHARDS).await {
                     tracing::warn!(error = %e, "completion check failed");

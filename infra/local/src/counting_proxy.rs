@@ -122,17 +122,14 @@ impl Faults {
             .lose_answer_next
             .insert(op.to_string(), times);
     }
-    /// Whether this applied request's answer is to be lost.
-    fn lose_answer(&self, op: &str) -> bool {
+    /// The answer in place of an applied request's, if it is to be lost.
+    fn lost_answer(&self, op: &str) -> Option<hyper::Response<Full<Bytes>>> {
         let mut plan = self.0.lock().expect("faults");
-        match plan.lose_answer_next.get_mut(op) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                plan.injected += 1;
-                true
-            }
-            _ => false,
+        if !take_one(&mut plan.lose_answer_next, op) {
+            return None;
         }
+        plan.injected += 1;
+        Some(json_answer(500, &internal_error(op)))
     }
     /// How many answers were injected.
     pub fn injected(&self) -> u64 {
@@ -153,16 +150,8 @@ impl Faults {
             _ => false,
         };
         let (status, payload) = if failing {
-            let error_type = match op.split(':').next() {
-                Some("sqs") => "com.amazonaws.sqs#InternalError",
-                _ => "com.amazonaws.dynamodb.v20120810#InternalServerError",
-            };
-            (
-                500,
-                serde_json::json!({"__type": error_type, "message": "Internal server error"}),
-            )
-        } else if plan.conflict_next.get(op).is_some_and(|n| *n > 0) {
-            *plan.conflict_next.get_mut(op).expect("present") -= 1;
+            (500, internal_error(op))
+        } else if take_one(&mut plan.conflict_next, op) {
             (
                 400,
                 serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
@@ -203,14 +192,36 @@ impl Faults {
             return None;
         };
         plan.injected += 1;
-        Some(
-            hyper::Response::builder()
-                .status(status)
-                .header("content-type", "application/x-amz-json-1.0")
-                .body(Full::new(Bytes::from(payload.to_string())))
-                .expect("static"),
-        )
+        Some(json_answer(status, &payload))
     }
+}
+
+/// Counts one down from `op`'s remaining faults; true if one was left.
+fn take_one(remaining: &mut BTreeMap<String, u32>, op: &str) -> bool {
+    match remaining.get_mut(op) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The service's internal-error body for `op` (SQS and DynamoDB name it apart).
+fn internal_error(op: &str) -> serde_json::Value {
+    let error_type = match op.split(':').next() {
+        Some("sqs") => "com.amazonaws.sqs#InternalError",
+        _ => "com.amazonaws.dynamodb.v20120810#InternalServerError",
+    };
+    serde_json::json!({"__type": error_type, "message": "Internal server error"})
+}
+
+fn json_answer(status: u16, payload: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(Full::new(Bytes::from(payload.to_string())))
+        .expect("static")
 }
 
 /// The S3 operation of a path-style request, named by the IAM action that
@@ -312,14 +323,10 @@ pub async fn start_with_faults(upstream: String) -> std::io::Result<(String, Cou
                                 )
                             }
                         };
-                        if resp.status().is_success() && faults.lose_answer(&op) {
-                            return Ok(hyper::Response::builder()
-                                .status(500)
-                                .header("content-type", "application/x-amz-json-1.0")
-                                .body(Full::new(Bytes::from_static(
-                                    br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
-                                )))
-                                .expect("static"));
+                        if resp.status().is_success() {
+                            if let Some(lost) = faults.lost_answer(&op) {
+                                return Ok(lost);
+                            }
                         }
                         if resp.status().is_server_error() {
                             // The emulator's own failures (moto is not thread

@@ -1,7 +1,6 @@
 //! Broadcasts: the management API, the scheduler, the planner and the sender
 //! against the emulator and the fake Graph API.
 
-use optcast_local::counting_proxy::{self, Faults};
 use optcast_local::fake_graph::{FakeError, Rule};
 use optcast_shared::broadcast_store::{BroadcastStore, Claim, DeliveryState, SendTables, CURSOR_DONE, SEND_LANES};
 use optcast_shared::consent::UNSUBSCRIBE_PAYLOAD;
@@ -206,19 +205,6 @@ async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
         "a batch's sends overlap instead of waiting on each other"
     );
     app.stack.stop().await;
-}
-
-/// `function`'s AWS requests pass a proxy that can answer as AWS does when
-/// things go wrong (moto never does).
-async fn behind_faults(function: &str) -> (Faults, impl FnOnce(&mut optcast_local::StackOptions)) {
-    let (url, _, faults) = counting_proxy::start_with_faults(endpoint()).await.unwrap();
-    let aws = aws_at(&endpoint()).await;
-    let function = function.to_string();
-    let adjust = move |o: &mut optcast_local::StackOptions| {
-        o.function_aws
-            .insert(function, counting_proxy::routed_through(&aws, &url));
-    };
-    (faults, adjust)
 }
 
 #[tokio::test]

@@ -270,15 +270,8 @@ async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_
 
 #[tokio::test]
 async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_retry_completes() {
-    let (url, _, faults) = optcast_local::counting_proxy::start_with_faults(endpoint())
-        .await
-        .unwrap();
-    let aws = aws_at(&endpoint()).await;
-    let app = spawn_app_with(|o| {
-        o.function_aws
-            .insert("api".into(), optcast_local::counting_proxy::routed_through(&aws, &url));
-    })
-    .await;
+    let (faults, adjust) = behind_faults("api").await;
+    let app = spawn_app_with(adjust).await;
     app.say(PAGE, "QFAILPSID", "m_q1", "keep me for now").await;
     faults.fail_next("sqs:SendMessage", 3);
     let body = json!({"page_id": PAGE, "psid": "QFAILPSID"});
@@ -549,17 +542,8 @@ async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted
 async fn a_sweep_against_a_table_that_stays_throttled_reports_the_error_and_the_next_run_finishes() {
     // DynamoDB leaves a throttled table's batch writes unprocessed; moto never
     // does, so the sweeper's requests pass a proxy that answers so.
-    let (url, _, faults) = optcast_local::counting_proxy::start_with_faults(endpoint())
-        .await
-        .unwrap();
-    let aws = aws_at(&endpoint()).await;
-    let app = spawn_app_with(|o| {
-        o.function_aws.insert(
-            "sweeper".into(),
-            optcast_local::counting_proxy::routed_through(&aws, &url),
-        );
-    })
-    .await;
+    let (faults, adjust) = behind_faults("sweeper").await;
+    let app = spawn_app_with(adjust).await;
     app.register_page(PAGE).await; // retention 30 days
     let t = optcast_shared::http::now_ms();
     for i in 0..3 {
