@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keywords::{self, Keyword};
-use crate::meta::{EventKind, InboundEvent, MarketingStatus};
+use crate::meta::{EventKind, EventTime, InboundEvent, MarketingStatus};
 
 /// Postback / quick-reply payload of the Unsubscribe control we attach to every broadcast.
 pub const UNSUBSCRIBE_PAYLOAD: &str = "OPTCAST_UNSUBSCRIBE";
@@ -75,9 +75,12 @@ impl ConsentReason {
 pub enum ConsentIntent {
     OptIn(ConsentReason),
     OptOut(ConsentReason),
-    /// Any other sign of life from the person: creates a lead on first contact.
+    /// The person wrote or tapped: starts a conversation (creates a lead).
     Contact,
-    /// Echoes, receipts, unknown items: never touch consent.
+    /// A sign of life that is not writing (reaction, referral, edit, unsend):
+    /// counts for a lead we know, never creates or brings one back.
+    Activity,
+    /// Echoes and receipts: never touch consent.
     None,
 }
 
@@ -88,7 +91,19 @@ impl ConsentIntent {
     }
 }
 
-/// Reads the consent intent of one event.
+/// What a whole text asks for: a STOP or START keyword, or nothing.
+fn keyword_intent(text: Option<&str>) -> Option<ConsentIntent> {
+    match text.and_then(keywords::classify)? {
+        Keyword::Stop => Some(ConsentIntent::OptOut(ConsentReason::StopKeyword)),
+        Keyword::Start => Some(ConsentIntent::OptIn(ConsentReason::StartKeyword)),
+    }
+}
+
+/// Reads the consent intent of one event. What starts a conversation (and
+/// so makes a lead) is the person writing or tapping: a message, a postback
+/// outside standby, a plugin opt-in. Reactions, referrals, edits and unsends
+/// only count for a lead we already know, unless an edit's new text is a
+/// STOP/START keyword, which is the person's explicit word.
 pub fn intent(event: &InboundEvent) -> ConsentIntent {
     match &event.kind {
         EventKind::Message(m) => {
@@ -98,12 +113,9 @@ pub fn intent(event: &InboundEvent) -> ConsentIntent {
             if m.quick_reply_payload.as_deref() == Some(RESUBSCRIBE_PAYLOAD) {
                 return ConsentIntent::OptIn(ConsentReason::ResubscribeControl);
             }
-            match m.text.as_deref().and_then(keywords::classify) {
-                Some(Keyword::Stop) => ConsentIntent::OptOut(ConsentReason::StopKeyword),
-                Some(Keyword::Start) => ConsentIntent::OptIn(ConsentReason::StartKeyword),
-                None => ConsentIntent::Contact,
-            }
+            keyword_intent(m.text.as_deref()).unwrap_or(ConsentIntent::Contact)
         }
+        EventKind::Edit(e) => keyword_intent(e.text.as_deref()).unwrap_or(ConsentIntent::Activity),
         EventKind::Postback(p) => match p.payload.as_deref() {
             Some(UNSUBSCRIBE_PAYLOAD) => ConsentIntent::OptOut(ConsentReason::UnsubscribeControl),
             Some(RESUBSCRIBE_PAYLOAD) => ConsentIntent::OptIn(ConsentReason::ResubscribeControl),
@@ -116,10 +128,9 @@ pub fn intent(event: &InboundEvent) -> ConsentIntent {
             Some(MarketingStatus::Resume) => ConsentIntent::OptIn(ConsentReason::MarketingResume),
             None => ConsentIntent::OptIn(ConsentReason::MarketingOptIn),
         },
-        EventKind::OptIn(_) | EventKind::Referral { .. } | EventKind::Reaction { .. } => ConsentIntent::Contact,
-        EventKind::Echo(_) | EventKind::Delivery { .. } | EventKind::Read { .. } | EventKind::Unknown { .. } => {
-            ConsentIntent::None
-        }
+        EventKind::OptIn(_) => ConsentIntent::Contact,
+        EventKind::Referral { .. } | EventKind::Reaction { .. } | EventKind::Unsend { .. } => ConsentIntent::Activity,
+        EventKind::Echo(_) | EventKind::Delivery { .. } | EventKind::Read { .. } => ConsentIntent::None,
     }
 }
 
@@ -139,10 +150,27 @@ pub fn opens_window(event: &InboundEvent) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsentState {
     pub status: SubscriberStatus,
-    /// Event time (ms) of the person's last word on consent: the last change
-    /// applied, or a later opt-in/opt-out that changed nothing (a STOP while
-    /// unsubscribed still outranks an older START delivered after it).
-    pub changed_at_ms: i64,
+    /// When the person last said yes or no (an explicit opt-in or opt-out,
+    /// applied or not: a STOP while unsubscribed still outranks an older
+    /// START delivered after it). Merely writing is not a word on consent, so
+    /// a STOP sent before a first "hi" but delivered after it still counts.
+    pub last_word: EventTime,
+}
+
+/// Whether `event` is older than the person's last word, so its opt-in or
+/// opt-out changes nothing (Meta's retries reorder deliveries). An opt-out
+/// whose own time had to be replaced by the time of receipt is never stale
+/// against a real time: its true order is unknown, and honouring the stop is
+/// the safe side. A clamped opt-in never overrides a real last word.
+pub fn is_stale(state: &ConsentState, event: &InboundEvent) -> bool {
+    let time = EventTime {
+        ms: event.timestamp_ms,
+        clamped: event.time_clamped,
+    };
+    if time.clamped && !state.last_word.clamped && matches!(intent(event), ConsentIntent::OptOut(_)) {
+        return false;
+    }
+    time.is_older_than(state.last_word)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,14 +187,15 @@ pub struct ConsentChange {
 /// - Opt-outs always win; an opt-in only re-subscribes on an explicit intent
 ///   (START keyword, resubscribe control, marketing opt-in/resume), never on
 ///   an ordinary message.
-/// - An event older than the last applied change does not override it (Meta
-///   retries can reorder deliveries).
-/// - An erased lead comes back only through a new conversation: any contact.
+/// - An event older than the person's last word does not override it (Meta
+///   retries can reorder deliveries); see [`is_stale`].
+/// - An erased lead comes back only through a new conversation: contact,
+///   never mere activity.
 pub fn decide(current: Option<ConsentState>, event: &InboundEvent) -> Option<ConsentChange> {
     let intent = intent(event);
     let Some(current) = current else {
         return match intent {
-            ConsentIntent::None => None,
+            ConsentIntent::None | ConsentIntent::Activity => None,
             ConsentIntent::OptOut(reason) => Some(ConsentChange {
                 from: None,
                 to: SubscriberStatus::Unsubscribed,
@@ -184,12 +213,12 @@ pub fn decide(current: Option<ConsentState>, event: &InboundEvent) -> Option<Con
             }),
         };
     };
-    if event.timestamp_ms < current.changed_at_ms {
+    if is_stale(&current, event) {
         return None;
     }
     let from = Some(current.status);
     match (current.status, intent) {
-        (_, ConsentIntent::None) => None,
+        (_, ConsentIntent::None | ConsentIntent::Activity) => None,
         (SubscriberStatus::Unsubscribed, ConsentIntent::OptOut(_)) => None,
         (_, ConsentIntent::OptOut(reason)) => Some(ConsentChange {
             from,
@@ -215,14 +244,16 @@ pub fn decide(current: Option<ConsentState>, event: &InboundEvent) -> Option<Con
 mod tests {
     use super::*;
     use crate::ids::{Mid, PageId, Psid};
+    use crate::meta::EditEvent;
     use crate::meta::{MessageEvent, OptInEvent, Platform, PostbackEvent};
 
     fn event(kind: EventKind, ts: i64) -> InboundEvent {
         InboundEvent {
             platform: Platform::Messenger,
             page_id: PageId::parse("1").unwrap(),
-            subject: Some(Psid::parse("2").unwrap()),
+            subject: Psid::parse("2").unwrap(),
             timestamp_ms: ts,
+            time_clamped: false,
             standby: false,
             kind,
             key: "k".into(),
@@ -232,7 +263,7 @@ mod tests {
     fn text(t: &str, ts: i64) -> InboundEvent {
         event(
             EventKind::Message(MessageEvent {
-                mid: Mid::parse("m").unwrap(),
+                mid: Some(Mid::parse("m").unwrap()),
                 text: Some(t.into()),
                 quick_reply_payload: None,
                 attachments: vec![],
@@ -244,7 +275,7 @@ mod tests {
     fn state(status: SubscriberStatus, at: i64) -> Option<ConsentState> {
         Some(ConsentState {
             status,
-            changed_at_ms: at,
+            last_word: EventTime { ms: at, clamped: false },
         })
     }
     use SubscriberStatus::*;
@@ -314,7 +345,7 @@ mod tests {
         );
         let qr = event(
             EventKind::Message(MessageEvent {
-                mid: Mid::parse("m").unwrap(),
+                mid: Some(Mid::parse("m").unwrap()),
                 text: Some("Stop messages".into()),
                 quick_reply_payload: Some(UNSUBSCRIBE_PAYLOAD.into()),
                 attachments: vec![],
@@ -366,7 +397,7 @@ mod tests {
     fn echoes_and_receipts_never_change_consent() {
         let echo = event(
             EventKind::Echo(crate::meta::EchoEvent {
-                mid: Mid::parse("m").unwrap(),
+                mid: Some(Mid::parse("m").unwrap()),
                 text: Some("STOP".into()),
                 metadata: None,
                 app_id: None,
@@ -405,5 +436,89 @@ mod tests {
         );
         assert!(!opens_window(&mk));
         assert!(!opens_window(&event(EventKind::Read { watermark: 1 }, 1)));
+    }
+
+    fn edit(t: &str, ts: i64) -> InboundEvent {
+        event(
+            EventKind::Edit(EditEvent {
+                mid: Some(Mid::parse("m").unwrap()),
+                text: Some(t.into()),
+                num_edit: Some(1),
+            }),
+            ts,
+        )
+    }
+
+    #[test]
+    fn only_writing_or_tapping_starts_a_conversation() {
+        let reaction = event(
+            EventKind::Reaction {
+                mid: Some("m".into()),
+                action: "react".into(),
+            },
+            5,
+        );
+        let unsend = event(
+            EventKind::Unsend {
+                mid: Mid::parse("m").unwrap(),
+            },
+            5,
+        );
+        let referral = event(
+            EventKind::Referral {
+                ref_: Some("ad".into()),
+                source: None,
+            },
+            5,
+        );
+        for e in [&reaction, &unsend, &referral, &edit("fixed typo", 5)] {
+            assert_eq!(decide(None, e), None, "{:?}", e.kind);
+            assert_eq!(decide(state(Erased, 1), e), None, "{:?}", e.kind);
+            assert_eq!(decide(state(Unsubscribed, 1), e), None, "{:?}", e.kind);
+        }
+        assert_eq!(
+            decide(None, &text("hi", 5)).unwrap().reason,
+            ConsentReason::FirstContact
+        );
+    }
+
+    #[test]
+    fn an_edit_to_a_stop_keyword_unsubscribes_known_and_unknown_people() {
+        assert_eq!(
+            decide(state(Subscribed, 1), &edit("STOP", 5)).unwrap().reason,
+            ConsentReason::StopKeyword
+        );
+        assert_eq!(decide(None, &edit("stop", 5)).unwrap().to, Unsubscribed);
+    }
+
+    #[test]
+    fn a_stop_sent_before_a_first_hello_but_delivered_after_it_still_unsubscribes() {
+        // The lead exists from "hi" at 20; merely writing was no word on consent.
+        let no_word_yet = Some(ConsentState {
+            status: Subscribed,
+            last_word: EventTime { ms: 0, clamped: false },
+        });
+        assert_eq!(decide(no_word_yet, &text("STOP", 10)).unwrap().to, Unsubscribed);
+    }
+
+    #[test]
+    fn a_clamped_time_never_outranks_a_real_one_but_a_clamped_stop_still_applies() {
+        let mut late_start = text("START", 1_000);
+        late_start.time_clamped = true;
+        // Real STOP at 500; a START whose timestamp was impossible does not undo it.
+        assert_eq!(decide(state(Unsubscribed, 500), &late_start), None);
+        let mut clamped_stop = text("STOP", 100);
+        clamped_stop.time_clamped = true;
+        // Real START at 500; a STOP of unknown time is honoured (the safe side).
+        assert_eq!(decide(state(Subscribed, 500), &clamped_stop).unwrap().to, Unsubscribed);
+        // A real event always outranks a clamped last word.
+        let clamped_word = Some(ConsentState {
+            status: Unsubscribed,
+            last_word: EventTime {
+                ms: 9_000,
+                clamped: true,
+            },
+        });
+        assert_eq!(decide(clamped_word, &text("START", 10)).unwrap().to, Subscribed);
     }
 }

@@ -80,10 +80,52 @@ id_type!(
     /// never log it raw, use [`crate::telemetry::subject_hash`].
     Psid, "psid", 64
 );
-id_type!(
-    /// Meta's message id (`message.mid`, `postback.mid`).
-    Mid, "mid", 512
-);
+/// Meta's message id (`message.mid`, `postback.mid`), in whatever format
+/// Meta used when it was issued (`m_…`, the older `mid.$cAA…`, Instagram's
+/// long base64 ids). Any non-empty string is accepted: a mid is never a
+/// reason to drop an event. Where it becomes part of a storage key,
+/// [`Mid::key`] hashes the ones that could break the key.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Mid(String);
+
+/// Longest mid used verbatim in a key (bytes); longer ones are hashed.
+pub const MID_KEY_MAX: usize = 256;
+
+impl Mid {
+    /// # Errors
+    /// [`IdError`] when `raw` is empty.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
+        let raw = raw.into();
+        if raw.is_empty() {
+            return Err(IdError {
+                kind: "mid",
+                reason: "empty",
+            });
+        }
+        Ok(Self(raw))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The mid as a key part: itself when it is printable ASCII without `#`
+    /// (our key separator) and at most [`MID_KEY_MAX`] bytes, else `h:` and
+    /// 40 hex digits of its SHA-256. Deterministic, so a retry finds it.
+    pub fn key(&self) -> String {
+        let safe = self.0.len() <= MID_KEY_MAX && self.0.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+        if safe {
+            self.0.clone()
+        } else {
+            use sha2::{Digest, Sha256};
+            format!("h:{}", &hex::encode(Sha256::digest(self.0.as_bytes()))[..40])
+        }
+    }
+}
+
+impl fmt::Display for Mid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 id_type!(
     /// A broadcast's id (random, 32 hex characters).
@@ -133,6 +175,18 @@ mod tests {
         assert!(Psid::parse("12#34").is_err());
         assert!(Psid::parse("12 34").is_err());
         assert!(Mid::parse("m_abc-DEF_12").is_ok());
+    }
+
+    #[test]
+    fn any_mid_is_accepted_and_only_key_breaking_ones_are_hashed() {
+        assert_eq!(Mid::parse("mid.$cAAJs1x").unwrap().key(), "mid.$cAAJs1x");
+        assert_eq!(Mid::parse("m_abc").unwrap().key(), "m_abc");
+        for odd in ["a#b", "with space", "é", &"x".repeat(MID_KEY_MAX + 1)] {
+            let key = Mid::parse(odd).unwrap().key();
+            assert!(key.starts_with("h:") && key.len() == 42, "{odd:?} -> {key}");
+        }
+        assert_ne!(Mid::parse("a#b").unwrap().key(), Mid::parse("a#c").unwrap().key());
+        assert!(Mid::parse("").is_err());
     }
 
     #[test]

@@ -17,8 +17,23 @@ pub const INLINE_LIMIT: usize = 200 * 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum IngestJob {
+    /// A signed delivery as the webhook received it.
     #[serde(rename = "delivery.v1")]
     DeliveryV1(DeliveryJob),
+    /// Some items of a delivery (a chunk of a large one, the rest of one that
+    /// ran out of time, or a quarantined item replayed), rebuilt as a Meta
+    /// delivery. `body_sha256` stays the original signed body's hash, the
+    /// consent proof. Never split again.
+    #[serde(rename = "chunk.v1")]
+    ChunkV1(DeliveryJob),
+}
+
+impl IngestJob {
+    pub fn delivery(&self) -> &DeliveryJob {
+        match self {
+            IngestJob::DeliveryV1(job) | IngestJob::ChunkV1(job) => job,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +80,9 @@ fn claim_context(object_key: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The ingest queue's producer side (the webhook).
+/// The ingest queues' producer side: the webhook enqueues deliveries, ingest
+/// enqueues chunks (to its own queue, so fresh deliveries never wait behind
+/// the chunks of a large one).
 pub struct DeliveryQueue<'a> {
     pub sqs: &'a aws_sdk_sqs::Client,
     pub s3: &'a aws_sdk_s3::Client,
@@ -77,44 +94,14 @@ pub struct DeliveryQueue<'a> {
 impl DeliveryQueue<'_> {
     /// Durably enqueues a verified raw body. Returns only once SQS (and S3,
     /// for a claim check) accepted it; any error means "not stored".
+    ///
+    /// # Errors
+    /// [`QueueError`] when S3, KMS or SQS refuses.
     #[tracing::instrument(skip_all, fields(bytes = body.len()))]
     pub async fn enqueue(&self, body: &[u8], received_at_ms: i64) -> Result<(), QueueError> {
-        let body_sha256 = sha256_hex(body);
-        let inline = match std::str::from_utf8(body) {
-            Ok(text) => DeliveryBody::Inline { text: text.to_owned() },
-            Err(_) => {
-                use base64::Engine;
-                DeliveryBody::InlineBase64 {
-                    data: base64::engine::general_purpose::STANDARD.encode(body),
-                }
-            }
-        };
-        let mut job = IngestJob::DeliveryV1(DeliveryJob {
-            received_at_ms,
-            body_sha256: body_sha256.clone(),
-            body: inline,
-        });
-        let mut message = serde_json::to_string(&job).map_err(|e| QueueError::BadJob(e.to_string()))?;
-        if message.len() > INLINE_LIMIT {
-            // One object per delivery, even for the same body (Meta retries):
-            // deleting one once ingested must not take another's with it.
-            let key = format!(
-                "claims/{}/{}-{}",
-                received_at_ms / 86_400_000,
-                body_sha256,
-                crate::erasure::new_request_id()
-            );
-            self.put_claim(&key, body).await?;
-            job = IngestJob::DeliveryV1(DeliveryJob {
-                received_at_ms,
-                body_sha256,
-                body: DeliveryBody::Claim {
-                    bucket: self.bucket.to_string(),
-                    key,
-                },
-            });
-            message = serde_json::to_string(&job).map_err(|e| QueueError::BadJob(e.to_string()))?;
-        }
+        let message = self
+            .message(IngestJob::DeliveryV1, body, received_at_ms, &sha256_hex(body))
+            .await?;
         self.sqs
             .send_message()
             .queue_url(self.queue_url)
@@ -125,24 +112,135 @@ impl DeliveryQueue<'_> {
         Ok(())
     }
 
-    async fn put_claim(&self, key: &str, body: &[u8]) -> Result<(), QueueError> {
-        let ctx = claim_context(key);
-        let data_key = self.keys.generate(&ctx).await?;
-        let sealed = crypto::seal(&data_key, key.as_bytes(), body);
-        let mut object = Vec::with_capacity(2 + data_key.wrapped.len() + sealed.len());
-        object.extend_from_slice(&(data_key.wrapped.len() as u16).to_be_bytes());
-        object.extend_from_slice(&data_key.wrapped);
-        object.extend_from_slice(&sealed);
-        self.s3
-            .put_object()
-            .bucket(self.bucket)
-            .key(key)
-            .body(ByteStream::from(object))
-            .send()
-            .await
-            .map_err(|e| QueueError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-        Ok(())
+    /// Enqueues rebuilt deliveries as chunk jobs of the delivery whose signed
+    /// body hashed to `delivery_sha256`, ten to a request.
+    ///
+    /// # Errors
+    /// [`QueueError`] when any of them could not be stored (the caller fails
+    /// and is retried; chunks are idempotent).
+    pub async fn enqueue_chunks(
+        &self,
+        bodies: &[String],
+        received_at_ms: i64,
+        delivery_sha256: &str,
+    ) -> Result<(), QueueError> {
+        let mut messages = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            messages.push(
+                self.message(IngestJob::ChunkV1, body.as_bytes(), received_at_ms, delivery_sha256)
+                    .await?,
+            );
+        }
+        send_batch(self.sqs, self.queue_url, &messages).await
     }
+
+    /// The job's queue message; a body too large for SQS goes to S3 first.
+    async fn message(
+        &self,
+        kind: fn(DeliveryJob) -> IngestJob,
+        body: &[u8],
+        received_at_ms: i64,
+        body_sha256: &str,
+    ) -> Result<String, QueueError> {
+        let inline = match std::str::from_utf8(body) {
+            Ok(text) => DeliveryBody::Inline { text: text.to_owned() },
+            Err(_) => {
+                use base64::Engine;
+                DeliveryBody::InlineBase64 {
+                    data: base64::engine::general_purpose::STANDARD.encode(body),
+                }
+            }
+        };
+        let job = |body| {
+            kind(DeliveryJob {
+                received_at_ms,
+                body_sha256: body_sha256.to_string(),
+                body,
+            })
+        };
+        let message = serde_json::to_string(&job(inline)).map_err(|e| QueueError::BadJob(e.to_string()))?;
+        if message.len() <= INLINE_LIMIT {
+            return Ok(message);
+        }
+        // One object per message, even for the same body (Meta retries):
+        // deleting one once ingested must not take another's with it.
+        let key = format!(
+            "claims/{}/{}-{}",
+            received_at_ms / 86_400_000,
+            sha256_hex(body),
+            crate::erasure::new_request_id()
+        );
+        put_sealed(self.s3, self.keys, self.bucket, &key, body, &[]).await?;
+        let claim = DeliveryBody::Claim {
+            bucket: self.bucket.to_string(),
+            key,
+        };
+        serde_json::to_string(&job(claim)).map_err(|e| QueueError::BadJob(e.to_string()))
+    }
+}
+
+/// Stores `body` in S3 under `key`, sealed under a fresh data key whose
+/// encryption context names the object (never plain), with user metadata.
+///
+/// # Errors
+/// [`QueueError::S3`] or [`QueueError::Crypto`].
+pub async fn put_sealed(
+    s3: &aws_sdk_s3::Client,
+    keys: &KeyRing,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+    metadata: &[(&str, String)],
+) -> Result<(), QueueError> {
+    let ctx = claim_context(key);
+    let data_key = keys.generate(&ctx).await?;
+    let sealed = crypto::seal(&data_key, key.as_bytes(), body);
+    let mut object = Vec::with_capacity(2 + data_key.wrapped.len() + sealed.len());
+    object.extend_from_slice(&(data_key.wrapped.len() as u16).to_be_bytes());
+    object.extend_from_slice(&data_key.wrapped);
+    object.extend_from_slice(&sealed);
+    let mut put = s3.put_object().bucket(bucket).key(key).body(ByteStream::from(object));
+    for (k, v) in metadata {
+        put = put.metadata(*k, v);
+    }
+    put.send()
+        .await
+        .map_err(|e| QueueError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+    Ok(())
+}
+
+/// Reads and opens an object written by [`put_sealed`].
+///
+/// # Errors
+/// [`QueueError::ClaimMissing`] when there is no such object, else S3 or
+/// crypto errors.
+pub async fn get_sealed(
+    s3: &aws_sdk_s3::Client,
+    keys: &KeyRing,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<u8>, QueueError> {
+    let out = s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+        let text = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
+        if e.into_service_error().is_no_such_key() {
+            QueueError::ClaimMissing(key.to_string())
+        } else {
+            QueueError::S3(text)
+        }
+    })?;
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| QueueError::S3(e.to_string()))?
+        .into_bytes();
+    if bytes.len() < 2 {
+        return Err(QueueError::Crypto(CryptoError::Malformed));
+    }
+    let wrapped_len = u16::from_be_bytes([bytes[0], bytes[1]]) as usize;
+    let wrapped = bytes.get(2..2 + wrapped_len).ok_or(CryptoError::Malformed)?;
+    let data_key = keys.unwrap(wrapped, &claim_context(key)).await?;
+    Ok(crypto::open(&data_key, key.as_bytes(), &bytes[2 + wrapped_len..])?)
 }
 
 /// Parses a queue message body into a job.
@@ -160,29 +258,7 @@ pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRin
                 .decode(data)
                 .map_err(|e| QueueError::BadJob(e.to_string()))
         }
-        DeliveryBody::Claim { bucket, key } => {
-            let out = s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
-                let text = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
-                if e.into_service_error().is_no_such_key() {
-                    QueueError::ClaimMissing(key.clone())
-                } else {
-                    QueueError::S3(text)
-                }
-            })?;
-            let bytes = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| QueueError::S3(e.to_string()))?
-                .into_bytes();
-            if bytes.len() < 2 {
-                return Err(QueueError::Crypto(CryptoError::Malformed));
-            }
-            let wrapped_len = u16::from_be_bytes([bytes[0], bytes[1]]) as usize;
-            let wrapped = bytes.get(2..2 + wrapped_len).ok_or(CryptoError::Malformed)?;
-            let data_key = keys.unwrap(wrapped, &claim_context(key)).await?;
-            Ok(crypto::open(&data_key, key.as_bytes(), &bytes[2 + wrapped_len..])?)
-        }
+        DeliveryBody::Claim { bucket, key } => get_sealed(s3, keys, bucket, key).await,
     }
 }
 

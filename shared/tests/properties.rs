@@ -1,7 +1,9 @@
 //! Property tests: hostile input never panics, and only a correct signature passes.
 
 use optcast_shared::keywords;
-use optcast_shared::meta::parse_delivery;
+use optcast_shared::meta::{parse_delivery, rebuild_delivery};
+
+const NOW: i64 = 1_764_547_200_000;
 use optcast_shared::signature::{sign, verify, SignatureError};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -73,22 +75,27 @@ proptest! {
 
     #[test]
     fn the_parser_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = parse_delivery(&bytes);
+        let _ = parse_delivery(&bytes, NOW);
     }
 
     #[test]
     fn the_parser_never_panics_on_arbitrary_json(value in arb_json()) {
-        let _ = parse_delivery(value.to_string().as_bytes());
+        let _ = parse_delivery(value.to_string().as_bytes(), NOW);
     }
 
     #[test]
-    fn every_item_of_a_meta_shaped_delivery_becomes_exactly_one_event(value in arb_delivery()) {
+    fn every_item_of_a_meta_shaped_delivery_becomes_exactly_one_unit(value in arb_delivery()) {
         let expected: usize = value["entry"].as_array().unwrap().iter().map(|e| e["messaging"].as_array().unwrap().len()).sum();
-        let events = parse_delivery(value.to_string().as_bytes()).unwrap();
-        prop_assert_eq!(events.len(), expected);
-        for e in &events {
+        let delivery = parse_delivery(value.to_string().as_bytes(), NOW).unwrap();
+        prop_assert_eq!(delivery.items.len(), expected);
+        for e in delivery.events() {
             prop_assert!(!e.key.is_empty());
             prop_assert_eq!(e.sha256.len(), 64);
+        }
+        // Each item, alone in a rebuilt delivery, means the same.
+        for item in &delivery.items {
+            let again = parse_delivery(rebuild_delivery(&delivery.object, [item]).as_bytes(), NOW).unwrap();
+            prop_assert_eq!(&again.items[0].unit, &item.unit);
         }
     }
 

@@ -173,29 +173,31 @@ impl TestApp {
             + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
     }
 
-    /// Waits until the ingest queue is empty (everything consumed).
+    /// Waits until both ingest queues (deliveries and chunks) are empty:
+    /// everything consumed, including the chunks a large delivery became.
     pub async fn drain_ingest(&self) {
-        eventually("ingest queue drained", || async {
-            self.queue_depth("IngestQueue").await == 0
+        eventually("ingest queues drained", || async {
+            self.queue_depth("IngestQueue").await == 0 && self.queue_depth("IngestChunkQueue").await == 0
         })
         .await;
     }
 
-    /// Reads (and keeps) everything on the ingest DLQ.
+    /// Reads (and keeps) everything on the ingest DLQs (deliveries and chunks).
     pub async fn dead_letters(&self) -> Vec<String> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(self.physical("IngestDeadLetterQueue"))
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .unwrap();
-        out.messages()
-            .iter()
-            .filter_map(|m| m.body().map(str::to_owned))
-            .collect()
+        let mut bodies = Vec::new();
+        for dlq in ["IngestDeadLetterQueue", "IngestChunkDeadLetterQueue"] {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(self.physical(dlq))
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+            bodies.extend(out.messages().iter().filter_map(|m| m.body().map(str::to_owned)));
+        }
+        bodies
     }
 }
 
@@ -217,6 +219,12 @@ where
 
 pub fn s(item: &Item, key: &str) -> String {
     item.get(key).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+/// The processed-event marker's key of `psid`'s event `key` on `page`.
+pub fn event_marker(page: &str, psid: &str, key: &str) -> String {
+    use optcast_shared::ids::{PageId, Psid};
+    optcast_shared::store::event_pk(&PageId::parse(page).unwrap(), Some(&Psid::parse(psid).unwrap()), key)
 }
 
 /// A one-message Messenger delivery.
@@ -344,7 +352,7 @@ impl TestApp {
     pub async fn say_at(&self, page: &str, psid: &str, mid: &str, text: &str, ts: i64) {
         let body = text_delivery(page, psid, mid, text, ts);
         assert_eq!(self.post_signed(body.as_bytes()).await.status(), 200);
-        let marker = format!("EVENT#{page}#{mid}");
+        let marker = event_marker(page, psid, mid);
         eventually("message ingested", || async {
             self.scan("EventsTable").await.iter().any(|e| s(e, "pk") == marker)
         })
@@ -462,5 +470,34 @@ impl TestApp {
             text.push_str(m.key().unwrap_or_default());
         }
         (count, text)
+    }
+}
+
+impl TestApp {
+    /// The quarantine in this stack's data bucket.
+    pub fn quarantine(&self) -> optcast_shared::quarantine::Quarantine {
+        optcast_shared::quarantine::Quarantine {
+            s3: self.s3.clone(),
+            bucket: self.physical("DataBucket"),
+        }
+    }
+
+    /// Every quarantine record, once there are at least `n`.
+    pub async fn wait_quarantined(&self, n: usize) -> Vec<optcast_shared::quarantine::QuarantineRecord> {
+        let quarantine = self.quarantine();
+        eventually(&format!("{n} quarantined"), || async {
+            quarantine.list(None, 1000).await.unwrap().0.len() >= n
+        })
+        .await;
+        quarantine.list(None, 1000).await.unwrap().0
+    }
+
+    /// The delivery a quarantine record keeps, opened.
+    pub async fn quarantined_body(&self, id: &str) -> Vec<u8> {
+        let keys = optcast_shared::crypto::KeyRing::new(self.kms.clone(), self.physical("DataKey"));
+        let key = optcast_shared::quarantine::object_key(id);
+        optcast_shared::queue::get_sealed(&self.s3, &keys, &self.physical("DataBucket"), &key)
+            .await
+            .unwrap()
     }
 }

@@ -1,33 +1,48 @@
-//! The ingest function: reads signed deliveries from the ingest queue, and
-//! applies every event in them exactly once — subscriber upsert, consent
-//! change with proof, encrypted message — reporting failed records so SQS
-//! retries them and, after maxReceiveCount, moves them to the DLQ.
+//! The ingest function: reads signed deliveries (and chunks of large ones)
+//! from its queues and applies every event in them exactly once: subscriber
+//! upsert, consent change with proof, encrypted message. Nothing validly
+//! signed is dropped: what cannot be applied goes to the quarantine, and
+//! failed records go back to SQS and, after maxReceiveCount, to the DLQ.
+//!
+//! Work per invocation is bounded. A delivery of more than [`CHUNK_ITEMS`]
+//! items is split into chunk jobs on a queue of their own (so deliveries sent
+//! after it never wait behind it); each person's events stay together and in
+//! order, different people's run side by side, and a chunk that runs short
+//! of time queues the rest of itself before the deadline.
 
-use std::collections::BTreeMap;
+mod apply;
+mod stored;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt;
 use optcast_shared::config::{self, ConfigError, Source};
-use optcast_shared::consent::{self, ConsentState, SubscriberStatus};
-use optcast_shared::crypto::{self, CryptoError, DataKey, KeyRing};
-use optcast_shared::ids::Psid;
-use optcast_shared::meta::{self, EventKind, InboundEvent, ParseError};
-use optcast_shared::queue::{self, IngestJob, QueueError};
-use optcast_shared::store::{
-    CommitOutcome, ConsentRecord, EventCommit, EventMarker, MarketingToken, Proof, Store, StoreError, StoredMessage,
-    Subscriber, Tables,
-};
-use optcast_shared::telemetry::{self, subject_hash};
+use optcast_shared::crypto::{CryptoError, KeyRing};
+use optcast_shared::ids::PageId;
+use optcast_shared::meta::{self, Delivery, DeliveryItem, Unit};
+use optcast_shared::quarantine::{self, Quarantine};
+use optcast_shared::queue::{self, DeliveryBody, DeliveryJob, DeliveryQueue, IngestJob, QueueError};
+use optcast_shared::store::{EventCommit, EventMarker, Store, StoreError, Tables};
+use optcast_shared::{metrics, telemetry};
 
-/// How often one event is retried in-process when its subscriber changed
-/// under it (concurrent events for the same person).
-const MAX_CONFLICT_RETRIES: usize = 8;
+pub use optcast_shared::crypto::field_aad;
+
+/// Deliveries with more items than this are split into chunk jobs of at
+/// most this many (a person's events are never split across chunks).
+pub const CHUNK_ITEMS: usize = 100;
+/// People whose events are applied side by side in one invocation.
+pub const LANE_CONCURRENCY: usize = 8;
+/// Time one invocation spends applying before it queues the rest, when the
+/// runtime gives no deadline (the local stack); Lambda's own deadline is
+/// used in AWS. Env `INGEST_WORK_BUDGET_MS`.
+pub const DEFAULT_WORK_BUDGET_MS: u32 = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error("delivery is not a Meta delivery: {0}")]
-    Parse(#[from] ParseError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -40,8 +55,10 @@ impl IngestError {
     /// Permanent errors will fail the same way on every retry; they still go
     /// back to SQS (never dropped) and end in the DLQ for inspection.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, IngestError::Parse(_) | IngestError::Queue(QueueError::BadJob(_)))
-            || matches!(self, IngestError::Crypto(e) if !e.is_retryable())
+        matches!(
+            self,
+            IngestError::Queue(QueueError::BadJob(_) | QueueError::ClaimMissing(_))
+        ) || matches!(self, IngestError::Crypto(e) if !e.is_retryable())
     }
 }
 
@@ -52,45 +69,105 @@ pub enum EventOutcome {
         consent_changed: bool,
     },
     Duplicate,
-    /// Recorded as seen but nothing else to do (unknown kinds, receipts for
-    /// people we do not know).
+    /// Recorded as seen but nothing else to do (receipts and activity of
+    /// people we do not know, items Meta documents that ask nothing).
     Recorded,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What one queue record did. `applied + duplicates + recorded +
+/// quarantined + deferred == items` (deferred: queued as a chunk).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RecordReport {
-    pub events: usize,
+    pub items: usize,
     pub applied: usize,
     pub duplicates: usize,
     pub recorded: usize,
+    pub quarantined: usize,
     pub consent_changes: usize,
+    /// Items handed on to chunk jobs (a split, or the rest at the deadline).
+    pub deferred: usize,
+    pub chunks: usize,
+}
+
+impl RecordReport {
+    fn add(&mut self, other: &RecordReport) {
+        self.items += other.items;
+        self.applied += other.applied;
+        self.duplicates += other.duplicates;
+        self.recorded += other.recorded;
+        self.quarantined += other.quarantined;
+        self.consent_changes += other.consent_changes;
+        self.deferred += other.deferred;
+        self.chunks += other.chunks;
+    }
+    fn count(&mut self, outcome: EventOutcome) {
+        match outcome {
+            EventOutcome::Applied { consent_changed } => {
+                self.applied += 1;
+                self.consent_changes += usize::from(consent_changed);
+            }
+            EventOutcome::Duplicate => self.duplicates += 1,
+            EventOutcome::Recorded => self.recorded += 1,
+        }
+    }
 }
 
 pub struct Ingest {
     store: Store,
     s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
     keys: KeyRing,
+    quarantine: Quarantine,
+    chunk_queue_url: String,
     retention_days: u32,
+    work_budget: Duration,
     /// Pages already recorded as having data, in this warm function.
-    noted_pages: std::sync::Mutex<std::collections::HashSet<optcast_shared::ids::PageId>>,
+    noted_pages: std::sync::Mutex<HashSet<PageId>>,
+}
+
+/// One lane's result: what it did, what it left for a chunk (item indices),
+/// its error.
+struct LaneResult {
+    report: RecordReport,
+    leftovers: Vec<usize>,
+    error: Option<IngestError>,
+    quarantined: Vec<String>,
 }
 
 impl Ingest {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let s3 = aws_sdk_s3::Client::new(aws);
         Ok(Self {
             store: Store::new(config::dynamodb(aws), Tables::from_source(src)?),
-            s3: aws_sdk_s3::Client::new(aws),
+            quarantine: Quarantine {
+                s3: s3.clone(),
+                bucket: config::required(src, "DATA_BUCKET")?,
+            },
+            s3,
+            sqs: aws_sdk_sqs::Client::new(aws),
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
+            chunk_queue_url: config::required(src, "INGEST_CHUNK_QUEUE_URL")?,
             retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,
+            work_budget: Duration::from_millis(u64::from(config::parse_u32(
+                src,
+                "INGEST_WORK_BUDGET_MS",
+                DEFAULT_WORK_BUDGET_MS,
+            )?)),
             noted_pages: Default::default(),
         })
     }
 
-    /// One SQS batch: every record on its own, failures reported per record.
+    /// One SQS batch with this function's own work budget (local stack).
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_until(event, Instant::now() + self.work_budget).await
+    }
+
+    /// One SQS batch: every record on its own, failures reported per record;
+    /// no new work is started after `deadline`.
+    pub async fn handle_until(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
         let mut failures = Vec::new();
         for record in &event.records {
-            if let Err(err) = self.process_message(record).await {
+            if let Err(err) = self.process_message(record, deadline).await {
                 tracing::error!(error = %err, permanent = err.is_permanent(), message_id = ?record.message_id, "record failed");
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = record.message_id.clone().unwrap_or_default();
@@ -102,65 +179,235 @@ impl Ingest {
         response
     }
 
-    async fn process_message(&self, record: &SqsMessage) -> Result<RecordReport, IngestError> {
-        self.process_body(record.body.as_deref().unwrap_or_default()).await
+    async fn process_message(&self, record: &SqsMessage, deadline: Instant) -> Result<RecordReport, IngestError> {
+        self.process_body(record.body.as_deref().unwrap_or_default(), deadline)
+            .await
     }
 
-    /// Applies every event of one queued delivery.
+    /// Applies, splits or quarantines everything one queued job carries.
     #[tracing::instrument(skip_all)]
-    pub async fn process_body(&self, message: &str) -> Result<RecordReport, IngestError> {
-        let IngestJob::DeliveryV1(job) = queue::parse_job(message)?;
-        let body = queue::load_body(&job, &self.s3, &self.keys).await?;
-        let mut events = meta::parse_delivery(&body)?;
-        // Meta may batch and reorder; apply in event-time order.
-        events.sort_by_key(|e| e.timestamp_ms);
-        let mut report = RecordReport {
-            events: events.len(),
-            ..Default::default()
-        };
-        // One person's failing event does not hold back everyone else's (a
-        // STOP further on still lands now); that person's later events wait,
-        // in order, for the retry, where what was applied is a duplicate.
-        let mut first_error = None;
-        let mut held_back = std::collections::HashSet::new();
-        for event in &events {
-            let subject = (&event.page_id, event.subject.as_ref());
-            if held_back.contains(&subject) {
-                continue;
+    pub async fn process_body(&self, message: &str, deadline: Instant) -> Result<RecordReport, IngestError> {
+        let job = queue::parse_job(message)?;
+        let splittable = matches!(job, IngestJob::DeliveryV1(_));
+        let job = job.delivery();
+        let body = queue::load_body(job, &self.s3, &self.keys).await?;
+        let mut report = RecordReport::default();
+        let mut quarantined = Vec::new();
+        match meta::parse_delivery(&body, job.received_at_ms) {
+            Err(e) => {
+                let id = quarantine::id_for(&job.body_sha256, None);
+                self.quarantine
+                    .put(
+                        &self.keys,
+                        &id,
+                        &body,
+                        e.code(),
+                        None,
+                        None,
+                        &job.body_sha256,
+                        job.received_at_ms,
+                    )
+                    .await?;
+                tracing::warn!(reason = e.code(), quarantine = %id, "delivery quarantined");
+                report.items = 1;
+                report.quarantined = 1;
+                quarantined.push(quarantine::object_key(&id));
             }
-            let outcome = match self.note_page(&event.page_id).await {
-                Ok(()) => self.apply(event, &job.body_sha256, job.received_at_ms).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(EventOutcome::Applied { consent_changed }) => {
-                    report.applied += 1;
-                    report.consent_changes += usize::from(consent_changed);
-                }
-                Ok(EventOutcome::Duplicate) => report.duplicates += 1,
-                Ok(EventOutcome::Recorded) => report.recorded += 1,
-                Err(e) => {
-                    held_back.insert(subject);
-                    first_error.get_or_insert(e);
-                }
+            Ok(delivery) if splittable && delivery.items.len() > CHUNK_ITEMS => {
+                report.items = delivery.items.len();
+                report.deferred = delivery.items.len();
+                report.chunks = self.enqueue_chunks(job, &delivery, lanes(&delivery)).await?;
+            }
+            Ok(delivery) => {
+                self.apply_delivery(job, &delivery, deadline, &mut report, &mut quarantined)
+                    .await?
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
+        // A replayed quarantine record is its own claim: it is deleted once
+        // applied, and kept when its item was quarantined again.
+        let kept = matches!(&job.body, DeliveryBody::Claim { key, .. } if quarantined.contains(key));
+        if !kept {
+            queue::delete_claim(job, &self.s3).await?;
         }
-        queue::delete_claim(&job, &self.s3).await?;
+        if report.quarantined > 0 {
+            metrics::count("ingest", "QuarantinedItems", report.quarantined as u64);
+        }
         tracing::info!(
-            events = report.events,
+            items = report.items,
             applied = report.applied,
             duplicates = report.duplicates,
+            recorded = report.recorded,
+            quarantined = report.quarantined,
+            deferred = report.deferred,
             "delivery ingested"
         );
         Ok(report)
     }
 
+    /// Applies a delivery lane by lane, side by side; what the deadline left
+    /// undone is queued as chunks. One person's failing event holds back only
+    /// that person's later events (until the retry); the record then fails.
+    async fn apply_delivery(
+        &self,
+        job: &DeliveryJob,
+        delivery: &Delivery,
+        deadline: Instant,
+        report: &mut RecordReport,
+        quarantined: &mut Vec<String>,
+    ) -> Result<(), IngestError> {
+        let results: Vec<LaneResult> = futures_util::stream::iter(lanes(delivery).into_iter().enumerate())
+            .map(|(i, lane): (usize, Vec<usize>)| self.run_lane(job, delivery, lane, deadline, i == 0))
+            .buffered(LANE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut leftovers = Vec::new();
+        let mut first_error = None;
+        for result in results {
+            report.add(&result.report);
+            quarantined.extend(result.quarantined);
+            if !result.leftovers.is_empty() {
+                leftovers.push(result.leftovers);
+            }
+            if let Some(e) = result.error {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            // The retry redoes everything (what was applied is a duplicate).
+            return Err(e);
+        }
+        if !leftovers.is_empty() {
+            report.items += leftovers.iter().map(Vec::len).sum::<usize>();
+            report.deferred += leftovers.iter().map(Vec::len).sum::<usize>();
+            report.chunks += self.enqueue_chunks(job, delivery, leftovers).await?;
+        }
+        Ok(())
+    }
+
+    /// One person's items (or a page's, or the unattributable ones), in
+    /// order. Stops at the first error, or at the deadline once it has made
+    /// progress (`must_progress`: the first lane applies at least one item).
+    async fn run_lane(
+        &self,
+        job: &DeliveryJob,
+        delivery: &Delivery,
+        lane: Vec<usize>,
+        deadline: Instant,
+        must_progress: bool,
+    ) -> LaneResult {
+        let mut result = LaneResult {
+            report: RecordReport::default(),
+            leftovers: Vec::new(),
+            error: None,
+            quarantined: Vec::new(),
+        };
+        for (i, index) in lane.iter().enumerate() {
+            if Instant::now() >= deadline && !(must_progress && i == 0) {
+                result.leftovers = lane[i..].to_vec();
+                break;
+            }
+            result.report.items += 1;
+            match self.apply_item(job, &delivery.object, &delivery.items[*index]).await {
+                Ok(ItemOutcome::Event(outcome)) => result.report.count(outcome),
+                Ok(ItemOutcome::Quarantined(key)) => {
+                    result.report.quarantined += 1;
+                    result.quarantined.push(key);
+                }
+                Err(e) => {
+                    result.error = Some(e);
+                    break;
+                }
+            }
+        }
+        result
+    }
+
+    async fn apply_item(
+        &self,
+        job: &DeliveryJob,
+        object: &str,
+        item: &DeliveryItem,
+    ) -> Result<ItemOutcome, IngestError> {
+        if let (Some(page), _) = item.lane() {
+            self.note_page(page).await?;
+        }
+        Ok(match &item.unit {
+            Unit::Event(event) => ItemOutcome::Event(self.apply(event, &job.body_sha256, job.received_at_ms).await?),
+            Unit::Ignored(ignored) => {
+                let commit = EventCommit {
+                    marker: EventMarker {
+                        page_id: ignored.page_id.clone(),
+                        subject: None,
+                        key: ignored.key.clone(),
+                        kind: format!("ignored:{}", ignored.kind),
+                        received_at_ms: job.received_at_ms,
+                        expires_at_s: job.received_at_ms / 1000 + i64::from(self.retention_days) * 86_400,
+                    },
+                    subscriber: None,
+                    consent: None,
+                    message: None,
+                };
+                ItemOutcome::Event(self.record_only(&commit).await?)
+            }
+            Unit::Quarantined(q) => {
+                let id = quarantine::id_for(&job.body_sha256, Some(&q.sha256));
+                let body = meta::rebuild_delivery(object, [item]);
+                self.quarantine
+                    .put(
+                        &self.keys,
+                        &id,
+                        body.as_bytes(),
+                        q.reason,
+                        q.page_id.as_ref(),
+                        q.subject.as_ref(),
+                        &job.body_sha256,
+                        job.received_at_ms,
+                    )
+                    .await?;
+                tracing::warn!(reason = q.reason, quarantine = %id, "item quarantined");
+                ItemOutcome::Quarantined(quarantine::object_key(&id))
+            }
+        })
+    }
+
+    /// Queues `lanes` as chunk jobs of at most [`CHUNK_ITEMS`] items (a
+    /// longer lane is one chunk of its own); returns how many.
+    async fn enqueue_chunks(
+        &self,
+        job: &DeliveryJob,
+        delivery: &Delivery,
+        lanes: Vec<Vec<usize>>,
+    ) -> Result<usize, IngestError> {
+        let rebuild =
+            |chunk: &[usize]| meta::rebuild_delivery(&delivery.object, chunk.iter().map(|i| &delivery.items[*i]));
+        let mut bodies = Vec::new();
+        let mut chunk: Vec<usize> = Vec::new();
+        for lane in lanes {
+            if !chunk.is_empty() && chunk.len() + lane.len() > CHUNK_ITEMS {
+                bodies.push(rebuild(&chunk));
+                chunk.clear();
+            }
+            chunk.extend(lane);
+        }
+        if !chunk.is_empty() {
+            bodies.push(rebuild(&chunk));
+        }
+        let producer = DeliveryQueue {
+            sqs: &self.sqs,
+            s3: &self.s3,
+            keys: &self.keys,
+            queue_url: &self.chunk_queue_url,
+            bucket: &self.quarantine.bucket,
+        };
+        producer
+            .enqueue_chunks(&bodies, job.received_at_ms, &job.body_sha256)
+            .await?;
+        Ok(bodies.len())
+    }
+
     /// Records, once per warm function, that the page has data, so the
     /// retention sweep finds it even if nobody registered the page.
-    async fn note_page(&self, page: &optcast_shared::ids::PageId) -> Result<(), IngestError> {
+    async fn note_page(&self, page: &PageId) -> Result<(), IngestError> {
         if self.noted_pages.lock().expect("noted pages").contains(page) {
             return Ok(());
         }
@@ -168,262 +415,41 @@ impl Ingest {
         self.noted_pages.lock().expect("noted pages").insert(page.clone());
         Ok(())
     }
+}
 
-    /// Applies one event exactly once.
-    #[tracing::instrument(skip_all, fields(kind = event.kind.name(), subject = event.subject.as_ref().map(|p| subject_hash(p.as_str()))))]
-    pub async fn apply(
-        &self,
-        event: &InboundEvent,
-        delivery_sha256: &str,
-        received_at_ms: i64,
-    ) -> Result<EventOutcome, IngestError> {
-        let event_time_ms = if event.timestamp_ms > 0 {
-            event.timestamp_ms
-        } else {
-            received_at_ms
-        };
-        let expires_at_s = event_time_ms / 1000 + i64::from(self.retention_days) * 86_400;
-        let marker = EventMarker {
-            page_id: event.page_id.clone(),
-            key: event.key.clone(),
-            kind: event.kind.name().to_string(),
-            received_at_ms,
-            expires_at_s,
-        };
-        let only_marker = EventCommit {
-            marker: marker.clone(),
-            subscriber: None,
-            consent: None,
-            message: None,
-        };
-        let Some(psid) = &event.subject else {
-            return self.record_only(&only_marker).await;
-        };
-        if matches!(event.kind, EventKind::Unknown { .. }) {
-            return self.record_only(&only_marker).await;
+enum ItemOutcome {
+    Event(EventOutcome),
+    /// Kept in the quarantine under this object key.
+    Quarantined(String),
+}
+
+/// The delivery's items (indices) grouped by (page, person), in first-seen
+/// order; each lane's events sorted by event time (Meta may batch and reorder).
+fn lanes(delivery: &Delivery) -> Vec<Vec<usize>> {
+    let mut order = Vec::new();
+    let mut lanes: std::collections::HashMap<_, Vec<usize>> = Default::default();
+    for (i, item) in delivery.items.iter().enumerate() {
+        let lane = lanes.entry(item.lane()).or_default();
+        if lane.is_empty() {
+            order.push(item.lane());
         }
-        let proof = Proof {
-            event_key: event.key.clone(),
-            event_time_ms,
-            event_sha256: event.sha256.clone(),
-            delivery_sha256: delivery_sha256.to_string(),
-        };
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let current = self.store.subscriber(&event.page_id, psid).await?;
-            let state = current.as_ref().map(|s| ConsentState {
-                status: s.status,
-                changed_at_ms: s.consent_changed_at_ms.max(s.consent_intent_at_ms),
-            });
-            // An opt-in or opt-out older than the person's last word on
-            // consent (Meta retries reorder deliveries) changes nothing,
-            // marketing permission included.
-            let stale_intent = state.is_some_and(|s| event.timestamp_ms < s.changed_at_ms);
-            let explicit = consent::intent(event).is_explicit();
-            let change = consent::decide(state, event);
-            if current.is_none() && change.is_none() {
-                // Echoes and receipts about someone who never wrote to us.
-                return self.record_only(&only_marker).await;
-            }
-            if current.is_none() {
-                // Sent before the person was erased (delivered late, or
-                // replayed from the DLQ): it is not a new conversation and
-                // must not bring them or their words back.
-                let erased_at = self.store.last_erased_at(&event.page_id, psid).await?;
-                if erased_at.is_some_and(|at| event_time_ms <= at) {
-                    return self.record_only(&only_marker).await;
-                }
-            }
-            let (mut sub, key) = match current {
-                Some(sub) => {
-                    let key = self
-                        .keys
-                        .unwrap(&sub.data_key, &crypto::subject_key_context(&event.page_id, psid))
-                        .await?;
-                    (sub, key)
-                }
-                None => {
-                    let key = self
-                        .keys
-                        .generate(&crypto::subject_key_context(&event.page_id, psid))
-                        .await?;
-                    (new_subscriber(event, psid, &key, event_time_ms), key)
-                }
-            };
-            let consent = change.map(|change| {
-                sub.status = change.to;
-                sub.consent_changed_at_ms = event_time_ms;
-                if change.to == SubscriberStatus::Subscribed {
-                    sub.opted_in = Some(proof.clone());
-                }
-                ConsentRecord {
-                    at_ms: event_time_ms,
-                    change,
-                    proof: proof.clone(),
-                }
-            });
-            if explicit && !stale_intent {
-                sub.consent_intent_at_ms = sub.consent_intent_at_ms.max(event_time_ms);
-            }
-            update_activity(&mut sub, event, &key, event_time_ms, stale_intent);
-            let message = stored_message(event, psid, &key, event_time_ms, expires_at_s);
-            let commit = EventCommit {
-                marker: marker.clone(),
-                subscriber: Some(sub),
-                consent,
-                message,
-            };
-            match self.store.commit(&commit).await? {
-                CommitOutcome::Applied => {
-                    if let Some(c) = &commit.consent {
-                        tracing::info!(from = ?c.change.from, to = c.change.to.as_str(), reason = c.change.reason.as_str(), "consent changed");
-                    }
-                    return Ok(EventOutcome::Applied {
-                        consent_changed: commit.consent.is_some(),
-                    });
-                }
-                CommitOutcome::Duplicate => return Ok(EventOutcome::Duplicate),
-                CommitOutcome::Conflict => continue,
-            }
-        }
-        Err(IngestError::Contention)
+        lane.push(i);
     }
-
-    async fn record_only(&self, commit: &EventCommit) -> Result<EventOutcome, IngestError> {
-        Ok(match self.store.commit(commit).await? {
-            CommitOutcome::Duplicate => EventOutcome::Duplicate,
-            _ => EventOutcome::Recorded,
+    order
+        .into_iter()
+        .filter_map(|key| lanes.remove(&key))
+        .map(|mut lane| {
+            lane.sort_by_key(|i| match &delivery.items[*i].unit {
+                Unit::Event(e) => e.timestamp_ms,
+                _ => i64::MIN,
+            });
+            lane
         })
-    }
+        .collect()
 }
 
-fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) -> Subscriber {
-    Subscriber {
-        page_id: event.page_id.clone(),
-        psid: psid.clone(),
-        platform: event.platform,
-        status: SubscriberStatus::Subscribed,
-        consent_changed_at_ms: 0,
-        opted_in: None,
-        last_inbound_at_ms: None,
-        data_key: key.wrapped.clone(),
-        marketing: None,
-        tags: Default::default(),
-        delivered_watermark: 0,
-        read_watermark: 0,
-        last_marketing_sent_at_ms: None,
-        marketing_hold_until_ms: None,
-        consent_intent_at_ms: 0,
-        created_at_ms: at_ms,
-        version: 0,
-    }
-}
-
-pub use crypto::field_aad;
-
-/// Window, marketing token, tags and watermarks: everything but consent.
-fn update_activity(sub: &mut Subscriber, event: &InboundEvent, key: &DataKey, at_ms: i64, stale_intent: bool) {
-    if consent::opens_window(event) {
-        sub.last_inbound_at_ms = Some(sub.last_inbound_at_ms.unwrap_or(0).max(at_ms));
-    }
-    match &event.kind {
-        EventKind::OptIn(o) => {
-            if let Some(r) = o.ref_.as_ref().or(o.payload.as_ref().filter(|_| !o.marketing)) {
-                add_tag(sub, r);
-            }
-            if o.marketing && !stale_intent {
-                let stopped = o.status == Some(meta::MarketingStatus::Stop);
-                let sealed = match &o.token {
-                    Some(token) => Some(crypto::seal(
-                        key,
-                        &field_aad("marketing-token", &sub.page_id, &sub.psid, ""),
-                        token.as_bytes(),
-                    )),
-                    None => sub.marketing.as_ref().map(|m| m.sealed.clone()),
-                };
-                if let Some(sealed) = sealed {
-                    let previous = sub.marketing.take();
-                    sub.marketing = Some(MarketingToken {
-                        sealed,
-                        expires_at_ms: o.token_expiry_ms.or(previous.as_ref().and_then(|p| p.expires_at_ms)),
-                        stopped,
-                        timezone: o.timezone.clone().or(previous.and_then(|p| p.timezone)),
-                    });
-                }
-            }
-        }
-        EventKind::Referral { ref_: Some(r), .. } => add_tag(sub, r),
-        EventKind::Postback(p) => {
-            if let Some(r) = &p.referral_ref {
-                add_tag(sub, r);
-            }
-        }
-        EventKind::Delivery { watermark, .. } => sub.delivered_watermark = sub.delivered_watermark.max(*watermark),
-        EventKind::Read { watermark } => sub.read_watermark = sub.read_watermark.max(*watermark),
-        _ => {}
-    }
-}
-
-fn add_tag(sub: &mut Subscriber, tag: &str) {
-    let tag: String = tag.chars().take(100).collect();
-    if !tag.is_empty() && sub.tags.len() < 50 {
-        sub.tags.insert(tag);
-    }
-}
-
-/// Messages, echoes and postbacks are stored, sealed under the subject's key.
-fn stored_message(
-    event: &InboundEvent,
-    psid: &Psid,
-    key: &DataKey,
-    at_ms: i64,
-    expires_at_s: i64,
-) -> Option<StoredMessage> {
-    let mut body = BTreeMap::<&str, serde_json::Value>::new();
-    let mut attachments = 0;
-    let (direction, kind) = match &event.kind {
-        EventKind::Message(m) => {
-            attachments = m.attachments.len() as u32;
-            body.insert("text", m.text.clone().into());
-            body.insert("quick_reply_payload", m.quick_reply_payload.clone().into());
-            body.insert("reply_to", m.reply_to.clone().into());
-            body.insert("attachments", attachments_json(&m.attachments));
-            ("in", "message")
-        }
-        EventKind::Echo(e) => {
-            attachments = e.attachments.len() as u32;
-            body.insert("text", e.text.clone().into());
-            body.insert("metadata", e.metadata.clone().into());
-            body.insert("attachments", attachments_json(&e.attachments));
-            ("out", "echo")
-        }
-        EventKind::Postback(p) => {
-            body.insert("title", p.title.clone().into());
-            body.insert("payload", p.payload.clone().into());
-            ("in", "postback")
-        }
-        _ => return None,
-    };
-    let plaintext = serde_json::to_vec(&body).unwrap_or_default();
-    let sealed_body = crypto::seal(key, &field_aad("message", &event.page_id, psid, &event.key), &plaintext);
-    Some(StoredMessage {
-        key: event.key.clone(),
-        at_ms,
-        direction,
-        kind,
-        sealed_body,
-        attachments,
-        expires_at_s,
-    })
-}
-
-fn attachments_json(list: &[meta::Attachment]) -> serde_json::Value {
-    list.iter()
-        .map(|a| serde_json::json!({ "type": a.kind, "url": a.url }))
-        .collect::<Vec<_>>()
-        .into()
-}
-
-/// Lambda entry point helper: config, clients, then serve.
+/// Lambda entry point helper: config, clients, then serve. New work stops a
+/// third of the remaining time (at least 5 s) before Lambda's deadline.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
@@ -431,7 +457,10 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let ingest = &ingest;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-            Ok::<_, std::convert::Infallible>(ingest.handle(event.payload).await)
+            let remaining_ms = (event.context.deadline as i64 - optcast_shared::http::now_ms()).max(0) as u64;
+            let margin_ms = (remaining_ms / 3).max(5_000);
+            let deadline = Instant::now() + Duration::from_millis(remaining_ms.saturating_sub(margin_ms));
+            Ok::<_, std::convert::Infallible>(ingest.handle_until(event.payload, deadline).await)
         },
     ))
     .await
@@ -440,49 +469,27 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use optcast_shared::ids::PageId;
-    use optcast_shared::meta::{OptInEvent, Platform};
-
-    fn marketing_optin(ts: i64) -> InboundEvent {
-        InboundEvent {
-            platform: Platform::Messenger,
-            page_id: PageId::parse("1").unwrap(),
-            subject: Some(Psid::parse("2").unwrap()),
-            timestamp_ms: ts,
-            standby: false,
-            kind: EventKind::OptIn(OptInEvent {
-                marketing: true,
-                payload: None,
-                ref_: None,
-                token: Some("OLD-TOKEN".into()),
-                token_expiry_ms: None,
-                timezone: None,
-                status: None,
-            }),
-            key: "k".into(),
-            sha256: "0".repeat(64),
-        }
-    }
 
     #[test]
-    fn a_stale_marketing_opt_in_does_not_undo_a_later_stop() {
-        let key = DataKey::from_parts([7; 32], vec![1]);
-        let event = marketing_optin(5);
-        let mut sub = new_subscriber(&event, &Psid::parse("2").unwrap(), &key, 1);
-        let stopped = MarketingToken {
-            sealed: vec![9; 40],
-            expires_at_ms: None,
-            stopped: true,
-            timezone: None,
-        };
-        sub.marketing = Some(stopped.clone());
-        // Older than the person's last word (their STOP): nothing changes.
-        update_activity(&mut sub, &event, &key, 5, true);
-        assert_eq!(sub.marketing, Some(stopped));
-        // Current: the new grant replaces the token and lifts the stop.
-        update_activity(&mut sub, &event, &key, 5, false);
-        let m = sub.marketing.unwrap();
-        assert!(!m.stopped);
-        assert_ne!(m.sealed, vec![9; 40]);
+    fn lanes_keep_each_persons_events_together_and_in_time_order() {
+        let body = r#"{"object":"page","entry":[{"id":"1","messaging":[
+            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200003,"message":{"mid":"a3","text":"x"}},
+            {"sender":{"id":"B"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"b1","text":"x"}},
+            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"a1","text":"x"}},
+            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200002,"message":{"mid":"a2","text":"x"}}
+        ]}]}"#;
+        let delivery = meta::parse_delivery(body.as_bytes(), 1_764_547_300_000).unwrap();
+        let keys: Vec<Vec<&str>> = lanes(&delivery)
+            .iter()
+            .map(|lane| {
+                lane.iter()
+                    .map(|i| match &delivery.items[*i].unit {
+                        Unit::Event(e) => e.key.as_str(),
+                        _ => "?",
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(keys, vec![vec!["a1", "a2", "a3"], vec!["b1"]]);
     }
 }

@@ -290,21 +290,22 @@ async fn unsigned_or_forged_deliveries_get_403_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn a_signed_body_that_is_not_a_meta_delivery_ends_in_the_dlq_intact() {
+async fn a_signed_body_that_is_not_a_meta_delivery_is_quarantined_intact_at_once() {
     let app = spawn_app().await;
     let body = br#"{"hello":"this is signed but not a Meta delivery"}"#;
     assert_eq!(app.post_signed(body).await.status(), 200);
-    eventually("delivery dead-lettered", || async {
-        !app.dead_letters().await.is_empty()
-    })
-    .await;
-    let letters = app.dead_letters().await;
-    let job = optcast_shared::queue::parse_job(&letters[0]).unwrap();
-    let optcast_shared::queue::IngestJob::DeliveryV1(job) = job;
-    let raw = optcast_shared::queue::load_body(&job, &app.s3, &KeyRing::new(app.kms.clone(), app.physical("DataKey")))
-        .await
-        .unwrap();
-    assert_eq!(raw, body, "the dead letter holds the exact signed body, replayable");
+    let records = app.wait_quarantined(1).await;
+    assert_eq!(records[0].reason, "not_a_delivery");
+    assert_eq!(
+        app.quarantined_body(&records[0].id).await,
+        body,
+        "kept exact, replayable"
+    );
+    app.drain_ingest().await;
+    assert!(
+        app.dead_letters().await.is_empty(),
+        "a permanent fault is not retried five times"
+    );
     assert!(app.scan("EventsTable").await.is_empty());
     app.stack.stop().await;
 }
@@ -541,7 +542,7 @@ async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent(
     let token = u3["marketing_token"].as_b().unwrap().as_ref();
     assert!(!String::from_utf8_lossy(token).contains("TOKEN-U3"));
     assert_eq!(consent_log(&app, "PAGE2", "U3").await.len(), 1);
-    // 6 events: 5 applied or recorded, the unknown one recorded too.
+    // 6 events: 5 applied or recorded, the handover recorded as ignored.
     let events: BTreeMap<String, String> = app
         .scan("EventsTable")
         .await
@@ -549,7 +550,7 @@ async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent(
         .map(|e| (s(e, "pk"), s(e, "kind")))
         .collect();
     assert_eq!(events.len(), 6, "{events:?}");
-    assert!(events.values().any(|k| k == "unknown"));
+    assert!(events.values().any(|k| k == "ignored:pass_thread_control"));
     app.stack.stop().await;
 }
 

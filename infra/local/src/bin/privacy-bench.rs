@@ -152,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         last_marketing_sent_at_ms: None,
         marketing_hold_until_ms: None,
         consent_intent_at_ms: 0,
+        consent_intent_clamped: false,
         created_at_ms: t,
         version: 0,
     };

@@ -13,6 +13,9 @@ use crate::consent::{ConsentChange, SubscriberStatus};
 use crate::ids::{PageId, Psid};
 use crate::meta::Platform;
 
+mod messages;
+pub use messages::{FoundMessage, MessageWrite};
+
 /// Audience index partitions per page: lets a planner read a page's
 /// subscribed leads in parallel without a hot partition.
 pub const AUDIENCE_SHARDS: u32 = 16;
@@ -114,6 +117,9 @@ pub struct Subscriber {
     /// Event time of the last explicit opt-in or opt-out, applied or not
     /// (one that changed nothing still outranks older ones delivered later).
     pub consent_intent_at_ms: i64,
+    /// That time is the time of receipt standing in for an impossible
+    /// timestamp (see [`crate::meta::EventTime`]): any real time outranks it.
+    pub consent_intent_clamped: bool,
     pub opted_in: Option<Proof>,
     /// For Meta's 24-hour window.
     pub last_inbound_at_ms: Option<i64>,
@@ -144,6 +150,7 @@ pub struct ConsentRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
+    /// The event key (the mid as a key part, see [`crate::ids::Mid::key`]).
     pub key: String,
     pub at_ms: i64,
     pub direction: &'static str,
@@ -152,13 +159,18 @@ pub struct StoredMessage {
     pub sealed_body: Vec<u8>,
     /// How many attachments (Meta URLs inside the sealed body) it carries.
     pub attachments: u32,
+    /// How many edits the stored text includes (0: as first sent).
+    pub num_edit: u64,
     pub expires_at_s: i64,
 }
 
-/// Marks an event as processed (the idempotency record).
+/// Marks an event as processed (the idempotency record): one per page,
+/// person and event key, so only the same person's event is a duplicate.
 #[derive(Debug, Clone)]
 pub struct EventMarker {
     pub page_id: PageId,
+    /// Whose event it was (`None` for page-level items, e.g. ignored ones).
+    pub subject: Option<Psid>,
     pub key: String,
     pub kind: String,
     pub received_at_ms: i64,
@@ -171,7 +183,7 @@ pub struct EventCommit {
     pub marker: EventMarker,
     pub subscriber: Option<Subscriber>,
     pub consent: Option<ConsentRecord>,
-    pub message: Option<StoredMessage>,
+    pub message: Option<MessageWrite>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +204,16 @@ pub fn subscriber_sk(psid: &Psid) -> String {
 pub fn subject_pk(page: &PageId, psid: &Psid) -> String {
     format!("PAGE#{page}#SUB#{psid}")
 }
-pub fn event_pk(page: &PageId, key: &str) -> String {
-    format!("EVENT#{page}#{key}")
+/// The processed-event marker of `key` from `subject` on `page`. The
+/// subject appears only as a digest prefix (no PSID in the events table).
+pub fn event_pk(page: &PageId, subject: Option<&Psid>, key: &str) -> String {
+    match subject {
+        Some(psid) => format!(
+            "EVENT#{page}#{}#{key}",
+            &crate::crypto::subject_digest(page, psid)[..32]
+        ),
+        None => format!("EVENT#{page}#-#{key}"),
+    }
 }
 pub fn audience_shard(psid: &Psid) -> u32 {
     let d = Sha256::digest(psid.as_str().as_bytes());
@@ -312,6 +332,9 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     if sub.consent_intent_at_ms > 0 {
         item.insert("consent_intent_at_ms".into(), n(sub.consent_intent_at_ms));
     }
+    if sub.consent_intent_clamped {
+        item.insert("consent_intent_clamped".into(), AttributeValue::Bool(true));
+    }
     if let Some(t) = sub.marketing_hold_until_ms {
         item.insert("marketing_hold_until_ms".into(), n(t));
     }
@@ -368,6 +391,11 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
         last_marketing_sent_at_ms: opt_n(item, "last_marketing_sent_at_ms"),
         marketing_hold_until_ms: opt_n(item, "marketing_hold_until_ms"),
         consent_intent_at_ms: opt_n(item, "consent_intent_at_ms").unwrap_or(0),
+        consent_intent_clamped: item
+            .get("consent_intent_clamped")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         created_at_ms: get_n(item, "created_at_ms")?,
         version: get_n(item, "version")? as u64,
     })
@@ -465,12 +493,12 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn event_seen(&self, page: &PageId, key: &str) -> Result<bool, StoreError> {
+    pub async fn event_seen(&self, page: &PageId, subject: Option<&Psid>, key: &str) -> Result<bool, StoreError> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.tables.events)
-            .key("pk", s(event_pk(page, key)))
+            .key("pk", s(event_pk(page, subject, key)))
             .consistent_read(true)
             .send()
             .await
@@ -554,7 +582,7 @@ impl Store {
     pub async fn commit(&self, commit: &EventCommit) -> Result<CommitOutcome, StoreError> {
         let m = &commit.marker;
         let mut marker = Item::new();
-        marker.insert("pk".into(), s(event_pk(&m.page_id, &m.key)));
+        marker.insert("pk".into(), s(event_pk(&m.page_id, m.subject.as_ref(), &m.key)));
         marker.insert("kind".into(), s(&m.kind));
         marker.insert("received_at_ms".into(), n(m.received_at_ms));
         marker.insert("expires_at".into(), n(m.expires_at_s));
@@ -609,18 +637,13 @@ impl Store {
                     None,
                 )?);
             }
-            if let Some(msg) = &commit.message {
-                let mut item = Item::new();
-                item.insert("pk".into(), s(&pk));
-                item.insert("sk".into(), s(format!("MSG#{:013}#{}", msg.at_ms.max(0), msg.key)));
-                item.insert("age_pk".into(), s(age_pk(&sub.page_id, &msg.key)));
-                item.insert("attachments".into(), n(msg.attachments));
-                item.insert("direction".into(), s(msg.direction));
-                item.insert("kind".into(), s(msg.kind));
-                item.insert("at_ms".into(), n(msg.at_ms));
-                item.insert("body".into(), b(&msg.sealed_body));
-                item.insert("expires_at".into(), n(msg.expires_at_s));
-                items.push(put(&self.tables.messages, item, None, None)?);
+            if let Some(write) = &commit.message {
+                items.push(messages::transact_item(
+                    &self.tables.messages,
+                    &sub.page_id,
+                    &pk,
+                    write,
+                )?);
             }
         }
 
@@ -645,7 +668,7 @@ impl Store {
                 if failed(0) {
                     return Ok(CommitOutcome::Duplicate);
                 }
-                if reasons.is_empty() && self.event_seen(&m.page_id, &m.key).await? {
+                if reasons.is_empty() && self.event_seen(&m.page_id, m.subject.as_ref(), &m.key).await? {
                     return Ok(CommitOutcome::Duplicate);
                 }
                 Ok(CommitOutcome::Conflict)
@@ -654,7 +677,7 @@ impl Store {
     }
 }
 
-fn put(
+pub(crate) fn put(
     table: &str,
     item: Item,
     condition: Option<&str>,
@@ -702,6 +725,7 @@ mod tests {
             last_marketing_sent_at_ms: Some(8),
             marketing_hold_until_ms: Some(9),
             consent_intent_at_ms: 10,
+            consent_intent_clamped: true,
             created_at_ms: 1,
             version: 2,
         }

@@ -1,0 +1,142 @@
+//! Reading Meta's fields where the meaning is clear even when the type is
+//! not the documented one: real deliveries (and tools replaying them) carry
+//! numbers as strings, floats for integers and timestamps in seconds.
+
+use serde_json::Value;
+
+/// Timestamps below this (10^11) are seconds, not milliseconds: in ms it is
+/// March 1973, in seconds the year 5138. Meta documents milliseconds, but
+/// some Instagram deliveries and replay tools send seconds.
+pub const SECONDS_BELOW: i64 = 100_000_000_000;
+
+/// Largest float that is still an exact integer (2^53).
+const EXACT_FLOAT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// A text field: a string as is, a number as its decimal text.
+pub(crate) fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(integral(n).map_or_else(|| n.to_string(), |i| i.to_string())),
+        _ => None,
+    }
+}
+
+/// An id: a non-empty string, or a non-negative integral number.
+pub(crate) fn id(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => integral(n).filter(|i| *i >= 0).map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+/// A non-negative integer count (`num_edit`, `app_id`): number or numeric text.
+pub(crate) fn count(v: Option<&Value>) -> Option<u64> {
+    let n = match v? {
+        Value::Number(n) => integral(n)?,
+        Value::String(s) => s.trim().parse::<i64>().ok()?,
+        _ => return None,
+    };
+    u64::try_from(n).ok()
+}
+
+/// A flag: `true`, or the text `"true"`.
+pub(crate) fn flag(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// A timestamp in ms: integer, float or numeric text; seconds (below
+/// [`SECONDS_BELOW`]) are converted. `None` when absent, not a number, or
+/// not positive. Far-future values are kept here and clamped by
+/// [`super::EventTime`].
+pub(crate) fn time_ms(v: Option<&Value>) -> Option<i64> {
+    let raw: f64 = match v? {
+        Value::Number(n) => n.as_i64().map(|i| i as f64).or_else(|| n.as_f64())?,
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite())?,
+        _ => return None,
+    };
+    if raw < 1.0 {
+        return None;
+    }
+    let ms = if raw < SECONDS_BELOW as f64 { raw * 1000.0 } else { raw };
+    // `as` saturates: 1e300 becomes i64::MAX, clamped later.
+    Some(ms.trunc() as i64)
+}
+
+fn integral(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    if let Some(u) = n.as_u64() {
+        return i64::try_from(u).ok();
+    }
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && f.abs() < EXACT_FLOAT_LIMIT).then_some(f as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_in_any_clear_form_are_milliseconds() {
+        for v in [
+            json!(1764547200123i64),
+            json!(1764547200123.0),
+            json!("1764547200123"),
+            json!(" 1764547200123 "),
+            json!(1764547200.123),
+        ] {
+            assert_eq!(time_ms(Some(&v)), Some(1764547200123), "{v}");
+        }
+        assert_eq!(time_ms(Some(&json!(1764547200))), Some(1764547200000));
+        assert_eq!(time_ms(Some(&json!("1764547200"))), Some(1764547200000));
+    }
+
+    #[test]
+    fn timestamps_that_are_not_numbers_or_not_positive_are_absent() {
+        for v in [
+            json!("yesterday"),
+            json!(null),
+            json!(0),
+            json!(-5),
+            json!([1]),
+            json!({"t": 1}),
+        ] {
+            assert_eq!(time_ms(Some(&v)), None, "{v}");
+        }
+        assert_eq!(time_ms(None), None);
+        assert_eq!(time_ms(Some(&json!(1e300))), Some(i64::MAX));
+    }
+
+    #[test]
+    fn ids_are_strings_or_whole_numbers() {
+        assert_eq!(id(Some(&json!("123"))), Some("123".into()));
+        assert_eq!(id(Some(&json!(1234567890123456u64))), Some("1234567890123456".into()));
+        assert_eq!(id(Some(&json!(1234567890123456.0))), Some("1234567890123456".into()));
+        assert_eq!(id(Some(&json!(1.5))), None);
+        assert_eq!(id(Some(&json!(-1))), None);
+        assert_eq!(id(Some(&json!(""))), None);
+        assert_eq!(id(Some(&json!({"id": 1}))), None);
+    }
+
+    #[test]
+    fn texts_accept_numbers_as_their_decimal_form() {
+        assert_eq!(text(Some(&json!(42))), Some("42".into()));
+        assert_eq!(text(Some(&json!(42.0))), Some("42".into()));
+        assert_eq!(
+            text(Some(&json!("OPTCAST_UNSUBSCRIBE"))),
+            Some("OPTCAST_UNSUBSCRIBE".into())
+        );
+        assert_eq!(text(Some(&json!(true))), None);
+        assert_eq!(count(Some(&json!("2"))), Some(2));
+        assert_eq!(count(Some(&json!(2.0))), Some(2));
+        assert_eq!(count(Some(&json!(-2))), None);
+        assert!(flag(Some(&json!("true"))) && flag(Some(&json!(true))) && !flag(Some(&json!(1))));
+    }
+}

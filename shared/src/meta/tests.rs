@@ -1,0 +1,346 @@
+use super::*;
+
+const NOW: i64 = 1_764_547_200_000;
+
+fn parse(body: &str) -> Delivery {
+    parse_delivery(body.as_bytes(), NOW).unwrap()
+}
+
+fn units(body: &str) -> Vec<Unit> {
+    parse(body).items.into_iter().map(|i| i.unit).collect()
+}
+
+fn one(body: &str) -> InboundEvent {
+    let mut units = units(body);
+    assert_eq!(units.len(), 1);
+    match units.remove(0) {
+        Unit::Event(e) => e,
+        other => panic!("not an event: {other:?}"),
+    }
+}
+
+fn wrap(item: &str) -> String {
+    format!(r#"{{"object":"page","entry":[{{"id":"PAGE1","time":1718000000123,"messaging":[{item}]}}]}}"#)
+}
+
+fn reason(unit: &Unit) -> &'static str {
+    match unit {
+        Unit::Quarantined(q) => q.reason,
+        other => panic!("not quarantined: {other:?}"),
+    }
+}
+
+#[test]
+fn a_text_message_with_quick_reply_and_reply_to() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"PSID1"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        "message":{"mid":"m_abc","text":"STOP","quick_reply":{"payload":"UNSUB"},"reply_to":{"mid":"m_prev","is_self_reply":false}}}"#,
+    ));
+    assert_eq!(e.platform, Platform::Messenger);
+    assert_eq!(e.page_id.as_str(), "PAGE1");
+    assert_eq!(e.subject.as_str(), "PSID1");
+    assert_eq!((e.timestamp_ms, e.time_clamped), (1718000000000, false));
+    assert_eq!(e.key, "m_abc");
+    match e.kind {
+        EventKind::Message(m) => {
+            assert_eq!(m.text.as_deref(), Some("STOP"));
+            assert_eq!(m.quick_reply_payload.as_deref(), Some("UNSUB"));
+            assert_eq!(m.reply_to.as_deref(), Some("m_prev"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn attachments_are_listed_with_their_urls() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        "message":{"mid":"m_1","attachments":[{"type":"image","payload":{"url":"https://x/y.png"}},{"type":"sticker","payload":{"sticker_id":1}}]}}"#,
+    ));
+    let EventKind::Message(m) = e.kind else { panic!() };
+    assert_eq!(
+        m.attachments,
+        vec![
+            Attachment {
+                kind: "image".into(),
+                url: Some("https://x/y.png".into())
+            },
+            Attachment {
+                kind: "sticker".into(),
+                url: None
+            },
+        ]
+    );
+    assert_eq!(m.text, None);
+}
+
+#[test]
+fn an_echo_is_about_its_recipient() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"PAGE1"},"recipient":{"id":"PSID9"},"timestamp":1718000000000,
+        "message":{"is_echo":true,"app_id":123,"metadata":"bcast:42","mid":"m_y","text":"hi"}}"#,
+    ));
+    assert_eq!(e.subject.as_str(), "PSID9");
+    let EventKind::Echo(echo) = e.kind else { panic!() };
+    assert_eq!(echo.metadata.as_deref(), Some("bcast:42"));
+    assert_eq!(echo.app_id, Some(123));
+}
+
+#[test]
+fn a_postback_with_referral() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        "postback":{"mid":"m_z","title":"Unsubscribe","payload":"UNSUB","referral":{"ref":"camp7","source":"SHORTLINK","type":"OPEN_THREAD"}}}"#,
+    ));
+    assert_eq!(e.key, "m_z");
+    let EventKind::Postback(p) = e.kind else { panic!() };
+    assert_eq!(p.payload.as_deref(), Some("UNSUB"));
+    assert_eq!(p.referral_ref.as_deref(), Some("camp7"));
+}
+
+#[test]
+fn a_postback_without_mid_is_keyed_by_hash_and_a_numeric_payload_is_its_text() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"postback":{"title":"Get Started","payload":12}}"#,
+    ));
+    assert!(e.key.starts_with("h:"));
+    let EventKind::Postback(p) = e.kind else { panic!() };
+    assert_eq!(p.payload.as_deref(), Some("12"));
+}
+
+#[test]
+fn marketing_opt_in_stop_and_resume() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        "optin":{"type":"notification_messages","payload":"form-9","title":"Weekly deals","notification_messages_token":"TOKEN",
+        "notification_messages_timezone":"Europe/Paris","token_expiry_timestamp":1733000000000,"user_token_status":"NOT_REFRESHED",
+        "notification_messages_status":"STOP NOTIFICATIONS"}}"#,
+    ));
+    let EventKind::OptIn(o) = e.kind else { panic!() };
+    assert!(o.marketing);
+    assert_eq!(o.token.as_deref(), Some("TOKEN"));
+    assert_eq!(o.token_expiry_ms, Some(1733000000000));
+    assert_eq!(o.status, Some(MarketingStatus::Stop));
+    let e = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        "optin":{"type":"notification_messages","notification_messages_token":"T2","notification_messages_status":"RESUME_NOTIFICATIONS"}}"#,
+    ));
+    let EventKind::OptIn(o) = e.kind else { panic!() };
+    assert_eq!(o.status, Some(MarketingStatus::Resume));
+}
+
+#[test]
+fn a_plugin_opt_in_carries_its_ref_and_a_user_ref_opt_in_is_ignored() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"optin":{"ref":"landing-1"}}"#,
+    ));
+    let EventKind::OptIn(o) = e.kind else { panic!() };
+    assert!(!o.marketing);
+    assert_eq!(o.ref_.as_deref(), Some("landing-1"));
+    let u = units(&wrap(
+        r#"{"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"optin":{"ref":"cb","user_ref":"UREF"}}"#,
+    ));
+    assert!(matches!(&u[0], Unit::Ignored(i) if i.kind == "optin_user_ref"), "{u:?}");
+}
+
+#[test]
+fn referral_delivery_read_and_reaction() {
+    let body = r#"{"object":"page","entry":[{"id":"PAGE1","time":1718000000000,"messaging":[
+        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000001,"referral":{"ref":"camp","source":"ADS","type":"OPEN_THREAD"}},
+        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000002,"delivery":{"mids":["m_a"],"watermark":1718000000000}},
+        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000003,"read":{"watermark":1718000001}},
+        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000004,"reaction":{"reaction":"love","emoji":"\u2764","action":"react","mid":"m_a"}}
+    ]}]}"#;
+    let events: Vec<_> = parse(body).events().cloned().collect();
+    let names: Vec<_> = events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(names, ["referral", "delivery", "read", "reaction"]);
+    assert_eq!(
+        events[1].kind,
+        EventKind::Delivery {
+            mids: vec!["m_a".into()],
+            watermark: 1718000000000
+        }
+    );
+    // A watermark in seconds is read as such.
+    assert_eq!(
+        events[2].kind,
+        EventKind::Read {
+            watermark: 1718000001000
+        }
+    );
+    // Distinct events without ids get distinct keys.
+    assert_ne!(events[1].key, events[2].key);
+}
+
+#[test]
+fn a_batched_delivery_yields_every_entry_and_item() {
+    let body = r#"{"object":"instagram","entry":[
+        {"id":"IG1","time":1718000000000,"messaging":[{"sender":{"id":"A"},"recipient":{"id":"IG1"},"timestamp":1718000000001,"message":{"mid":"m1","text":"hi"}},
+                                           {"sender":{"id":"B"},"recipient":{"id":"IG1"},"timestamp":1718000000002,"message":{"mid":"m2","text":"yo"}}]},
+        {"id":"IG2","time":1718000000003,"messaging":[{"sender":{"id":"C"},"recipient":{"id":"IG2"},"timestamp":1718000000003,"message":{"mid":"m3","text":"hey"}}],
+         "standby":[{"sender":{"id":"D"},"recipient":{"id":"IG2"},"timestamp":1718000000004,"message":{"mid":"m4","text":"other app"}}]}
+    ]}"#;
+    let delivery = parse(body);
+    assert_eq!(delivery.platform, Platform::Instagram);
+    let keys: Vec<_> = delivery
+        .events()
+        .map(|e| (e.page_id.as_str(), e.key.as_str(), e.standby))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("IG1", "m1", false),
+            ("IG1", "m2", false),
+            ("IG2", "m3", false),
+            ("IG2", "m4", true)
+        ]
+    );
+}
+
+#[test]
+fn documented_items_that_ask_nothing_are_ignored_and_unknown_ones_quarantined() {
+    let body = r#"{"object":"page","entry":[{"id":"PAGE1","time":1718000000000,"messaging":[
+        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"pass_thread_control":{"new_owner_app_id":"1"}},
+        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"brand_new_event":{"x":1}},
+        {"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_nosender","text":"STOP"}},
+        {"sender":{"id":"P#1"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_badsender","text":"STOP"}},
+        42
+    ]}]}"#;
+    let u = units(body);
+    assert!(matches!(&u[0], Unit::Ignored(i) if i.kind == "pass_thread_control"));
+    assert_eq!(reason(&u[1]), "unrecognised");
+    assert_eq!(reason(&u[2]), "sender_id");
+    assert_eq!(reason(&u[3]), "sender_id");
+    assert_eq!(reason(&u[4]), "not_an_object");
+}
+
+#[test]
+fn lenient_fields_keep_the_meaning_of_a_stop() {
+    for ts in ["1764547100123.0", "\"1764547100123\"", "1764547100.123"] {
+        let e = one(&wrap(&format!(
+            r#"{{"sender":{{"id":12345}},"recipient":{{"id":"PAGE1"}},"timestamp":{ts},"message":{{"mid":"mid.$cAAJs1x","text":"STOP"}}}}"#
+        )));
+        assert_eq!((e.timestamp_ms, e.time_clamped), (1764547100123, false), "{ts}");
+        assert_eq!((e.subject.as_str(), e.key.as_str()), ("12345", "mid.$cAAJs1x"));
+    }
+    let seconds = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1764547100,"message":{"text":"STOP"}}"#,
+    ));
+    assert_eq!(seconds.timestamp_ms, 1764547100000);
+    assert!(
+        seconds.key.starts_with("h:"),
+        "a message without mid is keyed by its hash"
+    );
+    let long_mid = one(&wrap(&format!(
+        r#"{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":1764547100000,"message":{{"mid":"{}","text":"STOP"}}}}"#,
+        "m".repeat(5000)
+    )));
+    assert!(long_mid.key.starts_with("h:") && long_mid.key.len() == 42);
+}
+
+#[test]
+fn future_missing_and_ancient_timestamps_become_the_time_of_receipt() {
+    for ts in ["253402300799000", "5", "\"soon\""] {
+        let body = format!(
+            r#"{{"object":"page","entry":[{{"id":"PAGE1","messaging":[{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":{ts},"message":{{"mid":"m","text":"hi"}}}}]}}]}}"#
+        );
+        let e = one(&body);
+        assert_eq!((e.timestamp_ms, e.time_clamped), (NOW, true), "{ts}");
+    }
+}
+
+#[test]
+fn edits_and_unsends_are_events_keyed_apart_from_their_message() {
+    let edit = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message_edit":{"mid":"m_1","text":"STOP","num_edit":1}}"#,
+    ));
+    assert_eq!(edit.key, "m_1#edit1");
+    assert!(matches!(&edit.kind, EventKind::Edit(e) if e.text.as_deref() == Some("STOP") && e.num_edit == Some(1)));
+    let unsend = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_1","is_deleted":true}}"#,
+    ));
+    assert_eq!(unsend.key, "m_1#deleted");
+    assert!(matches!(unsend.kind, EventKind::Unsend { .. }));
+}
+
+#[test]
+fn instagram_changes_carry_messaging_items_and_other_fields_are_ignored() {
+    let body = r#"{"object":"instagram","entry":[{"id":"17841400000000","time":1718000000000,"changes":[
+        {"field":"messaging_postbacks","value":{"sender":{"id":"IGSID1"},"recipient":{"id":"17841400000000"},"timestamp":1718000000000,
+          "postback":{"mid":"aWdfZAG1","title":"Unsubscribe","payload":"OPTCAST_UNSUBSCRIBE"}}},
+        {"field":"comments","value":{"id":"c1","text":"nice"}},
+        {"nofield":true}
+    ]}]}"#;
+    let u = units(body);
+    let Unit::Event(e) = &u[0] else { panic!("{u:?}") };
+    assert_eq!((e.platform, e.subject.as_str()), (Platform::Instagram, "IGSID1"));
+    assert!(matches!(&e.kind, EventKind::Postback(p) if p.payload.as_deref() == Some("OPTCAST_UNSUBSCRIBE")));
+    assert!(matches!(&u[1], Unit::Ignored(i) if i.kind == "change:comments"));
+    assert_eq!(reason(&u[2]), "malformed_change");
+}
+
+#[test]
+fn one_bad_part_does_not_sink_the_delivery() {
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let body = format!(
+        "\u{feff}{{\"object\":\"page\",\"entry\":[{{\"id\":\"PAGE1\",\"time\":\"later\",\"messaging\":[{deep},\
+         {{\"sender\":{{\"id\":\"P\"}},\"recipient\":{{\"id\":\"PAGE1\"}},\"timestamp\":1718000000000,\"message\":{{\"mid\":\"m_ok\",\"text\":\"STOP\"}}}}]}},\
+         {{\"id\":{{\"x\":1}},\"messaging\":[{{\"sender\":{{\"id\":\"Q\"}},\"message\":{{\"mid\":\"m_q\",\"text\":\"STOP\"}}}}]}},\
+         \"not an entry\"]}}"
+    );
+    let u = units(&body);
+    assert_eq!(u.len(), 4, "{u:?}");
+    assert_eq!(reason(&u[0]), "malformed_item");
+    assert!(matches!(&u[1], Unit::Event(e) if e.key == "m_ok"));
+    assert!(
+        matches!(&u[2], Unit::Quarantined(q) if q.reason == "entry_id" && q.subject.as_ref().map(Psid::as_str) == Some("Q"))
+    );
+    assert_eq!(reason(&u[3]), "malformed_entry");
+}
+
+#[test]
+fn a_rebuilt_delivery_of_some_items_parses_to_the_same_units() {
+    let body = r#"{"object":"instagram","entry":[{"id":"IG1","time":1718000000000,
+        "messaging":[{"sender":{"id":"A"},"recipient":{"id":"IG1"},"timestamp":1718000000001,"message":{"mid":"m1","text":"h\u00e9"}}],
+        "standby":[{"sender":{"id":"B"},"recipient":{"id":"IG1"},"timestamp":1718000000002,"message":{"mid":"m2","text":"x"}}],
+        "changes":[{"field":"messages","value":{"sender":{"id":"C"},"recipient":{"id":"IG1"},"timestamp":1718000000003,"message":{"mid":"m3","text":"y"}}},
+                   {"field":"mentions","value":{"media_id":"1"}}, {"broken":1}]},
+        {"id":"IG2","messaging":[[[1]]]}, 7]}"#;
+    let original = parse(body);
+    for item in &original.items {
+        let rebuilt = rebuild_delivery(&original.object, [item]);
+        let again = parse(&rebuilt);
+        assert_eq!(again.items.len(), 1, "{rebuilt}");
+        assert_eq!(again.items[0].unit, item.unit, "{rebuilt}");
+    }
+    let all = parse(&rebuild_delivery(&original.object, &original.items));
+    assert_eq!(
+        all.items.iter().map(|i| &i.unit).collect::<Vec<_>>(),
+        original.items.iter().map(|i| &i.unit).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn envelopes_that_are_not_meta_deliveries_are_errors() {
+    let err = |b: &[u8]| parse_delivery(b, NOW).unwrap_err();
+    assert!(matches!(err(b"not json"), ParseError::NotJson(_)));
+    assert!(matches!(err(b"\xff\xfe"), ParseError::NotJson(_)));
+    assert!(matches!(err(b"{}"), ParseError::NotADelivery(_)));
+    assert!(matches!(
+        err(br#"{"object":"page","entry":{}}"#),
+        ParseError::NotADelivery(_)
+    ));
+    assert_eq!(err(br#"{"object":"user","entry":[]}"#), ParseError::UnsupportedObject);
+}
+
+#[test]
+fn the_same_item_always_hashes_the_same() {
+    let a = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"read":{"watermark":1718000000000}}"#,
+    ));
+    let b = one(&wrap(
+        r#"{"timestamp":1718000000000,"read":{"watermark":1718000000000},"recipient":{"id":"PAGE1"},"sender":{"id":"P"}}"#,
+    ));
+    assert_eq!(a.key, b.key);
+    assert_eq!(a.sha256, b.sha256);
+}

@@ -1,0 +1,186 @@
+//! The quarantine: validly signed parts of deliveries that cannot be applied
+//! (a body that is not a Meta delivery, an item nested too deep, an entry
+//! without a page id, an event type we do not know yet). Each is kept in S3
+//! under `quarantine/<id>`, sealed like a claim check, as a delivery of its
+//! own, so it can be listed, read and replayed through ingest once the cause
+//! is fixed. Ids are derived from the signed body and the item, so a retry or
+//! a replay that fails again overwrites its record instead of adding one.
+//! Records expire with the bucket's `expire-quarantine` rule (30 days).
+
+use sha2::{Digest, Sha256};
+
+use crate::crypto::KeyRing;
+use crate::ids::{PageId, Psid};
+use crate::queue::{self, DeliveryBody, DeliveryJob, IngestJob, QueueError};
+
+pub const PREFIX: &str = "quarantine/";
+
+/// What is known about a quarantined part.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantineRecord {
+    pub id: String,
+    /// Short, stable reason (`not_json`, `malformed_item`, `entry_id`, …).
+    pub reason: String,
+    /// The page it came for, when its entry named a valid one.
+    pub page_id: Option<String>,
+    /// SHA-256 (hex) of the signed delivery it was part of.
+    pub delivery_sha256: String,
+    /// When the webhook received that delivery (ms).
+    pub received_at_ms: i64,
+    /// Size of the kept (rebuilt) delivery, bytes.
+    pub bytes: i64,
+}
+
+/// The id of a quarantined `item` (its raw bytes' SHA-256) of the delivery
+/// `delivery_sha256`, or of the whole delivery when `item` is `None`.
+pub fn id_for(delivery_sha256: &str, item_sha256: Option<&str>) -> String {
+    let digest = Sha256::new()
+        .chain_update(delivery_sha256)
+        .chain_update([0])
+        .chain_update(item_sha256.unwrap_or("delivery"))
+        .finalize();
+    hex::encode(&digest[..16])
+}
+
+/// Whether `id` can name a record (32 lowercase hex digits).
+pub fn is_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+pub fn object_key(id: &str) -> String {
+    format!("{PREFIX}{id}")
+}
+
+/// The quarantine in the data bucket.
+pub struct Quarantine {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+}
+
+impl Quarantine {
+    /// Keeps `body` (a delivery) as record `id`. The subject, if known, is
+    /// kept only as its digest (for erasure).
+    ///
+    /// # Errors
+    /// [`QueueError`] when it could not be stored: the caller must fail.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put(
+        &self,
+        keys: &KeyRing,
+        id: &str,
+        body: &[u8],
+        reason: &str,
+        page: Option<&PageId>,
+        subject: Option<&Psid>,
+        delivery_sha256: &str,
+        received_at_ms: i64,
+    ) -> Result<(), QueueError> {
+        let mut metadata = vec![
+            ("reason", reason.to_string()),
+            ("delivery-sha256", delivery_sha256.to_string()),
+            ("received-at-ms", received_at_ms.to_string()),
+        ];
+        if let Some(page) = page {
+            metadata.push(("page-id", page.to_string()));
+            if let Some(psid) = subject {
+                metadata.push(("subject-digest", crate::crypto::subject_digest(page, psid)));
+            }
+        }
+        queue::put_sealed(&self.s3, keys, &self.bucket, &object_key(id), body, &metadata).await
+    }
+
+    /// One page of records, oldest key first, starting after `after`.
+    ///
+    /// # Errors
+    /// [`QueueError::S3`] when listing or reading metadata fails.
+    pub async fn list(
+        &self,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<QuarantineRecord>, Option<String>), QueueError> {
+        let s3_error = |e: String| QueueError::S3(e);
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(PREFIX)
+            .set_start_after(after.map(object_key))
+            .max_keys(limit)
+            .send()
+            .await
+            .map_err(|e| s3_error(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        let mut records = Vec::new();
+        for object in out.contents() {
+            let Some(id) = object.key().and_then(|k| k.strip_prefix(PREFIX)) else {
+                continue;
+            };
+            if let Some(record) = self.get(id).await? {
+                records.push(record);
+            }
+        }
+        let next = out
+            .is_truncated()
+            .unwrap_or(false)
+            .then(|| records.last().map(|r| r.id.clone()))
+            .flatten();
+        Ok((records, next))
+    }
+
+    /// The record `id`, if it exists.
+    ///
+    /// # Errors
+    /// [`QueueError::S3`] when reading its metadata fails.
+    pub async fn get(&self, id: &str) -> Result<Option<QuarantineRecord>, QueueError> {
+        let out = match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(object_key(id))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(None),
+            Err(e) => return Err(QueueError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+        };
+        let meta = out.metadata().cloned().unwrap_or_default();
+        let get = |k: &str| meta.get(k).cloned();
+        Ok(Some(QuarantineRecord {
+            id: id.to_string(),
+            reason: get("reason").unwrap_or_default(),
+            page_id: get("page-id"),
+            delivery_sha256: get("delivery-sha256").unwrap_or_default(),
+            received_at_ms: get("received-at-ms").and_then(|v| v.parse().ok()).unwrap_or(0),
+            bytes: out.content_length().unwrap_or(0),
+        }))
+    }
+
+    /// The ingest job that replays `record`: a chunk whose body is the
+    /// record itself, deleted once ingest applied it (kept if it fails again).
+    pub fn replay_job(&self, record: &QuarantineRecord) -> IngestJob {
+        IngestJob::ChunkV1(DeliveryJob {
+            received_at_ms: record.received_at_ms,
+            body_sha256: record.delivery_sha256.clone(),
+            body: DeliveryBody::Claim {
+                bucket: self.bucket.clone(),
+                key: object_key(&record.id),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_per_delivery_and_item_and_well_formed() {
+        let a = id_for("abc", Some("1"));
+        assert_eq!(a, id_for("abc", Some("1")));
+        assert_ne!(a, id_for("abc", Some("2")));
+        assert_ne!(a, id_for("abd", Some("1")));
+        assert_ne!(id_for("abc", None), a);
+        assert!(is_id(&a));
+        assert!(!is_id("../x") && !is_id(&"A".repeat(32)));
+    }
+}
