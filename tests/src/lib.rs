@@ -501,3 +501,75 @@ impl TestApp {
             .unwrap()
     }
 }
+
+impl TestApp {
+    /// A lead's stored record (consistent read), if any.
+    pub async fn subscriber(&self, page: &str, psid: &str) -> Option<Item> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(self.physical("SubscribersTable"))
+            .key("pk", AttributeValue::S(format!("PAGE#{page}")))
+            .key("sk", AttributeValue::S(format!("SUB#{psid}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.item().cloned()
+    }
+
+    /// A lead's consent status, or `"none"` when there is no lead.
+    pub async fn status(&self, page: &str, psid: &str) -> String {
+        self.subscriber(page, psid)
+            .await
+            .map_or_else(|| "none".to_string(), |i| s(&i, "status"))
+    }
+
+    /// POSTs one signed delivery of `items` for `page` (`object` "page" or
+    /// "instagram"), expecting 200.
+    pub async fn post_items(&self, object: &str, page: &str, items: Vec<serde_json::Value>) {
+        let body = serde_json::json!({"object": object, "entry": [{"id": page, "time": optcast_shared::http::now_ms(), "messaging": items}]});
+        let status = self.post_signed(body.to_string().as_bytes()).await.status();
+        assert_eq!(status, 200);
+    }
+
+    /// The lead's stored messages, opened: (sort key, body JSON).
+    pub async fn opened_messages(&self, page: &str, psid: &str) -> Vec<(String, serde_json::Value)> {
+        use optcast_shared::crypto::{self, KeyRing};
+        use optcast_shared::ids::{PageId, Psid};
+        let (page_id, psid_id) = (PageId::parse(page).unwrap(), Psid::parse(psid).unwrap());
+        let pk = format!("PAGE#{page}#SUB#{psid}");
+        let keys = KeyRing::new(self.kms.clone(), self.physical("DataKey"));
+        let key_item = self
+            .scan("SubjectKeysTable")
+            .await
+            .into_iter()
+            .find(|i| s(i, "pk") == pk)
+            .expect("the lead's data key");
+        let wrapped = key_item["data_key"].as_b().unwrap().as_ref().to_vec();
+        let key = keys
+            .unwrap(&wrapped, &crypto::subject_key_context(&page_id, &psid_id))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for item in self
+            .scan("MessagesTable")
+            .await
+            .into_iter()
+            .filter(|i| s(i, "pk") == pk)
+        {
+            let sk = s(&item, "sk");
+            let event_key = sk.splitn(3, '#').nth(2).unwrap().to_string();
+            let sealed = item["body"].as_b().unwrap().as_ref();
+            let plain = crypto::open(
+                &key,
+                &crypto::field_aad("message", &page_id, &psid_id, &event_key),
+                sealed,
+            )
+            .unwrap();
+            out.push((sk, serde_json::from_slice(&plain).unwrap()));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}

@@ -11,17 +11,7 @@ fn by_pk<'a>(items: &'a [Item], pk: &str) -> Vec<&'a Item> {
 }
 
 async fn subscriber(app: &TestApp, page: &str, psid: &str) -> Option<Item> {
-    let out = app
-        .ddb
-        .get_item()
-        .table_name(app.physical("SubscribersTable"))
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("PAGE#{page}")))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{psid}")))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.item().cloned()
+    app.subscriber(page, psid).await
 }
 
 async fn consent_log(app: &TestApp, page: &str, psid: &str) -> Vec<Item> {

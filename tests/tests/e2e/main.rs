@@ -4,4 +4,5 @@
 mod broadcasts;
 mod ingest;
 mod local_stack;
+mod opt_outs;
 mod privacy;
