@@ -1,6 +1,6 @@
 //! The management API (`/v1/*`): register pages, create, inspect and cancel
 //! broadcasts, read a lead's consent state and history, erase and export a
-//! subject. Every route needs `Authorization: Bearer <token>`; errors are JSON
+//! subject, list and replay the ingest quarantine. Every route needs `Authorization: Bearer <token>`; errors are JSON
 //! with a precise status.
 
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -17,6 +17,8 @@ use optcast_shared::store::{Store, StoreError, Tables};
 use optcast_shared::{dispatch, handshake, telemetry};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+mod quarantine;
 use serde_json::json;
 
 /// How long a presigned link to a large export works.
@@ -93,6 +95,8 @@ pub struct Api {
     eraser: Eraser,
     requests: Requests,
     default_retention_days: u32,
+    quarantine: optcast_shared::quarantine::Quarantine,
+    ingest_chunk_queue_url: String,
 }
 
 /// What a route answers.
@@ -183,6 +187,11 @@ impl Api {
             sqs: aws_sdk_sqs::Client::new(aws),
             plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
             default_retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,
+            quarantine: optcast_shared::quarantine::Quarantine {
+                s3: aws_sdk_s3::Client::new(aws),
+                bucket: config::required(src, "DATA_BUCKET")?,
+            },
+            ingest_chunk_queue_url: config::required(src, "INGEST_CHUNK_QUEUE_URL")?,
         })
     }
 
@@ -263,6 +272,8 @@ impl Api {
             ("POST", ["erasure"]) => self.erasure(body(req)?).await,
             ("GET", ["erasure", id]) => self.erasure_status(id).await,
             ("GET", ["export"]) => return self.export(req).await,
+            ("GET", ["quarantine"]) => self.list_quarantine(req).await,
+            ("POST", ["quarantine", id, "replay"]) => self.replay_quarantine(id).await,
             (_, ["pages", _])
             | (_, ["broadcasts"])
             | (_, ["broadcasts", _])
@@ -270,7 +281,9 @@ impl Api {
             | (_, ["pages", _, "subscribers", _])
             | (_, ["erasure"])
             | (_, ["erasure", _])
-            | (_, ["export"]) => Err(ApiError::MethodNotAllowed),
+            | (_, ["export"])
+            | (_, ["quarantine"])
+            | (_, ["quarantine", _, "replay"]) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound("route")),
         }?;
         Ok(reply(json.0, json.1))

@@ -119,4 +119,53 @@ mod tests {
         assert_eq!(p["B"], json!({"Fn::GetAtt": ["D", "Arn"]}));
         assert_eq!(p["C"], json!({"Fn::Sub": "${AWS::StackName}-x"}));
     }
+
+    fn project_template() -> Template {
+        Template::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))).unwrap()
+    }
+
+    /// Lambda's advice for SQS event sources: a visibility timeout of at least
+    /// six times the function's timeout, so a message is not taken again while
+    /// a slow (or retried) invocation still works on it.
+    #[test]
+    fn every_queue_a_function_polls_hides_messages_six_times_its_timeout() {
+        let t = project_template();
+        let global_timeout = t.globals["Function"]["Timeout"].as_u64().unwrap();
+        let mut checked = 0;
+        for r in t.resources.values().filter(|r| r.kind == "AWS::Serverless::Function") {
+            let timeout = r.properties["Timeout"].as_u64().unwrap_or(global_timeout);
+            for event in r.properties["Events"].as_object().into_iter().flat_map(|e| e.values()) {
+                if event["Type"] != "SQS" {
+                    continue;
+                }
+                let queue = event["Properties"]["Queue"]["Fn::GetAtt"][0].as_str().unwrap();
+                let props = &t.resources[queue].properties;
+                let visibility = props["VisibilityTimeout"].as_u64().unwrap_or(30);
+                assert!(visibility >= 6 * timeout, "{queue}: {visibility} s < 6 x {timeout} s");
+                assert!(
+                    props["RedrivePolicy"]["deadLetterTargetArn"].is_object(),
+                    "{queue} has a DLQ"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 5, "{checked} event sources");
+    }
+
+    #[test]
+    fn quarantined_items_raise_an_alarm() {
+        let t = project_template();
+        let alarm = &t.resources["IngestQuarantineAlarm"].properties;
+        assert_eq!(alarm["Namespace"], "optcast");
+        assert_eq!(alarm["MetricName"], "QuarantinedItems");
+        assert_eq!(alarm["Threshold"], 0);
+        assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+        let rules = t.resources["DataBucket"].properties["LifecycleConfiguration"]["Rules"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(rules
+            .iter()
+            .any(|r| r["Prefix"] == "quarantine/" && r["ExpirationInDays"] == 30));
+    }
 }

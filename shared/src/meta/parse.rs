@@ -255,6 +255,11 @@ fn field<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
     path.iter().try_fold(v, |v, k| v.get(k))
 }
 
+/// A field that is there and not `null` (`"message": null` is no message).
+fn present<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    v.get(key).filter(|x| !x.is_null())
+}
+
 fn mid(v: Option<&Value>) -> Option<Mid> {
     text(v).and_then(|m| Mid::parse(m).ok())
 }
@@ -276,7 +281,7 @@ fn attachments(v: Option<&Value>) -> Vec<Attachment> {
 /// an echo, `recipient`), and its idempotency key; `None` if no known kind.
 fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)> {
     let key_of = |m: &Option<Mid>| m.as_ref().map_or_else(|| hashed.to_string(), Mid::key);
-    if let Some(e) = v.get("message_edit") {
+    if let Some(e) = present(v, "message_edit") {
         let edit = EditEvent {
             mid: mid(e.get("mid")),
             text: text(e.get("text")),
@@ -289,7 +294,7 @@ fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)
         };
         return Some(("sender", EventKind::Edit(edit), key));
     }
-    if let Some(m) = v.get("message") {
+    if let Some(m) = present(v, "message") {
         let id = mid(m.get("mid"));
         if flag(m.get("is_echo")) {
             let echo = EchoEvent {
@@ -316,7 +321,7 @@ fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)
         };
         return Some(("sender", EventKind::Message(message), key_of(&id)));
     }
-    if let Some(p) = v.get("postback") {
+    if let Some(p) = present(v, "postback") {
         let id = mid(p.get("mid"));
         let postback = PostbackEvent {
             mid: id.clone(),
@@ -326,7 +331,7 @@ fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)
         };
         return Some(("sender", EventKind::Postback(postback), key_of(&id)));
     }
-    if let Some(o) = v.get("optin") {
+    if let Some(o) = present(v, "optin") {
         if o.get("user_ref").is_some() && v.get("sender").is_none() {
             return None;
         }
@@ -349,7 +354,7 @@ fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)
         };
         return Some(("sender", EventKind::OptIn(optin), hashed.to_string()));
     }
-    if let Some(r) = v.get("referral") {
+    if let Some(r) = present(v, "referral") {
         let kind = EventKind::Referral {
             ref_: text(r.get("ref")),
             source: text(r.get("source")),
@@ -357,7 +362,7 @@ fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)
         return Some(("sender", kind, hashed.to_string()));
     }
     let timestamp = time_ms(v.get("timestamp")).unwrap_or(0);
-    if let Some(d) = v.get("delivery") {
+    if let Some(d) = present(v, "delivery") {
         let mids = d
             .get("mids")
             .and_then(Value::as_array)
@@ -366,11 +371,11 @@ fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)
         let watermark = time_ms(d.get("watermark")).unwrap_or(timestamp);
         return Some(("sender", EventKind::Delivery { mids, watermark }, hashed.to_string()));
     }
-    if let Some(r) = v.get("read") {
+    if let Some(r) = present(v, "read") {
         let watermark = time_ms(r.get("watermark")).unwrap_or(timestamp);
         return Some(("sender", EventKind::Read { watermark }, hashed.to_string()));
     }
-    if let Some(r) = v.get("reaction") {
+    if let Some(r) = present(v, "reaction") {
         let kind = EventKind::Reaction {
             mid: text(r.get("mid")),
             action: text(r.get("action")).unwrap_or_else(|| "react".into()),

@@ -6,3 +6,4 @@ mod ingest;
 mod local_stack;
 mod opt_outs;
 mod privacy;
+mod quarantine;

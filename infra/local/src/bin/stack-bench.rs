@@ -2,30 +2,57 @@
 //! accepted on `POST /webhook`, and deliveries per second fully ingested,
 //! with the emulator's share of the CPU stated. Needs the emulator running
 //! (`infra/emulator.sh`). Usage: `stack-bench [deliveries] [concurrency]`.
+//!
+//! `stack-bench large [items]` (default 10,000) instead sends one signed
+//! delivery of `items` text messages (from items/5 people, five each; it is
+//! claim-checked through S3), then right after its 200 a STOP from a lead
+//! seeded before, and shows that the STOP is applied within seconds while
+//! the large delivery's chunks are still being ingested. It prints the time
+//! to accept, to split into chunk jobs, to apply the STOP, and to ingest
+//! every item (confirmed in DynamoDB), the emulator's share of the CPU, and
+//! ingest's AWS requests per item by service (counted on the wire by a proxy
+//! in front of the emulator; SQS polling, which Lambda's event source mapping
+//! does in AWS, is not counted). `POLLERS` (default 2) pollers per queue,
+//! the chunk queue included.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::Select;
-use optcast_local::cpu::CpuMeter;
-use optcast_local::{start, StackOptions};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_sqs::types::QueueAttributeName;
+use optcast_local::cpu::{self, CpuMeter};
+use optcast_local::{counting_proxy, start, StackOptions};
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "bench-secret";
+const PAGE: &str = "PAGE1";
+/// Messages per person in the large delivery (so lanes have several events).
+const PER_PERSON: usize = 5;
+/// The lead seeded first, whose STOP is the delivery sent after the large one.
+const STOPPER: &str = "STOPPER1";
+
+fn options(prefix: &str) -> StackOptions {
+    let root = std::env::var("OPTCAST_ROOT").unwrap_or_else(|_| ".".into());
+    let mut opts = StackOptions::new(prefix, format!("{root}/template.yaml"));
+    opts.addr = "127.0.0.1:0".parse().expect("static address");
+    opts.overrides.insert("META_APP_SECRET".into(), SECRET.into());
+    opts.overrides.insert("META_VERIFY_TOKEN".into(), "bench".into());
+    opts.pollers_per_queue = std::env::var("POLLERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    opts
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("large") {
+        let items: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+        return large(items.max(1)).await;
+    }
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let concurrency: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
-    let root = std::env::var("OPTCAST_ROOT").unwrap_or_else(|_| ".".into());
-    let prefix = format!("bench{}", std::process::id());
-    let mut opts = StackOptions::new(&prefix, format!("{root}/template.yaml"));
-    opts.addr = "127.0.0.1:0".parse()?;
-    opts.overrides.insert("META_APP_SECRET".into(), SECRET.into());
-    opts.overrides.insert("META_VERIFY_TOKEN".into(), "bench".into());
-    opts.pollers_per_queue = std::env::var("POLLERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let opts = options(&format!("bench{}", std::process::id()));
     let aws = optcast_shared::config::aws().await;
     let stack = start(&opts, &aws).await.context("is the emulator running?")?;
     let table = stack.provisioned.get("SubscribersTable")?.reference.clone();
@@ -99,4 +126,524 @@ async fn main() -> anyhow::Result<()> {
     }
     stack.stop().await;
     Ok(())
+}
+
+/// One signed delivery of `items` messages, then a STOP right after it.
+async fn large(items: usize) -> anyhow::Result<()> {
+    let logs = Logs::default();
+    tracing::subscriber::set_global_default(logs.clone()).context("installing the log watcher")?;
+    let aws = optcast_shared::config::aws().await;
+    let endpoint = aws
+        .endpoint_url()
+        .map(str::to_string)
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:4566".into());
+    let (ingest_url, ingest_counts) = counting_proxy::start(endpoint.clone()).await?;
+    let (webhook_url, webhook_counts) = counting_proxy::start(endpoint.clone()).await?;
+    // The bench's own counts pass through a proxy too, so its Scans wait
+    // their turn like every DynamoDB request (moto is not thread safe).
+    let (bench_url, _) = counting_proxy::start(endpoint.clone()).await?;
+    let mut opts = options(&format!("large{}", std::process::id()));
+    // Only ingest's work on the emulator: no scheduler or sweeper runs.
+    opts.fire_schedules = false;
+    opts.function_aws
+        .insert("ingest".into(), counting_proxy::routed_through(&aws, &ingest_url));
+    opts.function_aws
+        .insert("webhook".into(), counting_proxy::routed_through(&aws, &webhook_url));
+    let stack = start(&opts, &aws).await.context("is the emulator running?")?;
+    let subscribers = stack.provisioned.get("SubscribersTable")?.reference.clone();
+    let events = stack.provisioned.get("EventsTable")?.reference.clone();
+    let chunk_queue = stack.provisioned.get("IngestChunkQueue")?.reference.clone();
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let bench_ddb = aws_sdk_dynamodb::Client::new(&counting_proxy::routed_through(&aws, &bench_url));
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let http = reqwest::Client::new();
+    let url = stack.url("/webhook");
+    let people = items.div_ceil(PER_PERSON);
+
+    // The lead who will say STOP: a first message, applied before the bench.
+    let now = optcast_shared::http::now_ms();
+    let seed = delivery(
+        now,
+        &[message(STOPPER, "m_seed", now - 600_000, "Hi, do you ship to Lyon?")],
+    );
+    anyhow::ensure!(post(&http, &url, seed).await? == 200, "seed delivery refused");
+    let seeded = Instant::now();
+    while status(&ddb, &subscribers, STOPPER).await?.is_none() {
+        anyhow::ensure!(seeded.elapsed() < Duration::from_secs(120), "seed lead never stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "seed lead {STOPPER} stored in {:.2} s; pollers {} per queue (chunk queue included)",
+        seeded.elapsed().as_secs_f64(),
+        opts.pollers_per_queue
+    );
+
+    // The large delivery: person p's k-th message is item k * people + p, so
+    // each person's events are spread over the body as Meta batches them.
+    const TEXTS: [&str; 5] = [
+        "Hello, is this still available?",
+        "What sizes do you have?",
+        "Can you deliver on Saturday? \u{e9}t\u{e9}",
+        "How much is shipping to Berlin?",
+        "Thanks, I'll take two.",
+    ];
+    let base = optcast_shared::http::now_ms() - 300_000;
+    let messaging: Vec<serde_json::Value> = (0..items)
+        .map(|i| {
+            let person = format!("L{:06}", i % people);
+            message(
+                &person,
+                &format!("m_large_{i}"),
+                base + i as i64,
+                TEXTS[i % TEXTS.len()],
+            )
+        })
+        .collect();
+    let body = delivery(optcast_shared::http::now_ms(), &messaging);
+    drop(messaging);
+    let body_kb = body.len() as f64 / 1024.0;
+
+    let chunk_depth = Arc::new(Mutex::new((0u64, 0u64)));
+    let watcher = {
+        let (sqs, chunk_queue, depth) = (sqs.clone(), chunk_queue.clone(), chunk_depth.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Some(now) = queue_depth(&sqs, &chunk_queue).await {
+                    let mut d = depth.lock().expect("depth");
+                    *d = (now, d.1.max(now));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    logs.reset();
+    ingest_counts.reset();
+    webhook_counts.reset();
+    let emulator = emulator_pid(&endpoint);
+    let cpu_at = (emulator.as_deref().and_then(cpu::cpu_seconds), cpu::cpu_seconds("self"));
+    let t0 = Instant::now();
+    let large_status = post(&http, &url, body).await?;
+    let accepted = t0.elapsed();
+    anyhow::ensure!(large_status == 200, "large delivery answered {large_status}");
+    let webhook_requests = webhook_counts.snapshot();
+
+    // Right after its 200: a normal one-message delivery, the lead's STOP.
+    let stop_sent = Instant::now();
+    let stop_ms = optcast_shared::http::now_ms();
+    let stop = delivery(stop_ms, &[message(STOPPER, "m_stop", stop_ms, "STOP")]);
+    let stop_status = post(&http, &url, stop).await?;
+    let stop_answered = stop_sent.elapsed();
+    anyhow::ensure!(stop_status == 200, "STOP delivery answered {stop_status}");
+
+    let limit = Duration::from_secs(600 + items as u64);
+    let mut stop_applied: Option<(Duration, u64)> = None;
+    let mut done: Option<Duration> = None;
+    let (mut last_db, mut last_progress) = (Instant::now(), Instant::now());
+    let mut db_counts = (0u64, 0u64);
+    while t0.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let seen = logs.snapshot();
+        if stop_applied.is_none() && status(&ddb, &subscribers, STOPPER).await?.as_deref() == Some("unsubscribed") {
+            stop_applied = Some((stop_sent.elapsed(), seen.settled()));
+        }
+        let large_settled = seen.settled().saturating_sub(u64::from(stop_applied.is_some()));
+        let db_every = match large_settled >= items as u64 {
+            true => Duration::from_secs(2),
+            false => Duration::from_secs(30),
+        };
+        if stop_applied.is_some() && last_db.elapsed() >= db_every {
+            last_db = Instant::now();
+            db_counts = (
+                count_subscribers(&bench_ddb, &subscribers).await?,
+                count_all(&bench_ddb, &events).await?,
+            );
+            if db_counts.0 > people as u64 && db_counts.1 >= items as u64 + 2 {
+                done = Some(t0.elapsed());
+                break;
+            }
+        }
+        if last_progress.elapsed() >= Duration::from_secs(30) {
+            last_progress = Instant::now();
+            let depth = chunk_depth.lock().expect("depth").0;
+            eprintln!(
+                "  [{:>4.0} s] {large_settled}/{items} large items settled (logs); DynamoDB at last look: {} subscribers, {} event markers; chunk queue {depth}; failed records {}",
+                t0.elapsed().as_secs_f64(),
+                db_counts.0,
+                db_counts.1,
+                seen.failed_records
+            );
+        }
+    }
+    let wall = t0.elapsed();
+    let cpu_used = (
+        emulator
+            .as_deref()
+            .and_then(cpu::cpu_seconds)
+            .zip(cpu_at.0)
+            .map(|(a, b)| a - b),
+        cpu::cpu_seconds("self").zip(cpu_at.1).map(|(a, b)| a - b),
+    );
+    let requests = ingest_counts.snapshot();
+    let by_service = ingest_counts.by_service();
+    let seen = logs.snapshot();
+    watcher.abort();
+    let max_depth = chunk_depth.lock().expect("depth").1;
+    let dlq = |name: &str| {
+        let url = stack
+            .provisioned
+            .get(name)
+            .map(|r| r.reference.clone())
+            .unwrap_or_default();
+        let sqs = sqs.clone();
+        async move { queue_depth(&sqs, &url).await }
+    };
+    let (ingest_dlq, chunk_dlq, chunks_left) = (
+        dlq("IngestDeadLetterQueue").await,
+        dlq("IngestChunkDeadLetterQueue").await,
+        queue_depth(&sqs, &chunk_queue).await,
+    );
+
+    println!(
+        "large delivery: {items} items from {people} people, {body_kb:.0} KB body, accepted in {:.2} s ({})",
+        accepted.as_secs_f64(),
+        match webhook_requests.get("s3:PutObject") {
+            Some(_) => "claim-checked through S3",
+            None => "sent inline, no claim check",
+        }
+    );
+    match seen.split {
+        Some((at, deferred)) => println!(
+            "split: {deferred} items handed to chunk jobs {:.2} s after the large delivery was sent",
+            at.duration_since(t0).as_secs_f64()
+        ),
+        None => println!("split: not seen in ingest's logs"),
+    }
+    match stop_applied {
+        Some((after, settled)) => println!(
+            "normal delivery sent after it (STOP from an existing lead): 200 in {:.3} s, applied in {:.2} s; about {} of the {items} large items were applied by then",
+            stop_answered.as_secs_f64(),
+            after.as_secs_f64(),
+            settled.saturating_sub(1)
+        ),
+        None => println!("normal delivery sent after it: NOT applied within {:.0} s", wall.as_secs_f64()),
+    }
+    let share = match cpu_used {
+        (Some(e), Some(o)) => format!(
+            "emulator share of CPU {:.0}% (emulator {e:.1} s, optcast handlers + runner + load generator {o:.1} s)",
+            100.0 * e / (e + o)
+        ),
+        _ => "CPU not measured".into(),
+    };
+    match done {
+        Some(took) => println!(
+            "all {items} items ingested in {:.1} s ({:.1} items/s end to end); {share}",
+            took.as_secs_f64(),
+            items as f64 / took.as_secs_f64()
+        ),
+        None => println!(
+            "NOT all ingested within {:.0} s ({} of {items} settled by the logs); {share}",
+            wall.as_secs_f64(),
+            seen.settled().saturating_sub(1)
+        ),
+    }
+    println!(
+        "DynamoDB: {} subscribers for {PAGE} (expected {}), {} event markers (expected {})",
+        db_counts.0,
+        people + 1,
+        db_counts.1,
+        items + 2
+    );
+    println!(
+        "chunk jobs: {} ingested ({} planned by the split, {} re-queued the rest of themselves at the work budget, {} items), chunk queue at most {max_depth} deep, {} left",
+        seen.jobs.saturating_sub(1),
+        people.div_ceil(ingest::CHUNK_ITEMS / PER_PERSON),
+        seen.requeued_jobs,
+        seen.requeued_items,
+        fmt_depth(chunks_left)
+    );
+    println!(
+        "outcomes: {} applied, {} duplicates, {} recorded only, {} quarantined; failed records {}, warnings {}, errors {}; DLQ: ingest {}, chunks {}",
+        seen.applied,
+        seen.duplicates,
+        seen.recorded,
+        seen.quarantined,
+        seen.failed_records,
+        seen.warnings,
+        seen.errors,
+        fmt_depth(ingest_dlq),
+        fmt_depth(chunk_dlq)
+    );
+    for line in &seen.samples {
+        println!("  log: {line}");
+    }
+    let per_item = |svc: &str| {
+        let v = by_service.get(svc).copied().unwrap_or(0) as f64 / items as f64;
+        if v >= 0.1 {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.4}")
+        }
+    };
+    println!(
+        "requests per item: DynamoDB {}, SQS {}, S3 {}, KMS {} (ingest, STOP included; emulator 5xx {})",
+        per_item("dynamodb"),
+        per_item("sqs"),
+        per_item("s3"),
+        per_item("kms"),
+        by_service.get("emulator_5xx").copied().unwrap_or(0)
+    );
+    println!("ingest AWS requests: {requests:?}");
+    println!("webhook AWS requests for the large delivery: {webhook_requests:?}");
+    stack.stop().await;
+    Ok(())
+}
+
+fn message(sender: &str, mid: &str, at_ms: i64, text: &str) -> serde_json::Value {
+    serde_json::json!({"sender":{"id":sender},"recipient":{"id":PAGE},"timestamp":at_ms,
+        "message":{"mid":mid,"text":text}})
+}
+
+fn delivery(time_ms: i64, messaging: &[serde_json::Value]) -> String {
+    serde_json::json!({"object":"page","entry":[{"id":PAGE,"time":time_ms,"messaging":messaging}]}).to_string()
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: String) -> anyhow::Result<u16> {
+    let sig = optcast_shared::signature::sign(SECRET.as_bytes(), body.as_bytes());
+    let resp = http
+        .post(url)
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await?;
+    Ok(resp.status().as_u16())
+}
+
+/// The lead's status, if the lead is stored.
+async fn status(ddb: &aws_sdk_dynamodb::Client, table: &str, psid: &str) -> anyhow::Result<Option<String>> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("PAGE#{PAGE}")))
+        .key("sk", AttributeValue::S(format!("SUB#{psid}")))
+        .consistent_read(true)
+        .send()
+        .await?;
+    Ok(out
+        .item()
+        .map(|i| i.get("status").and_then(|s| s.as_s().ok()).cloned().unwrap_or_default()))
+}
+
+async fn count_subscribers(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let mut start = None;
+    loop {
+        let out = ddb
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :sub)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("PAGE#{PAGE}")))
+            .expression_attribute_values(":sub", AttributeValue::S("SUB#".into()))
+            .select(Select::Count)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        total += out.count() as u64;
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(total),
+        }
+    }
+}
+
+async fn count_all(ddb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let mut start = None;
+    loop {
+        let out = ddb
+            .scan()
+            .table_name(table)
+            .select(Select::Count)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        total += out.count() as u64;
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(total),
+        }
+    }
+}
+
+/// Messages waiting plus in flight, if the queue answers.
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Option<u64> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .ok()?;
+    let attrs = out.attributes()?;
+    let get = |k: &QueueAttributeName| attrs.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some(
+        get(&QueueAttributeName::ApproximateNumberOfMessages)
+            + get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+fn fmt_depth(depth: Option<u64>) -> String {
+    depth.map_or_else(|| "?".into(), |d| d.to_string())
+}
+
+/// The moto server listening on the endpoint's port (another emulator, such
+/// as the test suite's, may be running too); else the most recent one.
+fn emulator_pid(endpoint: &str) -> Option<String> {
+    let port = endpoint.trim_end_matches('/').rsplit(':').next()?.to_string();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .find_map(|e| {
+            let pid = e.file_name().to_string_lossy().to_string();
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = String::from_utf8_lossy(&cmd).split('\0').map(str::to_string).collect();
+            let moto = args.iter().any(|a| a.rsplit('/').next() == Some("moto_server"));
+            let on_port = args
+                .windows(2)
+                .any(|w| (w[0] == "-p" || w[0] == "--port") && w[1] == port)
+                || args.iter().any(|a| *a == format!("--port={port}"));
+            (moto && on_port).then_some(pid)
+        })
+        .or_else(cpu::emulator_pid)
+}
+
+/// What the functions logged, kept by a minimal tracing subscriber: ingest's
+/// report of every job it finished, and every warning or error.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Seen>>);
+
+#[derive(Clone, Default)]
+struct Seen {
+    /// When the large delivery was split, and how many items it deferred.
+    split: Option<(Instant, u64)>,
+    /// Jobs ingest finished other than the split (chunks and small deliveries).
+    jobs: u64,
+    applied: u64,
+    duplicates: u64,
+    recorded: u64,
+    quarantined: u64,
+    /// Jobs that ran past the work budget and queued the rest of themselves.
+    requeued_jobs: u64,
+    requeued_items: u64,
+    failed_records: u64,
+    warnings: u64,
+    errors: u64,
+    samples: Vec<String>,
+}
+
+impl Seen {
+    /// Items done with, one way or another.
+    fn settled(&self) -> u64 {
+        self.applied + self.duplicates + self.recorded + self.quarantined
+    }
+}
+
+impl Logs {
+    fn snapshot(&self) -> Seen {
+        self.0.lock().expect("logs").clone()
+    }
+    fn reset(&self) {
+        *self.0.lock().expect("logs") = Seen::default();
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    numbers: BTreeMap<&'static str, u64>,
+    others: Vec<String>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.numbers.insert(field.name(), value);
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.numbers.insert(field.name(), value.max(0) as u64);
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_string(),
+            name => self.others.push(format!("{name}={value}")),
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            name => self.others.push(format!("{name}={value:?}")),
+        }
+    }
+}
+
+impl tracing::Subscriber for Logs {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        meta.is_event()
+            && (*meta.level() <= tracing::Level::WARN
+                || (*meta.level() <= tracing::Level::INFO && meta.target().starts_with("ingest")))
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let level = *event.metadata().level();
+        let mut seen = self.0.lock().expect("logs");
+        if f.message == "delivery ingested" {
+            let n = |k: &str| f.numbers.get(k).copied().unwrap_or(0);
+            let (items, deferred) = (n("items"), n("deferred"));
+            if deferred == items && n("applied") == 0 && items > ingest::CHUNK_ITEMS as u64 {
+                seen.split = Some((Instant::now(), deferred));
+            } else {
+                seen.jobs += 1;
+                seen.applied += n("applied");
+                seen.duplicates += n("duplicates");
+                seen.recorded += n("recorded");
+                seen.quarantined += n("quarantined");
+                if deferred > 0 {
+                    seen.requeued_jobs += 1;
+                    seen.requeued_items += deferred;
+                }
+            }
+        }
+        if level <= tracing::Level::WARN {
+            match level {
+                tracing::Level::ERROR => seen.errors += 1,
+                _ => seen.warnings += 1,
+            }
+            if f.message == "record failed" {
+                seen.failed_records += 1;
+            }
+            if seen.samples.len() < 10 {
+                let line = format!(
+                    "{level} {}: {} {}",
+                    event.metadata().target(),
+                    f.message,
+                    f.others.join(" ")
+                );
+                seen.samples.push(line);
+            }
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
