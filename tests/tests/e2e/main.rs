@@ -2,6 +2,7 @@
 //! in the emulator, the same handler code Lambda runs. One test binary.
 
 mod broadcasts;
+mod fixtures;
 mod ingest;
 mod local_stack;
 mod opt_outs;
