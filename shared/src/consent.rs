@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keywords::{self, Keyword};
-use crate::meta::{EventKind, EventTime, InboundEvent, MarketingStatus};
+use crate::meta::{EventKind, EventTime, InboundEvent, MarketingStatus, StopSignal};
 
 /// Postback / quick-reply payload of the Unsubscribe control we attach to every broadcast.
 pub const UNSUBSCRIBE_PAYLOAD: &str = "OPTCAST_UNSUBSCRIBE";
@@ -130,6 +130,11 @@ pub fn intent(event: &InboundEvent) -> ConsentIntent {
         },
         EventKind::OptIn(_) => ConsentIntent::Contact,
         EventKind::Referral { .. } | EventKind::Reaction { .. } | EventKind::Unsend { .. } => ConsentIntent::Activity,
+        EventKind::StopSignal(signal) => ConsentIntent::OptOut(match signal {
+            StopSignal::Keyword => ConsentReason::StopKeyword,
+            StopSignal::UnsubscribeControl => ConsentReason::UnsubscribeControl,
+            StopSignal::MarketingStop => ConsentReason::MarketingStop,
+        }),
         EventKind::Echo(_) | EventKind::Delivery { .. } | EventKind::Read { .. } => ConsentIntent::None,
     }
 }

@@ -365,6 +365,10 @@ impl Ingest {
                     )
                     .await?;
                 tracing::warn!(reason = q.reason, quarantine = %id, "item quarantined");
+                if let Some(stop) = &q.stop {
+                    // Kept for replay, and its stop honoured now.
+                    self.apply(stop, &job.body_sha256, job.received_at_ms).await?;
+                }
                 ItemOutcome::Quarantined(quarantine::object_key(&id))
             }
         })

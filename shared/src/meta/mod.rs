@@ -137,6 +137,19 @@ pub enum EventKind {
     Unsend {
         mid: Mid,
     },
+    /// A stop found in an item of a kind we do not know (see [`Quarantined::stop`]).
+    StopSignal(StopSignal),
+}
+
+/// Where a stop was found in an item we could not otherwise read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// A `text` field whose whole value is a STOP keyword.
+    Keyword,
+    /// A payload equal to the Unsubscribe control's.
+    UnsubscribeControl,
+    /// `notification_messages_status: STOP_NOTIFICATIONS`.
+    MarketingStop,
 }
 
 impl EventKind {
@@ -152,6 +165,7 @@ impl EventKind {
             EventKind::Reaction { .. } => "reaction",
             EventKind::Edit(_) => "edit",
             EventKind::Unsend { .. } => "unsend",
+            EventKind::StopSignal(_) => "stop_signal",
         }
     }
 }
@@ -195,6 +209,10 @@ pub struct Quarantined {
     pub reason: &'static str,
     /// SHA-256 (hex) of the item's raw bytes: names it among its delivery.
     pub sha256: String,
+    /// An item of a kind we do not know that still carries a stop (a STOP
+    /// text, the Unsubscribe payload, Meta's marketing stop) from a known
+    /// sender on a known page: that stop is applied, the item kept.
+    pub stop: Option<Box<InboundEvent>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -177,7 +177,39 @@ fn quarantined(page_id: Option<PageId>, subject: Option<Psid>, reason: &'static 
         subject,
         reason,
         sha256: sha256_hex(raw.as_bytes()),
+        stop: None,
     })
+}
+
+/// A stop anywhere in an item we cannot otherwise read: a `text` that is a
+/// STOP keyword, a string equal to the Unsubscribe payload, or Meta's
+/// marketing stop status. Depth-first, bounded by the parsed item.
+fn find_stop(v: &Value) -> Option<StopSignal> {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if s == crate::consent::UNSUBSCRIBE_PAYLOAD => {
+                return Some(StopSignal::UnsubscribeControl)
+            }
+            Value::Object(map) => {
+                for (k, x) in map {
+                    let text = x.as_str();
+                    if k == "text" && text.and_then(crate::keywords::classify) == Some(crate::keywords::Keyword::Stop) {
+                        return Some(StopSignal::Keyword);
+                    }
+                    if k == "notification_messages_status"
+                        && text.is_some_and(|t| t.trim().replace(' ', "_").eq_ignore_ascii_case("STOP_NOTIFICATIONS"))
+                    {
+                        return Some(StopSignal::MarketingStop);
+                    }
+                    stack.push(x);
+                }
+            }
+            Value::Array(list) => stack.extend(list),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn hashed_key(sha256: &str) -> String {
@@ -227,7 +259,21 @@ impl Context<'_> {
                     key: hashed,
                 });
             }
-            return quarantined(page, sender, "unrecognised", raw);
+            let mut unit = quarantined(page, sender.clone(), "unrecognised", raw);
+            if let (Unit::Quarantined(q), Some(subject), Some(signal)) = (&mut unit, sender, find_stop(&value)) {
+                q.stop = Some(Box::new(InboundEvent {
+                    platform: self.platform,
+                    page_id: page_id.clone(),
+                    subject,
+                    timestamp_ms: time.ms,
+                    time_clamped: time.clamped,
+                    standby,
+                    kind: EventKind::StopSignal(signal),
+                    key: format!("{hashed}#stop"),
+                    sha256,
+                }));
+            }
+            return unit;
         };
         let Some(subject) = subject_of(subject_side) else {
             let reason = if subject_side == "sender" {

@@ -344,3 +344,38 @@ fn the_same_item_always_hashes_the_same() {
     assert_eq!(a.key, b.key);
     assert_eq!(a.sha256, b.sha256);
 }
+
+#[test]
+fn a_stop_inside_an_item_of_unknown_kind_is_found_and_the_item_still_quarantined() {
+    let u = units(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"brand_new_event":{"body":{"text":" Stop "}}}"#,
+    ));
+    let Unit::Quarantined(q) = &u[0] else { panic!("{u:?}") };
+    assert_eq!(q.reason, "unrecognised");
+    let stop = q.stop.as_ref().expect("the stop is found");
+    assert_eq!(stop.kind, EventKind::StopSignal(StopSignal::Keyword));
+    assert_eq!(stop.subject.as_str(), "P");
+    for (item, signal) in [
+        (
+            r#""x":{"payload":"OPTCAST_UNSUBSCRIBE"}"#,
+            StopSignal::UnsubscribeControl,
+        ),
+        (
+            r#""x":{"notification_messages_status":"STOP NOTIFICATIONS"}"#,
+            StopSignal::MarketingStop,
+        ),
+    ] {
+        let u = units(&wrap(&format!(
+            r#"{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":1718000000000,{item}}}"#
+        )));
+        let Unit::Quarantined(q) = &u[0] else { panic!("{u:?}") };
+        assert_eq!(q.stop.as_ref().unwrap().kind, EventKind::StopSignal(signal));
+    }
+    // Nothing to stop, or nobody to stop: quarantined only.
+    let plain = units(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"x":{"text":"please don't stop"}}"#,
+    ));
+    assert!(matches!(&plain[0], Unit::Quarantined(q) if q.stop.is_none()));
+    let nobody = units(&wrap(r#"{"recipient":{"id":"PAGE1"},"x":{"text":"STOP"}}"#));
+    assert!(matches!(&nobody[0], Unit::Quarantined(q) if q.stop.is_none()));
+}

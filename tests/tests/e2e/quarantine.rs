@@ -157,3 +157,20 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
     assert_eq!(status, 400);
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_stop_inside_an_item_of_unknown_kind_is_honoured_and_the_item_kept() {
+    let app = spawn_app().await;
+    app.seed_leads(PAGE, &["U1".to_string()]).await;
+    let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
+        {"sender": {"id": "U1"}, "recipient": {"id": PAGE}, "timestamp": now_ms(),
+         "future_button_tap": {"title": "Unsubscribe", "payload": "OPTCAST_UNSUBSCRIBE"}}]}]});
+    assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+    let records = app.wait_quarantined(1).await;
+    app.drain_ingest().await;
+    assert_eq!(records[0].reason, "unrecognised");
+    assert_eq!(app.status(PAGE, "U1").await, "unsubscribed");
+    let log = app.scan("ConsentLogTable").await;
+    assert!(log.iter().any(|i| s(i, "reason") == "unsubscribe_control"), "{log:?}");
+    app.stack.stop().await;
+}
