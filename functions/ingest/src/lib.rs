@@ -11,20 +11,20 @@
 //! of time queues the rest of itself before the deadline.
 
 mod apply;
+mod lanes;
 mod stored;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures_util::StreamExt;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::ids::PageId;
-use optcast_shared::meta::{self, Delivery, DeliveryItem, Unit};
+use optcast_shared::meta;
 use optcast_shared::quarantine::{self, Quarantine};
-use optcast_shared::queue::{self, DeliveryBody, DeliveryJob, DeliveryQueue, IngestJob, QueueError};
-use optcast_shared::store::{EventCommit, EventMarker, Store, StoreError, Tables};
+use optcast_shared::queue::{self, DeliveryBody, IngestJob, QueueError};
+use optcast_shared::store::{Store, StoreError, Tables};
 use optcast_shared::{metrics, telemetry};
 
 pub use optcast_shared::crypto::field_aad;
@@ -125,15 +125,6 @@ pub struct Ingest {
     noted_pages: std::sync::Mutex<HashSet<PageId>>,
 }
 
-/// One lane's result: what it did, what it left for a chunk (item indices),
-/// its error.
-struct LaneResult {
-    report: RecordReport,
-    leftovers: Vec<usize>,
-    error: Option<IngestError>,
-    quarantined: Vec<String>,
-}
-
 impl Ingest {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let s3 = aws_sdk_s3::Client::new(aws);
@@ -216,7 +207,7 @@ impl Ingest {
             Ok(delivery) if splittable && delivery.items.len() > CHUNK_ITEMS => {
                 report.items = delivery.items.len();
                 report.deferred = delivery.items.len();
-                report.chunks = self.enqueue_chunks(job, &delivery, lanes(&delivery)).await?;
+                report.chunks = self.enqueue_chunks(job, &delivery, lanes::lanes(&delivery)).await?;
             }
             Ok(delivery) => {
                 self.apply_delivery(job, &delivery, deadline, &mut report, &mut quarantined)
@@ -244,171 +235,6 @@ impl Ingest {
         Ok(report)
     }
 
-    /// Applies a delivery lane by lane, side by side; what the deadline left
-    /// undone is queued as chunks. One person's failing event holds back only
-    /// that person's later events (until the retry); the record then fails.
-    async fn apply_delivery(
-        &self,
-        job: &DeliveryJob,
-        delivery: &Delivery,
-        deadline: Instant,
-        report: &mut RecordReport,
-        quarantined: &mut Vec<String>,
-    ) -> Result<(), IngestError> {
-        let results: Vec<LaneResult> = futures_util::stream::iter(lanes(delivery).into_iter().enumerate())
-            .map(|(i, lane): (usize, Vec<usize>)| self.run_lane(job, delivery, lane, deadline, i == 0))
-            .buffered(LANE_CONCURRENCY)
-            .collect()
-            .await;
-        let mut leftovers = Vec::new();
-        let mut first_error = None;
-        for result in results {
-            report.add(&result.report);
-            quarantined.extend(result.quarantined);
-            if !result.leftovers.is_empty() {
-                leftovers.push(result.leftovers);
-            }
-            if let Some(e) = result.error {
-                first_error.get_or_insert(e);
-            }
-        }
-        if let Some(e) = first_error {
-            // The retry redoes everything (what was applied is a duplicate).
-            return Err(e);
-        }
-        if !leftovers.is_empty() {
-            report.items += leftovers.iter().map(Vec::len).sum::<usize>();
-            report.deferred += leftovers.iter().map(Vec::len).sum::<usize>();
-            report.chunks += self.enqueue_chunks(job, delivery, leftovers).await?;
-        }
-        Ok(())
-    }
-
-    /// One person's items (or a page's, or the unattributable ones), in
-    /// order. Stops at the first error, or at the deadline once it has made
-    /// progress (`must_progress`: the first lane applies at least one item).
-    async fn run_lane(
-        &self,
-        job: &DeliveryJob,
-        delivery: &Delivery,
-        lane: Vec<usize>,
-        deadline: Instant,
-        must_progress: bool,
-    ) -> LaneResult {
-        let mut result = LaneResult {
-            report: RecordReport::default(),
-            leftovers: Vec::new(),
-            error: None,
-            quarantined: Vec::new(),
-        };
-        for (i, index) in lane.iter().enumerate() {
-            if Instant::now() >= deadline && !(must_progress && i == 0) {
-                result.leftovers = lane[i..].to_vec();
-                break;
-            }
-            result.report.items += 1;
-            match self.apply_item(job, &delivery.object, &delivery.items[*index]).await {
-                Ok(ItemOutcome::Event(outcome)) => result.report.count(outcome),
-                Ok(ItemOutcome::Quarantined(key)) => {
-                    result.report.quarantined += 1;
-                    result.quarantined.push(key);
-                }
-                Err(e) => {
-                    result.error = Some(e);
-                    break;
-                }
-            }
-        }
-        result
-    }
-
-    async fn apply_item(
-        &self,
-        job: &DeliveryJob,
-        object: &str,
-        item: &DeliveryItem,
-    ) -> Result<ItemOutcome, IngestError> {
-        if let (Some(page), _) = item.lane() {
-            self.note_page(page).await?;
-        }
-        Ok(match &item.unit {
-            Unit::Event(event) => ItemOutcome::Event(self.apply(event, &job.body_sha256, job.received_at_ms).await?),
-            Unit::Ignored(ignored) => {
-                let commit = EventCommit {
-                    marker: EventMarker {
-                        page_id: ignored.page_id.clone(),
-                        subject: None,
-                        key: ignored.key.clone(),
-                        kind: format!("ignored:{}", ignored.kind),
-                        received_at_ms: job.received_at_ms,
-                        expires_at_s: job.received_at_ms / 1000 + i64::from(self.retention_days) * 86_400,
-                    },
-                    subscriber: None,
-                    consent: None,
-                    message: None,
-                };
-                ItemOutcome::Event(self.record_only(&commit).await?)
-            }
-            Unit::Quarantined(q) => {
-                let id = quarantine::id_for(&job.body_sha256, Some(&q.sha256));
-                let body = meta::rebuild_delivery(object, [item]);
-                self.quarantine
-                    .put(
-                        &self.keys,
-                        &id,
-                        body.as_bytes(),
-                        q.reason,
-                        q.page_id.as_ref(),
-                        q.subject.as_ref(),
-                        &job.body_sha256,
-                        job.received_at_ms,
-                    )
-                    .await?;
-                tracing::warn!(reason = q.reason, quarantine = %id, "item quarantined");
-                if let Some(stop) = &q.stop {
-                    // Kept for replay, and its stop honoured now.
-                    self.apply(stop, &job.body_sha256, job.received_at_ms).await?;
-                }
-                ItemOutcome::Quarantined(quarantine::object_key(&id))
-            }
-        })
-    }
-
-    /// Queues `lanes` as chunk jobs of at most [`CHUNK_ITEMS`] items (a
-    /// longer lane is one chunk of its own); returns how many.
-    async fn enqueue_chunks(
-        &self,
-        job: &DeliveryJob,
-        delivery: &Delivery,
-        lanes: Vec<Vec<usize>>,
-    ) -> Result<usize, IngestError> {
-        let rebuild =
-            |chunk: &[usize]| meta::rebuild_delivery(&delivery.object, chunk.iter().map(|i| &delivery.items[*i]));
-        let mut bodies = Vec::new();
-        let mut chunk: Vec<usize> = Vec::new();
-        for lane in lanes {
-            if !chunk.is_empty() && chunk.len() + lane.len() > CHUNK_ITEMS {
-                bodies.push(rebuild(&chunk));
-                chunk.clear();
-            }
-            chunk.extend(lane);
-        }
-        if !chunk.is_empty() {
-            bodies.push(rebuild(&chunk));
-        }
-        let producer = DeliveryQueue {
-            sqs: &self.sqs,
-            s3: &self.s3,
-            keys: &self.keys,
-            queue_url: &self.chunk_queue_url,
-            bucket: &self.quarantine.bucket,
-        };
-        producer
-            .enqueue_chunks(&bodies, job.received_at_ms, &job.body_sha256)
-            .await?;
-        Ok(bodies.len())
-    }
-
     /// Records, once per warm function, that the page has data, so the
     /// retention sweep finds it even if nobody registered the page.
     async fn note_page(&self, page: &PageId) -> Result<(), IngestError> {
@@ -419,37 +245,6 @@ impl Ingest {
         self.noted_pages.lock().expect("noted pages").insert(page.clone());
         Ok(())
     }
-}
-
-enum ItemOutcome {
-    Event(EventOutcome),
-    /// Kept in the quarantine under this object key.
-    Quarantined(String),
-}
-
-/// The delivery's items (indices) grouped by (page, person), in first-seen
-/// order; each lane's events sorted by event time (Meta may batch and reorder).
-fn lanes(delivery: &Delivery) -> Vec<Vec<usize>> {
-    let mut order = Vec::new();
-    let mut lanes: std::collections::HashMap<_, Vec<usize>> = Default::default();
-    for (i, item) in delivery.items.iter().enumerate() {
-        let lane = lanes.entry(item.lane()).or_default();
-        if lane.is_empty() {
-            order.push(item.lane());
-        }
-        lane.push(i);
-    }
-    order
-        .into_iter()
-        .filter_map(|key| lanes.remove(&key))
-        .map(|mut lane| {
-            lane.sort_by_key(|i| match &delivery.items[*i].unit {
-                Unit::Event(e) => e.timestamp_ms,
-                _ => i64::MIN,
-            });
-            lane
-        })
-        .collect()
 }
 
 /// Lambda entry point helper: config, clients, then serve. New work stops a
@@ -468,32 +263,4 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lanes_keep_each_persons_events_together_and_in_time_order() {
-        let body = r#"{"object":"page","entry":[{"id":"1","messaging":[
-            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200003,"message":{"mid":"a3","text":"x"}},
-            {"sender":{"id":"B"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"b1","text":"x"}},
-            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"a1","text":"x"}},
-            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200002,"message":{"mid":"a2","text":"x"}}
-        ]}]}"#;
-        let delivery = meta::parse_delivery(body.as_bytes(), 1_764_547_300_000).unwrap();
-        let keys: Vec<Vec<&str>> = lanes(&delivery)
-            .iter()
-            .map(|lane| {
-                lane.iter()
-                    .map(|i| match &delivery.items[*i].unit {
-                        Unit::Event(e) => e.key.as_str(),
-                        _ => "?",
-                    })
-                    .collect()
-            })
-            .collect();
-        assert_eq!(keys, vec![vec!["a1", "a2", "a3"], vec!["b1"]]);
-    }
 }

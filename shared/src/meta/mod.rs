@@ -10,6 +10,7 @@
 //! (developers.facebook.com/docs/messenger-platform/reference/webhook-events)
 //! and `../shared/docs/meta-platform.md`.
 
+mod classify;
 mod lenient;
 mod parse;
 mod time;
