@@ -176,8 +176,33 @@ impl TestApp {
     /// Waits until both ingest queues (deliveries and chunks) are empty:
     /// everything consumed, including the chunks a large delivery became.
     pub async fn drain_ingest(&self) {
-        eventually("ingest queues drained", || async {
-            self.queue_depth("IngestQueue").await == 0 && self.queue_depth("IngestChunkQueue").await == 0
+        self.drain(&["IngestQueue", "IngestChunkQueue"]).await;
+    }
+
+    /// Waits until `queues` are empty: nothing waiting, nothing in flight.
+    ///
+    /// One empty reading is not proof: the emulator computes "visible" and
+    /// "in flight" one after the other, so a message received between the two
+    /// is counted in neither and a queue with work in flight reads 0. An
+    /// in-flight message stays in flight for its whole invocation, so three
+    /// empty readings in a row, 150 ms apart, cannot all miss it.
+    pub async fn drain(&self, queues: &[&str]) {
+        let empty = || async {
+            for queue in queues {
+                if self.queue_depth(queue).await != 0 {
+                    return false;
+                }
+            }
+            true
+        };
+        eventually(&format!("{queues:?} drained"), || async {
+            for _ in 0..3 {
+                if !empty().await {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            true
         })
         .await;
     }

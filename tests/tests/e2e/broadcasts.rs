@@ -177,10 +177,7 @@ async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
     }
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
-    eventually("duplicates drained", || async {
-        app.queue_depth("SendQueue").await == 0
-    })
-    .await;
+    app.drain(&["SendQueue"]).await;
     for p in &all {
         assert_eq!(app.sends_to(p), 1, "{p}");
     }
@@ -649,10 +646,7 @@ async fn cancelling_mid_way_sends_nothing_afterwards() {
     let cancelled_at = optcast_shared::http::now_ms();
     let sent_at_cancel = app.stack.graph.sends().len();
     app.stack.graph.set_rate_limit(None);
-    eventually("send queue drained", || async {
-        app.queue_depth("SendQueue").await == 0
-    })
-    .await;
+    app.drain(&["SendQueue"]).await;
     let late: Vec<_> = app
         .stack
         .graph
