@@ -163,19 +163,20 @@ pub struct ConsentState {
 }
 
 /// Whether `event` is older than the person's last word, so its opt-in or
-/// opt-out changes nothing (Meta's retries reorder deliveries). An opt-out
-/// whose own time had to be replaced by the time of receipt is never stale
-/// against a real time: its true order is unknown, and honouring the stop is
-/// the safe side. A clamped opt-in never overrides a real last word.
+/// opt-out changes nothing (Meta's retries reorder deliveries). A clamped
+/// time (the time of receipt standing in for an impossible timestamp) is an
+/// upper bound of the true one; where that leaves the order unknown, the stop
+/// wins: a clamped opt-out is never stale, a real opt-out is never stale
+/// against a clamped word, a clamped opt-in never overrides a real word, and
+/// a real opt-in overrides a clamped word only when it is later than it.
 pub fn is_stale(state: &ConsentState, event: &InboundEvent) -> bool {
-    let time = EventTime {
-        ms: event.timestamp_ms,
-        clamped: event.time_clamped,
-    };
-    if time.clamped && !state.last_word.clamped && matches!(intent(event), ConsentIntent::OptOut(_)) {
-        return false;
+    let opt_out = matches!(intent(event), ConsentIntent::OptOut(_));
+    let (ms, last) = (event.timestamp_ms, state.last_word);
+    match (event.time_clamped, last.clamped) {
+        (false, false) | (true, true) => ms < last.ms,
+        (false, true) => !opt_out && ms < last.ms,
+        (true, false) => !opt_out,
     }
-    time.is_older_than(state.last_word)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -516,14 +517,26 @@ mod tests {
         clamped_stop.time_clamped = true;
         // Real START at 500; a STOP of unknown time is honoured (the safe side).
         assert_eq!(decide(state(Subscribed, 500), &clamped_stop).unwrap().to, Unsubscribed);
-        // A real event always outranks a clamped last word.
-        let clamped_word = Some(ConsentState {
-            status: Unsubscribed,
-            last_word: EventTime {
-                ms: 9_000,
-                clamped: true,
-            },
-        });
-        assert_eq!(decide(clamped_word, &text("START", 10)).unwrap().to, Subscribed);
+        // A real START later than a clamped STOP's receipt overrides it; one
+        // earlier (delivered late) does not: the order is unknown.
+        let clamped = |status| {
+            Some(ConsentState {
+                status,
+                last_word: EventTime {
+                    ms: 9_000,
+                    clamped: true,
+                },
+            })
+        };
+        assert_eq!(
+            decide(clamped(Unsubscribed), &text("START", 9_500)).unwrap().to,
+            Subscribed
+        );
+        assert_eq!(decide(clamped(Unsubscribed), &text("START", 8_000)), None);
+        // A real STOP against a clamped START always applies.
+        assert_eq!(
+            decide(clamped(Subscribed), &text("STOP", 8_000)).unwrap().to,
+            Unsubscribed
+        );
     }
 }

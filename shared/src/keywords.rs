@@ -17,6 +17,7 @@ const STOP_WORDS: &[&str] = &[
     "stopall",
     "stop all",
     "unsubscribe",
+    "unsub",
     "cancel",
     "end",
     "quit",
@@ -119,7 +120,9 @@ pub fn normalise(text: &str) -> String {
 
 /// Classifies a whole inbound message. Long messages are never keywords.
 pub fn classify(text: &str) -> Option<Keyword> {
-    let text = text.trim();
+    // What surrounds the words (spaces, "!!!", emoji) does not make a
+    // message too long to be a keyword.
+    let text = text.trim_matches(|c: char| !c.is_alphanumeric());
     if text.len() > 64 {
         return None;
     }
@@ -180,7 +183,16 @@ mod tests {
 
     #[test]
     fn emoji_and_punctuation_around_the_word_do_not_hide_it() {
-        for text in ["STOP 🛑", "🛑stop!!!", "¡Alto!", "«stop»", "\u{00a0}STOP\u{200b}"] {
+        let shouted = format!("STOP{}", "!".repeat(70));
+        for text in [
+            "STOP 🛑",
+            "🛑stop!!!",
+            "¡Alto!",
+            "«stop»",
+            "\u{00a0}STOP\u{200b}",
+            &shouted,
+            "unsub",
+        ] {
             assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
         }
     }

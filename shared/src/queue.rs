@@ -294,6 +294,27 @@ mod tests {
     }
 
     #[test]
+    fn batches_hold_at_most_ten_messages_and_their_byte_limit() {
+        let small = vec!["x".repeat(10); 25];
+        assert_eq!(batches(&small).iter().map(|b| b.len()).collect::<Vec<_>>(), [10, 10, 5]);
+        let big = vec!["y".repeat(200 * 1024); 3];
+        assert_eq!(batches(&big).iter().map(|b| b.len()).collect::<Vec<_>>(), [1, 1, 1]);
+        let mixed = vec![
+            "a".repeat(100 * 1024),
+            "b".repeat(100 * 1024),
+            "c".repeat(100 * 1024),
+            "d".into(),
+        ];
+        let sizes: Vec<usize> = batches(&mixed)
+            .iter()
+            .map(|b| b.iter().map(String::len).sum())
+            .collect();
+        assert!(sizes.iter().all(|s| *s <= BATCH_BYTES), "{sizes:?}");
+        assert_eq!(batches(&mixed).iter().map(|b| b.len()).sum::<usize>(), 4);
+        assert!(batches(&[]).is_empty());
+    }
+
+    #[test]
     fn unknown_job_types_are_rejected() {
         assert!(parse_job(r#"{"type":"delivery.v9"}"#).is_err());
         assert!(parse_job("garbage").is_err());
@@ -330,11 +351,34 @@ pub struct SendTask {
     pub lead: crate::broadcast::LeadSnapshot,
 }
 
-/// Sends `bodies` with `SendMessageBatch`, ten at a time. Fails if any entry
-/// failed, so the caller retries (receivers are idempotent).
+/// Most bytes of message bodies in one `SendMessageBatch` (SQS refuses a
+/// batch whose messages add up to more than its message size limit; 256 KiB
+/// is the limit queues have had by default, so it holds everywhere).
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+/// `bodies` split into `SendMessageBatch` requests: at most 10 messages and
+/// [`BATCH_BYTES`] each (a larger single message goes alone).
+pub fn batches(bodies: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, body) in bodies.iter().enumerate() {
+        if i > start && (i - start == 10 || bytes + body.len() > BATCH_BYTES) {
+            out.push(&bodies[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += body.len();
+    }
+    if start < bodies.len() {
+        out.push(&bodies[start..]);
+    }
+    out
+}
+
+/// Sends `bodies` with `SendMessageBatch`, in [`batches`]. Fails if any
+/// entry failed, so the caller retries (receivers are idempotent).
 pub async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Result<(), QueueError> {
     use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-    for chunk in bodies.chunks(10) {
+    for chunk in batches(bodies) {
         let entries = chunk
             .iter()
             .enumerate()

@@ -3,6 +3,7 @@
 
 use optcast_shared::consent::{self, ConsentState, SubscriberStatus};
 use optcast_shared::crypto::{self, DataKey};
+use optcast_shared::erasure::ErasureReason;
 use optcast_shared::ids::Psid;
 use optcast_shared::meta::{EventKind, EventTime, InboundEvent};
 use optcast_shared::store::{CommitOutcome, ConsentRecord, EventCommit, EventMarker, MessageWrite, Proof, Subscriber};
@@ -53,13 +54,37 @@ impl Ingest {
         };
         for _ in 0..MAX_CONFLICT_RETRIES {
             let current = self.store.subscriber(&event.page_id, psid).await?;
-            let state = current.as_ref().map(|s| ConsentState {
+            let mut state = current.as_ref().map(|s| ConsentState {
                 status: s.status,
                 last_word: EventTime {
                     ms: s.consent_intent_at_ms,
                     clamped: s.consent_intent_clamped,
                 },
             });
+            if current.is_none() {
+                if let Some(tombstone) = self.store.last_tombstone(&event.page_id, psid).await? {
+                    // Sent before the person was erased (delivered late, or
+                    // replayed from the DLQ; a time we could not trust may be
+                    // that too): not a new conversation, it must not bring
+                    // them or their words back.
+                    if event.time_clamped || event_time_ms <= tombstone.erased_at_ms {
+                        return self.record_only(&only_marker).await;
+                    }
+                    // Purged for data minimisation while unsubscribed: their
+                    // STOP still stands; only an explicit opt-in lifts it.
+                    if tombstone.reason == ErasureReason::UnsubscribedPurge.as_str()
+                        && tombstone.status_before == Some(SubscriberStatus::Unsubscribed)
+                    {
+                        state = Some(ConsentState {
+                            status: SubscriberStatus::Unsubscribed,
+                            last_word: EventTime {
+                                ms: tombstone.consent_changed_at_ms,
+                                clamped: false,
+                            },
+                        });
+                    }
+                }
+            }
             // An opt-in or opt-out older than the person's last word on
             // consent (Meta retries reorder deliveries) changes nothing,
             // marketing permission included.
@@ -68,17 +93,9 @@ impl Ingest {
             let change = consent::decide(state, event);
             if current.is_none() && change.is_none() {
                 // Echoes, receipts and activity (reactions, unsends, …) of
-                // someone we do not know: no conversation was started.
+                // someone we do not know, or a purged lead who wrote without
+                // opting in again: no conversation to start.
                 return self.record_only(&only_marker).await;
-            }
-            if current.is_none() {
-                // Sent before the person was erased (delivered late, or
-                // replayed from the DLQ): it is not a new conversation and
-                // must not bring them or their words back.
-                let erased_at = self.store.last_erased_at(&event.page_id, psid).await?;
-                if erased_at.is_some_and(|at| event_time_ms <= at) {
-                    return self.record_only(&only_marker).await;
-                }
             }
             let known = current.is_some();
             let (mut sub, key) = match current {

@@ -132,7 +132,11 @@ pub(super) fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKi
         };
         let token = text(o.get("notification_messages_token"));
         let optin = OptInEvent {
-            marketing: text(o.get("type")).as_deref() == Some("notification_messages") || token.is_some(),
+            // Meta's stop or resume status is a marketing-messages event
+            // whatever `type` says (or omits).
+            marketing: text(o.get("type")).is_some_and(|t| t.eq_ignore_ascii_case("notification_messages"))
+                || token.is_some()
+                || status.is_some(),
             payload: text(o.get("payload")),
             ref_: text(o.get("ref")),
             token,

@@ -67,6 +67,44 @@ pub(crate) fn time_ms(v: Option<&Value>) -> Option<i64> {
     Some(ms.trunc() as i64)
 }
 
+/// `raw` JSON with every lone UTF-16 surrogate escape (`\ud83d` without its
+/// pair: an emoji cut in half) replaced by U+FFFD, which serde_json refuses
+/// otherwise; `None` when there is none.
+pub(crate) fn repair_lone_surrogates(raw: &str) -> Option<String> {
+    let code = |at: usize| -> Option<u16> {
+        let hex = raw.get(at..at + 6)?.strip_prefix("\\u")?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let (mut out, mut i, mut changed) = (String::with_capacity(raw.len()), 0, false);
+    let bytes = raw.as_bytes();
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            let next = raw[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&raw[i..i + next]);
+            i += next;
+            continue;
+        }
+        match code(i) {
+            Some(0xD800..=0xDBFF) if code(i + 6).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) => {
+                out.push_str(&raw[i..i + 12]);
+                i += 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.push_str("\\ufffd");
+                changed = true;
+                i += 6;
+            }
+            _ => {
+                // Any other escape, `\\` included, is copied whole.
+                let end = (i + 2).min(bytes.len());
+                out.push_str(&raw[i..end]);
+                i = end;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
 fn integral(n: &serde_json::Number) -> Option<i64> {
     if let Some(i) = n.as_i64() {
         return Some(i);
@@ -123,6 +161,20 @@ mod tests {
         assert_eq!(id(Some(&json!(-1))), None);
         assert_eq!(id(Some(&json!(""))), None);
         assert_eq!(id(Some(&json!({"id": 1}))), None);
+    }
+
+    #[test]
+    fn lone_surrogates_are_replaced_and_pairs_kept() {
+        let fixed = repair_lone_surrogates(r#"{"text":"STOP \ud83d","ok":"\ud83d\ude00","esc":"\\ud83d"}"#).unwrap();
+        let v: Value = serde_json::from_str(&fixed).unwrap();
+        assert_eq!(v["text"], "STOP \u{fffd}");
+        assert_eq!(v["ok"], "\u{1f600}");
+        assert_eq!(v["esc"], "\\ud83d");
+        assert_eq!(
+            repair_lone_surrogates(r#"{"a":"\ude00 x"}"#).unwrap(),
+            r#"{"a":"\ufffd x"}"#
+        );
+        assert_eq!(repair_lone_surrogates(r#"{"a":"fine \u00e9"}"#), None);
     }
 
     #[test]

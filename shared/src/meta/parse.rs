@@ -196,8 +196,14 @@ struct Context<'a> {
 impl Context<'_> {
     fn item(&self, raw: &str, standby: bool) -> Unit {
         let page = self.page_id.cloned();
-        // serde_json refuses nesting deeper than 128: such an item alone is quarantined.
-        let Ok(value) = serde_json::from_str::<Value>(raw) else {
+        // serde_json refuses nesting deeper than 128: such an item alone is
+        // quarantined. A lone surrogate (an emoji cut in half) is repaired.
+        let parsed = serde_json::from_str::<Value>(raw).or_else(|e| {
+            super::lenient::repair_lone_surrogates(raw)
+                .and_then(|fixed| serde_json::from_str(&fixed).ok())
+                .ok_or(e)
+        });
+        let Ok(value) = parsed else {
             return quarantined(page, None, "malformed_item", raw);
         };
         let subject_of = |key: &str| id(value.get(key).and_then(|p| p.get("id"))).and_then(|s| Psid::parse(s).ok());

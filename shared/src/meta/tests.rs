@@ -379,3 +379,25 @@ fn a_stop_inside_an_item_of_unknown_kind_is_found_and_the_item_still_quarantined
     let nobody = units(&wrap(r#"{"recipient":{"id":"PAGE1"},"x":{"text":"STOP"}}"#));
     assert!(matches!(&nobody[0], Unit::Quarantined(q) if q.stop.is_none()));
 }
+
+#[test]
+fn a_stop_with_an_emoji_cut_in_half_is_still_read() {
+    let e = one(&wrap(
+        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_cut","text":"STOP \ud83d"}}"#,
+    ));
+    assert!(matches!(&e.kind, EventKind::Message(m) if m.text.as_deref() == Some("STOP \u{fffd}")));
+}
+
+#[test]
+fn a_marketing_status_is_a_marketing_opt_in_whatever_its_type() {
+    for optin in [
+        r#"{"notification_messages_status":"STOP_NOTIFICATIONS"}"#,
+        r#"{"type":"NOTIFICATION_MESSAGES","notification_messages_status":"STOP NOTIFICATIONS"}"#,
+    ] {
+        let e = one(&wrap(&format!(
+            r#"{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":1718000000000,"optin":{optin}}}"#
+        )));
+        let EventKind::OptIn(o) = e.kind else { panic!() };
+        assert!(o.marketing && o.status == Some(MarketingStatus::Stop), "{optin}");
+    }
+}

@@ -22,13 +22,16 @@ pub struct EventTime {
 
 impl EventTime {
     /// Meta's timestamp (already in ms) if it lies between Messenger's launch
-    /// and `received_at_ms` + [`MAX_FUTURE_SKEW_MS`]; otherwise the time of
-    /// receipt, marked clamped.
+    /// and `received_at_ms` + [`MAX_FUTURE_SKEW_MS`], capped at the time of
+    /// receipt (nothing happened after it reached us: a START stamped a few
+    /// minutes ahead must not outrank the STOP sent after it); otherwise the
+    /// time of receipt, marked clamped.
     pub fn trusted(meta_ms: Option<i64>, received_at_ms: i64) -> Self {
         match meta_ms {
-            Some(ms) if (EARLIEST_EVENT_MS..=received_at_ms.saturating_add(MAX_FUTURE_SKEW_MS)).contains(&ms) => {
-                Self { ms, clamped: false }
-            }
+            Some(ms) if (EARLIEST_EVENT_MS..=received_at_ms.saturating_add(MAX_FUTURE_SKEW_MS)).contains(&ms) => Self {
+                ms: ms.min(received_at_ms),
+                clamped: false,
+            },
             _ => Self {
                 ms: received_at_ms,
                 clamped: true,
@@ -63,8 +66,12 @@ mod tests {
             }
         );
         assert_eq!(
-            EventTime::trusted(Some(NOW + MAX_FUTURE_SKEW_MS), NOW).ms,
-            NOW + MAX_FUTURE_SKEW_MS
+            EventTime::trusted(Some(NOW + MAX_FUTURE_SKEW_MS), NOW),
+            EventTime {
+                ms: NOW,
+                clamped: false
+            },
+            "a little ahead is real, but never after its receipt"
         );
         for bad in [
             Some(NOW + MAX_FUTURE_SKEW_MS + 1),

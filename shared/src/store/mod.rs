@@ -164,6 +164,18 @@ pub struct StoredMessage {
     pub expires_at_s: i64,
 }
 
+/// What an erasure leaves of a subject that matters to consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub erased_at_ms: i64,
+    /// Why (`request`, `meta_deletion_callback`, `unsubscribed_purge`).
+    pub reason: String,
+    /// The lead's status when erased.
+    pub status_before: Option<SubscriberStatus>,
+    /// When that status was reached (ms).
+    pub consent_changed_at_ms: i64,
+}
+
 /// Marks an event as processed (the idempotency record): one per page,
 /// person and event key, so only the same person's event is a duplicate.
 #[derive(Debug, Clone)]
@@ -508,6 +520,14 @@ impl Store {
 
     /// When the subject was last erased (from its tombstone), if ever.
     pub async fn last_erased_at(&self, page: &PageId, psid: &Psid) -> Result<Option<i64>, StoreError> {
+        Ok(self.last_tombstone(page, psid).await?.map(|t| t.erased_at_ms))
+    }
+
+    /// The subject's latest erasure tombstone, if ever erased.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the query fails.
+    pub async fn last_tombstone(&self, page: &PageId, psid: &Psid) -> Result<Option<Tombstone>, StoreError> {
         let out = self
             .ddb
             .query()
@@ -518,7 +538,18 @@ impl Store {
             .send()
             .await
             .map_err(dynamo)?;
-        Ok(out.items().iter().filter_map(|i| opt_n(i, "erased_at_ms")).max())
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                Some(Tombstone {
+                    erased_at_ms: opt_n(i, "erased_at_ms")?,
+                    reason: opt_s(i, "reason").unwrap_or_default(),
+                    status_before: opt_s(i, "status_before").and_then(|st| SubscriberStatus::parse(&st)),
+                    consent_changed_at_ms: opt_n(i, "consent_changed_at_ms").unwrap_or(0),
+                })
+            })
+            .max_by_key(|t| t.erased_at_ms))
     }
 
     /// The consent log of one lead, oldest first.

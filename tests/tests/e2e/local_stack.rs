@@ -72,7 +72,8 @@ fn iam_action(op: &str) -> Option<String> {
 }
 
 /// The emulator does not enforce IAM; AWS does. So every function runs a
-/// realistic day (ingest with a claim-checked large delivery, a broadcast, a
+/// realistic day (ingest with a claim-checked large delivery, an edit, an
+/// unsend, a delivery split into chunks, a quarantined item replayed, a broadcast, a
 /// large export, an erasure, a sweep, the scheduler) with its AWS calls
 /// counted on the wire, and each call must be one its own policy allows.
 #[tokio::test]
@@ -96,6 +97,32 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
     app.say(PAGE, "IAM1", "m_iam1", "hello there").await;
     // Over the SQS message limit: the webhook parks it in S3, ingest reads it.
     app.say(PAGE, "IAM1", "m_iam2", &"x".repeat(300 * 1024)).await;
+    // An edit finds its message (Query) and replaces it; an unsend deletes it;
+    // a delivery of 120 items goes to the chunk queue; an unknown item goes to
+    // the quarantine, which the API lists and replays.
+    let now = optcast_shared::http::now_ms();
+    let mut items = vec![
+        serde_json::json!({"sender":{"id":"IAM1"},"recipient":{"id":PAGE},"timestamp":now,"message_edit":{"mid":"m_iam1","text":"hello","num_edit":1}}),
+        serde_json::json!({"sender":{"id":"IAM1"},"recipient":{"id":PAGE},"timestamp":now + 1,"message":{"mid":"m_iam1","is_deleted":true}}),
+        serde_json::json!({"sender":{"id":"IAM1"},"recipient":{"id":PAGE},"timestamp":now + 2,"brand_new_event":{"x":1}}),
+    ];
+    items.extend((0..120).map(|i| {
+        serde_json::json!({"sender":{"id":format!("IAMX{i}")},"recipient":{"id":PAGE},"timestamp":now + 3,"read":{"watermark":now}})
+    }));
+    app.post_items("page", PAGE, items).await;
+    let quarantined = app.wait_quarantined(1).await;
+    app.drain_ingest().await;
+    let (status, _) = app.api(reqwest::Method::GET, "/v1/quarantine", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/v1/quarantine/{}/replay", quarantined[0].id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    app.drain_ingest().await;
     let id = app
         .create_broadcast(serde_json::json!({"page_id": PAGE, "message": {"text": "Policy check"}}))
         .await;

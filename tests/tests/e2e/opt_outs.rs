@@ -311,14 +311,14 @@ async fn the_same_mid_from_two_people_is_two_events() {
 
 #[tokio::test]
 async fn a_large_delivery_is_split_and_every_persons_events_land_in_order() {
-    // A tiny work budget makes every invocation stop early and queue the rest.
+    // A small work budget makes invocations stop early and queue the rest.
     let app = spawn_app_with(|o| {
-        o.overrides.insert("INGEST_WORK_BUDGET_MS".into(), "1".into());
+        o.overrides.insert("INGEST_WORK_BUDGET_MS".into(), "300".into());
     })
     .await;
     let now = now_ms() - 600_000;
     let mut items = Vec::new();
-    for p in 0..60 {
+    for p in 0..42 {
         let psid = format!("P{p}");
         // Given out of order: hello, STOP, then START for the even ones.
         if p % 2 == 0 {
@@ -335,12 +335,66 @@ async fn a_large_delivery_is_split_and_every_persons_events_land_in_order() {
     })
     .await;
     app.drain_ingest().await;
-    for p in 0..60 {
+    for p in 0..42 {
         let want = if p % 2 == 0 { "subscribed" } else { "unsubscribed" };
         assert_eq!(app.status(PAGE, &format!("P{p}")).await, want, "P{p}");
     }
     assert!(app.dead_letters().await.is_empty());
     let (count, _) = app.dump_bucket().await;
     assert_eq!(count, 0, "no claim or chunk object is left behind");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_lead_purged_while_unsubscribed_stays_unsubscribed_until_they_opt_in_again() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let day = optcast_shared::retention::DAY_MS;
+    let now = now_ms();
+    app.say_at(PAGE, "PURGED", "m_p1", "hi", now - 41 * day).await;
+    app.say_at(PAGE, "PURGED", "m_p2", "STOP", now - 40 * day).await;
+    let report = app.invoke("sweeper", &scheduled_event(now)).await;
+    assert_eq!(report["deleted"]["unsubscribed_leads"], 1, "{report}");
+    assert_eq!(app.status(PAGE, "PURGED").await, "none");
+    // Writing again is not an opt-in: their STOP still stands.
+    app.post_items(
+        "page",
+        PAGE,
+        vec![text("PURGED", json!(now_ms()), json!("m_p3"), "what is the price?")],
+    )
+    .await;
+    app.drain_ingest().await;
+    assert_eq!(app.status(PAGE, "PURGED").await, "none", "no lead, no audience");
+    app.post_items(
+        "page",
+        PAGE,
+        vec![text("PURGED", json!(now_ms()), json!("m_p4"), "START")],
+    )
+    .await;
+    app.drain_ingest().await;
+    assert_eq!(app.status(PAGE, "PURGED").await, "subscribed");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_opt_in_stamped_minutes_ahead_does_not_outrank_the_stop_sent_after_it() {
+    let app = spawn_app().await;
+    seed(&app, &["C1"]).await;
+    let now = now_ms();
+    app.post_items(
+        "page",
+        PAGE,
+        vec![text("C1", json!(now + 290_000), json!("m_c_start"), "START")],
+    )
+    .await;
+    app.drain_ingest().await;
+    app.post_items(
+        "page",
+        PAGE,
+        vec![text("C1", json!(now_ms() + 1_000), json!("m_c_stop"), "STOP")],
+    )
+    .await;
+    app.drain_ingest().await;
+    assert_eq!(app.status(PAGE, "C1").await, "unsubscribed");
     app.stack.stop().await;
 }
