@@ -516,10 +516,11 @@ async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent(
     .to_string();
     assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
     app.drain_ingest().await;
-    eventually("all subscribers", || async {
-        app.scan("SubscribersTable").await.len() == 3
+    eventually("all six items recorded", || async {
+        app.scan("EventsTable").await.len() == 6
     })
     .await;
+    assert_eq!(app.scan("SubscribersTable").await.len(), 3);
     let u2 = subscriber(&app, "PAGE1", "U2").await.unwrap();
     assert_eq!(u2["tags"].as_ss().unwrap(), &vec!["camp7".to_string()]);
     let u3 = subscriber(&app, "PAGE2", "U3").await.unwrap();
