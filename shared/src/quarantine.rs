@@ -114,7 +114,9 @@ impl Quarantine {
             let Some(id) = object.key().and_then(|k| k.strip_prefix(PREFIX)) else {
                 continue;
             };
-            if let Some(record) = self.get(id).await? {
+            if let Some(mut record) = self.get(id).await? {
+                // The listing's size is authoritative (a HEAD may omit it).
+                record.bytes = object.size().unwrap_or(record.bytes);
                 records.push(record);
             }
         }

@@ -95,6 +95,7 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
     let record = &list["records"][0];
     assert_eq!(record["reason"], "unrecognised");
     assert_eq!(record["page_id"], PAGE);
+    assert!(record["bytes"].as_i64().unwrap() > 100, "{record}");
     assert!(!list.to_string().contains("R1"), "the listing names no person: {list}");
     let id = record["id"].as_str().unwrap().to_string();
     let (status, out) = app
