@@ -106,6 +106,40 @@ impl Eraser {
         self
     }
 
+    /// Deletes every quarantined item a subject sent (found by the subject
+    /// digest kept beside each record), every version; returns how many.
+    async fn delete_quarantined(&self, page: &PageId, psid: &Psid) -> Result<u64, StoreError> {
+        let Some((s3, bucket)) = &self.exports else {
+            return Ok(0);
+        };
+        let quarantine = crate::quarantine::Quarantine {
+            s3: s3.clone(),
+            bucket: bucket.clone(),
+        };
+        let digest = subject_digest(page, psid);
+        let (mut after, mut deleted) = (None::<String>, 0);
+        loop {
+            let (records, next) = quarantine
+                .list(after.as_deref(), 1000)
+                .await
+                .map_err(|e| StoreError::S3(e.to_string()))?;
+            for record in records
+                .iter()
+                .filter(|r| r.subject_digest.as_deref() == Some(digest.as_str()))
+            {
+                let key = crate::quarantine::object_key(&record.id);
+                crate::objects::delete_all_versions(s3, bucket, &key, true)
+                    .await
+                    .map_err(StoreError::S3)?;
+                deleted += 1;
+            }
+            match next {
+                Some(id) => after = Some(id),
+                None => return Ok(deleted),
+            }
+        }
+    }
+
     /// Deletes every version of every export about the subject.
     async fn delete_exports(&self, page: &PageId, psid: &Psid) -> Result<u64, StoreError> {
         let Some((s3, bucket)) = &self.exports else {
@@ -258,6 +292,10 @@ impl Eraser {
             .delete_partition(&self.deliveries, Some(SUBJECT_INDEX), "subject_pk", &pk)
             .await?;
         report.exports = self.delete_exports(page, psid).await?;
+        let quarantined = self.delete_quarantined(page, psid).await?;
+        if quarantined > 0 {
+            tracing::info!(quarantined, "quarantined items of the subject deleted");
+        }
         self.forget_sweep_positions(page, psid).await?;
         Ok(Some(report))
     }

@@ -29,6 +29,9 @@ pub struct QuarantineRecord {
     pub received_at_ms: i64,
     /// Size of the kept (rebuilt) delivery, bytes.
     pub bytes: i64,
+    /// Whose item it is, as a subject digest (for erasure; never listed).
+    #[serde(skip)]
+    pub subject_digest: Option<String>,
 }
 
 /// The id of a quarantined `item` (its raw bytes' SHA-256) of the delivery
@@ -154,6 +157,7 @@ impl Quarantine {
             delivery_sha256: get("delivery-sha256").unwrap_or_default(),
             received_at_ms: get("received-at-ms").and_then(|v| v.parse().ok()).unwrap_or(0),
             bytes: out.content_length().unwrap_or(0),
+            subject_digest: get("subject-digest"),
         }))
     }
 

@@ -175,3 +175,35 @@ async fn a_stop_inside_an_item_of_unknown_kind_is_honoured_and_the_item_kept() {
     assert!(log.iter().any(|i| s(i, "reason") == "unsubscribe_control"), "{log:?}");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine() {
+    let app = spawn_app().await;
+    app.seed_leads(PAGE, &["Q1".to_string(), "Q2".to_string()]).await;
+    for psid in ["Q1", "Q2"] {
+        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
+            {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "brand_new_event": {"note": "my address is 1 Main St"}}]}]});
+        assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+    }
+    app.wait_quarantined(2).await;
+    let (status, out) = app
+        .api(
+            Method::POST,
+            "/v1/erasure",
+            Some(json!({"page_id": PAGE, "psid": "Q1"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    eventually("erasure finished", || async {
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
+    })
+    .await;
+    let left = app.wait_quarantined(0).await;
+    assert_eq!(left.len(), 1, "only Q2's item is left: {left:?}");
+    let (count, text) = app.dump_bucket().await;
+    assert!(count >= 1 && !text.contains("Q1"));
+    let kept: Value = serde_json::from_slice(&app.quarantined_body(&left[0].id).await).unwrap();
+    assert_eq!(kept["entry"][0]["messaging"][0]["sender"]["id"], "Q2");
+    app.stack.stop().await;
+}
