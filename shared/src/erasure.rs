@@ -627,9 +627,9 @@ mod tests {
 
     #[test]
     fn a_tombstone_holds_hashes_and_never_the_psid_or_the_mids() {
-        let page = PageId::parse("P1").unwrap();
-        let psid = Psid::parse("PSID_SECRET_1").unwrap();
-        let mut sub = item(&[("status", "unsubscribed"), ("psid", "PSID_SECRET_1")]);
+        let page = PageId::parse("1000000000000001").unwrap();
+        let psid = Psid::parse("2000000000000001").unwrap();
+        let mut sub = item(&[("status", "unsubscribed"), ("psid", "2000000000000001")]);
         sub.insert("created_at_ms".into(), n(5));
         let mut h = item(&[
             ("from", "subscribed"),
@@ -638,12 +638,12 @@ mod tests {
             ("event_key", "m_SECRET_MID"),
             ("event_sha256", "ab"),
             ("delivery_sha256", "cd"),
-            ("pk", "PAGE#P1#SUB#PSID_SECRET_1"),
+            ("pk", "PAGE#1000000000000001#SUB#2000000000000001"),
         ]);
         h.insert("at_ms".into(), n(9));
         let t = tombstone(&page, &psid, &sub, &[h], ErasureReason::Request, 10);
         let text = format!("{t:?}");
-        assert!(!text.contains("PSID_SECRET_1"), "{text}");
+        assert!(!text.contains("2000000000000001"), "{text}");
         assert!(!text.contains("SECRET_MID"), "{text}");
         assert!(text.contains(&sha256_hex(b"m_SECRET_MID")));
         assert_eq!(t["sk"].as_s().unwrap(), "ERASED#0000000000005");
@@ -653,8 +653,8 @@ mod tests {
 
     #[test]
     fn a_long_history_is_capped_with_a_count_of_what_was_dropped() {
-        let page = PageId::parse("P1").unwrap();
-        let psid = Psid::parse("U").unwrap();
+        let page = PageId::parse("1000000000000001").unwrap();
+        let psid = Psid::parse("2000000000000002").unwrap();
         let history: Vec<Item> = (0..TOMBSTONE_HISTORY_LIMIT + 3)
             .map(|_| item(&[("to", "subscribed")]))
             .collect();

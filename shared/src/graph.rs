@@ -504,20 +504,27 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let page1 = json!({
             "data": [
-                {"id": "PSID1", "page": {"id": "111", "name": "A"}},
-                {"id": "PSID2", "page": {"id": "222", "name": "B"}},
+                {"id": "2000000000000001", "page": {"id": "111", "name": "A"}},
+                {"id": "2000000000000002", "page": {"id": "222", "name": "B"}},
             ],
             // Meta's next repeats the token but not necessarily the proof.
             "paging": {"cursors": {"before": "B0", "after": "C1"},
                        "next": format!("http://{addr}/v23.0/42/ids_for_pages?access_token=1234%7Capp-secret&after=C1")},
         });
-        let page2 = json!({"data": [{"id": "PSID3", "page": {"id": "333", "name": "C"}}],
+        let page2 = json!({"data": [{"id": "2000000000000003", "page": {"id": "333", "name": "C"}}],
                            "paging": {"cursors": {"before": "C1", "after": "C2"}}});
         let requests = canned_server(listener, vec![(200, page1.to_string()), (200, page2.to_string())]);
         let client = GraphClient::new(format!("http://{addr}/v23.0/"));
         let ids = client.ids_for_pages("42", "1234", &secret()).await.unwrap();
         let ids: Vec<(&str, &str)> = ids.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
-        assert_eq!(ids, [("111", "PSID1"), ("222", "PSID2"), ("333", "PSID3")]);
+        assert_eq!(
+            ids,
+            [
+                ("111", "2000000000000001"),
+                ("222", "2000000000000002"),
+                ("333", "2000000000000003")
+            ]
+        );
         let proof = "appsecret_proof=18869a7ed24934964f3ac7c2c7a44b4629bb208e487e7a6112e8667cece089db";
         let first = requests.recv().unwrap();
         assert!(

@@ -227,10 +227,10 @@ mod tests {
     #[test]
     fn lanes_keep_each_persons_events_together_and_in_time_order() {
         let body = r#"{"object":"page","entry":[{"id":"1","messaging":[
-            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200003,"message":{"mid":"a3","text":"x"}},
-            {"sender":{"id":"B"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"b1","text":"x"}},
-            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"a1","text":"x"}},
-            {"sender":{"id":"A"},"recipient":{"id":"1"},"timestamp":1764547200002,"message":{"mid":"a2","text":"x"}}
+            {"sender":{"id":"2000000000000001"},"recipient":{"id":"1"},"timestamp":1764547200003,"message":{"mid":"a3","text":"x"}},
+            {"sender":{"id":"2000000000000002"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"b1","text":"x"}},
+            {"sender":{"id":"2000000000000001"},"recipient":{"id":"1"},"timestamp":1764547200001,"message":{"mid":"a1","text":"x"}},
+            {"sender":{"id":"2000000000000001"},"recipient":{"id":"1"},"timestamp":1764547200002,"message":{"mid":"a2","text":"x"}}
         ]}]}"#;
         let delivery = meta::parse_delivery(body.as_bytes(), 1_764_547_300_000).unwrap();
         let keys: Vec<Vec<&str>> = lanes(&delivery)

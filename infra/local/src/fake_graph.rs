@@ -427,15 +427,17 @@ mod tests {
         h.insert("authorization", "Bearer tok".parse().unwrap());
         h
     }
-    const BODY: &[u8] = br#"{"recipient":{"id":"P1"},"messaging_type":"UPDATE","message":{"text":"hi"}}"#;
+    const BODY: &[u8] = br#"{"recipient":{"id":"2000000000000001"},"messaging_type":"UPDATE","message":{"text":"hi"}}"#;
 
     #[tokio::test]
     async fn a_send_is_recorded_and_answered_like_meta() {
         let g = FakeGraph::new();
-        let (status, headers, body) = g.handle("POST", "/v23.0/PAGE/messages", &auth(), BODY).await;
+        let (status, headers, body) = g
+            .handle("POST", "/v23.0/1000000000000001/messages", &auth(), BODY)
+            .await;
         assert_eq!(status, 200);
         let v: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["recipient_id"], "P1");
+        assert_eq!(v["recipient_id"], "2000000000000001");
         assert!(headers.iter().any(|(k, _)| k == "x-business-use-case-usage"));
         assert_eq!(g.sends().len(), 1);
     }
@@ -444,18 +446,21 @@ mod tests {
     async fn scripted_errors_use_metas_bodies_and_are_used_up() {
         let g = FakeGraph::new();
         g.script(Rule {
-            recipient: Some("P1".into()),
+            recipient: Some("2000000000000001".into()),
             error: FakeError::Blocked,
             times: 1,
         });
-        let (status, _, body) = g.handle("POST", "/PAGE/messages", &auth(), BODY).await;
+        let (status, _, body) = g.handle("POST", "/1000000000000001/messages", &auth(), BODY).await;
         assert_eq!(status, 400);
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             (v["error"]["code"].as_i64(), v["error"]["error_subcode"].as_i64()),
             (Some(551), Some(1545041))
         );
-        assert_eq!(g.handle("POST", "/PAGE/messages", &auth(), BODY).await.0, 200);
+        assert_eq!(
+            g.handle("POST", "/1000000000000001/messages", &auth(), BODY).await.0,
+            200
+        );
         assert_eq!(g.attempts(), 2);
     }
 
@@ -465,7 +470,7 @@ mod tests {
         g.set_rate_limit(Some(2));
         let mut codes = vec![];
         for _ in 0..3 {
-            let (_, _, body) = g.handle("POST", "/PAGE/messages", &auth(), BODY).await;
+            let (_, _, body) = g.handle("POST", "/1000000000000001/messages", &auth(), BODY).await;
             codes.push(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].as_i64());
         }
         assert_eq!(codes, [None, None, Some(613)]);
@@ -474,10 +479,12 @@ mod tests {
     #[tokio::test]
     async fn a_missing_or_wrong_token_answers_190() {
         let g = FakeGraph::new();
-        let (_, _, body) = g.handle("POST", "/PAGE/messages", &http::HeaderMap::new(), BODY).await;
+        let (_, _, body) = g
+            .handle("POST", "/1000000000000001/messages", &http::HeaderMap::new(), BODY)
+            .await;
         assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], 190);
         g.set_valid_tokens(Some(vec!["other".into()]));
-        let (_, _, body) = g.handle("POST", "/PAGE/messages", &auth(), BODY).await;
+        let (_, _, body) = g.handle("POST", "/1000000000000001/messages", &auth(), BODY).await;
         assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], 190);
         assert!(g.sends().is_empty());
     }
@@ -499,7 +506,11 @@ mod tests {
     async fn ids_for_pages_pages_two_at_a_time_with_a_full_next_url() {
         let g = FakeGraph::new();
         g.set_app_secret("app-secret");
-        for (page, psid) in [("111", "P1"), ("222", "P2"), ("333", "P3")] {
+        for (page, psid) in [
+            ("111", "2000000000000001"),
+            ("222", "2000000000000002"),
+            ("333", "2000000000000003"),
+        ] {
             g.map_asid("42", page, psid);
         }
         let query = format!("access_token=1234%7Capp-secret&appsecret_proof={PROOF_FOR_1234}");
@@ -507,7 +518,7 @@ mod tests {
         assert_eq!(status, 200, "{v}");
         assert_eq!(
             v["data"],
-            json!([{"id": "P1", "page": {"id": "111", "name": "Fake Page 111"}}, {"id": "P2", "page": {"id": "222", "name": "Fake Page 222"}}])
+            json!([{"id": "2000000000000001", "page": {"id": "111", "name": "Fake Page 111"}}, {"id": "2000000000000002", "page": {"id": "222", "name": "Fake Page 222"}}])
         );
         let next = v["paging"]["next"].as_str().unwrap();
         let rest = next.strip_prefix("http://127.0.0.1:9000/fake-graph").unwrap();
@@ -519,21 +530,21 @@ mod tests {
         assert_eq!(status, 200, "{v}");
         assert_eq!(
             v["data"],
-            json!([{"id": "P3", "page": {"id": "333", "name": "Fake Page 333"}}])
+            json!([{"id": "2000000000000003", "page": {"id": "333", "name": "Fake Page 333"}}])
         );
         assert!(v["paging"]["next"].is_null());
         // Without the version prefix, and without a configured secret any proof passes.
         let g2 = FakeGraph::new();
-        g2.map_asid("42", "111", "P1");
+        g2.map_asid("42", "111", "2000000000000001");
         let (status, v) = ids(&g2, "/42/ids_for_pages?access_token=1%7Cs&appsecret_proof=x").await;
-        assert_eq!((status, v["data"][0]["id"].as_str()), (200, Some("P1")));
+        assert_eq!((status, v["data"][0]["id"].as_str()), (200, Some("2000000000000001")));
     }
 
     #[tokio::test]
     async fn ids_for_pages_refuses_bad_tokens_with_190_and_bad_proofs_with_100() {
         let g = FakeGraph::new();
         g.set_app_secret("app-secret");
-        g.map_asid("42", "111", "P1");
+        g.map_asid("42", "111", "2000000000000001");
         for query in [
             format!("appsecret_proof={PROOF_FOR_1234}"),
             format!("access_token=app-secret&appsecret_proof={PROOF_FOR_1234}"),
@@ -571,7 +582,7 @@ mod tests {
             ),
             (400, Some(100), Some(33))
         );
-        g.map_asid("77", "111", "P1");
+        g.map_asid("77", "111", "2000000000000001");
         let (status, v) = ids(&g, &format!("/v23.0/77/ids_for_pages?{q}&after=9")).await;
         assert_eq!((status, v["error"]["code"].as_i64()), (400, Some(100)));
     }
@@ -579,11 +590,11 @@ mod tests {
     #[tokio::test]
     async fn asid_mappings_can_be_posted_to_the_control_endpoint() {
         let g = FakeGraph::new();
-        let body = br#"{"asid":"42","page_id":"111","psid":"P1"}"#;
+        let body = br#"{"asid":"42","page_id":"111","psid":"2000000000000001"}"#;
         assert_eq!(g.handle("POST", "/_fake/asids", &host(), body).await.0, 200);
         assert_eq!(g.handle("POST", "/_fake/asids", &host(), b"{}").await.0, 400);
         let (_, v) = ids(&g, "/42/ids_for_pages?access_token=1%7Cs&appsecret_proof=x").await;
-        assert_eq!(v["data"][0]["id"], "P1");
+        assert_eq!(v["data"][0]["id"], "2000000000000001");
     }
 
     /// The real client against the fake over HTTP, mounted like the local
@@ -593,7 +604,11 @@ mod tests {
         use http_body_util::{BodyExt, Full};
         let g = FakeGraph::new();
         g.set_app_secret("app-secret");
-        for (page, psid) in [("111", "P1"), ("222", "P2"), ("333", "P3")] {
+        for (page, psid) in [
+            ("111", "2000000000000001"),
+            ("222", "2000000000000002"),
+            ("333", "2000000000000003"),
+        ] {
             g.map_asid("42", page, psid);
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -630,7 +645,14 @@ mod tests {
         let wrong = String::from("wrong").into();
         let got = client.ids_for_pages("42", "1234", &secret).await.unwrap();
         let got: Vec<(&str, &str)> = got.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
-        assert_eq!(got, [("111", "P1"), ("222", "P2"), ("333", "P3")]);
+        assert_eq!(
+            got,
+            [
+                ("111", "2000000000000001"),
+                ("222", "2000000000000002"),
+                ("333", "2000000000000003")
+            ]
+        );
         let e = client.ids_for_pages("42", "1234", &wrong).await.unwrap_err();
         assert_eq!(e.code, Some(190));
         assert!(client.ids_for_pages("77", "1234", &secret).await.unwrap().is_empty());

@@ -20,7 +20,7 @@ fn one(body: &str) -> InboundEvent {
 }
 
 fn wrap(item: &str) -> String {
-    format!(r#"{{"object":"page","entry":[{{"id":"PAGE1","time":1718000000123,"messaging":[{item}]}}]}}"#)
+    format!(r#"{{"object":"page","entry":[{{"id":"1000000000000001","time":1718000000123,"messaging":[{item}]}}]}}"#)
 }
 
 fn reason(unit: &Unit) -> &'static str {
@@ -33,12 +33,12 @@ fn reason(unit: &Unit) -> &'static str {
 #[test]
 fn a_text_message_with_quick_reply_and_reply_to() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"PSID1"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        r#"{"sender":{"id":"2000000000000001"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,
         "message":{"mid":"m_abc","text":"STOP","quick_reply":{"payload":"UNSUB"},"reply_to":{"mid":"m_prev","is_self_reply":false}}}"#,
     ));
     assert_eq!(e.platform, Platform::Messenger);
-    assert_eq!(e.page_id.as_str(), "PAGE1");
-    assert_eq!(e.subject.as_str(), "PSID1");
+    assert_eq!(e.page_id.as_str(), "1000000000000001");
+    assert_eq!(e.subject.as_str(), "2000000000000001");
     assert_eq!((e.timestamp_ms, e.time_clamped), (1718000000000, false));
     assert_eq!(e.key, "m_abc");
     match e.kind {
@@ -54,7 +54,7 @@ fn a_text_message_with_quick_reply_and_reply_to() {
 #[test]
 fn attachments_are_listed_with_their_urls() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,
         "message":{"mid":"m_1","attachments":[{"type":"image","payload":{"url":"https://x/y.png"}},{"type":"sticker","payload":{"sticker_id":1}}]}}"#,
     ));
     let EventKind::Message(m) = e.kind else { panic!() };
@@ -77,10 +77,10 @@ fn attachments_are_listed_with_their_urls() {
 #[test]
 fn an_echo_is_about_its_recipient() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"PAGE1"},"recipient":{"id":"PSID9"},"timestamp":1718000000000,
+        r#"{"sender":{"id":"1000000000000001"},"recipient":{"id":"2000000000000009"},"timestamp":1718000000000,
         "message":{"is_echo":true,"app_id":123,"metadata":"bcast:42","mid":"m_y","text":"hi"}}"#,
     ));
-    assert_eq!(e.subject.as_str(), "PSID9");
+    assert_eq!(e.subject.as_str(), "2000000000000009");
     let EventKind::Echo(echo) = e.kind else { panic!() };
     assert_eq!(echo.metadata.as_deref(), Some("bcast:42"));
     assert_eq!(echo.app_id, Some(123));
@@ -89,7 +89,7 @@ fn an_echo_is_about_its_recipient() {
 #[test]
 fn a_postback_with_referral() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,
         "postback":{"mid":"m_z","title":"Unsubscribe","payload":"UNSUB","referral":{"ref":"camp7","source":"SHORTLINK","type":"OPEN_THREAD"}}}"#,
     ));
     assert_eq!(e.key, "m_z");
@@ -101,7 +101,7 @@ fn a_postback_with_referral() {
 #[test]
 fn a_postback_without_mid_is_keyed_by_hash_and_a_numeric_payload_is_its_text() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"postback":{"title":"Get Started","payload":12}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"postback":{"title":"Get Started","payload":12}}"#,
     ));
     assert!(e.key.starts_with("h:"));
     let EventKind::Postback(p) = e.kind else { panic!() };
@@ -111,7 +111,7 @@ fn a_postback_without_mid_is_keyed_by_hash_and_a_numeric_payload_is_its_text() {
 #[test]
 fn marketing_opt_in_stop_and_resume() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,
         "optin":{"type":"notification_messages","payload":"form-9","title":"Weekly deals","notification_messages_token":"TOKEN",
         "notification_messages_timezone":"Europe/Paris","token_expiry_timestamp":1733000000000,"user_token_status":"NOT_REFRESHED",
         "notification_messages_status":"STOP NOTIFICATIONS"}}"#,
@@ -122,7 +122,7 @@ fn marketing_opt_in_stop_and_resume() {
     assert_eq!(o.token_expiry_ms, Some(1733000000000));
     assert_eq!(o.status, Some(MarketingStatus::Stop));
     let e = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,
         "optin":{"type":"notification_messages","notification_messages_token":"T2","notification_messages_status":"RESUME_NOTIFICATIONS"}}"#,
     ));
     let EventKind::OptIn(o) = e.kind else { panic!() };
@@ -132,24 +132,24 @@ fn marketing_opt_in_stop_and_resume() {
 #[test]
 fn a_plugin_opt_in_carries_its_ref_and_a_user_ref_opt_in_is_ignored() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"optin":{"ref":"landing-1"}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"optin":{"ref":"landing-1"}}"#,
     ));
     let EventKind::OptIn(o) = e.kind else { panic!() };
     assert!(!o.marketing);
     assert_eq!(o.ref_.as_deref(), Some("landing-1"));
     let u = units(&wrap(
-        r#"{"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"optin":{"ref":"cb","user_ref":"UREF"}}"#,
+        r#"{"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"optin":{"ref":"cb","user_ref":"UREF"}}"#,
     ));
     assert!(matches!(&u[0], Unit::Ignored(i) if i.kind == "optin_user_ref"), "{u:?}");
 }
 
 #[test]
 fn referral_delivery_read_and_reaction() {
-    let body = r#"{"object":"page","entry":[{"id":"PAGE1","time":1718000000000,"messaging":[
-        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000001,"referral":{"ref":"camp","source":"ADS","type":"OPEN_THREAD"}},
-        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000002,"delivery":{"mids":["m_a"],"watermark":1718000000000}},
-        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000003,"read":{"watermark":1718000001}},
-        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000004,"reaction":{"reaction":"love","emoji":"\u2764","action":"react","mid":"m_a"}}
+    let body = r#"{"object":"page","entry":[{"id":"1000000000000001","time":1718000000000,"messaging":[
+        {"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000001,"referral":{"ref":"camp","source":"ADS","type":"OPEN_THREAD"}},
+        {"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000002,"delivery":{"mids":["m_a"],"watermark":1718000000000}},
+        {"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000003,"read":{"watermark":1718000001}},
+        {"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000004,"reaction":{"reaction":"love","emoji":"\u2764","action":"react","mid":"m_a"}}
     ]}]}"#;
     let events: Vec<_> = parse(body).events().cloned().collect();
     let names: Vec<_> = events.iter().map(|e| e.kind.name()).collect();
@@ -175,10 +175,10 @@ fn referral_delivery_read_and_reaction() {
 #[test]
 fn a_batched_delivery_yields_every_entry_and_item() {
     let body = r#"{"object":"instagram","entry":[
-        {"id":"IG1","time":1718000000000,"messaging":[{"sender":{"id":"A"},"recipient":{"id":"IG1"},"timestamp":1718000000001,"message":{"mid":"m1","text":"hi"}},
-                                           {"sender":{"id":"B"},"recipient":{"id":"IG1"},"timestamp":1718000000002,"message":{"mid":"m2","text":"yo"}}]},
-        {"id":"IG2","time":1718000000003,"messaging":[{"sender":{"id":"C"},"recipient":{"id":"IG2"},"timestamp":1718000000003,"message":{"mid":"m3","text":"hey"}}],
-         "standby":[{"sender":{"id":"D"},"recipient":{"id":"IG2"},"timestamp":1718000000004,"message":{"mid":"m4","text":"other app"}}]}
+        {"id":"1784140000000001","time":1718000000000,"messaging":[{"sender":{"id":"2000000000000011"},"recipient":{"id":"1784140000000001"},"timestamp":1718000000001,"message":{"mid":"m1","text":"hi"}},
+                                           {"sender":{"id":"2000000000000012"},"recipient":{"id":"1784140000000001"},"timestamp":1718000000002,"message":{"mid":"m2","text":"yo"}}]},
+        {"id":"1784140000000002","time":1718000000003,"messaging":[{"sender":{"id":"2000000000000013"},"recipient":{"id":"1784140000000002"},"timestamp":1718000000003,"message":{"mid":"m3","text":"hey"}}],
+         "standby":[{"sender":{"id":"2000000000000014"},"recipient":{"id":"1784140000000002"},"timestamp":1718000000004,"message":{"mid":"m4","text":"other app"}}]}
     ]}"#;
     let delivery = parse(body);
     assert_eq!(delivery.platform, Platform::Instagram);
@@ -189,21 +189,21 @@ fn a_batched_delivery_yields_every_entry_and_item() {
     assert_eq!(
         keys,
         [
-            ("IG1", "m1", false),
-            ("IG1", "m2", false),
-            ("IG2", "m3", false),
-            ("IG2", "m4", true)
+            ("1784140000000001", "m1", false),
+            ("1784140000000001", "m2", false),
+            ("1784140000000002", "m3", false),
+            ("1784140000000002", "m4", true)
         ]
     );
 }
 
 #[test]
 fn documented_items_that_ask_nothing_are_ignored_and_unknown_ones_quarantined() {
-    let body = r#"{"object":"page","entry":[{"id":"PAGE1","time":1718000000000,"messaging":[
-        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"pass_thread_control":{"new_owner_app_id":"1"}},
-        {"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"brand_new_event":{"x":1}},
-        {"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_nosender","text":"STOP"}},
-        {"sender":{"id":"P#1"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_badsender","text":"STOP"}},
+    let body = r#"{"object":"page","entry":[{"id":"1000000000000001","time":1718000000000,"messaging":[
+        {"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"pass_thread_control":{"new_owner_app_id":"1"}},
+        {"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"brand_new_event":{"x":1}},
+        {"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"message":{"mid":"m_nosender","text":"STOP"}},
+        {"sender":{"id":"P#1"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"message":{"mid":"m_badsender","text":"STOP"}},
         42
     ]}]}"#;
     let u = units(body);
@@ -218,13 +218,13 @@ fn documented_items_that_ask_nothing_are_ignored_and_unknown_ones_quarantined() 
 fn lenient_fields_keep_the_meaning_of_a_stop() {
     for ts in ["1764547100123.0", "\"1764547100123\"", "1764547100.123"] {
         let e = one(&wrap(&format!(
-            r#"{{"sender":{{"id":12345}},"recipient":{{"id":"PAGE1"}},"timestamp":{ts},"message":{{"mid":"mid.$cAAJs1x","text":"STOP"}}}}"#
+            r#"{{"sender":{{"id":12345}},"recipient":{{"id":"1000000000000001"}},"timestamp":{ts},"message":{{"mid":"mid.$cAAJs1x","text":"STOP"}}}}"#
         )));
         assert_eq!((e.timestamp_ms, e.time_clamped), (1764547100123, false), "{ts}");
         assert_eq!((e.subject.as_str(), e.key.as_str()), ("12345", "mid.$cAAJs1x"));
     }
     let seconds = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1764547100,"message":{"text":"STOP"}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1764547100,"message":{"text":"STOP"}}"#,
     ));
     assert_eq!(seconds.timestamp_ms, 1764547100000);
     assert!(
@@ -232,7 +232,7 @@ fn lenient_fields_keep_the_meaning_of_a_stop() {
         "a message without mid is keyed by its hash"
     );
     let long_mid = one(&wrap(&format!(
-        r#"{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":1764547100000,"message":{{"mid":"{}","text":"STOP"}}}}"#,
+        r#"{{"sender":{{"id":"2000000000000002"}},"recipient":{{"id":"1000000000000001"}},"timestamp":1764547100000,"message":{{"mid":"{}","text":"STOP"}}}}"#,
         "m".repeat(5000)
     )));
     assert!(long_mid.key.starts_with("h:") && long_mid.key.len() == 42);
@@ -242,7 +242,7 @@ fn lenient_fields_keep_the_meaning_of_a_stop() {
 fn future_missing_and_ancient_timestamps_become_the_time_of_receipt() {
     for ts in ["253402300799000", "5", "\"soon\""] {
         let body = format!(
-            r#"{{"object":"page","entry":[{{"id":"PAGE1","messaging":[{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":{ts},"message":{{"mid":"m","text":"hi"}}}}]}}]}}"#
+            r#"{{"object":"page","entry":[{{"id":"1000000000000001","messaging":[{{"sender":{{"id":"2000000000000002"}},"recipient":{{"id":"1000000000000001"}},"timestamp":{ts},"message":{{"mid":"m","text":"hi"}}}}]}}]}}"#
         );
         let e = one(&body);
         assert_eq!((e.timestamp_ms, e.time_clamped), (NOW, true), "{ts}");
@@ -252,12 +252,12 @@ fn future_missing_and_ancient_timestamps_become_the_time_of_receipt() {
 #[test]
 fn edits_and_unsends_are_events_keyed_apart_from_their_message() {
     let edit = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message_edit":{"mid":"m_1","text":"STOP","num_edit":1}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"message_edit":{"mid":"m_1","text":"STOP","num_edit":1}}"#,
     ));
     assert_eq!(edit.key, "m_1#edit1");
     assert!(matches!(&edit.kind, EventKind::Edit(e) if e.text.as_deref() == Some("STOP") && e.num_edit == Some(1)));
     let unsend = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_1","is_deleted":true}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"message":{"mid":"m_1","is_deleted":true}}"#,
     ));
     assert_eq!(unsend.key, "m_1#deleted");
     assert!(matches!(unsend.kind, EventKind::Unsend { .. }));
@@ -266,14 +266,17 @@ fn edits_and_unsends_are_events_keyed_apart_from_their_message() {
 #[test]
 fn instagram_changes_carry_messaging_items_and_other_fields_are_ignored() {
     let body = r#"{"object":"instagram","entry":[{"id":"17841400000000","time":1718000000000,"changes":[
-        {"field":"messaging_postbacks","value":{"sender":{"id":"IGSID1"},"recipient":{"id":"17841400000000"},"timestamp":1718000000000,
+        {"field":"messaging_postbacks","value":{"sender":{"id":"2000000000000021"},"recipient":{"id":"17841400000000"},"timestamp":1718000000000,
           "postback":{"mid":"aWdfZAG1","title":"Unsubscribe","payload":"OPTCAST_UNSUBSCRIBE"}}},
         {"field":"comments","value":{"id":"c1","text":"nice"}},
         {"nofield":true}
     ]}]}"#;
     let u = units(body);
     let Unit::Event(e) = &u[0] else { panic!("{u:?}") };
-    assert_eq!((e.platform, e.subject.as_str()), (Platform::Instagram, "IGSID1"));
+    assert_eq!(
+        (e.platform, e.subject.as_str()),
+        (Platform::Instagram, "2000000000000021")
+    );
     assert!(matches!(&e.kind, EventKind::Postback(p) if p.payload.as_deref() == Some("OPTCAST_UNSUBSCRIBE")));
     assert!(matches!(&u[1], Unit::Ignored(i) if i.kind == "change:comments"));
     assert_eq!(reason(&u[2]), "malformed_change");
@@ -283,9 +286,9 @@ fn instagram_changes_carry_messaging_items_and_other_fields_are_ignored() {
 fn one_bad_part_does_not_sink_the_delivery() {
     let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
     let body = format!(
-        "\u{feff}{{\"object\":\"page\",\"entry\":[{{\"id\":\"PAGE1\",\"time\":\"later\",\"messaging\":[{deep},\
-         {{\"sender\":{{\"id\":\"P\"}},\"recipient\":{{\"id\":\"PAGE1\"}},\"timestamp\":1718000000000,\"message\":{{\"mid\":\"m_ok\",\"text\":\"STOP\"}}}}]}},\
-         {{\"id\":{{\"x\":1}},\"messaging\":[{{\"sender\":{{\"id\":\"Q\"}},\"message\":{{\"mid\":\"m_q\",\"text\":\"STOP\"}}}}]}},\
+        "\u{feff}{{\"object\":\"page\",\"entry\":[{{\"id\":\"1000000000000001\",\"time\":\"later\",\"messaging\":[{deep},\
+         {{\"sender\":{{\"id\":\"2000000000000002\"}},\"recipient\":{{\"id\":\"1000000000000001\"}},\"timestamp\":1718000000000,\"message\":{{\"mid\":\"m_ok\",\"text\":\"STOP\"}}}}]}},\
+         {{\"id\":{{\"x\":1}},\"messaging\":[{{\"sender\":{{\"id\":\"2000000000000017\"}},\"message\":{{\"mid\":\"m_q\",\"text\":\"STOP\"}}}}]}},\
          \"not an entry\"]}}"
     );
     let u = units(&body);
@@ -293,19 +296,19 @@ fn one_bad_part_does_not_sink_the_delivery() {
     assert_eq!(reason(&u[0]), "malformed_item");
     assert!(matches!(&u[1], Unit::Event(e) if e.key == "m_ok"));
     assert!(
-        matches!(&u[2], Unit::Quarantined(q) if q.reason == "entry_id" && q.subject.as_ref().map(Psid::as_str) == Some("Q"))
+        matches!(&u[2], Unit::Quarantined(q) if q.reason == "entry_id" && q.subject.as_ref().map(Psid::as_str) == Some("2000000000000017"))
     );
     assert_eq!(reason(&u[3]), "malformed_entry");
 }
 
 #[test]
 fn a_rebuilt_delivery_of_some_items_parses_to_the_same_units() {
-    let body = r#"{"object":"instagram","entry":[{"id":"IG1","time":1718000000000,
-        "messaging":[{"sender":{"id":"A"},"recipient":{"id":"IG1"},"timestamp":1718000000001,"message":{"mid":"m1","text":"h\u00e9"}}],
-        "standby":[{"sender":{"id":"B"},"recipient":{"id":"IG1"},"timestamp":1718000000002,"message":{"mid":"m2","text":"x"}}],
-        "changes":[{"field":"messages","value":{"sender":{"id":"C"},"recipient":{"id":"IG1"},"timestamp":1718000000003,"message":{"mid":"m3","text":"y"}}},
+    let body = r#"{"object":"instagram","entry":[{"id":"1784140000000001","time":1718000000000,
+        "messaging":[{"sender":{"id":"2000000000000011"},"recipient":{"id":"1784140000000001"},"timestamp":1718000000001,"message":{"mid":"m1","text":"h\u00e9"}}],
+        "standby":[{"sender":{"id":"2000000000000012"},"recipient":{"id":"1784140000000001"},"timestamp":1718000000002,"message":{"mid":"m2","text":"x"}}],
+        "changes":[{"field":"messages","value":{"sender":{"id":"2000000000000013"},"recipient":{"id":"1784140000000001"},"timestamp":1718000000003,"message":{"mid":"m3","text":"y"}}},
                    {"field":"mentions","value":{"media_id":"1"}}, {"broken":1}]},
-        {"id":"IG2","messaging":[[[1]]]}, 7]}"#;
+        {"id":"1784140000000002","messaging":[[[1]]]}, 7]}"#;
     let original = parse(body);
     for item in &original.items {
         let rebuilt = rebuild_delivery(&original.object, [item]);
@@ -336,10 +339,10 @@ fn envelopes_that_are_not_meta_deliveries_are_errors() {
 #[test]
 fn the_same_item_always_hashes_the_same() {
     let a = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"read":{"watermark":1718000000000}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"read":{"watermark":1718000000000}}"#,
     ));
     let b = one(&wrap(
-        r#"{"timestamp":1718000000000,"read":{"watermark":1718000000000},"recipient":{"id":"PAGE1"},"sender":{"id":"P"}}"#,
+        r#"{"timestamp":1718000000000,"read":{"watermark":1718000000000},"recipient":{"id":"1000000000000001"},"sender":{"id":"2000000000000002"}}"#,
     ));
     assert_eq!(a.key, b.key);
     assert_eq!(a.sha256, b.sha256);
@@ -348,13 +351,13 @@ fn the_same_item_always_hashes_the_same() {
 #[test]
 fn a_stop_inside_an_item_of_unknown_kind_is_found_and_the_item_still_quarantined() {
     let u = units(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"brand_new_event":{"body":{"text":" Stop "}}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"brand_new_event":{"body":{"text":" Stop "}}}"#,
     ));
     let Unit::Quarantined(q) = &u[0] else { panic!("{u:?}") };
     assert_eq!(q.reason, "unrecognised");
     let stop = q.stop.as_ref().expect("the stop is found");
     assert_eq!(stop.kind, EventKind::StopSignal(StopSignal::Keyword));
-    assert_eq!(stop.subject.as_str(), "P");
+    assert_eq!(stop.subject.as_str(), "2000000000000002");
     for (item, signal) in [
         (
             r#""x":{"payload":"OPTCAST_UNSUBSCRIBE"}"#,
@@ -366,24 +369,24 @@ fn a_stop_inside_an_item_of_unknown_kind_is_found_and_the_item_still_quarantined
         ),
     ] {
         let u = units(&wrap(&format!(
-            r#"{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":1718000000000,{item}}}"#
+            r#"{{"sender":{{"id":"2000000000000002"}},"recipient":{{"id":"1000000000000001"}},"timestamp":1718000000000,{item}}}"#
         )));
         let Unit::Quarantined(q) = &u[0] else { panic!("{u:?}") };
         assert_eq!(q.stop.as_ref().unwrap().kind, EventKind::StopSignal(signal));
     }
     // Nothing to stop, or nobody to stop: quarantined only.
     let plain = units(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"x":{"text":"please don't stop"}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"x":{"text":"please don't stop"}}"#,
     ));
     assert!(matches!(&plain[0], Unit::Quarantined(q) if q.stop.is_none()));
-    let nobody = units(&wrap(r#"{"recipient":{"id":"PAGE1"},"x":{"text":"STOP"}}"#));
+    let nobody = units(&wrap(r#"{"recipient":{"id":"1000000000000001"},"x":{"text":"STOP"}}"#));
     assert!(matches!(&nobody[0], Unit::Quarantined(q) if q.stop.is_none()));
 }
 
 #[test]
 fn a_stop_with_an_emoji_cut_in_half_is_still_read() {
     let e = one(&wrap(
-        r#"{"sender":{"id":"P"},"recipient":{"id":"PAGE1"},"timestamp":1718000000000,"message":{"mid":"m_cut","text":"STOP \ud83d"}}"#,
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"message":{"mid":"m_cut","text":"STOP \ud83d"}}"#,
     ));
     assert!(matches!(&e.kind, EventKind::Message(m) if m.text.as_deref() == Some("STOP \u{fffd}")));
 }
@@ -395,7 +398,7 @@ fn a_marketing_status_is_a_marketing_opt_in_whatever_its_type() {
         r#"{"type":"NOTIFICATION_MESSAGES","notification_messages_status":"STOP NOTIFICATIONS"}"#,
     ] {
         let e = one(&wrap(&format!(
-            r#"{{"sender":{{"id":"P"}},"recipient":{{"id":"PAGE1"}},"timestamp":1718000000000,"optin":{optin}}}"#
+            r#"{{"sender":{{"id":"2000000000000002"}},"recipient":{{"id":"1000000000000001"}},"timestamp":1718000000000,"optin":{optin}}}"#
         )));
         let EventKind::OptIn(o) = e.kind else { panic!() };
         assert!(o.marketing && o.status == Some(MarketingStatus::Stop), "{optin}");

@@ -731,8 +731,8 @@ mod tests {
 
     fn sub(status: SubscriberStatus) -> Subscriber {
         Subscriber {
-            page_id: PageId::parse("p1").unwrap(),
-            psid: Psid::parse("u1").unwrap(),
+            page_id: PageId::parse("1000000000000001").unwrap(),
+            psid: Psid::parse("2000000000000001").unwrap(),
             platform: Platform::Instagram,
             status,
             consent_changed_at_ms: 5,
@@ -805,7 +805,7 @@ mod tests {
     #[test]
     fn audience_shards_spread_and_stay_in_range() {
         let shards: BTreeSet<u32> = (0..500)
-            .map(|i| audience_shard(&Psid::parse(format!("{i}")).unwrap()))
+            .map(|i| audience_shard(&Psid::parse(format!("20000000000{i:05}")).unwrap()))
             .collect();
         assert!(shards.iter().all(|s| *s < AUDIENCE_SHARDS));
         assert_eq!(shards.len() as u32, AUDIENCE_SHARDS);

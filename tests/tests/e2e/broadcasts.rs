@@ -11,12 +11,16 @@ use optcast_tests::*;
 use reqwest::Method;
 use serde_json::json;
 
+const PAGE: &str = "1000000000000001";
+
+/// `n` leads of a series: `prefix` (4 digits) and the lead's number, 16
+/// digits like Meta's PSIDs (`leads("2001", 12)[5]` is "2001000000000005").
 fn leads(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}{i}")).collect()
+    (0..n).map(|i| format!("{prefix}{i:012}")).collect()
 }
 
 fn text(t: &str) -> serde_json::Value {
-    json!({"page_id": "PAGE1", "message": {"text": t}})
+    json!({"page_id": PAGE, "message": {"text": t}})
 }
 
 fn send_store(app: &TestApp) -> BroadcastStore {
@@ -31,7 +35,7 @@ fn send_store(app: &TestApp) -> BroadcastStore {
     )
 }
 
-/// A broadcast to `n` fresh leads on PAGE1, planned while the sender is
+/// A broadcast to `n` fresh leads on the page, planned while the sender is
 /// held: its jobs wait on the send queue until the test resumes the sender.
 async fn planned_while_sender_held(prefix: &str, n: usize, message: &str) -> (TestApp, Vec<String>, String) {
     planned_while_sender_held_with(prefix, n, message, |_| {}).await
@@ -48,9 +52,9 @@ async fn planned_while_sender_held_with(
         adjust(o);
     })
     .await;
-    app.register_page("PAGE1").await;
+    app.register_page(PAGE).await;
     let all = leads(prefix, n);
-    app.seed_leads("PAGE1", &all).await;
+    app.seed_leads(PAGE, &all).await;
     let id = app.create_broadcast(text(message)).await;
     eventually("planned", || async {
         app.broadcast(&id).await["counts"]["queued"] == n
@@ -63,7 +67,7 @@ async fn planned_while_sender_held_with(
 fn send_task(id: &str, psid: &str) -> SendTask {
     SendTask {
         broadcast_id: BroadcastId::parse(id).unwrap(),
-        page_id: PageId::parse("PAGE1").unwrap(),
+        page_id: PageId::parse(PAGE).unwrap(),
         psid: Psid::parse(psid).unwrap(),
         lead: optcast_shared::broadcast::LeadSnapshot {
             platform: optcast_shared::meta::Platform::Messenger,
@@ -76,11 +80,11 @@ fn send_task(id: &str, psid: &str) -> SendTask {
 #[tokio::test]
 async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscribe_control() {
     let app = spawn_app().await;
-    app.register_page("PAGE1").await;
-    let all = leads("L", 12);
-    app.seed_leads("PAGE1", &all).await;
+    app.register_page(PAGE).await;
+    let all = leads("2001", 12);
+    app.seed_leads(PAGE, &all).await;
     for p in &all[..4] {
-        app.say("PAGE1", p, &format!("m_stop_{p}"), "STOP").await;
+        app.say(PAGE, p, &format!("m_stop_{p}"), "STOP").await;
     }
     let id = app.create_broadcast(text("Spring sale: 20% off today")).await;
     let done = app.wait_state(&id, "done").await;
@@ -107,15 +111,28 @@ async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscri
         assert_eq!(send.body["message"]["metadata"], format!("bcast:{id}"));
     }
     // The unsubscribe control works end to end: tapping it unsubscribes.
-    let tap = json!({"object":"page","entry":[{"id":"PAGE1","time":1,"messaging":[{"sender":{"id":"L5"},"recipient":{"id":"PAGE1"},
+    let tap = json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{"sender":{"id":"2001000000000005"},"recipient":{"id":PAGE},
         "timestamp": optcast_shared::http::now_ms(),"message":{"mid":"m_tap","text":"Unsubscribe","quick_reply":{"payload":UNSUBSCRIBE_PAYLOAD}}}]}]})
     .to_string();
     assert_eq!(app.post_signed(tap.as_bytes()).await.status(), 200);
-    eventually("L5 unsubscribed", || async {
-        app.api(Method::GET, "/v1/pages/PAGE1/subscribers/L5", None).await.1["status"] == "unsubscribed"
+    eventually("lead 5 unsubscribed", || async {
+        app.api(
+            Method::GET,
+            &format!("/v1/pages/{PAGE}/subscribers/2001000000000005"),
+            None,
+        )
+        .await
+        .1["status"]
+            == "unsubscribed"
     })
     .await;
-    let (_, lead) = app.api(Method::GET, "/v1/pages/PAGE1/subscribers/L5", None).await;
+    let (_, lead) = app
+        .api(
+            Method::GET,
+            &format!("/v1/pages/{PAGE}/subscribers/2001000000000005"),
+            None,
+        )
+        .await;
     let reasons: Vec<_> = lead["history"]
         .as_array()
         .unwrap()
@@ -128,13 +145,13 @@ async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscri
 
 #[tokio::test]
 async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_after_it() {
-    let (mut app, _, id) = planned_while_sender_held("S", 6, "Flash deal").await;
+    let (mut app, _, id) = planned_while_sender_held("2002", 6, "Flash deal").await;
     // Planned while everyone was subscribed: six jobs wait on the send
-    // queue. S0 opts out after planning, before any send.
-    app.say("PAGE1", "S0", "m_s0_stop", "stop").await;
+    // queue. Lead 0 opts out after planning, before any send.
+    app.say(PAGE, "2002000000000000", "m_s0_stop", "stop").await;
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
-    assert_eq!(app.sends_to("S0"), 0);
+    assert_eq!(app.sends_to("2002000000000000"), 0);
     assert_eq!(done["counts"]["sent"], 5);
     assert_eq!(done["counts"]["skipped_unsubscribed"], 1);
     app.stack.stop().await;
@@ -142,7 +159,7 @@ async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_a
 
 #[tokio::test]
 async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
-    let (mut app, all, id) = planned_while_sender_held("D", 5, "Twice?").await;
+    let (mut app, all, id) = planned_while_sender_held("2003", 5, "Twice?").await;
     // Take every job off the queue and put each back twice (SQS at-least-once).
     let queue = app.physical("SendQueue");
     let mut bodies = Vec::new();
@@ -187,7 +204,7 @@ async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
 
 #[tokio::test]
 async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
-    let (mut app, all, id) = planned_while_sender_held("P", 10, "Side by side").await;
+    let (mut app, all, id) = planned_while_sender_held("2004", 10, "Side by side").await;
     // Meta takes its time to answer; the local stack runs one sender
     // instance, so overlapping calls can only come from within a batch.
     app.stack.graph.set_latency(std::time::Duration::from_millis(400));
@@ -208,17 +225,17 @@ async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
 async fn a_start_whose_plan_jobs_were_not_all_queued_is_finished_by_the_scheduler() {
     let (faults, adjust) = behind_faults("api").await;
     let app = spawn_app_with(adjust).await;
-    app.register_page("PAGE1").await;
+    app.register_page(PAGE).await;
     // One lead in every audience shard.
     let all: Vec<String> = (0..optcast_shared::store::AUDIENCE_SHARDS)
         .map(|shard| {
             (0..)
-                .map(|i| format!("W{shard}x{i}"))
+                .map(|i| format!("2012{shard:02}{i:010}"))
                 .find(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == shard)
                 .unwrap()
         })
         .collect();
-    app.seed_leads("PAGE1", &all).await;
+    app.seed_leads(PAGE, &all).await;
     // The plan jobs go out ten to a call: the first call gets through, the
     // second fails (every try the SDK makes).
     faults.fail_after("sqs:SendMessageBatch", 1, 3);
@@ -257,13 +274,13 @@ async fn a_planner_checkpoint_whose_answer_was_lost_is_recognised_and_planning_g
         adjust(o);
     })
     .await;
-    app.register_page("PAGE1").await;
+    app.register_page(PAGE).await;
     let same_shard: Vec<String> = (0..)
-        .map(|i| format!("S{i}"))
+        .map(|i| format!("2002{i:012}"))
         .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
         .take(12)
         .collect();
-    app.seed_leads("PAGE1", &same_shard).await;
+    app.seed_leads(PAGE, &same_shard).await;
     let id = app.create_broadcast(text("Lost answers")).await;
     let done = app.wait_state(&id, "done").await;
     assert_eq!(done["counts"]["sent"], 12, "{done}");
@@ -285,7 +302,7 @@ async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts
     // routine. Here every third transaction of the sender is cancelled so.
     let (faults, adjust) = behind_faults("sender").await;
     faults.conflict_every_nth_transaction(3);
-    let (mut app, all, id) = planned_while_sender_held_with("C", 12, "Busy lanes", adjust).await;
+    let (mut app, all, id) = planned_while_sender_held_with("2005", 12, "Busy lanes", adjust).await;
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
     assert_eq!(
@@ -303,36 +320,36 @@ async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts
 #[tokio::test]
 async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
     let (faults, adjust) = behind_faults("sender").await;
-    let (mut app, _, id) = planned_while_sender_held_with("D", 1, "Last job", adjust).await;
+    let (mut app, _, id) = planned_while_sender_held_with("2003", 1, "Last job", adjust).await;
     // The batch's one read of the broadcast fails (three 500s exhaust the
     // SDK's retries); the job reads it again itself and sends.
     faults.fail_next("dynamodb:BatchGetItem", 3);
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
     assert_eq!(done["counts"]["sent"], 1, "{done}");
-    assert_eq!(app.sends_to("D0"), 1);
+    assert_eq!(app.sends_to("2003000000000000"), 1);
     assert_eq!(faults.injected(), 3);
     app.stack.stop().await;
 }
 
-/// PAGE1 in a region where Meta still honours marketing-messages tokens, and
+/// The page in a region where Meta still honours marketing-messages tokens, and
 /// a lead who wrote three days ago (the 24-hour window is closed) and granted
 /// the token `token`.
 async fn marketing_page_and_lead(app: &TestApp, psid: &str, token: &str) {
     let (status, out) = app
         .api(
             Method::PUT,
-            "/v1/pages/PAGE1",
+            &format!("/v1/pages/{PAGE}"),
             Some(json!({"access_token": PAGE_TOKEN, "retention_days": 30, "region": "EU"})),
         )
         .await;
     assert_eq!(status, 200, "{out}");
     let t = optcast_shared::http::now_ms();
     let three_days_ago = t - 3 * optcast_shared::retention::DAY_MS;
-    app.say_at("PAGE1", psid, &format!("m_hello_{psid}"), "hello", three_days_ago)
+    app.say_at(PAGE, psid, &format!("m_hello_{psid}"), "hello", three_days_ago)
         .await;
-    let optin = json!({"object":"page","entry":[{"id":"PAGE1","time":t,"messaging":[
-        {"sender":{"id":psid},"recipient":{"id":"PAGE1"},"timestamp":three_days_ago + 1,
+    let optin = json!({"object":"page","entry":[{"id":PAGE,"time":t,"messaging":[
+        {"sender":{"id":psid},"recipient":{"id":PAGE},"timestamp":three_days_ago + 1,
          "optin":{"type":"notification_messages","notification_messages_token":token,
                   "token_expiry_timestamp": t + 30 * optcast_shared::retention::DAY_MS}}]}]})
     .to_string();
@@ -368,7 +385,7 @@ async fn a_write_refused_while_a_transaction_holds_the_item_is_retried_and_the_s
         adjust(o);
     })
     .await;
-    marketing_page_and_lead(&app, "N0", "MM-TOKEN-N0").await;
+    marketing_page_and_lead(&app, "2013000000000000", "MM-TOKEN-N0").await;
     let id = app.create_broadcast(text("Offer")).await;
     eventually("planned", || async {
         app.broadcast(&id).await["counts"]["queued"] == 1
@@ -388,7 +405,7 @@ async fn a_write_refused_while_a_transaction_holds_the_item_is_retried_and_the_s
         .scan("SubscribersTable")
         .await
         .into_iter()
-        .find(|i| s(i, "sk") == "SUB#N0")
+        .find(|i| s(i, "sk") == "SUB#2013000000000000")
         .unwrap();
     assert!(lead.contains_key("last_marketing_sent_at_ms"));
     app.stack.stop().await;
@@ -397,7 +414,7 @@ async fn a_write_refused_while_a_transaction_holds_the_item_is_retried_and_the_s
 #[tokio::test]
 async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_48_hours() {
     let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    marketing_page_and_lead(&app, "M0", "MM-TOKEN-M0").await;
+    marketing_page_and_lead(&app, "2014000000000000", "MM-TOKEN-M0").await;
     let a = app.create_broadcast(text("Offer A")).await;
     let b = app.create_broadcast(text("Offer B")).await;
     for id in [&a, &b] {
@@ -419,7 +436,7 @@ async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_4
         .scan("SubscribersTable")
         .await
         .into_iter()
-        .find(|i| s(i, "sk") == "SUB#M0")
+        .find(|i| s(i, "sk") == "SUB#2014000000000000")
         .unwrap();
     assert!(lead.contains_key("last_marketing_sent_at_ms"));
     assert!(!lead.contains_key("marketing_hold_until_ms"));
@@ -428,12 +445,12 @@ async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_4
 
 #[tokio::test]
 async fn a_lead_erased_after_planning_is_skipped_and_leaves_no_psid_in_the_delivery_records() {
-    let (mut app, _, id) = planned_while_sender_held("GONELEAD", 2, "Before you go").await;
+    let (mut app, _, id) = planned_while_sender_held("2006", 2, "Before you go").await;
     let (status, out) = app
         .api(
             Method::POST,
             "/v1/erasure",
-            Some(json!({"page_id": "PAGE1", "psid": "GONELEAD0"})),
+            Some(json!({"page_id": PAGE, "psid": "2006000000000000"})),
         )
         .await;
     assert_eq!(status, 202, "{out}");
@@ -452,20 +469,20 @@ async fn a_lead_erased_after_planning_is_skipped_and_leaves_no_psid_in_the_deliv
         (Some(1), Some(1)),
         "{done}"
     );
-    assert_eq!(app.sends_to("GONELEAD0"), 0);
+    assert_eq!(app.sends_to("2006000000000000"), 0);
     let deliveries = format!("{:?}", app.scan("DeliveriesTable").await);
-    assert!(!deliveries.contains("GONELEAD0"), "{deliveries}");
-    assert!(deliveries.contains("GONELEAD1"));
+    assert!(!deliveries.contains("2006000000000000"), "{deliveries}");
+    assert!(deliveries.contains("2006000000000001"));
     app.stack.stop().await;
 }
 
 #[tokio::test]
 async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice() {
-    let (mut app, _, id) = planned_while_sender_held("K", 3, "Crash test").await;
-    // A previous sender claimed K0 two minutes ago and died before sending:
+    let (mut app, _, id) = planned_while_sender_held("2007", 3, "Crash test").await;
+    // A previous sender claimed lead 0 two minutes ago and died before sending:
     // its claim is what the real claim transaction writes.
     let store = send_store(&app);
-    let task = send_task(&id, "K0");
+    let task = send_task(&id, "2007000000000000");
     let long_ago = optcast_shared::http::now_ms() - 120_000;
     let claim = store
         .claim(&task, None, long_ago / 1000 + 86_400, long_ago)
@@ -474,8 +491,8 @@ async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice()
     assert_eq!(claim, Claim::Claimed);
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
-    // K0 may have received it from the dead sender; it is never sent again.
-    assert_eq!(app.sends_to("K0"), 0);
+    // Lead 0 may have received it from the dead sender; it is never sent again.
+    assert_eq!(app.sends_to("2007000000000000"), 0);
     assert_eq!(
         (done["counts"]["sent"].as_i64(), done["counts"]["failed"].as_i64()),
         (Some(2), Some(1)),
@@ -487,16 +504,16 @@ async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice()
 #[tokio::test]
 async fn rate_limited_sends_are_retried_later_and_the_broadcast_completes() {
     let app = spawn_app().await;
-    app.register_page("PAGE1").await;
-    let all = leads("R", 4);
-    app.seed_leads("PAGE1", &all).await;
+    app.register_page(PAGE).await;
+    let all = leads("2008", 4);
+    app.seed_leads(PAGE, &all).await;
     app.stack.graph.script(Rule {
         recipient: None,
         error: FakeError::RateLimit,
         times: 3,
     });
     app.stack.graph.script(Rule {
-        recipient: Some("R1".into()),
+        recipient: Some("2008000000000001".into()),
         error: FakeError::Temporary,
         times: 1,
     });
@@ -517,15 +534,15 @@ async fn rate_limited_sends_are_retried_later_and_the_broadcast_completes() {
 #[tokio::test]
 async fn meta_errors_suppress_blocked_leads_and_pause_on_an_invalid_page_token() {
     let app = spawn_app().await;
-    app.register_page("PAGE1").await;
-    app.seed_leads("PAGE1", &leads("B", 3)).await;
+    app.register_page(PAGE).await;
+    app.seed_leads(PAGE, &leads("2009", 3)).await;
     app.stack.graph.script(Rule {
-        recipient: Some("B1".into()),
+        recipient: Some("2009000000000001".into()),
         error: FakeError::Blocked,
         times: 1,
     });
     app.stack.graph.script(Rule {
-        recipient: Some("B2".into()),
+        recipient: Some("2009000000000002".into()),
         error: FakeError::OutsideWindow,
         times: 1,
     });
@@ -540,7 +557,13 @@ async fn meta_errors_suppress_blocked_leads_and_pause_on_an_invalid_page_token()
         (Some(1), Some(1), Some(1)),
         "{done}"
     );
-    let (_, b1) = app.api(Method::GET, "/v1/pages/PAGE1/subscribers/B1", None).await;
+    let (_, b1) = app
+        .api(
+            Method::GET,
+            &format!("/v1/pages/{PAGE}/subscribers/2009000000000001"),
+            None,
+        )
+        .await;
     assert_eq!(b1["status"], "unreachable", "a blocked lead leaves every audience");
 
     app.stack.graph.script(Rule {
@@ -562,10 +585,10 @@ async fn meta_errors_suppress_blocked_leads_and_pause_on_an_invalid_page_token()
 #[tokio::test]
 async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
     let app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page("PAGE1").await;
+    app.register_page(PAGE).await;
     // Two leads in every lane: one sends before the cancel, one is tried after.
     let mut by_lane: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
-    for p in leads("L", 400) {
+    for p in leads("2001", 400) {
         let lane = by_lane.entry(audience_shard(&Psid::parse(&p).unwrap())).or_default();
         if lane.len() < 2 {
             lane.push(p);
@@ -574,7 +597,7 @@ async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
     assert_eq!(by_lane.len() as u32, SEND_LANES);
     assert!(by_lane.values().all(|l| l.len() == 2));
     let psids: Vec<String> = by_lane.values().flatten().cloned().collect();
-    app.seed_leads("PAGE1", &psids).await;
+    app.seed_leads(PAGE, &psids).await;
     let id = app.create_broadcast(text("Lanes")).await;
     eventually("planned", || async {
         app.broadcast(&id).await["counts"]["queued"] == 2 * SEND_LANES
@@ -610,11 +633,11 @@ async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
 
 #[tokio::test]
 async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it() {
-    let (app, _, id) = planned_while_sender_held("CUR", 2, "Cursors").await;
+    let (app, _, id) = planned_while_sender_held("2011", 2, "Cursors").await;
     let store = send_store(&app);
     let bid = BroadcastId::parse(&id).unwrap();
     // Mid-plan, a shard's cursor is the last lead's audience key.
-    let cursor = r#"{"audience_pk":"PAGE1#AUD#0","pk":"PAGE#PAGE1","sk":"SUB#CURSORLEAD"}"#;
+    let cursor = r#"{"audience_pk":"1000000000000001#AUD#0","pk":"PAGE#1000000000000001","sk":"SUB#2011000000000099"}"#;
     assert!(store.checkpoint(&bid, 0, CURSOR_DONE, cursor, 0).await.unwrap());
     let (status, _) = app
         .api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
@@ -623,7 +646,7 @@ async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it(
     // A planner still running on another shard cannot write one back.
     assert!(!store.checkpoint(&bid, 1, "", cursor, 0).await.unwrap());
     let definition = format!("{:?}", app.scan("BroadcastsTable").await);
-    assert!(!definition.contains("CURSORLEAD"), "{definition}");
+    assert!(!definition.contains("2011000000000099"), "{definition}");
     assert!(!definition.contains("cursor_"), "{definition}");
     app.stack.stop().await;
 }
@@ -631,9 +654,9 @@ async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it(
 #[tokio::test]
 async fn cancelling_mid_way_sends_nothing_afterwards() {
     let app = spawn_app().await;
-    app.register_page("PAGE1").await;
-    let all = leads("C", 8);
-    app.seed_leads("PAGE1", &all).await;
+    app.register_page(PAGE).await;
+    let all = leads("2005", 8);
+    app.seed_leads(PAGE, &all).await;
     // Meta lets one message per second through: the broadcast takes a while.
     app.stack.graph.set_rate_limit(Some(1));
     let id = app.create_broadcast(text("Slow one")).await;
@@ -674,17 +697,15 @@ async fn cancelling_mid_way_sends_nothing_afterwards() {
 #[tokio::test]
 async fn a_scheduled_broadcast_does_not_start_early_and_starts_when_due() {
     let app = spawn_app().await;
-    app.register_page("PAGE1").await;
-    app.seed_leads("PAGE1", &leads("T", 2)).await;
+    app.register_page(PAGE).await;
+    app.seed_leads(PAGE, &leads("2010", 2)).await;
     let in_an_hour = optcast_shared::http::now_ms() + 3_600_000;
     let send_at = time::OffsetDateTime::from_unix_timestamp(in_an_hour / 1000)
         .unwrap()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let id = app
-        .create_broadcast(
-            json!({"page_id": "PAGE1", "message": {"text": "Later"}, "send_at": send_at, "name": "evening"}),
-        )
+        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Later"}, "send_at": send_at, "name": "evening"}))
         .await;
     assert_eq!(app.broadcast(&id).await["state"], "scheduled");
     let tick = |t: String| {
@@ -731,37 +752,37 @@ async fn a_scheduled_broadcast_does_not_start_early_and_starts_when_due() {
 #[tokio::test]
 async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() {
     let app = spawn_app().await;
-    app.register_page("PAGE1").await;
+    app.register_page(PAGE).await;
     let past = "2020-01-01T00:00:00Z";
     let cases = vec![
         (
             "empty text",
-            json!({"page_id": "PAGE1", "message": {"text": "  "}}),
+            json!({"page_id": PAGE, "message": {"text": "  "}}),
             "invalid_message",
         ),
         (
             "text over Meta's limit",
-            json!({"page_id": "PAGE1", "message": {"text": "x".repeat(2001)}}),
+            json!({"page_id": PAGE, "message": {"text": "x".repeat(2001)}}),
             "invalid_message",
         ),
         (
             "unknown page",
-            json!({"page_id": "NOPAGE", "message": {"text": "hi"}}),
+            json!({"page_id": "1000000000000404", "message": {"text": "hi"}}),
             "unknown_page",
         ),
         (
             "send_at in the past",
-            json!({"page_id": "PAGE1", "message": {"text": "hi"}, "send_at": past}),
+            json!({"page_id": PAGE, "message": {"text": "hi"}, "send_at": past}),
             "invalid_send_at",
         ),
         (
             "send_at not RFC 3339",
-            json!({"page_id": "PAGE1", "message": {"text": "hi"}, "send_at": "tomorrow"}),
+            json!({"page_id": PAGE, "message": {"text": "hi"}, "send_at": "tomorrow"}),
             "invalid_send_at",
         ),
         (
             "unknown field",
-            json!({"page_id": "PAGE1", "message": {"text": "hi"}, "evil": 1}),
+            json!({"page_id": PAGE, "message": {"text": "hi"}, "evil": 1}),
             "invalid_json",
         ),
         (
@@ -771,7 +792,7 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
         ),
         (
             "reserved payload",
-            json!({"page_id": "PAGE1", "message": {"text": "hi", "quick_replies": [{"title": "x", "payload": UNSUBSCRIBE_PAYLOAD}]}}),
+            json!({"page_id": PAGE, "message": {"text": "hi", "quick_replies": [{"title": "x", "payload": UNSUBSCRIBE_PAYLOAD}]}}),
             "invalid_message",
         ),
     ];
@@ -790,13 +811,17 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
         .unwrap();
     assert_eq!(raw.status(), 400);
     let (status, _) = app
-        .api(Method::PUT, "/v1/pages/PAGE2", Some(json!({"access_token": ""})))
+        .api(
+            Method::PUT,
+            "/v1/pages/1000000000000002",
+            Some(json!({"access_token": ""})),
+        )
         .await;
     assert_eq!(status, 400);
     let (status, out) = app
         .api(
             Method::PUT,
-            "/v1/pages/PAGE2",
+            "/v1/pages/1000000000000002",
             Some(json!({"access_token": "t", "region": "Europe"})),
         )
         .await;
@@ -830,7 +855,7 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
     assert!(app.scan("BroadcastsTable").await.is_empty(), "nothing was created");
     let put = app
         .http
-        .put(app.url("/v1/pages/PAGE9"))
+        .put(app.url("/v1/pages/1000000000000009"))
         .json(&json!({"access_token": "t"}))
         .send()
         .await
@@ -845,7 +870,7 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
             Method::POST,
             "/v1/broadcasts",
             Some(
-                json!({"page_id": "PAGE1", "message": {"text": "Hi"}, "tags": ["vip", "vip"],
+                json!({"page_id": PAGE, "message": {"text": "Hi"}, "tags": ["vip", "vip"],
                         "send_at": "2999-01-01T00:00:00Z"}),
             ),
         )

@@ -6,6 +6,9 @@ use optcast_shared::crypto::{self, KeyRing};
 use optcast_shared::ids::{PageId, Psid};
 use optcast_tests::*;
 
+const PAGE: &str = "1000000000000001";
+const PAGE2: &str = "1000000000000002";
+
 fn by_pk<'a>(items: &'a [Item], pk: &str) -> Vec<&'a Item> {
     items.iter().filter(|i| s(i, "pk") == pk).collect()
 }
@@ -52,7 +55,13 @@ async fn the_subscribe_handshake_echoes_the_challenge_only_for_the_right_token()
 async fn a_signed_delivery_stores_a_subscriber_a_consent_log_entry_and_an_encrypted_message() {
     let app = spawn_app().await;
     let text = "Bonjour, je voudrais réserver 🙂 a/b";
-    let body = meta_escape(&text_delivery("PAGE1", "PSID1", "m_first", text, 1_718_000_000_000));
+    let body = meta_escape(&text_delivery(
+        PAGE,
+        "2000000000000001",
+        "m_first",
+        text,
+        1_718_000_000_000,
+    ));
     assert!(
         body.contains("\\u00e9") && body.contains("\\/"),
         "sent in Meta's escaped wire form"
@@ -61,10 +70,10 @@ async fn a_signed_delivery_stores_a_subscriber_a_consent_log_entry_and_an_encryp
     assert_eq!(resp.status(), 200);
 
     eventually("subscriber stored", || async {
-        subscriber(&app, "PAGE1", "PSID1").await.is_some()
+        subscriber(&app, PAGE, "2000000000000001").await.is_some()
     })
     .await;
-    let sub = subscriber(&app, "PAGE1", "PSID1").await.unwrap();
+    let sub = subscriber(&app, PAGE, "2000000000000001").await.unwrap();
     assert_eq!(s(&sub, "status"), "subscribed");
     assert_eq!(s(&sub, "opt_in_event_key"), "m_first");
     assert_eq!(
@@ -77,7 +86,7 @@ async fn a_signed_delivery_stores_a_subscriber_a_consent_log_entry_and_an_encryp
     );
     assert_eq!(sub["last_inbound_at_ms"].as_n().unwrap(), "1718000000000");
 
-    let log = consent_log(&app, "PAGE1", "PSID1").await;
+    let log = consent_log(&app, PAGE, "2000000000000001").await;
     assert_eq!(log.len(), 1);
     assert_eq!(s(&log[0], "to"), "subscribed");
     assert_eq!(s(&log[0], "reason"), "first_contact");
@@ -91,12 +100,12 @@ async fn a_signed_delivery_stores_a_subscriber_a_consent_log_entry_and_an_encryp
 
     // The message decrypts with the subject's key, and says what was sent.
     let keys = KeyRing::new(app.kms.clone(), app.physical("DataKey"));
-    let (page, psid) = (PageId::parse("PAGE1").unwrap(), Psid::parse("PSID1").unwrap());
+    let (page, psid) = (PageId::parse(PAGE).unwrap(), Psid::parse("2000000000000001").unwrap());
     let wrapped = app
         .scan("SubjectKeysTable")
         .await
         .into_iter()
-        .find(|k| s(k, "pk") == "PAGE#PAGE1#SUB#PSID1")
+        .find(|k| s(k, "pk") == format!("PAGE#{PAGE}#SUB#2000000000000001"))
         .expect("the subject's key, kept apart from the subscriber");
     let key = keys
         .unwrap(
@@ -114,19 +123,19 @@ async fn a_signed_delivery_stores_a_subscriber_a_consent_log_entry_and_an_encryp
 #[tokio::test]
 async fn the_same_delivery_twice_is_stored_once() {
     let app = spawn_app().await;
-    let body = text_delivery("PAGE1", "PSID2", "m_dup", "hello", 1_718_000_000_000);
+    let body = text_delivery(PAGE, "2000000000000002", "m_dup", "hello", 1_718_000_000_000);
     assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
     assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
     app.drain_ingest().await;
     eventually("subscriber stored", || async {
-        subscriber(&app, "PAGE1", "PSID2").await.is_some()
+        subscriber(&app, PAGE, "2000000000000002").await.is_some()
     })
     .await;
     assert_eq!(app.scan("MessagesTable").await.len(), 1);
-    assert_eq!(consent_log(&app, "PAGE1", "PSID2").await.len(), 1);
+    assert_eq!(consent_log(&app, PAGE, "2000000000000002").await.len(), 1);
     assert_eq!(app.scan("EventsTable").await.len(), 1);
     assert_eq!(
-        subscriber(&app, "PAGE1", "PSID2").await.unwrap()["version"]
+        subscriber(&app, PAGE, "2000000000000002").await.unwrap()["version"]
             .as_n()
             .unwrap(),
         "1"
@@ -143,19 +152,19 @@ async fn stop_then_start_leaves_three_consent_changes_in_order() {
         ("m_3", "Start", "subscribed"),
     ];
     for (i, (mid, text, expected)) in steps.iter().enumerate() {
-        let body = text_delivery("PAGE1", "PSID3", mid, text, 1_718_000_000_000 + i as i64 * 1000);
+        let body = text_delivery(PAGE, "2000000000000003", mid, text, 1_718_000_000_000 + i as i64 * 1000);
         assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
         eventually("consent applied", || async {
-            subscriber(&app, "PAGE1", "PSID3")
+            subscriber(&app, PAGE, "2000000000000003")
                 .await
                 .is_some_and(|s| optcast_tests::s(&s, "status") == *expected)
         })
         .await;
-        let sub = subscriber(&app, "PAGE1", "PSID3").await.unwrap();
+        let sub = subscriber(&app, PAGE, "2000000000000003").await.unwrap();
         assert_eq!(sub.contains_key("audience_pk"), *expected == "subscribed");
     }
     app.drain_ingest().await;
-    let log = consent_log(&app, "PAGE1", "PSID3").await;
+    let log = consent_log(&app, PAGE, "2000000000000003").await;
     let changes: Vec<_> = log
         .iter()
         .map(|i| (s(i, "to"), s(i, "reason"), s(i, "event_key")))
@@ -184,12 +193,12 @@ async fn an_older_start_delivered_after_a_newer_stop_does_not_resubscribe() {
         ("m_r4", "STOP", t + 20_000),
         ("m_r3", "START", t + 10_000),
     ] {
-        app.say_at("PAGE1", "PSIDR", mid, text, at).await;
+        app.say_at(PAGE, "2000000000000007", mid, text, at).await;
     }
-    let sub = subscriber(&app, "PAGE1", "PSIDR").await.unwrap();
+    let sub = subscriber(&app, PAGE, "2000000000000007").await.unwrap();
     assert_eq!(s(&sub, "status"), "unsubscribed");
     assert!(!sub.contains_key("audience_pk"));
-    let changes: Vec<_> = consent_log(&app, "PAGE1", "PSIDR")
+    let changes: Vec<_> = consent_log(&app, PAGE, "2000000000000007")
         .await
         .iter()
         .map(|i| s(i, "to"))
@@ -200,19 +209,21 @@ async fn an_older_start_delivered_after_a_newer_stop_does_not_resubscribe() {
 
 #[tokio::test]
 async fn one_persons_failing_event_does_not_hold_back_anothers_stop_in_the_same_delivery() {
+    const BROKEN: &str = "2000000000000021";
+    const STOPPER: &str = "2000000000000022";
     let app = spawn_app().await;
     let t = 1_718_000_000_000i64;
-    app.say_at("PAGE1", "BROKEN1", "m_b0", "hello", t).await;
-    app.say_at("PAGE1", "STOPPER1", "m_s0", "hello", t).await;
-    // BROKEN1's data key cannot be unwrapped any more: their events fail.
+    app.say_at(PAGE, BROKEN, "m_b0", "hello", t).await;
+    app.say_at(PAGE, STOPPER, "m_s0", "hello", t).await;
+    // BROKEN's data key cannot be unwrapped any more: their events fail.
     app.ddb
         .put_item()
         .table_name(app.physical("SubjectKeysTable"))
         .item(
             "pk",
             aws_sdk_dynamodb::types::AttributeValue::S(optcast_shared::store::subject_pk(
-                &optcast_shared::ids::PageId::parse("PAGE1").unwrap(),
-                &optcast_shared::ids::Psid::parse("BROKEN1").unwrap(),
+                &optcast_shared::ids::PageId::parse(PAGE).unwrap(),
+                &optcast_shared::ids::Psid::parse(BROKEN).unwrap(),
             )),
         )
         .item(
@@ -222,20 +233,20 @@ async fn one_persons_failing_event_does_not_hold_back_anothers_stop_in_the_same_
         .send()
         .await
         .unwrap();
-    // One delivery: BROKEN1 writes first, STOPPER1 says STOP after.
-    let body = serde_json::json!({"object":"page","entry":[{"id":"PAGE1","time":t,"messaging":[
-        {"sender":{"id":"BROKEN1"},"recipient":{"id":"PAGE1"},"timestamp":t + 1_000,"message":{"mid":"m_b1","text":"more"}},
-        {"sender":{"id":"STOPPER1"},"recipient":{"id":"PAGE1"},"timestamp":t + 2_000,"message":{"mid":"m_s1","text":"STOP"}}]}]})
+    // One delivery: BROKEN writes first, STOPPER says STOP after.
+    let body = serde_json::json!({"object":"page","entry":[{"id":PAGE,"time":t,"messaging":[
+        {"sender":{"id":BROKEN},"recipient":{"id":PAGE},"timestamp":t + 1_000,"message":{"mid":"m_b1","text":"more"}},
+        {"sender":{"id":STOPPER},"recipient":{"id":PAGE},"timestamp":t + 2_000,"message":{"mid":"m_s1","text":"STOP"}}]}]})
     .to_string();
     assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
     eventually("the STOP applied", || async {
-        subscriber(&app, "PAGE1", "STOPPER1")
+        subscriber(&app, PAGE, STOPPER)
             .await
             .is_some_and(|s| optcast_tests::s(&s, "status") == "unsubscribed")
     })
     .await;
     // The delivery itself is not lost: it is retried, then dead-lettered.
-    eventually("dead-lettered for BROKEN1", || async {
+    eventually("dead-lettered for BROKEN", || async {
         !app.dead_letters().await.is_empty()
     })
     .await;
@@ -245,7 +256,7 @@ async fn one_persons_failing_event_does_not_hold_back_anothers_stop_in_the_same_
 #[tokio::test]
 async fn unsigned_or_forged_deliveries_get_403_and_nothing_is_stored() {
     let app = spawn_app().await;
-    let body = text_delivery("PAGE1", "PSID4", "m_forged", "hello", 1);
+    let body = text_delivery(PAGE, "2000000000000004", "m_forged", "hello", 1);
     let cases: Vec<Option<String>> = vec![
         None,
         Some("sha256=".to_string() + &"0".repeat(64)),
@@ -304,10 +315,10 @@ async fn a_signed_body_that_is_not_a_meta_delivery_is_quarantined_intact_at_once
 async fn a_ciphertext_does_not_contain_the_text_and_fails_under_another_subjects_context() {
     let app = spawn_app().await;
     for (psid, mid, text) in [
-        ("PSIDA", "m_a", "secret plans for alice"),
-        ("PSIDB", "m_b", "bob's words"),
+        ("2000000000000011", "m_a", "secret plans for alice"),
+        ("2000000000000012", "m_b", "bob's words"),
     ] {
-        let body = text_delivery("PAGE1", psid, mid, text, 1_718_000_000_000);
+        let body = text_delivery(PAGE, psid, mid, text, 1_718_000_000_000);
         assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
     }
     eventually("both stored", || async { app.scan("MessagesTable").await.len() == 2 }).await;
@@ -318,10 +329,16 @@ async fn a_ciphertext_does_not_contain_the_text_and_fails_under_another_subjects
             "{table} holds plaintext"
         );
     }
-    let page = PageId::parse("PAGE1").unwrap();
-    let (alice, bob) = (Psid::parse("PSIDA").unwrap(), Psid::parse("PSIDB").unwrap());
+    let page = PageId::parse(PAGE).unwrap();
+    let (alice, bob) = (
+        Psid::parse("2000000000000011").unwrap(),
+        Psid::parse("2000000000000012").unwrap(),
+    );
     let messages = app.scan("MessagesTable").await;
-    let alice_msg = messages.iter().find(|m| s(m, "pk").ends_with("#SUB#PSIDA")).unwrap();
+    let alice_msg = messages
+        .iter()
+        .find(|m| s(m, "pk").ends_with("#SUB#2000000000000011"))
+        .unwrap();
     let sealed = alice_msg["body"].as_b().unwrap().as_ref();
     let wrapped = |psid: &'static str| {
         let app = &app;
@@ -329,14 +346,14 @@ async fn a_ciphertext_does_not_contain_the_text_and_fails_under_another_subjects
             let keys = app.scan("SubjectKeysTable").await;
             let item = keys
                 .iter()
-                .find(|k| s(k, "pk") == format!("PAGE#PAGE1#SUB#{psid}"))
+                .find(|k| s(k, "pk") == format!("PAGE#{PAGE}#SUB#{psid}"))
                 .unwrap();
             item["data_key"].as_b().unwrap().as_ref().to_vec()
         }
     };
-    let (alice_wrapped, bob_wrapped) = (wrapped("PSIDA").await, wrapped("PSIDB").await);
+    let (alice_wrapped, bob_wrapped) = (wrapped("2000000000000011").await, wrapped("2000000000000012").await);
     // The key lives apart from the subscriber record (which is backed up).
-    assert!(!subscriber(&app, "PAGE1", "PSIDA")
+    assert!(!subscriber(&app, PAGE, "2000000000000011")
         .await
         .unwrap()
         .contains_key("data_key"));
@@ -376,7 +393,7 @@ async fn when_the_emulator_is_down_a_signed_post_gets_a_5xx_so_meta_retries() {
     // Same resources, but every AWS call goes to a port nobody listens on.
     let dead = aws_at("http://127.0.0.1:9").await;
     let stack = optcast_local::serve(provisioned, &opts, &dead, false).await.unwrap();
-    let body = text_delivery("PAGE1", "PSID5", "m_down", "hello", 1);
+    let body = text_delivery(PAGE, "2000000000000005", "m_down", "hello", 1);
     let resp = reqwest::Client::new()
         .post(stack.url("/webhook"))
         .header("x-hub-signature-256", sign(APP_SECRET.as_bytes(), body.as_bytes()))
@@ -396,11 +413,11 @@ async fn a_delivery_too_large_for_sqs_travels_through_s3_encrypted_and_is_ingest
     let big_text = "x".repeat(1900);
     let items: Vec<_> = (0..150)
         .map(|i| {
-            serde_json::json!({"sender":{"id":format!("BIG{i}")},"recipient":{"id":"PAGE1"},"timestamp":1_718_000_000_000i64 + i,
+            serde_json::json!({"sender":{"id":format!("2100000000{i:06}")},"recipient":{"id":PAGE},"timestamp":1_718_000_000_000i64 + i,
                 "message":{"mid":format!("m_big{i}"),"text":big_text}})
         })
         .collect();
-    let body = serde_json::json!({"object":"page","entry":[{"id":"PAGE1","time":1,"messaging":items}]}).to_string();
+    let body = serde_json::json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":items}]}).to_string();
     assert!(body.len() > optcast_shared::queue::INLINE_LIMIT);
     // Meta retries the same body before the first is ingested: each delivery
     // has its own claim object, so ingesting one never deletes the other's.
@@ -462,7 +479,13 @@ async fn a_body_over_the_size_limit_is_refused_with_413() {
 async fn the_invoke_api_runs_the_webhook_with_a_base64_encoded_api_gateway_event() {
     use base64::Engine;
     let app = spawn_app().await;
-    let body = meta_escape(&text_delivery("PAGE1", "PSID6", "m_b64", "olá", 1_718_000_000_000));
+    let body = meta_escape(&text_delivery(
+        PAGE,
+        "2000000000000006",
+        "m_b64",
+        "olá",
+        1_718_000_000_000,
+    ));
     let event = serde_json::json!({
         "version": "2.0", "routeKey": "POST /webhook", "rawPath": "/webhook", "rawQueryString": "",
         "headers": { "x-hub-signature-256": sign(APP_SECRET.as_bytes(), body.as_bytes()), "content-type": "application/json" },
@@ -483,7 +506,7 @@ async fn the_invoke_api_runs_the_webhook_with_a_base64_encoded_api_gateway_event
     let out: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(out["statusCode"], 200, "{out}");
     eventually("ingested", || async {
-        subscriber(&app, "PAGE1", "PSID6").await.is_some()
+        subscriber(&app, PAGE, "2000000000000006").await.is_some()
     })
     .await;
 
@@ -504,14 +527,14 @@ async fn the_invoke_api_runs_the_webhook_with_a_base64_encoded_api_gateway_event
 async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent() {
     let app = spawn_app().await;
     let body = serde_json::json!({"object":"page","entry":[
-        {"id":"PAGE1","time":1,"messaging":[
-            {"sender":{"id":"U1"},"recipient":{"id":"PAGE1"},"timestamp":1_718_000_000_000i64,"message":{"mid":"m_u1","text":"hi"}},
-            {"sender":{"id":"U2"},"recipient":{"id":"PAGE1"},"timestamp":1_718_000_000_001i64,"postback":{"mid":"m_u2","title":"Get Started","payload":"GET_STARTED","referral":{"ref":"camp7","source":"SHORTLINK","type":"OPEN_THREAD"}}}]},
-        {"id":"PAGE2","time":2,"messaging":[
-            {"sender":{"id":"U3"},"recipient":{"id":"PAGE2"},"timestamp":1_718_000_000_002i64,"optin":{"type":"notification_messages","notification_messages_token":"TOKEN-U3","token_expiry_timestamp":1_733_000_000_000i64}},
-            {"sender":{"id":"PAGE2"},"recipient":{"id":"U3"},"timestamp":1_718_000_000_003i64,"message":{"is_echo":true,"mid":"m_echo","text":"STOP"}},
-            {"sender":{"id":"U3"},"recipient":{"id":"PAGE2"},"timestamp":1_718_000_000_004i64,"read":{"watermark":1_718_000_000_003i64}},
-            {"sender":{"id":"U9"},"recipient":{"id":"PAGE2"},"timestamp":1_718_000_000_005i64,"pass_thread_control":{"new_owner_app_id":"1"}}]}
+        {"id":PAGE,"time":1,"messaging":[
+            {"sender":{"id":"2000000000000031"},"recipient":{"id":PAGE},"timestamp":1_718_000_000_000i64,"message":{"mid":"m_u1","text":"hi"}},
+            {"sender":{"id":"2000000000000032"},"recipient":{"id":PAGE},"timestamp":1_718_000_000_001i64,"postback":{"mid":"m_u2","title":"Get Started","payload":"GET_STARTED","referral":{"ref":"camp7","source":"SHORTLINK","type":"OPEN_THREAD"}}}]},
+        {"id":PAGE2,"time":2,"messaging":[
+            {"sender":{"id":"2000000000000033"},"recipient":{"id":PAGE2},"timestamp":1_718_000_000_002i64,"optin":{"type":"notification_messages","notification_messages_token":"TOKEN-U3","token_expiry_timestamp":1_733_000_000_000i64}},
+            {"sender":{"id":PAGE2},"recipient":{"id":"2000000000000033"},"timestamp":1_718_000_000_003i64,"message":{"is_echo":true,"mid":"m_echo","text":"STOP"}},
+            {"sender":{"id":"2000000000000033"},"recipient":{"id":PAGE2},"timestamp":1_718_000_000_004i64,"read":{"watermark":1_718_000_000_003i64}},
+            {"sender":{"id":"2000000000000039"},"recipient":{"id":PAGE2},"timestamp":1_718_000_000_005i64,"pass_thread_control":{"new_owner_app_id":"1"}}]}
     ]})
     .to_string();
     assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
@@ -521,9 +544,9 @@ async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent(
     })
     .await;
     assert_eq!(app.scan("SubscribersTable").await.len(), 3);
-    let u2 = subscriber(&app, "PAGE1", "U2").await.unwrap();
+    let u2 = subscriber(&app, PAGE, "2000000000000032").await.unwrap();
     assert_eq!(u2["tags"].as_ss().unwrap(), &vec!["camp7".to_string()]);
-    let u3 = subscriber(&app, "PAGE2", "U3").await.unwrap();
+    let u3 = subscriber(&app, PAGE2, "2000000000000033").await.unwrap();
     assert_eq!(s(&u3, "status"), "subscribed", "the echo saying STOP changed nothing");
     assert_eq!(u3["read_watermark"].as_n().unwrap(), "1718000000003");
     assert!(
@@ -532,7 +555,7 @@ async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent(
     );
     let token = u3["marketing_token"].as_b().unwrap().as_ref();
     assert!(!String::from_utf8_lossy(token).contains("TOKEN-U3"));
-    assert_eq!(consent_log(&app, "PAGE2", "U3").await.len(), 1);
+    assert_eq!(consent_log(&app, PAGE2, "2000000000000033").await.len(), 1);
     // 6 events: 5 applied or recorded, the handover recorded as ignored.
     let events: BTreeMap<String, String> = app
         .scan("EventsTable")
@@ -548,12 +571,12 @@ async fn a_batched_delivery_applies_every_entry_and_echoes_never_change_consent(
 #[tokio::test]
 async fn logs_never_contain_message_text_tokens_or_raw_psids() {
     let app = spawn_app().await;
-    let psid = "PSIDLOGS987654";
+    let psid = "2000000000987654";
     let text = "my phone is 555-0199, call me";
-    let body = text_delivery("PAGE1", psid, "m_logs", text, 1_718_000_000_000);
+    let body = text_delivery(PAGE, psid, "m_logs", text, 1_718_000_000_000);
     assert_eq!(app.post_signed(body.as_bytes()).await.status(), 200);
-    let optin = serde_json::json!({"object":"page","entry":[{"id":"PAGE1","time":1,"messaging":[
-        {"sender":{"id":psid},"recipient":{"id":"PAGE1"},"timestamp":1_718_000_000_100i64,
+    let optin = serde_json::json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[
+        {"sender":{"id":psid},"recipient":{"id":PAGE},"timestamp":1_718_000_000_100i64,
          "optin":{"type":"notification_messages","notification_messages_token":"SECRET-MM-TOKEN-42"}}]}]})
     .to_string();
     assert_eq!(app.post_signed(optin.as_bytes()).await.status(), 200);

@@ -92,22 +92,23 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
         o.overrides.insert("EXPORT_INLINE_LIMIT_BYTES".into(), "200".into());
     })
     .await;
-    const PAGE: &str = "IAMPAGE";
+    const PAGE: &str = "1000000000000001";
+    const LEAD: &str = "2000000000000001";
     app.register_page(PAGE).await;
-    app.say(PAGE, "IAM1", "m_iam1", "hello there").await;
+    app.say(PAGE, LEAD, "m_iam1", "hello there").await;
     // Over the SQS message limit: the webhook parks it in S3, ingest reads it.
-    app.say(PAGE, "IAM1", "m_iam2", &"x".repeat(300 * 1024)).await;
+    app.say(PAGE, LEAD, "m_iam2", &"x".repeat(300 * 1024)).await;
     // An edit finds its message (Query) and replaces it; an unsend deletes it;
     // a delivery of 120 items goes to the chunk queue; an unknown item goes to
     // the quarantine, which the API lists and replays.
     let now = optcast_shared::http::now_ms();
     let mut items = vec![
-        serde_json::json!({"sender":{"id":"IAM1"},"recipient":{"id":PAGE},"timestamp":now,"message_edit":{"mid":"m_iam1","text":"hello","num_edit":1}}),
-        serde_json::json!({"sender":{"id":"IAM1"},"recipient":{"id":PAGE},"timestamp":now + 1,"message":{"mid":"m_iam1","is_deleted":true}}),
-        serde_json::json!({"sender":{"id":"IAM1"},"recipient":{"id":PAGE},"timestamp":now + 2,"brand_new_event":{"x":1}}),
+        serde_json::json!({"sender":{"id":LEAD},"recipient":{"id":PAGE},"timestamp":now,"message_edit":{"mid":"m_iam1","text":"hello","num_edit":1}}),
+        serde_json::json!({"sender":{"id":LEAD},"recipient":{"id":PAGE},"timestamp":now + 1,"message":{"mid":"m_iam1","is_deleted":true}}),
+        serde_json::json!({"sender":{"id":LEAD},"recipient":{"id":PAGE},"timestamp":now + 2,"brand_new_event":{"x":1}}),
     ];
     items.extend((0..120).map(|i| {
-        serde_json::json!({"sender":{"id":format!("IAMX{i}")},"recipient":{"id":PAGE},"timestamp":now + 3,"read":{"watermark":now}})
+        serde_json::json!({"sender":{"id":format!("2100000000{i:06}")},"recipient":{"id":PAGE},"timestamp":now + 3,"read":{"watermark":now}})
     }));
     app.post_items("page", PAGE, items).await;
     let quarantined = app.wait_quarantined(1).await;
@@ -127,12 +128,12 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
         .create_broadcast(serde_json::json!({"page_id": PAGE, "message": {"text": "Policy check"}}))
         .await;
     app.wait_state(&id, "done").await;
-    assert_eq!(app.sends_to("IAM1"), 1);
+    assert_eq!(app.sends_to(LEAD), 1);
     let export = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=IAM1")))
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid={LEAD}")))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -142,7 +143,7 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
         .api(
             reqwest::Method::POST,
             "/v1/erasure",
-            Some(serde_json::json!({"page_id": PAGE, "psid": "IAM1"})),
+            Some(serde_json::json!({"page_id": PAGE, "psid": LEAD})),
         )
         .await;
     assert_eq!(status, 202, "{erasure}");

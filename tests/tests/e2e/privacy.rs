@@ -9,7 +9,7 @@ use optcast_tests::*;
 use reqwest::Method;
 use serde_json::json;
 
-const PAGE: &str = "PRIVPAGE";
+const PAGE: &str = "1000000000000001";
 
 async fn erase(app: &TestApp, psid: &str) -> String {
     let (status, out) = app
@@ -30,30 +30,33 @@ async fn erase(app: &TestApp, psid: &str) -> String {
 
 #[tokio::test]
 async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
+    // A PSID no other test uses: the logs of every test are captured together.
+    const ERASEME: &str = "2999999999999007";
+    const KEEPME: &str = "2000000000000008";
     let app = spawn_app().await;
     app.register_page(PAGE).await;
     let secret_text = "my very private words 7731";
-    app.say(PAGE, "ERASEME7", "m_e1", secret_text).await;
-    app.say(PAGE, "ERASEME7", "m_e2", "STOP").await;
-    app.say(PAGE, "ERASEME7", "m_e3", "START").await;
-    app.say(PAGE, "KEEPME8", "m_k1", "keep me").await;
+    app.say(PAGE, ERASEME, "m_e1", secret_text).await;
+    app.say(PAGE, ERASEME, "m_e2", "STOP").await;
+    app.say(PAGE, ERASEME, "m_e3", "START").await;
+    app.say(PAGE, KEEPME, "m_k1", "keep me").await;
     let id = app
         .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Spring offer"}}))
         .await;
     app.wait_state(&id, "done").await;
-    assert_eq!(app.sends_to("ERASEME7"), 1);
+    assert_eq!(app.sends_to(ERASEME), 1);
 
     // What a backup would hold: the sealed message and the wrapped key.
     let page = PageId::parse(PAGE).unwrap();
-    let psid = Psid::parse("ERASEME7").unwrap();
+    let psid = Psid::parse(ERASEME).unwrap();
     let messages = app.scan("MessagesTable").await;
     let old = messages.iter().find(|m| s(m, "sk").ends_with("#m_e1")).unwrap().clone();
     let old_sealed = old["body"].as_b().unwrap().as_ref().to_vec();
     let keys = KeyRing::new(app.kms.clone(), app.physical("DataKey"));
     let before = app.dump_tables().await;
-    assert!(before.contains("ERASEME7"));
+    assert!(before.contains(ERASEME));
 
-    let request = erase(&app, "ERASEME7").await;
+    let request = erase(&app, ERASEME).await;
     let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{request}"), None).await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["report"]["messages"], 3, "{status}");
@@ -61,12 +64,12 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
 
     // No trace of the PSID or the text in any table or object version.
     let after = app.dump_tables().await;
-    assert!(!after.contains("ERASEME7"), "{after}");
+    assert!(!after.contains(ERASEME), "{after}");
     assert!(!after.contains(secret_text));
     let (_, objects) = app.dump_bucket().await;
-    assert!(!objects.contains("ERASEME7") && !objects.contains(secret_text));
+    assert!(!objects.contains(ERASEME) && !objects.contains(secret_text));
     // The other lead is untouched; the proof stays as a hashed tombstone.
-    assert!(after.contains("KEEPME8"));
+    assert!(after.contains(KEEPME));
     let tombstones: Vec<_> = app
         .scan("ConsentLogTable")
         .await
@@ -77,7 +80,7 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
     assert_eq!(tombstones[0]["history"].as_l().unwrap().len(), 3);
     assert_eq!(s(&tombstones[0], "reason"), "request");
     let (status, _) = app
-        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/ERASEME7"), None)
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{ERASEME}"), None)
         .await;
     assert_eq!(status, 404);
 
@@ -90,7 +93,7 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
         all
     };
     let before_again = snapshot().await;
-    let again = erase(&app, "ERASEME7").await;
+    let again = erase(&app, ERASEME).await;
     let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{again}"), None).await;
     assert_eq!(status["status"], "no_data", "{status}");
     let after_again = snapshot().await;
@@ -102,13 +105,13 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
         .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Summer offer"}}))
         .await;
     app.wait_state(&id, "done").await;
-    assert_eq!(app.sends_to("ERASEME7"), 1);
-    assert_eq!(app.sends_to("KEEPME8"), 2);
+    assert_eq!(app.sends_to(ERASEME), 1);
+    assert_eq!(app.sends_to(KEEPME), 2);
     // ...unless they start a new conversation: a fresh consent, a new key,
     // under which the old ciphertext does not open.
-    app.say(PAGE, "ERASEME7", "m_e4", "hello again").await;
+    app.say(PAGE, ERASEME, "m_e4", "hello again").await;
     let (status, lead) = app
-        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/ERASEME7"), None)
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{ERASEME}"), None)
         .await;
     assert_eq!(status, 200);
     assert_eq!(lead["history"].as_array().unwrap().len(), 1, "{lead}");
@@ -117,7 +120,7 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
         .scan("SubjectKeysTable")
         .await
         .into_iter()
-        .find(|k| s(k, "pk").ends_with("#SUB#ERASEME7"))
+        .find(|k| s(k, "pk").ends_with(&format!("#SUB#{ERASEME}")))
         .unwrap();
     let new_key = keys
         .unwrap(
@@ -136,7 +139,7 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
     ));
     // Nothing of theirs reached the logs either.
     let logs = captured_logs();
-    assert!(!logs.contains("ERASEME7") && !logs.contains(secret_text));
+    assert!(!logs.contains(ERASEME) && !logs.contains(secret_text));
 }
 
 fn deletion_form(payload: serde_json::Value, secret: &str) -> String {
@@ -160,10 +163,14 @@ async fn post_deletion(app: &TestApp, form: String) -> (u16, serde_json::Value) 
 #[tokio::test]
 async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     let app = spawn_app().await;
-    app.say(PAGE, "CBPSID1", "m_c1", "hello from callback land").await;
-    app.say("OTHERPAGE", "CBPSID2", "m_c2", "hello too").await;
-    app.stack.graph.map_asid("5550001", PAGE, "CBPSID1");
-    app.stack.graph.map_asid("5550001", "OTHERPAGE", "CBPSID2");
+    app.say(PAGE, "2999999999999101", "m_c1", "hello from callback land")
+        .await;
+    app.say("1000000000000002", "2999999999999102", "m_c2", "hello too")
+        .await;
+    app.stack.graph.map_asid("5550001", PAGE, "2999999999999101");
+    app.stack
+        .graph
+        .map_asid("5550001", "1000000000000002", "2999999999999102");
     let requests_before = app.scan("PrivacyTable").await.len();
 
     // Refused: nothing recorded, nothing erased.
@@ -188,7 +195,7 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
         assert_eq!(body["error"]["code"], code, "{body}");
     }
     assert_eq!(app.scan("PrivacyTable").await.len(), requests_before);
-    assert!(app.dump_tables().await.contains("CBPSID1"));
+    assert!(app.dump_tables().await.contains("2999999999999101"));
 
     let (status, answer) = post_deletion(&app, deletion_form(valid, APP_SECRET)).await;
     assert_eq!(status, 200, "{answer}");
@@ -205,7 +212,10 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     .await;
     assert!(page_text().await.contains("<html"));
     let after = app.dump_tables().await;
-    assert!(!after.contains("CBPSID1") && !after.contains("CBPSID2"), "{after}");
+    assert!(
+        !after.contains("2999999999999101") && !after.contains("2999999999999102"),
+        "{after}"
+    );
     // The ASID itself is never stored.
     assert!(!after.contains("5550001"));
 
@@ -238,30 +248,36 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     assert_eq!(unknown.status(), 404);
     // The app-scoped id and the PSIDs it maps to are never logged.
     let logs = captured_logs();
-    assert!(!logs.contains("5550001") && !logs.contains("CBPSID1") && !logs.contains("CBPSID2"));
+    assert!(!logs.contains("5550001") && !logs.contains("2999999999999101") && !logs.contains("2999999999999102"));
 }
 
 #[tokio::test]
 async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_the_lead_back() {
     let app = spawn_app().await;
     let t = optcast_shared::http::now_ms();
-    app.say_at(PAGE, "LATEPSID", "m_late0", "first words", t - 60_000).await;
-    erase(&app, "LATEPSID").await;
+    app.say_at(PAGE, "2000000000000201", "m_late0", "first words", t - 60_000)
+        .await;
+    erase(&app, "2000000000000201").await;
     // Written before the erasure, delivered after it (a retry, a DLQ replay).
-    app.say_at(PAGE, "LATEPSID", "m_late1", "late words", t - 30_000).await;
+    app.say_at(PAGE, "2000000000000201", "m_late1", "late words", t - 30_000)
+        .await;
     let tables = app.dump_tables().await;
-    assert!(!tables.contains("LATEPSID"), "{tables}");
+    assert!(!tables.contains("2000000000000201"), "{tables}");
     // Writing again afterwards is a new conversation: a fresh lead.
     app.say_at(
         PAGE,
-        "LATEPSID",
+        "2000000000000201",
         "m_late2",
         "hello again",
         optcast_shared::http::now_ms() + 1_000,
     )
     .await;
     let (status, lead) = app
-        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/LATEPSID"), None)
+        .api(
+            Method::GET,
+            &format!("/v1/pages/{PAGE}/subscribers/2000000000000201"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{lead}");
     assert_eq!(lead["status"], "subscribed", "{lead}");
@@ -272,14 +288,18 @@ async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_
 async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_retry_completes() {
     let (faults, adjust) = behind_faults("api").await;
     let app = spawn_app_with(adjust).await;
-    app.say(PAGE, "QFAILPSID", "m_q1", "keep me for now").await;
+    app.say(PAGE, "2000000000000301", "m_q1", "keep me for now").await;
     faults.fail_next("sqs:SendMessage", 3);
-    let body = json!({"page_id": PAGE, "psid": "QFAILPSID"});
+    let body = json!({"page_id": PAGE, "psid": "2000000000000301"});
     let (status, out) = app.api(Method::POST, "/v1/erasure", Some(body.clone())).await;
     assert_eq!(status, 503, "{out}");
     // Nothing half done: the lead and their messages are still readable.
     let (status, export) = app
-        .api(Method::GET, &format!("/v1/export?page_id={PAGE}&psid=QFAILPSID"), None)
+        .api(
+            Method::GET,
+            &format!("/v1/export?page_id={PAGE}&psid=2000000000000301"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{export}");
     assert!(export.to_string().contains("keep me for now"));
@@ -291,15 +311,15 @@ async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_r
         app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
     })
     .await;
-    assert!(!app.dump_tables().await.contains("QFAILPSID"));
+    assert!(!app.dump_tables().await.contains("2000000000000301"));
     app.stack.stop().await;
 }
 
 #[tokio::test]
 async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
     let app = spawn_app().await;
-    app.say(PAGE, "RRPSID1", "m_rr1", "hello again").await;
-    app.stack.graph.map_asid("5550077", PAGE, "RRPSID1");
+    app.say(PAGE, "2000000000000401", "m_rr1", "hello again").await;
+    app.stack.graph.map_asid("5550077", PAGE, "2000000000000401");
     let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_700_000_000, "user_id": "5550077"});
     let (status, answer) = post_deletion(&app, deletion_form(payload, APP_SECRET)).await;
     assert_eq!(status, 200, "{answer}");
@@ -340,11 +360,11 @@ async fn export_round_trips_what_was_ingested_decrypted() {
     let app = spawn_app().await;
     let texts = ["Bonjour, ça va ? 🙂", "second message", "STOP"];
     for (i, text) in texts.iter().enumerate() {
-        app.say(PAGE, "EXPORTME", &format!("m_x{i}"), text).await;
+        app.say(PAGE, "2000000000000501", &format!("m_x{i}"), text).await;
     }
     let resp = app
         .http
-        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=EXPORTME")))
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=2000000000000501")))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -363,17 +383,21 @@ async fn export_round_trips_what_was_ingested_decrypted() {
     assert_eq!(history.len(), 2);
     assert_eq!(history[1]["to"], "unsubscribed");
     assert_eq!(history[1]["proof"]["event_key"], "m_x2");
-    assert_eq!(doc["psid"], "EXPORTME");
+    assert_eq!(doc["psid"], "2000000000000501");
 
     let (status, _) = app
-        .api(Method::GET, &format!("/v1/export?page_id={PAGE}&psid=NOBODY"), None)
+        .api(
+            Method::GET,
+            &format!("/v1/export?page_id={PAGE}&psid=2000000000000599"),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _) = app.api(Method::GET, "/v1/export?page_id=bad%20id&psid=x", None).await;
     assert_eq!(status, 400);
     let anonymous = app
         .http
-        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=EXPORTME")))
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=2000000000000501")))
         .send()
         .await
         .unwrap();
@@ -408,7 +432,7 @@ async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted
     for i in 0..5 {
         app.say_at(
             PAGE,
-            &format!("OLD{}", i % 2),
+            &format!("20000000000006{:02}", i % 2),
             &format!("m_old{i}"),
             "old words",
             t - 100 * DAY_MS,
@@ -416,12 +440,12 @@ async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted
         .await;
     }
     let attachment = json!({"object":"page","entry":[{"id":PAGE,"time":t,"messaging":[{
-        "sender":{"id":"OLD0"},"recipient":{"id":PAGE},"timestamp":t - 100 * DAY_MS,
+        "sender":{"id":"2000000000000600"},"recipient":{"id":PAGE},"timestamp":t - 100 * DAY_MS,
         "message":{"mid":"m_old_att","attachments":[{"type":"image","payload":{"url":"https://x.example/a.jpg"}}]}}]}]})
     .to_string();
     assert_eq!(app.post_signed(attachment.as_bytes()).await.status(), 200);
     for i in 0..3 {
-        app.say_at(PAGE, "NEW1", &format!("m_new{i}"), "new words", t - DAY_MS)
+        app.say_at(PAGE, "2000000000000701", &format!("m_new{i}"), "new words", t - DAY_MS)
             .await;
     }
     eventually("all ingested", || async { app.scan("MessagesTable").await.len() == 9 }).await;
@@ -547,8 +571,14 @@ async fn a_sweep_against_a_table_that_stays_throttled_reports_the_error_and_the_
     app.register_page(PAGE).await; // retention 30 days
     let t = optcast_shared::http::now_ms();
     for i in 0..3 {
-        app.say_at(PAGE, "THR", &format!("m_thr{i}"), "old words", t - 100 * DAY_MS)
-            .await;
+        app.say_at(
+            PAGE,
+            "2000000000000801",
+            &format!("m_thr{i}"),
+            "old words",
+            t - 100 * DAY_MS,
+        )
+        .await;
     }
     faults.leave_unprocessed_next(1_000);
     let failed = app.invoke("sweeper", &scheduled_event(t)).await;
@@ -570,12 +600,12 @@ async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof()
     let app = spawn_app().await;
     app.register_page(PAGE).await;
     let t = optcast_shared::http::now_ms();
-    app.say(PAGE, "GONE1", "m_g1", "hi").await;
-    app.say(PAGE, "GONE1", "m_g2", "STOP").await;
-    app.say(PAGE, "STAY1", "m_s1", "hi").await;
-    app.say(PAGE, "BACK1", "m_b1", "hi").await;
-    app.say(PAGE, "BACK1", "m_b2", "STOP").await;
-    app.say(PAGE, "BACK1", "m_b3", "START").await;
+    app.say(PAGE, "2000000000000901", "m_g1", "hi").await;
+    app.say(PAGE, "2000000000000901", "m_g2", "STOP").await;
+    app.say(PAGE, "2000000000000902", "m_s1", "hi").await;
+    app.say(PAGE, "2000000000000903", "m_b1", "hi").await;
+    app.say(PAGE, "2000000000000903", "m_b2", "STOP").await;
+    app.say(PAGE, "2000000000000903", "m_b3", "START").await;
 
     // 10 days on: within the 30-day purge period, nothing happens.
     let report = app.invoke("sweeper", &scheduled_event(t + 10 * DAY_MS)).await;
@@ -589,15 +619,15 @@ async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof()
     let report = app.invoke("sweeper", &scheduled_event(t + 31 * DAY_MS)).await;
     assert_eq!(report["deleted"]["unsubscribed_leads"], 1, "{report}");
     let dump = app.dump_tables().await;
-    let traces: Vec<&str> = dump.lines().filter(|l| l.contains("GONE1")).collect();
+    let traces: Vec<&str> = dump.lines().filter(|l| l.contains("2000000000000901")).collect();
     assert!(traces.is_empty(), "{traces:#?}");
-    assert!(dump.contains("STAY1") && dump.contains("BACK1"));
+    assert!(dump.contains("2000000000000902") && dump.contains("2000000000000903"));
     let page = PageId::parse(PAGE).unwrap();
     let tombstone = app
         .scan("ConsentLogTable")
         .await
         .into_iter()
-        .find(|i| s(i, "pk") == optcast_shared::store::tombstone_pk(&page, &Psid::parse("GONE1").unwrap()))
+        .find(|i| s(i, "pk") == optcast_shared::store::tombstone_pk(&page, &Psid::parse("2000000000000901").unwrap()))
         .expect("hashed consent proof kept");
     assert_eq!(s(&tombstone, "reason"), "unsubscribed_purge");
     assert_eq!(tombstone["history"].as_l().unwrap().len(), 2);
@@ -611,15 +641,20 @@ async fn a_large_export_goes_to_s3_as_a_link_and_erasure_deletes_it() {
     .await;
     app.register_page(PAGE).await;
     for i in 0..3 {
-        app.say(PAGE, "BIGEXPORT", &format!("m_b{i}"), &format!("message number {i}"))
-            .await;
+        app.say(
+            PAGE,
+            "2000000000001001",
+            &format!("m_b{i}"),
+            &format!("message number {i}"),
+        )
+        .await;
     }
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let resp = no_redirects
-        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=BIGEXPORT")))
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid=2000000000001001")))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -643,9 +678,9 @@ async fn a_large_export_goes_to_s3_as_a_link_and_erasure_deletes_it() {
         serde_json::to_vec(&doc).unwrap().len()
     );
     // The object is named by digest, never by PSID.
-    assert!(!link.contains("BIGEXPORT"));
+    assert!(!link.contains("2000000000001001"));
 
-    let id = erase(&app, "BIGEXPORT").await;
+    let id = erase(&app, "2000000000001001").await;
     let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await;
     assert_eq!(status["report"]["exports"], 1, "{status}");
     let exports = app

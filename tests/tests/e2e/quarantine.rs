@@ -7,7 +7,7 @@ use optcast_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const PAGE: &str = "PAGE1";
+const PAGE: &str = "1000000000000001";
 
 /// Signed bodies a hostile or broken sender could produce, each carrying
 /// exactly one item (or being one unreadable whole).
@@ -16,7 +16,7 @@ fn hostile_bodies() -> Vec<Vec<u8>> {
     let wrap =
         |item: Value| json!({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [item]}]}).to_string();
     let msg = |n: u32, extra: Value| {
-        let mut item = json!({"sender": {"id": format!("H{n}")}, "recipient": {"id": PAGE}, "timestamp": now,
+        let mut item = json!({"sender": {"id": format!("20000000000000{n:02}")}, "recipient": {"id": PAGE}, "timestamp": now,
             "message": {"mid": format!("m_h{n}"), "text": "hi"}});
         for (k, v) in extra.as_object().unwrap() {
             item[k] = v.clone();
@@ -29,14 +29,14 @@ fn hostile_bodies() -> Vec<Vec<u8>> {
         b"[1,2,3]".to_vec(),
         br#"{"object":"page"}"#.to_vec(),
         br#"{"object":"user","entry":[{"id":"1","changes":[]}]}"#.to_vec(),
-        br#"{"object":"page","entry":{"id":"PAGE1"}}"#.to_vec(),
+        br#"{"object":"page","entry":{"id":"1000000000000001"}}"#.to_vec(),
         format!(r#"{{"object":"page","entry":[{{"id":"{PAGE}","messaging":[42]}}]}}"#).into_bytes(),
         format!(r#"{{"object":"page","entry":[{{"id":"{PAGE}","messaging":[{}1{}]}}]}}"#, "[".repeat(500), "]".repeat(500)).into_bytes(),
         br#"{"object":"page","entry":["just a string"]}"#.to_vec(),
         wrap(json!({"sender": {"id": {"nested": true}}, "recipient": {"id": PAGE}, "timestamp": now, "message": {"mid": "m_x1", "text": "STOP"}})).into_bytes(),
         wrap(json!({"sender": {"id": "a#b"}, "recipient": {"id": PAGE}, "timestamp": now, "message": {"mid": "m_x2", "text": "STOP"}})).into_bytes(),
-        wrap(json!({"sender": {"id": "H0"}, "recipient": {"id": PAGE}, "timestamp": now, "brand_new_event": {"x": 1}})).into_bytes(),
-        json!({"object": "page", "entry": [{"id": "bad id with spaces", "messaging": [{"sender": {"id": "H99"}, "message": {"mid": "m_x3", "text": "STOP"}}]}]}).to_string().into_bytes(),
+        wrap(json!({"sender": {"id": "2000000000000000"}, "recipient": {"id": PAGE}, "timestamp": now, "brand_new_event": {"x": 1}})).into_bytes(),
+        json!({"object": "page", "entry": [{"id": "bad id with spaces", "messaging": [{"sender": {"id": "2000000000000099"}, "message": {"mid": "m_x3", "text": "STOP"}}]}]}).to_string().into_bytes(),
     ];
     bodies.extend([
         msg(1, json!({"timestamp": "yesterday"})),
@@ -48,7 +48,7 @@ fn hostile_bodies() -> Vec<Vec<u8>> {
         msg(7, json!({"message": {"mid": "m_h7", "attachments": "not a list"}})),
         msg(8, json!({"postback": {"payload": {"an": "object"}}, "message": null})),
         format!("\u{feff}{}", msg(9, json!({}))),
-        msg(10, json!({"message": {"mid": "m_h10", "is_echo": "true", "text": "STOP"}, "recipient": {"id": "H10"}, "sender": {"id": PAGE}})),
+        msg(10, json!({"message": {"mid": "m_h10", "is_echo": "true", "text": "STOP"}, "recipient": {"id": "2000000000000010"}, "sender": {"id": PAGE}})),
     ].map(String::into_bytes));
     bodies
 }
@@ -87,7 +87,7 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
     let app = spawn_app().await;
     // An item this parser cannot apply: listed, replay keeps it (fails again).
     let unknown = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
-        {"sender": {"id": "R1"}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "brand_new_event": {"text": "hi"}}]}]});
+        {"sender": {"id": "2000000000000101"}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "brand_new_event": {"text": "hi"}}]}]});
     assert_eq!(app.post_signed(unknown.to_string().as_bytes()).await.status(), 200);
     app.wait_quarantined(1).await;
     let (status, list) = app.api(Method::GET, "/v1/quarantine", None).await;
@@ -96,7 +96,10 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
     assert_eq!(record["reason"], "unrecognised");
     assert_eq!(record["page_id"], PAGE);
     assert!(record["bytes"].as_i64().unwrap() > 100, "{record}");
-    assert!(!list.to_string().contains("R1"), "the listing names no person: {list}");
+    assert!(
+        !list.to_string().contains("2000000000000101"),
+        "the listing names no person: {list}"
+    );
     let id = record["id"].as_str().unwrap().to_string();
     let (status, out) = app
         .api(Method::POST, &format!("/v1/quarantine/{id}/replay"), None)
@@ -113,7 +116,7 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
     // A record an older parser could not apply (here: written directly) is
     // applied by the replay and then removed.
     let stop = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
-        {"sender": {"id": "R2"}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "message": {"mid": "m_r2", "text": "STOP"}}]}]});
+        {"sender": {"id": "2000000000000102"}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "message": {"mid": "m_r2", "text": "STOP"}}]}]});
     let keys = optcast_shared::crypto::KeyRing::new(app.kms.clone(), app.physical("DataKey"));
     let old_id = optcast_shared::quarantine::id_for("0".repeat(64).as_str(), Some("old"));
     app.quarantine()
@@ -135,7 +138,7 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
     assert_eq!(status, 202);
     app.drain_ingest().await;
     eventually("replayed stop applied", || async {
-        app.status(PAGE, "R2").await == "unsubscribed"
+        app.status(PAGE, "2000000000000102").await == "unsubscribed"
     })
     .await;
     app.drain_ingest().await;
@@ -162,15 +165,15 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
 #[tokio::test]
 async fn a_stop_inside_an_item_of_unknown_kind_is_honoured_and_the_item_kept() {
     let app = spawn_app().await;
-    app.seed_leads(PAGE, &["U1".to_string()]).await;
+    app.seed_leads(PAGE, &["2000000000000201".to_string()]).await;
     let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
-        {"sender": {"id": "U1"}, "recipient": {"id": PAGE}, "timestamp": now_ms(),
+        {"sender": {"id": "2000000000000201"}, "recipient": {"id": PAGE}, "timestamp": now_ms(),
          "future_button_tap": {"title": "Unsubscribe", "payload": "OPTCAST_UNSUBSCRIBE"}}]}]});
     assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
     let records = app.wait_quarantined(1).await;
     app.drain_ingest().await;
     assert_eq!(records[0].reason, "unrecognised");
-    assert_eq!(app.status(PAGE, "U1").await, "unsubscribed");
+    assert_eq!(app.status(PAGE, "2000000000000201").await, "unsubscribed");
     let log = app.scan("ConsentLogTable").await;
     assert!(log.iter().any(|i| s(i, "reason") == "unsubscribe_control"), "{log:?}");
     app.stack.stop().await;
@@ -179,8 +182,9 @@ async fn a_stop_inside_an_item_of_unknown_kind_is_honoured_and_the_item_kept() {
 #[tokio::test]
 async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine() {
     let app = spawn_app().await;
-    app.seed_leads(PAGE, &["Q1".to_string(), "Q2".to_string()]).await;
-    for psid in ["Q1", "Q2"] {
+    app.seed_leads(PAGE, &["2000000000000301".to_string(), "2000000000000302".to_string()])
+        .await;
+    for psid in ["2000000000000301", "2000000000000302"] {
         let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
             {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "brand_new_event": {"note": "my address is 1 Main St"}}]}]});
         assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
@@ -190,7 +194,7 @@ async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine() {
         .api(
             Method::POST,
             "/v1/erasure",
-            Some(json!({"page_id": PAGE, "psid": "Q1"})),
+            Some(json!({"page_id": PAGE, "psid": "2000000000000301"})),
         )
         .await;
     assert_eq!(status, 202, "{out}");
@@ -200,10 +204,10 @@ async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine() {
     })
     .await;
     let left = app.wait_quarantined(0).await;
-    assert_eq!(left.len(), 1, "only Q2's item is left: {left:?}");
+    assert_eq!(left.len(), 1, "only the other lead's item is left: {left:?}");
     let (count, text) = app.dump_bucket().await;
-    assert!(count >= 1 && !text.contains("Q1"));
+    assert!(count >= 1 && !text.contains("2000000000000301"));
     let kept: Value = serde_json::from_slice(&app.quarantined_body(&left[0].id).await).unwrap();
-    assert_eq!(kept["entry"][0]["messaging"][0]["sender"]["id"], "Q2");
+    assert_eq!(kept["entry"][0]["messaging"][0]["sender"]["id"], "2000000000000302");
     app.stack.stop().await;
 }

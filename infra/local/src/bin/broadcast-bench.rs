@@ -65,8 +65,8 @@ async fn main() -> anyhow::Result<()> {
     let stack = start(&opts, &aws).await.context("is the emulator running?")?;
     let http = reqwest::Client::new();
     let page_ids: Vec<String> = match pages {
-        1 => vec!["BENCHPAGE".to_string()],
-        k => (0..k).map(|p| format!("BENCHPAGE{p}")).collect(),
+        1 => vec!["1000000000000001".to_string()],
+        k => (0..k).map(|p| format!("10000000000{:05}", p + 1)).collect(),
     };
     for page in &page_ids {
         let put = http

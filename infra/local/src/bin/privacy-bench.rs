@@ -74,9 +74,9 @@ async fn main() -> anyhow::Result<()> {
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let http = reqwest::Client::new();
     let messages_table = stack.provisioned.get("MessagesTable").unwrap().reference.clone();
-    let page = PageId::parse("BENCHPAGE")?;
+    let page = PageId::parse("1000000000000001")?;
     let status = http
-        .put(stack.url("/v1/pages/BENCHPAGE"))
+        .put(stack.url(&format!("/v1/pages/{page}")))
         .bearer_auth("bench-admin")
         .json(&serde_json::json!({"access_token": "t", "retention_days": 30}))
         .send()
@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
     let seeded = Instant::now();
     let items: Vec<Item> = (0..expired)
         .map(|i| {
-            let psid = Psid::parse(format!("LEAD{}", i % 1000)).unwrap();
+            let psid = Psid::parse(format!("2100000000{:06}", i % 1000)).unwrap();
             message(&page, &psid, i, t - 100 * DAY_MS + i as i64)
         })
         .collect();
@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  AWS requests: {:?}", counts.snapshot());
 
     // (2) Erasure of one subject with `subject_messages` messages.
-    let psid = Psid::parse("SUBJECT1")?;
+    let psid = Psid::parse("2000000000000001")?;
     let lead = Subscriber {
         page_id: page.clone(),
         psid: psid.clone(),
@@ -168,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
     let accepted: serde_json::Value = http
         .post(stack.url("/v1/erasure"))
         .bearer_auth("bench-admin")
-        .json(&serde_json::json!({"page_id": "BENCHPAGE", "psid": "SUBJECT1"}))
+        .json(&serde_json::json!({"page_id": page, "psid": psid}))
         .send()
         .await?
         .json()

@@ -34,13 +34,13 @@ use optcast_local::{counting_proxy, start, StackOptions};
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "bench-secret";
-const PAGE: &str = "PAGE1";
+const PAGE: &str = "1000000000000001";
 /// Messages per person in the large delivery (so lanes have several events).
 const PER_PERSON: usize = 5;
 /// The lead seeded first, whose STOP is the delivery sent after the large one.
-const STOPPER: &str = "STOPPER1";
+const STOPPER: &str = "2000000000000001";
 /// The new lead whose first message is sent halfway through.
-const NEWCOMER: &str = "NEWCOMER1";
+const NEWCOMER: &str = "2000000000000002";
 
 fn options(prefix: &str) -> StackOptions {
     let root = std::env::var("OPTCAST_ROOT").unwrap_or_else(|_| ".".into());
@@ -74,8 +74,8 @@ async fn main() -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        let body = serde_json::json!({"object":"page","entry":[{"id":"PAGE1","time":1,"messaging":[{
-            "sender":{"id":format!("B{i}")},"recipient":{"id":"PAGE1"},"timestamp":1_718_000_000_000i64 + i as i64,
+        let body = serde_json::json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{
+            "sender":{"id":format!("2100000000{i:06}")},"recipient":{"id":PAGE},"timestamp":1_718_000_000_000i64 + i as i64,
             "message":{"mid":format!("m_bench_{i}"),"text":"Hello, is this still available? \\u00e9"}}]}]})
         .to_string();
         let sig = optcast_shared::signature::sign(SECRET.as_bytes(), body.as_bytes());
@@ -200,7 +200,7 @@ async fn large(items: usize) -> anyhow::Result<()> {
     let base = optcast_shared::http::now_ms() - 300_000;
     let messaging: Vec<serde_json::Value> = (0..items)
         .map(|i| {
-            let person = format!("L{:06}", i % people);
+            let person = format!("2200000000{:06}", i % people);
             message(
                 &person,
                 &format!("m_large_{i}"),
