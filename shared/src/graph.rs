@@ -197,10 +197,6 @@ fn local_error(status: u16, class: ErrorClass, message: &str) -> GraphError {
 }
 
 /// ASIDs are numeric; anything else must not reach a URL path.
-fn is_numeric_id(raw: &str) -> bool {
-    !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Scheme, host and port: `next` may only lead back to the Graph API we were
 /// configured with, since every hop carries the app secret in its token.
 fn origin(url: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
@@ -303,8 +299,8 @@ impl GraphClient {
         app_id: &str,
         app_secret: &SecretString,
     ) -> Result<Vec<(PageId, Psid)>, GraphError> {
-        if !is_numeric_id(asid) {
-            return Err(local_error(400, ErrorClass::Invalid, "asid is not a numeric id"));
+        if crate::ids::check_meta_id("asid", asid).is_err() {
+            return Err(local_error(400, ErrorClass::Invalid, "asid is not a Meta id"));
         }
         // The URL carries the app secret (in the token): errors must not name it.
         let network = |e: reqwest::Error| local_error(0, ErrorClass::Transient, &e.without_url().to_string());
@@ -543,12 +539,14 @@ mod tests {
         let bad_token = r#"{"error":{"message":"Invalid OAuth access token signature.","type":"OAuthException","code":190,"fbtrace_id":"A"}}"#;
         let elsewhere = json!({"data": [], "paging": {"next": "http://127.0.0.1:1/v23.0/42/ids_for_pages?after=X"}});
         let odd = json!({"data": [{"id": "has space", "page": {"id": "1"}}]});
+        let not_meta = json!({"data": [{"id": "PSID1", "page": {"id": "1"}}]});
         let _requests = canned_server(
             listener,
             vec![
                 (400, bad_token.into()),
                 (200, elsewhere.to_string()),
                 (200, odd.to_string()),
+                (200, not_meta.to_string()),
             ],
         );
         let client = GraphClient::new(format!("http://{addr}/v23.0"));
@@ -559,9 +557,15 @@ mod tests {
         let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
         assert_eq!(e.class, Transient, "{e}");
         assert!(!e.to_string().contains("has space"));
+        // A PSID that is not one of Meta's decimal ids: all or nothing.
+        let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+        assert_eq!(e.class, Transient, "{e}");
+        assert!(!e.to_string().contains("PSID1"));
 
-        let e = client.ids_for_pages("../me", "1234", &secret()).await.unwrap_err();
-        assert_eq!(e.class, Invalid);
+        for asid in ["../me", "0042", "4 2", "123456789012345678901"] {
+            let e = client.ids_for_pages(asid, "1234", &secret()).await.unwrap_err();
+            assert_eq!(e.class, Invalid, "{asid}");
+        }
         // Nothing listens on port 1: the network error must not echo the URL.
         let e = GraphClient::new("http://127.0.0.1:1/v23.0")
             .ids_for_pages("42", "1234", &secret())

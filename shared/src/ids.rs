@@ -11,32 +11,50 @@ pub struct IdError {
     pub reason: &'static str,
 }
 
-fn check(kind: &'static str, raw: &str, max: usize) -> Result<(), IdError> {
-    if raw.is_empty() {
-        return Err(IdError { kind, reason: "empty" });
-    }
-    if raw.len() > max {
-        return Err(IdError {
-            kind,
-            reason: "too long",
-        });
-    }
-    // Meta ids are ASCII tokens; anything else (spaces, '#', control chars) would
-    // also break our composite keys, so it is refused here.
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'=' | b'+' | b'/'))
-    {
-        return Err(IdError {
-            kind,
-            reason: "unexpected character",
-        });
-    }
-    Ok(())
+/// Most digits a Meta id has: Meta's ids are 64-bit integers (`u64::MAX`
+/// has 20 digits).
+pub const META_ID_MAX_DIGITS: usize = 20;
+
+/// Meta's ids (a Page, an Instagram account, a PSID or IGSID, an app-scoped
+/// user id) are decimal numbers: 1 to [`META_ID_MAX_DIGITS`] ASCII digits
+/// without a leading zero, so one id has one spelling. Nothing else can
+/// reach a storage key, a path or a log as an id.
+///
+/// # Errors
+/// [`IdError`] naming `kind` and why: `empty`, `not digits`, `too long` or
+/// `leading zero`.
+pub fn check_meta_id(kind: &'static str, raw: &str) -> Result<(), IdError> {
+    let reason = if raw.is_empty() {
+        "empty"
+    } else if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        "not digits"
+    } else if raw.len() > META_ID_MAX_DIGITS {
+        "too long"
+    } else if raw.starts_with('0') {
+        "leading zero"
+    } else {
+        return Ok(());
+    };
+    Err(IdError { kind, reason })
+}
+
+/// Our own broadcast ids: 1 to 64 lowercase hex digits ([`BroadcastId::generate`]
+/// makes 32).
+fn check_broadcast_id(kind: &'static str, raw: &str) -> Result<(), IdError> {
+    let reason = if raw.is_empty() {
+        "empty"
+    } else if raw.len() > 64 {
+        "too long"
+    } else if !raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        "not hex"
+    } else {
+        return Ok(());
+    };
+    Err(IdError { kind, reason })
 }
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $check:path) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -45,7 +63,7 @@ macro_rules! id_type {
         impl $name {
             pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
                 let raw = raw.into();
-                check($kind, &raw, $max)?;
+                $check($kind, &raw)?;
                 Ok(Self(raw))
             }
             pub fn as_str(&self) -> &str {
@@ -72,13 +90,15 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A Facebook Page id or an Instagram account id (`entry[].id`).
-    PageId, "page id", 64
+    /// A Facebook Page id or an Instagram account id (`entry[].id`): Meta's
+    /// decimal id ([`check_meta_id`]).
+    PageId, "page id", check_meta_id
 );
 id_type!(
-    /// A page-scoped user id (PSID, or IGSID on Instagram). Personal data:
-    /// never log it raw, use [`crate::telemetry::subject_hash`].
-    Psid, "psid", 64
+    /// A page-scoped user id (PSID, or IGSID on Instagram): Meta's decimal id
+    /// ([`check_meta_id`]). Personal data: never log it raw, use
+    /// [`crate::telemetry::subject_hash`].
+    Psid, "psid", check_meta_id
 );
 /// Meta's message id (`message.mid`, `postback.mid`), in whatever format
 /// Meta used when it was issued (`m_…`, the older `mid.$cAA…`, Instagram's
@@ -128,8 +148,8 @@ impl fmt::Display for Mid {
 }
 
 id_type!(
-    /// A broadcast's id (random, 32 hex characters).
-    BroadcastId, "broadcast id", 64
+    /// A broadcast's id (ours, random: 32 lowercase hex characters).
+    BroadcastId, "broadcast id", check_broadcast_id
 );
 
 impl BroadcastId {
@@ -168,13 +188,122 @@ impl fmt::Debug for Psid {
 mod tests {
     use super::*;
 
+    fn reason_page(raw: &str) -> &'static str {
+        PageId::parse(raw).map(|_| "ok").unwrap_or_else(|e| e.reason)
+    }
+
+    fn reason_psid(raw: &str) -> &'static str {
+        Psid::parse(raw).map(|_| "ok").unwrap_or_else(|e| e.reason)
+    }
+
     #[test]
-    fn ids_refuse_empty_long_and_key_breaking_input() {
-        assert!(PageId::parse("").is_err());
-        assert!(PageId::parse("1".repeat(65)).is_err());
-        assert!(Psid::parse("12#34").is_err());
-        assert!(Psid::parse("12 34").is_err());
-        assert!(Mid::parse("m_abc-DEF_12").is_ok());
+    fn page_ids_and_psids_are_metas_decimal_ids() {
+        for ok in [
+            "1",
+            "9",
+            "100000000000011",
+            "1784140000000035",
+            "2000000000000001",
+            "9223372036854775807",
+            "18446744073709551615",
+            "99999999999999999999",
+        ] {
+            assert_eq!(PageId::parse(ok).unwrap().as_str(), ok);
+            assert_eq!(Psid::parse(ok).unwrap().as_str(), ok);
+        }
+        assert_eq!(META_ID_MAX_DIGITS, u64::MAX.to_string().len());
+    }
+
+    #[test]
+    fn anything_but_metas_decimal_ids_is_refused_with_its_reason() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty"),
+            ("..", "not digits"),
+            (".", "not digits"),
+            ("PAGE#../x", "not digits"),
+            ("abc/../x", "not digits"),
+            ("a.b", "not digits"),
+            ("1.2", "not digits"),
+            ("1/2", "not digits"),
+            ("1:2", "not digits"),
+            ("1=2", "not digits"),
+            ("1+2", "not digits"),
+            ("+12", "not digits"),
+            ("-12", "not digits"),
+            ("1_2", "not digits"),
+            ("1-2", "not digits"),
+            ("12#34", "not digits"),
+            ("12 34", "not digits"),
+            (" 1234", "not digits"),
+            ("1234\n", "not digits"),
+            ("12%2F34", "not digits"),
+            ("PAGE1", "not digits"),
+            ("PSID", "not digits"),
+            ("abc", "not digits"),
+            ("1e15", "not digits"),
+            ("0x1F", "not digits"),
+            ("\u{ff11}\u{ff12}", "not digits"),
+            ("\u{0661}\u{0662}", "not digits"),
+            ("0", "leading zero"),
+            ("00", "leading zero"),
+            ("0123", "leading zero"),
+            ("012345678901234567", "leading zero"),
+            ("123456789012345678901", "too long"),
+            ("100000000000000000000", "too long"),
+        ];
+        for (raw, reason) in cases {
+            assert_eq!(reason_page(raw), *reason, "page id {raw:?}");
+            assert_eq!(reason_psid(raw), *reason, "psid {raw:?}");
+        }
+        assert_eq!(reason_page(&"1".repeat(META_ID_MAX_DIGITS + 1)), "too long");
+        assert_eq!(reason_page(&"1".repeat(10_000)), "too long");
+        assert_eq!(reason_page(&"a".repeat(10_000)), "not digits");
+    }
+
+    #[test]
+    fn the_error_names_the_kind_and_the_reason() {
+        let page = PageId::parse("..").unwrap_err();
+        assert_eq!((page.kind, page.reason), ("page id", "not digits"));
+        assert_eq!(page.to_string(), "invalid page id: not digits");
+        let psid = Psid::parse("0123").unwrap_err();
+        assert_eq!(psid.to_string(), "invalid psid: leading zero");
+        assert_eq!(
+            check_meta_id("asid", "").unwrap_err().to_string(),
+            "invalid asid: empty"
+        );
+    }
+
+    #[test]
+    fn ids_in_jobs_and_bodies_are_checked_when_deserialized() {
+        let page: PageId = serde_json::from_str("\"1000000000000001\"").unwrap();
+        assert_eq!(page.as_str(), "1000000000000001");
+        assert_eq!(serde_json::to_string(&page).unwrap(), "\"1000000000000001\"");
+        for bad in ["\"..\"", "\"PAGE1\"", "\"0\"", "\"\"", "\"1=2\""] {
+            assert!(serde_json::from_str::<PageId>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Psid>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn broadcast_ids_are_ours_lowercase_hex() {
+        let generated = BroadcastId::generate();
+        assert_eq!(BroadcastId::parse(generated.as_str()).unwrap(), generated);
+        assert_eq!(generated.as_str().len(), 32);
+        assert!(BroadcastId::parse("abc").is_ok());
+        assert!(
+            BroadcastId::parse("0123456789abcdef").is_ok(),
+            "a hex id may start with 0"
+        );
+        for (raw, reason) in [
+            ("", "empty"),
+            ("..", "not hex"),
+            ("../x", "not hex"),
+            ("ABC", "not hex"),
+            ("doesnotexist", "not hex"),
+            (&*"a".repeat(65), "too long"),
+        ] {
+            assert_eq!(BroadcastId::parse(raw).unwrap_err().reason, reason, "{raw:?}");
+        }
     }
 
     #[test]
@@ -191,7 +320,7 @@ mod tests {
 
     #[test]
     fn psid_debug_never_shows_the_raw_id() {
-        let psid = Psid::parse("1234567890").unwrap();
-        assert!(!format!("{psid:?}").contains("1234567890"));
+        let psid = Psid::parse("2000000000000001").unwrap();
+        assert!(!format!("{psid:?}").contains("2000000000000001"));
     }
 }

@@ -319,6 +319,37 @@ mod tests {
         assert!(parse_job(r#"{"type":"delivery.v9"}"#).is_err());
         assert!(parse_job("garbage").is_err());
     }
+
+    #[test]
+    fn jobs_naming_an_id_that_is_not_metas_are_refused() {
+        let erasure = |page: &str, psid: &str| {
+            format!(
+                r#"{{"type":"erasure.v1","request_id":"ab","target":{{"subject":{{"page_id":"{page}","psid":"{psid}"}}}}}}"#
+            )
+        };
+        assert!(serde_json::from_str::<ErasureJob>(&erasure("1000000000000001", "2000000000000001")).is_ok());
+        for (page, psid) in [
+            ("..", "2000000000000001"),
+            ("1000000000000001", "1=2"),
+            ("PAGE1", "PSID1"),
+        ] {
+            assert!(
+                serde_json::from_str::<ErasureJob>(&erasure(page, psid)).is_err(),
+                "{page} {psid}"
+            );
+        }
+        let send = |psid: &str| {
+            format!(
+                r#"{{"type":"send.v1","broadcast_id":"ab","page_id":"1000000000000001","psid":"{psid}","lead":{{"platform":"messenger"}}}}"#
+            )
+        };
+        assert!(
+            serde_json::from_str::<SendJob>(&send("2000000000000001")).is_ok(),
+            "{}",
+            send("2000000000000001")
+        );
+        assert!(serde_json::from_str::<SendJob>(&send("abc/../x")).is_err());
+    }
 }
 
 /// The plan queue's contract: plan one audience shard of a broadcast,

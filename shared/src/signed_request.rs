@@ -26,7 +26,6 @@ const URL_SAFE_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
 
 /// Real requests are a few hundred bytes; anything far larger is not Meta's.
 const MAX_LEN: usize = 8 * 1024;
-const MAX_USER_ID_LEN: usize = 64;
 
 /// Each variant is its own 400 code. The Display text never names the user
 /// or the secret, so it can be logged and returned as is.
@@ -125,9 +124,8 @@ pub fn verify(signed_request: &str, app_secret: &[u8]) -> Result<DeletionRequest
         return Err(SignedRequestError::UnsupportedAlgorithm);
     }
     let user_id = v["user_id"].as_str().ok_or(SignedRequestError::BadPayload)?;
-    if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN || !user_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SignedRequestError::BadPayload);
-    }
+    // An app-scoped id is one of Meta's decimal ids, like a PSID.
+    crate::ids::check_meta_id("user_id", user_id).map_err(|_| SignedRequestError::BadPayload)?;
     Ok(DeletionRequest {
         user_id: user_id.to_string(),
         issued_at: optional_i64(&v["issued_at"])?,
@@ -270,6 +268,10 @@ mod tests {
             br#"{"algorithm":"HMAC-SHA256","user_id":218471}"#,
             br#"{"algorithm":"HMAC-SHA256","user_id":"12a4"}"#,
             br#"{"algorithm":"HMAC-SHA256","user_id":"../1"}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":"abc/../x"}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":"1=2"}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":"0218471"}"#,
+            br#"{"algorithm":"HMAC-SHA256","user_id":"123456789012345678901"}"#,
             br#"{"algorithm":"HMAC-SHA256","user_id":"1","expires":"soon"}"#,
         ] {
             assert_eq!(

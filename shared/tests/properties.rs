@@ -1,5 +1,6 @@
 //! Property tests: hostile input never panics, and only a correct signature passes.
 
+use optcast_shared::ids::{PageId, Psid, META_ID_MAX_DIGITS};
 use optcast_shared::keywords;
 use optcast_shared::meta::{parse_delivery, rebuild_delivery};
 
@@ -134,6 +135,28 @@ proptest! {
         let secret = b"s";
         prop_assume!(header != sign(secret, &body));
         prop_assert!(verify(secret, Some(&header), &body).is_err());
+    }
+
+    #[test]
+    fn every_positive_64_bit_id_is_a_meta_id_in_its_one_spelling(n in 1u64..) {
+        let raw = n.to_string();
+        let (page, psid) = (PageId::parse(raw.as_str()).unwrap(), Psid::parse(raw.as_str()).unwrap());
+        prop_assert_eq!(page.as_str(), raw.as_str());
+        prop_assert_eq!(psid.as_str(), raw.as_str());
+        let padded = format!("0{raw}");
+        prop_assert!(PageId::parse(padded).is_err());
+    }
+
+    #[test]
+    fn an_accepted_id_is_decimal_digits_without_a_leading_zero(raw in "[0-9a-f./:=+# -]{0,24}|[0-9]{0,22}") {
+        let accepted = PageId::parse(raw.as_str()).is_ok();
+        prop_assert_eq!(Psid::parse(raw.as_str()).is_ok(), accepted);
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+        prop_assert_eq!(
+            accepted,
+            digits && raw.len() <= META_ID_MAX_DIGITS && !raw.starts_with('0'),
+            "{:?}", raw
+        );
     }
 
     #[test]

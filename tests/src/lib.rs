@@ -614,3 +614,35 @@ impl TestApp {
         out
     }
 }
+
+impl TestApp {
+    /// Sends `method path` to the local stack exactly as written, with the
+    /// admin token: HTTP clients normalise a path (`/v1/pages/..` becomes
+    /// `/v1/`), a caller on the wire need not. The status and JSON body.
+    pub async fn raw_api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let addr = self.stack.addr;
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {ADMIN_TOKEN}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+            body.map_or(0, str::len),
+            body.unwrap_or_default()
+        );
+        let response = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).unwrap();
+            String::from_utf8(response).unwrap()
+        })
+        .await
+        .unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    }
+}

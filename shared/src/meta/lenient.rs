@@ -21,11 +21,16 @@ pub(crate) fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// An id: a non-empty string, or a non-negative integral number.
+/// An id: a non-empty string, or a non-negative integral number (up to
+/// `u64::MAX`, Meta's ids being 64-bit) as its decimal text. Whether it is a
+/// Meta id is for [`crate::ids`] to say.
 pub(crate) fn id(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => integral(n).filter(|i| *i >= 0).map(|i| i.to_string()),
+        Value::Number(n) => n
+            .as_u64()
+            .map(|u| u.to_string())
+            .or_else(|| integral(n).filter(|i| *i >= 0).map(|i| i.to_string())),
         _ => None,
     }
 }
@@ -157,6 +162,7 @@ mod tests {
         assert_eq!(id(Some(&json!("123"))), Some("123".into()));
         assert_eq!(id(Some(&json!(1234567890123456u64))), Some("1234567890123456".into()));
         assert_eq!(id(Some(&json!(1234567890123456.0))), Some("1234567890123456".into()));
+        assert_eq!(id(Some(&json!(u64::MAX))), Some("18446744073709551615".into()));
         assert_eq!(id(Some(&json!(1.5))), None);
         assert_eq!(id(Some(&json!(-1))), None);
         assert_eq!(id(Some(&json!(""))), None);

@@ -206,7 +206,9 @@ pub struct Ignored {
 pub struct Quarantined {
     pub page_id: Option<PageId>,
     pub subject: Option<Psid>,
-    /// Short, stable reason (`malformed_item`, `entry_id`, `sender_id`, …).
+    /// Short, stable reason (`malformed_item`, `unrecognised`, …;
+    /// `entry_id`, `sender_id`, `recipient_id`: that id is missing or is
+    /// not a Meta id, see [`crate::ids::check_meta_id`]).
     pub reason: &'static str,
     /// SHA-256 (hex) of the item's raw bytes: names it among its delivery.
     pub sha256: String,

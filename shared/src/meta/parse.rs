@@ -238,8 +238,9 @@ impl Context<'_> {
                     key: hashed,
                 });
             }
-            if value.get("optin").is_some() && sender.is_none() {
-                // Checkbox-plugin opt-ins name a `user_ref`, not a person we can message.
+            if value.get("optin").is_some() && value.get("sender").is_none() {
+                // Checkbox-plugin opt-ins name a `user_ref`, not a person we
+                // can message. A sender whose id is not Meta's is no such case.
                 return Unit::Ignored(Ignored {
                     page_id: page_id.clone(),
                     kind: "optin_user_ref".into(),

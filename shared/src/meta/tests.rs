@@ -404,3 +404,88 @@ fn a_marketing_status_is_a_marketing_opt_in_whatever_its_type() {
         assert!(o.marketing && o.status == Some(MarketingStatus::Stop), "{optin}");
     }
 }
+
+#[test]
+fn items_whose_ids_are_not_metas_are_quarantined_never_applied_nor_dropped() {
+    let stop = |sender: &str| {
+        format!(
+            r#"{{"sender":{{"id":{sender}}},"recipient":{{"id":"1000000000000001"}},"timestamp":1718000000000,"message":{{"mid":"m_s","text":"STOP"}}}}"#
+        )
+    };
+    for sender in [
+        r#""abc/../x""#,
+        r#""..""#,
+        r#""PAGE#../x""#,
+        r#""1=2""#,
+        r#""1+2""#,
+        r#""1:2""#,
+        r#""1/2""#,
+        r#""a.b""#,
+        r#""PSID1""#,
+        r#""0123""#,
+        r#""123456789012345678901""#,
+        "-5",
+        "1.5",
+    ] {
+        let u = units(&wrap(&stop(sender)));
+        assert_eq!(u.len(), 1, "{sender}");
+        let Unit::Quarantined(q) = &u[0] else {
+            panic!("{sender}: {u:?}")
+        };
+        assert_eq!(q.reason, "sender_id", "{sender}");
+        assert_eq!(q.page_id.as_ref().map(PageId::as_str), Some("1000000000000001"));
+        assert!(
+            q.subject.is_none() && q.stop.is_none(),
+            "{sender}: nobody to apply it to"
+        );
+    }
+    // An echo is about its recipient; an unknown kind, a reaction and an
+    // opt-in from such a sender are quarantined too (the opt-in is not taken
+    // for a plugin's user_ref opt-in, which names no sender at all).
+    let body = r#"{"object":"page","entry":[{"id":"1000000000000001","time":1718000000000,"messaging":[
+        {"sender":{"id":"1000000000000001"},"recipient":{"id":"abc/../x"},"timestamp":1718000000000,"message":{"is_echo":true,"mid":"m_e","text":"hi"}},
+        {"sender":{"id":"abc/../x"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"brand_new_event":{"text":"STOP"}},
+        {"sender":{"id":"abc/../x"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"reaction":{"mid":"m_a","action":"react"}},
+        {"sender":{"id":"abc/../x"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"optin":{"ref":"x","user_ref":"UREF"}},
+        {"sender":{"id":"abc/../x"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"optin":null,"x":1}
+    ]}]}"#;
+    let u = units(body);
+    let reasons: Vec<_> = u.iter().map(reason).collect();
+    assert_eq!(
+        reasons,
+        ["recipient_id", "unrecognised", "sender_id", "sender_id", "unrecognised"]
+    );
+    assert!(u
+        .iter()
+        .all(|u| matches!(u, Unit::Quarantined(q) if q.subject.is_none() && q.stop.is_none())));
+}
+
+#[test]
+fn an_entry_whose_id_is_not_metas_quarantines_each_of_its_items() {
+    for entry_id in [r#""..""#, r#""PAGE#../x""#, r#""IG1""#, r#""0100""#, r#""1=2""#, "0"] {
+        let body = format!(
+            r#"{{"object":"page","entry":[{{"id":{entry_id},"time":1718000000000,"messaging":[
+            {{"sender":{{"id":"2000000000000001"}},"recipient":{{"id":"1000000000000001"}},"timestamp":1718000000000,"message":{{"mid":"m_1","text":"STOP"}}}},
+            {{"sender":{{"id":"2000000000000002"}},"recipient":{{"id":"1000000000000001"}},"timestamp":1718000000000,"pass_thread_control":{{}}}}]}}]}}"#
+        );
+        let u = units(&body);
+        assert_eq!(u.len(), 2, "{entry_id}");
+        for unit in &u {
+            let Unit::Quarantined(q) = unit else {
+                panic!("{entry_id}: {u:?}")
+            };
+            assert_eq!((q.reason, q.page_id.is_none()), ("entry_id", true), "{entry_id}");
+        }
+    }
+}
+
+#[test]
+fn ids_given_as_json_numbers_are_metas_ids() {
+    let body = r#"{"object":"page","entry":[{"id":1000000000000001,"time":1718000000000,"messaging":[
+        {"sender":{"id":18446744073709551615},"recipient":{"id":1000000000000001},"timestamp":1718000000000,"message":{"mid":"m_n","text":"hi"}}]}]}"#;
+    let e = one(body);
+    assert_eq!(
+        (e.page_id.as_str(), e.subject.as_str()),
+        ("1000000000000001", "18446744073709551615")
+    );
+}

@@ -3,6 +3,7 @@
 
 mod broadcasts;
 mod fixtures;
+mod ids;
 mod ingest;
 mod local_stack;
 mod opt_outs;
