@@ -149,3 +149,39 @@ pub fn parse_u32(src: &dyn Source, name: &'static str, default: u32) -> Result<u
         Some(v) => v.parse().map_err(|_| ConfigError::Invalid(name, v)),
     }
 }
+
+/// Installs this process's pseudonym key set ([`crate::pseudonym`]) once per
+/// cold start: `OPTCAST_PSEUDONYM_KEYS` (JSON, local runs) or the Secrets
+/// Manager secret named by `PSEUDONYM_SECRET_ARN` (AWS). With neither, the
+/// development key is used, except in Lambda, where starting is refused.
+///
+/// # Errors
+/// [`ConfigError`] when the key set is missing in Lambda, cannot be read, or
+/// is not a valid key set.
+pub async fn install_pseudonyms(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<(), ConfigError> {
+    use crate::pseudonym::{self, Pseudonyms};
+    let json = if let Some(json) = src.get("OPTCAST_PSEUDONYM_KEYS") {
+        json
+    } else if let Some(arn) = src.get("PSEUDONYM_SECRET_ARN") {
+        let client = aws_sdk_secretsmanager::Client::new(aws);
+        let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            ConfigError::Secret(
+                "PSEUDONYM_SECRET_ARN",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+            )
+        })?;
+        out.secret_string()
+            .ok_or(ConfigError::Secret(
+                "PSEUDONYM_SECRET_ARN",
+                "not a string secret".into(),
+            ))?
+            .to_string()
+    } else if src.get("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        return Err(ConfigError::Missing("PSEUDONYM_SECRET_ARN"));
+    } else {
+        return Ok(());
+    };
+    let keys = Pseudonyms::parse(&json).map_err(|e| ConfigError::Invalid("pseudonym keys", e.to_string()))?;
+    pseudonym::install(keys);
+    Ok(())
+}

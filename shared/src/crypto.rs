@@ -60,13 +60,17 @@ impl DataKey {
     }
 }
 
-/// The KMS encryption context of a key. It appears in CloudTrail, so it holds
-/// a hash of the subject, never the raw PSID.
+/// The KMS encryption context of a new subject key. It appears in
+/// CloudTrail, so it holds the subject's keyed pseudonym, never the PSID.
 pub fn subject_key_context(page: &PageId, psid: &Psid) -> BTreeMap<String, String> {
+    subject_key_context_with(page, subject_digest(page, psid))
+}
+
+fn subject_key_context_with(page: &PageId, pseudonym: String) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("purpose".to_string(), "subject".to_string()),
         ("page".to_string(), page.to_string()),
-        ("subject".to_string(), subject_digest(page, psid)),
+        ("subject".to_string(), pseudonym),
     ])
 }
 
@@ -83,15 +87,11 @@ pub fn page_token_aad(page: &PageId) -> Vec<u8> {
     associated_data(&["page-token", page.as_str()])
 }
 
-/// A full-length digest naming a subject without revealing the PSID.
+/// The keyed pseudonym naming a subject in new records (`<key id>.<hex>`,
+/// [`crate::pseudonym`]); records are found again with
+/// [`crate::pseudonym::Pseudonyms::subject_lookups`].
 pub fn subject_digest(page: &PageId, psid: &Psid) -> String {
-    hex::encode(
-        Sha256::new()
-            .chain_update(page.as_str())
-            .chain_update([0])
-            .chain_update(psid.as_str())
-            .finalize(),
-    )
+    crate::pseudonym::keys().subject(page, psid)
 }
 
 /// Associated data binding a ciphertext to its record.
@@ -292,6 +292,24 @@ impl KeyRing {
             plain,
             wrapped: wrapped.to_vec(),
         })
+    }
+
+    /// Unwraps a subject's data key, whichever pseudonym key named the
+    /// subject in its encryption context when it was wrapped: the current
+    /// one first, then older ones and the unkeyed form (a rotation costs one
+    /// refused KMS call per older key, once per warm instance).
+    ///
+    /// # Errors
+    /// [`CryptoError::Undecryptable`] when no context opens it, else as
+    /// [`KeyRing::unwrap`].
+    pub async fn unwrap_subject(&self, wrapped: &[u8], page: &PageId, psid: &Psid) -> Result<DataKey, CryptoError> {
+        for pseudonym in crate::pseudonym::keys().subject_lookups(page, psid) {
+            match self.unwrap(wrapped, &subject_key_context_with(page, pseudonym)).await {
+                Err(CryptoError::Undecryptable) => continue,
+                other => return other,
+            }
+        }
+        Err(CryptoError::Undecryptable)
     }
 
     /// Drops a key from this instance's cache (erasure).

@@ -116,7 +116,8 @@ impl Eraser {
             s3: s3.clone(),
             bucket: bucket.clone(),
         };
-        let digest = subject_digest(page, psid);
+        // Records carry the pseudonym of the key current when they were kept.
+        let lookups = crate::pseudonym::keys().subject_lookups(page, psid);
         let (mut after, mut deleted) = (None::<String>, 0);
         loop {
             let (records, next) = quarantine
@@ -125,7 +126,7 @@ impl Eraser {
                 .map_err(|e| StoreError::S3(e.to_string()))?;
             for record in records
                 .iter()
-                .filter(|r| r.subject_digest.as_deref() == Some(digest.as_str()))
+                .filter(|r| r.subject_digest.as_ref().is_some_and(|d| lookups.contains(d)))
             {
                 let key = crate::quarantine::object_key(&record.id);
                 crate::objects::delete_all_versions(s3, bucket, &key, true)
@@ -145,10 +146,14 @@ impl Eraser {
         let Some((s3, bucket)) = &self.exports else {
             return Ok(0);
         };
-        let prefix = crate::export::subject_prefix(page, psid);
-        crate::objects::delete_all_versions(s3, bucket, &prefix, false)
-            .await
-            .map_err(StoreError::S3)
+        let mut deleted = 0;
+        for pseudonym in crate::pseudonym::keys().subject_lookups(page, psid) {
+            let prefix = crate::export::subject_prefix_of(page, &pseudonym);
+            deleted += crate::objects::delete_all_versions(s3, bucket, &prefix, false)
+                .await
+                .map_err(StoreError::S3)?;
+        }
+        Ok(deleted)
     }
 
     /// Destroys the subject's data key and subscriber record, writing the
@@ -489,12 +494,24 @@ impl RequestStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErasureRequest {
     pub id: String,
+    /// The page it was requested for; `None` for Meta's deletion callback.
+    pub page_id: Option<PageId>,
     pub reason: ErasureReason,
     pub status: RequestStatus,
     pub created_at_ms: i64,
     pub completed_at_ms: Option<i64>,
     pub subjects: u64,
     pub report: ErasureReport,
+}
+
+/// How long erasure requests and audit entries are kept (days): three
+/// years, a common limitation period for claims about how a request was
+/// handled; DynamoDB's TTL (`expires_at`, seconds) removes them after.
+pub const PRIVACY_RECORD_RETENTION_DAYS: i64 = 3 * 365;
+
+/// `expires_at` (seconds) of a privacy record written at `now_ms`.
+pub fn privacy_record_expiry_s(now_ms: i64) -> i64 {
+    now_ms / 1000 + PRIVACY_RECORD_RETENTION_DAYS * 86_400
 }
 
 /// Erasure requests and their status (the privacy table).
@@ -510,14 +527,21 @@ fn request_pk(id: &str) -> String {
 
 impl Requests {
     /// Records a new request; `subject_digest` names who it is about.
+    /// Returns `false`, changing nothing, when a request with this id
+    /// exists (a replayed deletion callback has its first request's id).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when DynamoDB fails.
     pub async fn create(
         &self,
         id: &str,
         reason: ErasureReason,
+        page: Option<&PageId>,
         subject_digest: &str,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.ddb
+    ) -> Result<bool, StoreError> {
+        let mut put = self
+            .ddb
             .put_item()
             .table_name(&self.table)
             .item("pk", s(request_pk(id)))
@@ -525,11 +549,24 @@ impl Requests {
             .item("status", s(RequestStatus::Pending.as_str()))
             .item("subject_digest", s(subject_digest))
             .item("created_at_ms", n(now_ms))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(dynamo)?;
-        Ok(())
+            .item("expires_at", n(privacy_record_expiry_s(now_ms)))
+            .condition_expression("attribute_not_exists(pk)");
+        // The page decides who may read the request; Meta's callback names
+        // none (an app-scoped id spans pages).
+        if let Some(page) = page {
+            put = put.item("page_id", s(page.as_str()));
+        }
+        let out = put.send().await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo(e)),
+        }
     }
 
     /// Marks a request done (idempotent: a second run writes the same).
@@ -591,6 +628,7 @@ impl Requests {
         };
         Ok(Some(ErasureRequest {
             id: id.to_string(),
+            page_id: opt_s(item, "page_id").and_then(|p| PageId::parse(p).ok()),
             reason,
             status: opt_s(item, "status")
                 .as_deref()

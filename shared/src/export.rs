@@ -46,7 +46,12 @@ pub enum Finished {
 
 /// The S3 location of exports about one subject (erasure deletes it).
 pub fn subject_prefix(page: &PageId, psid: &Psid) -> String {
-    format!("exports/{page}/{}/", crypto::subject_digest(page, psid))
+    subject_prefix_of(page, &crypto::subject_digest(page, psid))
+}
+
+/// [`subject_prefix`] of a subject named by `pseudonym` (any key's).
+pub fn subject_prefix_of(page: &PageId, pseudonym: &str) -> String {
+    format!("exports/{page}/{pseudonym}/")
 }
 
 /// A JSON document being written: kept in memory up to one part, then
@@ -198,9 +203,7 @@ pub async fn write_export(
     let Some(sub) = store.subscriber(page, psid).await? else {
         return Ok(false);
     };
-    let key = keys
-        .unwrap(&sub.data_key, &crypto::subject_key_context(page, psid))
-        .await?;
+    let key = keys.unwrap_subject(&sub.data_key, page, psid).await?;
     let marketing = match &sub.marketing {
         // The token itself is a credential of the page: held, never handed out.
         Some(m) => {

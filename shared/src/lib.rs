@@ -1,8 +1,11 @@
 //! optcast's shared library: domain types and rules (pure), the Meta
 //! protocol, and the storage, crypto and queue code every function uses.
 
+pub mod access;
+pub mod audit;
 pub mod broadcast;
 pub mod broadcast_store;
+pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod crypto;
@@ -17,8 +20,10 @@ pub mod keywords;
 pub mod meta;
 pub mod metrics;
 pub mod objects;
+pub mod pseudonym;
 pub mod quarantine;
 pub mod queue;
+pub mod raw_copies;
 pub mod retention;
 pub mod signature;
 pub mod signed_request;

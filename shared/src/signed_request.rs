@@ -41,7 +41,19 @@ pub enum SignedRequestError {
     UnsupportedAlgorithm,
     #[error("signed_request payload is not valid")]
     BadPayload,
+    /// `issued_at` missing, older than [`MAX_REQUEST_AGE_MS`] or more than
+    /// [`MAX_ISSUED_AHEAD_MS`] ahead of our clock: a replayed or forged
+    /// request is not a new erasure.
+    #[error("signed_request issued_at is missing or outside the accepted window (24 hours old to 5 minutes ahead)")]
+    OutsideWindow,
 }
+
+/// How old a deletion request may be when it arrives (ms): 24 hours. Meta
+/// calls the URL when the person removes the app; a day covers its retries
+/// and a delayed delivery, and a captured request cannot be replayed later.
+pub const MAX_REQUEST_AGE_MS: i64 = 24 * 60 * 60 * 1000;
+/// How far ahead of our clock `issued_at` may be (ms): five minutes of skew.
+pub const MAX_ISSUED_AHEAD_MS: i64 = 5 * 60 * 1000;
 
 impl SignedRequestError {
     /// A stable machine code for the JSON error body.
@@ -52,6 +64,7 @@ impl SignedRequestError {
             SignedRequestError::BadSignature => "bad_signature",
             SignedRequestError::UnsupportedAlgorithm => "unsupported_algorithm",
             SignedRequestError::BadPayload => "bad_payload",
+            SignedRequestError::OutsideWindow => "issued_at_outside_window",
         }
     }
 }
@@ -61,8 +74,32 @@ impl SignedRequestError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeletionRequest {
     pub user_id: String,
+    /// Seconds since the Unix epoch, as Meta sends it.
     pub issued_at: Option<i64>,
     pub expires: Option<i64>,
+    /// 32 hex characters derived from the request's signature: the same
+    /// request sent again has the same code, so a replay is answered with
+    /// the first request's confirmation instead of starting a new erasure.
+    pub confirmation_code: String,
+}
+
+impl DeletionRequest {
+    /// # Errors
+    /// [`SignedRequestError::OutsideWindow`] unless `issued_at` is present and
+    /// within [`MAX_REQUEST_AGE_MS`] before `now_ms` to [`MAX_ISSUED_AHEAD_MS`]
+    /// after it.
+    pub fn check_issued_at(&self, now_ms: i64) -> Result<(), SignedRequestError> {
+        let issued_ms = self
+            .issued_at
+            .and_then(|s| s.checked_mul(1000))
+            .ok_or(SignedRequestError::OutsideWindow)?;
+        let window = now_ms.saturating_sub(MAX_REQUEST_AGE_MS)..=now_ms.saturating_add(MAX_ISSUED_AHEAD_MS);
+        if window.contains(&issued_ms) {
+            Ok(())
+        } else {
+            Err(SignedRequestError::OutsideWindow)
+        }
+    }
 }
 
 impl fmt::Debug for DeletionRequest {
@@ -75,6 +112,7 @@ impl fmt::Debug for DeletionRequest {
             )
             .field("issued_at", &self.issued_at)
             .field("expires", &self.expires)
+            .field("confirmation_code", &self.confirmation_code)
             .finish()
     }
 }
@@ -126,10 +164,18 @@ pub fn verify(signed_request: &str, app_secret: &[u8]) -> Result<DeletionRequest
     let user_id = v["user_id"].as_str().ok_or(SignedRequestError::BadPayload)?;
     // An app-scoped id is one of Meta's decimal ids, like a PSID.
     crate::ids::check_meta_id("user_id", user_id).map_err(|_| SignedRequestError::BadPayload)?;
+    let code = {
+        use sha2::Digest;
+        Sha256::new()
+            .chain_update(b"optcast-deletion-request:")
+            .chain_update(&sig)
+            .finalize()
+    };
     Ok(DeletionRequest {
         user_id: user_id.to_string(),
         issued_at: optional_i64(&v["issued_at"])?,
         expires: optional_i64(&v["expires"])?,
+        confirmation_code: hex::encode(&code[..16]),
     })
 }
 
@@ -169,11 +215,59 @@ mod tests {
         br#"{"algorithm":"HMAC-SHA256","expires":1291840400,"issued_at":1291836800,"user_id":"218471"}"#;
 
     fn expected() -> DeletionRequest {
+        use sha2::Digest;
+        let mut m = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+        m.update(URL_SAFE_NO_PAD.encode(PAYLOAD).as_bytes());
+        let sig = m.finalize().into_bytes();
+        let code = Sha256::digest([b"optcast-deletion-request:".as_slice(), &sig].concat());
         DeletionRequest {
             user_id: "218471".into(),
             issued_at: Some(1291836800),
             expires: Some(1291840400),
+            confirmation_code: hex::encode(&code[..16]),
         }
+    }
+
+    #[test]
+    fn the_same_request_has_the_same_code_and_another_request_another() {
+        let first = verify(&sign(PAYLOAD, SECRET), SECRET).unwrap();
+        let again = verify(&sign(PAYLOAD, SECRET), SECRET).unwrap();
+        assert_eq!(first.confirmation_code, again.confirmation_code);
+        assert_eq!(first.confirmation_code.len(), 32);
+        let later = br#"{"algorithm":"HMAC-SHA256","issued_at":1291836801,"user_id":"218471"}"#;
+        let other = verify(&sign(later, SECRET), SECRET).unwrap();
+        assert_ne!(first.confirmation_code, other.confirmation_code);
+    }
+
+    #[test]
+    fn issued_at_must_be_within_a_day_before_to_five_minutes_after_the_clock() {
+        let issued = expected();
+        let at = 1291836800 * 1000;
+        assert_eq!(issued.check_issued_at(at), Ok(()));
+        assert_eq!(issued.check_issued_at(at + MAX_REQUEST_AGE_MS), Ok(()));
+        assert_eq!(issued.check_issued_at(at - MAX_ISSUED_AHEAD_MS), Ok(()));
+        for now in [
+            at + MAX_REQUEST_AGE_MS + 1,
+            at - MAX_ISSUED_AHEAD_MS - 1,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            assert_eq!(
+                issued.check_issued_at(now),
+                Err(SignedRequestError::OutsideWindow),
+                "{now}"
+            );
+        }
+        let missing = DeletionRequest {
+            issued_at: None,
+            ..expected()
+        };
+        assert_eq!(missing.check_issued_at(at), Err(SignedRequestError::OutsideWindow));
+        let absurd = DeletionRequest {
+            issued_at: Some(i64::MAX),
+            ..expected()
+        };
+        assert_eq!(absurd.check_issued_at(at), Err(SignedRequestError::OutsideWindow));
     }
 
     /// Builds `<sig>.<payload>` with hmac and base64 directly, not via `sign()`.

@@ -1,15 +1,13 @@
 //! Logging setup and the one way personal ids may appear in logs: hashed.
 
-use sha2::{Digest, Sha256};
-
 /// A short, stable, non-reversible tag for a PSID or other personal id, so
 /// log lines about the same person can be correlated without naming them.
+/// Keyed ([`crate::pseudonym`]), so a tag cannot be reversed by hashing
+/// every possible id; 12 hex digits, enough to tell people apart in logs.
 pub fn subject_hash(raw: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"optcast-log:")
-        .chain_update(raw.as_bytes())
-        .finalize();
-    hex::encode(&digest[..6])
+    let tag = crate::pseudonym::keys().digest(crate::pseudonym::LOG, &[raw]);
+    let hex = tag.split_once('.').map_or(tag.as_str(), |(_, h)| h);
+    hex[..12].to_string()
 }
 
 /// JSON logs for Lambda (CloudWatch); `RUST_LOG` sets the level.

@@ -60,6 +60,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
 }
 
+/// The test stack's pseudonym key set: `t2` current, `t1` an older key
+/// whose records must still match (test keys, not secrets).
+pub const PSEUDONYM_KEYS: &str = r#"{"current":"t2","keys":{"t1":"b3B0Y2FzdCB0ZXN0IHBzZXVkb255bSBrZXkgb25lLi4=","t2":"b3B0Y2FzdCB0ZXN0IHBzZXVkb255bSBrZXkgdHdvLi4="}}"#;
+
 pub fn options(prefix: &str) -> StackOptions {
     let mut opts = StackOptions::new(prefix, template_path());
     opts.addr = "127.0.0.1:0".parse().unwrap();
@@ -69,6 +73,8 @@ pub fn options(prefix: &str) -> StackOptions {
     opts.overrides.insert("META_APP_SECRET".into(), APP_SECRET.into());
     opts.overrides.insert("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into());
     opts.overrides.insert("OPTCAST_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
+    opts.overrides
+        .insert("OPTCAST_PSEUDONYM_KEYS".into(), PSEUDONYM_KEYS.into());
     opts.overrides.insert("SEND_RETRY_BASE_SECS".into(), "1".into());
     opts.overrides.insert("SEND_RATE_PER_SECOND".into(), "200".into());
     opts
@@ -339,7 +345,18 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN);
+        self.api_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// A management API call with `token` as the bearer token.
+    pub async fn api_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -458,6 +475,14 @@ pub fn scheduled_event(at_ms: i64) -> serde_json::Value {
 
 impl TestApp {
     /// Invokes a function through the Invoke API; its JSON result.
+    /// A scheduled invocation of `function` dated `at_ms`, with the stack's
+    /// clock moved to that time first (the functions cap an event's time at
+    /// their clock, so a run "days later" needs both).
+    pub async fn invoke_at(&self, function: &str, at_ms: i64) -> serde_json::Value {
+        self.stack.clock.set_now_ms(at_ms);
+        self.invoke(function, &scheduled_event(at_ms)).await
+    }
+
     pub async fn invoke(&self, function: &str, event: &serde_json::Value) -> serde_json::Value {
         self.http
             .post(self.url(&format!("/2015-03-31/functions/{function}/invocations")))

@@ -1,9 +1,13 @@
 //! The management API (`/v1/*`): register pages, create, inspect and cancel
 //! broadcasts, read a lead's consent state and history, erase and export a
-//! subject, list and replay the ingest quarantine. Every route needs `Authorization: Bearer <token>`; errors are JSON
-//! with a precise status.
+//! subject, list and replay the ingest quarantine. Every route needs `Authorization: Bearer <token>` and a scope
+//! ([`ROUTES`]); a caller sees only its pages ([`optcast_shared::access`]): another page's data is 404, a missing
+//! scope 403. Exports, erasures and page-token changes go to the audit trail first. Errors are JSON with a precise
+//! status.
 
 use lambda_http::{Body, Request, RequestExt, Response};
+use optcast_shared::access::{self, AccessError, Caller, Scope, TokenTable};
+use optcast_shared::audit::{self, AuditTrail};
 use optcast_shared::broadcast::{BroadcastMessage, BroadcastState};
 use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Counts, Page, SendTables};
 use optcast_shared::config::{self, ConfigError, Source};
@@ -14,8 +18,7 @@ use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::ids::{BroadcastId, PageId, Psid};
 use optcast_shared::queue::{ErasureJob, ErasureTarget};
 use optcast_shared::store::{Store, StoreError, Tables};
-use optcast_shared::{dispatch, handshake, telemetry};
-use secrecy::{ExposeSecret, SecretString};
+use optcast_shared::{dispatch, telemetry};
 use serde::Deserialize;
 
 mod quarantine;
@@ -31,6 +34,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum ApiError {
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    #[error("this call needs the {0} scope")]
+    Forbidden(Scope),
     #[error("{1}")]
     BadRequest(&'static str, String),
     #[error("{0} not found")]
@@ -56,6 +61,7 @@ impl ApiError {
     fn status_and_code(&self) -> (u16, &'static str) {
         match self {
             ApiError::Unauthorized => (401, "unauthorized"),
+            ApiError::Forbidden(_) => (403, "missing_scope"),
             ApiError::BadRequest(code, _) => (400, code),
             ApiError::NotFound(_) => (404, "not_found"),
             ApiError::Conflict(_) => (409, "conflict"),
@@ -69,17 +75,55 @@ impl ApiError {
     }
 }
 
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::MissingScope(s) => ApiError::Forbidden(s),
+            AccessError::PageNotVisible => ApiError::NotFound("page"),
+            AccessError::Unauthenticated | AccessError::Config(_) => ApiError::Unauthorized,
+        }
+    }
+}
+
+/// Every route, with the scope it needs. `template.yaml` requires the same
+/// scopes per route in API Gateway (a template test compares the two).
+pub const ROUTES: &[(&str, &str, Scope)] = &[
+    ("PUT", "/v1/pages/{page_id}", Scope::PagesWrite),
+    ("POST", "/v1/broadcasts", Scope::BroadcastsWrite),
+    ("GET", "/v1/broadcasts/{id}", Scope::BroadcastsRead),
+    ("POST", "/v1/broadcasts/{id}/cancel", Scope::BroadcastsWrite),
+    ("GET", "/v1/pages/{page_id}/subscribers/{psid}", Scope::SubscribersRead),
+    ("POST", "/v1/erasure", Scope::DataErase),
+    ("GET", "/v1/erasure/{id}", Scope::DataErase),
+    ("GET", "/v1/export", Scope::DataExport),
+    ("GET", "/v1/quarantine", Scope::SubscribersRead),
+    ("POST", "/v1/quarantine/{id}/replay", Scope::BroadcastsWrite),
+];
+
+/// The scope `method` on `segments` (the path after `/v1`) needs.
+fn route_scope(method: &str, segments: &[&str]) -> Option<Scope> {
+    ROUTES.iter().find_map(|(m, pattern, scope)| {
+        let parts: Vec<&str> = pattern.trim_start_matches("/v1/").split('/').collect();
+        let matches = *m == method
+            && parts.len() == segments.len()
+            && parts.iter().zip(segments).all(|(p, s)| p.starts_with('{') || p == s);
+        matches.then_some(*scope)
+    })
+}
+
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(code, message.into())
 }
 
 /// How callers are authenticated.
 pub enum AdminAuth {
-    /// A shared bearer token (`OPTCAST_ADMIN_TOKEN`, local runs).
-    Token(SecretString),
-    /// API Gateway's JWT authorizer already validated the token (AWS).
-    Gateway,
-    /// Neither configured: refuse everything.
+    /// Bearer tokens (local runs): `OPTCAST_ADMIN_TOKEN` (every page and
+    /// scope) and the table of `OPTCAST_API_TOKENS` / `OPTCAST_API_TOKENS_FILE`.
+    Tokens(TokenTable),
+    /// API Gateway's JWT authorizer already validated the token (AWS); the
+    /// caller's pages are in the claim named here (`PAGES_CLAIM`).
+    Gateway { pages_claim: String },
+    /// Nothing configured: refuse everything.
     Closed,
 }
 
@@ -97,6 +141,7 @@ pub struct Api {
     default_retention_days: u32,
     quarantine: optcast_shared::quarantine::Quarantine,
     ingest_chunk_queue_url: String,
+    audit: AuditTrail,
 }
 
 /// What a route answers.
@@ -155,11 +200,7 @@ struct BroadcastRequest {
 
 impl Api {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let auth = match (src.get("OPTCAST_ADMIN_TOKEN"), src.get("ADMIN_AUTH").as_deref()) {
-            (Some(t), _) => AdminAuth::Token(t.into()),
-            (None, Some("api-gateway-jwt")) => AdminAuth::Gateway,
-            _ => AdminAuth::Closed,
-        };
+        let auth = auth_from_source(src)?;
         let ddb = config::dynamodb(aws);
         let send_tables = SendTables::from_source(src)?;
         let leads = Store::new(ddb.clone(), Tables::from_source(src)?);
@@ -171,6 +212,10 @@ impl Api {
                 config::required(src, "PRIVACY_TABLE")?,
             ),
             requests: Requests {
+                ddb: ddb.clone(),
+                table: config::required(src, "PRIVACY_TABLE")?,
+            },
+            audit: AuditTrail {
                 ddb: ddb.clone(),
                 table: config::required(src, "PRIVACY_TABLE")?,
             },
@@ -217,18 +262,22 @@ impl Api {
         }
     }
 
-    fn authorize(&self, req: &Request) -> Result<(), ApiError> {
+    fn authenticate(&self, req: &Request) -> Result<Caller, ApiError> {
         match &self.auth {
             AdminAuth::Closed => Err(ApiError::Unauthorized),
-            AdminAuth::Gateway => {
+            AdminAuth::Gateway { pages_claim } => {
                 // API Gateway rejects unauthenticated calls before they get
-                // here; still refuse a request that carries no authorizer context.
-                match req.request_context_ref() {
-                    Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) if ctx.authorizer.is_some() => Ok(()),
-                    _ => Err(ApiError::Unauthorized),
+                // here; still refuse a request that carries no JWT context.
+                let jwt = match req.request_context_ref() {
+                    Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+                        ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref())
+                    }
+                    _ => None,
                 }
+                .ok_or(ApiError::Unauthorized)?;
+                Ok(access::from_jwt(&jwt.claims, jwt.scopes.as_deref(), pages_claim)?)
             }
-            AdminAuth::Token(expected) => {
+            AdminAuth::Tokens(table) => {
                 let given = req
                     .headers()
                     .get("authorization")
@@ -240,11 +289,7 @@ impl Api {
                     })
                     .map(|(_, token)| token)
                     .ok_or(ApiError::Unauthorized)?;
-                if handshake::constant_time_eq(given.trim().as_bytes(), expected.expose_secret().as_bytes()) {
-                    Ok(())
-                } else {
-                    Err(ApiError::Unauthorized)
-                }
+                table.authenticate(given.trim()).ok_or(ApiError::Unauthorized)
             }
         }
     }
@@ -261,19 +306,23 @@ impl Api {
             return Err(ApiError::NotFound("route"));
         }
         // Authenticate before looking at anything else the caller sent.
-        self.authorize(req)?;
+        let caller = self.authenticate(req)?;
         let method = req.method().as_str();
+        if let Some(scope) = route_scope(method, &segments[1..]) {
+            caller.require(scope)?;
+        }
+        let c = &caller;
         let json = match (method, &segments[1..]) {
-            ("PUT", ["pages", page]) => self.put_page(page, body(req)?).await,
-            ("POST", ["broadcasts"]) => self.create_broadcast(body(req)?).await,
-            ("GET", ["broadcasts", id]) => self.get_broadcast(id).await,
-            ("POST", ["broadcasts", id, "cancel"]) => self.cancel(id).await,
-            ("GET", ["pages", page, "subscribers", psid]) => self.subscriber(page, psid).await,
-            ("POST", ["erasure"]) => self.erasure(body(req)?).await,
-            ("GET", ["erasure", id]) => self.erasure_status(id).await,
-            ("GET", ["export"]) => return self.export(req).await,
-            ("GET", ["quarantine"]) => self.list_quarantine(req).await,
-            ("POST", ["quarantine", id, "replay"]) => self.replay_quarantine(id).await,
+            ("PUT", ["pages", page]) => self.put_page(c, page, body(req)?).await,
+            ("POST", ["broadcasts"]) => self.create_broadcast(c, body(req)?).await,
+            ("GET", ["broadcasts", id]) => self.get_broadcast(c, id).await,
+            ("POST", ["broadcasts", id, "cancel"]) => self.cancel(c, id).await,
+            ("GET", ["pages", page, "subscribers", psid]) => self.subscriber(c, page, psid).await,
+            ("POST", ["erasure"]) => self.erasure(c, body(req)?).await,
+            ("GET", ["erasure", id]) => self.erasure_status(c, id).await,
+            ("GET", ["export"]) => return self.export(c, req).await,
+            ("GET", ["quarantine"]) => self.list_quarantine(c, req).await,
+            ("POST", ["quarantine", id, "replay"]) => self.replay_quarantine(c, id).await,
             (_, ["pages", _])
             | (_, ["broadcasts"])
             | (_, ["broadcasts", _])
@@ -289,8 +338,9 @@ impl Api {
         Ok(reply(json.0, json.1))
     }
 
-    async fn put_page(&self, page: &str, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
+    async fn put_page(&self, caller: &Caller, page: &str, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
         let page_id = PageId::parse(page).map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        caller.require_page(&page_id)?;
         let req: PageRequest = parse_json(body)?;
         if req.access_token.trim().is_empty() || req.access_token.len() > 4096 {
             return Err(bad("invalid_access_token", "access_token must be 1 to 4096 characters"));
@@ -314,6 +364,7 @@ impl Api {
                 "region is a two-letter code such as EU, UK or JP",
             ));
         }
+        self.audit(caller, audit::Action::PageToken, &page_id, None).await?;
         let key = self.keys.generate(&crypto::page_key_context(&page_id)).await?;
         let sealed = crypto::seal(&key, &crypto::page_token_aad(&page_id), req.access_token.as_bytes());
         let page = Page {
@@ -333,9 +384,10 @@ impl Api {
         ))
     }
 
-    async fn create_broadcast(&self, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
+    async fn create_broadcast(&self, caller: &Caller, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
         let req: BroadcastRequest = parse_json(body)?;
         let page_id = PageId::parse(req.page_id).map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        caller.require_page(&page_id)?;
         req.message
             .validate()
             .map_err(|e| bad("invalid_message", e.to_string()))?;
@@ -394,18 +446,24 @@ impl Api {
         Ok((201, json!({"id": b.id.as_str(), "state": state.as_str()})))
     }
 
-    async fn get_broadcast(&self, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+    /// The broadcast `id`, if the caller may see its page (else 404, as if
+    /// it did not exist).
+    async fn visible_broadcast(&self, caller: &Caller, id: &str) -> Result<Broadcast, ApiError> {
         let id = BroadcastId::parse(id).map_err(|_| ApiError::NotFound("broadcast"))?;
-        let b = self
-            .broadcasts
+        self.broadcasts
             .broadcast(&id)
             .await?
-            .ok_or(ApiError::NotFound("broadcast"))?;
+            .filter(|b| caller.sees(&b.page_id))
+            .ok_or(ApiError::NotFound("broadcast"))
+    }
+
+    async fn get_broadcast(&self, caller: &Caller, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        let b = self.visible_broadcast(caller, id).await?;
         Ok((200, broadcast_json(&b)))
     }
 
-    async fn cancel(&self, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
-        let id = BroadcastId::parse(id).map_err(|_| ApiError::NotFound("broadcast"))?;
+    async fn cancel(&self, caller: &Caller, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        let id = self.visible_broadcast(caller, id).await?.id;
         let from = [
             BroadcastState::Scheduled,
             BroadcastState::Planning,
@@ -434,9 +492,10 @@ impl Api {
         Ok((200, broadcast_json(&b)))
     }
 
-    async fn subscriber(&self, page: &str, psid: &str) -> Result<(u16, serde_json::Value), ApiError> {
+    async fn subscriber(&self, caller: &Caller, page: &str, psid: &str) -> Result<(u16, serde_json::Value), ApiError> {
         let page_id = PageId::parse(page).map_err(|e| bad("invalid_page_id", e.to_string()))?;
         let psid = Psid::parse(psid).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        caller.require_page(&page_id)?;
         let sub = self
             .leads
             .subscriber(&page_id, &psid)
@@ -476,19 +535,18 @@ impl Api {
     /// Erases a subject: the data key and subscriber record go now, in one
     /// transaction (no send can reach them afterwards); the eraser function
     /// deletes the rest from the queue.
-    async fn erasure(&self, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
+    async fn erasure(&self, caller: &Caller, body: &[u8]) -> Result<(u16, serde_json::Value), ApiError> {
         let req: ErasureRequestBody = parse_json(body)?;
         let page_id = PageId::parse(req.page_id).map_err(|e| bad("invalid_page_id", e.to_string()))?;
         let psid = Psid::parse(req.psid).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        caller.require_page(&page_id)?;
         let id = erasure::new_request_id();
         let now = now_ms();
+        let digest = crypto::subject_digest(&page_id, &psid);
+        self.audit(caller, audit::Action::Erasure, &page_id, Some(&digest))
+            .await?;
         self.requests
-            .create(
-                &id,
-                ErasureReason::Request,
-                &crypto::subject_digest(&page_id, &psid),
-                now,
-            )
+            .create(&id, ErasureReason::Request, Some(&page_id), &digest, now)
             .await?;
         // Queued first, so an erasure is never left half done: if queueing
         // fails the caller gets a 503 with nothing destroyed and retries. The
@@ -515,7 +573,7 @@ impl Api {
         Ok((202, json!({"request_id": id, "status": "pending"})))
     }
 
-    async fn erasure_status(&self, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+    async fn erasure_status(&self, caller: &Caller, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
         if id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(ApiError::NotFound("erasure request"));
         }
@@ -523,17 +581,22 @@ impl Api {
             .requests
             .get(id)
             .await?
+            .filter(|r| caller.require_optional_page(r.page_id.as_ref()).is_ok())
             .ok_or(ApiError::NotFound("erasure request"))?;
         Ok((200, serde_json::to_value(&r).unwrap_or_default()))
     }
 
-    async fn export(&self, req: &Request) -> Result<Reply, ApiError> {
+    async fn export(&self, caller: &Caller, req: &Request) -> Result<Reply, ApiError> {
         let params = req.query_string_parameters();
         let page_id = PageId::parse(params.first("page_id").unwrap_or_default())
             .map_err(|e| bad("invalid_page_id", e.to_string()))?;
         let psid =
             Psid::parse(params.first("psid").unwrap_or_default()).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        caller.require_page(&page_id)?;
         let now = now_ms();
+        let digest = crypto::subject_digest(&page_id, &psid);
+        self.audit(caller, audit::Action::Export, &page_id, Some(&digest))
+            .await?;
         let key = format!(
             "{}{now}-{}.json",
             export::subject_prefix(&page_id, &psid),
@@ -602,6 +665,68 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Records a privileged call before it happens: if the trail cannot be
+    /// written, the call is refused (503).
+    async fn audit(
+        &self,
+        caller: &Caller,
+        action: audit::Action,
+        page: &PageId,
+        subject_digest: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.audit
+            .record(&audit::Entry {
+                actor: &caller.name,
+                action,
+                page,
+                subject_digest,
+                at_ms: now_ms(),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The authentication the environment configures: bearer tokens,
+/// `OPTCAST_ADMIN_TOKEN` (every page and scope, named `admin`) plus the table
+/// in `OPTCAST_API_TOKENS` (JSON) or the file `OPTCAST_API_TOKENS_FILE`; else
+/// API Gateway's JWT (`ADMIN_AUTH=api-gateway-jwt`, pages from the claim
+/// `PAGES_CLAIM`, default `optcast_pages`); else nothing is allowed.
+///
+/// # Errors
+/// [`ConfigError`] when the token table cannot be read or parsed.
+fn auth_from_source(src: &dyn Source) -> Result<AdminAuth, ConfigError> {
+    let json = match (src.get("OPTCAST_API_TOKENS"), src.get("OPTCAST_API_TOKENS_FILE")) {
+        (Some(json), _) => Some(json),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::Invalid("OPTCAST_API_TOKENS_FILE", e.to_string()))?,
+        ),
+        (None, None) => None,
+    };
+    let mut table = match json {
+        Some(json) => {
+            TokenTable::parse(&json).map_err(|e| ConfigError::Invalid("OPTCAST_API_TOKENS", e.to_string()))?
+        }
+        None => TokenTable::default(),
+    };
+    if let Some(admin) = src.get("OPTCAST_ADMIN_TOKEN") {
+        table = table.with_admin("admin", &admin);
+    }
+    // Tokens, when configured, win: the local stack runs the template's
+    // environment (which names the JWT authorizer) with tokens added.
+    Ok(if !table.is_empty() {
+        AdminAuth::Tokens(table)
+    } else if src.get("ADMIN_AUTH").as_deref() == Some("api-gateway-jwt") {
+        AdminAuth::Gateway {
+            pages_claim: src.get("PAGES_CLAIM").unwrap_or_else(|| "optcast_pages".into()),
+        }
+    } else {
+        AdminAuth::Closed
+    })
+}
+
 fn broadcast_json(b: &Broadcast) -> serde_json::Value {
     json!({
         "id": b.id.as_str(),
@@ -650,10 +775,99 @@ fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
 pub async fn run() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let api = Api::from_source(&config::Env, &aws)?;
     let api = &api;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(api.handle(req).await)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An HTTP API (v2) event as API Gateway sends it after its JWT
+    /// authorizer accepted the token: the claims arrive flattened to strings.
+    fn gateway_request(method: &str, path: &str, scope: &str, pages: &str) -> Request {
+        let event = json!({
+            "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": "",
+            "headers": {"authorization": "Bearer x"},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "api", "domainName": "example.com", "domainPrefix": "example",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "t"},
+                "requestId": "r1", "routeKey": format!("{method} {path}"), "stage": "$default",
+                "time": "01/Dec/2026:00:00:00 +0000", "timeEpoch": 1_764_547_200_000_i64,
+                "authorizer": {"jwt": {"claims": {"sub": "user-1", "scope": scope, "optcast_pages": pages}, "scopes": null}}
+            },
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    async fn gateway_api() -> Api {
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .build();
+        let env = std::collections::HashMap::from([
+            ("ADMIN_AUTH", "api-gateway-jwt"),
+            ("SUBSCRIBERS_TABLE", "t"),
+            ("CONSENT_LOG_TABLE", "t"),
+            ("MESSAGES_TABLE", "t"),
+            ("EVENTS_TABLE", "t"),
+            ("SUBJECT_KEYS_TABLE", "t"),
+            ("PAGES_TABLE", "t"),
+            ("BROADCASTS_TABLE", "t"),
+            ("DELIVERIES_TABLE", "t"),
+            ("PRIVACY_TABLE", "t"),
+            ("KMS_KEY_ID", "k"),
+            ("PLAN_QUEUE_URL", "q"),
+            ("ERASURE_QUEUE_URL", "q"),
+            ("INGEST_CHUNK_QUEUE_URL", "q"),
+            ("DATA_BUCKET", "b"),
+        ]);
+        let source = move |k: &str| env.get(k).map(|v| v.to_string());
+        Api::from_source(&source, &aws).unwrap()
+    }
+
+    async fn status_and_code(api: &Api, req: Request) -> (u16, String) {
+        let resp = api.handle(req).await;
+        let body: serde_json::Value = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            Body::Binary(b) => serde_json::from_slice(b).unwrap(),
+            Body::Empty => serde_json::Value::Null,
+            _ => serde_json::Value::Null,
+        };
+        (
+            resp.status().as_u16(),
+            body["error"]["code"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    // Refused before any AWS call (the clients here point nowhere).
+    #[tokio::test]
+    async fn a_jwt_gives_the_caller_its_pages_and_scopes() {
+        let api = gateway_api().await;
+        let other_page = gateway_request("GET", "/v1/pages/102/subscribers/2001", "subscribers:read", "[101]");
+        assert_eq!(status_and_code(&api, other_page).await, (404, "not_found".into()));
+        let no_scope = gateway_request("GET", "/v1/export", "subscribers:read", "*");
+        assert_eq!(status_and_code(&api, no_scope).await, (403, "missing_scope".into()));
+        let no_pages_claim = gateway_request("PUT", "/v1/pages/101", "pages:write", "");
+        assert_eq!(status_and_code(&api, no_pages_claim).await, (404, "not_found".into()));
+    }
+
+    #[test]
+    fn every_route_the_router_serves_has_a_scope() {
+        for (method, path, _) in ROUTES {
+            let segments: Vec<&str> = path
+                .trim_start_matches("/v1/")
+                .split('/')
+                .map(|s| if s.starts_with('{') { "1" } else { s })
+                .collect();
+            assert!(route_scope(method, &segments).is_some(), "{method} {path}");
+        }
+        assert_eq!(route_scope("DELETE", &["pages", "1"]), None);
+    }
 }

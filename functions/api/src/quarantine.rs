@@ -8,6 +8,13 @@ use optcast_shared::quarantine;
 use serde_json::json;
 
 use crate::{bad, Api, ApiError};
+use optcast_shared::access::Caller;
+use optcast_shared::ids::PageId;
+
+fn visible(caller: &Caller, record: &quarantine::QuarantineRecord) -> bool {
+    let page = record.page_id.as_deref().and_then(|p| PageId::parse(p).ok());
+    caller.require_optional_page(page.as_ref()).is_ok()
+}
 
 /// Records per page of the listing.
 const PAGE_SIZE: i32 = 100;
@@ -15,7 +22,11 @@ const PAGE_SIZE: i32 = 100;
 impl Api {
     /// 200 `{"records": [...], "next": <id or null>}`, oldest id first;
     /// `?after=<id>` continues.
-    pub(crate) async fn list_quarantine(&self, req: &Request) -> Result<(u16, serde_json::Value), ApiError> {
+    pub(crate) async fn list_quarantine(
+        &self,
+        caller: &Caller,
+        req: &Request,
+    ) -> Result<(u16, serde_json::Value), ApiError> {
         let params = req.query_string_parameters();
         let after = params.first("after");
         if after.is_some_and(|a| !quarantine::is_id(a)) {
@@ -26,11 +37,18 @@ impl Api {
             .list(after, PAGE_SIZE)
             .await
             .map_err(|e| ApiError::Queue(e.to_string()))?;
+        // Only the caller's pages; records naming no page are for callers of
+        // every page. The cursor still walks the whole quarantine.
+        let records: Vec<_> = records.into_iter().filter(|r| visible(caller, r)).collect();
         Ok((200, json!({ "records": records, "next": next })))
     }
 
     /// 202 `{"id", "replaying": true}`: the record is queued for ingest.
-    pub(crate) async fn replay_quarantine(&self, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
+    pub(crate) async fn replay_quarantine(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(u16, serde_json::Value), ApiError> {
         if !quarantine::is_id(id) {
             return Err(ApiError::NotFound("quarantine record"));
         }
@@ -39,6 +57,7 @@ impl Api {
             .get(id)
             .await
             .map_err(|e| ApiError::Queue(e.to_string()))?
+            .filter(|r| visible(caller, r))
             .ok_or(ApiError::NotFound("quarantine record"))?;
         let job =
             serde_json::to_string(&self.quarantine.replay_job(&record)).map_err(|e| ApiError::Queue(e.to_string()))?;

@@ -3,14 +3,18 @@
 //! callback, which is mapped to the PSIDs it has on the business's Pages
 //! (Graph `ids_for_pages`) and each is erased. Every step is idempotent, so a
 //! redelivered job changes nothing; a job that keeps failing is dead-lettered
-//! and its request stays "pending" (visible on its status page).
+//! and its request stays "pending" (visible on its status page). Before a
+//! request is completed, the subjects' items are taken out of the raw
+//! deliveries held in the ingest dead-letter queues ([`RawCopies`]).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
+use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, Requests};
 use optcast_shared::graph::{GraphClient, GraphError};
 use optcast_shared::http::now_ms;
-use optcast_shared::queue::{ErasureJob, ErasureTarget};
+use optcast_shared::queue::{ErasureJob, ErasureTarget, QueueError};
+use optcast_shared::raw_copies::{PurgeReport, RawCopies};
 use optcast_shared::store::{Store, StoreError, Tables};
 use optcast_shared::{broadcast_store::SendTables, telemetry};
 use secrecy::SecretString;
@@ -25,6 +29,8 @@ pub enum EraserError {
     Graph(#[from] GraphError),
     #[error("META_APP_ID is not configured: app-scoped ids cannot be mapped")]
     NoAppId,
+    #[error("dead-letter queues: {0}")]
+    RawCopies(#[from] QueueError),
 }
 
 pub struct Eraser {
@@ -33,6 +39,7 @@ pub struct Eraser {
     graph: GraphClient,
     app_id: Option<String>,
     app_secret: SecretString,
+    raw_copies: RawCopies,
 }
 
 /// The outcome of one job.
@@ -40,6 +47,7 @@ pub struct Eraser {
 pub struct Outcome {
     pub subjects: u64,
     pub report: ErasureReport,
+    pub raw_copies: PurgeReport,
 }
 
 impl Eraser {
@@ -63,6 +71,16 @@ impl Eraser {
             ),
             app_id: src.get("META_APP_ID"),
             app_secret: MetaSecrets::load(src, aws).await?.app_secret,
+            raw_copies: RawCopies {
+                sqs: aws_sdk_sqs::Client::new(aws),
+                s3: aws_sdk_s3::Client::new(aws),
+                keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
+                bucket: config::required(src, "DATA_BUCKET")?,
+                dead_letter_queues: vec![
+                    config::required(src, "INGEST_DLQ_URL")?,
+                    config::required(src, "INGEST_CHUNK_DLQ_URL")?,
+                ],
+            },
         })
     }
 
@@ -105,6 +123,7 @@ impl Eraser {
         for (page, psid) in &subjects {
             report.add(&self.eraser.erase(page, psid, reason, now).await?);
         }
+        let raw_copies = self.raw_copies.purge(&subjects).await?;
         // Data was held if this run found some, or a tombstone was written
         // since the request (by the API's shred, or an earlier run of this
         // job; `found_before` comes from older jobs): a job run again never
@@ -135,12 +154,14 @@ impl Eraser {
             messages = report.messages,
             consent_records = report.consent_records,
             deliveries = report.deliveries,
+            dead_letter_items = raw_copies.items_removed,
             status = status.as_str(),
             "erasure finished"
         );
         Ok(Outcome {
             subjects: subjects.len() as u64,
             report,
+            raw_copies,
         })
     }
 }
@@ -148,6 +169,7 @@ impl Eraser {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let eraser = Eraser::from_source(&config::Env, &aws).await?;
     let eraser = &eraser;
     lambda_runtime::run(lambda_runtime::service_fn(

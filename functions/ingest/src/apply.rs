@@ -100,10 +100,7 @@ impl Ingest {
             let known = current.is_some();
             let (mut sub, key) = match current {
                 Some(sub) => {
-                    let key = self
-                        .keys
-                        .unwrap(&sub.data_key, &crypto::subject_key_context(&event.page_id, psid))
-                        .await?;
+                    let key = self.keys.unwrap_subject(&sub.data_key, &event.page_id, psid).await?;
                     (sub, key)
                 }
                 None => {

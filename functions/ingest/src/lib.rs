@@ -252,6 +252,7 @@ impl Ingest {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let ingest = Ingest::from_source(&config::Env, &aws)?;
     let ingest = &ingest;
     lambda_runtime::run(lambda_runtime::service_fn(

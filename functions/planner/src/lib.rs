@@ -207,6 +207,7 @@ fn decode_cursor(cursor: &str) -> Option<HashMap<String, AttributeValue>> {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let planner = Planner::from_source(&config::Env, &aws)?;
     let planner = &planner;
     lambda_runtime::run(lambda_runtime::service_fn(

@@ -1,6 +1,7 @@
 //! The scheduler: every minute (EventBridge), starts the broadcasts whose
-//! `send_at` has come. "Now" is the event's `time`, so a sweep can be run
-//! "in the future" by a test or an operator.
+//! `send_at` has come. "Now" is the event's `time`, capped at the real clock
+//! plus a small skew ([`optcast_shared::clock`]): an invocation dated in the
+//! future starts nothing early.
 //!
 //! Why a dispatcher rather than one EventBridge Scheduler schedule per
 //! broadcast: it needs no schedule lifecycle (create, update on edit, delete
@@ -9,15 +10,16 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::broadcast_store::{BroadcastStore, SendTables};
+use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::dispatch;
-use optcast_shared::http::now_ms;
 use optcast_shared::telemetry;
 
 pub struct Scheduler {
     store: BroadcastStore,
     sqs: aws_sdk_sqs::Client,
     plan_queue_url: String,
+    clock: Clock,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -33,7 +35,14 @@ impl Scheduler {
             store: BroadcastStore::new(config::dynamodb(aws), SendTables::from_source(src)?),
             sqs: aws_sdk_sqs::Client::new(aws),
             plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
+            clock: Clock::system(),
         })
+    }
+
+    /// Reads "now" from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Starts every due broadcast. Errors are per broadcast: one failure
@@ -42,7 +51,7 @@ impl Scheduler {
         &self,
         event: EventBridgeEvent<serde_json::Value>,
     ) -> Result<Report, optcast_shared::store::StoreError> {
-        let now = event.time.map(|t| t.timestamp_millis()).unwrap_or_else(now_ms);
+        let now = self.clock.invocation_now_ms(event.time.map(|t| t.timestamp_millis()));
         let mut report = Report {
             now_ms: now,
             ..Default::default()
@@ -65,6 +74,7 @@ impl Scheduler {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let scheduler = Scheduler::from_source(&config::Env, &aws)?;
     let scheduler = &scheduler;
     lambda_runtime::run(lambda_runtime::service_fn(

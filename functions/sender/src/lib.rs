@@ -384,7 +384,7 @@ impl Sender {
         };
         let key = self
             .keys
-            .unwrap(&sub.data_key, &crypto::subject_key_context(&task.page_id, &task.psid))
+            .unwrap_subject(&sub.data_key, &task.page_id, &task.psid)
             .await?;
         let token = crypto::open(
             &key,
@@ -447,6 +447,7 @@ fn parse(record: &SqsMessage) -> Result<SendTask, SendError> {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let sender = Sender::from_source(&config::Env, &aws)?;
     let sender = &sender;
     lambda_runtime::run(lambda_runtime::service_fn(

@@ -1,5 +1,6 @@
-//! The retention sweep (EventBridge, hourly). "Now" is the event's `time`, so
-//! a sweep can be run "in the future". For every page it deletes the
+//! The retention sweep (EventBridge, hourly). "Now" is the event's `time`,
+//! capped at the real clock plus a small skew ([`optcast_shared::clock`]):
+//! an invocation dated 2100 deletes only what has expired by now. For every page it deletes the
 //! messages, delivery records and event markers older than the page's
 //! retention, through the `by_age` indexes (no scan), and erases leads
 //! unsubscribed for longer than the purge period; then the raw payloads in S3
@@ -18,6 +19,7 @@ use std::time::Instant;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use optcast_shared::broadcast_store::SendTables;
+use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::erasure::{self, Eraser, ErasureReason};
 use optcast_shared::http::now_ms;
@@ -77,6 +79,7 @@ pub struct Sweeper {
     default_retention_days: u32,
     purge_days: u32,
     max_deletes_per_run: u64,
+    clock: Clock,
 }
 
 impl Sweeper {
@@ -122,14 +125,21 @@ impl Sweeper {
                 retention::DEFAULT_UNSUBSCRIBED_PURGE_DAYS,
             )?,
             max_deletes_per_run: u64::from(config::parse_u32(src, "SWEEP_MAX_DELETES_PER_RUN", 200_000)?.max(1)),
+            clock: Clock::system(),
         })
+    }
+
+    /// Reads "now" from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// One scheduled run: sweep, then write the report. Fails (so the
     /// invocation shows as an error and alarms) if anything went wrong; the
     /// report is written first either way.
     pub async fn handle(&self, event: EventBridgeEvent<serde_json::Value>) -> Result<SweepReport, SweepError> {
-        let now = event.time.map(|t| t.timestamp_millis()).unwrap_or_else(now_ms);
+        let now = self.clock.invocation_now_ms(event.time.map(|t| t.timestamp_millis()));
         let report = self.sweep(now).await;
         tracing::info!(
             run = %report.run_id,
@@ -503,6 +513,7 @@ fn index_key(item: &Item) -> Item {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let sweeper = Sweeper::from_source(&config::Env, &aws)?;
     let sweeper = &sweeper;
     lambda_runtime::run(lambda_runtime::service_fn(

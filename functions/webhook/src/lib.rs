@@ -6,9 +6,10 @@
 //! and its status page is served here.
 
 use lambda_http::{Body, Request, RequestExt, Response};
+use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
 use optcast_shared::crypto::KeyRing;
-use optcast_shared::erasure::{self, ErasureReason, RequestStatus, Requests};
+use optcast_shared::erasure::{ErasureReason, RequestStatus, Requests};
 use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::queue::{DeliveryQueue, ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::signature::{self, SignatureError};
@@ -31,6 +32,8 @@ pub struct Webhook {
     erasure_queue_url: String,
     /// Base of the status URL given to Meta; else from the request's host.
     public_base_url: Option<String>,
+    /// Judges a deletion request's `issued_at`.
+    clock: Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +88,14 @@ impl Webhook {
             },
             erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
             public_base_url: src.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            clock: Clock::system(),
         })
+    }
+
+    /// Reads "now" from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
@@ -170,13 +180,30 @@ impl Webhook {
         }
         let field = signed_request::form_field(body).ok_or(SignedRequestError::Missing)?;
         let request = signed_request::verify(&field, self.secrets.app_secret.expose_secret().as_bytes())?;
-        let code = erasure::new_request_id();
-        let digest = optcast_shared::queue::sha256_hex(request.user_id.as_bytes());
+        let now = self.clock.now_ms();
+        request.check_issued_at(now)?;
+        // The code comes from the request's signature: the same request sent
+        // again (Meta's retry, or a replay within the window) finds its first
+        // record and gets the same answer, not a second erasure.
+        let code = request.confirmation_code.clone();
+        let digest =
+            optcast_shared::pseudonym::keys().digest(optcast_shared::pseudonym::APP_SCOPED, &[&request.user_id]);
         let privacy = |e: &dyn std::fmt::Display| WebhookError::Privacy(e.to_string());
-        self.requests
-            .create(&code, ErasureReason::MetaDeletionCallback, &digest, now_ms())
+        let created = self
+            .requests
+            .create(&code, ErasureReason::MetaDeletionCallback, None, &digest, now)
             .await
             .map_err(|e| privacy(&e))?;
+        let pending = created
+            || self
+                .requests
+                .get(&code)
+                .await
+                .map_err(|e| privacy(&e))?
+                .is_some_and(|r| r.status == RequestStatus::Pending);
+        if !created {
+            tracing::info!(request = %code, pending, "data-deletion request replayed");
+        }
         let job = ErasureJob::ErasureV1 {
             request_id: code.clone(),
             target: ErasureTarget::AppScopedUser {
@@ -184,13 +211,18 @@ impl Webhook {
             },
             found_before: false,
         };
-        self.sqs
-            .send_message()
-            .queue_url(&self.erasure_queue_url)
-            .message_body(serde_json::to_string(&job).map_err(|e| privacy(&e))?)
-            .send()
-            .await
-            .map_err(|e| privacy(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        // Queued again while still pending: the first answer may have been
+        // lost before its job was queued. The eraser is idempotent per
+        // request, so a second job for the same request erases nothing twice.
+        if pending {
+            self.sqs
+                .send_message()
+                .queue_url(&self.erasure_queue_url)
+                .message_body(serde_json::to_string(&job).map_err(|e| privacy(&e))?)
+                .send()
+                .await
+                .map_err(|e| privacy(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        }
         let base = self.public_base_url.clone().unwrap_or_else(|| {
             let header = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok());
             let proto = header("x-forwarded-proto").unwrap_or("https");
@@ -301,6 +333,7 @@ fn json_response(status: u16, body: String) -> Response<Body> {
 pub async fn run() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let aws = config::aws().await;
+    config::install_pseudonyms(&config::Env, &aws).await?;
     let webhook = Webhook::from_source(&config::Env, &aws).await?;
     let webhook = &webhook;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {

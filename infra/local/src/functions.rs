@@ -2,6 +2,8 @@
 //! built from the environment `template.yaml` gives each function.
 
 use std::collections::BTreeMap;
+
+use optcast_shared::clock::Clock;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
@@ -31,13 +33,15 @@ impl Function {
         name: &str,
         env: BTreeMap<String, String>,
         aws: &aws_config::SdkConfig,
+        clock: &Clock,
     ) -> anyhow::Result<Option<Self>> {
         let source = move |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
         Ok(match name {
             "webhook" => Some(Function::Webhook(Arc::new(
                 webhook::Webhook::from_source(&source, aws)
                     .await
-                    .context("configuring webhook")?,
+                    .context("configuring webhook")?
+                    .with_clock(clock.clone()),
             ))),
             "ingest" => Some(Function::Ingest(Arc::new(
                 ingest::Ingest::from_source(&source, aws).context("configuring ingest")?,
@@ -52,7 +56,9 @@ impl Function {
                 sender::Sender::from_source(&source, aws).context("configuring sender")?,
             ))),
             "scheduler" => Some(Function::Scheduler(Arc::new(
-                scheduler::Scheduler::from_source(&source, aws).context("configuring scheduler")?,
+                scheduler::Scheduler::from_source(&source, aws)
+                    .context("configuring scheduler")?
+                    .with_clock(clock.clone()),
             ))),
             "eraser" => Some(Function::Eraser(Arc::new(
                 eraser::Eraser::from_source(&source, aws)
@@ -60,7 +66,9 @@ impl Function {
                     .context("configuring eraser")?,
             ))),
             "sweeper" => Some(Function::Sweeper(Arc::new(
-                sweeper::Sweeper::from_source(&source, aws).context("configuring sweeper")?,
+                sweeper::Sweeper::from_source(&source, aws)
+                    .context("configuring sweeper")?
+                    .with_clock(clock.clone()),
             ))),
             _ => None,
         })
@@ -113,12 +121,13 @@ pub async fn build_all(
     overrides: &Overrides,
     aws: &aws_config::SdkConfig,
     per_function: &BTreeMap<String, aws_config::SdkConfig>,
+    clock: &Clock,
 ) -> anyhow::Result<BTreeMap<String, Function>> {
     let mut out = BTreeMap::new();
     for (name, spec) in &provisioned.functions {
         let mut env = spec.env.clone();
         env.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        match Function::build(name, env, per_function.get(name).unwrap_or(aws)).await? {
+        match Function::build(name, env, per_function.get(name).unwrap_or(aws), clock).await? {
             Some(f) => {
                 out.insert(name.clone(), f);
             }

@@ -39,6 +39,10 @@ pub struct StackOptions {
     /// AWS configuration for particular functions (e.g. through a counting
     /// proxy); the others, and the pollers, use the stack's.
     pub function_aws: std::collections::BTreeMap<String, aws_config::SdkConfig>,
+    /// The clock of the scheduled functions and the data-deletion callback
+    /// (a test moves it to run "days later"; their event times are capped
+    /// at it).
+    pub clock: optcast_shared::clock::Clock,
 }
 
 impl StackOptions {
@@ -53,6 +57,7 @@ impl StackOptions {
             fire_schedules: true,
             held_functions: Vec::new(),
             function_aws: Default::default(),
+            clock: Default::default(),
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct RunningStack {
     pub provisioned: Provisioned,
     /// The fake Graph API served at `/fake-graph` (used unless `GRAPH_API_URL` is set).
     pub graph: fake_graph::FakeGraph,
+    /// The functions' clock ([`StackOptions::clock`]).
+    pub clock: optcast_shared::clock::Clock,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -108,6 +115,12 @@ pub async fn serve(
     aws: &aws_config::SdkConfig,
     with_pollers: bool,
 ) -> anyhow::Result<RunningStack> {
+    // The functions' pseudonym key set (one per process, as in Lambda):
+    // from the stack's environment overrides, else the process environment.
+    let keys_source = |k: &str| opts.overrides.get(k).cloned().or_else(|| std::env::var(k).ok());
+    optcast_shared::config::install_pseudonyms(&keys_source, aws)
+        .await
+        .map_err(|e| anyhow::anyhow!("pseudonym keys: {e}"))?;
     let listener = server::bind(opts.addr).await?;
     let addr = listener.local_addr()?;
     let mut overrides = opts.overrides.clone();
@@ -127,7 +140,8 @@ pub async fn serve(
         }
         None => aws.clone(),
     };
-    let functions = functions::build_all(&provisioned, &overrides, &function_aws, &opts.function_aws).await?;
+    let functions =
+        functions::build_all(&provisioned, &overrides, &function_aws, &opts.function_aws, &opts.clock).await?;
     let graph = fake_graph::FakeGraph::new();
     if let Some(secret) = overrides.get("META_APP_SECRET") {
         graph.set_app_secret(secret);
@@ -192,6 +206,7 @@ pub async fn serve(
         addr,
         provisioned,
         graph,
+        clock: opts.clock.clone(),
         shutdown,
         tasks,
     })

@@ -169,6 +169,37 @@ mod tests {
             .any(|r| r["Prefix"] == "quarantine/" && r["ExpirationInDays"] == 30));
     }
 
+    #[test]
+    fn every_api_route_requires_in_api_gateway_the_scope_the_code_checks() {
+        let t = project_template();
+        let api = &t.resources["ApiFunction"].properties;
+        let mut declared = std::collections::BTreeSet::new();
+        for event in api["Events"].as_object().unwrap().values() {
+            let p = &event["Properties"];
+            let scopes: Vec<&str> = p["Auth"]["AuthorizationScopes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{p}: no AuthorizationScopes"))
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            assert_eq!(p["Auth"]["Authorizer"], "AdminJwt", "{p}");
+            declared.insert((
+                p["Method"].as_str().unwrap().to_string(),
+                p["Path"].as_str().unwrap().to_string(),
+                scopes.join(" "),
+            ));
+        }
+        let in_code: std::collections::BTreeSet<_> = api::ROUTES
+            .iter()
+            .map(|(m, path, scope)| (m.to_string(), path.to_string(), scope.as_str().to_string()))
+            .collect();
+        assert_eq!(declared, in_code);
+        assert_eq!(
+            api["Environment"]["Variables"]["PAGES_CLAIM"]["Ref"],
+            "AdminJwtPagesClaim"
+        );
+    }
+
     // ---- Security properties of template.yaml that the emulator enforces none of.
 
     /// The template as written, with resource attributes (`Condition`) too.
@@ -461,7 +492,10 @@ mod tests {
             ),
             ("PlannerFunction", vec![]),
             ("SchedulerFunction", vec![]),
-            ("EraserFunction", vec![]),
+            (
+                "EraserFunction",
+                vec![("kms:Decrypt", "claim-check"), ("kms:GenerateDataKey", "claim-check")],
+            ),
             ("SweeperFunction", vec![]),
         ]);
         let functions: Vec<_> = t.of_type("AWS::Serverless::Function").collect();
@@ -728,5 +762,27 @@ mod tests {
             json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]})
         );
         assert_eq!(t.parameters["AlarmEmail"]["Default"], "");
+    }
+
+    #[test]
+    fn every_function_reads_the_pseudonym_key_set_from_its_own_secret() {
+        let t = project_template();
+        assert_eq!(
+            t.globals["Function"]["Environment"]["Variables"]["PSEUDONYM_SECRET_ARN"]["Ref"],
+            "PseudonymSecretArn"
+        );
+        let mut checked = 0;
+        for (name, f) in t.of_type("AWS::Serverless::Function") {
+            let statements = f.properties["Policies"][0]["Statement"].as_array().unwrap();
+            assert!(
+                statements
+                    .iter()
+                    .any(|st| st["Action"] == "secretsmanager:GetSecretValue"
+                        && st["Resource"]["Ref"] == "PseudonymSecretArn"),
+                "{name} cannot read the pseudonym keys"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 8);
     }
 }

@@ -248,7 +248,11 @@ pub fn unsubscribed_pk(page: &PageId) -> String {
 /// Where a subject's erasure tombstone lives in the consent log: keyed by a
 /// digest, so proof survives without the PSID.
 pub fn tombstone_pk(page: &PageId, psid: &Psid) -> String {
-    format!("PAGE#{page}#GONE#{}", crate::crypto::subject_digest(page, psid))
+    tombstone_pk_of(page, &crate::crypto::subject_digest(page, psid))
+}
+/// [`tombstone_pk`] of a subject named by `pseudonym` (any key's).
+pub fn tombstone_pk_of(page: &PageId, pseudonym: &str) -> String {
+    format!("PAGE#{page}#GONE#{pseudonym}")
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
@@ -523,17 +527,29 @@ impl Store {
         Ok(self.last_tombstone(page, psid).await?.map(|t| t.erased_at_ms))
     }
 
-    /// The subject's latest erasure tombstone, if ever erased.
+    /// The subject's latest erasure tombstone, if ever erased. Tombstones
+    /// are keyed by the subject's pseudonym: those of the current key are
+    /// looked for first, then those written under older keys (one query per
+    /// key; only leads without a record get here).
     ///
     /// # Errors
-    /// [`StoreError::Dynamo`] when the query fails.
+    /// [`StoreError::Dynamo`] when a query fails.
     pub async fn last_tombstone(&self, page: &PageId, psid: &Psid) -> Result<Option<Tombstone>, StoreError> {
+        for pseudonym in crate::pseudonym::keys().subject_lookups(page, psid) {
+            if let Some(t) = self.last_tombstone_of(page, &pseudonym).await? {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn last_tombstone_of(&self, page: &PageId, pseudonym: &str) -> Result<Option<Tombstone>, StoreError> {
         let out = self
             .ddb
             .query()
             .table_name(&self.tables.consent_log)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(tombstone_pk(page, psid)))
+            .expression_attribute_values(":pk", s(tombstone_pk_of(page, pseudonym)))
             .consistent_read(true)
             .send()
             .await

@@ -733,16 +733,26 @@ async fn a_scheduled_broadcast_does_not_start_early_and_starts_when_due() {
         .unwrap()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let out: serde_json::Value = app
-        .http
-        .post(app.url("/2015-03-31/functions/scheduler/invocations"))
-        .json(&tick(later))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let invoke = |t: String| {
+        let request = app
+            .http
+            .post(app.url("/2015-03-31/functions/scheduler/invocations"))
+            .json(&tick(t));
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    // An invocation dated an hour ahead of the clock acts as of the clock
+    // (plus five minutes' skew): nothing starts early.
+    let out = invoke(later.clone()).await;
+    assert_eq!(out["started"].as_array().unwrap().len(), 0, "{out}");
+    assert!(
+        out["now_ms"].as_i64().unwrap()
+            <= optcast_shared::http::now_ms() + optcast_shared::clock::MAX_INVOCATION_SKEW_MS,
+        "{out}"
+    );
+    assert_eq!(app.broadcast(&id).await["state"], "scheduled");
+    // An hour later by the clock, the same invocation starts it.
+    app.stack.clock.set_now_ms(in_an_hour + 30_000);
+    let out = invoke(later).await;
     assert_eq!(out["started"], json!([id]));
     let done = app.wait_state(&id, "done").await;
     assert_eq!(done["counts"]["sent"], 2);

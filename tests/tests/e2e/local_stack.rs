@@ -157,11 +157,8 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
     .await;
     let now = optcast_shared::http::now_ms();
     app.invoke("scheduler", &scheduled_event(now)).await;
-    app.invoke(
-        "sweeper",
-        &scheduled_event(now + 3_000 * optcast_shared::retention::DAY_MS),
-    )
-    .await;
+    app.invoke_at("sweeper", now + 3_000 * optcast_shared::retention::DAY_MS)
+        .await;
 
     let mut missing = Vec::new();
     for (function, c) in &counts {

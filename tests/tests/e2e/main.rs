@@ -8,4 +8,7 @@ mod ingest;
 mod local_stack;
 mod opt_outs;
 mod privacy;
+mod pseudonyms;
 mod quarantine;
+mod raw_copies;
+mod tenancy;

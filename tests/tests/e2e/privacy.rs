@@ -174,8 +174,29 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     let requests_before = app.scan("PrivacyTable").await.len();
 
     // Refused: nothing recorded, nothing erased.
-    let valid = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_700_000_000, "user_id": "5550001"});
+    let now_s = optcast_shared::http::now_ms() / 1000;
+    let valid = json!({"algorithm": "HMAC-SHA256", "issued_at": now_s - 60, "user_id": "5550001"});
     for (form, code) in [
+        // Signed by Meta but outside the window: a captured request replayed
+        // a day later, one dated ahead, one with no issued_at.
+        (
+            deletion_form(
+                json!({"algorithm": "HMAC-SHA256", "issued_at": now_s - 25 * 3600, "user_id": "5550001"}),
+                APP_SECRET,
+            ),
+            "issued_at_outside_window",
+        ),
+        (
+            deletion_form(
+                json!({"algorithm": "HMAC-SHA256", "issued_at": now_s + 3600, "user_id": "5550001"}),
+                APP_SECRET,
+            ),
+            "issued_at_outside_window",
+        ),
+        (
+            deletion_form(json!({"algorithm": "HMAC-SHA256", "user_id": "5550001"}), APP_SECRET),
+            "issued_at_outside_window",
+        ),
         (deletion_form(valid.clone(), "not-the-app-secret"), "bad_signature"),
         (
             deletion_form(
@@ -197,9 +218,14 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     assert_eq!(app.scan("PrivacyTable").await.len(), requests_before);
     assert!(app.dump_tables().await.contains("2999999999999101"));
 
-    let (status, answer) = post_deletion(&app, deletion_form(valid, APP_SECRET)).await;
+    let (status, answer) = post_deletion(&app, deletion_form(valid.clone(), APP_SECRET)).await;
     assert_eq!(status, 200, "{answer}");
     let code = answer["confirmation_code"].as_str().unwrap().to_string();
+    // The same request again (Meta's retry, or a replay): the first answer,
+    // one request on record.
+    let (status, again) = post_deletion(&app, deletion_form(valid.clone(), APP_SECRET)).await;
+    assert_eq!((status, &again), (200, &answer));
+    assert_eq!(app.scan("PrivacyTable").await.len(), requests_before + 1);
     let url = answer["url"].as_str().unwrap().to_string();
     assert!(url.ends_with(&format!("/meta/data-deletion/{code}")), "{url}");
     let page_text = || async {
@@ -218,11 +244,19 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     );
     // The ASID itself is never stored.
     assert!(!after.contains("5550001"));
+    // Replayed once done: the same code, still completed, no new request.
+    let (status, late) = post_deletion(&app, deletion_form(valid, APP_SECRET)).await;
+    assert_eq!((status, &late), (200, &answer));
+    assert!(page_text().await.contains("completed"));
+    assert_eq!(app.scan("PrivacyTable").await.len(), requests_before + 1);
 
     // An id that maps to nothing: the status says no data is held.
     let (_, answer) = post_deletion(
         &app,
-        deletion_form(json!({"algorithm": "HMAC-SHA256", "user_id": "5550999"}), APP_SECRET),
+        deletion_form(
+            json!({"algorithm": "HMAC-SHA256", "issued_at": now_s, "user_id": "5550999"}),
+            APP_SECRET,
+        ),
     )
     .await;
     let code = answer["confirmation_code"].as_str().unwrap();
@@ -320,7 +354,8 @@ async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
     let app = spawn_app().await;
     app.say(PAGE, "2000000000000401", "m_rr1", "hello again").await;
     app.stack.graph.map_asid("5550077", PAGE, "2000000000000401");
-    let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_700_000_000, "user_id": "5550077"});
+    let payload =
+        json!({"algorithm": "HMAC-SHA256", "issued_at": optcast_shared::http::now_ms() / 1000, "user_id": "5550077"});
     let (status, answer) = post_deletion(&app, deletion_form(payload, APP_SECRET)).await;
     assert_eq!(status, 200, "{answer}");
     let code = answer["confirmation_code"].as_str().unwrap().to_string();
@@ -407,7 +442,7 @@ async fn export_round_trips_what_was_ingested_decrypted() {
 async fn sweep_until_complete(app: &TestApp, now_ms: i64) -> (usize, serde_json::Map<String, serde_json::Value>) {
     let mut totals = serde_json::Map::new();
     for run in 1..=50 {
-        let report = app.invoke("sweeper", &scheduled_event(now_ms)).await;
+        let report = app.invoke_at("sweeper", now_ms).await;
         assert!(report["errors"].as_array().is_some_and(|e| e.is_empty()), "{report}");
         for (k, v) in report["deleted"].as_object().unwrap() {
             let sum = totals.get(k).and_then(|t| t.as_u64()).unwrap_or(0) + v.as_u64().unwrap();
@@ -479,7 +514,7 @@ async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted
     // 20 days on: only the 100-day-old messages have expired (6 of them).
     // The first run deletes its 4 and then "dies" before its checkpoint: the
     // next runs start that partition over and still miss or recount nothing.
-    let first = app.invoke("sweeper", &scheduled_event(t + 20 * DAY_MS)).await;
+    let first = app.invoke_at("sweeper", t + 20 * DAY_MS).await;
     assert_eq!(first["deleted"]["messages"], 4, "{first}");
     let privacy = app.physical("PrivacyTable");
     let checkpoints: Vec<Item> = app
@@ -563,6 +598,32 @@ async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted
 }
 
 #[tokio::test]
+async fn a_sweep_dated_far_ahead_of_the_clock_deletes_only_what_has_expired_by_now() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await; // retention 30 days
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, "2000000000009001", "m_f1", "old words", t - 100 * DAY_MS)
+        .await;
+    app.say_at(PAGE, "2000000000009001", "m_f2", "recent words", t - DAY_MS)
+        .await;
+    eventually("both ingested", || async { app.scan("MessagesTable").await.len() == 2 }).await;
+    // An invocation dated 2100 (a forged or mistaken event) acts as of the
+    // clock plus five minutes: the recent message is kept.
+    let year_2100 = 4_102_444_800_000;
+    let report = app.invoke("sweeper", &scheduled_event(year_2100)).await;
+    assert_eq!(report["deleted"]["messages"], 1, "{report}");
+    assert!(
+        report["now_ms"].as_i64().unwrap()
+            <= optcast_shared::http::now_ms() + optcast_shared::clock::MAX_INVOCATION_SKEW_MS,
+        "{report}"
+    );
+    let left = app.scan("MessagesTable").await;
+    assert_eq!(left.len(), 1);
+    assert!(s(&left[0], "sk").contains("#m_f2"));
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_sweep_against_a_table_that_stays_throttled_reports_the_error_and_the_next_run_finishes() {
     // DynamoDB leaves a throttled table's batch writes unprocessed; moto never
     // does, so the sweeper's requests pass a proxy that answers so.
@@ -581,7 +642,7 @@ async fn a_sweep_against_a_table_that_stays_throttled_reports_the_error_and_the_
         .await;
     }
     faults.leave_unprocessed_next(1_000);
-    let failed = app.invoke("sweeper", &scheduled_event(t)).await;
+    let failed = app.invoke_at("sweeper", t).await;
     assert!(
         failed["errorMessage"].as_str().is_some_and(|m| m.contains("error")),
         "the run fails visibly instead of spinning: {failed}"
@@ -608,7 +669,7 @@ async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof()
     app.say(PAGE, "2000000000000903", "m_b3", "START").await;
 
     // 10 days on: within the 30-day purge period, nothing happens.
-    let report = app.invoke("sweeper", &scheduled_event(t + 10 * DAY_MS)).await;
+    let report = app.invoke_at("sweeper", t + 10 * DAY_MS).await;
     assert_eq!(
         report["deleted"]["unsubscribed_leads"].as_u64().unwrap_or(0),
         0,
@@ -616,7 +677,7 @@ async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof()
     );
     assert_eq!(app.scan("SubscribersTable").await.len(), 3);
 
-    let report = app.invoke("sweeper", &scheduled_event(t + 31 * DAY_MS)).await;
+    let report = app.invoke_at("sweeper", t + 31 * DAY_MS).await;
     assert_eq!(report["deleted"]["unsubscribed_leads"], 1, "{report}");
     let dump = app.dump_tables().await;
     let traces: Vec<&str> = dump.lines().filter(|l| l.contains("2000000000000901")).collect();

@@ -1,0 +1,332 @@
+//! Erasure reaches the raw deliveries optcast still holds. A delivery that
+//! ingest could not apply sits in a dead-letter queue (up to 14 days), its
+//! body inline or in a sealed claim-check object, and it may carry an erased
+//! person's message text beside other people's events. Before an erasure is
+//! reported complete, the eraser reads every message of the ingest DLQs and
+//! takes the erased subjects' items out: a delivery of only theirs is
+//! deleted (message and claim, every version); a mixed one is rebuilt
+//! without them (the others keep their proof hash and time of receipt) and
+//! put back, and the old message and claim are deleted. Deliveries that are
+//! not about them are released untouched.
+//!
+//! Two erasures may scan at once, each hiding what it examines from the
+//! other; so a scan ends only when the queue shows no hidden message (every
+//! scan releases what it only looked at), waiting up to [`MAX_WAIT_FOR_OTHERS`]
+//! and failing the job (retried) if one stays hidden.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, QueueAttributeName};
+use serde::Serialize;
+
+use crate::crypto::KeyRing;
+use crate::ids::{PageId, Psid};
+use crate::meta::{self, DeliveryItem, Unit};
+use crate::queue::{self, DeliveryQueue, QueueError};
+
+/// Messages one purge reads per queue at most; a larger DLQ fails the job,
+/// which is retried (and alarms) rather than completing with copies left.
+pub const MAX_MESSAGES_PER_QUEUE: u64 = 20_000;
+/// How long a message being examined stays hidden from other readers (s).
+const HOLD_SECS: i32 = 300;
+/// How long a scan waits for messages another reader holds.
+pub const MAX_WAIT_FOR_OTHERS: Duration = Duration::from_secs(120);
+
+/// What a purge did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    pub messages_read: u64,
+    /// Messages put back without the subjects' items.
+    pub messages_rewritten: u64,
+    /// Messages that held only the subjects' items, deleted.
+    pub messages_deleted: u64,
+    pub items_removed: u64,
+}
+
+/// The ingest dead-letter queues and what is needed to open and rewrite
+/// their messages.
+pub struct RawCopies {
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub keys: KeyRing,
+    pub bucket: String,
+    pub dead_letter_queues: Vec<String>,
+}
+
+enum Verdict {
+    Keep,
+    Drop(u64),
+    Rewrite { body: String, removed: u64 },
+}
+
+fn sqs_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_sqs::error::SdkError<E, R>,
+) -> QueueError {
+    QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+}
+
+/// Whether `text` holds `id` as a whole number (not inside a longer one).
+fn holds_id(text: &str, id: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices(id).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + id.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
+}
+
+/// Whether `item` is one of `subjects`' (page and person). Items that did
+/// not parse into an event are judged by their text: the page's entry and
+/// the PSID as a whole number anywhere in the item.
+pub fn is_subjects(item: &DeliveryItem, subjects: &[(PageId, Psid)]) -> bool {
+    match (&item.unit, item.lane()) {
+        (Unit::Event(_), (Some(page), Some(psid))) => subjects.iter().any(|(p, s)| p == page && s == psid),
+        _ => subjects.iter().any(|(p, s)| {
+            item.entry_id.as_deref().is_some_and(|e| holds_id(e, p.as_str())) && holds_id(&item.raw, s.as_str())
+        }),
+    }
+}
+
+impl RawCopies {
+    /// Takes `subjects`' items out of every delivery in the ingest DLQs.
+    ///
+    /// # Errors
+    /// [`QueueError`] when SQS, S3 or KMS fail, or a queue holds more than
+    /// [`MAX_MESSAGES_PER_QUEUE`]; the erasure job is then retried.
+    pub async fn purge(&self, subjects: &[(PageId, Psid)]) -> Result<PurgeReport, QueueError> {
+        let mut report = PurgeReport::default();
+        if subjects.is_empty() {
+            return Ok(report);
+        }
+        for queue_url in &self.dead_letter_queues {
+            self.purge_queue(queue_url, subjects, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn purge_queue(
+        &self,
+        queue_url: &str,
+        subjects: &[(PageId, Psid)],
+        report: &mut PurgeReport,
+    ) -> Result<(), QueueError> {
+        let mut held = Vec::new();
+        let mut seen = HashSet::new();
+        let mut read = 0u64;
+        let started = Instant::now();
+        let outcome = async {
+            loop {
+                let out = self
+                    .sqs
+                    .receive_message()
+                    .queue_url(queue_url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(HOLD_SECS)
+                    .wait_time_seconds(0)
+                    .send()
+                    .await
+                    .map_err(sqs_err)?;
+                let fresh: Vec<_> = out
+                    .messages()
+                    .iter()
+                    .filter(|m| !seen.contains(m.message_id().unwrap_or_default()))
+                    .collect();
+                if fresh.is_empty() {
+                    // Ours released first, so what stays hidden is another
+                    // reader's; wait for it to come back.
+                    held.extend(
+                        out.messages()
+                            .iter()
+                            .filter_map(|m| m.receipt_handle().map(str::to_string)),
+                    );
+                    self.release(queue_url, &std::mem::take(&mut held)).await?;
+                    if self.hidden(queue_url).await? == 0 {
+                        return Ok(());
+                    }
+                    if started.elapsed() > MAX_WAIT_FOR_OTHERS {
+                        return Err(QueueError::Sqs(
+                            "messages of the dead-letter queue stay hidden by another reader; erasure retried".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                held.extend(
+                    out.messages()
+                        .iter()
+                        .filter(|m| seen.contains(m.message_id().unwrap_or_default()))
+                        .filter_map(|m| m.receipt_handle().map(str::to_string)),
+                );
+                for m in fresh {
+                    seen.insert(m.message_id().unwrap_or_default().to_string());
+                    read += 1;
+                    if read > MAX_MESSAGES_PER_QUEUE {
+                        return Err(QueueError::Sqs(format!(
+                            "dead-letter queue holds over {MAX_MESSAGES_PER_QUEUE} messages; erasure retried"
+                        )));
+                    }
+                    let receipt = m.receipt_handle().unwrap_or_default().to_string();
+                    let body = m.body().unwrap_or_default();
+                    match self.judge(body, subjects).await? {
+                        Verdict::Keep => held.push(receipt),
+                        Verdict::Drop(removed) => {
+                            self.delete(queue_url, &receipt, body).await?;
+                            report.messages_deleted += 1;
+                            report.items_removed += removed;
+                        }
+                        Verdict::Rewrite { body: rebuilt, removed } => {
+                            let job = queue::parse_job(body)?;
+                            let job = job.delivery();
+                            DeliveryQueue {
+                                sqs: &self.sqs,
+                                s3: &self.s3,
+                                keys: &self.keys,
+                                queue_url,
+                                bucket: &self.bucket,
+                            }
+                            .enqueue_chunks(&[rebuilt], job.received_at_ms, &job.body_sha256)
+                            .await?;
+                            self.delete(queue_url, &receipt, body).await?;
+                            report.messages_rewritten += 1;
+                            report.items_removed += removed;
+                        }
+                    }
+                }
+            }
+        }
+        .await;
+        report.messages_read += read.min(MAX_MESSAGES_PER_QUEUE);
+        // Whatever happened, what was only looked at is visible again at once.
+        let released = self.release(queue_url, &held).await;
+        outcome.and(released)
+    }
+
+    /// Messages of the queue that some reader holds (SQS's approximate count).
+    async fn hidden(&self, queue_url: &str) -> Result<u64, QueueError> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    async fn judge(&self, message: &str, subjects: &[(PageId, Psid)]) -> Result<Verdict, QueueError> {
+        // Not an ingest job, or a claim that is gone: nothing of ours to read.
+        let Ok(job) = queue::parse_job(message) else {
+            return Ok(Verdict::Keep);
+        };
+        let job = job.delivery();
+        let body = match queue::load_body(job, &self.s3, &self.keys).await {
+            Ok(body) => body,
+            Err(QueueError::ClaimMissing(_)) => return Ok(Verdict::Keep),
+            Err(e) => return Err(e),
+        };
+        let Ok(delivery) = meta::parse_delivery(&body, job.received_at_ms) else {
+            return Ok(Verdict::Keep);
+        };
+        let (theirs, others): (Vec<&DeliveryItem>, Vec<&DeliveryItem>) =
+            delivery.items.iter().partition(|i| is_subjects(i, subjects));
+        let removed = theirs.len() as u64;
+        Ok(if removed == 0 {
+            Verdict::Keep
+        } else if others.is_empty() {
+            Verdict::Drop(removed)
+        } else {
+            Verdict::Rewrite {
+                body: meta::rebuild_delivery(&delivery.object, others),
+                removed,
+            }
+        })
+    }
+
+    /// Deletes a message and its claim object (every version).
+    async fn delete(&self, queue_url: &str, receipt: &str, message: &str) -> Result<(), QueueError> {
+        if let Ok(job) = queue::parse_job(message) {
+            queue::delete_claim(job.delivery(), &self.s3).await?;
+        }
+        self.sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        Ok(())
+    }
+
+    async fn release(&self, queue_url: &str, receipts: &[String]) -> Result<(), QueueError> {
+        for (n, chunk) in receipts.chunks(10).enumerate() {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(format!("m{n}-{i}"))
+                        .receipt_handle(r)
+                        .visibility_timeout(0)
+                        .build()
+                        .map_err(|e| QueueError::Sqs(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.sqs
+                .change_message_visibility_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_err)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(body: &str) -> Vec<DeliveryItem> {
+        meta::parse_delivery(body.as_bytes(), 1_764_547_200_000).unwrap().items
+    }
+
+    fn subject(page: &str, psid: &str) -> (PageId, Psid) {
+        (PageId::parse(page).unwrap(), Psid::parse(psid).unwrap())
+    }
+
+    #[test]
+    fn a_subjects_items_are_found_by_page_and_person_only() {
+        let body = r#"{"object":"page","entry":[{"id":"101","time":1764547200000,"messaging":[
+            {"sender":{"id":"2001"},"recipient":{"id":"101"},"timestamp":1764547200000,"message":{"mid":"m_a","text":"mine"}},
+            {"sender":{"id":"20011"},"recipient":{"id":"101"},"timestamp":1764547200000,"message":{"mid":"m_b","text":"2001 is not me"}}]},
+            {"id":"102","time":1764547200000,"messaging":[
+            {"sender":{"id":"2001"},"recipient":{"id":"102"},"timestamp":1764547200000,"message":{"mid":"m_c","text":"other page"}}]}]}"#;
+        let found: Vec<bool> = items(body)
+            .iter()
+            .map(|i| is_subjects(i, &[subject("101", "2001")]))
+            .collect();
+        assert_eq!(found, [true, false, false]);
+    }
+
+    #[test]
+    fn an_item_that_is_not_an_event_is_judged_by_whole_ids_in_its_text() {
+        let body = r#"{"object":"page","entry":[{"id":"101","time":1764547200000,"messaging":[
+            {"sender":{"id":"2001"},"recipient":{"id":"101"},"timestamp":1764547200000,"mystery":{"x":1}},
+            {"sender":{"id":"120019"},"recipient":{"id":"101"},"timestamp":1764547200000,"mystery":{"x":1}}]}]}"#;
+        let found: Vec<bool> = items(body)
+            .iter()
+            .map(|i| is_subjects(i, &[subject("101", "2001")]))
+            .collect();
+        assert_eq!(found, [true, false]);
+        assert!(holds_id("{\"id\":\"2001\"}", "2001"));
+        assert!(holds_id("{\"id\":2001}", "2001"));
+        assert!(!holds_id("{\"id\":\"20012\"}", "2001") && !holds_id("12001", "2001"));
+    }
+}

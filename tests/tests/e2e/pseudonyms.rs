@@ -1,0 +1,100 @@
+//! Keyed pseudonyms: tombstones, privacy rows and export keys name a lead by
+//! HMAC under a secret key (with its key id), never by a hash anyone can
+//! recompute; after a key rotation, records of the older key still match.
+
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::pseudonym::{self, legacy_subject_digest, SUBJECT};
+use optcast_shared::store::{tombstone_pk, tombstone_pk_of};
+use optcast_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+const PAGE: &str = "1000000000000901";
+const LEAD: &str = "2000000000000901";
+
+async fn erase(app: &TestApp, psid: &str) {
+    let (status, out) = app
+        .api(
+            Method::POST,
+            "/v1/erasure",
+            Some(json!({"page_id": PAGE, "psid": psid})),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    eventually("erasure completed", || async {
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn records_name_a_lead_by_a_keyed_pseudonym_and_older_keys_still_match_after_a_rotation() {
+    let app = spawn_app().await;
+    let (page, psid) = (PageId::parse(PAGE).unwrap(), Psid::parse(LEAD).unwrap());
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, LEAD, "m_ps0", "first words", t - 60_000).await;
+    erase(&app, LEAD).await;
+
+    // The tombstone is keyed by the current key's pseudonym (key id `t2`),
+    // not by the unkeyed SHA-256 anyone could recompute from the PSID.
+    let dump = app.dump_tables().await;
+    let legacy = legacy_subject_digest(&page, &psid);
+    assert!(!dump.contains(&legacy), "an unkeyed digest was stored");
+    let current = tombstone_pk(&page, &psid);
+    assert!(current.contains("#GONE#t2."), "{current}");
+    let tombstone = app
+        .scan("ConsentLogTable")
+        .await
+        .into_iter()
+        .find(|i| s(i, "pk") == current)
+        .expect("tombstone under the current key");
+    let erasure_rows: Vec<Item> = app
+        .scan("PrivacyTable")
+        .await
+        .into_iter()
+        .filter(|i| s(i, "pk").starts_with("ERASURE#"))
+        .collect();
+    assert_eq!(erasure_rows.len(), 1);
+    assert_eq!(
+        s(&erasure_rows[0], "subject_digest"),
+        pseudonym::keys().subject(&page, &psid)
+    );
+    // Privacy rows expire (three years) instead of living forever.
+    let expires: i64 = erasure_rows[0]["expires_at"].as_n().unwrap().parse().unwrap();
+    let three_years_s = 3 * 365 * 86_400;
+    assert!((expires - (t / 1000 + three_years_s)).abs() < 3_600, "{expires}");
+
+    // As if the erasure had happened before the key rotated: the tombstone
+    // carries the older key's pseudonym.
+    let older = pseudonym::keys().digest_with("t1", SUBJECT, &[PAGE, LEAD]).unwrap();
+    let table = app.physical("ConsentLogTable");
+    let mut moved = tombstone.clone();
+    moved.insert(
+        "pk".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(tombstone_pk_of(&page, &older)),
+    );
+    app.ddb
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(moved))
+        .send()
+        .await
+        .unwrap();
+    app.ddb
+        .delete_item()
+        .table_name(&table)
+        .key("pk", tombstone["pk"].clone())
+        .key("sk", tombstone["sk"].clone())
+        .send()
+        .await
+        .unwrap();
+    // A message written before the erasure, delivered now: the older key's
+    // tombstone is found, and the lead stays erased.
+    app.say_at(PAGE, LEAD, "m_ps1", "late words", t - 30_000).await;
+    let (status, lead) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{LEAD}"), None)
+        .await;
+    assert_eq!(status, 404, "the lead came back: {lead}");
+    app.stack.stop().await;
+}
