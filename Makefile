@@ -13,5 +13,8 @@ lint:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+## Criterion hot-path benches, then the webhook hot path against the Python
+## baseline (../shared/bench/webhook_baseline.py), side by side, with the ratio.
 bench:
 	cargo bench -p optcast-shared
+	cargo run --release -p optcast-local --bin webhook-bench

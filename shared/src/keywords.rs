@@ -118,15 +118,43 @@ pub fn normalise(text: &str) -> String {
     out
 }
 
+/// Letters and digits of the longest keyword ("anular suscripcion").
+const MAX_KEYWORD_ALNUM: usize = 17;
+
+/// [`normalise`] of ASCII text (nothing to decompose): the same result
+/// without the Unicode machinery.
+fn normalise_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+    }
+    out
+}
+
 /// Classifies a whole inbound message. Long messages are never keywords.
 pub fn classify(text: &str) -> Option<Keyword> {
     // What surrounds the words (spaces, "!!!", emoji) does not make a
     // message too long to be a keyword.
     let text = text.trim_matches(|c: char| !c.is_alphanumeric());
-    if text.len() > 64 {
+    // The longest keyword has 17 letters. Decomposition never turns a letter
+    // or digit into none, so a text with over twice that many is ordinary:
+    // most messages stop here, before any Unicode normalisation.
+    if text.len() > 4 * MAX_KEYWORD_ALNUM * 2
+        || text.chars().filter(|c| c.is_alphanumeric()).count() > 2 * MAX_KEYWORD_ALNUM
+    {
         return None;
     }
-    let norm = normalise(text);
+    let norm = if text.is_ascii() {
+        normalise_ascii(text)
+    } else {
+        normalise(text)
+    };
     if STOP_WORDS.contains(&norm.as_str()) {
         Some(Keyword::Stop)
     } else if START_WORDS.contains(&norm.as_str()) {
@@ -139,6 +167,36 @@ pub fn classify(text: &str) -> Option<Keyword> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_shortcut_normalises_as_the_unicode_path_does() {
+        for text in [
+            "STOP",
+            "  Opt-Out!! ",
+            "stop...all",
+            "a1 b2\tC3",
+            "",
+            "--",
+            "Remove   ME",
+        ] {
+            assert_eq!(normalise_ascii(text), normalise(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn no_keyword_has_more_letters_than_the_bound_and_long_texts_are_ordinary() {
+        for word in STOP_WORDS.iter().chain(START_WORDS) {
+            assert!(
+                word.chars().filter(|c| c.is_alphanumeric()).count() <= MAX_KEYWORD_ALNUM,
+                "{word}"
+            );
+        }
+        assert_eq!(
+            classify("Grüße, ça va? I'd like to know more about the offer 🎉 #1"),
+            None
+        );
+        assert_eq!(classify("  ¡¡¡ BAJA !!!  🙏"), Some(Keyword::Stop));
+    }
 
     #[test]
     fn stop_words_are_recognised_whatever_their_case_and_spacing() {

@@ -75,6 +75,24 @@ const IGNORED_ITEM_FIELDS: &[&str] = &[
     "pre_checkout",
 ];
 
+/// SHA-256 (hex) of `value`'s serialisation, written straight into the hash.
+fn canonical_sha256(value: &Value) -> String {
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(Sha256::new());
+    // Writing into a hash cannot fail, nor can serialising a `Value`.
+    let _ = serde_json::to_writer(&mut h, value);
+    hex::encode(h.0.finalize())
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -214,8 +232,9 @@ impl Context<'_> {
         if !value.is_object() {
             return quarantined(page, None, "not_an_object", raw);
         }
-        // serde_json's map is ordered by key, so this serialisation is canonical.
-        let sha256 = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());
+        // serde_json's map is ordered by key, so this serialisation is
+        // canonical; it is streamed into the hash, never built in memory.
+        let sha256 = canonical_sha256(&value);
         let hashed = hashed_key(&sha256);
         let timestamp = time_ms(value.get("timestamp")).or(self.entry_time);
         let time = EventTime::trusted(timestamp, self.received_at_ms);

@@ -1,0 +1,160 @@
+//! The webhook hot path against the Python handler it is measured by, side
+//! by side in one run: CPU per 10-event delivery to verify the signature,
+//! parse every item and classify it (STOP keywords included), on the same
+//! delivery bytes the Python baseline builds. Prints both figures and the
+//! ratio. Usage: `webhook-bench [iterations] [path to webhook_baseline.py]`
+//! (default 20,000 and `../shared/bench/webhook_baseline.py`; `make bench`);
+//! `webhook-bench --print-body` prints the delivery.
+//! CPU time is the thread's own (`/proc/thread-self/schedstat`, ns).
+
+use std::process::Command;
+
+use optcast_shared::{meta, signature};
+
+const SECRET: &[u8] = b"bench-secret";
+
+/// The baseline's delivery, byte for byte: `json.dumps(ensure_ascii=True,
+/// separators=(",", ":"))` with `/` escaped as Meta does.
+fn baseline_delivery(n: usize) -> Vec<u8> {
+    let escape = |s: &str| {
+        let mut out = String::new();
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' => out.push_str("\\/"),
+                c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+                c => {
+                    let mut buf = [0u16; 2];
+                    for u in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let items: Vec<String> = (0..n)
+        .map(|i| {
+            let text = format!("Grüße, ça va? I'd like to know more about the offer 🎉 #{i}");
+            format!(
+                r#"{{"sender":{{"id":"6{i:015}"}},"recipient":{{"id":"1234567890"}},"timestamp":{},"message":{{"mid":"m_{i:032x}","text":"{}"}}}}"#,
+                1_700_000_000_000_i64 + i as i64,
+                escape(&text)
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"object":"page","entry":[{{"id":"1234567890","time":1700000000000,"messaging":[{}]}}]}}"#,
+        items.join(",")
+    )
+    .into_bytes()
+}
+
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn handle(body: &[u8], header: &str) -> usize {
+    signature::verify(SECRET, Some(header), body).expect("signed");
+    let delivery = meta::parse_delivery(body, 1_700_000_060_000).expect("a delivery");
+    delivery.events().count()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let script = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "../shared/bench/webhook_baseline.py".into());
+    let body = baseline_delivery(10);
+    if args.get(1).map(String::as_str) == Some("--print-body") {
+        // To check it against the baseline's bytes.
+        println!("{}", String::from_utf8_lossy(&body));
+        return;
+    }
+    let header = signature::sign(SECRET, &body);
+    if args.get(1).map(String::as_str) == Some("--split") {
+        split(&body, &header);
+        return;
+    }
+    assert_eq!(handle(&body, &header), 10, "every item is an event");
+    for _ in 0..1_000 {
+        std::hint::black_box(handle(&body, &header));
+    }
+    let start = thread_cpu_ns();
+    for _ in 0..n {
+        std::hint::black_box(handle(std::hint::black_box(&body), &header));
+    }
+    let rust_us = (thread_cpu_ns() - start) as f64 / 1_000.0 / f64::from(n);
+    println!(
+        "rust: {rust_us:.1} us CPU per 10-event delivery ({} bytes), {:.0} events/s on one core",
+        body.len(),
+        10.0 * 1e6 / rust_us
+    );
+    let python = Command::new("python3").arg(&script).arg(n.to_string()).output();
+    let Some(line) = python
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    else {
+        println!("python baseline not run (no {script})");
+        return;
+    };
+    println!("{line}");
+    let python_us: Option<f64> = line
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok());
+    if let Some(p) = python_us {
+        println!(
+            "ratio: the Rust hot path uses {:.1}x less CPU than the Python handler",
+            p / rust_us
+        );
+    }
+}
+
+/// CPU per delivery of each part of the hot path, measured alone.
+fn split(body: &[u8], header: &str) {
+    let per = |name: &str, f: &dyn Fn()| {
+        for _ in 0..1_000 {
+            f();
+        }
+        let n = 20_000;
+        let start = thread_cpu_ns();
+        for _ in 0..n {
+            f();
+        }
+        println!(
+            "{name}: {:.2} us",
+            (thread_cpu_ns() - start) as f64 / 1_000.0 / f64::from(n)
+        );
+    };
+    let texts: Vec<String> = meta::parse_delivery(body, 1_700_000_060_000)
+        .unwrap()
+        .events()
+        .filter_map(|e| match &e.kind {
+            optcast_shared::meta::EventKind::Message(m) => m.text.clone(),
+            _ => None,
+        })
+        .collect();
+    per("signature", &|| {
+        signature::verify(SECRET, Some(header), std::hint::black_box(body)).unwrap()
+    });
+    per("serde_json Value of the whole body", &|| {
+        std::hint::black_box(serde_json::from_slice::<serde_json::Value>(body).unwrap());
+    });
+    per("parse_delivery", &|| {
+        std::hint::black_box(meta::parse_delivery(body, 1_700_000_060_000).unwrap());
+    });
+    per("keywords of 10 texts", &|| {
+        for t in &texts {
+            std::hint::black_box(optcast_shared::keywords::classify(std::hint::black_box(t)));
+        }
+    });
+}
