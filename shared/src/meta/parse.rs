@@ -116,11 +116,19 @@ pub fn parse_delivery(body: &[u8], received_at_ms: i64) -> Result<Delivery, Pars
         Ok("instagram") => Platform::Instagram,
         _ => return Err(ParseError::UnsupportedObject),
     };
-    let entries: Vec<&RawValue> =
-        serde_json::from_str(entries.get()).map_err(|_| ParseError::NotADelivery("entry is not a list"))?;
     let mut items = Vec::new();
-    for entry in entries {
-        parse_entry(platform, entry, received_at_ms, &mut items);
+    // Usually every entry reads in one pass; only when one does not are the
+    // entries taken one by one, so the bad one alone is quarantined.
+    if let Ok(entries) = serde_json::from_str::<Vec<RawEntry>>(entries.get()) {
+        for entry in &entries {
+            parse_entry_fields(platform, entry, received_at_ms, &mut items);
+        }
+    } else {
+        let entries: Vec<&RawValue> =
+            serde_json::from_str(entries.get()).map_err(|_| ParseError::NotADelivery("entry is not a list"))?;
+        for entry in entries {
+            parse_entry(platform, entry, received_at_ms, &mut items);
+        }
     }
     Ok(Delivery {
         platform,
@@ -140,6 +148,10 @@ fn parse_entry(platform: Platform, raw: &RawValue, received_at_ms: i64, out: &mu
         });
         return;
     };
+    parse_entry_fields(platform, &entry, received_at_ms, out);
+}
+
+fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64, out: &mut Vec<DeliveryItem>) {
     let page_id = entry
         .id
         .and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
