@@ -169,8 +169,9 @@ fn parse_pages(raw: &str) -> Result<Pages, AccessError> {
 /// A token without the pages claim may touch no page.
 ///
 /// # Errors
-/// [`AccessError::Config`] when the pages claim holds something that is not
-/// a page id.
+/// [`AccessError::Unauthenticated`] when the token has no `sub` (no one to
+/// name in the audit trail); [`AccessError::Config`] when the pages claim
+/// holds something that is not a page id.
 pub fn from_jwt(
     claims: &HashMap<String, String>,
     scopes: Option<&[String]>,
@@ -193,11 +194,13 @@ pub fn from_jwt(
         Some(raw) => parse_pages(raw)?,
         None => Pages::Only(BTreeSet::new()),
     };
-    Ok(Caller {
-        name: claims.get("sub").cloned().unwrap_or_else(|| "jwt".into()),
-        pages,
-        scopes,
-    })
+    // Without a subject nobody could be named in the audit trail.
+    let name = claims
+        .get("sub")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .ok_or(AccessError::Unauthenticated)?;
+    Ok(Caller { name, pages, scopes })
 }
 
 /// Local API tokens: `{"tokens":[{"name","token_sha256","pages","scopes"}]}`
@@ -383,9 +386,20 @@ mod tests {
         let bare = HashMap::from([("sub".to_string(), "x".to_string())]);
         let caller = from_jwt(&bare, None, "optcast_pages").unwrap();
         assert!(!caller.sees(&page("101")) && caller.scopes.is_empty());
-        let star = HashMap::from([("optcast_pages".to_string(), "*".to_string())]);
+        let star = HashMap::from([
+            ("sub".to_string(), "x".to_string()),
+            ("optcast_pages".to_string(), "*".to_string()),
+        ]);
         assert_eq!(from_jwt(&star, None, "optcast_pages").unwrap().pages, Pages::All);
-        let forged = HashMap::from([("optcast_pages".to_string(), "101,../x".to_string())]);
+        let anonymous = HashMap::from([("optcast_pages".to_string(), "*".to_string())]);
+        assert_eq!(
+            from_jwt(&anonymous, None, "optcast_pages"),
+            Err(AccessError::Unauthenticated)
+        );
+        let forged = HashMap::from([
+            ("sub".to_string(), "x".to_string()),
+            ("optcast_pages".to_string(), "101,../x".to_string()),
+        ]);
         assert!(from_jwt(&forged, None, "optcast_pages").is_err());
     }
 

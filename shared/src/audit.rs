@@ -84,6 +84,8 @@ impl AuditTrail {
         if let Some(d) = entry.subject_digest {
             put = put.item("subject_digest", s(d));
         }
+        // An entry is written once and never replaced.
+        put = put.condition_expression("attribute_not_exists(pk)");
         put.send()
             .await
             .map_err(|e| StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;

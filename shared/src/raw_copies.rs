@@ -9,10 +9,16 @@
 //! put back, and the old message and claim are deleted. Deliveries that are
 //! not about them are released untouched.
 //!
-//! Two erasures may scan at once, each hiding what it examines from the
-//! other; so a scan ends only when the queue shows no hidden message (every
-//! scan releases what it only looked at), waiting up to [`MAX_WAIT_FOR_OTHERS`]
-//! and failing the job (retried) if one stays hidden.
+//! SQS may answer a receive with nothing while messages wait (it samples
+//! its servers), and two erasures may scan at once, each hiding what it
+//! examines from the other; so reads long-poll, and a scan ends only when
+//! the queue shows no hidden message and no more visible ones than the scan
+//! has seen and kept, waiting up to [`MAX_WAIT_FOR_OTHERS`] and failing the
+//! job (retried) otherwise.
+//!
+//! The quarantine is searched too: records kept without a digest naming the
+//! subject (an item whose page or sender could not be read, a body that is
+//! not a delivery) are opened and deleted when they hold the PSID.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -113,6 +119,8 @@ impl RawCopies {
     ) -> Result<(), QueueError> {
         let mut held = Vec::new();
         let mut seen = HashSet::new();
+        // Messages looked at and left in the queue (they are visible again).
+        let mut kept = HashSet::new();
         let mut read = 0u64;
         let started = Instant::now();
         let outcome = async {
@@ -123,7 +131,7 @@ impl RawCopies {
                     .queue_url(queue_url)
                     .max_number_of_messages(10)
                     .visibility_timeout(HOLD_SECS)
-                    .wait_time_seconds(0)
+                    .wait_time_seconds(1)
                     .send()
                     .await
                     .map_err(sqs_err)?;
@@ -141,7 +149,8 @@ impl RawCopies {
                             .filter_map(|m| m.receipt_handle().map(str::to_string)),
                     );
                     self.release(queue_url, &std::mem::take(&mut held)).await?;
-                    if self.hidden(queue_url).await? == 0 {
+                    let (visible, hidden) = self.counts(queue_url).await?;
+                    if hidden == 0 && visible <= kept.len() as u64 {
                         return Ok(());
                     }
                     if started.elapsed() > MAX_WAIT_FOR_OTHERS {
@@ -169,7 +178,10 @@ impl RawCopies {
                     let receipt = m.receipt_handle().unwrap_or_default().to_string();
                     let body = m.body().unwrap_or_default();
                     match self.judge(body, subjects).await? {
-                        Verdict::Keep => held.push(receipt),
+                        Verdict::Keep => {
+                            kept.insert(m.message_id().unwrap_or_default().to_string());
+                            held.push(receipt);
+                        }
                         Verdict::Drop(removed) => {
                             self.delete(queue_url, &receipt, body).await?;
                             report.messages_deleted += 1;
@@ -202,21 +214,78 @@ impl RawCopies {
         outcome.and(released)
     }
 
-    /// Messages of the queue that some reader holds (SQS's approximate count).
-    async fn hidden(&self, queue_url: &str) -> Result<u64, QueueError> {
+    /// Visible messages and messages some reader holds (SQS's approximate
+    /// counts).
+    async fn counts(&self, queue_url: &str) -> Result<(u64, u64), QueueError> {
         let out = self
             .sqs
             .get_queue_attributes()
             .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
             .map_err(sqs_err)?;
-        Ok(out
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+        let count = |name: &QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            count(&QueueAttributeName::ApproximateNumberOfMessages),
+            count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+
+    /// Deletes the quarantined records that hold `subjects`' items but were
+    /// kept without a digest that names them (the eraser deletes those by
+    /// digest): each is opened and matched by content. Returns how many.
+    ///
+    /// # Errors
+    /// [`QueueError`] when S3 or KMS fail.
+    pub async fn purge_quarantine(&self, subjects: &[(PageId, Psid)]) -> Result<u64, QueueError> {
+        if subjects.is_empty() {
+            return Ok(0);
+        }
+        let quarantine = crate::quarantine::Quarantine {
+            s3: self.s3.clone(),
+            bucket: self.bucket.clone(),
+        };
+        let named: Vec<String> = subjects
+            .iter()
+            .flat_map(|(p, s)| crate::pseudonym::keys().subject_lookups(p, s))
+            .collect();
+        let (mut after, mut deleted) = (None::<String>, 0);
+        loop {
+            let (records, next) = quarantine.list(after.as_deref(), 1000).await?;
+            for record in records
+                .iter()
+                .filter(|r| !r.subject_digest.as_ref().is_some_and(|d| named.contains(d)))
+            {
+                let key = crate::quarantine::object_key(&record.id);
+                let body = match queue::get_sealed(&self.s3, &self.keys, &self.bucket, &key).await {
+                    Ok(body) => body,
+                    Err(QueueError::ClaimMissing(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                // Such a record's page may be unreadable too, and PSIDs are
+                // page-scoped: the PSID as a whole number anywhere in it is
+                // enough (erring towards erasure, for quarantined items only).
+                let text = String::from_utf8_lossy(&body);
+                let theirs = subjects.iter().any(|(_, s)| holds_id(&text, s.as_str()));
+                if theirs {
+                    crate::objects::delete_all_versions(&self.s3, &self.bucket, &key, true)
+                        .await
+                        .map_err(QueueError::S3)?;
+                    deleted += 1;
+                }
+            }
+            match next {
+                Some(id) => after = Some(id),
+                None => return Ok(deleted),
+            }
+        }
     }
 
     async fn judge(&self, message: &str, subjects: &[(PageId, Psid)]) -> Result<Verdict, QueueError> {

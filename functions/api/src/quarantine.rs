@@ -32,15 +32,27 @@ impl Api {
         if after.is_some_and(|a| !quarantine::is_id(a)) {
             return Err(bad("invalid_cursor", "after must be a quarantine id"));
         }
-        let (records, next) = self
-            .quarantine
-            .list(after, PAGE_SIZE)
-            .await
-            .map_err(|e| ApiError::Queue(e.to_string()))?;
         // Only the caller's pages; records naming no page are for callers of
-        // every page. The cursor still walks the whole quarantine.
-        let records: Vec<_> = records.into_iter().filter(|r| visible(caller, r)).collect();
-        Ok((200, json!({ "records": records, "next": next })))
+        // every page. Pages of the listing with none of the caller's are
+        // skipped, and the cursor is always one of the caller's own records
+        // (never another page's id).
+        let mut cursor = after.map(str::to_string);
+        loop {
+            let (records, next) = self
+                .quarantine
+                .list(cursor.as_deref(), PAGE_SIZE)
+                .await
+                .map_err(|e| ApiError::Queue(e.to_string()))?;
+            let records: Vec<_> = records.into_iter().filter(|r| visible(caller, r)).collect();
+            match (records.last(), next) {
+                (_, None) => return Ok((200, json!({ "records": records, "next": null }))),
+                (Some(last), Some(_)) => {
+                    let next = last.id.clone();
+                    return Ok((200, json!({ "records": records, "next": next })));
+                }
+                (None, Some(next)) => cursor = Some(next),
+            }
+        }
     }
 
     /// 202 `{"id", "replaying": true}`: the record is queued for ingest.

@@ -124,6 +124,7 @@ impl Eraser {
             report.add(&self.eraser.erase(page, psid, reason, now).await?);
         }
         let raw_copies = self.raw_copies.purge(&subjects).await?;
+        let quarantined = self.raw_copies.purge_quarantine(&subjects).await?;
         // Data was held if this run found some, or a tombstone was written
         // since the request (by the API's shred, or an earlier run of this
         // job; `found_before` comes from older jobs): a job run again never
@@ -155,6 +156,7 @@ impl Eraser {
             consent_records = report.consent_records,
             deliveries = report.deliveries,
             dead_letter_items = raw_copies.items_removed,
+            quarantined_without_digest = quarantined,
             status = status.as_str(),
             "erasure finished"
         );

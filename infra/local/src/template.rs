@@ -785,4 +785,26 @@ mod tests {
         }
         assert_eq!(checked, 8);
     }
+
+    #[test]
+    fn every_dead_letter_queue_raises_an_alarm() {
+        let t = project_template();
+        let alarmed: std::collections::BTreeSet<String> = t
+            .of_type("AWS::CloudWatch::Alarm")
+            .filter_map(|(_, a)| {
+                let d = a.properties["Dimensions"].as_array()?.first()?.clone();
+                (d["Name"] == "QueueName").then(|| d["Value"]["Fn::GetAtt"][0].as_str().map(str::to_string))?
+            })
+            .collect();
+        let dlqs: Vec<&String> = t
+            .resources
+            .values()
+            .filter_map(|r| r.properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0].as_str())
+            .map(|q| t.resources.keys().find(|k| k.as_str() == q).unwrap())
+            .collect();
+        assert!(dlqs.len() >= 5);
+        for q in dlqs {
+            assert!(alarmed.contains(q), "{q} has no alarm");
+        }
+    }
 }

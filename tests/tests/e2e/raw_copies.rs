@@ -77,6 +77,21 @@ async fn an_erasure_takes_the_subjects_items_out_of_dead_lettered_deliveries() {
     let claims_before = claims().await;
     assert_eq!(claims_before.len(), 1, "the large delivery is claim-checked");
 
+    // Quarantined without a digest naming them (the entry's page id is not
+    // Meta's, so the item's page is unknown), beside another person's.
+    let unreadable_page = json!({"object": "page", "entry": [
+        {"id": "not-a-page", "time": t, "messaging": [message(ERASED, "m_rc6", "secret words of the erased", t)]},
+        {"id": "not-a-page", "time": t, "messaging": [message(OTHER, "m_rc7", "kept in quarantine", t)]}]});
+    assert_eq!(
+        app.post_signed(unreadable_page.to_string().as_bytes()).await.status(),
+        200
+    );
+    let quarantined = app.wait_quarantined(2).await;
+    assert!(
+        quarantined.iter().all(|r| r.subject_digest.is_none()),
+        "{quarantined:?}"
+    );
+
     let (status, out) = app
         .api(
             Method::POST,
@@ -110,6 +125,21 @@ async fn an_erasure_takes_the_subjects_items_out_of_dead_lettered_deliveries() {
     }
     assert!(bodies.iter().any(|b| b.contains("words that stay")));
     // The old claim is gone with every version; a new one holds the rest.
+    // The quarantined item of theirs is gone; the other person's stays.
+    let left_quarantined = app.quarantine().list(None, 1000).await.unwrap().0;
+    assert_eq!(left_quarantined.len(), 1, "{left_quarantined:?}");
+    let kept = String::from_utf8(
+        queue::get_sealed(
+            &app.s3,
+            &keys,
+            &bucket,
+            &optcast_shared::quarantine::object_key(&left_quarantined[0].id),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(kept.contains("m_rc7") && !kept.contains(ERASED), "{kept}");
     let after = claims().await;
     assert_eq!(after.len(), 1, "{after:?}");
     assert!(!after.contains(&claims_before[0]), "the old claim is still held");
