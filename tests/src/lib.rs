@@ -348,6 +348,28 @@ impl TestApp {
         self.api_as(ADMIN_TOKEN, method, path, body).await
     }
 
+    /// Erases `psid` of `page` through the API and waits until the request
+    /// is no longer pending; returns the request id.
+    pub async fn erase(&self, page: &str, psid: &str) -> String {
+        let (status, out) = self
+            .api(
+                reqwest::Method::POST,
+                "/v1/erasure",
+                Some(serde_json::json!({"page_id": page, "psid": psid})),
+            )
+            .await;
+        assert_eq!(status, 202, "{out}");
+        let id = out["request_id"].as_str().unwrap().to_string();
+        eventually("erasure finished", || async {
+            self.api(reqwest::Method::GET, &format!("/v1/erasure/{id}"), None)
+                .await
+                .1["status"]
+                != "pending"
+        })
+        .await;
+        id
+    }
+
     /// A management API call with `token` as the bearer token.
     pub async fn api_as(
         &self,

@@ -12,20 +12,7 @@ use serde_json::json;
 const PAGE: &str = "1000000000000001";
 
 async fn erase(app: &TestApp, psid: &str) -> String {
-    let (status, out) = app
-        .api(
-            Method::POST,
-            "/v1/erasure",
-            Some(json!({"page_id": PAGE, "psid": psid})),
-        )
-        .await;
-    assert_eq!(status, 202, "{out}");
-    let id = out["request_id"].as_str().unwrap().to_string();
-    eventually("erasure finished", || async {
-        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] != "pending"
-    })
-    .await;
-    id
+    app.erase(PAGE, psid).await
 }
 
 #[tokio::test]

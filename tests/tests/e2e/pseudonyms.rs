@@ -7,26 +7,9 @@ use optcast_shared::pseudonym::{self, legacy_subject_digest, SUBJECT};
 use optcast_shared::store::{tombstone_pk, tombstone_pk_of};
 use optcast_tests::*;
 use reqwest::Method;
-use serde_json::json;
 
 const PAGE: &str = "1000000000000901";
 const LEAD: &str = "2000000000000901";
-
-async fn erase(app: &TestApp, psid: &str) {
-    let (status, out) = app
-        .api(
-            Method::POST,
-            "/v1/erasure",
-            Some(json!({"page_id": PAGE, "psid": psid})),
-        )
-        .await;
-    assert_eq!(status, 202, "{out}");
-    let id = out["request_id"].as_str().unwrap().to_string();
-    eventually("erasure completed", || async {
-        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
-    })
-    .await;
-}
 
 #[tokio::test]
 async fn records_name_a_lead_by_a_keyed_pseudonym_and_older_keys_still_match_after_a_rotation() {
@@ -34,7 +17,7 @@ async fn records_name_a_lead_by_a_keyed_pseudonym_and_older_keys_still_match_aft
     let (page, psid) = (PageId::parse(PAGE).unwrap(), Psid::parse(LEAD).unwrap());
     let t = optcast_shared::http::now_ms();
     app.say_at(PAGE, LEAD, "m_ps0", "first words", t - 60_000).await;
-    erase(&app, LEAD).await;
+    app.erase(PAGE, LEAD).await;
 
     // The tombstone is keyed by the current key's pseudonym (key id `t2`),
     // not by the unkeyed SHA-256 anyone could recompute from the PSID.

@@ -92,19 +92,11 @@ async fn an_erasure_takes_the_subjects_items_out_of_dead_lettered_deliveries() {
         "{quarantined:?}"
     );
 
-    let (status, out) = app
-        .api(
-            Method::POST,
-            "/v1/erasure",
-            Some(json!({"page_id": PAGE, "psid": ERASED})),
-        )
-        .await;
-    assert_eq!(status, 202, "{out}");
-    let id = out["request_id"].as_str().unwrap().to_string();
-    eventually("erasure completed", || async {
-        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
-    })
-    .await;
+    let id = app.erase(PAGE, ERASED).await;
+    assert_eq!(
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"],
+        "completed"
+    );
 
     // What is left in the DLQs: the two mixed deliveries, rebuilt without
     // the erased person's items; nothing of theirs, inline or in a claim.
