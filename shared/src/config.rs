@@ -59,22 +59,13 @@ impl MetaSecrets {
         let arn = src
             .get("META_SECRET_ARN")
             .ok_or(ConfigError::Missing("META_APP_SECRET or META_SECRET_ARN"))?;
-        let client = aws_sdk_secretsmanager::Client::new(aws);
-        let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-            ConfigError::Secret(
-                "META_SECRET_ARN",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-            )
-        })?;
         #[derive(serde::Deserialize)]
         struct Stored {
             app_secret: String,
             verify_token: String,
         }
-        let raw = out
-            .secret_string()
-            .ok_or(ConfigError::Secret("META_SECRET_ARN", "not a string secret".into()))?;
-        let stored: Stored = serde_json::from_str(raw)
+        let raw = secret_string(aws, "META_SECRET_ARN", arn).await?;
+        let stored: Stored = serde_json::from_str(&raw)
             .map_err(|_| ConfigError::Secret("META_SECRET_ARN", "not the expected JSON".into()))?;
         Ok(Self {
             app_secret: stored.app_secret.into(),
@@ -163,19 +154,7 @@ pub async fn install_pseudonyms(src: &dyn Source, aws: &aws_config::SdkConfig) -
     let json = if let Some(json) = src.get("OPTCAST_PSEUDONYM_KEYS") {
         json
     } else if let Some(arn) = src.get("PSEUDONYM_SECRET_ARN") {
-        let client = aws_sdk_secretsmanager::Client::new(aws);
-        let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-            ConfigError::Secret(
-                "PSEUDONYM_SECRET_ARN",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-            )
-        })?;
-        out.secret_string()
-            .ok_or(ConfigError::Secret(
-                "PSEUDONYM_SECRET_ARN",
-                "not a string secret".into(),
-            ))?
-            .to_string()
+        secret_string(aws, "PSEUDONYM_SECRET_ARN", arn).await?
     } else if src.get("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         return Err(ConfigError::Missing("PSEUDONYM_SECRET_ARN"));
     } else {
@@ -184,4 +163,21 @@ pub async fn install_pseudonyms(src: &dyn Source, aws: &aws_config::SdkConfig) -
     let keys = Pseudonyms::parse(&json).map_err(|e| ConfigError::Invalid("pseudonym keys", e.to_string()))?;
     pseudonym::install(keys);
     Ok(())
+}
+
+/// The string value of the Secrets Manager secret `arn`, named in errors by
+/// the variable `name` that gave it.
+///
+/// # Errors
+/// [`ConfigError::Secret`] when it cannot be read or is not a string secret.
+async fn secret_string(aws: &aws_config::SdkConfig, name: &'static str, arn: String) -> Result<String, ConfigError> {
+    let out = aws_sdk_secretsmanager::Client::new(aws)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Secret(name, aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    out.secret_string()
+        .map(str::to_string)
+        .ok_or(ConfigError::Secret(name, "not a string secret".into()))
 }

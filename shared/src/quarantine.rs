@@ -131,6 +131,34 @@ impl Quarantine {
         Ok((records, next))
     }
 
+    /// Every record, oldest first (the quarantine stays small: an alarm
+    /// fires on each record).
+    ///
+    /// # Errors
+    /// As [`Quarantine::list`].
+    pub async fn list_all(&self) -> Result<Vec<QuarantineRecord>, QueueError> {
+        let (mut all, mut after) = (Vec::new(), None::<String>);
+        loop {
+            let (records, next) = self.list(after.as_deref(), 1000).await?;
+            all.extend(records);
+            match next {
+                Some(id) => after = Some(id),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Deletes record `id` with every version of it (erasure).
+    ///
+    /// # Errors
+    /// [`QueueError::S3`] when S3 refuses.
+    pub async fn delete(&self, id: &str) -> Result<(), QueueError> {
+        crate::objects::delete_all_versions(&self.s3, &self.bucket, &object_key(id), true)
+            .await
+            .map_err(QueueError::S3)?;
+        Ok(())
+    }
+
     /// The record `id`, if it exists.
     ///
     /// # Errors

@@ -256,36 +256,27 @@ impl RawCopies {
             .iter()
             .flat_map(|(p, s)| crate::pseudonym::keys().subject_lookups(p, s))
             .collect();
-        let (mut after, mut deleted) = (None::<String>, 0);
-        loop {
-            let (records, next) = quarantine.list(after.as_deref(), 1000).await?;
-            for record in records
-                .iter()
-                .filter(|r| !r.subject_digest.as_ref().is_some_and(|d| named.contains(d)))
-            {
-                let key = crate::quarantine::object_key(&record.id);
-                let body = match queue::get_sealed(&self.s3, &self.keys, &self.bucket, &key).await {
-                    Ok(body) => body,
-                    Err(QueueError::ClaimMissing(_)) => continue,
-                    Err(e) => return Err(e),
-                };
-                // Such a record's page may be unreadable too, and PSIDs are
-                // page-scoped: the PSID as a whole number anywhere in it is
-                // enough (erring towards erasure, for quarantined items only).
-                let text = String::from_utf8_lossy(&body);
-                let theirs = subjects.iter().any(|(_, s)| holds_id(&text, s.as_str()));
-                if theirs {
-                    crate::objects::delete_all_versions(&self.s3, &self.bucket, &key, true)
-                        .await
-                        .map_err(QueueError::S3)?;
-                    deleted += 1;
-                }
+        let mut deleted = 0;
+        for record in quarantine.list_all().await? {
+            if record.subject_digest.as_ref().is_some_and(|d| named.contains(d)) {
+                continue;
             }
-            match next {
-                Some(id) => after = Some(id),
-                None => return Ok(deleted),
+            let key = crate::quarantine::object_key(&record.id);
+            let body = match queue::get_sealed(&self.s3, &self.keys, &self.bucket, &key).await {
+                Ok(body) => body,
+                Err(QueueError::ClaimMissing(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            // Such a record's page may be unreadable too, and PSIDs are
+            // page-scoped: the PSID as a whole number anywhere in it is
+            // enough (erring towards erasure, for quarantined items only).
+            let text = String::from_utf8_lossy(&body);
+            if subjects.iter().any(|(_, s)| holds_id(&text, s.as_str())) {
+                quarantine.delete(&record.id).await?;
+                deleted += 1;
             }
         }
+        Ok(deleted)
     }
 
     async fn judge(&self, message: &str, subjects: &[(PageId, Psid)]) -> Result<Verdict, QueueError> {

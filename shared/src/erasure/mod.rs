@@ -120,27 +120,18 @@ impl Eraser {
         };
         // Records carry the pseudonym of the key current when they were kept.
         let lookups = crate::pseudonym::keys().subject_lookups(page, psid);
-        let (mut after, mut deleted) = (None::<String>, 0);
-        loop {
-            let (records, next) = quarantine
-                .list(after.as_deref(), 1000)
-                .await
-                .map_err(|e| StoreError::S3(e.to_string()))?;
-            for record in records
-                .iter()
-                .filter(|r| r.subject_digest.as_ref().is_some_and(|d| lookups.contains(d)))
-            {
-                let key = crate::quarantine::object_key(&record.id);
-                crate::objects::delete_all_versions(s3, bucket, &key, true)
-                    .await
-                    .map_err(StoreError::S3)?;
+        let s3_err = |e: crate::queue::QueueError| match e {
+            crate::queue::QueueError::S3(m) => StoreError::S3(m),
+            other => StoreError::S3(other.to_string()),
+        };
+        let mut deleted = 0;
+        for record in quarantine.list_all().await.map_err(s3_err)? {
+            if record.subject_digest.as_ref().is_some_and(|d| lookups.contains(d)) {
+                quarantine.delete(&record.id).await.map_err(s3_err)?;
                 deleted += 1;
             }
-            match next {
-                Some(id) => after = Some(id),
-                None => return Ok(deleted),
-            }
         }
+        Ok(deleted)
     }
 
     /// Deletes every version of every export about the subject.
