@@ -63,7 +63,13 @@ pub struct RawCopies {
 enum Verdict {
     Keep,
     Drop(u64),
-    Rewrite { body: String, removed: u64 },
+    /// Put back rebuilt, as a chunk of the same signed delivery.
+    Rewrite {
+        body: String,
+        removed: u64,
+        received_at_ms: i64,
+        body_sha256: String,
+    },
 }
 
 fn sqs_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
@@ -135,19 +141,16 @@ impl RawCopies {
                     .send()
                     .await
                     .map_err(sqs_err)?;
-                let fresh: Vec<_> = out
+                // Messages seen before come round again once released: held
+                // (to release at the end), not judged twice.
+                let (fresh, again): (Vec<_>, Vec<_>) = out
                     .messages()
                     .iter()
-                    .filter(|m| !seen.contains(m.message_id().unwrap_or_default()))
-                    .collect();
+                    .partition(|m| !seen.contains(m.message_id().unwrap_or_default()));
+                held.extend(again.iter().filter_map(|m| m.receipt_handle().map(str::to_string)));
                 if fresh.is_empty() {
                     // Ours released first, so what stays hidden is another
                     // reader's; wait for it to come back.
-                    held.extend(
-                        out.messages()
-                            .iter()
-                            .filter_map(|m| m.receipt_handle().map(str::to_string)),
-                    );
                     self.release(queue_url, &std::mem::take(&mut held)).await?;
                     let (visible, hidden) = self.counts(queue_url).await?;
                     if hidden == 0 && visible <= kept.len() as u64 {
@@ -161,12 +164,6 @@ impl RawCopies {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                held.extend(
-                    out.messages()
-                        .iter()
-                        .filter(|m| seen.contains(m.message_id().unwrap_or_default()))
-                        .filter_map(|m| m.receipt_handle().map(str::to_string)),
-                );
                 for m in fresh {
                     seen.insert(m.message_id().unwrap_or_default().to_string());
                     read += 1;
@@ -187,9 +184,12 @@ impl RawCopies {
                             report.messages_deleted += 1;
                             report.items_removed += removed;
                         }
-                        Verdict::Rewrite { body: rebuilt, removed } => {
-                            let job = queue::parse_job(body)?;
-                            let job = job.delivery();
+                        Verdict::Rewrite {
+                            body: rebuilt,
+                            removed,
+                            received_at_ms,
+                            body_sha256,
+                        } => {
                             DeliveryQueue {
                                 sqs: &self.sqs,
                                 s3: &self.s3,
@@ -197,7 +197,7 @@ impl RawCopies {
                                 queue_url,
                                 bucket: &self.bucket,
                             }
-                            .enqueue_chunks(&[rebuilt], job.received_at_ms, &job.body_sha256)
+                            .enqueue_chunks(&[rebuilt], received_at_ms, &body_sha256)
                             .await?;
                             self.delete(queue_url, &receipt, body).await?;
                             report.messages_rewritten += 1;
@@ -304,6 +304,8 @@ impl RawCopies {
             Verdict::Rewrite {
                 body: meta::rebuild_delivery(&delivery.object, others),
                 removed,
+                received_at_ms: job.received_at_ms,
+                body_sha256: job.body_sha256.clone(),
             }
         })
     }
