@@ -112,10 +112,6 @@ impl Pseudonyms {
         }
     }
 
-    pub fn current_id(&self) -> &str {
-        &self.current
-    }
-
     fn mac(key: &[u8], domain: &str, parts: &[&str]) -> [u8; 32] {
         let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
         // Length-prefixed, so ("12","3") and ("1","23") differ.
@@ -158,16 +154,6 @@ impl Pseudonyms {
     pub fn subject(&self, page: &PageId, psid: &Psid) -> String {
         self.digest(SUBJECT, &[page.as_str(), psid.as_str()])
     }
-
-    /// The pseudonym of a lead under the key a stored pseudonym names (its
-    /// `<key id>.` prefix), or the unkeyed form for one without a prefix;
-    /// `None` when that key is no longer in the set.
-    pub fn subject_like(&self, stored: &str, page: &PageId, psid: &Psid) -> Option<String> {
-        match stored.split_once('.') {
-            Some((id, _)) => self.digest_with(id, SUBJECT, &[page.as_str(), psid.as_str()]),
-            None => Some(legacy_subject_digest(page, psid)),
-        }
-    }
 }
 
 /// The domain of a lead's pseudonym (page and PSID).
@@ -202,11 +188,6 @@ pub fn keys() -> &'static Pseudonyms {
     INSTALLED
         .get()
         .unwrap_or_else(|| DEV.get_or_init(Pseudonyms::development))
-}
-
-/// Whether a key set was installed (as opposed to the development one).
-pub fn installed() -> bool {
-    INSTALLED.get().is_some()
 }
 
 #[cfg(test)]
@@ -254,11 +235,6 @@ mod tests {
         assert_eq!(lookups[0], rotated.subject(&page, &psid), "current first");
         assert!(lookups.contains(&written_before));
         assert!(lookups.contains(&legacy_subject_digest(&page, &psid)));
-        assert_eq!(
-            rotated.subject_like(&written_before, &page, &psid),
-            Some(written_before)
-        );
-        assert_eq!(rotated.subject_like("gone.abc", &page, &psid), None);
     }
 
     #[test]
