@@ -146,7 +146,12 @@ pub fn classify(text: &str) -> Option<Keyword> {
     // or digit into none, so a text with over twice that many is ordinary:
     // most messages stop here, before any Unicode normalisation.
     if text.len() > 4 * MAX_KEYWORD_ALNUM * 2
-        || text.chars().filter(|c| c.is_alphanumeric()).count() > 2 * MAX_KEYWORD_ALNUM
+        || text
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .take(2 * MAX_KEYWORD_ALNUM + 1)
+            .count()
+            > 2 * MAX_KEYWORD_ALNUM
     {
         return None;
     }

@@ -64,6 +64,12 @@ pub(crate) fn time_ms(v: Option<&Value>) -> Option<i64> {
         Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite())?,
         _ => return None,
     };
+    ms_from_number(raw)
+}
+
+/// A timestamp's number in ms: seconds (below [`SECONDS_BELOW`]) converted,
+/// `None` when not positive.
+pub(crate) fn ms_from_number(raw: f64) -> Option<i64> {
     if raw < 1.0 {
         return None;
     }

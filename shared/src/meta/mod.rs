@@ -11,6 +11,7 @@
 //! and `../shared/docs/meta-platform.md`.
 
 mod classify;
+mod fast;
 mod lenient;
 mod parse;
 mod time;
@@ -239,9 +240,10 @@ pub enum Source {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryItem {
-    /// The entry's `id` and `time`, as raw JSON text.
-    pub entry_id: Option<String>,
-    pub entry_time: Option<String>,
+    /// The entry's `id` and `time`, as raw JSON text (shared by the
+    /// entry's items).
+    pub entry_id: Option<std::sync::Arc<str>>,
+    pub entry_time: Option<std::sync::Arc<str>>,
     pub source: Source,
     /// The item's exact JSON text as received.
     pub raw: String,

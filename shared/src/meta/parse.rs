@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::classify::{classify, find_stop};
+use super::fast::{self, hex_digest, HashWriter};
 use super::lenient::{id, time_ms};
 use super::*;
 
@@ -18,6 +19,15 @@ struct Envelope<'a> {
     object: Option<&'a RawValue>,
     #[serde(borrow)]
     entry: Option<&'a RawValue>,
+}
+
+/// The envelope with its entries read in the same pass: the usual case.
+#[derive(Deserialize)]
+struct EntriesEnvelope<'a> {
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow)]
+    entry: Option<Vec<RawEntry<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -77,24 +87,14 @@ const IGNORED_ITEM_FIELDS: &[&str] = &[
 
 /// SHA-256 (hex) of `value`'s serialisation, written straight into the hash.
 fn canonical_sha256(value: &Value) -> String {
-    struct Hashing(Sha256);
-    impl std::io::Write for Hashing {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut h = Hashing(Sha256::new());
+    let mut h = HashWriter(Sha256::new());
     // Writing into a hash cannot fail, nor can serialising a `Value`.
     let _ = serde_json::to_writer(&mut h, value);
-    hex::encode(h.0.finalize())
+    hex_digest(h.0)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    hex_digest(Sha256::new_with_prefix(bytes))
 }
 
 /// Parses a whole delivery received at `received_at_ms`. Fails only when the
@@ -107,34 +107,59 @@ pub fn parse_delivery(body: &[u8], received_at_ms: i64) -> Result<Delivery, Pars
     let text = std::str::from_utf8(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
     // A UTF-8 byte-order mark before the JSON is not part of it.
     let text = text.trim_start_matches('\u{feff}');
+    // Usually the envelope and every entry read in one pass; only when an
+    // entry does not are the entries taken one by one, so the bad one alone
+    // is quarantined.
+    if let Ok(EntriesEnvelope {
+        object: Some(object),
+        entry: Some(entries),
+    }) = serde_json::from_str(text)
+    {
+        let platform = platform(object)?;
+        let mut items = Vec::with_capacity(entries.iter().map(RawEntry::len).sum());
+        for entry in &entries {
+            parse_entry_fields(platform, entry, received_at_ms, &mut items);
+        }
+        return Ok(delivery(platform, object, items));
+    }
     let envelope: Envelope = serde_json::from_str(text).map_err(|e| ParseError::NotJson(e.to_string()))?;
     let (Some(object), Some(entries)) = (envelope.object, envelope.entry) else {
         return Err(ParseError::NotADelivery("missing object or entry"));
     };
-    let platform = match serde_json::from_str::<&str>(object.get()) {
-        Ok("page") => Platform::Messenger,
-        Ok("instagram") => Platform::Instagram,
-        _ => return Err(ParseError::UnsupportedObject),
-    };
+    let platform = platform(object)?;
+    let entries: Vec<&RawValue> =
+        serde_json::from_str(entries.get()).map_err(|_| ParseError::NotADelivery("entry is not a list"))?;
     let mut items = Vec::new();
-    // Usually every entry reads in one pass; only when one does not are the
-    // entries taken one by one, so the bad one alone is quarantined.
-    if let Ok(entries) = serde_json::from_str::<Vec<RawEntry>>(entries.get()) {
-        for entry in &entries {
-            parse_entry_fields(platform, entry, received_at_ms, &mut items);
-        }
-    } else {
-        let entries: Vec<&RawValue> =
-            serde_json::from_str(entries.get()).map_err(|_| ParseError::NotADelivery("entry is not a list"))?;
-        for entry in entries {
-            parse_entry(platform, entry, received_at_ms, &mut items);
-        }
+    for entry in entries {
+        parse_entry(platform, entry, received_at_ms, &mut items);
     }
-    Ok(Delivery {
+    Ok(delivery(platform, object, items))
+}
+
+fn platform(object: &RawValue) -> Result<Platform, ParseError> {
+    match serde_json::from_str::<&str>(object.get()) {
+        Ok("page") => Ok(Platform::Messenger),
+        Ok("instagram") => Ok(Platform::Instagram),
+        _ => Err(ParseError::UnsupportedObject),
+    }
+}
+
+fn delivery(platform: Platform, object: &RawValue, items: Vec<DeliveryItem>) -> Delivery {
+    Delivery {
         platform,
         object: object.get().to_string(),
         items,
-    })
+    }
+}
+
+impl RawEntry<'_> {
+    /// How many items the entry holds.
+    fn len(&self) -> usize {
+        [&self.messaging, &self.standby, &self.changes]
+            .iter()
+            .map(|list| list.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
 }
 
 fn parse_entry(platform: Platform, raw: &RawValue, received_at_ms: i64, out: &mut Vec<DeliveryItem>) {
@@ -167,9 +192,10 @@ fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64,
         entry_time,
         received_at_ms,
     };
+    let (entry_id, entry_time) = (entry.id.map(|v| v.get().into()), entry.time.map(|v| v.get().into()));
     let item = |source: Source, raw: &RawValue, unit: Unit| DeliveryItem {
-        entry_id: entry.id.map(|v| v.get().to_string()),
-        entry_time: entry.time.map(|v| v.get().to_string()),
+        entry_id: Option::clone(&entry_id),
+        entry_time: Option::clone(&entry_time),
         source,
         raw: raw.get().to_string(),
         unit,
@@ -216,15 +242,40 @@ fn hashed_key(sha256: &str) -> String {
     format!("h:{}", &sha256[..40])
 }
 
-struct Context<'a> {
-    platform: Platform,
-    page_id: Option<&'a PageId>,
-    entry_time: Option<i64>,
-    received_at_ms: i64,
+pub(super) struct Context<'a> {
+    pub platform: Platform,
+    pub page_id: Option<&'a PageId>,
+    pub entry_time: Option<i64>,
+    pub received_at_ms: i64,
 }
 
 impl Context<'_> {
-    fn item(&self, raw: &str, standby: bool) -> Unit {
+    pub(super) fn item(&self, raw: &str, standby: bool) -> Unit {
+        if let (Some(page_id), Some(m)) = (self.page_id, fast::text_message(raw)) {
+            let time = EventTime::trusted(m.timestamp_ms.or(self.entry_time), self.received_at_ms);
+            return Unit::Event(InboundEvent {
+                platform: self.platform,
+                page_id: page_id.clone(),
+                subject: m.sender,
+                timestamp_ms: time.ms,
+                time_clamped: time.clamped,
+                standby,
+                key: m.mid.key(),
+                kind: EventKind::Message(MessageEvent {
+                    mid: Some(m.mid),
+                    text: Some(m.text),
+                    quick_reply_payload: None,
+                    attachments: Vec::new(),
+                    reply_to: None,
+                }),
+                sha256: m.sha256,
+            });
+        }
+        self.general_item(raw, standby)
+    }
+
+    /// Any item, read through a `serde_json::Value`.
+    pub(super) fn general_item(&self, raw: &str, standby: bool) -> Unit {
         let page = self.page_id.cloned();
         // serde_json refuses nesting deeper than 128: such an item alone is
         // quarantined. A lone surrogate (an emoji cut in half) is repaired.

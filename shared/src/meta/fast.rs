@@ -1,0 +1,275 @@
+//! The shape almost every item has — a person's text message:
+//! `{"sender":{"id"},"recipient":{"id"},"timestamp","message":{"mid","text"}}`
+//! — read by a typed parse that borrows from the body, with its proof hash
+//! written from the typed fields instead of through a `serde_json::Value`.
+//! This is the webhook hot path (`make bench`).
+//!
+//! Anything unusual (another field, a field of another type, a duplicate
+//! key, an id that is not Meta's, a lone surrogate, nesting) is `None`, and
+//! the item takes the general path, which reads every shape. Both give the
+//! same unit, key and proof hash: the tests below hold them to it.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::lenient::ms_from_number;
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextItem<'a> {
+    #[serde(borrow)]
+    sender: Party<'a>,
+    #[serde(borrow)]
+    recipient: Party<'a>,
+    timestamp: i64,
+    #[serde(borrow)]
+    message: Text<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Party<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Text<'a> {
+    #[serde(borrow)]
+    mid: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+/// A text message read on the fast path.
+pub(super) struct TextMessage {
+    pub sender: Psid,
+    /// Meta's timestamp in ms (seconds converted), before it is trusted.
+    pub timestamp_ms: Option<i64>,
+    pub mid: Mid,
+    pub text: String,
+    /// SHA-256 (hex) of the item's canonical JSON, as the general path has it.
+    pub sha256: String,
+}
+
+/// `raw` as a text message, or `None` when it is not exactly that shape.
+pub(super) fn text_message(raw: &str) -> Option<TextMessage> {
+    let item: TextItem = serde_json::from_str(raw).ok()?;
+    let sender = Psid::parse(item.sender.id.as_ref()).ok()?;
+    let mid = Mid::parse(item.message.mid.as_ref()).ok()?;
+    // Canonical JSON as serde_json writes a `Value`: keys in byte order,
+    // the same string escapes and integer digits.
+    let mut h = HashWriter(Sha256::new());
+    h.0.update(br#"{"message":{"mid":"#);
+    serde_json::to_writer(&mut h, mid.as_str()).ok()?;
+    h.0.update(br#","text":"#);
+    serde_json::to_writer(&mut h, item.message.text.as_ref()).ok()?;
+    h.0.update(br#"},"recipient":{"id":"#);
+    serde_json::to_writer(&mut h, item.recipient.id.as_ref()).ok()?;
+    h.0.update(br#"},"sender":{"id":"#);
+    serde_json::to_writer(&mut h, sender.as_str()).ok()?;
+    h.0.update(br#"},"timestamp":"#);
+    serde_json::to_writer(&mut h, &item.timestamp).ok()?;
+    h.0.update(b"}");
+    Some(TextMessage {
+        sender,
+        // As the general path reads an integer: through f64.
+        timestamp_ms: ms_from_number(item.timestamp as f64),
+        mid,
+        text: item.message.text.into_owned(),
+        sha256: hex_digest(h.0),
+    })
+}
+
+/// The digest as 64 lowercase hex digits, in one allocation (`hex::encode`
+/// grows its string a character at a time: a tenth of the hot path).
+pub(super) fn hex_digest(h: Sha256) -> String {
+    let mut out = [0u8; 64];
+    // 32 bytes always fit 64 digits, which are ASCII.
+    let _ = hex::encode_to_slice(h.finalize(), &mut out);
+    std::str::from_utf8(&out).map(str::to_owned).unwrap_or_default()
+}
+
+/// Streams what is written into a SHA-256.
+pub(super) struct HashWriter(pub Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::parse::Context;
+    use super::*;
+
+    const NOW: i64 = 1_764_547_200_000;
+
+    fn both(raw: &str, page: Option<&PageId>) -> (Unit, Unit) {
+        let ctx = Context {
+            platform: Platform::Messenger,
+            page_id: page,
+            entry_time: Some(1_718_000_000_123),
+            received_at_ms: NOW,
+        };
+        (ctx.item(raw, false), ctx.general_item(raw, false))
+    }
+
+    #[test]
+    fn a_plain_text_message_takes_the_fast_path_and_reads_as_the_general_path_does() {
+        let page = PageId::parse("1234567890").unwrap();
+        let raw = r#"{"sender":{"id":"6000000000000001"},"recipient":{"id":"1234567890"},"timestamp":1700000000001,"message":{"mid":"m_00000000000000000000000000000001","text":"Gr\u00fc\u00dfe, \u00e7a va? \ud83c\udf89 \/ #1"}}"#;
+        assert!(text_message(raw).is_some());
+        let (fast, general) = both(raw, Some(&page));
+        assert_eq!(fast, general);
+        let Unit::Event(e) = fast else { panic!("not an event") };
+        assert_eq!(e.key, "m_00000000000000000000000000000001");
+        assert_eq!(e.timestamp_ms, 1_700_000_000_001);
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_general_path() {
+        for raw in [
+            // Another field, an echo, a quick reply.
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"m","text":"x","is_echo":true}}"#,
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"m","text":"x"},"postback":{}}"#,
+            // Types that the general path reads leniently.
+            r#"{"sender":{"id":6},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"m","text":"x"}}"#,
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":1700000000001.5,"message":{"mid":"m","text":"x"}}"#,
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":"1700000000001","message":{"mid":"m","text":"x"}}"#,
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"m","text":null}}"#,
+            // A duplicate key (the general path keeps the last).
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"m","text":"x","text":"STOP"}}"#,
+            // Ids that are not Meta's, an empty mid, a lone surrogate.
+            r#"{"sender":{"id":"06"},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"m","text":"x"}}"#,
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"","text":"x"}}"#,
+            r#"{"sender":{"id":"6"},"recipient":{"id":"1"},"timestamp":1700000000001,"message":{"mid":"m","text":"STOP \ud83d"}}"#,
+        ] {
+            assert!(text_message(raw).is_none(), "{raw}");
+        }
+    }
+
+    /// A JSON string for `s`, escaped as serde_json does or, like Meta and
+    /// Python's `ensure_ascii`, with every non-ASCII character as `\u` and
+    /// `/` as `\/`.
+    fn json_string(s: &str, ascii: bool) -> String {
+        if !ascii {
+            return serde_json::to_string(s).unwrap();
+        }
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' => out.push_str("\\/"),
+                c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+                c => {
+                    let mut buf = [0u16; 2];
+                    for u in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    fn id_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[1-9][0-9]{0,19}".prop_map(|s| format!("\"{s}\"")),
+            1 => "[0-9a-z]{0,4}".prop_map(|s| format!("\"{s}\"")),
+            1 => (1u64..).prop_map(|n| n.to_string()),
+            1 => Just("null".to_string()),
+        ]
+    }
+
+    fn timestamp_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (1_312_848_000_000i64..1_764_547_500_000).prop_map(|n| n.to_string()),
+            1 => (1_312_848_000i64..1_764_547_500).prop_map(|n| n.to_string()),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => Just("1700000000001.0".to_string()),
+            1 => Just("\"1700000000001\"".to_string()),
+            1 => Just("null".to_string()),
+        ]
+    }
+
+    fn text_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => (".{0,24}", any::<bool>()).prop_map(|(s, ascii)| json_string(&s, ascii)),
+            1 => Just("\"STOP \\ud83d\"".to_string()),
+            1 => Just("42".to_string()),
+            1 => Just("null".to_string()),
+        ]
+    }
+
+    prop_compose! {
+        fn fields()(
+            sender in id_value(),
+            recipient in id_value(),
+            timestamp in timestamp_value(),
+            mid in prop_oneof![4 => ".{0,12}", 1 => Just("m#1".to_string())],
+            mid_ascii in any::<bool>(),
+            text in text_value(),
+            swap_message in any::<bool>(),
+            extra in prop_oneof![
+                6 => Just(None),
+                1 => Just(Some(("message", r#""is_echo":true"#))),
+                1 => Just(Some(("message", r#""text":"STOP""#))),
+                1 => Just(Some(("message", r#""quick_reply":{"payload":"OPTCAST_UNSUBSCRIBE"}"#))),
+                1 => Just(Some(("item", r#""postback":{"payload":"x"}"#))),
+                1 => Just(Some(("item", r#""timestamp":1700000000002"#))),
+                1 => Just(Some(("drop", "timestamp"))),
+            ],
+        ) -> Vec<String> {
+            let mut message = vec![
+                format!("\"mid\":{}", json_string(&mid, mid_ascii)),
+                format!("\"text\":{text}"),
+            ];
+            let mut fields = vec![
+                format!("\"sender\":{{\"id\":{sender}}}"),
+                format!("\"recipient\":{{\"id\":{recipient}}}"),
+                format!("\"timestamp\":{timestamp}"),
+            ];
+            match extra {
+                Some(("message", f)) => message.push(f.to_string()),
+                Some(("drop", f)) => fields.retain(|x| !x.starts_with(&format!("\"{f}\""))),
+                Some((_, f)) => fields.push(f.to_string()),
+                None => {}
+            }
+            if swap_message {
+                message.reverse();
+            }
+            fields.push(format!("\"message\":{{{}}}", message.join(",")));
+            fields
+        }
+    }
+
+    /// An item of (nearly) the fast path's shape, its keys in any order.
+    fn item() -> impl Strategy<Value = String> {
+        fields().prop_shuffle().prop_map(|f| format!("{{{}}}", f.join(",")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_fast_path_gives_the_unit_the_general_path_gives(raw in item(), has_page in prop::bool::weighted(0.9)) {
+            let page = PageId::parse("1234567890").unwrap();
+            let (fast, general) = both(&raw, has_page.then_some(&page));
+            prop_assert_eq!(fast, general, "{}", raw);
+        }
+    }
+}
