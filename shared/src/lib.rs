@@ -27,5 +27,6 @@ pub mod raw_copies;
 pub mod retention;
 pub mod signature;
 pub mod signed_request;
+pub mod sqs_batch;
 pub mod store;
 pub mod telemetry;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use optcast_shared::broadcast::{LeadSnapshot, MarketingSnapshot};
 use optcast_shared::broadcast_store::{BroadcastStore, SendTables, CURSOR_DONE};
@@ -13,7 +13,7 @@ use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::queue::{self, PlanJob, QueueError, SendJob, SendTask};
 use optcast_shared::store::{self, StoreError, AUDIENCE_INDEX, AUDIENCE_SHARDS};
-use optcast_shared::{broadcast::BroadcastState, telemetry};
+use optcast_shared::{broadcast::BroadcastState, sqs_batch, telemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -55,20 +55,14 @@ impl Planner {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in &event.records {
+        sqs_batch::in_order(&event.records, |record| async move {
             let result = match serde_json::from_str::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
                 Ok(PlanJob::PlanV1 { broadcast_id, shard }) => self.plan_shard(&broadcast_id, shard).await.map(|_| ()),
                 Err(e) => Err(PlanError::BadJob(e.to_string())),
             };
-            if let Err(err) = result {
-                tracing::error!(error = %err, "plan job failed");
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(f);
-            }
-        }
-        response
+            result.inspect_err(|err| tracing::error!(error = %err, "plan job failed"))
+        })
+        .await
     }
 
     /// Plans up to `pages_per_run` pages of one shard, resuming from its checkpoint.

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::broadcast::{self, BroadcastState, SendRoute};
 use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Claim, DeliveryState, MarketingHold, SendTables};
 use optcast_shared::config::{self, ConfigError, Source};
@@ -17,6 +17,7 @@ use optcast_shared::graph::{ErrorClass, GraphClient, MessagingType, Recipient, S
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
 use optcast_shared::queue::{SendJob, SendTask};
+use optcast_shared::sqs_batch;
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
 use optcast_shared::telemetry::{self, subject_hash};
 use secrecy::SecretString;
@@ -141,13 +142,10 @@ impl Sender {
             } else {
                 tracing::error!(error = %err, "send job failed");
             }
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = record.message_id.clone().unwrap_or_default();
-            Some(f)
+            Some(record)
         }))
         .await;
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures.into_iter().flatten().collect();
+        let response = sqs_batch::response(failures.into_iter().flatten());
         // Once per broadcast per batch: is everything accounted for? (Every
         // broadcast with a job here, preloaded or not: the last jobs of one
         // whose preload failed must still finish it.)
