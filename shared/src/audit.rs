@@ -86,9 +86,7 @@ impl AuditTrail {
         }
         // An entry is written once and never replaced.
         put = put.condition_expression("attribute_not_exists(pk)");
-        put.send()
-            .await
-            .map_err(|e| StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        put.send().await.map_err(StoreError::dynamo)?;
         tracing::info!(
             audit = entry.action.as_str(),
             actor = entry.actor,

@@ -25,11 +25,6 @@ pub const CURSOR_DONE: &str = "#done";
 pub const DUE_INDEX: &str = "due";
 const DUE_PK: &str = "DUE";
 
-fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> StoreError {
-    StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-}
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -266,7 +261,7 @@ impl BroadcastStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(())
     }
 
@@ -279,7 +274,7 @@ impl BroadcastStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         // Ingest records pages it has seen (for the sweep) without a token:
         // those are not registered.
         let Some(item) = out.item().filter(|i| i.contains_key("token")) else {
@@ -335,7 +330,7 @@ impl BroadcastStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(())
     }
 
@@ -363,7 +358,7 @@ impl BroadcastStore {
                 .request_items(&self.tables.broadcasts, request)
                 .send()
                 .await
-                .map_err(dynamo)?;
+                .map_err(StoreError::dynamo)?;
             if let Some(found) = out.responses().and_then(|r| r.get(&self.tables.broadcasts)) {
                 items.extend(found.iter().cloned());
             }
@@ -372,7 +367,7 @@ impl BroadcastStore {
             }
         }
         if !keys.is_empty() {
-            return Err(StoreError::Dynamo("broadcast read left unprocessed keys".into()));
+            return Err(StoreError::exhausted("broadcast read left unprocessed keys"));
         }
         let main = broadcast_pk(id);
         let Some(definition) = items.iter().find(|i| get_s(i, "pk").as_deref() == Some(main.as_str())) else {
@@ -463,7 +458,7 @@ impl BroadcastStore {
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(false),
-            Err(err) => Err(dynamo(err)),
+            Err(err) => Err(StoreError::dynamo(err)),
         }
     }
 
@@ -480,7 +475,7 @@ impl BroadcastStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(out.item().is_some_and(|i| {
             i.contains_key("due_pk")
                 && get_s(i, "state")
@@ -498,7 +493,7 @@ impl BroadcastStore {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(())
     }
 
@@ -518,7 +513,7 @@ impl BroadcastStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(dynamo)?;
+                .map_err(StoreError::dynamo)?;
             // The `due` index projects keys only: the id is in the table key.
             ids.extend(
                 out.items()
@@ -590,11 +585,11 @@ impl BroadcastStore {
                     .consistent_read(true)
                     .send()
                     .await
-                    .map_err(dynamo)?;
+                    .map_err(StoreError::dynamo)?;
                 let cursor = out.item().and_then(|i| i.get(&attr)).and_then(|v| v.as_s().ok());
                 Ok(cursor.map(String::as_str) == Some(next))
             }
-            Err(e) => Err(dynamo(e)),
+            Err(e) => Err(StoreError::dynamo(e)),
         }
     }
 
@@ -699,7 +694,7 @@ impl BroadcastStore {
                 } else if failed(0) {
                     Ok(Claim::LeadNotEligible)
                 } else {
-                    Err(dynamo(err))
+                    Err(StoreError::dynamo(err))
                 }
             }
         }
@@ -790,7 +785,7 @@ impl BroadcastStore {
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(false),
-            Err(err) => Err(dynamo(err)),
+            Err(err) => Err(StoreError::dynamo(err)),
         }
     }
 
@@ -870,7 +865,7 @@ impl BroadcastStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(out.item().and_then(|i| Some((get_s(i, "state")?, get_n(i, "at_ms")))))
     }
 
@@ -887,7 +882,7 @@ impl BroadcastStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(())
     }
 

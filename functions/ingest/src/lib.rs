@@ -59,6 +59,7 @@ impl IngestError {
             self,
             IngestError::Queue(QueueError::BadJob(_) | QueueError::ClaimMissing(_))
         ) || matches!(self, IngestError::Crypto(e) if !e.is_retryable())
+            || matches!(self, IngestError::Store(e) if !e.is_retryable())
     }
 }
 

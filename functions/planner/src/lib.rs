@@ -146,7 +146,7 @@ impl Planner {
             .limit(self.page_size)
             .send()
             .await
-            .map_err(|e| StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(StoreError::dynamo)?;
         let next = out.last_evaluated_key().filter(|k| !k.is_empty()).map(encode_cursor);
         Ok((out.items().to_vec(), next))
     }

@@ -41,25 +41,10 @@ const RAW_PAYLOAD_PREFIX: &str = "claims/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
-    #[error("DynamoDB: {0}")]
-    Dynamo(String),
-    #[error("S3: {0}")]
-    S3(String),
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("the sweep finished with {0} error(s); see its report")]
     Incomplete(usize),
-}
-
-fn ddb_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> SweepError {
-    SweepError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-}
-fn s3_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_s3::error::SdkError<E, R>,
-) -> SweepError {
-    SweepError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
 }
 
 /// A table the sweep deletes from by age.
@@ -160,7 +145,7 @@ impl Sweeper {
             .body(serde_json::to_vec(&report).unwrap_or_default().into())
             .send()
             .await
-            .map_err(s3_err)?;
+            .map_err(store::StoreError::s3)?;
         if !report.errors.is_empty() {
             for e in &report.errors {
                 tracing::error!(error = %e, "sweep error");
@@ -247,7 +232,7 @@ impl Sweeper {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(ddb_err)?;
+                .map_err(store::StoreError::dynamo)?;
             for item in out.items() {
                 let Some(page) = item
                     .get("page_id")
@@ -301,7 +286,7 @@ impl Sweeper {
                 .limit(limit as i32)
                 .send()
                 .await
-                .map_err(ddb_err)?;
+                .map_err(store::StoreError::dynamo)?;
             let items = out.items();
             budget.remaining += limit - items.len() as u64;
             if items.is_empty() {
@@ -319,7 +304,7 @@ impl Sweeper {
                     .item("updated_at_ms", AttributeValue::N(now_ms().to_string()))
                     .send()
                     .await
-                    .map_err(ddb_err)?;
+                    .map_err(store::StoreError::dynamo)?;
                 report.add(target.category, chunk.len() as u64);
                 if target.category == Category::Messages {
                     let attachments: u64 = chunk
@@ -345,7 +330,7 @@ impl Sweeper {
             .consistent_read(true)
             .send()
             .await
-            .map_err(ddb_err)?;
+            .map_err(store::StoreError::dynamo)?;
         Ok(out
             .item()
             .and_then(|i| i.get("cursor"))
@@ -380,7 +365,7 @@ impl Sweeper {
                 .limit(limit as i32)
                 .send()
                 .await
-                .map_err(ddb_err)?;
+                .map_err(store::StoreError::dynamo)?;
             let items = out.items();
             budget.remaining += limit - items.len() as u64;
             if items.is_empty() {
@@ -445,7 +430,7 @@ impl Sweeper {
                 .set_version_id_marker(version_marker.clone())
                 .send()
                 .await
-                .map_err(s3_err)?;
+                .map_err(store::StoreError::s3)?;
             let mut doomed = Vec::new();
             let mut versions = 0u64;
             for v in out.versions() {
@@ -470,12 +455,12 @@ impl Sweeper {
                     .iter()
                     .map(|(k, v)| ObjectIdentifier::builder().key(k).set_version_id(v.clone()).build())
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| SweepError::S3(e.to_string()))?;
+                    .map_err(|e| store::StoreError::s3_text(e.to_string()))?;
                 let delete = S3Delete::builder()
                     .set_objects(Some(objects))
                     .quiet(true)
                     .build()
-                    .map_err(|e| SweepError::S3(e.to_string()))?;
+                    .map_err(|e| store::StoreError::s3_text(e.to_string()))?;
                 let result = self
                     .s3
                     .delete_objects()
@@ -483,13 +468,14 @@ impl Sweeper {
                     .delete(delete)
                     .send()
                     .await
-                    .map_err(s3_err)?;
+                    .map_err(store::StoreError::s3)?;
                 if let Some(e) = result.errors().first() {
-                    return Err(SweepError::S3(format!(
+                    return Err(store::StoreError::s3_text(format!(
                         "{} object(s) not deleted: {}",
                         result.errors().len(),
                         e.code().unwrap_or("error")
-                    )));
+                    ))
+                    .into());
                 }
             }
             report.add(Category::RawPayloads, versions);

@@ -12,7 +12,7 @@ use crate::crypto::subject_digest;
 use crate::ids::{PageId, Psid};
 use crate::queue::sha256_hex;
 use crate::store::{
-    dynamo, n, opt_n, opt_s, s, subject_pk, subscriber_pk, subscriber_sk, tombstone_pk, Item, Store, StoreError,
+    n, opt_n, opt_s, s, subject_pk, subscriber_pk, subscriber_sk, tombstone_pk, Item, Store, StoreError,
 };
 
 mod requests;
@@ -121,8 +121,8 @@ impl Eraser {
         // Records carry the pseudonym of the key current when they were kept.
         let lookups = crate::pseudonym::keys().subject_lookups(page, psid);
         let s3_err = |e: crate::queue::QueueError| match e {
-            crate::queue::QueueError::S3(m) => StoreError::S3(m),
-            other => StoreError::S3(other.to_string()),
+            crate::queue::QueueError::S3(m) => StoreError::s3_text(m),
+            other => StoreError::s3_text(other.to_string()),
         };
         let mut deleted = 0;
         for record in quarantine.list_all().await.map_err(s3_err)? {
@@ -144,7 +144,7 @@ impl Eraser {
             let prefix = crate::export::subject_prefix_of(page, &pseudonym);
             deleted += crate::objects::delete_all_versions(s3, bucket, &prefix, false)
                 .await
-                .map_err(StoreError::S3)?;
+                .map_err(StoreError::s3_text)?;
         }
         Ok(deleted)
     }
@@ -184,7 +184,7 @@ impl Eraser {
                     .key("pk", s(subject_pk(page, psid)))
                     .send()
                     .await
-                    .map_err(dynamo)?;
+                    .map_err(StoreError::dynamo)?;
                 return Ok(Shred::Gone);
             };
             if !guard(&sub) {
@@ -240,14 +240,14 @@ impl Eraser {
                         Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
                     );
                     if !conflict {
-                        return Err(dynamo(err));
+                        return Err(StoreError::dynamo(err));
                     }
                     // The subscriber changed under us (an event was ingested):
                     // read it again, so the tombstone holds the latest history.
                 }
             }
         }
-        Err(StoreError::Dynamo("subscriber kept changing during erasure".into()))
+        Err(StoreError::exhausted("subscriber kept changing during erasure"))
     }
 
     /// Erases everything held on one subject.
@@ -382,7 +382,7 @@ pub async fn delete_keys(ddb: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<
             // retried: a sweep resumes from its checkpoint, an erasure from
             // its queue) rather than spinning until the function times out.
             if attempt > UNPROCESSED_ATTEMPTS {
-                return Err(StoreError::Dynamo(format!(
+                return Err(StoreError::exhausted(format!(
                     "{} delete(s) still unprocessed after {UNPROCESSED_ATTEMPTS} tries",
                     pending.len()
                 )));
@@ -392,7 +392,7 @@ pub async fn delete_keys(ddb: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<
                 .request_items(table, pending)
                 .send()
                 .await
-                .map_err(dynamo)?;
+                .map_err(StoreError::dynamo)?;
             pending = out
                 .unprocessed_items()
                 .and_then(|u| u.get(table))

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ErasureReason, ErasureReport};
 use crate::ids::PageId;
-use crate::store::{dynamo, n, opt_n, opt_s, s, StoreError};
+use crate::store::{n, opt_n, opt_s, s, StoreError};
 
 /// Where an erasure request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ impl Requests {
             {
                 Ok(false)
             }
-            Err(e) => Err(dynamo(e)),
+            Err(e) => Err(StoreError::dynamo(e)),
         }
     }
 
@@ -152,7 +152,7 @@ impl Requests {
             .expression_attribute_values(":e", n(report.exports))
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(status)
     }
 
@@ -165,7 +165,7 @@ impl Requests {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         let Some(item) = out.item() else { return Ok(None) };
         let num = |k: &'static str| opt_n(item, k).unwrap_or(0) as u64;
         let reason = match opt_s(item, "reason").as_deref() {

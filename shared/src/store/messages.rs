@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
-use super::{age_pk, b, dynamo, n, opt_n, s, Item, Store, StoreError, StoredMessage};
+use super::{age_pk, b, n, opt_n, s, Item, Store, StoreError, StoredMessage};
 use crate::ids::{PageId, Psid};
 
 /// What an event does to the lead's stored messages.
@@ -109,7 +109,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(dynamo)?;
+                .map_err(StoreError::dynamo)?;
             let found = out.items().iter().find_map(|item| {
                 let sk = item.get("sk")?.as_s().ok()?;
                 sk.ends_with(&suffix).then(|| FoundMessage {

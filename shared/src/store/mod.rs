@@ -13,7 +13,9 @@ use crate::consent::{ConsentChange, SubscriberStatus};
 use crate::ids::{PageId, Psid};
 use crate::meta::Platform;
 
+mod error;
 mod messages;
+pub use error::StoreError;
 pub use messages::{FoundMessage, MessageWrite};
 
 /// Audience index partitions per page: lets a planner read a page's
@@ -26,35 +28,18 @@ pub const AGE_INDEX: &str = "by_age";
 /// Sparse index of unsubscribed leads by when they unsubscribed (the purge).
 pub const UNSUBSCRIBED_INDEX: &str = "unsubscribed";
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("DynamoDB call failed: {0}")]
-    Dynamo(String),
-    #[error("S3 call failed: {0}")]
-    S3(String),
-    #[error("stored item is corrupt: {0}")]
-    Corrupt(&'static str),
-}
-
-pub(crate) fn dynamo<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> StoreError {
-    StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-}
-
 /// The result of a conditional write whose failed condition means "nothing
 /// to do" (already done, or not ours any more): only other errors count.
-pub(crate) fn unless_condition_failed<T, E, R>(
-    out: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+pub(crate) fn unless_condition_failed<T, E>(
+    out: Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
 ) -> Result<(), StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     match out {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => Ok(()),
-        Err(e) => Err(dynamo(e)),
+        Err(e) => Err(StoreError::dynamo(e)),
     }
 }
 
@@ -440,7 +425,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(out.item)
     }
 
@@ -470,7 +455,7 @@ impl Store {
             .expression_attribute_values(":t", n(now_ms))
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(())
     }
 
@@ -487,7 +472,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(out
             .item()
             .and_then(|i| opt_s(i, "status"))
@@ -504,7 +489,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(out.item().and_then(|i| opt_b(i, "data_key")))
     }
 
@@ -518,7 +503,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(out.item().is_some())
     }
 
@@ -553,7 +538,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         Ok(out
             .items()
             .iter()
@@ -618,7 +603,7 @@ impl Store {
             .set_limit(limit)
             .send()
             .await
-            .map_err(dynamo)?;
+            .map_err(StoreError::dynamo)?;
         let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
         Ok((out.items.unwrap_or_default(), next))
     }
@@ -703,12 +688,8 @@ impl Store {
         {
             Ok(_) => Ok(CommitOutcome::Applied),
             Err(err) => {
-                let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
-                let Some(service) = err.as_service_error() else {
-                    return Err(StoreError::Dynamo(text));
-                };
-                let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel) = service else {
-                    return Err(StoreError::Dynamo(text));
+                let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() else {
+                    return Err(StoreError::dynamo(err));
                 };
                 let reasons = cancel.cancellation_reasons();
                 let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
