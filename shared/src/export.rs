@@ -13,8 +13,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use serde_json::{json, Value};
 
 use crate::crypto::{self, field_aad, CryptoError, KeyRing};
-use crate::erasure::SUBJECT_INDEX;
 use crate::ids::{PageId, Psid};
+use crate::store::SUBJECT_INDEX;
 use crate::store::{opt_b, opt_n, opt_s, subject_pk, Item, Store, StoreError};
 
 const PAGE_SIZE: i32 = 100;

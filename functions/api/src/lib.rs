@@ -8,15 +8,17 @@
 use lambda_http::{Body, Request, RequestExt, Response};
 use optcast_shared::access::{Caller, Scope};
 use optcast_shared::audit::{self, AuditTrail};
+use optcast_shared::broadcast::{Broadcast, Counts};
 use optcast_shared::broadcast::{BroadcastMessage, BroadcastState};
-use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Counts, Page, SendTables};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{self, KeyRing};
 use optcast_shared::erasure::{self, Eraser, ErasureReason, Requests};
 use optcast_shared::export::{self, ExportSink, Finished};
 use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::ids::{BroadcastId, PageId, Psid};
+use optcast_shared::page::Page;
 use optcast_shared::queue::{ErasureJob, ErasureTarget};
+use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::store::{Store, StoreError, Tables};
 use optcast_shared::{dispatch, telemetry};
 use serde::Deserialize;

@@ -15,8 +15,8 @@ use optcast_shared::graph::{GraphClient, GraphError};
 use optcast_shared::http::now_ms;
 use optcast_shared::queue::{ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::raw_copies::{PurgeReport, RawCopies};
-use optcast_shared::store::{Store, StoreError, Tables};
-use optcast_shared::{broadcast_store::SendTables, sqs_batch, telemetry};
+use optcast_shared::store::{SendTables, Store, StoreError, Tables};
+use optcast_shared::{sqs_batch, telemetry};
 use secrecy::SecretString;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use optcast_shared::broadcast::{LeadSnapshot, MarketingSnapshot};
-use optcast_shared::broadcast_store::{BroadcastStore, SendTables, CURSOR_DONE};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::queue::{self, PlanJob, QueueError, SendJob, SendTask};
 use optcast_shared::store::{self, StoreError, AUDIENCE_INDEX, AUDIENCE_SHARDS};
+use optcast_shared::store::{BroadcastStore, SendTables, CURSOR_DONE};
 use optcast_shared::{broadcast::BroadcastState, sqs_batch, telemetry};
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::broadcast::{self, BroadcastState, SendRoute};
-use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Claim, DeliveryState, MarketingHold, SendTables};
+use optcast_shared::broadcast::{Broadcast, Claim, DeliveryState, MarketingHold};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{self, CryptoError, KeyRing};
 use optcast_shared::graph::{ErrorClass, GraphClient, MessagingType, Recipient, SendRequest};
@@ -19,6 +19,7 @@ use optcast_shared::ids::{BroadcastId, PageId};
 use optcast_shared::queue::{SendJob, SendTask};
 use optcast_shared::sqs_batch;
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
+use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::telemetry::{self, subject_hash};
 use secrecy::SecretString;
 

@@ -18,14 +18,13 @@ use std::time::Instant;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
-use optcast_shared::broadcast_store::SendTables;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::erasure::{self, Eraser, ErasureReason};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{PageId, Psid};
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
-use optcast_shared::store::{self, Store, Tables, AGE_INDEX, AGE_SHARDS, UNSUBSCRIBED_INDEX};
+use optcast_shared::store::{self, SendTables, Store, Tables, AGE_INDEX, AGE_SHARDS, UNSUBSCRIBED_INDEX};
 use optcast_shared::telemetry;
 
 type Item = HashMap<String, AttributeValue>;
@@ -293,7 +292,7 @@ impl Sweeper {
                 return Ok(());
             }
             for chunk in items.chunks(DELETES_PER_CHECKPOINT as usize) {
-                erasure::delete_keys(&self.ddb, &target.table, chunk.iter().map(erasure::base_key).collect()).await?;
+                erasure::delete_keys(&self.ddb, &target.table, chunk.iter().map(store::base_key).collect()).await?;
                 // Where the next query resumes: after the chunk's last record.
                 let resume = chunk.last().map(index_key).unwrap_or_default();
                 self.ddb

@@ -12,14 +12,13 @@ use crate::crypto::subject_digest;
 use crate::ids::{PageId, Psid};
 use crate::queue::sha256_hex;
 use crate::store::{
-    n, opt_n, opt_s, s, subject_pk, subscriber_pk, subscriber_sk, tombstone_pk, Item, Store, StoreError,
+    base_key, n, opt_n, opt_s, s, subject_pk, subscriber_pk, subscriber_sk, tombstone_pk, Item, Store, StoreError,
+    SUBJECT_INDEX,
 };
 
 mod requests;
 pub use requests::*;
 
-/// The deliveries index by subject (erasure and export).
-pub const SUBJECT_INDEX: &str = "by_subject";
 /// A tombstone keeps at most this many consent changes (item size limit).
 const TOMBSTONE_HISTORY_LIMIT: usize = 1000;
 const SHRED_ATTEMPTS: usize = 5;
@@ -346,14 +345,6 @@ impl Eraser {
             deleted += delete_keys(&self.store.ddb, table, items.iter().map(base_key).collect()).await?;
         }
     }
-}
-
-/// The base-table key (`pk`, and `sk` where the table has one) of an item.
-pub fn base_key(item: &Item) -> Item {
-    item.iter()
-        .filter(|(k, _)| *k == "pk" || *k == "sk")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// Tries of one `BatchWriteItem` while DynamoDB leaves items unprocessed.
