@@ -281,6 +281,12 @@ impl BroadcastState {
     }
 }
 
+/// The one tag rule: a lead is in a broadcast's audience when the broadcast
+/// names no tags, or the lead has one of them.
+pub fn audience_matches(lead_tags: &std::collections::BTreeSet<String>, tags: &[String]) -> bool {
+    tags.is_empty() || lead_tags.iter().any(|t| tags.contains(t))
+}
+
 mod sending;
 pub use sending::*;
 

@@ -212,3 +212,12 @@ fn validation_refuses_what_meta_would() {
     };
     assert!(long_button_text.validate().is_err());
 }
+
+#[test]
+fn audience_tags_select_leads_with_any_of_them() {
+    let lead: std::collections::BTreeSet<String> = ["camp7".to_string(), "vip".to_string()].into();
+    assert!(audience_matches(&lead, &[]));
+    assert!(audience_matches(&lead, &["vip".into()]));
+    assert!(!audience_matches(&lead, &["other".into()]));
+    assert!(!audience_matches(&Default::default(), &["vip".into()]));
+}

@@ -297,29 +297,9 @@ impl Eraser {
         Ok(Some(report))
     }
 
-    /// A sweep checkpoint is the key of the last record it deleted, which may
-    /// name this subject: drop those (the sweep then restarts that partition,
-    /// where everything it deleted is gone already).
+    /// Drops the sweep's checkpoints that name the subject.
     async fn forget_sweep_positions(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
-        use crate::retention::{checkpoint_pk, Category};
-        for category in [Category::Messages, Category::Deliveries] {
-            for shard in 0..crate::store::AGE_SHARDS {
-                let out = self
-                    .store
-                    .ddb
-                    .delete_item()
-                    .table_name(&self.privacy)
-                    .key("pk", s(checkpoint_pk(category, page, shard)))
-                    .condition_expression("#c.pk = :pk OR #c.sk = :sk")
-                    .expression_attribute_names("#c", "cursor")
-                    .expression_attribute_values(":pk", s(subject_pk(page, psid)))
-                    .expression_attribute_values(":sk", s(subscriber_sk(psid)))
-                    .send()
-                    .await;
-                crate::store::unless_condition_failed(out)?;
-            }
-        }
-        Ok(())
+        crate::store::sweep::forget_sweep_positions(&self.store.ddb, &self.privacy, page, psid).await
     }
 
     /// Deletes every item whose `attr` is `value` (in the table or one of its

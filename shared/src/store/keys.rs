@@ -96,6 +96,17 @@ pub(crate) fn page_pk(page: &PageId) -> String {
     format!("PAGE#{page}")
 }
 
+/// A `by_age` partition by its shard number (the sweep reads each in turn).
+pub(crate) fn age_shard_pk(page: &PageId, shard: u32) -> String {
+    format!("PAGE#{page}#AGE#{shard}")
+}
+
+/// Where the sweep keeps its place in one `by_age` partition of a category
+/// (privacy table).
+pub(crate) fn sweep_checkpoint_pk(category: crate::retention::Category, page: &PageId, shard: u32) -> String {
+    format!("SWEEP#{}#PAGE#{page}#AGE#{shard}", category.as_str())
+}
+
 /// The sort key of a consent-log entry: its time (13 digits) and event key.
 pub(crate) fn consent_sk(at_ms: i64, event_key: &str) -> String {
     format!("{:013}#{event_key}", at_ms.max(0))

@@ -12,13 +12,14 @@
 //! - `pages`: registered and seen pages;
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
-//! - `sweep`: what the retention sweep reads, deletes and checkpoints;
+//! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
 //! - [`error`]: [`StoreError`], with its retry class.
 //!
 //! Two handles share the schema: [`Store`] (lead tables, the ingest side)
 //! and [`BroadcastStore`] (pages, broadcasts, deliveries and subscribers, the
 //! sending side); each function is given only the tables it uses.
 
+mod audience;
 mod broadcasts;
 mod deliveries;
 pub mod error;
@@ -27,12 +28,14 @@ pub mod keys;
 mod leads;
 mod messages;
 mod pages;
+pub mod sweep;
 mod tx;
 
+pub use audience::AudiencePage;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
 pub use error::StoreError;
 pub use item::{base_key, Item};
-pub(crate) use item::{n, opt_b, opt_n, opt_s, s, unless_condition_failed};
+pub(crate) use item::{n, opt_b, opt_n, opt_s, s};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
