@@ -81,3 +81,17 @@ pub struct Tombstone {
     /// When that status was reached (ms).
     pub consent_changed_at_ms: i64,
 }
+
+/// One entry of a lead's consent log as read back (the management API's
+/// history): each field as stored, `None` where the entry lacks it. Times in
+/// ms since the epoch; statuses and reasons in their stored spelling.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentEntry {
+    pub at_ms: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub reason: Option<String>,
+    pub event_key: Option<String>,
+    pub event_sha256: Option<String>,
+    pub delivery_sha256: Option<String>,
+}

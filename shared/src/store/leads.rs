@@ -11,7 +11,7 @@ use super::keys::{
 use super::{Store, StoreError};
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
-use crate::lead::{MarketingToken, Proof, Subscriber, Tombstone};
+use crate::lead::{ConsentEntry, MarketingToken, Proof, Subscriber, Tombstone};
 use crate::meta::Platform;
 
 pub(crate) fn proof_to_item(prefix: &str, p: &Proof, item: &mut Item) {
@@ -256,6 +256,27 @@ impl Store {
     /// The consent log of one lead, oldest first.
     pub async fn consent_history(&self, page: &PageId, psid: &Psid) -> Result<Vec<Item>, StoreError> {
         self.query_all(&self.tables.consent_log, subject_pk(page, psid)).await
+    }
+
+    /// The consent log of one lead, oldest first, typed.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a query fails.
+    pub async fn consent_entries(&self, page: &PageId, psid: &Psid) -> Result<Vec<ConsentEntry>, StoreError> {
+        Ok(self
+            .consent_history(page, psid)
+            .await?
+            .iter()
+            .map(|i| ConsentEntry {
+                at_ms: opt_n(i, "at_ms"),
+                from: opt_s(i, "from"),
+                to: opt_s(i, "to"),
+                reason: opt_s(i, "reason"),
+                event_key: opt_s(i, "event_key"),
+                event_sha256: opt_s(i, "event_sha256"),
+                delivery_sha256: opt_s(i, "delivery_sha256"),
+            })
+            .collect())
     }
 
     /// The stored (sealed) messages of one lead, oldest first.
