@@ -5,22 +5,17 @@
 //! requires stays: a tombstone in the consent log, keyed and filled with
 //! hashes only. Every step is idempotent, so an erasure may run twice.
 
-use aws_sdk_dynamodb::types::{Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::subject_digest;
 use crate::ids::{PageId, Psid};
-use crate::queue::sha256_hex;
 use crate::store::{
-    base_key, n, opt_n, opt_s, s, subject_pk, subscriber_pk, subscriber_sk, tombstone_pk, Item, Store, StoreError,
-    SUBJECT_INDEX,
+    base_key, n, opt_n, s, subject_pk, subscriber_pk, subscriber_sk, Item, Store, StoreError, SUBJECT_INDEX,
 };
 
 mod requests;
 pub use requests::*;
 
-/// A tombstone keeps at most this many consent changes (item size limit).
-const TOMBSTONE_HISTORY_LIMIT: usize = 1000;
 const SHRED_ATTEMPTS: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,7 +186,7 @@ impl Eraser {
             }
             let version = opt_n(&sub, "version").unwrap_or(0);
             let history = self.store.consent_history(page, psid).await?;
-            let tombstone = tombstone(page, psid, &sub, &history, reason, now_ms);
+            let tombstone = crate::store::tombstone_item(page, psid, &sub, &history, reason, now_ms);
             let items = vec![
                 TransactWriteItem::builder()
                     .delete(
@@ -322,154 +317,14 @@ impl Eraser {
             if items.is_empty() {
                 return Ok(deleted);
             }
-            deleted += delete_keys(&self.store.ddb, table, items.iter().map(base_key).collect()).await?;
+            deleted += crate::store::delete_keys(&self.store.ddb, table, items.iter().map(base_key).collect()).await?;
         }
     }
-}
-
-/// Tries of one `BatchWriteItem` while DynamoDB leaves items unprocessed.
-const UNPROCESSED_ATTEMPTS: u32 = 10;
-
-/// Deletes items by key with `BatchWriteItem`, 25 a call, retrying what
-/// DynamoDB leaves unprocessed. Returns how many keys were given.
-pub async fn delete_keys(ddb: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<Item>) -> Result<u64, StoreError> {
-    let total = keys.len() as u64;
-    for chunk in keys.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|k| {
-                DeleteRequest::builder()
-                    .set_key(Some(k.clone()))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(|_| StoreError::Corrupt("delete request"))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut backoff_ms = 20;
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            attempt += 1;
-            // A table that stays throttled fails the call (its caller is
-            // retried: a sweep resumes from its checkpoint, an erasure from
-            // its queue) rather than spinning until the function times out.
-            if attempt > UNPROCESSED_ATTEMPTS {
-                return Err(StoreError::exhausted(format!(
-                    "{} delete(s) still unprocessed after {UNPROCESSED_ATTEMPTS} tries",
-                    pending.len()
-                )));
-            }
-            let out = ddb
-                .batch_write_item()
-                .request_items(table, pending)
-                .send()
-                .await
-                .map_err(StoreError::dynamo)?;
-            pending = out
-                .unprocessed_items()
-                .and_then(|u| u.get(table))
-                .cloned()
-                .unwrap_or_default();
-            if !pending.is_empty() {
-                tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
-                backoff_ms = (backoff_ms * 2).min(1000);
-            }
-        }
-    }
-    Ok(total)
-}
-
-/// The tombstone: hashed subject, when and why it was erased, and the consent
-/// history with its hashed proofs (never the PSID, the mids or any text).
-fn tombstone(page: &PageId, psid: &Psid, sub: &Item, history: &[Item], reason: ErasureReason, now_ms: i64) -> Item {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let mut item = Item::new();
-    item.insert("pk".into(), s(tombstone_pk(page, psid)));
-    let created = opt_n(sub, "created_at_ms").unwrap_or(0);
-    // One tombstone per stored lifetime of the subject: a repeated erasure of
-    // the same record writes the same key.
-    item.insert("sk".into(), s(format!("ERASED#{created:013}")));
-    item.insert("page_id".into(), s(page.as_str()));
-    item.insert("subject_digest".into(), s(subject_digest(page, psid)));
-    item.insert("erased_at_ms".into(), n(now_ms));
-    item.insert("reason".into(), s(reason.as_str()));
-    if let Some(status) = opt_s(sub, "status") {
-        item.insert("status_before".into(), s(status));
-    }
-    if let Some(at) = opt_n(sub, "consent_changed_at_ms") {
-        item.insert("consent_changed_at_ms".into(), n(at));
-    }
-    let skip = history.len().saturating_sub(TOMBSTONE_HISTORY_LIMIT);
-    if skip > 0 {
-        item.insert("history_dropped".into(), n(skip));
-    }
-    let entries = history
-        .iter()
-        .skip(skip)
-        .map(|h| {
-            let mut e = Item::new();
-            for k in ["from", "to", "reason", "event_sha256", "delivery_sha256"] {
-                if let Some(v) = opt_s(h, k) {
-                    e.insert(k.into(), s(v));
-                }
-            }
-            if let Some(at) = opt_n(h, "at_ms") {
-                e.insert("at_ms".into(), n(at));
-            }
-            if let Some(key) = opt_s(h, "event_key") {
-                e.insert("event_key_sha256".into(), s(sha256_hex(key.as_bytes())));
-            }
-            AttributeValue::M(e)
-        })
-        .collect();
-    item.insert("history".into(), AttributeValue::L(entries));
-    item
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn item(pairs: &[(&str, &str)]) -> Item {
-        pairs.iter().map(|(k, v)| (k.to_string(), s(*v))).collect()
-    }
-
-    #[test]
-    fn a_tombstone_holds_hashes_and_never_the_psid_or_the_mids() {
-        let page = PageId::parse("1000000000000001").unwrap();
-        let psid = Psid::parse("2000000000000001").unwrap();
-        let mut sub = item(&[("status", "unsubscribed"), ("psid", "2000000000000001")]);
-        sub.insert("created_at_ms".into(), n(5));
-        let mut h = item(&[
-            ("from", "subscribed"),
-            ("to", "unsubscribed"),
-            ("reason", "keyword"),
-            ("event_key", "m_SECRET_MID"),
-            ("event_sha256", "ab"),
-            ("delivery_sha256", "cd"),
-            ("pk", "PAGE#1000000000000001#SUB#2000000000000001"),
-        ]);
-        h.insert("at_ms".into(), n(9));
-        let t = tombstone(&page, &psid, &sub, &[h], ErasureReason::Request, 10);
-        let text = format!("{t:?}");
-        assert!(!text.contains("2000000000000001"), "{text}");
-        assert!(!text.contains("SECRET_MID"), "{text}");
-        assert!(text.contains(&sha256_hex(b"m_SECRET_MID")));
-        assert_eq!(t["sk"].as_s().unwrap(), "ERASED#0000000000005");
-        assert_eq!(t["history"].as_l().unwrap().len(), 1);
-        assert_eq!(t["status_before"].as_s().unwrap(), "unsubscribed");
-    }
-
-    #[test]
-    fn a_long_history_is_capped_with_a_count_of_what_was_dropped() {
-        let page = PageId::parse("1000000000000001").unwrap();
-        let psid = Psid::parse("2000000000000002").unwrap();
-        let history: Vec<Item> = (0..TOMBSTONE_HISTORY_LIMIT + 3)
-            .map(|_| item(&[("to", "subscribed")]))
-            .collect();
-        let t = tombstone(&page, &psid, &Item::new(), &history, ErasureReason::Request, 1);
-        assert_eq!(t["history"].as_l().unwrap().len(), TOMBSTONE_HISTORY_LIMIT);
-        assert_eq!(t["history_dropped"].as_n().unwrap(), "3");
-    }
 
     #[test]
     fn request_ids_are_random_and_hex() {

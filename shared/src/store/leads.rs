@@ -5,13 +5,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{b, get_n, get_s, n, opt_b, opt_n, opt_s, s, Item};
-use super::keys::{
-    audience_pk, audience_shard, subject_pk, subscriber_pk, subscriber_sk, tombstone_pk_of, unsubscribed_pk,
-};
+use super::keys::{audience_pk, audience_shard, subject_pk, subscriber_pk, subscriber_sk, unsubscribed_pk};
 use super::{Store, StoreError};
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
-use crate::lead::{ConsentEntry, MarketingToken, Proof, Subscriber, Tombstone};
+use crate::lead::{ConsentEntry, MarketingToken, Proof, Subscriber};
 use crate::meta::Platform;
 
 pub(crate) fn proof_to_item(prefix: &str, p: &Proof, item: &mut Item) {
@@ -205,52 +203,6 @@ impl Store {
             .await
             .map_err(StoreError::dynamo)?;
         Ok(out.item().and_then(|i| opt_b(i, "data_key")))
-    }
-
-    /// When the subject was last erased (from its tombstone), if ever.
-    pub async fn last_erased_at(&self, page: &PageId, psid: &Psid) -> Result<Option<i64>, StoreError> {
-        Ok(self.last_tombstone(page, psid).await?.map(|t| t.erased_at_ms))
-    }
-
-    /// The subject's latest erasure tombstone, if ever erased. Tombstones
-    /// are keyed by the subject's pseudonym: those of the current key are
-    /// looked for first, then those written under older keys (one query per
-    /// key; only leads without a record get here).
-    ///
-    /// # Errors
-    /// [`StoreError::Dynamo`] when a query fails.
-    pub async fn last_tombstone(&self, page: &PageId, psid: &Psid) -> Result<Option<Tombstone>, StoreError> {
-        for pseudonym in crate::pseudonym::keys().subject_lookups(page, psid) {
-            if let Some(t) = self.last_tombstone_of(page, &pseudonym).await? {
-                return Ok(Some(t));
-            }
-        }
-        Ok(None)
-    }
-
-    async fn last_tombstone_of(&self, page: &PageId, pseudonym: &str) -> Result<Option<Tombstone>, StoreError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.tables.consent_log)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(tombstone_pk_of(page, pseudonym)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(out
-            .items()
-            .iter()
-            .filter_map(|i| {
-                Some(Tombstone {
-                    erased_at_ms: opt_n(i, "erased_at_ms")?,
-                    reason: opt_s(i, "reason").unwrap_or_default(),
-                    status_before: opt_s(i, "status_before").and_then(|st| SubscriberStatus::parse(&st)),
-                    consent_changed_at_ms: opt_n(i, "consent_changed_at_ms").unwrap_or(0),
-                })
-            })
-            .max_by_key(|t| t.erased_at_ms))
     }
 
     /// The consent log of one lead, oldest first.

@@ -4,7 +4,9 @@
 //!
 //! - [`keys`]: every key format, index name and shard rule;
 //! - `item`: attribute encoding helpers, conditional writes;
-//! - `leads`: subscribers, subject keys, the consent log and tombstones;
+//! - `leads`: subscribers, subject keys and the consent log;
+//! - `tombstones`: what an erasure leaves, written and read;
+//! - `batch`: batch deletes, with unprocessed keys sent again;
 //! - `messages`: a lead's sealed messages;
 //! - `tx`: one inbound event committed in one transaction (so it is applied
 //!   completely once or not at all), and the conflict-retrying transaction
@@ -20,6 +22,7 @@
 //! sending side); each function is given only the tables it uses.
 
 mod audience;
+mod batch;
 mod broadcasts;
 mod deliveries;
 pub mod error;
@@ -29,9 +32,11 @@ mod leads;
 mod messages;
 mod pages;
 pub mod sweep;
+mod tombstones;
 mod tx;
 
 pub use audience::AudiencePage;
+pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
 pub use error::StoreError;
 pub use item::{base_key, Item};
@@ -39,6 +44,7 @@ pub(crate) use item::{n, opt_b, opt_n, opt_s, s};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
+pub(crate) use tombstones::tombstone_item;
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 
 /// Table names, from the environment `template.yaml` sets.

@@ -195,7 +195,7 @@ impl SweepStore {
         records: &[ExpiredRecord],
         now_ms: i64,
     ) -> Result<SweepCursor, StoreError> {
-        crate::erasure::delete_keys(
+        super::batch::delete_keys(
             &self.ddb,
             self.table(category),
             records.iter().map(|r| base_key(&r.item)).collect(),
