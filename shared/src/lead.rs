@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::consent::{ConsentChange, SubscriberStatus};
 use crate::ids::{PageId, Psid};
 use crate::meta::Platform;
@@ -94,4 +96,26 @@ pub struct ConsentEntry {
     pub event_key: Option<String>,
     pub event_sha256: Option<String>,
     pub delivery_sha256: Option<String>,
+}
+
+/// Why a lead was erased (kept in its tombstone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// `POST /v1/erasure`.
+    Request,
+    /// Meta's data-deletion callback.
+    MetaDeletionCallback,
+    /// The sweep: unsubscribed for longer than the purge period.
+    UnsubscribedPurge,
+}
+
+impl ErasureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureReason::Request => "request",
+            ErasureReason::MetaDeletionCallback => "meta_deletion_callback",
+            ErasureReason::UnsubscribedPurge => "unsubscribed_purge",
+        }
+    }
 }

@@ -5,39 +5,15 @@
 //! requires stays: a tombstone in the consent log, keyed and filled with
 //! hashes only. Every step is idempotent, so an erasure may run twice.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PageId, Psid};
-use crate::store::{
-    base_key, n, opt_n, s, subject_pk, subscriber_pk, subscriber_sk, Item, Store, StoreError, SUBJECT_INDEX,
-};
+use crate::store::{Item, Store, StoreError};
 
 mod requests;
+pub use crate::lead::ErasureReason;
+pub use crate::store::Shred;
 pub use requests::*;
-
-const SHRED_ATTEMPTS: usize = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErasureReason {
-    /// `POST /v1/erasure`.
-    Request,
-    /// Meta's data-deletion callback.
-    MetaDeletionCallback,
-    /// The sweep: unsubscribed for longer than the purge period.
-    UnsubscribedPurge,
-}
-
-impl ErasureReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErasureReason::Request => "request",
-            ErasureReason::MetaDeletionCallback => "meta_deletion_callback",
-            ErasureReason::UnsubscribedPurge => "unsubscribed_purge",
-        }
-    }
-}
 
 /// What one erasure found and deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,17 +38,6 @@ impl ErasureReport {
         self.deliveries += other.deliveries;
         self.exports += other.exports;
     }
-}
-
-/// What shredding did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shred {
-    /// The key and subscriber record were destroyed now.
-    Shredded,
-    /// There was no subscriber (never stored, or shredded before).
-    Gone,
-    /// The guard declined (the subscriber no longer qualifies).
-    Declined,
 }
 
 /// Erases subjects from the lead tables and the deliveries table.
@@ -166,82 +131,7 @@ impl Eraser {
         now_ms: i64,
         guard: impl Fn(&Item) -> bool,
     ) -> Result<Shred, StoreError> {
-        let tables = &self.store.tables;
-        for _ in 0..SHRED_ATTEMPTS {
-            let Some(sub) = self.store.subscriber_item(page, psid).await? else {
-                // A key without a subscriber can only be left by a failed
-                // write; delete it anyway.
-                self.store
-                    .ddb
-                    .delete_item()
-                    .table_name(&tables.subject_keys)
-                    .key("pk", s(subject_pk(page, psid)))
-                    .send()
-                    .await
-                    .map_err(StoreError::dynamo)?;
-                return Ok(Shred::Gone);
-            };
-            if !guard(&sub) {
-                return Ok(Shred::Declined);
-            }
-            let version = opt_n(&sub, "version").unwrap_or(0);
-            let history = self.store.consent_history(page, psid).await?;
-            let tombstone = crate::store::tombstone_item(page, psid, &sub, &history, reason, now_ms);
-            let items = vec![
-                TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name(&tables.subscribers)
-                            .key("pk", s(subscriber_pk(page)))
-                            .key("sk", s(subscriber_sk(psid)))
-                            .condition_expression("version = :v")
-                            .expression_attribute_values(":v", n(version))
-                            .build()
-                            .map_err(|_| StoreError::Corrupt("delete"))?,
-                    )
-                    .build(),
-                TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name(&tables.subject_keys)
-                            .key("pk", s(subject_pk(page, psid)))
-                            .build()
-                            .map_err(|_| StoreError::Corrupt("delete"))?,
-                    )
-                    .build(),
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&tables.consent_log)
-                            .set_item(Some(tombstone))
-                            .build()
-                            .map_err(|_| StoreError::Corrupt("put"))?,
-                    )
-                    .build(),
-            ];
-            match self
-                .store
-                .ddb
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(Shred::Shredded),
-                Err(err) => {
-                    let conflict = matches!(
-                        err.as_service_error(),
-                        Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
-                    );
-                    if !conflict {
-                        return Err(StoreError::dynamo(err));
-                    }
-                    // The subscriber changed under us (an event was ingested):
-                    // read it again, so the tombstone holds the latest history.
-                }
-            }
-        }
-        Err(StoreError::exhausted("subscriber kept changing during erasure"))
+        self.store.shred_subject(page, psid, reason, now_ms, guard).await
     }
 
     /// Erases everything held on one subject.
@@ -276,13 +166,10 @@ impl Eraser {
             subscriber: u64::from(shred == Shred::Shredded),
             ..Default::default()
         };
-        let pk = subject_pk(page, psid);
-        let tables = &self.store.tables;
-        report.messages = self.delete_partition(&tables.messages, None, "pk", &pk).await?;
-        report.consent_records = self.delete_partition(&tables.consent_log, None, "pk", &pk).await?;
-        report.deliveries = self
-            .delete_partition(&self.deliveries, Some(SUBJECT_INDEX), "subject_pk", &pk)
-            .await?;
+        let deleted = self.store.delete_subject_records(page, psid, &self.deliveries).await?;
+        report.messages = deleted.messages;
+        report.consent_records = deleted.consent_records;
+        report.deliveries = deleted.deliveries;
         report.exports = self.delete_exports(page, psid).await?;
         let quarantined = self.delete_quarantined(page, psid).await?;
         if quarantined > 0 {
@@ -295,30 +182,6 @@ impl Eraser {
     /// Drops the sweep's checkpoints that name the subject.
     async fn forget_sweep_positions(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
         crate::store::sweep::forget_sweep_positions(&self.store.ddb, &self.privacy, page, psid).await
-    }
-
-    /// Deletes every item whose `attr` is `value` (in the table or one of its
-    /// indexes), page by page so memory stays bounded.
-    async fn delete_partition(
-        &self,
-        table: &str,
-        index: Option<&str>,
-        attr: &str,
-        value: &str,
-    ) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        loop {
-            // Always from the start: what was deleted is gone from the base
-            // table; an index may lag, so repeat until it shows nothing.
-            let (items, _) = self
-                .store
-                .query_partition(table, index, attr, value, None, Some(250), Some("pk, sk"))
-                .await?;
-            if items.is_empty() {
-                return Ok(deleted);
-            }
-            deleted += crate::store::delete_keys(&self.store.ddb, table, items.iter().map(base_key).collect()).await?;
-        }
     }
 }
 

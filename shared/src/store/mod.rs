@@ -7,6 +7,7 @@
 //! - `leads`: subscribers, subject keys and the consent log;
 //! - `tombstones`: what an erasure leaves, written and read;
 //! - `batch`: batch deletes, with unprocessed keys sent again;
+//! - `erasure`: shredding a subject and deleting its records;
 //! - `messages`: a lead's sealed messages;
 //! - `tx`: one inbound event committed in one transaction (so it is applied
 //!   completely once or not at all), and the conflict-retrying transaction
@@ -25,6 +26,7 @@ mod audience;
 mod batch;
 mod broadcasts;
 mod deliveries;
+mod erasure;
 pub mod error;
 mod item;
 pub mod keys;
@@ -38,13 +40,13 @@ mod tx;
 pub use audience::AudiencePage;
 pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
+pub use erasure::{DeletedRecords, Shred};
 pub use error::StoreError;
 pub use item::{base_key, Item};
 pub(crate) use item::{n, opt_b, opt_n, opt_s, s};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
-pub(crate) use tombstones::tombstone_item;
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 
 /// Table names, from the environment `template.yaml` sets.

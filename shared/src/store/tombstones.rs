@@ -10,8 +10,8 @@ use super::keys::{tombstone_pk, tombstone_pk_of};
 use super::{Store, StoreError};
 use crate::consent::SubscriberStatus;
 use crate::crypto::subject_digest;
-use crate::erasure::ErasureReason;
 use crate::ids::{PageId, Psid};
+use crate::lead::ErasureReason;
 use crate::lead::Tombstone;
 use crate::queue::sha256_hex;
 
