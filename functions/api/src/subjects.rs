@@ -141,7 +141,7 @@ impl Api {
         );
         let written = export::write_export(
             &self.leads,
-            &self.broadcasts.tables.deliveries,
+            &self.eraser.deliveries,
             &self.keys,
             &page_id,
             &psid,

@@ -43,8 +43,8 @@ impl SendTables {
 
 #[derive(Clone)]
 pub struct BroadcastStore {
-    pub ddb: aws_sdk_dynamodb::Client,
-    pub tables: SendTables,
+    pub(crate) ddb: aws_sdk_dynamodb::Client,
+    pub(crate) tables: SendTables,
 }
 
 impl BroadcastStore {

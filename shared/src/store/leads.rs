@@ -219,15 +219,7 @@ impl Store {
             .consent_history(page, psid)
             .await?
             .iter()
-            .map(|i| ConsentEntry {
-                at_ms: opt_n(i, "at_ms"),
-                from: opt_s(i, "from"),
-                to: opt_s(i, "to"),
-                reason: opt_s(i, "reason"),
-                event_key: opt_s(i, "event_key"),
-                event_sha256: opt_s(i, "event_sha256"),
-                delivery_sha256: opt_s(i, "delivery_sha256"),
-            })
+            .map(super::records::consent_entry)
             .collect())
     }
 

@@ -13,6 +13,7 @@
 //!   completely once or not at all), and the conflict-retrying transaction
 //!   of the sending side;
 //! - `pages`: registered and seen pages;
+//! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
 //! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
@@ -33,6 +34,7 @@ pub mod keys;
 mod leads;
 mod messages;
 mod pages;
+mod records;
 pub mod sweep;
 mod tombstones;
 mod tx;
@@ -43,10 +45,11 @@ pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
 pub use erasure::{DeletedRecords, Shred};
 pub use error::StoreError;
 pub use item::{base_key, Item};
-pub(crate) use item::{n, opt_b, opt_n, opt_s, s};
+pub(crate) use item::{n, opt_n, opt_s, s};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
+pub use records::{DeliveryRecord, MessageRecord, RecordCursor, RecordPage};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 
 /// Table names, from the environment `template.yaml` sets.
@@ -81,8 +84,8 @@ impl Tables {
 /// Reads and writes lead data.
 #[derive(Clone)]
 pub struct Store {
-    pub ddb: aws_sdk_dynamodb::Client,
-    pub tables: Tables,
+    pub(crate) ddb: aws_sdk_dynamodb::Client,
+    pub(crate) tables: Tables,
 }
 
 impl Store {
