@@ -12,6 +12,10 @@ const UNPROCESSED_ATTEMPTS: u32 = 10;
 
 /// Deletes items by key with `BatchWriteItem`, 25 a call, retrying what
 /// DynamoDB leaves unprocessed. Returns how many keys were given.
+///
+/// # Errors
+/// [`StoreError::Dynamo`] when a call fails, or (retryable) when keys are
+/// still unprocessed after the last try.
 pub async fn delete_keys(ddb: &aws_sdk_dynamodb::Client, table: &str, keys: Vec<Item>) -> Result<u64, StoreError> {
     let total = keys.len() as u64;
     for chunk in keys.chunks(25) {

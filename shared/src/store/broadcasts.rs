@@ -52,6 +52,13 @@ impl BroadcastStore {
         Self { ddb, tables }
     }
 
+    /// Stores a new broadcast definition (its lanes are written by state changes).
+    /// Fails if one with the same id exists.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the write fails, also when the id exists
+    /// (a failed condition); [`StoreError::Corrupt`] when the message does not
+    /// serialise.
     pub async fn create_broadcast(&self, b: &Broadcast) -> Result<(), StoreError> {
         let mut item = Item::new();
         item.insert("pk".into(), s(broadcast_pk(&b.id)));
@@ -92,6 +99,10 @@ impl BroadcastStore {
 
     /// The broadcast with its counters summed over the lanes: one
     /// strongly consistent batch read.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the read fails or keeps leaving keys
+    /// unprocessed; [`StoreError::Corrupt`] when the definition does not decode.
     pub async fn broadcast(&self, id: &BroadcastId) -> Result<Option<Broadcast>, StoreError> {
         let mut keys: Vec<Item> = std::iter::once(broadcast_pk(id))
             .chain((0..SEND_LANES).map(|l| lane_pk(id, l)))
@@ -143,6 +154,10 @@ impl BroadcastStore {
     }
 
     /// Moves a broadcast from one of `from` to `to`; false if it was not in `from`.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn transition(
         &self,
         id: &BroadcastId,
@@ -220,6 +235,10 @@ impl BroadcastStore {
 
     /// Whether a broadcast has started (planning or sending) but not all of
     /// its plan jobs are known to be queued: its start is to be finished.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn start_unfinished(&self, id: &BroadcastId) -> Result<bool, StoreError> {
         let out = self
             .ddb
@@ -240,6 +259,10 @@ impl BroadcastStore {
     }
 
     /// Every plan job of a started broadcast is queued: it leaves the due ones.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn started(&self, id: &BroadcastId) -> Result<(), StoreError> {
         self.ddb
             .update_item()
@@ -254,6 +277,10 @@ impl BroadcastStore {
     }
 
     /// Scheduled broadcasts whose time has come.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn due(&self, now_ms: i64) -> Result<Vec<BroadcastId>, StoreError> {
         let mut ids = Vec::new();
         let mut start = None;
@@ -285,6 +312,10 @@ impl BroadcastStore {
 
     /// Records a planned page: moves the shard's cursor from `prev` to `next`
     /// and adds `queued`, only if nobody else moved it (one planner per shard).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn checkpoint(
         &self,
         id: &BroadcastId,
@@ -351,6 +382,10 @@ impl BroadcastStore {
 
     /// Marks the broadcast done once every shard is planned and every queued
     /// job is accounted for.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn finish_if_complete(&self, b: &Broadcast, shards: u32) -> Result<bool, StoreError> {
         if b.shards_done < shards || b.counts.processed() < b.counts.queued {
             return Ok(false);

@@ -20,6 +20,10 @@ impl BroadcastStore {
     /// send, was sent none in 48 hours and none is in flight: the claim takes
     /// the lead's hold), the broadcast is still active, and no delivery exists
     /// yet; then the delivery is claimed.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn claim(
         &self,
         task: &crate::queue::SendTask,
@@ -135,6 +139,10 @@ impl BroadcastStore {
     /// in the same transaction; false if the job was recorded before. For a
     /// lead erased since planning the record names them only by digest: an
     /// erasure leaves no PSID behind, even in what comes after it.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn record_outcome(
         &self,
         task: &crate::queue::SendTask,
@@ -158,6 +166,10 @@ impl BroadcastStore {
 
     /// Moves a claimed delivery to its final state and counts it, atomically:
     /// a job that runs twice can never count twice.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn complete(
         &self,
         task: &crate::queue::SendTask,
@@ -189,6 +201,10 @@ impl BroadcastStore {
     }
     /// Releases a claim whose send certainly did not happen (rate limited,
     /// transient error), and its marketing hold, so a retry may send.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn release(
         &self,
         task: &crate::queue::SendTask,
@@ -225,6 +241,10 @@ impl BroadcastStore {
     }
 
     /// A delivery's state and when it was last written.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn delivery_state(&self, id: &BroadcastId, psid: &Psid) -> Result<Option<(String, i64)>, StoreError> {
         let out = self
             .ddb
@@ -242,6 +262,10 @@ impl BroadcastStore {
     }
 
     /// Records a marketing-messages send on the lead (the 48-hour rule).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn note_marketing_sent(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
         self.ddb
             .update_item()
@@ -259,6 +283,10 @@ impl BroadcastStore {
     }
 
     /// Meta says the person cannot be reached: out of every audience.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
         let out = self
             .ddb

@@ -142,6 +142,10 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
 
 impl Store {
     /// A lead's stored record as is (consistent read).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn subscriber_item(&self, page: &PageId, psid: &Psid) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb
@@ -156,6 +160,12 @@ impl Store {
         Ok(out.item)
     }
 
+    /// The lead with its wrapped data key (consistent reads); `None` when there
+    /// is none, or an erasure removed its key since the read.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a read fails; [`StoreError::Corrupt`] when
+    /// the stored item does not decode.
     #[tracing::instrument(skip_all)]
     pub async fn subscriber(&self, page: &PageId, psid: &Psid) -> Result<Option<Subscriber>, StoreError> {
         let Some(item) = self.subscriber_item(page, psid).await? else {
@@ -172,6 +182,10 @@ impl Store {
     }
 
     /// A lead's consent status alone (one read, no key).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn status(&self, page: &PageId, psid: &Psid) -> Result<Option<SubscriberStatus>, StoreError> {
         let out = self
             .ddb
@@ -192,6 +206,10 @@ impl Store {
     }
 
     /// A subject's wrapped data key.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn subject_key(&self, page: &PageId, psid: &Psid) -> Result<Option<Vec<u8>>, StoreError> {
         let out = self
             .ddb
@@ -206,6 +224,10 @@ impl Store {
     }
 
     /// The consent log of one lead, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn consent_history(&self, page: &PageId, psid: &Psid) -> Result<Vec<Item>, StoreError> {
         self.query_all(&self.tables.consent_log, subject_pk(page, psid)).await
     }
@@ -224,6 +246,10 @@ impl Store {
     }
 
     /// The stored (sealed) messages of one lead, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn messages(&self, page: &PageId, psid: &Psid) -> Result<Vec<Item>, StoreError> {
         self.query_all(&self.tables.messages, subject_pk(page, psid)).await
     }

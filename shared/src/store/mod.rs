@@ -107,6 +107,10 @@ impl Store {
 
     /// One page of the items whose `attr` is `value`, in the table or one of
     /// its indexes (consistent where DynamoDB allows), and where to go on.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     #[allow(clippy::too_many_arguments)]
     pub async fn query_partition(
         &self,

@@ -12,6 +12,10 @@ use crate::page::Page;
 
 impl Store {
     /// Records that data of `page` exists (idempotent; keeps the first time).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn note_page(&self, page: &PageId, now_ms: i64) -> Result<(), StoreError> {
         self.ddb
             .update_item()
@@ -28,6 +32,12 @@ impl Store {
 }
 
 impl BroadcastStore {
+    /// Registers (or replaces) a page: its sealed token, wrapped data key,
+    /// retention (days) and region.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn put_page(&self, page: &Page) -> Result<(), StoreError> {
         let mut item = Item::new();
         item.insert("pk".into(), s(page_pk(&page.page_id)));
@@ -49,6 +59,11 @@ impl BroadcastStore {
         Ok(())
     }
 
+    /// A registered page (`None` for pages ingest has only seen).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn page(&self, page_id: &PageId) -> Result<Option<Page>, StoreError> {
         let out = self
             .ddb

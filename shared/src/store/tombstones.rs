@@ -20,6 +20,10 @@ pub(crate) const TOMBSTONE_HISTORY_LIMIT: usize = 1000;
 
 impl Store {
     /// When the subject was last erased (from its tombstone), if ever.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     pub async fn last_erased_at(&self, page: &PageId, psid: &Psid) -> Result<Option<i64>, StoreError> {
         Ok(self.last_tombstone(page, psid).await?.map(|t| t.erased_at_ms))
     }

@@ -66,6 +66,12 @@ pub(crate) fn cancelled_because(err: &TransactError, i: usize) -> Option<&str> {
 }
 
 impl Store {
+    /// Whether the event `key` of `subject` on `page` was processed before
+    /// (its marker exists; consistent read).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
     #[tracing::instrument(skip_all)]
     pub async fn event_seen(&self, page: &PageId, subject: Option<&Psid>, key: &str) -> Result<bool, StoreError> {
         let out = self
@@ -82,6 +88,10 @@ impl Store {
 
     /// Commits one event: the marker (only if absent), the subscriber (only if
     /// unchanged since read), the consent record and the message.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the transaction fails for another reason
+    /// than the marker's or the subscriber's condition (those are outcomes).
     #[tracing::instrument(skip_all, fields(kind = %commit.marker.kind))]
     pub async fn commit(&self, commit: &EventCommit) -> Result<CommitOutcome, StoreError> {
         let m = &commit.marker;
