@@ -11,6 +11,7 @@ use crate::ids::{PageId, Psid};
 use crate::store::{Item, Store, StoreError};
 
 mod requests;
+pub use crate::ids::new_request_id;
 pub use crate::lead::ErasureReason;
 pub use crate::store::Shred;
 pub use requests::*;

@@ -1,7 +1,6 @@
 //! Erasure requests: their record in the privacy table, their status, and
 //! the id that names them (also Meta's confirmation code).
 
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::{ErasureReason, ErasureReport};
@@ -193,11 +192,4 @@ impl Requests {
             },
         }))
     }
-}
-
-/// A fresh, unguessable request id (also Meta's confirmation code).
-pub fn new_request_id() -> String {
-    let mut bytes = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

@@ -168,7 +168,7 @@ impl DeliveryQueue<'_> {
             "claims/{}/{}-{}",
             received_at_ms / 86_400_000,
             sha256_hex(body),
-            crate::erasure::new_request_id()
+            crate::ids::new_request_id()
         );
         put_sealed(self.s3, self.keys, self.bucket, &key, body, &[]).await?;
         let claim = DeliveryBody::Claim {
