@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::crypto::{self, field_aad, CryptoError, KeyRing};
 use crate::ids::{PageId, Psid};
-use crate::store::{RecordCursor, RecordPage, Store, StoreError};
+use crate::store::{Cursor, RecordPage, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -300,7 +300,7 @@ fn write_element(out: &mut impl Write, first: &mut bool, value: &Value) -> Resul
 /// part out between pages.
 async fn for_each_page<T, Fut>(
     sink: &mut ExportSink,
-    mut fetch: impl FnMut(Option<RecordCursor>) -> Fut,
+    mut fetch: impl FnMut(Option<Cursor>) -> Fut,
     mut f: impl FnMut(&T, &mut Vec<u8>) -> Result<(), ExportError>,
 ) -> Result<(), ExportError>
 where

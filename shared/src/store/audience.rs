@@ -2,14 +2,12 @@
 //! `audience` index at a time, a page per call, with a text cursor the
 //! planner checkpoints on the broadcast, one shard at a time.
 
-use std::collections::{BTreeMap, HashMap};
-
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{n, s};
 use super::keys::{audience_pk, broadcast_pk, AUDIENCE_INDEX};
 use super::leads::subscriber_from_item;
-use super::{BroadcastStore, StoreError, CURSOR_DONE};
+use super::{BroadcastStore, Cursor, StoreError, CURSOR_DONE};
 use crate::broadcast::BroadcastState;
 use crate::ids::{BroadcastId, PageId};
 use crate::lead::Subscriber;
@@ -19,7 +17,8 @@ use crate::lead::Subscriber;
 pub struct AudiencePage {
     /// The subscribed leads read (an item that does not decode is skipped).
     pub leads: Vec<Subscriber>,
-    /// Where the next page starts; `None` when the shard is read to its end.
+    /// Where the next page starts ([`Cursor::encode`]d, as the planner
+    /// checkpoints it); `None` when the shard is read to its end.
     pub next: Option<String>,
 }
 
@@ -43,13 +42,16 @@ impl BroadcastStore {
             .index_name(AUDIENCE_INDEX)
             .key_condition_expression("audience_pk = :a")
             .expression_attribute_values(":a", AttributeValue::S(audience_pk(page, shard)))
-            .set_exclusive_start_key(decode_cursor(cursor))
+            .set_exclusive_start_key(Cursor::decode(cursor).map(|c| c.0))
             .limit(limit)
             .send()
             .await
             .map_err(StoreError::dynamo)?;
         Ok(AudiencePage {
-            next: out.last_evaluated_key().filter(|k| !k.is_empty()).map(encode_cursor),
+            next: out
+                .last_evaluated_key()
+                .filter(|k| !k.is_empty())
+                .map(|k| Cursor(k.clone()).encode()),
             leads: out
                 .items()
                 .iter()
@@ -126,37 +128,5 @@ impl BroadcastStore {
             }
             Err(e) => Err(StoreError::dynamo(e)),
         }
-    }
-}
-
-fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
-    let plain: BTreeMap<&str, &str> = key
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
-        .collect();
-    serde_json::to_string(&plain).unwrap_or_default()
-}
-
-fn decode_cursor(cursor: &str) -> Option<HashMap<String, AttributeValue>> {
-    if cursor.is_empty() {
-        return None;
-    }
-    let plain: HashMap<String, String> = serde_json::from_str(cursor).ok()?;
-    Some(plain.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip() {
-        let key: HashMap<String, AttributeValue> =
-            [("pk", "PAGE#1"), ("sk", "SUB#2"), ("audience_pk", "PAGE#1#SHARD#3")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
-                .collect();
-        assert_eq!(decode_cursor(&encode_cursor(&key)), Some(key));
-        assert_eq!(decode_cursor(""), None);
     }
 }

@@ -17,6 +17,7 @@
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
 //! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
+//! - `cursor`: the one cursor type of every paged read;
 //! - [`error`]: [`StoreError`], with its retry class.
 //!
 //! Two handles share the schema: [`Store`] (lead tables, the ingest side)
@@ -26,6 +27,7 @@
 mod audience;
 mod batch;
 mod broadcasts;
+mod cursor;
 mod deliveries;
 mod erasure;
 pub mod error;
@@ -42,6 +44,7 @@ mod tx;
 pub use audience::AudiencePage;
 pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
+pub use cursor::Cursor;
 pub use erasure::{DeletedRecords, Shred};
 pub use error::StoreError;
 pub use item::{base_key, Item};
@@ -49,7 +52,7 @@ pub(crate) use item::{n, opt_n, opt_s, s};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
-pub use records::{DeliveryRecord, MessageRecord, RecordCursor, RecordPage};
+pub use records::{DeliveryRecord, MessageRecord, RecordPage};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 
 /// Table names, from the environment `template.yaml` sets.

@@ -5,22 +5,18 @@
 
 use super::item::{opt_b, opt_n, opt_s, Item};
 use super::keys::{subject_pk, SUBJECT_INDEX};
-use super::{Store, StoreError};
+use super::{Cursor, Store, StoreError};
 use crate::ids::{PageId, Psid};
 use crate::lead::ConsentEntry;
 
 /// Records per page.
 const PAGE_SIZE: i32 = 100;
 
-/// Where the next page of a subject's records starts (opaque).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordCursor(Item);
-
 /// One page of records and where the next starts (`None`: that was the last).
 #[derive(Debug, Clone)]
 pub struct RecordPage<T> {
     pub records: Vec<T>,
-    pub next: Option<RecordCursor>,
+    pub next: Option<Cursor>,
 }
 
 /// A stored message as read back, its body still sealed under the subject's
@@ -53,12 +49,12 @@ impl Store {
         index: Option<&str>,
         attr: &str,
         value: &str,
-        start: Option<RecordCursor>,
-    ) -> Result<(Vec<Item>, Option<RecordCursor>), StoreError> {
+        start: Option<Cursor>,
+    ) -> Result<(Vec<Item>, Option<Cursor>), StoreError> {
         let (items, next) = self
             .query_partition(table, index, attr, value, start.map(|c| c.0), Some(PAGE_SIZE), None)
             .await?;
-        Ok((items, next.map(RecordCursor)))
+        Ok((items, next.map(Cursor)))
     }
 
     /// A page of the subject's consent log, oldest first, after `start`.
@@ -69,7 +65,7 @@ impl Store {
         &self,
         page: &PageId,
         psid: &Psid,
-        start: Option<RecordCursor>,
+        start: Option<Cursor>,
     ) -> Result<RecordPage<ConsentEntry>, StoreError> {
         let pk = subject_pk(page, psid);
         let (items, next) = self
@@ -89,7 +85,7 @@ impl Store {
         &self,
         page: &PageId,
         psid: &Psid,
-        start: Option<RecordCursor>,
+        start: Option<Cursor>,
     ) -> Result<RecordPage<MessageRecord>, StoreError> {
         let pk = subject_pk(page, psid);
         let (items, next) = self.records_page(&self.tables.messages, None, "pk", &pk, start).await?;
@@ -121,7 +117,7 @@ impl Store {
         deliveries: &str,
         page: &PageId,
         psid: &Psid,
-        start: Option<RecordCursor>,
+        start: Option<Cursor>,
     ) -> Result<RecordPage<DeliveryRecord>, StoreError> {
         let pk = subject_pk(page, psid);
         let (items, next) = self

@@ -10,16 +10,10 @@ use super::keys::{
     age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unsubscribed_pk, AGE_INDEX, AGE_SHARDS,
     UNSUBSCRIBED_INDEX,
 };
-use super::{SendTables, StoreError, Tables};
+use super::{Cursor, SendTables, StoreError, Tables};
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
 use crate::retention::Category;
-
-/// Where the sweep stopped in one `by_age` partition: the index key (base
-/// and index attributes) of the last record it deleted. Opaque outside the
-/// store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SweepCursor(Item);
 
 /// One expired record, as the `by_age` index shows it.
 #[derive(Debug, Clone)]
@@ -117,16 +111,12 @@ impl SweepStore {
         }
     }
 
-    /// Where the sweep stopped in `category`'s partition `shard` of `page`.
+    /// Where the sweep stopped in `category`'s partition `shard` of `page`:
+    /// the index key (base and index attributes) of the last record it deleted.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when the read fails.
-    pub async fn position(
-        &self,
-        category: Category,
-        page: &PageId,
-        shard: u32,
-    ) -> Result<Option<SweepCursor>, StoreError> {
+    pub async fn position(&self, category: Category, page: &PageId, shard: u32) -> Result<Option<Cursor>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -141,7 +131,7 @@ impl SweepStore {
             .and_then(|i| i.get("cursor"))
             .and_then(|c| c.as_m().ok())
             .cloned()
-            .map(SweepCursor))
+            .map(Cursor))
     }
 
     /// Up to `limit` records of `category` on `page` (partition `shard`) older
@@ -155,7 +145,7 @@ impl SweepStore {
         page: &PageId,
         shard: u32,
         cutoff_ms: i64,
-        start: Option<&SweepCursor>,
+        start: Option<&Cursor>,
         limit: u64,
     ) -> Result<ExpiredPage, StoreError> {
         let out = self
@@ -194,7 +184,7 @@ impl SweepStore {
         shard: u32,
         records: &[ExpiredRecord],
         now_ms: i64,
-    ) -> Result<SweepCursor, StoreError> {
+    ) -> Result<Cursor, StoreError> {
         super::batch::delete_keys(
             &self.ddb,
             self.table(category),
@@ -212,7 +202,7 @@ impl SweepStore {
             .send()
             .await
             .map_err(StoreError::dynamo)?;
-        Ok(SweepCursor(resume))
+        Ok(Cursor(resume))
     }
 
     /// Up to `limit` leads of `page` unsubscribed before `cutoff_ms` (ms).
