@@ -13,6 +13,7 @@ use crate::store::{Item, Store, StoreError};
 mod requests;
 pub use crate::ids::new_request_id;
 pub use crate::lead::ErasureReason;
+pub use crate::store::Requests;
 pub use crate::store::Shred;
 pub use requests::*;
 
@@ -182,7 +183,7 @@ impl Eraser {
 
     /// Drops the sweep's checkpoints that name the subject.
     async fn forget_sweep_positions(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
-        crate::store::sweep::forget_sweep_positions(&self.store.ddb, &self.privacy, page, psid).await
+        self.store.forget_sweep_positions(&self.privacy, page, psid).await
     }
 }
 

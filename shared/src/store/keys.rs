@@ -107,6 +107,16 @@ pub(crate) fn sweep_checkpoint_pk(category: crate::retention::Category, page: &P
     format!("SWEEP#{}#PAGE#{page}#AGE#{shard}", category.as_str())
 }
 
+/// An erasure request's item in the privacy table.
+pub(crate) fn erasure_request_pk(id: &str) -> String {
+    format!("ERASURE#{id}")
+}
+
+/// An audit entry's item in the privacy table: its time and a random part.
+pub(crate) fn audit_pk(at_ms: i64, random: &str) -> String {
+    format!("AUDIT#{at_ms}#{random}")
+}
+
 /// The sort key of a consent-log entry: its time (13 digits) and event key.
 pub(crate) fn consent_sk(at_ms: i64, event_key: &str) -> String {
     format!("{:013}#{event_key}", at_ms.max(0))

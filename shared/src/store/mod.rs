@@ -16,6 +16,7 @@
 //! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
+//! - `privacy`: erasure requests and the audit trail (privacy table);
 //! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
 //! - `cursor`: the one cursor type of every paged read;
 //! - [`error`]: [`StoreError`], with its retry class.
@@ -36,6 +37,7 @@ pub mod keys;
 mod leads;
 mod messages;
 mod pages;
+mod privacy;
 mod records;
 pub mod sweep;
 mod tombstones;
@@ -47,11 +49,12 @@ pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
 pub use cursor::Cursor;
 pub use erasure::{DeletedRecords, Shred};
 pub use error::StoreError;
+use item::s;
 pub use item::{base_key, Item};
-pub(crate) use item::{n, opt_n, opt_s, s};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
+pub use privacy::{AuditTrail, Requests};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 

@@ -10,7 +10,7 @@ use super::keys::{
     age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unsubscribed_pk, AGE_INDEX, AGE_SHARDS,
     UNSUBSCRIBED_INDEX,
 };
-use super::{Cursor, SendTables, StoreError, Tables};
+use super::{Cursor, SendTables, Store, StoreError, Tables};
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
 use crate::retention::Category;
@@ -254,34 +254,38 @@ pub fn unsubscribed_before(subscriber: &Item, cutoff_ms: i64) -> bool {
             .is_some_and(|t| t < cutoff_ms)
 }
 
-/// A sweep checkpoint is the key of the last record it deleted, which may
-/// name a subject: an erasure drops those of the subject (the sweep then
-/// restarts that partition, where everything it deleted is gone already).
-///
-/// # Errors
-/// [`StoreError::Dynamo`] when a delete fails.
-pub async fn forget_sweep_positions(
-    ddb: &aws_sdk_dynamodb::Client,
-    privacy_table: &str,
-    page: &PageId,
-    psid: &Psid,
-) -> Result<(), StoreError> {
-    for category in [Category::Messages, Category::Deliveries] {
-        for shard in 0..AGE_SHARDS {
-            let out = ddb
-                .delete_item()
-                .table_name(privacy_table)
-                .key("pk", s(sweep_checkpoint_pk(category, page, shard)))
-                .condition_expression("#c.pk = :pk OR #c.sk = :sk")
-                .expression_attribute_names("#c", "cursor")
-                .expression_attribute_values(":pk", s(subject_pk(page, psid)))
-                .expression_attribute_values(":sk", s(subscriber_sk(psid)))
-                .send()
-                .await;
-            unless_condition_failed(out)?;
+// A sweep checkpoint is the key of the last record it deleted, which may
+// name a subject: an erasure drops those of the subject (the sweep then
+// restarts that partition, where everything it deleted is gone already).
+impl Store {
+    /// Drops the sweep's checkpoints (in `privacy_table`) that name the subject.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a delete fails.
+    pub async fn forget_sweep_positions(
+        &self,
+        privacy_table: &str,
+        page: &PageId,
+        psid: &Psid,
+    ) -> Result<(), StoreError> {
+        for category in [Category::Messages, Category::Deliveries] {
+            for shard in 0..AGE_SHARDS {
+                let out = self
+                    .ddb
+                    .delete_item()
+                    .table_name(privacy_table)
+                    .key("pk", s(sweep_checkpoint_pk(category, page, shard)))
+                    .condition_expression("#c.pk = :pk OR #c.sk = :sk")
+                    .expression_attribute_names("#c", "cursor")
+                    .expression_attribute_values(":pk", s(subject_pk(page, psid)))
+                    .expression_attribute_values(":sk", s(subscriber_sk(psid)))
+                    .send()
+                    .await;
+                unless_condition_failed(out)?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A record's key in a `by_age` index (base-table key and index key).
