@@ -120,20 +120,7 @@ impl Eraser {
         reason: ErasureReason,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        Ok(self.shred_if(page, psid, reason, now_ms, |_| true).await? == Shred::Shredded)
-    }
-
-    /// `shred`, only if `guard` accepts the subscriber as read; the version
-    /// check in the transaction makes the decision hold at the write.
-    pub async fn shred_if(
-        &self,
-        page: &PageId,
-        psid: &Psid,
-        reason: ErasureReason,
-        now_ms: i64,
-        guard: impl Fn(&Item) -> bool,
-    ) -> Result<Shred, StoreError> {
-        self.store.shred_subject(page, psid, reason, now_ms, guard).await
+        Ok(self.store.shred_subject(page, psid, reason, now_ms, |_| true).await? == Shred::Shredded)
     }
 
     /// Erases everything held on one subject.
@@ -160,7 +147,7 @@ impl Eraser {
         now_ms: i64,
         guard: impl Fn(&Item) -> bool,
     ) -> Result<Option<ErasureReport>, StoreError> {
-        let shred = self.shred_if(page, psid, reason, now_ms, guard).await?;
+        let shred = self.store.shred_subject(page, psid, reason, now_ms, guard).await?;
         if shred == Shred::Declined {
             return Ok(None);
         }
