@@ -331,7 +331,7 @@ impl Sender {
     /// recorded failed and never sent again.
     async fn resolve_existing(&self, task: &SendTask, now: i64) -> Result<JobOutcome, SendError> {
         match self.store.delivery_state(&task.broadcast_id, &task.psid).await? {
-            Some((state, at)) if state == DeliveryState::Claimed.as_str() => {
+            Some((DeliveryState::Claimed, at)) => {
                 if now - at < STALE_CLAIM_MS {
                     return Err(SendError::RetryLater("claimed by a run in flight"));
                 }

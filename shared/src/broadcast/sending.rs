@@ -95,4 +95,17 @@ impl DeliveryState {
             DeliveryState::Failed => "failed",
         }
     }
+
+    /// The state [`DeliveryState::as_str`] wrote, if it is one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            DeliveryState::Claimed,
+            DeliveryState::Sent,
+            DeliveryState::SkippedUnsubscribed,
+            DeliveryState::SkippedPolicy,
+            DeliveryState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 
-use super::item::{n, n_or_zero, opt_s, s, unless_condition_failed, Item};
+use super::item::{get_item, n, n_or_zero, opt_s, s, unless_condition_failed, Item};
 use super::keys::{
     age_pk, audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, lane_pk, subject_pk, subscriber_pk,
     subscriber_sk,
@@ -240,25 +240,27 @@ impl BroadcastStore {
         unless_condition_failed(out)
     }
 
-    /// A delivery's state and when it was last written.
+    /// A delivery's state and when it was last written (ms); `None` when
+    /// there is none (or its state is not one we write).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
-    pub async fn delivery_state(&self, id: &BroadcastId, psid: &Psid) -> Result<Option<(String, i64)>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.tables.deliveries)
-            .key("pk", s(broadcast_pk(id)))
-            .key("sk", s(delivery_sk(psid)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(out
-            .item()
-            .and_then(|i| Some((opt_s(i, "state")?, n_or_zero(i, "at_ms")))))
+    pub async fn delivery_state(
+        &self,
+        id: &BroadcastId,
+        psid: &Psid,
+    ) -> Result<Option<(DeliveryState, i64)>, StoreError> {
+        let item = get_item(
+            &self.ddb,
+            &self.tables.deliveries,
+            broadcast_pk(id),
+            Some(delivery_sk(psid)),
+        )
+        .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| Some((DeliveryState::parse(&opt_s(i, "state")?)?, n_or_zero(i, "at_ms")))))
     }
 
     /// Records a marketing-messages send on the lead (the 48-hour rule).

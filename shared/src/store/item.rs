@@ -89,3 +89,18 @@ pub fn base_key(item: &Item) -> Item {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+/// One item by its key (`pk`, and `sk` where the table has one), read
+/// strongly consistent.
+pub(crate) async fn get_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: String,
+    sk: Option<String>,
+) -> Result<Option<Item>, StoreError> {
+    let mut request = ddb.get_item().table_name(table).key("pk", s(pk)).consistent_read(true);
+    if let Some(sk) = sk {
+        request = request.key("sk", s(sk));
+    }
+    Ok(request.send().await.map_err(StoreError::dynamo)?.item)
+}

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::{b, get_n, get_s, n, opt_b, opt_n, opt_s, s, Item};
+use super::item::{b, get_item, get_n, get_s, n, opt_b, opt_n, opt_s, s, Item};
 use super::keys::{audience_pk, audience_shard, subject_pk, subscriber_pk, subscriber_sk, unsubscribed_pk};
 use super::{Store, StoreError};
 use crate::consent::SubscriberStatus;
@@ -147,17 +147,13 @@ impl Store {
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
     pub async fn subscriber_item(&self, page: &PageId, psid: &Psid) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.tables.subscribers)
-            .key("pk", s(subscriber_pk(page)))
-            .key("sk", s(subscriber_sk(psid)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(out.item)
+        get_item(
+            &self.ddb,
+            &self.tables.subscribers,
+            subscriber_pk(page),
+            Some(subscriber_sk(psid)),
+        )
+        .await
     }
 
     /// The lead with its wrapped data key (consistent reads); `None` when there
@@ -211,16 +207,8 @@ impl Store {
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
     pub async fn subject_key(&self, page: &PageId, psid: &Psid) -> Result<Option<Vec<u8>>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.tables.subject_keys)
-            .key("pk", s(subject_pk(page, psid)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(out.item().and_then(|i| opt_b(i, "data_key")))
+        let item = get_item(&self.ddb, &self.tables.subject_keys, subject_pk(page, psid), None).await?;
+        Ok(item.as_ref().and_then(|i| opt_b(i, "data_key")))
     }
 
     /// The consent log of one lead, oldest first.

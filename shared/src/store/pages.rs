@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::{n, n_or_zero, opt_s, s, Item};
+use super::item::{get_item, n, n_or_zero, opt_s, s, Item};
 use super::keys::page_pk;
 use super::{BroadcastStore, Store, StoreError};
 use crate::ids::PageId;
@@ -65,18 +65,10 @@ impl BroadcastStore {
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
     pub async fn page(&self, page_id: &PageId) -> Result<Option<Page>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.tables.pages)
-            .key("pk", s(page_pk(page_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
+        let item = get_item(&self.ddb, &self.tables.pages, page_pk(page_id), None).await?;
         // Ingest records pages it has seen (for the sweep) without a token:
         // those are not registered.
-        let Some(item) = out.item().filter(|i| i.contains_key("token")) else {
+        let Some(item) = item.as_ref().filter(|i| i.contains_key("token")) else {
             return Ok(None);
         };
         let blob = |k: &'static str| {

@@ -2,7 +2,7 @@
 //! of privileged calls (`AUDIT#<at_ms>#<random>`). Both expire after
 //! [`crate::erasure::PRIVACY_RECORD_RETENTION_DAYS`] through DynamoDB's TTL.
 
-use super::item::{n, opt_n, opt_s, s};
+use super::item::{get_item, n, opt_n, opt_s, s};
 use super::keys::{audit_pk, erasure_request_pk as request_pk};
 use super::StoreError;
 use crate::audit::Entry;
@@ -101,16 +101,8 @@ impl Requests {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<ErasureRequest>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(request_pk(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let item = get_item(&self.ddb, &self.table, request_pk(id), None).await?;
+        let Some(item) = item.as_ref() else { return Ok(None) };
         let num = |k: &'static str| opt_n(item, k).unwrap_or(0) as u64;
         let reason = match opt_s(item, "reason").as_deref() {
             Some("meta_deletion_callback") => ErasureReason::MetaDeletionCallback,

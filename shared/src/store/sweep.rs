@@ -5,7 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::{base_key, n, opt_s, s, unless_condition_failed, Item};
+use super::item::{base_key, get_item, n, opt_s, s, unless_condition_failed, Item};
 use super::keys::{
     age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unsubscribed_pk, AGE_INDEX, AGE_SHARDS,
     UNSUBSCRIBED_INDEX,
@@ -117,17 +117,15 @@ impl SweepStore {
     /// # Errors
     /// [`StoreError::Dynamo`] when the read fails.
     pub async fn position(&self, category: Category, page: &PageId, shard: u32) -> Result<Option<Cursor>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.privacy)
-            .key("pk", s(sweep_checkpoint_pk(category, page, shard)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(out
-            .item()
+        let item = get_item(
+            &self.ddb,
+            &self.privacy,
+            sweep_checkpoint_pk(category, page, shard),
+            None,
+        )
+        .await?;
+        Ok(item
+            .as_ref()
             .and_then(|i| i.get("cursor"))
             .and_then(|c| c.as_m().ok())
             .cloned()

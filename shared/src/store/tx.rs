@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::item::{b, n, put, s, Item};
+use super::item::{b, get_item, n, put, s, Item};
 use super::keys::{age_pk, consent_sk, event_pk, subject_pk};
 use super::leads::{proof_to_item, subscriber_to_item};
 use super::{messages, BroadcastStore, MessageWrite, Store, StoreError};
@@ -74,16 +74,8 @@ impl Store {
     /// says whether to try again).
     #[tracing::instrument(skip_all)]
     pub async fn event_seen(&self, page: &PageId, subject: Option<&Psid>, key: &str) -> Result<bool, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.tables.events)
-            .key("pk", s(event_pk(page, subject, key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(out.item().is_some())
+        let item = get_item(&self.ddb, &self.tables.events, event_pk(page, subject, key), None).await?;
+        Ok(item.as_ref().is_some())
     }
 
     /// Commits one event: the marker (only if absent), the subscriber (only if
