@@ -2,9 +2,9 @@
 //! audience shard. Used by the API (send now) and the scheduler (send_at).
 
 use crate::broadcast::BroadcastState;
-use crate::broadcast_store::BroadcastStore;
 use crate::ids::BroadcastId;
 use crate::queue::{self, PlanJob, QueueError};
+use crate::store::BroadcastStore;
 use crate::store::{StoreError, AUDIENCE_SHARDS};
 
 #[derive(Debug, thiserror::Error)]

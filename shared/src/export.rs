@@ -13,11 +13,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use serde_json::{json, Value};
 
 use crate::crypto::{self, field_aad, CryptoError, KeyRing};
-use crate::erasure::SUBJECT_INDEX;
 use crate::ids::{PageId, Psid};
-use crate::store::{opt_b, opt_n, opt_s, subject_pk, Item, Store, StoreError};
-
-const PAGE_SIZE: i32 = 100;
+use crate::store::{Cursor, RecordPage, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -236,53 +233,50 @@ pub async fn write_export(
         Value::from(page.as_str()),
         Value::from(psid.as_str())
     )?;
-    let pk = subject_pk(page, psid);
-
     sink.writer().write_all(b"\"consent_history\":[")?;
     let mut first = true;
-    for_each_page(store, sink, &store.tables.consent_log, None, "pk", &pk, |item, out| {
-        let record = json!({
-            "at_ms": opt_n(item, "at_ms"), "from": opt_s(item, "from"), "to": opt_s(item, "to"),
-            "reason": opt_s(item, "reason"),
-            "proof": {"event_key": opt_s(item, "event_key"), "event_sha256": opt_s(item, "event_sha256"),
-                      "delivery_sha256": opt_s(item, "delivery_sha256")},
-        });
-        write_element(out, &mut first, &record)
-    })
+    for_each_page(
+        sink,
+        |start| store.consent_page(page, psid, start),
+        |e, out| {
+            let record = json!({
+                "at_ms": e.at_ms, "from": e.from, "to": e.to,
+                "reason": e.reason,
+                "proof": {"event_key": e.event_key, "event_sha256": e.event_sha256,
+                          "delivery_sha256": e.delivery_sha256},
+            });
+            write_element(out, &mut first, &record)
+        },
+    )
     .await?;
 
     sink.writer().write_all(b"],\"messages\":[")?;
     let mut first = true;
-    for_each_page(store, sink, &store.tables.messages, None, "pk", &pk, |item, out| {
-        let sk = opt_s(item, "sk").unwrap_or_default();
-        // `MSG#<time>#<event key>`: the event key is the sealing context.
-        let event_key = sk.splitn(3, '#').nth(2).unwrap_or_default();
-        let sealed = opt_b(item, "body").unwrap_or_default();
-        let body = crypto::open(&key, &field_aad("message", page, psid, event_key), &sealed)?;
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let record = json!({
-            "at_ms": opt_n(item, "at_ms"), "direction": opt_s(item, "direction"),
-            "kind": opt_s(item, "kind"), "event_key": event_key, "body": body,
-        });
-        write_element(out, &mut first, &record)
-    })
+    for_each_page(
+        sink,
+        |start| store.messages_page(page, psid, start),
+        |m, out| {
+            let body = crypto::open(&key, &field_aad("message", page, psid, &m.event_key), &m.sealed_body)?;
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let record = json!({
+                "at_ms": m.at_ms, "direction": m.direction,
+                "kind": m.kind, "event_key": m.event_key, "body": body,
+            });
+            write_element(out, &mut first, &record)
+        },
+    )
     .await?;
 
     sink.writer().write_all(b"],\"deliveries\":[")?;
     let mut first = true;
     for_each_page(
-        store,
         sink,
-        deliveries_table,
-        Some(SUBJECT_INDEX),
-        "subject_pk",
-        &pk,
-        |item, out| {
-            let broadcast = opt_s(item, "pk").unwrap_or_default();
+        |start| store.deliveries_page(deliveries_table, page, psid, start),
+        |d, out| {
             let record = json!({
-                "broadcast_id": broadcast.strip_prefix("BCAST#").unwrap_or(&broadcast),
-                "state": opt_s(item, "state"), "at_ms": opt_n(item, "at_ms"),
-                "message_id": opt_s(item, "message_id"),
+                "broadcast_id": d.broadcast_id,
+                "state": d.state, "at_ms": d.at_ms,
+                "message_id": d.message_id,
             });
             write_element(out, &mut first, &record)
         },
@@ -301,28 +295,26 @@ fn write_element(out: &mut impl Write, first: &mut bool, value: &Value) -> Resul
     Ok(())
 }
 
-/// Reads a partition page by page, handing each item to `f` with the sink's
-/// buffer, and lets the sink stream a part out between pages.
-async fn for_each_page(
-    store: &Store,
+/// Reads records page by page (`fetch` gives the page after a cursor),
+/// handing each to `f` with the sink's buffer, and lets the sink stream a
+/// part out between pages.
+async fn for_each_page<T, Fut>(
     sink: &mut ExportSink,
-    table: &str,
-    index: Option<&str>,
-    attr: &str,
-    value: &str,
-    mut f: impl FnMut(&Item, &mut Vec<u8>) -> Result<(), ExportError>,
-) -> Result<(), ExportError> {
+    mut fetch: impl FnMut(Option<Cursor>) -> Fut,
+    mut f: impl FnMut(&T, &mut Vec<u8>) -> Result<(), ExportError>,
+) -> Result<(), ExportError>
+where
+    Fut: std::future::Future<Output = Result<RecordPage<T>, StoreError>>,
+{
     let mut start = None;
     loop {
-        let (items, next) = store
-            .query_partition(table, index, attr, value, start, Some(PAGE_SIZE), None)
-            .await?;
-        for item in &items {
-            f(item, sink.writer())?;
+        let page = fetch(start).await?;
+        for record in &page.records {
+            f(record, sink.writer())?;
         }
         sink.spill().await?;
-        match next {
-            Some(k) => start = Some(k),
+        match page.next {
+            Some(next) => start = Some(next),
             None => return Ok(()),
         }
     }

@@ -184,6 +184,15 @@ impl fmt::Debug for Psid {
     }
 }
 
+/// A fresh, unguessable id, 24 hex digits (erasure requests, also Meta's
+/// confirmation code; sweep runs; export and chunk object names).
+pub fn new_request_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

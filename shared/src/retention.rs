@@ -46,11 +46,6 @@ impl Category {
     }
 }
 
-/// Where the sweep keeps its place in one `by_age` partition of a category.
-pub fn checkpoint_pk(category: Category, page: &crate::ids::PageId, shard: u32) -> String {
-    format!("SWEEP#{}#PAGE#{page}#AGE#{shard}", category.as_str())
-}
-
 /// One run's report, written to the logs and to S3.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {

@@ -7,7 +7,7 @@
 //! request is completed, the subjects' items are taken out of the raw
 //! deliveries held in the ingest dead-letter queues ([`RawCopies`]).
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
 use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, Requests};
@@ -15,8 +15,8 @@ use optcast_shared::graph::{GraphClient, GraphError};
 use optcast_shared::http::now_ms;
 use optcast_shared::queue::{ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::raw_copies::{PurgeReport, RawCopies};
-use optcast_shared::store::{Store, StoreError, Tables};
-use optcast_shared::{broadcast_store::SendTables, telemetry};
+use optcast_shared::store::{SendTables, Store, StoreError, Tables};
+use optcast_shared::{sqs_batch, telemetry};
 use secrecy::SecretString;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,16 +85,12 @@ impl Eraser {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in &event.records {
-            if let Err(err) = self.process(record).await {
-                tracing::error!(error = %err, message_id = ?record.message_id, "erasure job failed");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
+        sqs_batch::in_order(&event.records, |record| async move {
+            self.process(record)
+                .await
+                .inspect_err(|err| tracing::error!(error = %err, message_id = ?record.message_id, "erasure job failed"))
+        })
+        .await
     }
 
     async fn process(&self, record: &SqsMessage) -> Result<Outcome, EraserError> {

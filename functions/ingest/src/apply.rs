@@ -5,8 +5,9 @@ use optcast_shared::consent::{self, ConsentState, SubscriberStatus};
 use optcast_shared::crypto::{self, DataKey};
 use optcast_shared::erasure::ErasureReason;
 use optcast_shared::ids::Psid;
+use optcast_shared::lead::{ConsentRecord, Proof, Subscriber};
 use optcast_shared::meta::{EventKind, EventTime, InboundEvent};
-use optcast_shared::store::{CommitOutcome, ConsentRecord, EventCommit, EventMarker, MessageWrite, Proof, Subscriber};
+use optcast_shared::store::{CommitOutcome, EventCommit, EventMarker, MessageWrite};
 use optcast_shared::telemetry::subject_hash;
 
 use crate::stored::{stored_message, update_activity};
@@ -249,8 +250,8 @@ mod tests {
     use super::*;
     use crate::stored::update_activity;
     use optcast_shared::ids::PageId;
+    use optcast_shared::lead::MarketingToken;
     use optcast_shared::meta::{OptInEvent, Platform};
-    use optcast_shared::store::MarketingToken;
 
     fn marketing_optin(ts: i64) -> InboundEvent {
         InboundEvent {

@@ -17,7 +17,7 @@ mod stored;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::ids::PageId;
@@ -25,7 +25,7 @@ use optcast_shared::meta;
 use optcast_shared::quarantine::{self, Quarantine};
 use optcast_shared::queue::{self, DeliveryBody, IngestJob, QueueError};
 use optcast_shared::store::{Store, StoreError, Tables};
-use optcast_shared::{metrics, telemetry};
+use optcast_shared::{metrics, sqs_batch, telemetry};
 
 pub use optcast_shared::crypto::field_aad;
 
@@ -59,6 +59,7 @@ impl IngestError {
             self,
             IngestError::Queue(QueueError::BadJob(_) | QueueError::ClaimMissing(_))
         ) || matches!(self, IngestError::Crypto(e) if !e.is_retryable())
+            || matches!(self, IngestError::Store(e) if !e.is_retryable())
     }
 }
 
@@ -156,18 +157,12 @@ impl Ingest {
     /// One SQS batch: every record on its own, failures reported per record;
     /// no new work is started after `deadline`.
     pub async fn handle_until(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let mut failures = Vec::new();
-        for record in &event.records {
-            if let Err(err) = self.process_message(record, deadline).await {
-                tracing::error!(error = %err, permanent = err.is_permanent(), message_id = ?record.message_id, "record failed");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = record.message_id.clone().unwrap_or_default();
-                failures.push(failure);
-            }
-        }
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures;
-        response
+        sqs_batch::in_order(&event.records, |record| async move {
+            self.process_message(record, deadline).await.inspect_err(|err| {
+                tracing::error!(error = %err, permanent = err.is_permanent(), message_id = ?record.message_id, "record failed")
+            })
+        })
+        .await
     }
 
     async fn process_message(&self, record: &SqsMessage, deadline: Instant) -> Result<RecordReport, IngestError> {

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use optcast_shared::consent;
 use optcast_shared::crypto::{self, field_aad, DataKey};
 use optcast_shared::ids::Psid;
+use optcast_shared::lead::{MarketingToken, Subscriber};
 use optcast_shared::meta::{self, EventKind, InboundEvent};
-use optcast_shared::store::{MarketingToken, StoredMessage, Subscriber};
+use optcast_shared::store::StoredMessage;
 
 /// Longest message text kept (bytes): Meta's own limits are far below it
 /// (2,000 characters per sent message); anything longer is cut, and the body

@@ -3,17 +3,15 @@
 //! `SendMessageBatch`. Progress is checkpointed per page, so a planner that
 //! dies or runs out of time resumes where it stopped.
 
-use std::collections::HashMap;
-
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use aws_sdk_dynamodb::types::AttributeValue;
-use optcast_shared::broadcast::{LeadSnapshot, MarketingSnapshot};
-use optcast_shared::broadcast_store::{BroadcastStore, SendTables, CURSOR_DONE};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use optcast_shared::broadcast::{self, LeadSnapshot, MarketingSnapshot};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
+use optcast_shared::lead::Subscriber;
 use optcast_shared::queue::{self, PlanJob, QueueError, SendJob, SendTask};
-use optcast_shared::store::{self, StoreError, AUDIENCE_INDEX, AUDIENCE_SHARDS};
-use optcast_shared::{broadcast::BroadcastState, telemetry};
+use optcast_shared::store::{BroadcastStore, SendTables, CURSOR_DONE};
+use optcast_shared::store::{StoreError, AUDIENCE_SHARDS};
+use optcast_shared::{broadcast::BroadcastState, sqs_batch, telemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -55,20 +53,14 @@ impl Planner {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in &event.records {
+        sqs_batch::in_order(&event.records, |record| async move {
             let result = match serde_json::from_str::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
                 Ok(PlanJob::PlanV1 { broadcast_id, shard }) => self.plan_shard(&broadcast_id, shard).await.map(|_| ()),
                 Err(e) => Err(PlanError::BadJob(e.to_string())),
             };
-            if let Err(err) = result {
-                tracing::error!(error = %err, "plan job failed");
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(f);
-            }
-        }
-        response
+            result.inspect_err(|err| tracing::error!(error = %err, "plan job failed"))
+        })
+        .await
     }
 
     /// Plans up to `pages_per_run` pages of one shard, resuming from its checkpoint.
@@ -98,14 +90,18 @@ impl Planner {
                 queue::send_batch(&self.sqs, &self.plan_queue_url, &[job]).await?;
                 return Ok(report);
             }
-            let (items, next_key) = self.audience_page(&b.page_id, shard, &cursor).await?;
-            let jobs: Vec<String> = items
-                .iter()
-                .filter(|item| wanted(item, &b.audience_tags))
-                .filter_map(|item| send_job(id, item))
+            let audience = self
+                .store
+                .audience_page(&b.page_id, shard, &cursor, self.page_size)
+                .await?;
+            let jobs: Vec<String> = audience
+                .leads
+                .into_iter()
+                .filter(|lead| broadcast::audience_matches(&lead.tags, &b.audience_tags))
+                .filter_map(|lead| send_job(id, lead))
                 .collect();
             queue::send_batch(&self.sqs, &self.send_queue_url, &jobs).await?;
-            let next = next_key.unwrap_or_else(|| CURSOR_DONE.to_string());
+            let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
             if !self
                 .store
                 .checkpoint(id, shard, &cursor, &next, jobs.len() as i64)
@@ -132,44 +128,9 @@ impl Planner {
         tracing::info!(queued = report.queued, pages = report.pages, "shard planned");
         Ok(report)
     }
-
-    async fn audience_page(
-        &self,
-        page: &optcast_shared::ids::PageId,
-        shard: u32,
-        cursor: &str,
-    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), PlanError> {
-        let start = decode_cursor(cursor);
-        let out = self
-            .store
-            .ddb
-            .query()
-            .table_name(&self.store.tables.subscribers)
-            .index_name(AUDIENCE_INDEX)
-            .key_condition_expression("audience_pk = :a")
-            .expression_attribute_values(":a", AttributeValue::S(store::audience_pk(page, shard)))
-            .set_exclusive_start_key(start)
-            .limit(self.page_size)
-            .send()
-            .await
-            .map_err(|e| StoreError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
-        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).map(encode_cursor);
-        Ok((out.items().to_vec(), next))
-    }
 }
 
-/// A lead matches when the broadcast names no tags, or the lead has one of them.
-fn wanted(item: &HashMap<String, AttributeValue>, tags: &[String]) -> bool {
-    if tags.is_empty() {
-        return true;
-    }
-    item.get("tags")
-        .and_then(|v| v.as_ss().ok())
-        .is_some_and(|lead_tags| lead_tags.iter().any(|t| tags.contains(t)))
-}
-
-fn send_job(id: &BroadcastId, item: &HashMap<String, AttributeValue>) -> Option<String> {
-    let sub = store::subscriber_from_item(item).ok()?;
+fn send_job(id: &BroadcastId, sub: Subscriber) -> Option<String> {
     let lead = LeadSnapshot {
         platform: sub.platform,
         last_inbound_at_ms: sub.last_inbound_at_ms,
@@ -188,22 +149,6 @@ fn send_job(id: &BroadcastId, item: &HashMap<String, AttributeValue>) -> Option<
     serde_json::to_string(&SendJob::SendV1(task)).ok()
 }
 
-fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
-    let plain: std::collections::BTreeMap<&str, &str> = key
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
-        .collect();
-    serde_json::to_string(&plain).unwrap_or_default()
-}
-
-fn decode_cursor(cursor: &str) -> Option<HashMap<String, AttributeValue>> {
-    if cursor.is_empty() {
-        return None;
-    }
-    let plain: HashMap<String, String> = serde_json::from_str(cursor).ok()?;
-    Some(plain.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
-}
-
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;
@@ -216,33 +161,4 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip() {
-        let key: HashMap<String, AttributeValue> =
-            [("pk", "PAGE#1"), ("sk", "SUB#2"), ("audience_pk", "PAGE#1#SHARD#3")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
-                .collect();
-        assert_eq!(decode_cursor(&encode_cursor(&key)), Some(key));
-        assert_eq!(decode_cursor(""), None);
-    }
-
-    #[test]
-    fn audience_tags_select_leads_with_any_of_them() {
-        let item: HashMap<String, AttributeValue> = [(
-            "tags".to_string(),
-            AttributeValue::Ss(vec!["camp7".into(), "vip".into()]),
-        )]
-        .into();
-        assert!(wanted(&item, &[]));
-        assert!(wanted(&item, &["vip".into()]));
-        assert!(!wanted(&item, &["other".into()]));
-        assert!(!wanted(&HashMap::new(), &["vip".into()]));
-    }
 }

@@ -9,10 +9,10 @@
 //! index, and start-up is within a minute of `send_at`, as required.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use optcast_shared::broadcast_store::{BroadcastStore, SendTables};
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::dispatch;
+use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::telemetry;
 
 pub struct Scheduler {

@@ -8,23 +8,26 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::broadcast::{self, BroadcastState, SendRoute};
-use optcast_shared::broadcast_store::{Broadcast, BroadcastStore, Claim, DeliveryState, MarketingHold, SendTables};
+use optcast_shared::broadcast::{Broadcast, Claim, DeliveryState, MarketingHold};
 use optcast_shared::config::{self, ConfigError, Source};
-use optcast_shared::crypto::{self, CryptoError, KeyRing};
+use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::graph::{ErrorClass, GraphClient, MessagingType, Recipient, SendRequest};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
 use optcast_shared::queue::{SendJob, SendTask};
+use optcast_shared::sqs_batch;
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
+use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::telemetry::{self, subject_hash};
-use secrecy::SecretString;
 
 /// A claim older than this whose job comes back is treated as "may have been
 /// sent": it is recorded failed, never sent again (at most once).
 const STALE_CLAIM_MS: i64 = 60_000;
-const PAGE_CACHE_TTL: Duration = Duration::from_secs(300);
+
+mod warm;
+use warm::CachedPage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -49,13 +52,6 @@ pub enum JobOutcome {
     Failed,
     /// Nothing to do: ran before, or the broadcast was cancelled or paused.
     Nothing,
-}
-
-struct CachedPage {
-    token: SecretString,
-    marketing_available: bool,
-    retention_days: u32,
-    at: Instant,
 }
 
 pub struct Sender {
@@ -141,13 +137,10 @@ impl Sender {
             } else {
                 tracing::error!(error = %err, "send job failed");
             }
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = record.message_id.clone().unwrap_or_default();
-            Some(f)
+            Some(record)
         }))
         .await;
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures.into_iter().flatten().collect();
+        let response = sqs_batch::response(failures.into_iter().flatten());
         // Once per broadcast per batch: is everything accounted for? (Every
         // broadcast with a job here, preloaded or not: the last jobs of one
         // whose preload failed must still finish it.)
@@ -160,31 +153,6 @@ impl Sender {
             }
         }
         response
-    }
-
-    /// A broadcast's definition: from this instance's cache while it was
-    /// last seen active, else from the table.
-    async fn definition(&self, id: &BroadcastId) -> Result<Option<Broadcast>, SendError> {
-        let warm = self
-            .definitions
-            .lock()
-            .expect("definitions")
-            .get(id)
-            .filter(|b| b.state.is_active())
-            .cloned();
-        match warm {
-            Some(b) => Ok(Some(b)),
-            None => Ok(self.store.broadcast(id).await?),
-        }
-    }
-
-    fn remember(&self, b: Broadcast) {
-        let mut cache = self.definitions.lock().expect("definitions");
-        // Bounded: a warm instance serves few broadcasts at a time.
-        if cache.len() >= 64 && !cache.contains_key(&b.id) {
-            cache.clear();
-        }
-        cache.insert(b.id.clone(), b);
     }
 
     /// Makes a deferred job reappear later, growing with its receive count.
@@ -363,7 +331,7 @@ impl Sender {
     /// recorded failed and never sent again.
     async fn resolve_existing(&self, task: &SendTask, now: i64) -> Result<JobOutcome, SendError> {
         match self.store.delivery_state(&task.broadcast_id, &task.psid).await? {
-            Some((state, at)) if state == DeliveryState::Claimed.as_str() => {
+            Some((DeliveryState::Claimed, at)) => {
                 if now - at < STALE_CLAIM_MS {
                     return Err(SendError::RetryLater("claimed by a run in flight"));
                 }
@@ -372,67 +340,6 @@ impl Sender {
                 Ok(JobOutcome::Failed)
             }
             _ => Ok(JobOutcome::Nothing),
-        }
-    }
-
-    async fn marketing_token(&self, task: &SendTask) -> Result<Option<String>, SendError> {
-        let Some(sub) = self.leads.subscriber(&task.page_id, &task.psid).await? else {
-            return Ok(None);
-        };
-        let Some(m) = sub.marketing.filter(|m| !m.stopped) else {
-            return Ok(None);
-        };
-        let key = self
-            .keys
-            .unwrap_subject(&sub.data_key, &task.page_id, &task.psid)
-            .await?;
-        let token = crypto::open(
-            &key,
-            &crypto::field_aad("marketing-token", &task.page_id, &task.psid, ""),
-            &m.sealed,
-        )?;
-        Ok(String::from_utf8(token).ok())
-    }
-
-    async fn page(&self, page_id: &PageId) -> Result<std::sync::Arc<CachedPage>, SendError> {
-        if let Some(p) = self.pages.lock().expect("page cache").get(page_id) {
-            if p.at.elapsed() < PAGE_CACHE_TTL {
-                return Ok(p.clone());
-            }
-        }
-        let page = self
-            .store
-            .page(page_id)
-            .await?
-            .ok_or_else(|| SendError::UnknownPage(page_id.to_string()))?;
-        let key = self
-            .keys
-            .unwrap(&page.data_key, &crypto::page_key_context(page_id))
-            .await?;
-        let token = crypto::open(&key, &crypto::page_token_aad(page_id), &page.sealed_token)?;
-        let cached = std::sync::Arc::new(CachedPage {
-            token: SecretString::from(String::from_utf8(token).map_err(|_| SendError::BadJob("page token".into()))?),
-            marketing_available: broadcast::marketing_messages_available(page.region.as_deref()),
-            retention_days: page.retention_days,
-            at: Instant::now(),
-        });
-        self.pages
-            .lock()
-            .expect("page cache")
-            .insert(page_id.clone(), cached.clone());
-        Ok(cached)
-    }
-
-    async fn pace(&self, page: &PageId) {
-        let wait = {
-            let mut slots = self.next_slot.lock().expect("pacer");
-            let now = Instant::now();
-            let slot = slots.get(page).copied().filter(|s| *s > now).unwrap_or(now);
-            slots.insert(page.clone(), slot + self.min_interval);
-            slot.saturating_duration_since(now)
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -13,22 +13,18 @@
 //! gone deletes nothing, so nothing is deleted twice. DynamoDB TTL stays on
 //! as a backstop only. Each run writes its report to the logs and S3.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_sdk_dynamodb::types::AttributeValue;
-use optcast_shared::broadcast_store::SendTables;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::erasure::{self, Eraser, ErasureReason};
 use optcast_shared::http::now_ms;
-use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::ids::PageId;
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
-use optcast_shared::store::{self, Store, Tables, AGE_INDEX, AGE_SHARDS, UNSUBSCRIBED_INDEX};
+use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
+use optcast_shared::store::{self, SendTables, Store, Tables, AGE_SHARDS};
 use optcast_shared::telemetry;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// Deletes between two checkpoints (four `BatchWriteItem` calls): at most
 /// this many are re-issued after a run dies.
@@ -41,41 +37,20 @@ const RAW_PAYLOAD_PREFIX: &str = "claims/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
-    #[error("DynamoDB: {0}")]
-    Dynamo(String),
-    #[error("S3: {0}")]
-    S3(String),
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("the sweep finished with {0} error(s); see its report")]
     Incomplete(usize),
 }
 
-fn ddb_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> SweepError {
-    SweepError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-}
-fn s3_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_s3::error::SdkError<E, R>,
-) -> SweepError {
-    SweepError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
-}
-
-/// A table the sweep deletes from by age.
-struct Target {
-    category: Category,
-    table: String,
-}
+/// What the sweep deletes by age, in this order.
+const CATEGORIES: [Category; 3] = [Category::Messages, Category::Deliveries, Category::EventMarkers];
 
 pub struct Sweeper {
-    ddb: aws_sdk_dynamodb::Client,
+    store: SweepStore,
     s3: aws_sdk_s3::Client,
     eraser: Eraser,
-    pages_table: String,
-    privacy_table: String,
     bucket: String,
-    targets: Vec<Target>,
     default_retention_days: u32,
     purge_days: u32,
     max_deletes_per_run: u64,
@@ -86,34 +61,14 @@ impl Sweeper {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let ddb = config::dynamodb(aws);
         let tables = Tables::from_source(src)?;
-        let deliveries = SendTables::from_source(src)?.deliveries;
-        let targets = vec![
-            Target {
-                category: Category::Messages,
-                table: tables.messages.clone(),
-            },
-            Target {
-                category: Category::Deliveries,
-                table: deliveries.clone(),
-            },
-            Target {
-                category: Category::EventMarkers,
-                table: tables.events.clone(),
-            },
-        ];
+        let send = SendTables::from_source(src)?;
+        let privacy = config::required(src, "PRIVACY_TABLE")?;
         Ok(Self {
             s3: aws_sdk_s3::Client::new(aws),
-            pages_table: tables.pages.clone(),
-            eraser: Eraser::new(
-                Store::new(ddb.clone(), tables),
-                deliveries,
-                config::required(src, "PRIVACY_TABLE")?,
-            )
-            .with_exports(aws_sdk_s3::Client::new(aws), config::required(src, "DATA_BUCKET")?),
-            ddb,
-            privacy_table: config::required(src, "PRIVACY_TABLE")?,
+            store: SweepStore::new(ddb.clone(), tables.clone(), &send, privacy.clone()),
+            eraser: Eraser::new(Store::new(ddb, tables), send.deliveries, privacy)
+                .with_exports(aws_sdk_s3::Client::new(aws), config::required(src, "DATA_BUCKET")?),
             bucket: config::required(src, "DATA_BUCKET")?,
-            targets,
             default_retention_days: config::parse_u32(
                 src,
                 "DEFAULT_RETENTION_DAYS",
@@ -160,7 +115,7 @@ impl Sweeper {
             .body(serde_json::to_vec(&report).unwrap_or_default().into())
             .send()
             .await
-            .map_err(s3_err)?;
+            .map_err(store::StoreError::s3)?;
         if !report.errors.is_empty() {
             for e in &report.errors {
                 tracing::error!(error = %e, "sweep error");
@@ -191,15 +146,13 @@ impl Sweeper {
         report.pages = pages.len() as u64;
         for (page, days) in &pages {
             let cutoff = retention::cutoff_ms(now_ms, *days);
-            for target in &self.targets {
+            for category in CATEGORIES {
                 for shard in 0..AGE_SHARDS {
                     if let Err(e) = self
-                        .sweep_partition(page, target, shard, cutoff, &mut budget, &mut report)
+                        .sweep_partition(page, category, shard, cutoff, &mut budget, &mut report)
                         .await
                     {
-                        report
-                            .errors
-                            .push(format!("{} of page {page}: {e}", target.category.as_str()));
+                        report.errors.push(format!("{} of page {page}: {e}", category.as_str()));
                     }
                 }
             }
@@ -236,38 +189,13 @@ impl Sweeper {
 
     /// Every page with data: registered ones and those ingest has seen.
     async fn pages(&self) -> Result<Vec<(PageId, u32)>, SweepError> {
-        let mut pages = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .ddb
-                .scan()
-                .table_name(&self.pages_table)
-                .projection_expression("page_id, retention_days")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(ddb_err)?;
-            for item in out.items() {
-                let Some(page) = item
-                    .get("page_id")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|p| PageId::parse(p).ok())
-                else {
-                    continue;
-                };
-                let days = item
-                    .get("retention_days")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(self.default_retention_days);
-                pages.push((page, days));
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(pages),
-            }
-        }
+        Ok(self
+            .store
+            .pages_with_data()
+            .await?
+            .into_iter()
+            .map(|(page, days)| (page, days.unwrap_or(self.default_retention_days)))
+            .collect())
     }
 
     /// Deletes one `by_age` partition's expired records, oldest first, from
@@ -275,82 +203,43 @@ impl Sweeper {
     async fn sweep_partition(
         &self,
         page: &PageId,
-        target: &Target,
+        category: Category,
         shard: u32,
         cutoff_ms: i64,
         budget: &mut Budget,
         report: &mut SweepReport,
     ) -> Result<(), SweepError> {
-        let age_pk = format!("PAGE#{page}#AGE#{shard}");
-        let checkpoint_pk = retention::checkpoint_pk(target.category, page, shard);
-        let mut start = self.checkpoint(&checkpoint_pk).await?;
+        let mut start = self.store.position(category, page, shard).await?;
         loop {
             let limit = budget.take(RECORDS_PER_QUERY);
             if limit == 0 {
                 return Ok(());
             }
-            let out = self
-                .ddb
-                .query()
-                .table_name(&target.table)
-                .index_name(AGE_INDEX)
-                .key_condition_expression("age_pk = :p AND at_ms < :c")
-                .expression_attribute_values(":p", AttributeValue::S(age_pk.clone()))
-                .expression_attribute_values(":c", AttributeValue::N(cutoff_ms.to_string()))
-                .set_exclusive_start_key(start.clone())
-                .limit(limit as i32)
-                .send()
-                .await
-                .map_err(ddb_err)?;
-            let items = out.items();
-            budget.remaining += limit - items.len() as u64;
-            if items.is_empty() {
+            let expired = self
+                .store
+                .expired(category, page, shard, cutoff_ms, start.as_ref(), limit)
+                .await?;
+            let records = &expired.records;
+            budget.remaining += limit - records.len() as u64;
+            if records.is_empty() {
                 return Ok(());
             }
-            for chunk in items.chunks(DELETES_PER_CHECKPOINT as usize) {
-                erasure::delete_keys(&self.ddb, &target.table, chunk.iter().map(erasure::base_key).collect()).await?;
-                // Where the next query resumes: after the chunk's last record.
-                let resume = chunk.last().map(index_key).unwrap_or_default();
-                self.ddb
-                    .put_item()
-                    .table_name(&self.privacy_table)
-                    .item("pk", AttributeValue::S(checkpoint_pk.clone()))
-                    .item("cursor", AttributeValue::M(resume.clone()))
-                    .item("updated_at_ms", AttributeValue::N(now_ms().to_string()))
-                    .send()
-                    .await
-                    .map_err(ddb_err)?;
-                report.add(target.category, chunk.len() as u64);
-                if target.category == Category::Messages {
-                    let attachments: u64 = chunk
-                        .iter()
-                        .filter_map(|i| i.get("attachments")?.as_n().ok()?.parse::<u64>().ok())
-                        .sum();
+            for chunk in records.chunks(DELETES_PER_CHECKPOINT as usize) {
+                let resume = self
+                    .store
+                    .delete_expired(category, page, shard, chunk, now_ms())
+                    .await?;
+                report.add(category, chunk.len() as u64);
+                if category == Category::Messages {
+                    let attachments: u64 = chunk.iter().map(|r| r.attachments()).sum();
                     report.add(Category::Attachments, attachments);
                 }
                 start = Some(resume);
             }
-            if out.last_evaluated_key().is_none_or(|k| k.is_empty()) && (items.len() as u64) < limit {
+            if expired.last && (records.len() as u64) < limit {
                 return Ok(());
             }
         }
-    }
-
-    async fn checkpoint(&self, pk: &str) -> Result<Option<Item>, SweepError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.privacy_table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(ddb_err)?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get("cursor"))
-            .and_then(|c| c.as_m().ok())
-            .cloned())
     }
 
     /// Erases leads unsubscribed before `cutoff_ms`, keeping the hashed
@@ -369,44 +258,17 @@ impl Sweeper {
             if limit == 0 {
                 return Ok(());
             }
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.eraser.store.tables.subscribers)
-                .index_name(UNSUBSCRIBED_INDEX)
-                .key_condition_expression("unsub_pk = :p AND consent_changed_at_ms < :c")
-                .expression_attribute_values(":p", AttributeValue::S(store::unsubscribed_pk(page)))
-                .expression_attribute_values(":c", AttributeValue::N(cutoff_ms.to_string()))
-                .limit(limit as i32)
-                .send()
-                .await
-                .map_err(ddb_err)?;
-            let items = out.items();
-            budget.remaining += limit - items.len() as u64;
-            if items.is_empty() {
+            let found = self.store.unsubscribed_before(page, cutoff_ms, limit).await?;
+            budget.remaining += limit - found.seen as u64;
+            if found.seen == 0 {
                 return Ok(());
             }
             let mut progressed = false;
-            for item in items {
-                let Some(psid) = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|sk| sk.strip_prefix("SUB#"))
-                    .and_then(|p| Psid::parse(p).ok())
-                else {
-                    continue;
-                };
-                let still_expired = |sub: &Item| {
-                    sub.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("unsubscribed")
-                        && sub
-                            .get("consent_changed_at_ms")
-                            .and_then(|v| v.as_n().ok())
-                            .and_then(|v| v.parse::<i64>().ok())
-                            .is_some_and(|t| t < cutoff_ms)
-                };
+            for psid in &found.leads {
+                let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
                 if let Some(r) = self
                     .eraser
-                    .erase_if(page, &psid, ErasureReason::UnsubscribedPurge, now_ms, still_expired)
+                    .erase_if(page, psid, ErasureReason::UnsubscribedPurge, now_ms, still_expired)
                     .await?
                 {
                     report.add(Category::UnsubscribedLeads, r.subscriber);
@@ -445,7 +307,7 @@ impl Sweeper {
                 .set_version_id_marker(version_marker.clone())
                 .send()
                 .await
-                .map_err(s3_err)?;
+                .map_err(store::StoreError::s3)?;
             let mut doomed = Vec::new();
             let mut versions = 0u64;
             for v in out.versions() {
@@ -470,12 +332,12 @@ impl Sweeper {
                     .iter()
                     .map(|(k, v)| ObjectIdentifier::builder().key(k).set_version_id(v.clone()).build())
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| SweepError::S3(e.to_string()))?;
+                    .map_err(|e| store::StoreError::s3_text(e.to_string()))?;
                 let delete = S3Delete::builder()
                     .set_objects(Some(objects))
                     .quiet(true)
                     .build()
-                    .map_err(|e| SweepError::S3(e.to_string()))?;
+                    .map_err(|e| store::StoreError::s3_text(e.to_string()))?;
                 let result = self
                     .s3
                     .delete_objects()
@@ -483,13 +345,14 @@ impl Sweeper {
                     .delete(delete)
                     .send()
                     .await
-                    .map_err(s3_err)?;
+                    .map_err(store::StoreError::s3)?;
                 if let Some(e) = result.errors().first() {
-                    return Err(SweepError::S3(format!(
+                    return Err(store::StoreError::s3_text(format!(
                         "{} object(s) not deleted: {}",
                         result.errors().len(),
                         e.code().unwrap_or("error")
-                    )));
+                    ))
+                    .into());
                 }
             }
             report.add(Category::RawPayloads, versions);
@@ -500,14 +363,6 @@ impl Sweeper {
             version_marker = out.next_version_id_marker().map(str::to_string);
         }
     }
-}
-
-/// A record's key in a `by_age` index (base-table key and index key).
-fn index_key(item: &Item) -> Item {
-    item.iter()
-        .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk" | "age_pk" | "at_ms"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {

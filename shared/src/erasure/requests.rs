@@ -1,12 +1,10 @@
-//! Erasure requests: their record in the privacy table, their status, and
-//! the id that names them (also Meta's confirmation code).
+//! Erasure requests: their status, what one found, and how long their
+//! record is kept (stored by [`crate::store::Requests`]).
 
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::{ErasureReason, ErasureReport};
 use crate::ids::PageId;
-use crate::store::{dynamo, n, opt_n, opt_s, s, StoreError};
 
 /// Where an erasure request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +24,7 @@ impl RequestStatus {
             RequestStatus::NoData => "no_data",
         }
     }
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => RequestStatus::Pending,
             "completed" => RequestStatus::Completed,
@@ -59,145 +57,4 @@ pub const PRIVACY_RECORD_RETENTION_DAYS: i64 = 3 * 365;
 /// `expires_at` (seconds) of a privacy record written at `now_ms`.
 pub fn privacy_record_expiry_s(now_ms: i64) -> i64 {
     now_ms / 1000 + PRIVACY_RECORD_RETENTION_DAYS * 86_400
-}
-
-/// Erasure requests and their status (the privacy table).
-#[derive(Clone)]
-pub struct Requests {
-    pub ddb: aws_sdk_dynamodb::Client,
-    pub table: String,
-}
-
-fn request_pk(id: &str) -> String {
-    format!("ERASURE#{id}")
-}
-
-impl Requests {
-    /// Records a new request; `subject_digest` names who it is about.
-    /// Returns `false`, changing nothing, when a request with this id
-    /// exists (a replayed deletion callback has its first request's id).
-    ///
-    /// # Errors
-    /// [`StoreError::Dynamo`] when DynamoDB fails.
-    pub async fn create(
-        &self,
-        id: &str,
-        reason: ErasureReason,
-        page: Option<&PageId>,
-        subject_digest: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut put = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(request_pk(id)))
-            .item("reason", s(reason.as_str()))
-            .item("status", s(RequestStatus::Pending.as_str()))
-            .item("subject_digest", s(subject_digest))
-            .item("created_at_ms", n(now_ms))
-            .item("expires_at", n(privacy_record_expiry_s(now_ms)))
-            .condition_expression("attribute_not_exists(pk)");
-        // The page decides who may read the request; Meta's callback names
-        // none (an app-scoped id spans pages).
-        if let Some(page) = page {
-            put = put.item("page_id", s(page.as_str()));
-        }
-        let out = put.send().await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo(e)),
-        }
-    }
-
-    /// Marks a request done (idempotent: a second run writes the same).
-    pub async fn finish(
-        &self,
-        id: &str,
-        subjects: u64,
-        report: &ErasureReport,
-        found_before: bool,
-        now_ms: i64,
-    ) -> Result<RequestStatus, StoreError> {
-        let status = if report.held_data() || found_before {
-            RequestStatus::Completed
-        } else {
-            RequestStatus::NoData
-        };
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(request_pk(id)))
-            // Counts add up over runs: a job run again (redelivered, or after
-            // a failure past the deletes) finds nothing and must not zero them.
-            .update_expression(
-                "SET #s = :s, completed_at_ms = if_not_exists(completed_at_ms, :t), subjects = :n \
-                 ADD erased_subscribers :sub, erased_messages :m, erased_consent_records :c, erased_deliveries :d, erased_exports :e",
-            )
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":s", s(status.as_str()))
-            .expression_attribute_values(":t", n(now_ms))
-            .expression_attribute_values(":n", n(subjects))
-            .expression_attribute_values(":sub", n(report.subscriber))
-            .expression_attribute_values(":m", n(report.messages))
-            .expression_attribute_values(":c", n(report.consent_records))
-            .expression_attribute_values(":d", n(report.deliveries))
-            .expression_attribute_values(":e", n(report.exports))
-            .send()
-            .await
-            .map_err(dynamo)?;
-        Ok(status)
-    }
-
-    pub async fn get(&self, id: &str) -> Result<Option<ErasureRequest>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(request_pk(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo)?;
-        let Some(item) = out.item() else { return Ok(None) };
-        let num = |k: &'static str| opt_n(item, k).unwrap_or(0) as u64;
-        let reason = match opt_s(item, "reason").as_deref() {
-            Some("meta_deletion_callback") => ErasureReason::MetaDeletionCallback,
-            Some("unsubscribed_purge") => ErasureReason::UnsubscribedPurge,
-            _ => ErasureReason::Request,
-        };
-        Ok(Some(ErasureRequest {
-            id: id.to_string(),
-            page_id: opt_s(item, "page_id").and_then(|p| PageId::parse(p).ok()),
-            reason,
-            status: opt_s(item, "status")
-                .as_deref()
-                .and_then(RequestStatus::parse)
-                .ok_or(StoreError::Corrupt("status"))?,
-            created_at_ms: opt_n(item, "created_at_ms").unwrap_or(0),
-            completed_at_ms: opt_n(item, "completed_at_ms"),
-            subjects: num("subjects"),
-            report: ErasureReport {
-                subscriber: num("erased_subscribers"),
-                messages: num("erased_messages"),
-                consent_records: num("erased_consent_records"),
-                deliveries: num("erased_deliveries"),
-                exports: num("erased_exports"),
-            },
-        }))
-    }
-}
-
-/// A fresh, unguessable request id (also Meta's confirmation code).
-pub fn new_request_id() -> String {
-    let mut bytes = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

@@ -4,8 +4,26 @@
 
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
-use super::{age_pk, b, dynamo, n, opt_n, s, Item, Store, StoreError, StoredMessage};
+use super::item::{b, n, opt_n, put, s, Item};
+use super::keys::{age_pk, subject_pk};
+use super::{Store, StoreError};
 use crate::ids::{PageId, Psid};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The event key (the mid as a key part, see [`crate::ids::Mid::key`]).
+    pub key: String,
+    pub at_ms: i64,
+    pub direction: &'static str,
+    pub kind: &'static str,
+    /// The body (JSON), sealed under the subject's data key.
+    pub sealed_body: Vec<u8>,
+    /// How many attachments (Meta URLs inside the sealed body) it carries.
+    pub attachments: u32,
+    /// How many edits the stored text includes (0: as first sent).
+    pub num_edit: u64,
+    pub expires_at_s: i64,
+}
 
 /// What an event does to the lead's stored messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,15 +75,13 @@ pub(super) fn transact_item(
     write: &MessageWrite,
 ) -> Result<TransactWriteItem, StoreError> {
     match write {
-        MessageWrite::Put(msg) => super::put(
+        MessageWrite::Put(msg) => put(
             table,
             message_item(page, pk, message_sk(msg.at_ms, &msg.key), msg),
             None,
             None,
         ),
-        MessageWrite::Replace { sk, message } => {
-            super::put(table, message_item(page, pk, sk.clone(), message), None, None)
-        }
+        MessageWrite::Replace { sk, message } => put(table, message_item(page, pk, sk.clone(), message), None, None),
         MessageWrite::Delete { sk } => {
             let delete = Delete::builder()
                 .table_name(table)
@@ -100,7 +116,7 @@ impl Store {
                 .query()
                 .table_name(&self.tables.messages)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                .expression_attribute_values(":pk", s(super::subject_pk(page, psid)))
+                .expression_attribute_values(":pk", s(subject_pk(page, psid)))
                 .expression_attribute_values(":lo", s("MSG#"))
                 .expression_attribute_values(":hi", s(format!("MSG#{:013}~", before_ms.max(0))))
                 .projection_expression("sk, at_ms, num_edit")
@@ -109,7 +125,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(dynamo)?;
+                .map_err(StoreError::dynamo)?;
             let found = out.items().iter().find_map(|item| {
                 let sk = item.get("sk")?.as_s().ok()?;
                 sk.ends_with(&suffix).then(|| FoundMessage {

@@ -2,11 +2,12 @@
 //! against the emulator and the fake Graph API.
 
 use optcast_local::fake_graph::{FakeError, Rule};
-use optcast_shared::broadcast_store::{BroadcastStore, Claim, DeliveryState, SendTables, CURSOR_DONE, SEND_LANES};
+use optcast_shared::broadcast::{Claim, DeliveryState};
 use optcast_shared::consent::UNSUBSCRIBE_PAYLOAD;
 use optcast_shared::ids::{BroadcastId, PageId, Psid};
 use optcast_shared::queue::SendTask;
 use optcast_shared::store::audience_shard;
+use optcast_shared::store::{BroadcastStore, SendTables, CURSOR_DONE, SEND_LANES};
 use optcast_tests::*;
 use reqwest::Method;
 use serde_json::json;

@@ -515,7 +515,7 @@ async fn the_sweep_deletes_exactly_the_expired_data_and_resumes_when_interrupted
         app.ddb
             .delete_item()
             .table_name(&privacy)
-            .set_key(Some(optcast_shared::erasure::base_key(&c)))
+            .set_key(Some(optcast_shared::store::base_key(&c)))
             .send()
             .await
             .unwrap();

@@ -21,8 +21,9 @@ use optcast_local::cpu::CpuMeter;
 use optcast_local::{counting_proxy, start, StackOptions};
 use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::lead::Subscriber;
 use optcast_shared::meta::Platform;
-use optcast_shared::store::{subscriber_to_item, Subscriber};
+use optcast_shared::store::subscriber_to_item;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

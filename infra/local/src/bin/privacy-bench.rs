@@ -14,9 +14,10 @@ use optcast_local::cpu::CpuMeter;
 use optcast_local::{counting_proxy, start, StackOptions};
 use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::lead::Subscriber;
 use optcast_shared::meta::Platform;
 use optcast_shared::retention::DAY_MS;
-use optcast_shared::store::{age_pk, subject_pk, subscriber_to_item, Item, Subscriber};
+use optcast_shared::store::{age_pk, subject_pk, subscriber_to_item, Item};
 
 fn message(page: &PageId, psid: &Psid, i: usize, at_ms: i64) -> Item {
     let key = format!("m_bench_{i}");

@@ -168,7 +168,7 @@ impl DeliveryQueue<'_> {
             "claims/{}/{}-{}",
             received_at_ms / 86_400_000,
             sha256_hex(body),
-            crate::erasure::new_request_id()
+            crate::ids::new_request_id()
         );
         put_sealed(self.s3, self.keys, self.bucket, &key, body, &[]).await?;
         let claim = DeliveryBody::Claim {
@@ -276,81 +276,7 @@ pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jobs_round_trip_with_their_version_tag() {
-        let job = IngestJob::DeliveryV1(DeliveryJob {
-            received_at_ms: 5,
-            body_sha256: "ab".into(),
-            body: DeliveryBody::Inline {
-                text: "{\"object\":\"page\"}".into(),
-            },
-        });
-        let text = serde_json::to_string(&job).unwrap();
-        assert!(text.contains("\"type\":\"delivery.v1\""), "{text}");
-        assert_eq!(parse_job(&text).unwrap(), job);
-    }
-
-    #[test]
-    fn batches_hold_at_most_ten_messages_and_their_byte_limit() {
-        let small = vec!["x".repeat(10); 25];
-        assert_eq!(batches(&small).iter().map(|b| b.len()).collect::<Vec<_>>(), [10, 10, 5]);
-        let big = vec!["y".repeat(200 * 1024); 3];
-        assert_eq!(batches(&big).iter().map(|b| b.len()).collect::<Vec<_>>(), [1, 1, 1]);
-        let mixed = vec![
-            "a".repeat(100 * 1024),
-            "b".repeat(100 * 1024),
-            "c".repeat(100 * 1024),
-            "d".into(),
-        ];
-        let sizes: Vec<usize> = batches(&mixed)
-            .iter()
-            .map(|b| b.iter().map(String::len).sum())
-            .collect();
-        assert!(sizes.iter().all(|s| *s <= BATCH_BYTES), "{sizes:?}");
-        assert_eq!(batches(&mixed).iter().map(|b| b.len()).sum::<usize>(), 4);
-        assert!(batches(&[]).is_empty());
-    }
-
-    #[test]
-    fn unknown_job_types_are_rejected() {
-        assert!(parse_job(r#"{"type":"delivery.v9"}"#).is_err());
-        assert!(parse_job("garbage").is_err());
-    }
-
-    #[test]
-    fn jobs_naming_an_id_that_is_not_metas_are_refused() {
-        let erasure = |page: &str, psid: &str| {
-            format!(
-                r#"{{"type":"erasure.v1","request_id":"ab","target":{{"subject":{{"page_id":"{page}","psid":"{psid}"}}}}}}"#
-            )
-        };
-        assert!(serde_json::from_str::<ErasureJob>(&erasure("1000000000000001", "2000000000000001")).is_ok());
-        for (page, psid) in [
-            ("..", "2000000000000001"),
-            ("1000000000000001", "1=2"),
-            ("PAGE1", "PSID1"),
-        ] {
-            assert!(
-                serde_json::from_str::<ErasureJob>(&erasure(page, psid)).is_err(),
-                "{page} {psid}"
-            );
-        }
-        let send = |psid: &str| {
-            format!(
-                r#"{{"type":"send.v1","broadcast_id":"ab","page_id":"1000000000000001","psid":"{psid}","lead":{{"platform":"messenger"}}}}"#
-            )
-        };
-        assert!(
-            serde_json::from_str::<SendJob>(&send("2000000000000001")).is_ok(),
-            "{}",
-            send("2000000000000001")
-        );
-        assert!(serde_json::from_str::<SendJob>(&send("abc/../x")).is_err());
-    }
-}
+mod tests;
 
 /// The plan queue's contract: plan one audience shard of a broadcast,
 /// resuming from its stored checkpoint.

@@ -1,0 +1,291 @@
+use super::*;
+use crate::ids::{Mid, PageId, Psid};
+use crate::meta::EditEvent;
+use crate::meta::{MessageEvent, OptInEvent, Platform, PostbackEvent};
+
+fn event(kind: EventKind, ts: i64) -> InboundEvent {
+    InboundEvent {
+        platform: Platform::Messenger,
+        page_id: PageId::parse("1").unwrap(),
+        subject: Psid::parse("2").unwrap(),
+        timestamp_ms: ts,
+        time_clamped: false,
+        standby: false,
+        kind,
+        key: "k".into(),
+        sha256: "0".repeat(64),
+    }
+}
+fn text(t: &str, ts: i64) -> InboundEvent {
+    event(
+        EventKind::Message(MessageEvent {
+            mid: Some(Mid::parse("m").unwrap()),
+            text: Some(t.into()),
+            quick_reply_payload: None,
+            attachments: vec![],
+            reply_to: None,
+        }),
+        ts,
+    )
+}
+fn state(status: SubscriberStatus, at: i64) -> Option<ConsentState> {
+    Some(ConsentState {
+        status,
+        last_word: EventTime { ms: at, clamped: false },
+    })
+}
+use SubscriberStatus::*;
+
+#[test]
+fn a_first_message_makes_a_subscribed_lead() {
+    let change = decide(None, &text("hi", 10)).unwrap();
+    assert_eq!(
+        change,
+        ConsentChange {
+            from: None,
+            to: Subscribed,
+            reason: ConsentReason::FirstContact
+        }
+    );
+}
+
+#[test]
+fn a_first_message_that_is_stop_records_an_unsubscribed_person() {
+    assert_eq!(decide(None, &text("STOP", 10)).unwrap().to, Unsubscribed);
+}
+
+#[test]
+fn stop_unsubscribes_and_start_resubscribes() {
+    assert_eq!(
+        decide(state(Subscribed, 1), &text("stop", 10)).unwrap().reason,
+        ConsentReason::StopKeyword
+    );
+    let back = decide(state(Unsubscribed, 10), &text("START", 20)).unwrap();
+    assert_eq!(
+        (back.from, back.to, back.reason),
+        (Some(Unsubscribed), Subscribed, ConsentReason::StartKeyword)
+    );
+}
+
+#[test]
+fn an_ordinary_message_does_not_resubscribe() {
+    assert_eq!(decide(state(Unsubscribed, 10), &text("what's the price?", 20)), None);
+    assert_eq!(decide(state(Unreachable, 10), &text("hello", 20)), None);
+}
+
+#[test]
+fn repeated_opt_outs_and_opt_ins_change_nothing() {
+    assert_eq!(decide(state(Unsubscribed, 10), &text("stop", 20)), None);
+    assert_eq!(decide(state(Subscribed, 10), &text("start", 20)), None);
+}
+
+#[test]
+fn an_older_event_does_not_override_a_newer_change() {
+    assert_eq!(decide(state(Subscribed, 50), &text("stop", 20)), None);
+}
+
+#[test]
+fn the_unsubscribe_control_unsubscribes_as_postback_and_quick_reply() {
+    let pb = event(
+        EventKind::Postback(PostbackEvent {
+            mid: None,
+            title: Some("Unsubscribe".into()),
+            payload: Some(UNSUBSCRIBE_PAYLOAD.into()),
+            referral_ref: None,
+        }),
+        5,
+    );
+    assert_eq!(
+        decide(state(Subscribed, 1), &pb).unwrap().reason,
+        ConsentReason::UnsubscribeControl
+    );
+    let qr = event(
+        EventKind::Message(MessageEvent {
+            mid: Some(Mid::parse("m").unwrap()),
+            text: Some("Stop messages".into()),
+            quick_reply_payload: Some(UNSUBSCRIBE_PAYLOAD.into()),
+            attachments: vec![],
+            reply_to: None,
+        }),
+        5,
+    );
+    assert_eq!(
+        decide(state(Subscribed, 1), &qr).unwrap().reason,
+        ConsentReason::UnsubscribeControl
+    );
+}
+
+#[test]
+fn marketing_stop_unsubscribes_and_resume_resubscribes() {
+    let optin = |status| {
+        event(
+            EventKind::OptIn(OptInEvent {
+                marketing: true,
+                payload: None,
+                ref_: None,
+                token: Some("t".into()),
+                token_expiry_ms: None,
+                timezone: None,
+                status,
+            }),
+            5,
+        )
+    };
+    assert_eq!(
+        decide(state(Subscribed, 1), &optin(Some(MarketingStatus::Stop)))
+            .unwrap()
+            .reason,
+        ConsentReason::MarketingStop
+    );
+    assert_eq!(
+        decide(state(Unsubscribed, 1), &optin(Some(MarketingStatus::Resume)))
+            .unwrap()
+            .reason,
+        ConsentReason::MarketingResume
+    );
+    assert_eq!(
+        decide(state(Unsubscribed, 1), &optin(None)).unwrap().reason,
+        ConsentReason::MarketingOptIn
+    );
+}
+
+#[test]
+fn echoes_and_receipts_never_change_consent() {
+    let echo = event(
+        EventKind::Echo(crate::meta::EchoEvent {
+            mid: Some(Mid::parse("m").unwrap()),
+            text: Some("STOP".into()),
+            metadata: None,
+            app_id: None,
+            attachments: vec![],
+        }),
+        5,
+    );
+    assert_eq!(decide(None, &echo), None);
+    assert_eq!(decide(state(Subscribed, 1), &echo), None);
+    assert_eq!(
+        decide(state(Subscribed, 1), &event(EventKind::Read { watermark: 1 }, 5)),
+        None
+    );
+}
+
+#[test]
+fn an_erased_lead_returns_only_by_a_new_conversation() {
+    let change = decide(state(Erased, 1), &text("hello again", 5)).unwrap();
+    assert_eq!((change.to, change.reason), (Subscribed, ConsentReason::FirstContact));
+}
+
+#[test]
+fn the_window_opens_on_messages_but_not_on_marketing_opt_ins_or_echoes() {
+    assert!(opens_window(&text("hi", 1)));
+    let mk = event(
+        EventKind::OptIn(OptInEvent {
+            marketing: true,
+            payload: None,
+            ref_: None,
+            token: None,
+            token_expiry_ms: None,
+            timezone: None,
+            status: None,
+        }),
+        1,
+    );
+    assert!(!opens_window(&mk));
+    assert!(!opens_window(&event(EventKind::Read { watermark: 1 }, 1)));
+}
+
+fn edit(t: &str, ts: i64) -> InboundEvent {
+    event(
+        EventKind::Edit(EditEvent {
+            mid: Some(Mid::parse("m").unwrap()),
+            text: Some(t.into()),
+            num_edit: Some(1),
+        }),
+        ts,
+    )
+}
+
+#[test]
+fn only_writing_or_tapping_starts_a_conversation() {
+    let reaction = event(
+        EventKind::Reaction {
+            mid: Some("m".into()),
+            action: "react".into(),
+        },
+        5,
+    );
+    let unsend = event(
+        EventKind::Unsend {
+            mid: Mid::parse("m").unwrap(),
+        },
+        5,
+    );
+    let referral = event(
+        EventKind::Referral {
+            ref_: Some("ad".into()),
+            source: None,
+        },
+        5,
+    );
+    for e in [&reaction, &unsend, &referral, &edit("fixed typo", 5)] {
+        assert_eq!(decide(None, e), None, "{:?}", e.kind);
+        assert_eq!(decide(state(Erased, 1), e), None, "{:?}", e.kind);
+        assert_eq!(decide(state(Unsubscribed, 1), e), None, "{:?}", e.kind);
+    }
+    assert_eq!(
+        decide(None, &text("hi", 5)).unwrap().reason,
+        ConsentReason::FirstContact
+    );
+}
+
+#[test]
+fn an_edit_to_a_stop_keyword_unsubscribes_known_and_unknown_people() {
+    assert_eq!(
+        decide(state(Subscribed, 1), &edit("STOP", 5)).unwrap().reason,
+        ConsentReason::StopKeyword
+    );
+    assert_eq!(decide(None, &edit("stop", 5)).unwrap().to, Unsubscribed);
+}
+
+#[test]
+fn a_stop_sent_before_a_first_hello_but_delivered_after_it_still_unsubscribes() {
+    // The lead exists from "hi" at 20; merely writing was no word on consent.
+    let no_word_yet = Some(ConsentState {
+        status: Subscribed,
+        last_word: EventTime { ms: 0, clamped: false },
+    });
+    assert_eq!(decide(no_word_yet, &text("STOP", 10)).unwrap().to, Unsubscribed);
+}
+
+#[test]
+fn a_clamped_time_never_outranks_a_real_one_but_a_clamped_stop_still_applies() {
+    let mut late_start = text("START", 1_000);
+    late_start.time_clamped = true;
+    // Real STOP at 500; a START whose timestamp was impossible does not undo it.
+    assert_eq!(decide(state(Unsubscribed, 500), &late_start), None);
+    let mut clamped_stop = text("STOP", 100);
+    clamped_stop.time_clamped = true;
+    // Real START at 500; a STOP of unknown time is honoured (the safe side).
+    assert_eq!(decide(state(Subscribed, 500), &clamped_stop).unwrap().to, Unsubscribed);
+    // A real START later than a clamped STOP's receipt overrides it; one
+    // earlier (delivered late) does not: the order is unknown.
+    let clamped = |status| {
+        Some(ConsentState {
+            status,
+            last_word: EventTime {
+                ms: 9_000,
+                clamped: true,
+            },
+        })
+    };
+    assert_eq!(
+        decide(clamped(Unsubscribed), &text("START", 9_500)).unwrap().to,
+        Subscribed
+    );
+    assert_eq!(decide(clamped(Unsubscribed), &text("START", 8_000)), None);
+    // A real STOP against a clamped START always applies.
+    assert_eq!(
+        decide(clamped(Subscribed), &text("STOP", 8_000)).unwrap().to,
+        Unsubscribed
+    );
+}

@@ -1,0 +1,218 @@
+use super::*;
+use ErrorClass::*;
+
+#[test]
+fn every_documented_code_is_classified() {
+    let cases: &[(u16, Option<i64>, Option<i64>, ErrorClass)] = &[
+        (400, Some(1200), None, Transient),
+        (500, Some(2), None, Transient),
+        (400, Some(4), None, RateLimited),
+        (400, Some(4), Some(2018022), RateLimited),
+        (400, Some(613), None, RateLimited),
+        (400, Some(80006), None, RateLimited),
+        (400, Some(17), None, RateLimited),
+        (400, Some(32), None, RateLimited),
+        (400, Some(10), Some(2018278), PolicyBlocked),
+        (400, Some(10), Some(2018065), Unreachable),
+        (400, Some(10), Some(2018108), Unreachable),
+        (400, Some(551), Some(1545041), Unreachable),
+        (400, Some(551), None, Unreachable),
+        (400, Some(200), Some(1545041), Unreachable),
+        (400, Some(100), Some(2018001), Unreachable),
+        (400, Some(100), Some(2018109), Invalid),
+        (400, Some(100), Some(2018034), Invalid),
+        (400, Some(100), None, Invalid),
+        (400, Some(190), None, InvalidToken),
+        (400, Some(190), Some(463), InvalidToken),
+        (400, Some(200), None, Permission),
+        (400, Some(10), Some(2018028), Permission),
+        (400, Some(230), None, Permission),
+        (400, Some(368), None, Abusive),
+        (400, Some(4), Some(2018354), PolicyBlocked),
+        (503, None, None, Transient),
+        (0, None, None, Transient),
+        (429, None, None, RateLimited),
+        (400, None, None, Invalid),
+    ];
+    for &(status, code, sub, expected) in cases {
+        assert_eq!(classify(status, code, sub), expected, "{status} {code:?}/{sub:?}");
+    }
+    assert!(RateLimited.is_retryable() && Transient.is_retryable());
+    assert!(!PolicyBlocked.is_retryable() && !Unreachable.is_retryable() && !InvalidToken.is_retryable());
+}
+
+#[test]
+fn meta_error_bodies_are_parsed() {
+    let e = parse_error(
+        400,
+        r#"{"error":{"message":"(#551) This person isn't available right now.","type":"OAuthException","code":551,"error_subcode":1545041,"fbtrace_id":"A1"}}"#,
+    );
+    assert_eq!((e.code, e.subcode, e.class), (Some(551), Some(1545041), Unreachable));
+    let e = parse_error(502, "<html>bad gateway</html>");
+    assert_eq!(e.class, Transient);
+}
+
+#[test]
+fn send_bodies_match_the_send_api() {
+    let req = SendRequest {
+        recipient: Recipient::Id(Psid::parse("123").unwrap()),
+        messaging_type: Some(MessagingType::Update),
+        tag: None,
+        message: json!({"text": "hi"}),
+    };
+    assert_eq!(
+        req.to_json(),
+        json!({"recipient": {"id": "123"}, "messaging_type": "UPDATE", "message": {"text": "hi"}})
+    );
+    let req = SendRequest {
+        recipient: Recipient::NotificationToken("T".into()),
+        messaging_type: None,
+        tag: None,
+        message: json!({"text": "hi"}),
+    };
+    assert_eq!(
+        req.to_json(),
+        json!({"recipient": {"notification_messages_token": "T"}, "message": {"text": "hi"}})
+    );
+}
+
+#[test]
+fn appsecret_proof_matches_a_known_vector() {
+    // Python: hmac.new(b"app-secret", b"1234|app-secret", hashlib.sha256).hexdigest()
+    assert_eq!(
+        appsecret_proof("1234|app-secret", "app-secret"),
+        "18869a7ed24934964f3ac7c2c7a44b4629bb208e487e7a6112e8667cece089db"
+    );
+}
+
+#[test]
+fn credentials_replace_any_in_next_and_keep_the_cursor() {
+    let next =
+        reqwest::Url::parse("https://graph.facebook.com/v23.0/1/ids_for_pages?access_token=old&limit=25&after=QVFI")
+            .unwrap();
+    let url = with_credentials(&next, "1|s", "p");
+    assert_eq!(
+        url.query(),
+        Some("limit=25&after=QVFI&access_token=1%7Cs&appsecret_proof=p")
+    );
+}
+
+/// A plain HTTP/1.1 server on a thread: each connection gets the next
+/// canned answer; request lines (`GET /path?query HTTP/1.1`) are sent back.
+fn canned_server(listener: std::net::TcpListener, answers: Vec<(u16, String)>) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{Read, Write};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (status, body) in answers {
+            let Ok((mut conn, _)) = listener.accept() else { return };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
+            let _ = tx.send(line);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    rx
+}
+
+fn secret() -> SecretString {
+    SecretString::from("app-secret")
+}
+
+#[tokio::test]
+async fn ids_for_pages_follows_next_with_the_proof_on_every_call() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let page1 = json!({
+        "data": [
+            {"id": "2000000000000001", "page": {"id": "111", "name": "A"}},
+            {"id": "2000000000000002", "page": {"id": "222", "name": "B"}},
+        ],
+        // Meta's next repeats the token but not necessarily the proof.
+        "paging": {"cursors": {"before": "B0", "after": "C1"},
+                   "next": format!("http://{addr}/v23.0/42/ids_for_pages?access_token=1234%7Capp-secret&after=C1")},
+    });
+    let page2 = json!({"data": [{"id": "2000000000000003", "page": {"id": "333", "name": "C"}}],
+                       "paging": {"cursors": {"before": "C1", "after": "C2"}}});
+    let requests = canned_server(listener, vec![(200, page1.to_string()), (200, page2.to_string())]);
+    let client = GraphClient::new(format!("http://{addr}/v23.0/"));
+    let ids = client.ids_for_pages("42", "1234", &secret()).await.unwrap();
+    let ids: Vec<(&str, &str)> = ids.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
+    assert_eq!(
+        ids,
+        [
+            ("111", "2000000000000001"),
+            ("222", "2000000000000002"),
+            ("333", "2000000000000003")
+        ]
+    );
+    let proof = "appsecret_proof=18869a7ed24934964f3ac7c2c7a44b4629bb208e487e7a6112e8667cece089db";
+    let first = requests.recv().unwrap();
+    assert!(
+        first.starts_with("GET /v23.0/42/ids_for_pages?access_token=1234%7Capp-secret&"),
+        "{first}"
+    );
+    assert!(first.contains(proof), "{first}");
+    let second = requests.recv().unwrap();
+    assert!(second.contains("after=C1") && second.contains(proof), "{second}");
+}
+
+#[tokio::test]
+async fn ids_for_pages_errors_are_classified_and_never_name_the_secret() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bad_token = r#"{"error":{"message":"Invalid OAuth access token signature.","type":"OAuthException","code":190,"fbtrace_id":"A"}}"#;
+    let elsewhere = json!({"data": [], "paging": {"next": "http://127.0.0.1:1/v23.0/42/ids_for_pages?after=X"}});
+    let odd = json!({"data": [{"id": "has space", "page": {"id": "1"}}]});
+    let not_meta = json!({"data": [{"id": "PSID1", "page": {"id": "1"}}]});
+    let _requests = canned_server(
+        listener,
+        vec![
+            (400, bad_token.into()),
+            (200, elsewhere.to_string()),
+            (200, odd.to_string()),
+            (200, not_meta.to_string()),
+        ],
+    );
+    let client = GraphClient::new(format!("http://{addr}/v23.0"));
+    let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+    assert_eq!((e.code, e.class), (Some(190), InvalidToken));
+    let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+    assert_eq!(e.class, Invalid, "{e}");
+    let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+    assert_eq!(e.class, Transient, "{e}");
+    assert!(!e.to_string().contains("has space"));
+    // A PSID that is not one of Meta's decimal ids: all or nothing.
+    let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
+    assert_eq!(e.class, Transient, "{e}");
+    assert!(!e.to_string().contains("PSID1"));
+
+    for asid in ["../me", "0042", "4 2", "123456789012345678901"] {
+        let e = client.ids_for_pages(asid, "1234", &secret()).await.unwrap_err();
+        assert_eq!(e.class, Invalid, "{asid}");
+    }
+    // Nothing listens on port 1: the network error must not echo the URL.
+    let e = GraphClient::new("http://127.0.0.1:1/v23.0")
+        .ids_for_pages("42", "1234", &secret())
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, Transient);
+    assert!(!e.to_string().contains("app-secret"), "{e}");
+}
+
+#[test]
+fn business_use_case_usage_is_read() {
+    let h = r#"{"123":[{"type":"messenger","call_count":28,"total_cputime":75,"total_time":40,"estimated_time_to_regain_access":0}]}"#;
+    assert_eq!(usage_percent(h), Some(75));
+    assert_eq!(usage_percent("nope"), None);
+}

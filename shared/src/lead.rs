@@ -1,0 +1,121 @@
+//! A lead as the domain sees it: the subscriber (consent state, its proof,
+//! Meta's 24-hour window and marketing token, tags, watermarks), a consent
+//! change with its evidence, and what an erasure leaves behind. Storage
+//! encodes these in [`crate::store`]; nothing here knows DynamoDB.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::consent::{ConsentChange, SubscriberStatus};
+use crate::ids::{PageId, Psid};
+use crate::meta::Platform;
+
+/// The evidence behind a consent change: which event, when, and hashes that
+/// tie it to Meta's signed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub event_key: String,
+    pub event_time_ms: i64,
+    pub event_sha256: String,
+    pub delivery_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketingToken {
+    /// The token, sealed under the subject's data key.
+    pub sealed: Vec<u8>,
+    pub expires_at_ms: Option<i64>,
+    pub stopped: bool,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub page_id: PageId,
+    pub psid: Psid,
+    pub platform: Platform,
+    pub status: SubscriberStatus,
+    /// Event time of the last consent change applied.
+    pub consent_changed_at_ms: i64,
+    /// Event time of the last explicit opt-in or opt-out, applied or not
+    /// (one that changed nothing still outranks older ones delivered later).
+    pub consent_intent_at_ms: i64,
+    /// That time is the time of receipt standing in for an impossible
+    /// timestamp (see [`crate::meta::EventTime`]): any real time outranks it.
+    pub consent_intent_clamped: bool,
+    pub opted_in: Option<Proof>,
+    /// For Meta's 24-hour window.
+    pub last_inbound_at_ms: Option<i64>,
+    /// The subject's KMS-wrapped data key, stored in the subject-keys table
+    /// (not in the subscriber item, whose table is backed up).
+    pub data_key: Vec<u8>,
+    pub marketing: Option<MarketingToken>,
+    pub tags: BTreeSet<String>,
+    pub delivered_watermark: i64,
+    pub read_watermark: i64,
+    /// Last marketing-messages send (Meta allows one per 48 hours).
+    pub last_marketing_sent_at_ms: Option<i64>,
+    /// A marketing-messages send in flight holds the lead's 48-hour slot
+    /// until then, so two broadcasts cannot both claim it.
+    pub marketing_hold_until_ms: Option<i64>,
+    pub created_at_ms: i64,
+    /// Optimistic-concurrency version; 0 means "not stored yet". Every
+    /// writer of a subscriber bumps it, so a stale full-item write fails.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub at_ms: i64,
+    pub change: ConsentChange,
+    pub proof: Proof,
+}
+
+/// What an erasure leaves of a subject that matters to consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub erased_at_ms: i64,
+    /// Why (`request`, `meta_deletion_callback`, `unsubscribed_purge`).
+    pub reason: String,
+    /// The lead's status when erased.
+    pub status_before: Option<SubscriberStatus>,
+    /// When that status was reached (ms).
+    pub consent_changed_at_ms: i64,
+}
+
+/// One entry of a lead's consent log as read back (the management API's
+/// history): each field as stored, `None` where the entry lacks it. Times in
+/// ms since the epoch; statuses and reasons in their stored spelling.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentEntry {
+    pub at_ms: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub reason: Option<String>,
+    pub event_key: Option<String>,
+    pub event_sha256: Option<String>,
+    pub delivery_sha256: Option<String>,
+}
+
+/// Why a lead was erased (kept in its tombstone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// `POST /v1/erasure`.
+    Request,
+    /// Meta's data-deletion callback.
+    MetaDeletionCallback,
+    /// The sweep: unsubscribed for longer than the purge period.
+    UnsubscribedPurge,
+}
+
+impl ErasureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureReason::Request => "request",
+            ErasureReason::MetaDeletionCallback => "meta_deletion_callback",
+            ErasureReason::UnsubscribedPurge => "unsubscribed_purge",
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Deliveries: the per-recipient record whose `(broadcast, psid)` key is the
+//! idempotency key of a send, claimed in one transaction with the lead's
+//! and the broadcast's checks, then completed and counted on the lead's lane.
+
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+
+use super::item::{get_item, n, n_or_zero, opt_s, s, unless_condition_failed, Item};
+use super::keys::{
+    age_pk, audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, lane_pk, subject_pk, subscriber_pk,
+    subscriber_sk,
+};
+use super::tx::cancelled_because;
+use super::{BroadcastStore, StoreError};
+use crate::broadcast::{BroadcastState, Claim, DeliveryState, MarketingHold};
+use crate::consent::SubscriberStatus;
+use crate::ids::{BroadcastId, PageId, Psid};
+
+impl BroadcastStore {
+    /// One transaction: the lead is still subscribed (and, for a marketing
+    /// send, was sent none in 48 hours and none is in flight: the claim takes
+    /// the lead's hold), the broadcast is still active, and no delivery exists
+    /// yet; then the delivery is claimed.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn claim(
+        &self,
+        task: &crate::queue::SendTask,
+        marketing: Option<MarketingHold>,
+        expires_at_s: i64,
+        now_ms: i64,
+    ) -> Result<Claim, StoreError> {
+        let lead = match marketing {
+            None => TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.tables.subscribers)
+                        .key("pk", s(subscriber_pk(&task.page_id)))
+                        .key("sk", s(subscriber_sk(&task.psid)))
+                        .condition_expression("#s = :subscribed")
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
+                        .build()
+                        .map_err(|_| StoreError::Corrupt("condition"))?,
+                )
+                .build(),
+            Some(hold) => TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.tables.subscribers)
+                        .key("pk", s(subscriber_pk(&task.page_id)))
+                        .key("sk", s(subscriber_sk(&task.psid)))
+                        .update_expression("SET marketing_hold_until_ms = :until ADD version :one")
+                        .condition_expression(
+                            "#s = :subscribed \
+                             AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff) \
+                             AND (attribute_not_exists(marketing_hold_until_ms) OR marketing_hold_until_ms <= :now)",
+                        )
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
+                        .expression_attribute_values(":cutoff", n(hold.cutoff_ms))
+                        .expression_attribute_values(":now", n(now_ms))
+                        .expression_attribute_values(":until", n(hold.until_ms))
+                        .expression_attribute_values(":one", n(1))
+                        .build()
+                        .map_err(|_| StoreError::Corrupt("update"))?,
+                )
+                .build(),
+        };
+        let broadcast_check = ConditionCheck::builder()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
+            .condition_expression("#s IN (:planning, :sending)")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":planning", s(BroadcastState::Planning.as_str()))
+            .expression_attribute_values(":sending", s(BroadcastState::Sending.as_str()))
+            .build()
+            .map_err(|_| StoreError::Corrupt("condition"))?;
+        let put = Put::builder()
+            .table_name(&self.tables.deliveries)
+            .set_item(Some(delivery_item(
+                task,
+                DeliveryState::Claimed,
+                now_ms,
+                expires_at_s,
+                false,
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("put"))?;
+        let items = vec![
+            lead,
+            TransactWriteItem::builder().condition_check(broadcast_check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(Claim::Claimed),
+            Err(err) => {
+                let failed = |i: usize| cancelled_because(&err, i) == Some("ConditionalCheckFailed");
+                // Most specific first: a delivery that exists means "ran before".
+                if failed(2) {
+                    Ok(Claim::AlreadyClaimed)
+                } else if failed(1) {
+                    Ok(Claim::BroadcastInactive)
+                } else if failed(0) {
+                    Ok(Claim::LeadNotEligible)
+                } else {
+                    Err(StoreError::dynamo(err))
+                }
+            }
+        }
+    }
+
+    /// Counts an outcome on the lead's lane.
+    fn count_update(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let counter = match state {
+            DeliveryState::Sent => "sent",
+            DeliveryState::SkippedUnsubscribed => "skipped_unsubscribed",
+            DeliveryState::SkippedPolicy => "skipped_policy",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Claimed => return Err(StoreError::Corrupt("claimed is not an outcome")),
+        };
+        let update = Update::builder()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
+            .update_expression(format!("ADD {counter} :one"))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|_| StoreError::Corrupt("update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Records an outcome for a job that never claimed (a skip), counting it
+    /// in the same transaction; false if the job was recorded before. For a
+    /// lead erased since planning the record names them only by digest: an
+    /// erasure leaves no PSID behind, even in what comes after it.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn record_outcome(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+        now_ms: i64,
+        expires_at_s: i64,
+        lead_erased: bool,
+    ) -> Result<bool, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.tables.deliveries)
+            .set_item(Some(delivery_item(task, state, now_ms, expires_at_s, lead_erased)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("put"))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.count_update(task, state)?,
+        ];
+        self.transact_once(items).await
+    }
+
+    /// Moves a claimed delivery to its final state and counts it, atomically:
+    /// a job that runs twice can never count twice.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn complete(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+        message_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("sk", s(delivery_sk(&task.psid)))
+            .update_expression(if message_id.is_some() {
+                "SET #s = :st, message_id = :m"
+            } else {
+                "SET #s = :st"
+            })
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":st", s(state.as_str()))
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()));
+        if let Some(m) = message_id {
+            update = update.expression_attribute_values(":m", s(m));
+        }
+        let update = update.build().map_err(|_| StoreError::Corrupt("update"))?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.count_update(task, state)?,
+        ];
+        self.transact_once(items).await
+    }
+    /// Releases a claim whose send certainly did not happen (rate limited,
+    /// transient error), and its marketing hold, so a retry may send.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn release(
+        &self,
+        task: &crate::queue::SendTask,
+        marketing: Option<MarketingHold>,
+    ) -> Result<(), StoreError> {
+        if let Some(hold) = marketing {
+            let out = self
+                .ddb
+                .update_item()
+                .table_name(&self.tables.subscribers)
+                .key("pk", s(subscriber_pk(&task.page_id)))
+                .key("sk", s(subscriber_sk(&task.psid)))
+                .update_expression("REMOVE marketing_hold_until_ms ADD version :one")
+                .condition_expression("marketing_hold_until_ms = :until")
+                .expression_attribute_values(":until", n(hold.until_ms))
+                .expression_attribute_values(":one", n(1))
+                .send()
+                .await;
+            // Not ours any more (expired and taken, or the lead erased): fine.
+            unless_condition_failed(out)?;
+        }
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("sk", s(delivery_sk(&task.psid)))
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
+            .send()
+            .await;
+        unless_condition_failed(out)
+    }
+
+    /// A delivery's state and when it was last written (ms); `None` when
+    /// there is none (or its state is not one we write).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn delivery_state(
+        &self,
+        id: &BroadcastId,
+        psid: &Psid,
+    ) -> Result<Option<(DeliveryState, i64)>, StoreError> {
+        let item = get_item(
+            &self.ddb,
+            &self.tables.deliveries,
+            broadcast_pk(id),
+            Some(delivery_sk(psid)),
+        )
+        .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| Some((DeliveryState::parse(&opt_s(i, "state")?)?, n_or_zero(i, "at_ms")))))
+    }
+
+    /// Records a marketing-messages send on the lead (the 48-hour rule).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn note_marketing_sent(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .update_expression("SET last_marketing_sent_at_ms = :t REMOVE marketing_hold_until_ms ADD version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(at_ms))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Meta says the person cannot be reached: out of every audience.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .update_expression("SET #s = :u REMOVE audience_pk ADD version :one")
+            .condition_expression("#s = :subscribed")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":u", s(SubscriberStatus::Unreachable.as_str()))
+            .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
+            .send()
+            .await;
+        unless_condition_failed(out)
+    }
+}
+
+/// A delivery record. One about a lead erased since planning names them only
+/// by digest (`SUB#~<digest>`) and stays out of the per-subject index.
+fn delivery_item(
+    task: &crate::queue::SendTask,
+    state: DeliveryState,
+    now_ms: i64,
+    expires_at_s: i64,
+    lead_erased: bool,
+) -> Item {
+    let recipient = if lead_erased {
+        format!("~{}", crate::crypto::subject_digest(&task.page_id, &task.psid))
+    } else {
+        task.psid.to_string()
+    };
+    let mut item = Item::new();
+    item.insert("pk".into(), s(broadcast_pk(&task.broadcast_id)));
+    item.insert("sk".into(), s(delivery_sk_of(&recipient)));
+    item.insert("page_id".into(), s(task.page_id.as_str()));
+    item.insert("state".into(), s(state.as_str()));
+    item.insert("at_ms".into(), n(now_ms));
+    item.insert("expires_at".into(), n(expires_at_s));
+    // For the retention sweep and for erasure/export of one subject.
+    let key = format!("{}#{recipient}", task.broadcast_id);
+    item.insert("age_pk".into(), s(age_pk(&task.page_id, &key)));
+    if !lead_erased {
+        item.insert("subject_pk".into(), s(subject_pk(&task.page_id, &task.psid)));
+    }
+    item
+}

@@ -1,0 +1,173 @@
+//! Erasing one subject in storage: the subject's data key and subscriber
+//! record destroyed with the tombstone written, in one transaction; then
+//! every item about them deleted (messages, consent records, deliveries).
+
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+
+use super::batch::delete_keys;
+use super::item::{base_key, n, opt_n, s, Item};
+use super::keys::{subject_pk, subscriber_pk, subscriber_sk, SUBJECT_INDEX};
+use super::tombstones::tombstone_item;
+use super::{Store, StoreError};
+use crate::ids::{PageId, Psid};
+use crate::lead::ErasureReason;
+
+/// Reads of a subscriber that keeps changing before erasure gives up (the
+/// erasure is retried from its queue).
+const SHRED_ATTEMPTS: usize = 5;
+
+/// What shredding did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shred {
+    /// The key and subscriber record were destroyed now.
+    Shredded,
+    /// There was no subscriber (never stored, or shredded before).
+    Gone,
+    /// The guard declined (the subscriber no longer qualifies).
+    Declined,
+}
+
+/// What deleting a subject's records deleted, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeletedRecords {
+    pub messages: u64,
+    pub consent_records: u64,
+    pub deliveries: u64,
+}
+
+impl Store {
+    /// Destroys the subject's data key and subscriber record and writes its
+    /// tombstone, in one transaction, if `guard` accepts the subscriber as
+    /// read (the version check makes the decision hold at the write).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a call fails, or (retryable) when the
+    /// subscriber kept changing under the transaction.
+    pub async fn shred_subject(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        reason: ErasureReason,
+        now_ms: i64,
+        guard: impl Fn(&Item) -> bool,
+    ) -> Result<Shred, StoreError> {
+        let tables = &self.tables;
+        for _ in 0..SHRED_ATTEMPTS {
+            let Some(sub) = self.subscriber_item(page, psid).await? else {
+                // A key without a subscriber can only be left by a failed
+                // write; delete it anyway.
+                self.ddb
+                    .delete_item()
+                    .table_name(&tables.subject_keys)
+                    .key("pk", s(subject_pk(page, psid)))
+                    .send()
+                    .await
+                    .map_err(StoreError::dynamo)?;
+                return Ok(Shred::Gone);
+            };
+            if !guard(&sub) {
+                return Ok(Shred::Declined);
+            }
+            let version = opt_n(&sub, "version").unwrap_or(0);
+            let history = self.consent_history(page, psid).await?;
+            let tombstone = tombstone_item(page, psid, &sub, &history, reason, now_ms);
+            let items = vec![
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&tables.subscribers)
+                            .key("pk", s(subscriber_pk(page)))
+                            .key("sk", s(subscriber_sk(psid)))
+                            .condition_expression("version = :v")
+                            .expression_attribute_values(":v", n(version))
+                            .build()
+                            .map_err(|_| StoreError::Corrupt("delete"))?,
+                    )
+                    .build(),
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&tables.subject_keys)
+                            .key("pk", s(subject_pk(page, psid)))
+                            .build()
+                            .map_err(|_| StoreError::Corrupt("delete"))?,
+                    )
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&tables.consent_log)
+                            .set_item(Some(tombstone))
+                            .build()
+                            .map_err(|_| StoreError::Corrupt("put"))?,
+                    )
+                    .build(),
+            ];
+            match self
+                .ddb
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Shred::Shredded),
+                Err(err) => {
+                    let conflict = matches!(
+                        err.as_service_error(),
+                        Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
+                    );
+                    if !conflict {
+                        return Err(StoreError::dynamo(err));
+                    }
+                    // The subscriber changed under us (an event was ingested):
+                    // read it again, so the tombstone holds the latest history.
+                }
+            }
+        }
+        Err(StoreError::exhausted("subscriber kept changing during erasure"))
+    }
+
+    /// Deletes every message and consent record of the subject, and every
+    /// delivery record naming them in `deliveries` (its `by_subject` index).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a query or delete fails.
+    pub async fn delete_subject_records(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        deliveries: &str,
+    ) -> Result<DeletedRecords, StoreError> {
+        let pk = subject_pk(page, psid);
+        Ok(DeletedRecords {
+            messages: self.delete_partition(&self.tables.messages, None, "pk", &pk).await?,
+            consent_records: self.delete_partition(&self.tables.consent_log, None, "pk", &pk).await?,
+            deliveries: self
+                .delete_partition(deliveries, Some(SUBJECT_INDEX), "subject_pk", &pk)
+                .await?,
+        })
+    }
+
+    /// Deletes every item whose `attr` is `value` (in the table or one of its
+    /// indexes), page by page so memory stays bounded.
+    async fn delete_partition(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        attr: &str,
+        value: &str,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            // Always from the start: what was deleted is gone from the base
+            // table; an index may lag, so repeat until it shows nothing.
+            let (items, _) = self
+                .query_partition(table, index, attr, value, None, Some(250), Some("pk, sk"))
+                .await?;
+            if items.is_empty() {
+                return Ok(deleted);
+            }
+            deleted += delete_keys(&self.ddb, table, items.iter().map(base_key).collect()).await?;
+        }
+    }
+}

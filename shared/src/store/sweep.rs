@@ -1,0 +1,295 @@
+//! What the retention sweep reads, deletes and checkpoints: pages with data,
+//! expired records through each table's `by_age` index, leads unsubscribed
+//! before a cutoff through the sparse `unsubscribed` index, and the sweep's
+//! place in each partition (a checkpoint in the privacy table).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::item::{base_key, get_item, n, opt_s, s, unless_condition_failed, Item};
+use super::keys::{
+    age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unsubscribed_pk, AGE_INDEX, AGE_SHARDS,
+    UNSUBSCRIBED_INDEX,
+};
+use super::{Cursor, SendTables, Store, StoreError, Tables};
+use crate::consent::SubscriberStatus;
+use crate::ids::{PageId, Psid};
+use crate::retention::Category;
+
+/// One expired record, as the `by_age` index shows it.
+#[derive(Debug, Clone)]
+pub struct ExpiredRecord {
+    item: Item,
+}
+
+impl ExpiredRecord {
+    /// How many attachments it held (messages only; 0 otherwise).
+    pub fn attachments(&self) -> u64 {
+        self.item
+            .get("attachments")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// One query's worth of expired records, oldest first.
+#[derive(Debug, Clone)]
+pub struct ExpiredPage {
+    pub records: Vec<ExpiredRecord>,
+    /// DynamoDB says the partition has nothing after these.
+    pub last: bool,
+}
+
+/// A page of leads unsubscribed before a cutoff.
+#[derive(Debug, Clone, Default)]
+pub struct UnsubscribedPage {
+    /// Index entries read (what the query cost), parsable or not.
+    pub seen: usize,
+    pub leads: Vec<Psid>,
+}
+
+/// The sweep's view of the tables (the lead tables, the deliveries table
+/// and the privacy table, where checkpoints are kept).
+#[derive(Clone)]
+pub struct SweepStore {
+    ddb: aws_sdk_dynamodb::Client,
+    tables: Tables,
+    deliveries: String,
+    privacy: String,
+}
+
+impl SweepStore {
+    pub fn new(ddb: aws_sdk_dynamodb::Client, tables: Tables, send: &SendTables, privacy: impl Into<String>) -> Self {
+        Self {
+            ddb,
+            tables,
+            deliveries: send.deliveries.clone(),
+            privacy: privacy.into(),
+        }
+    }
+
+    fn table(&self, category: Category) -> &str {
+        match category {
+            Category::Messages => &self.tables.messages,
+            Category::Deliveries => &self.deliveries,
+            _ => &self.tables.events,
+        }
+    }
+
+    /// Every page with data, registered or only seen by ingest, with its
+    /// retention in days where one is set (one scan of the pages table).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the scan fails.
+    pub async fn pages_with_data(&self) -> Result<Vec<(PageId, Option<u32>)>, StoreError> {
+        let mut pages = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .scan()
+                .table_name(&self.tables.pages)
+                .projection_expression("page_id, retention_days")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            for item in out.items() {
+                let Some(page) = opt_s(item, "page_id").and_then(|p| PageId::parse(p).ok()) else {
+                    continue;
+                };
+                let days = item
+                    .get("retention_days")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<u32>().ok());
+                pages.push((page, days));
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(pages),
+            }
+        }
+    }
+
+    /// Where the sweep stopped in `category`'s partition `shard` of `page`:
+    /// the index key (base and index attributes) of the last record it deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the read fails.
+    pub async fn position(&self, category: Category, page: &PageId, shard: u32) -> Result<Option<Cursor>, StoreError> {
+        let item = get_item(
+            &self.ddb,
+            &self.privacy,
+            sweep_checkpoint_pk(category, page, shard),
+            None,
+        )
+        .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("cursor"))
+            .and_then(|c| c.as_m().ok())
+            .cloned()
+            .map(Cursor))
+    }
+
+    /// Up to `limit` records of `category` on `page` (partition `shard`) older
+    /// than `cutoff_ms` (ms), oldest first, after `start`.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the query fails.
+    pub async fn expired(
+        &self,
+        category: Category,
+        page: &PageId,
+        shard: u32,
+        cutoff_ms: i64,
+        start: Option<&Cursor>,
+        limit: u64,
+    ) -> Result<ExpiredPage, StoreError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(self.table(category))
+            .index_name(AGE_INDEX)
+            .key_condition_expression("age_pk = :p AND at_ms < :c")
+            .expression_attribute_values(":p", s(age_shard_pk(page, shard)))
+            .expression_attribute_values(":c", n(cutoff_ms))
+            .set_exclusive_start_key(start.map(|c| c.0.clone()))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(ExpiredPage {
+            last: out.last_evaluated_key().is_none_or(|k| k.is_empty()),
+            records: out
+                .items()
+                .iter()
+                .map(|item| ExpiredRecord { item: item.clone() })
+                .collect(),
+        })
+    }
+
+    /// Deletes `records` (`BatchWriteItem`), then moves the partition's
+    /// checkpoint past the last of them; returns that position.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a delete or the checkpoint write fails
+    /// (what was deleted stays deleted; the next run re-issues at most these).
+    pub async fn delete_expired(
+        &self,
+        category: Category,
+        page: &PageId,
+        shard: u32,
+        records: &[ExpiredRecord],
+        now_ms: i64,
+    ) -> Result<Cursor, StoreError> {
+        super::batch::delete_keys(
+            &self.ddb,
+            self.table(category),
+            records.iter().map(|r| base_key(&r.item)).collect(),
+        )
+        .await?;
+        // Where the next query resumes: after the chunk's last record.
+        let resume = records.last().map(|r| index_key(&r.item)).unwrap_or_default();
+        self.ddb
+            .put_item()
+            .table_name(&self.privacy)
+            .item("pk", s(sweep_checkpoint_pk(category, page, shard)))
+            .item("cursor", AttributeValue::M(resume.clone()))
+            .item("updated_at_ms", n(now_ms))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(Cursor(resume))
+    }
+
+    /// Up to `limit` leads of `page` unsubscribed before `cutoff_ms` (ms).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when the query fails.
+    pub async fn unsubscribed_before(
+        &self,
+        page: &PageId,
+        cutoff_ms: i64,
+        limit: u64,
+    ) -> Result<UnsubscribedPage, StoreError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.tables.subscribers)
+            .index_name(UNSUBSCRIBED_INDEX)
+            .key_condition_expression("unsub_pk = :p AND consent_changed_at_ms < :c")
+            .expression_attribute_values(":p", s(unsubscribed_pk(page)))
+            .expression_attribute_values(":c", n(cutoff_ms))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(UnsubscribedPage {
+            seen: out.items().len(),
+            leads: out
+                .items()
+                .iter()
+                .filter_map(|item| {
+                    opt_s(item, "sk")?
+                        .strip_prefix("SUB#")
+                        .and_then(|p| Psid::parse(p).ok())
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Whether a subscriber record (as read) is still unsubscribed since before
+/// `cutoff_ms`: the purge's guard, checked again at the erasure's write.
+pub fn unsubscribed_before(subscriber: &Item, cutoff_ms: i64) -> bool {
+    subscriber.get("status").and_then(|v| v.as_s().ok()).map(String::as_str)
+        == Some(SubscriberStatus::Unsubscribed.as_str())
+        && subscriber
+            .get("consent_changed_at_ms")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|t| t < cutoff_ms)
+}
+
+// A sweep checkpoint is the key of the last record it deleted, which may
+// name a subject: an erasure drops those of the subject (the sweep then
+// restarts that partition, where everything it deleted is gone already).
+impl Store {
+    /// Drops the sweep's checkpoints (in `privacy_table`) that name the subject.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a delete fails.
+    pub async fn forget_sweep_positions(
+        &self,
+        privacy_table: &str,
+        page: &PageId,
+        psid: &Psid,
+    ) -> Result<(), StoreError> {
+        for category in [Category::Messages, Category::Deliveries] {
+            for shard in 0..AGE_SHARDS {
+                let out = self
+                    .ddb
+                    .delete_item()
+                    .table_name(privacy_table)
+                    .key("pk", s(sweep_checkpoint_pk(category, page, shard)))
+                    .condition_expression("#c.pk = :pk OR #c.sk = :sk")
+                    .expression_attribute_names("#c", "cursor")
+                    .expression_attribute_values(":pk", s(subject_pk(page, psid)))
+                    .expression_attribute_values(":sk", s(subscriber_sk(psid)))
+                    .send()
+                    .await;
+                unless_condition_failed(out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A record's key in a `by_age` index (base-table key and index key).
+fn index_key(item: &Item) -> Item {
+    item.iter()
+        .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk" | "age_pk" | "at_ms"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
