@@ -47,10 +47,11 @@ impl Ingest {
             consent: None,
             message: None,
         };
-        let proof = Proof {
+        // Hashed only for an event that changes consent (most do not).
+        let proof = || Proof {
             event_key: event.key.clone(),
             event_time_ms,
-            event_sha256: event.sha256.clone(),
+            event_sha256: event.sha256.as_str().to_string(),
             delivery_sha256: delivery_sha256.to_string(),
         };
         for _ in 0..MAX_CONFLICT_RETRIES {
@@ -116,12 +117,12 @@ impl Ingest {
                 sub.status = change.to;
                 sub.consent_changed_at_ms = event_time_ms;
                 if change.to == SubscriberStatus::Subscribed {
-                    sub.opted_in = Some(proof.clone());
+                    sub.opted_in = Some(proof());
                 }
                 ConsentRecord {
                     at_ms: event_time_ms,
                     change,
-                    proof: proof.clone(),
+                    proof: proof(),
                 }
             });
             if explicit && !stale_intent {
@@ -271,7 +272,7 @@ mod tests {
                 status: None,
             }),
             key: "k".into(),
-            sha256: "0".repeat(64),
+            sha256: optcast_shared::meta::ProofHash::known("0".repeat(64)),
         }
     }
 

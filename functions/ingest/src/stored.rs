@@ -210,7 +210,7 @@ mod tests {
                 reply_to: None,
             }),
             key: "k".into(),
-            sha256: "0".repeat(64),
+            sha256: optcast_shared::meta::ProofHash::known("0".repeat(64)),
         };
         let stored = stored_message(&event, &psid, &key, "k", 1, 2).unwrap();
         assert!(stored.sealed_body.len() < 150 * 1024, "{}", stored.sealed_body.len());

@@ -13,7 +13,7 @@ fn event(kind: EventKind, ts: i64) -> InboundEvent {
         standby: false,
         kind,
         key: "k".into(),
-        sha256: "0".repeat(64),
+        sha256: crate::meta::ProofHash::known("0".repeat(64)),
     }
 }
 fn text(t: &str, ts: i64) -> InboundEvent {

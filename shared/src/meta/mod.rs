@@ -14,10 +14,12 @@ mod classify;
 mod fast;
 mod lenient;
 mod parse;
+mod proof;
 mod time;
 
 pub use lenient::SECONDS_BELOW;
 pub use parse::{parse_delivery, rebuild_delivery};
+pub use proof::ProofHash;
 pub use time::{EventTime, EARLIEST_EVENT_MS, MAX_FUTURE_SKEW_MS};
 
 use crate::ids::{Mid, PageId, Psid};
@@ -190,7 +192,7 @@ pub struct InboundEvent {
     /// one (hashed when it could break a key), else a hash of the item.
     pub key: String,
     /// SHA-256 (hex) of the item's canonical JSON: the consent proof.
-    pub sha256: String,
+    pub sha256: ProofHash,
 }
 
 /// An item Meta documents that changes nothing here (handover, a `changes`
@@ -245,8 +247,8 @@ pub struct DeliveryItem {
     pub entry_id: Option<std::sync::Arc<str>>,
     pub entry_time: Option<std::sync::Arc<str>>,
     pub source: Source,
-    /// The item's exact JSON text as received.
-    pub raw: String,
+    /// The item's exact JSON text as received (shared with its event).
+    pub raw: std::sync::Arc<str>,
     pub unit: Unit,
 }
 

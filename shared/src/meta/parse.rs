@@ -3,14 +3,17 @@
 //! nested too deep, an entry with a bad id) is quarantined alone and the
 //! rest is applied.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::classify::{classify, find_stop};
-use super::fast::{self, hex_digest, HashWriter};
+use super::fast;
 use super::lenient::{id, time_ms};
+use super::proof::{canonical_sha256, hex_digest, ProofHash};
 use super::*;
 
 #[derive(Deserialize)]
@@ -84,14 +87,6 @@ const IGNORED_ITEM_FIELDS: &[&str] = &[
     "payment",
     "pre_checkout",
 ];
-
-/// SHA-256 (hex) of `value`'s serialisation, written straight into the hash.
-fn canonical_sha256(value: &Value) -> String {
-    let mut h = HashWriter(Sha256::new());
-    // Writing into a hash cannot fail, nor can serialising a `Value`.
-    let _ = serde_json::to_writer(&mut h, value);
-    hex_digest(h.0)
-}
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex_digest(Sha256::new_with_prefix(bytes))
@@ -168,7 +163,7 @@ fn parse_entry(platform: Platform, raw: &RawValue, received_at_ms: i64, out: &mu
             entry_id: None,
             entry_time: None,
             source: Source::Entry,
-            raw: raw.get().to_string(),
+            raw: raw.get().into(),
             unit: quarantined(None, None, "malformed_entry", raw.get()),
         });
         return;
@@ -193,27 +188,30 @@ fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64,
         received_at_ms,
     };
     let (entry_id, entry_time) = (entry.id.map(|v| v.get().into()), entry.time.map(|v| v.get().into()));
-    let item = |source: Source, raw: &RawValue, unit: Unit| DeliveryItem {
+    let item = |source: Source, raw: Arc<str>, unit: Unit| DeliveryItem {
         entry_id: Option::clone(&entry_id),
         entry_time: Option::clone(&entry_time),
         source,
-        raw: raw.get().to_string(),
+        raw,
         unit,
     };
     for raw in entry.messaging.iter().flatten() {
-        out.push(item(Source::Messaging, raw, ctx.item(raw.get(), false)));
+        let raw: Arc<str> = raw.get().into();
+        out.push(item(Source::Messaging, raw.clone(), ctx.item(&raw, false)));
     }
     for raw in entry.standby.iter().flatten() {
-        out.push(item(Source::Standby, raw, ctx.item(raw.get(), true)));
+        let raw: Arc<str> = raw.get().into();
+        out.push(item(Source::Standby, raw.clone(), ctx.item(&raw, true)));
     }
     for raw in entry.changes.iter().flatten() {
         let Ok(change) = serde_json::from_str::<RawChange>(raw.get()) else {
             let unit = quarantined(page_id.clone(), None, "malformed_change", raw.get());
-            out.push(item(Source::Entry, raw, unit));
+            out.push(item(Source::Entry, raw.get().into(), unit));
             continue;
         };
+        let value: Arc<str> = change.value.get().into();
         let unit = if MESSAGING_FIELDS.contains(&change.field.as_str()) {
-            ctx.item(change.value.get(), change.field == "standby")
+            ctx.item(&value, change.field == "standby")
         } else {
             match &page_id {
                 Some(page) => Unit::Ignored(Ignored {
@@ -224,7 +222,7 @@ fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64,
                 None => quarantined(None, None, "entry_id", raw.get()),
             }
         };
-        out.push(item(Source::Change(change.field.clone()), change.value, unit));
+        out.push(item(Source::Change(change.field.clone()), value, unit));
     }
 }
 
@@ -250,7 +248,7 @@ pub(super) struct Context<'a> {
 }
 
 impl Context<'_> {
-    pub(super) fn item(&self, raw: &str, standby: bool) -> Unit {
+    pub(super) fn item(&self, raw: &Arc<str>, standby: bool) -> Unit {
         if let (Some(page_id), Some(m)) = (self.page_id, fast::text_message(raw)) {
             let time = EventTime::trusted(m.timestamp_ms.or(self.entry_time), self.received_at_ms);
             return Unit::Event(InboundEvent {
@@ -268,14 +266,15 @@ impl Context<'_> {
                     attachments: Vec::new(),
                     reply_to: None,
                 }),
-                sha256: m.sha256,
+                // Its key is the mid: the proof is hashed only if asked for.
+                sha256: ProofHash::deferred(raw.clone()),
             });
         }
         self.general_item(raw, standby)
     }
 
     /// Any item, read through a `serde_json::Value`.
-    pub(super) fn general_item(&self, raw: &str, standby: bool) -> Unit {
+    pub(super) fn general_item(&self, raw: &Arc<str>, standby: bool) -> Unit {
         let page = self.page_id.cloned();
         // serde_json refuses nesting deeper than 128: such an item alone is
         // quarantined. A lone surrogate (an emoji cut in half) is repaired.
@@ -297,8 +296,8 @@ impl Context<'_> {
         }
         // serde_json's map is ordered by key, so this serialisation is
         // canonical; it is streamed into the hash, never built in memory.
-        let sha256 = canonical_sha256(&value);
-        let hashed = hashed_key(&sha256);
+        let sha256 = ProofHash::computed(raw.clone(), canonical_sha256(&value));
+        let hashed = hashed_key(sha256.as_str());
         let timestamp = time_ms(value.get("timestamp")).or(self.entry_time);
         let time = EventTime::trusted(timestamp, self.received_at_ms);
         let event = |subject: Psid, kind: EventKind, key: String| InboundEvent {
@@ -358,7 +357,7 @@ pub fn rebuild_delivery<'a>(object: &str, items: impl IntoIterator<Item = &'a De
     let mut entries = Vec::new();
     for item in items {
         if item.source == Source::Entry && item.entry_id.is_none() {
-            entries.push(item.raw.clone());
+            entries.push(item.raw.to_string());
             continue;
         }
         let mut entry = String::from("{");
