@@ -101,6 +101,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fast_path_events_proof_is_the_canonical_hash_of_its_item_whatever_its_spelling() {
+        let page = PageId::parse("1234567890").unwrap();
+        // Meta's spelling: keys in another order, non-ASCII and `/` escaped.
+        let raw = r#"{"timestamp":1700000000001,"sender":{"id":"6000000000000001"},"recipient":{"id":"1234567890"},"message":{"text":"Gr\u00fc\u00dfe \ud83c\udf89 \/ \"x\"","mid":"m_1"}}"#;
+        assert!(text_message(raw).is_some());
+        let (Unit::Event(e), _) = both(raw, Some(&page)) else {
+            panic!("not an event")
+        };
+        // Python: json.dumps(item, sort_keys=True, separators=(",", ":"),
+        // ensure_ascii=False), then hashlib.sha256 of its UTF-8.
+        assert_eq!(
+            e.sha256.as_str(),
+            "b31027d6d02f26afffc200013041e8622f8841fc8321aa1656eccdb03c11d10a"
+        );
+    }
+
+    #[test]
     fn anything_unusual_is_left_to_the_general_path() {
         for raw in [
             // Another field, an echo, a quick reply.
