@@ -28,11 +28,7 @@ pub async fn start(
     plan_queue_url: &str,
     id: &BroadcastId,
 ) -> Result<bool, DispatchError> {
-    if !store
-        .transition(id, &[BroadcastState::Scheduled], BroadcastState::Planning, None)
-        .await?
-        && !store.start_unfinished(id).await?
-    {
+    if !store.transition(id, BroadcastState::Planning, None).await? && !store.start_unfinished(id).await? {
         return Ok(false);
     }
     let jobs: Vec<String> = (0..AUDIENCE_SHARDS)

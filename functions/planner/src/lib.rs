@@ -114,9 +114,7 @@ impl Planner {
             report.pages += 1;
             report.queued += jobs.len() as i64;
             if report.queued > 0 && state == BroadcastState::Planning {
-                self.store
-                    .transition(id, &[BroadcastState::Planning], BroadcastState::Sending, None)
-                    .await?;
+                self.store.transition(id, BroadcastState::Sending, None).await?;
                 state = BroadcastState::Sending;
             }
             cursor = next;

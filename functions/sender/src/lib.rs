@@ -9,11 +9,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use optcast_shared::broadcast::{self, BroadcastState, SendRoute};
+use optcast_shared::broadcast::{self, BroadcastState, SendErrorAction, SendRoute};
 use optcast_shared::broadcast::{Broadcast, Claim, DeliveryState, MarketingHold};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{CryptoError, KeyRing};
-use optcast_shared::graph::{ErrorClass, GraphClient, MessagingType, Recipient, SendRequest};
+use optcast_shared::graph::{GraphClient, MessagingType, Recipient, SendRequest};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
 use optcast_shared::queue::{SendJob, SendTask};
@@ -249,34 +249,26 @@ impl Sender {
             }
             Err(err) => {
                 tracing::warn!(class = ?err.class, code = ?err.code, subcode = ?err.subcode, "send API error");
-                match err.class {
-                    ErrorClass::RateLimited => {
-                        throttled.lock().expect("throttled").insert(task.page_id.clone());
+                match broadcast::on_send_error(err.class) {
+                    SendErrorAction::Retry { reason, throttle_page } => {
+                        if throttle_page {
+                            throttled.lock().expect("throttled").insert(task.page_id.clone());
+                        }
                         self.store.release(task, hold).await?;
-                        Err(SendError::RetryLater("rate limited"))
+                        Err(SendError::RetryLater(reason))
                     }
-                    ErrorClass::Transient => {
-                        self.store.release(task, hold).await?;
-                        Err(SendError::RetryLater("transient Send API error"))
-                    }
-                    ErrorClass::PolicyBlocked => {
+                    SendErrorAction::SkipPolicy => {
                         self.store.complete(task, DeliveryState::SkippedPolicy, None).await?;
                         Ok(JobOutcome::SkippedPolicy)
                     }
-                    ErrorClass::Unreachable => {
+                    SendErrorAction::MarkUnreachable => {
                         self.store.mark_unreachable(&task.page_id, &task.psid).await?;
                         self.store.complete(task, DeliveryState::Failed, None).await?;
                         Ok(JobOutcome::Failed)
                     }
-                    ErrorClass::InvalidToken | ErrorClass::Permission | ErrorClass::Abusive => {
-                        let reason = format!("{:?} from the Send API", err.class);
+                    SendErrorAction::PauseBroadcast { reason } => {
                         self.store
-                            .transition(
-                                &b.id,
-                                &[BroadcastState::Planning, BroadcastState::Sending],
-                                BroadcastState::Paused,
-                                Some(&reason),
-                            )
+                            .transition(&b.id, BroadcastState::Paused, Some(reason))
                             .await?;
                         self.pages.lock().expect("page cache").remove(&task.page_id);
                         // Jobs already claimed may still try (and pause it again,
@@ -285,7 +277,7 @@ impl Sender {
                         self.store.release(task, hold).await?;
                         Ok(JobOutcome::Nothing)
                     }
-                    ErrorClass::Invalid => {
+                    SendErrorAction::Fail => {
                         self.store.complete(task, DeliveryState::Failed, None).await?;
                         Ok(JobOutcome::Failed)
                     }
