@@ -95,7 +95,7 @@ impl Api {
         self.broadcasts.create_broadcast(&b).await?;
         let mut state = BroadcastState::Scheduled;
         if starts_now {
-            match dispatch::start(&self.broadcasts, &self.sqs, &self.plan_queue_url, &b.id).await {
+            match dispatch::start(&self.broadcasts, &self.plans, &b.id).await {
                 Ok(true) => state = BroadcastState::Planning,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "immediate start failed; the scheduler will retry"),

@@ -8,7 +8,7 @@ use optcast_shared::broadcast::{self, LeadSnapshot, MarketingSnapshot};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::lead::Subscriber;
-use optcast_shared::queue::{self, PlanJob, QueueError, SendJob, SendTask};
+use optcast_shared::queue::{self, PlanJob, Producer, QueueError, SendJob, SendTask};
 use optcast_shared::store::{BroadcastStore, SendTables, CURSOR_DONE};
 use optcast_shared::store::{StoreError, AUDIENCE_SHARDS};
 use optcast_shared::{broadcast::BroadcastState, sqs_batch, telemetry};
@@ -25,9 +25,8 @@ pub enum PlanError {
 
 pub struct Planner {
     store: BroadcastStore,
-    sqs: aws_sdk_sqs::Client,
-    send_queue_url: String,
-    plan_queue_url: String,
+    sends: Producer<SendJob>,
+    plans: Producer<PlanJob>,
     /// Audience index pages per invocation before handing over to a fresh one.
     pages_per_run: usize,
     page_size: i32,
@@ -42,11 +41,11 @@ pub struct PlanReport {
 
 impl Planner {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let sqs = aws_sdk_sqs::Client::new(aws);
         Ok(Self {
             store: BroadcastStore::new(config::dynamodb(aws), SendTables::from_source(src)?),
-            sqs: aws_sdk_sqs::Client::new(aws),
-            send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
-            plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
+            sends: Producer::new(sqs.clone(), config::required(src, "SEND_QUEUE_URL")?),
+            plans: Producer::new(sqs, config::required(src, "PLAN_QUEUE_URL")?),
             pages_per_run: config::parse_u32(src, "PLAN_PAGES_PER_RUN", 20)? as usize,
             page_size: config::parse_u32(src, "PLAN_PAGE_SIZE", 100)?.clamp(10, 1000) as i32,
         })
@@ -54,7 +53,7 @@ impl Planner {
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         sqs_batch::in_order(&event.records, |record| async move {
-            let result = match serde_json::from_str::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
+            let result = match queue::parse_job::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
                 Ok(PlanJob::PlanV1 { broadcast_id, shard }) => self.plan_shard(&broadcast_id, shard).await.map(|_| ()),
                 Err(e) => Err(PlanError::BadJob(e.to_string())),
             };
@@ -82,25 +81,24 @@ impl Planner {
         while cursor != CURSOR_DONE {
             if report.pages >= self.pages_per_run {
                 // Hand over to a fresh invocation; the checkpoint is the truth.
-                let job = serde_json::to_string(&PlanJob::PlanV1 {
+                let job = PlanJob::PlanV1 {
                     broadcast_id: id.clone(),
                     shard,
-                })
-                .map_err(|e| PlanError::BadJob(e.to_string()))?;
-                queue::send_batch(&self.sqs, &self.plan_queue_url, &[job]).await?;
+                };
+                self.plans.send_batch(&[job]).await?;
                 return Ok(report);
             }
             let audience = self
                 .store
                 .audience_page(&b.page_id, shard, &cursor, self.page_size)
                 .await?;
-            let jobs: Vec<String> = audience
+            let jobs: Vec<SendJob> = audience
                 .leads
                 .into_iter()
                 .filter(|lead| broadcast::audience_matches(&lead.tags, &b.audience_tags))
-                .filter_map(|lead| send_job(id, lead))
+                .map(|lead| send_job(id, lead))
                 .collect();
-            queue::send_batch(&self.sqs, &self.send_queue_url, &jobs).await?;
+            self.sends.send_batch(&jobs).await?;
             let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
             if !self
                 .store
@@ -128,7 +126,7 @@ impl Planner {
     }
 }
 
-fn send_job(id: &BroadcastId, sub: Subscriber) -> Option<String> {
+fn send_job(id: &BroadcastId, sub: Subscriber) -> SendJob {
     let lead = LeadSnapshot {
         platform: sub.platform,
         last_inbound_at_ms: sub.last_inbound_at_ms,
@@ -144,7 +142,7 @@ fn send_job(id: &BroadcastId, sub: Subscriber) -> Option<String> {
         psid: sub.psid,
         lead,
     };
-    serde_json::to_string(&SendJob::SendV1(task)).ok()
+    SendJob::SendV1(task)
 }
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {

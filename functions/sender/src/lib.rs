@@ -16,7 +16,7 @@ use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::graph::{GraphClient, MessagingType, Recipient, SendRequest};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
-use optcast_shared::queue::{SendJob, SendTask};
+use optcast_shared::queue::{self, SendJob, SendTask};
 use optcast_shared::sqs_batch;
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
 use optcast_shared::store::{BroadcastStore, SendTables};
@@ -337,7 +337,7 @@ impl Sender {
 }
 
 fn parse(record: &SqsMessage) -> Result<SendTask, SendError> {
-    match serde_json::from_str::<SendJob>(record.body.as_deref().unwrap_or_default()) {
+    match queue::parse_job::<SendJob>(record.body.as_deref().unwrap_or_default()) {
         Ok(SendJob::SendV1(task)) => Ok(task),
         Err(e) => Err(SendError::BadJob(e.to_string())),
     }
