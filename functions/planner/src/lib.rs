@@ -39,16 +39,51 @@ pub struct PlanReport {
     pub finished: bool,
 }
 
-impl Planner {
-    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let sqs = aws_sdk_sqs::Client::new(aws);
+/// The planner's configuration, read once per cold start.
+#[derive(Debug, Clone)]
+pub struct PlannerConfig {
+    pub send_tables: SendTables,
+    /// `SEND_QUEUE_URL`: where send jobs go.
+    pub send_queue_url: String,
+    /// `PLAN_QUEUE_URL`: where a shard's rest goes when a run hands over.
+    pub plan_queue_url: String,
+    /// `PLAN_PAGES_PER_RUN` (default 20): audience pages per invocation.
+    pub pages_per_run: usize,
+    /// `PLAN_PAGE_SIZE` (default 100, 10 to 1000): leads per audience page.
+    pub page_size: i32,
+}
+
+impl PlannerConfig {
+    /// # Errors
+    /// [`ConfigError`] when a required name is missing or a number is not one.
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: BroadcastStore::new(config::dynamodb(aws), SendTables::from_source(src)?),
-            sends: Producer::new(sqs.clone(), config::required(src, "SEND_QUEUE_URL")?),
-            plans: Producer::new(sqs, config::required(src, "PLAN_QUEUE_URL")?),
+            send_tables: SendTables::from_source(src)?,
+            send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
+            plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
             pages_per_run: config::parse_u32(src, "PLAN_PAGES_PER_RUN", 20)? as usize,
             page_size: config::parse_u32(src, "PLAN_PAGE_SIZE", 100)?.clamp(10, 1000) as i32,
         })
+    }
+}
+
+impl Planner {
+    /// # Errors
+    /// [`ConfigError`] as [`PlannerConfig::from_source`].
+    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(PlannerConfig::from_source(src)?, aws))
+    }
+
+    /// A planner with its clients built from `aws`.
+    pub fn new(cfg: PlannerConfig, aws: &aws_config::SdkConfig) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        Self {
+            store: BroadcastStore::new(config::dynamodb(aws), cfg.send_tables),
+            sends: Producer::new(sqs.clone(), cfg.send_queue_url),
+            plans: Producer::new(sqs, cfg.plan_queue_url),
+            pages_per_run: cfg.pages_per_run,
+            page_size: cfg.page_size,
+        }
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -157,4 +192,36 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
+        move |name: &str| {
+            extra
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+                .or_else(|| (name.ends_with("_TABLE") || name.ends_with("_URL")).then(|| format!("v-{name}")))
+        }
+    }
+
+    #[test]
+    fn the_planner_config_has_its_defaults_and_bounds() {
+        let cfg = PlannerConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(cfg.send_queue_url, "v-SEND_QUEUE_URL");
+        assert_eq!(cfg.plan_queue_url, "v-PLAN_QUEUE_URL");
+        assert_eq!((cfg.pages_per_run, cfg.page_size), (20, 100));
+        let cfg = PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "5")])).unwrap();
+        assert_eq!(cfg.page_size, 10);
+        let cfg =
+            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "50000"), ("PLAN_PAGES_PER_RUN", "3")])).unwrap();
+        assert_eq!((cfg.pages_per_run, cfg.page_size), (3, 1000));
+        assert!(matches!(
+            PlannerConfig::from_source(&|n: &str| (n != "PLAN_QUEUE_URL").then(|| "x".to_string())),
+            Err(ConfigError::Missing("PLAN_QUEUE_URL"))
+        ));
+    }
 }
