@@ -3,7 +3,7 @@
 
 use crate::broadcast::BroadcastState;
 use crate::ids::BroadcastId;
-use crate::queue::{self, PlanJob, QueueError};
+use crate::queue::{PlanJob, Producer, QueueError};
 use crate::store::BroadcastStore;
 use crate::store::{StoreError, AUDIENCE_SHARDS};
 
@@ -22,29 +22,21 @@ pub enum DispatchError {
 /// all again: a plan job is idempotent (a shard's planner resumes from its
 /// checkpoint, and a planned shard does nothing), so shards whose job got
 /// through are not planned twice, and none is left out.
-pub async fn start(
-    store: &BroadcastStore,
-    sqs: &aws_sdk_sqs::Client,
-    plan_queue_url: &str,
-    id: &BroadcastId,
-) -> Result<bool, DispatchError> {
-    if !store
-        .transition(id, &[BroadcastState::Scheduled], BroadcastState::Planning, None)
-        .await?
-        && !store.start_unfinished(id).await?
-    {
+///
+/// # Errors
+/// [`DispatchError`] when DynamoDB or SQS fails; the broadcast stays due and
+/// the next scheduler run finishes its start.
+pub async fn start(store: &BroadcastStore, plans: &Producer<PlanJob>, id: &BroadcastId) -> Result<bool, DispatchError> {
+    if !store.transition(id, BroadcastState::Planning, None).await? && !store.start_unfinished(id).await? {
         return Ok(false);
     }
-    let jobs: Vec<String> = (0..AUDIENCE_SHARDS)
-        .map(|shard| {
-            serde_json::to_string(&PlanJob::PlanV1 {
-                broadcast_id: id.clone(),
-                shard,
-            })
-            .expect("plan job serialises")
+    let jobs: Vec<PlanJob> = (0..AUDIENCE_SHARDS)
+        .map(|shard| PlanJob::PlanV1 {
+            broadcast_id: id.clone(),
+            shard,
         })
         .collect();
-    queue::send_batch(sqs, plan_queue_url, &jobs).await?;
+    plans.send_batch(&jobs).await?;
     store.started(id).await?;
     Ok(true)
 }

@@ -30,4 +30,5 @@ pub mod signature;
 pub mod signed_request;
 pub mod sqs_batch;
 pub mod store;
+pub mod tags;
 pub mod telemetry;

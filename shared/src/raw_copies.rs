@@ -281,7 +281,7 @@ impl RawCopies {
 
     async fn judge(&self, message: &str, subjects: &[(PageId, Psid)]) -> Result<Verdict, QueueError> {
         // Not an ingest job, or a claim that is gone: nothing of ours to read.
-        let Ok(job) = queue::parse_job(message) else {
+        let Ok(job) = queue::parse_job::<queue::IngestJob>(message) else {
             return Ok(Verdict::Keep);
         };
         let job = job.delivery();
@@ -312,7 +312,7 @@ impl RawCopies {
 
     /// Deletes a message and its claim object (every version).
     async fn delete(&self, queue_url: &str, receipt: &str, message: &str) -> Result<(), QueueError> {
-        if let Ok(job) = queue::parse_job(message) {
+        if let Ok(job) = queue::parse_job::<queue::IngestJob>(message) {
             queue::delete_claim(job.delivery(), &self.s3).await?;
         }
         self.sqs

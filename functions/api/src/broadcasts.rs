@@ -4,7 +4,7 @@
 
 use optcast_shared::access::Caller;
 use optcast_shared::audit;
-use optcast_shared::broadcast::{Broadcast, BroadcastMessage, BroadcastState, Counts};
+use optcast_shared::broadcast::{Broadcast, BroadcastRequest, BroadcastState, InvalidBroadcast, NewBroadcast};
 use optcast_shared::crypto;
 use optcast_shared::dispatch;
 use optcast_shared::http::now_ms;
@@ -23,19 +23,6 @@ struct PageRequest {
     retention_days: Option<u32>,
     #[serde(default)]
     region: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BroadcastRequest {
-    page_id: String,
-    message: BroadcastMessage,
-    #[serde(default)]
-    tags: Vec<String>,
-    #[serde(default)]
-    send_at: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
 }
 
 impl Api {
@@ -96,57 +83,19 @@ impl Api {
         body: &[u8],
     ) -> Result<(u16, serde_json::Value), ApiError> {
         let req: BroadcastRequest = parse_json(body)?;
-        let page_id = PageId::parse(req.page_id).map_err(|e| bad("invalid_page_id", e.to_string()))?;
-        caller.require_page(&page_id)?;
-        req.message
-            .validate()
-            .map_err(|e| bad("invalid_message", e.to_string()))?;
-        if req.tags.len() > 50 || req.tags.iter().any(|t| t.is_empty() || t.len() > 100) {
-            return Err(bad("invalid_tags", "at most 50 tags of 1 to 100 characters"));
-        }
-        // A tag given twice means it once (DynamoDB refuses a set with duplicates).
-        let mut tags = req.tags;
-        tags.sort();
-        tags.dedup();
-        if req.name.as_ref().is_some_and(|n| n.len() > 200) {
-            return Err(bad("invalid_name", "name is at most 200 characters"));
-        }
+        let invalid = |e: InvalidBroadcast| bad(e.code, e.message);
+        caller.require_page(&req.page_id().map_err(invalid)?)?;
         let now = now_ms();
-        let send_at_ms = match &req.send_at {
-            None => None,
-            Some(raw) => {
-                let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| bad("invalid_send_at", "send_at must be an RFC 3339 timestamp"))?;
-                let ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
-                if ms < now - 60_000 {
-                    return Err(bad("invalid_send_at", "send_at is in the past"));
-                }
-                Some(ms)
-            }
-        };
-        if self.broadcasts.page(&page_id).await?.is_none() {
+        let new = NewBroadcast::parse(req, now).map_err(invalid)?;
+        if self.broadcasts.page(&new.page_id).await?.is_none() {
             return Err(bad("unknown_page", "register the page first (PUT /v1/pages/<page_id>)"));
         }
-        let b = Broadcast {
-            id: BroadcastId::generate(),
-            page_id,
-            name: req.name,
-            message: req.message,
-            audience_tags: tags,
-            // Created scheduled (due now, or at send_at): if starting fails,
-            // the scheduler starts it within a minute.
-            send_at_ms: Some(send_at_ms.unwrap_or(now)),
-            state: BroadcastState::Scheduled,
-            created_at_ms: now,
-            counts: Counts::default(),
-            shards_done: 0,
-            cursors: Default::default(),
-            paused_reason: None,
-        };
+        let starts_now = new.starts_now(now);
+        let b = new.scheduled(BroadcastId::generate(), now);
         self.broadcasts.create_broadcast(&b).await?;
         let mut state = BroadcastState::Scheduled;
-        if send_at_ms.is_none_or(|t| t <= now) {
-            match dispatch::start(&self.broadcasts, &self.sqs, &self.plan_queue_url, &b.id).await {
+        if starts_now {
+            match dispatch::start(&self.broadcasts, &self.plans, &b.id).await {
                 Ok(true) => state = BroadcastState::Planning,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "immediate start failed; the scheduler will retry"),
@@ -174,17 +123,7 @@ impl Api {
 
     pub(crate) async fn cancel(&self, caller: &Caller, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
         let id = self.visible_broadcast(caller, id).await?.id;
-        let from = [
-            BroadcastState::Scheduled,
-            BroadcastState::Planning,
-            BroadcastState::Sending,
-            BroadcastState::Paused,
-        ];
-        if !self
-            .broadcasts
-            .transition(&id, &from, BroadcastState::Cancelled, None)
-            .await?
-        {
+        if !self.broadcasts.transition(&id, BroadcastState::Cancelled, None).await? {
             let b = self
                 .broadcasts
                 .broadcast(&id)

@@ -13,6 +13,7 @@ use optcast_shared::crypto::{self, KeyRing};
 use optcast_shared::erasure::{Eraser, Requests};
 use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::ids::PageId;
+use optcast_shared::queue::{ErasureJob, IngestJob, PlanJob, Producer};
 use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::store::{Store, StoreError, Tables};
 use optcast_shared::{dispatch, telemetry};
@@ -84,15 +85,15 @@ pub struct Api {
     broadcasts: BroadcastStore,
     leads: Store,
     keys: KeyRing,
-    sqs: aws_sdk_sqs::Client,
-    plan_queue_url: String,
-    erasure_queue_url: String,
+    plans: Producer<PlanJob>,
+    erasures: Producer<ErasureJob>,
     exports: Exports,
     eraser: Eraser,
     requests: Requests,
     default_retention_days: u32,
     quarantine: optcast_shared::quarantine::Quarantine,
-    ingest_chunk_queue_url: String,
+    /// Quarantined items go back through ingest as chunk jobs.
+    ingest_chunks: Producer<IngestJob>,
     audit: AuditTrail,
 }
 
@@ -126,6 +127,7 @@ impl Api {
         let ddb = config::dynamodb(aws);
         let send_tables = SendTables::from_source(src)?;
         let leads = Store::new(ddb.clone(), Tables::from_source(src)?);
+        let sqs = aws_sdk_sqs::Client::new(aws);
         Ok(Self {
             auth,
             eraser: Eraser::new(
@@ -141,7 +143,7 @@ impl Api {
                 ddb: ddb.clone(),
                 table: config::required(src, "PRIVACY_TABLE")?,
             },
-            erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
+            erasures: Producer::new(sqs.clone(), config::required(src, "ERASURE_QUEUE_URL")?),
             exports: Exports {
                 s3: aws_sdk_s3::Client::new(aws),
                 bucket: config::required(src, "DATA_BUCKET")?,
@@ -151,14 +153,13 @@ impl Api {
             broadcasts: BroadcastStore::new(ddb, send_tables),
             leads,
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
-            sqs: aws_sdk_sqs::Client::new(aws),
-            plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
+            plans: Producer::new(sqs.clone(), config::required(src, "PLAN_QUEUE_URL")?),
             default_retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,
             quarantine: optcast_shared::quarantine::Quarantine {
                 s3: aws_sdk_s3::Client::new(aws),
                 bucket: config::required(src, "DATA_BUCKET")?,
             },
-            ingest_chunk_queue_url: config::required(src, "INGEST_CHUNK_QUEUE_URL")?,
+            ingest_chunks: Producer::new(sqs, config::required(src, "INGEST_CHUNK_QUEUE_URL")?),
         })
     }
 

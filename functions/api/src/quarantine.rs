@@ -71,15 +71,10 @@ impl Api {
             .map_err(|e| ApiError::Queue(e.to_string()))?
             .filter(|r| visible(caller, r))
             .ok_or(ApiError::NotFound("quarantine record"))?;
-        let job =
-            serde_json::to_string(&self.quarantine.replay_job(&record)).map_err(|e| ApiError::Queue(e.to_string()))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.ingest_chunk_queue_url)
-            .message_body(job)
-            .send()
+        self.ingest_chunks
+            .send(&self.quarantine.replay_job(&record))
             .await
-            .map_err(|e| ApiError::Queue(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| ApiError::Queue(e.to_string()))?;
         tracing::info!(quarantine = %id, "quarantine record queued for replay");
         Ok((202, json!({ "id": id, "replaying": true })))
     }

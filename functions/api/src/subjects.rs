@@ -92,13 +92,10 @@ impl Api {
             },
             found_before: false,
         };
-        self.sqs
-            .send_message()
-            .queue_url(&self.erasure_queue_url)
-            .message_body(serde_json::to_string(&job).map_err(|e| ApiError::Queue(e.to_string()))?)
-            .send()
+        self.erasures
+            .send(&job)
             .await
-            .map_err(|e| ApiError::Queue(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| ApiError::Queue(e.to_string()))?;
         let found = self.eraser.shred(&page_id, &psid, ErasureReason::Request, now).await?;
         tracing::info!(request = %id, page = %page_id, shredded = found, "erasure accepted");
         Ok((202, json!({"request_id": id, "status": "pending"})))

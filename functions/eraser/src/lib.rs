@@ -13,7 +13,7 @@ use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, Requests};
 use optcast_shared::graph::{GraphClient, GraphError};
 use optcast_shared::http::now_ms;
-use optcast_shared::queue::{ErasureJob, ErasureTarget, QueueError};
+use optcast_shared::queue::{self, ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::raw_copies::{PurgeReport, RawCopies};
 use optcast_shared::store::{SendTables, Store, StoreError, Tables};
 use optcast_shared::{sqs_batch, telemetry};
@@ -94,7 +94,7 @@ impl Eraser {
     }
 
     async fn process(&self, record: &SqsMessage) -> Result<Outcome, EraserError> {
-        let job: ErasureJob = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+        let job: ErasureJob = queue::parse_job(record.body.as_deref().unwrap_or_default())
             .map_err(|e| EraserError::BadJob(e.to_string()))?;
         self.run(&job).await
     }

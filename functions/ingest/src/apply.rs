@@ -3,10 +3,9 @@
 
 use optcast_shared::consent::{self, ConsentState, SubscriberStatus};
 use optcast_shared::crypto::{self, DataKey};
-use optcast_shared::erasure::ErasureReason;
 use optcast_shared::ids::Psid;
-use optcast_shared::lead::{ConsentRecord, Proof, Subscriber};
-use optcast_shared::meta::{EventKind, EventTime, InboundEvent};
+use optcast_shared::lead::{Proof, Subscriber};
+use optcast_shared::meta::{EventKind, InboundEvent};
 use optcast_shared::store::{CommitOutcome, EventCommit, EventMarker, MessageWrite};
 use optcast_shared::telemetry::subject_hash;
 
@@ -56,49 +55,19 @@ impl Ingest {
         };
         for _ in 0..MAX_CONFLICT_RETRIES {
             let current = self.store.subscriber(&event.page_id, psid).await?;
-            let mut state = current.as_ref().map(|s| ConsentState {
-                status: s.status,
-                last_word: EventTime {
-                    ms: s.consent_intent_at_ms,
-                    clamped: s.consent_intent_clamped,
-                },
-            });
-            if current.is_none() {
-                if let Some(tombstone) = self.store.last_tombstone(&event.page_id, psid).await? {
-                    // Sent before the person was erased (delivered late, or
-                    // replayed from the DLQ; a time we could not trust may be
-                    // that too): not a new conversation, it must not bring
-                    // them or their words back.
-                    if event.time_clamped || event_time_ms <= tombstone.erased_at_ms {
-                        return self.record_only(&only_marker).await;
-                    }
-                    // Purged for data minimisation while unsubscribed: their
-                    // STOP still stands; only an explicit opt-in lifts it.
-                    if tombstone.reason == ErasureReason::UnsubscribedPurge.as_str()
-                        && tombstone.status_before == Some(SubscriberStatus::Unsubscribed)
-                    {
-                        state = Some(ConsentState {
-                            status: SubscriberStatus::Unsubscribed,
-                            last_word: EventTime {
-                                ms: tombstone.consent_changed_at_ms,
-                                clamped: false,
-                            },
-                        });
-                    }
-                }
-            }
-            // An opt-in or opt-out older than the person's last word on
-            // consent (Meta retries reorder deliveries) changes nothing,
-            // marketing permission included.
-            let stale_intent = state.is_some_and(|s| consent::is_stale(&s, event));
-            let explicit = consent::intent(event).is_explicit();
-            let change = consent::decide(state, event);
-            if current.is_none() && change.is_none() {
-                // Echoes, receipts and activity (reactions, unsends, …) of
-                // someone we do not know, or a purged lead who wrote without
-                // opting in again: no conversation to start.
-                return self.record_only(&only_marker).await;
-            }
+            // Only someone we do not know may have been erased.
+            let tombstone = match current {
+                Some(_) => None,
+                None => self.store.last_tombstone(&event.page_id, psid).await?,
+            };
+            let prior = consent::Prior {
+                lead: current.as_ref().map(ConsentState::of),
+                tombstone: tombstone.as_ref(),
+            };
+            let changes = match consent::apply(prior, event) {
+                consent::Outcome::RecordOnly => return self.record_only(&only_marker).await,
+                consent::Outcome::Update(changes) => changes,
+            };
             let known = current.is_some();
             let (mut sub, key) = match current {
                 Some(sub) => {
@@ -113,22 +82,8 @@ impl Ingest {
                     (new_subscriber(event, psid, &key, event_time_ms), key)
                 }
             };
-            let consent = change.map(|change| {
-                sub.status = change.to;
-                sub.consent_changed_at_ms = event_time_ms;
-                if change.to == SubscriberStatus::Subscribed {
-                    sub.opted_in = Some(proof());
-                }
-                ConsentRecord {
-                    at_ms: event_time_ms,
-                    change,
-                    proof: proof(),
-                }
-            });
-            if explicit && !stale_intent {
-                note_last_word(&mut sub, event);
-            }
-            update_activity(&mut sub, event, &key, event_time_ms, stale_intent);
+            let consent = changes.write_to(&mut sub, event_time_ms, proof);
+            update_activity(&mut sub, event, &key, event_time_ms, changes.stale_intent);
             let message = self.message_write(event, psid, &key, known, expires_at_s).await?;
             let commit = EventCommit {
                 marker: marker.clone(),
@@ -206,23 +161,6 @@ impl Ingest {
     }
 }
 
-/// Records the event as the person's last word on consent, unless that
-/// already is a newer one (a clamped time never replaces a real one).
-fn note_last_word(sub: &mut Subscriber, event: &InboundEvent) {
-    let time = EventTime {
-        ms: event.timestamp_ms,
-        clamped: event.time_clamped,
-    };
-    let last = EventTime {
-        ms: sub.consent_intent_at_ms,
-        clamped: sub.consent_intent_clamped,
-    };
-    if sub.consent_intent_at_ms == 0 || !time.is_older_than(last) {
-        sub.consent_intent_at_ms = time.ms;
-        sub.consent_intent_clamped = time.clamped;
-    }
-}
-
 pub(crate) fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) -> Subscriber {
     Subscriber {
         page_id: event.page_id.clone(),
@@ -296,21 +234,5 @@ mod tests {
         let m = sub.marketing.unwrap();
         assert!(!m.stopped);
         assert_ne!(m.sealed, vec![9; 40]);
-    }
-
-    #[test]
-    fn a_clamped_word_never_replaces_a_real_one_and_a_real_one_replaces_a_clamped_one() {
-        let key = DataKey::from_parts([7; 32], vec![1]);
-        let mut event = marketing_optin(100);
-        let mut sub = new_subscriber(&event, &Psid::parse("2").unwrap(), &key, 1);
-        sub.consent_intent_at_ms = 50;
-        event.time_clamped = true;
-        note_last_word(&mut sub, &event);
-        assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (50, false));
-        sub.consent_intent_clamped = true;
-        sub.consent_intent_at_ms = 500;
-        event.time_clamped = false;
-        note_last_word(&mut sub, &event);
-        assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (100, false));
     }
 }

@@ -173,7 +173,7 @@ impl Ingest {
     /// Applies, splits or quarantines everything one queued job carries.
     #[tracing::instrument(skip_all)]
     pub async fn process_body(&self, message: &str, deadline: Instant) -> Result<RecordReport, IngestError> {
-        let job = queue::parse_job(message)?;
+        let job = queue::parse_job::<IngestJob>(message)?;
         let splittable = matches!(job, IngestJob::DeliveryV1(_));
         let job = job.delivery();
         let body = queue::load_body(job, &self.s3, &self.keys).await?;

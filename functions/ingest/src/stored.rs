@@ -81,10 +81,7 @@ pub fn update_activity(sub: &mut Subscriber, event: &InboundEvent, key: &DataKey
 }
 
 fn add_tag(sub: &mut Subscriber, tag: &str) {
-    let tag: String = tag.chars().take(100).collect();
-    if !tag.is_empty() && sub.tags.len() < 50 {
-        sub.tags.insert(tag);
-    }
+    optcast_shared::tags::add(&mut sub.tags, tag);
 }
 
 /// The body kept of a message, echo, postback or edit (sealed under the

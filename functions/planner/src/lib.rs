@@ -8,7 +8,7 @@ use optcast_shared::broadcast::{self, LeadSnapshot, MarketingSnapshot};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::lead::Subscriber;
-use optcast_shared::queue::{self, PlanJob, QueueError, SendJob, SendTask};
+use optcast_shared::queue::{self, PlanJob, Producer, QueueError, SendJob, SendTask};
 use optcast_shared::store::{BroadcastStore, SendTables, CURSOR_DONE};
 use optcast_shared::store::{StoreError, AUDIENCE_SHARDS};
 use optcast_shared::{broadcast::BroadcastState, sqs_batch, telemetry};
@@ -25,9 +25,8 @@ pub enum PlanError {
 
 pub struct Planner {
     store: BroadcastStore,
-    sqs: aws_sdk_sqs::Client,
-    send_queue_url: String,
-    plan_queue_url: String,
+    sends: Producer<SendJob>,
+    plans: Producer<PlanJob>,
     /// Audience index pages per invocation before handing over to a fresh one.
     pages_per_run: usize,
     page_size: i32,
@@ -40,21 +39,56 @@ pub struct PlanReport {
     pub finished: bool,
 }
 
-impl Planner {
-    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+/// The planner's configuration, read once per cold start.
+#[derive(Debug, Clone)]
+pub struct PlannerConfig {
+    pub send_tables: SendTables,
+    /// `SEND_QUEUE_URL`: where send jobs go.
+    pub send_queue_url: String,
+    /// `PLAN_QUEUE_URL`: where a shard's rest goes when a run hands over.
+    pub plan_queue_url: String,
+    /// `PLAN_PAGES_PER_RUN` (default 20): audience pages per invocation.
+    pub pages_per_run: usize,
+    /// `PLAN_PAGE_SIZE` (default 100, 10 to 1000): leads per audience page.
+    pub page_size: i32,
+}
+
+impl PlannerConfig {
+    /// # Errors
+    /// [`ConfigError`] when a required name is missing or a number is not one.
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: BroadcastStore::new(config::dynamodb(aws), SendTables::from_source(src)?),
-            sqs: aws_sdk_sqs::Client::new(aws),
+            send_tables: SendTables::from_source(src)?,
             send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
             plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
             pages_per_run: config::parse_u32(src, "PLAN_PAGES_PER_RUN", 20)? as usize,
             page_size: config::parse_u32(src, "PLAN_PAGE_SIZE", 100)?.clamp(10, 1000) as i32,
         })
     }
+}
+
+impl Planner {
+    /// # Errors
+    /// [`ConfigError`] as [`PlannerConfig::from_source`].
+    pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(PlannerConfig::from_source(src)?, aws))
+    }
+
+    /// A planner with its clients built from `aws`.
+    pub fn new(cfg: PlannerConfig, aws: &aws_config::SdkConfig) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        Self {
+            store: BroadcastStore::new(config::dynamodb(aws), cfg.send_tables),
+            sends: Producer::new(sqs.clone(), cfg.send_queue_url),
+            plans: Producer::new(sqs, cfg.plan_queue_url),
+            pages_per_run: cfg.pages_per_run,
+            page_size: cfg.page_size,
+        }
+    }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         sqs_batch::in_order(&event.records, |record| async move {
-            let result = match serde_json::from_str::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
+            let result = match queue::parse_job::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
                 Ok(PlanJob::PlanV1 { broadcast_id, shard }) => self.plan_shard(&broadcast_id, shard).await.map(|_| ()),
                 Err(e) => Err(PlanError::BadJob(e.to_string())),
             };
@@ -82,25 +116,24 @@ impl Planner {
         while cursor != CURSOR_DONE {
             if report.pages >= self.pages_per_run {
                 // Hand over to a fresh invocation; the checkpoint is the truth.
-                let job = serde_json::to_string(&PlanJob::PlanV1 {
+                let job = PlanJob::PlanV1 {
                     broadcast_id: id.clone(),
                     shard,
-                })
-                .map_err(|e| PlanError::BadJob(e.to_string()))?;
-                queue::send_batch(&self.sqs, &self.plan_queue_url, &[job]).await?;
+                };
+                self.plans.send_batch(&[job]).await?;
                 return Ok(report);
             }
             let audience = self
                 .store
                 .audience_page(&b.page_id, shard, &cursor, self.page_size)
                 .await?;
-            let jobs: Vec<String> = audience
+            let jobs: Vec<SendJob> = audience
                 .leads
                 .into_iter()
                 .filter(|lead| broadcast::audience_matches(&lead.tags, &b.audience_tags))
-                .filter_map(|lead| send_job(id, lead))
+                .map(|lead| send_job(id, lead))
                 .collect();
-            queue::send_batch(&self.sqs, &self.send_queue_url, &jobs).await?;
+            self.sends.send_batch(&jobs).await?;
             let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
             if !self
                 .store
@@ -114,9 +147,7 @@ impl Planner {
             report.pages += 1;
             report.queued += jobs.len() as i64;
             if report.queued > 0 && state == BroadcastState::Planning {
-                self.store
-                    .transition(id, &[BroadcastState::Planning], BroadcastState::Sending, None)
-                    .await?;
+                self.store.transition(id, BroadcastState::Sending, None).await?;
                 state = BroadcastState::Sending;
             }
             cursor = next;
@@ -130,7 +161,7 @@ impl Planner {
     }
 }
 
-fn send_job(id: &BroadcastId, sub: Subscriber) -> Option<String> {
+fn send_job(id: &BroadcastId, sub: Subscriber) -> SendJob {
     let lead = LeadSnapshot {
         platform: sub.platform,
         last_inbound_at_ms: sub.last_inbound_at_ms,
@@ -146,7 +177,7 @@ fn send_job(id: &BroadcastId, sub: Subscriber) -> Option<String> {
         psid: sub.psid,
         lead,
     };
-    serde_json::to_string(&SendJob::SendV1(task)).ok()
+    SendJob::SendV1(task)
 }
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {
@@ -161,4 +192,36 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
+        move |name: &str| {
+            extra
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+                .or_else(|| (name.ends_with("_TABLE") || name.ends_with("_URL")).then(|| format!("v-{name}")))
+        }
+    }
+
+    #[test]
+    fn the_planner_config_has_its_defaults_and_bounds() {
+        let cfg = PlannerConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(cfg.send_queue_url, "v-SEND_QUEUE_URL");
+        assert_eq!(cfg.plan_queue_url, "v-PLAN_QUEUE_URL");
+        assert_eq!((cfg.pages_per_run, cfg.page_size), (20, 100));
+        let cfg = PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "5")])).unwrap();
+        assert_eq!(cfg.page_size, 10);
+        let cfg =
+            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "50000"), ("PLAN_PAGES_PER_RUN", "3")])).unwrap();
+        assert_eq!((cfg.pages_per_run, cfg.page_size), (3, 1000));
+        assert!(matches!(
+            PlannerConfig::from_source(&|n: &str| (n != "PLAN_QUEUE_URL").then(|| "x".to_string())),
+            Err(ConfigError::Missing("PLAN_QUEUE_URL"))
+        ));
+    }
 }

@@ -12,13 +12,13 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::dispatch;
+use optcast_shared::queue::{PlanJob, Producer};
 use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::telemetry;
 
 pub struct Scheduler {
     store: BroadcastStore,
-    sqs: aws_sdk_sqs::Client,
-    plan_queue_url: String,
+    plans: Producer<PlanJob>,
     clock: Clock,
 }
 
@@ -33,8 +33,7 @@ impl Scheduler {
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             store: BroadcastStore::new(config::dynamodb(aws), SendTables::from_source(src)?),
-            sqs: aws_sdk_sqs::Client::new(aws),
-            plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
+            plans: Producer::new(aws_sdk_sqs::Client::new(aws), config::required(src, "PLAN_QUEUE_URL")?),
             clock: Clock::system(),
         })
     }
@@ -57,7 +56,7 @@ impl Scheduler {
             ..Default::default()
         };
         for id in self.store.due(now).await? {
-            match dispatch::start(&self.store, &self.sqs, &self.plan_queue_url, &id).await {
+            match dispatch::start(&self.store, &self.plans, &id).await {
                 Ok(true) => report.started.push(id.to_string()),
                 Ok(false) => {}
                 Err(e) => {

@@ -9,24 +9,26 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use optcast_shared::broadcast::{self, BroadcastState, SendRoute};
+use optcast_shared::broadcast::{self, BroadcastState, SendErrorAction, SendRoute};
 use optcast_shared::broadcast::{Broadcast, Claim, DeliveryState, MarketingHold};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{CryptoError, KeyRing};
-use optcast_shared::graph::{ErrorClass, GraphClient, MessagingType, Recipient, SendRequest};
+use optcast_shared::graph::{GraphClient, MessagingType, Recipient, SendRequest};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
-use optcast_shared::queue::{SendJob, SendTask};
+use optcast_shared::queue::{self, SendJob, SendTask};
 use optcast_shared::sqs_batch;
+use optcast_shared::store::BroadcastStore;
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
-use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::telemetry::{self, subject_hash};
 
 /// A claim older than this whose job comes back is treated as "may have been
 /// sent": it is recorded failed, never sent again (at most once).
 const STALE_CLAIM_MS: i64 = 60_000;
 
+mod settings;
 mod warm;
+pub use settings::SenderConfig;
 use warm::CachedPage;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,25 +77,28 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// # Errors
+    /// [`ConfigError`] as [`SenderConfig::from_source`].
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let rate = config::parse_u32(src, "SEND_RATE_PER_SECOND", 25)?.max(1);
+        Ok(Self::new(SenderConfig::from_source(src)?, aws))
+    }
+
+    /// A sender with its clients built from `aws`.
+    pub fn new(cfg: SenderConfig, aws: &aws_config::SdkConfig) -> Self {
         let ddb = config::dynamodb(aws);
-        Ok(Self {
-            store: BroadcastStore::new(ddb.clone(), SendTables::from_source(src)?),
-            leads: store::Store::new(ddb, store::Tables::from_source(src)?),
+        Self {
+            store: BroadcastStore::new(ddb.clone(), cfg.send_tables),
+            leads: store::Store::new(ddb, cfg.lead_tables),
             sqs: aws_sdk_sqs::Client::new(aws),
-            send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
-            graph: GraphClient::new(
-                src.get("GRAPH_API_URL")
-                    .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into()),
-            ),
+            send_queue_url: cfg.send_queue_url,
+            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            graph: GraphClient::new(cfg.graph_api_url),
             pages: Mutex::new(HashMap::new()),
             definitions: Mutex::new(HashMap::new()),
             next_slot: Mutex::new(HashMap::new()),
-            min_interval: Duration::from_secs_f64(1.0 / f64::from(rate)),
-            retry_base_secs: config::parse_u32(src, "SEND_RETRY_BASE_SECS", 5)?.clamp(0, 300) as i32,
-        })
+            min_interval: Duration::from_secs_f64(1.0 / f64::from(cfg.rate_per_second)),
+            retry_base_secs: cfg.retry_base_secs,
+        }
     }
 
     /// Runs a batch's jobs side by side (pacing still spaces the Send API
@@ -249,34 +254,26 @@ impl Sender {
             }
             Err(err) => {
                 tracing::warn!(class = ?err.class, code = ?err.code, subcode = ?err.subcode, "send API error");
-                match err.class {
-                    ErrorClass::RateLimited => {
-                        throttled.lock().expect("throttled").insert(task.page_id.clone());
+                match broadcast::on_send_error(err.class) {
+                    SendErrorAction::Retry { reason, throttle_page } => {
+                        if throttle_page {
+                            throttled.lock().expect("throttled").insert(task.page_id.clone());
+                        }
                         self.store.release(task, hold).await?;
-                        Err(SendError::RetryLater("rate limited"))
+                        Err(SendError::RetryLater(reason))
                     }
-                    ErrorClass::Transient => {
-                        self.store.release(task, hold).await?;
-                        Err(SendError::RetryLater("transient Send API error"))
-                    }
-                    ErrorClass::PolicyBlocked => {
+                    SendErrorAction::SkipPolicy => {
                         self.store.complete(task, DeliveryState::SkippedPolicy, None).await?;
                         Ok(JobOutcome::SkippedPolicy)
                     }
-                    ErrorClass::Unreachable => {
+                    SendErrorAction::MarkUnreachable => {
                         self.store.mark_unreachable(&task.page_id, &task.psid).await?;
                         self.store.complete(task, DeliveryState::Failed, None).await?;
                         Ok(JobOutcome::Failed)
                     }
-                    ErrorClass::InvalidToken | ErrorClass::Permission | ErrorClass::Abusive => {
-                        let reason = format!("{:?} from the Send API", err.class);
+                    SendErrorAction::PauseBroadcast { reason } => {
                         self.store
-                            .transition(
-                                &b.id,
-                                &[BroadcastState::Planning, BroadcastState::Sending],
-                                BroadcastState::Paused,
-                                Some(&reason),
-                            )
+                            .transition(&b.id, BroadcastState::Paused, Some(reason))
                             .await?;
                         self.pages.lock().expect("page cache").remove(&task.page_id);
                         // Jobs already claimed may still try (and pause it again,
@@ -285,7 +282,7 @@ impl Sender {
                         self.store.release(task, hold).await?;
                         Ok(JobOutcome::Nothing)
                     }
-                    ErrorClass::Invalid => {
+                    SendErrorAction::Fail => {
                         self.store.complete(task, DeliveryState::Failed, None).await?;
                         Ok(JobOutcome::Failed)
                     }
@@ -345,7 +342,7 @@ impl Sender {
 }
 
 fn parse(record: &SqsMessage) -> Result<SendTask, SendError> {
-    match serde_json::from_str::<SendJob>(record.body.as_deref().unwrap_or_default()) {
+    match queue::parse_job::<SendJob>(record.body.as_deref().unwrap_or_default()) {
         Ok(SendJob::SendV1(task)) => Ok(task),
         Err(e) => Err(SendError::BadJob(e.to_string())),
     }

@@ -11,7 +11,7 @@ use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
 use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{ErasureReason, RequestStatus, Requests};
 use optcast_shared::http::{error_body, now_ms};
-use optcast_shared::queue::{DeliveryQueue, ErasureJob, ErasureTarget, QueueError};
+use optcast_shared::queue::{DeliveryQueue, ErasureJob, ErasureTarget, Producer, QueueError};
 use optcast_shared::signature::{self, SignatureError};
 use optcast_shared::signed_request::{self, SignedRequestError};
 use optcast_shared::{handshake, telemetry};
@@ -29,7 +29,7 @@ pub struct Webhook {
     queue_url: String,
     bucket: String,
     requests: Requests,
-    erasure_queue_url: String,
+    erasures: Producer<ErasureJob>,
     /// Base of the status URL given to Meta; else from the request's host.
     public_base_url: Option<String>,
     /// Judges a deletion request's `issued_at`.
@@ -75,9 +75,11 @@ impl WebhookError {
 
 impl Webhook {
     pub async fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let sqs = aws_sdk_sqs::Client::new(aws);
         Ok(Self {
             secrets: MetaSecrets::load(src, aws).await?,
-            sqs: aws_sdk_sqs::Client::new(aws),
+            erasures: Producer::new(sqs.clone(), config::required(src, "ERASURE_QUEUE_URL")?),
+            sqs,
             s3: aws_sdk_s3::Client::new(aws),
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
             queue_url: config::required(src, "INGEST_QUEUE_URL")?,
@@ -86,7 +88,6 @@ impl Webhook {
                 ddb: config::dynamodb(aws),
                 table: config::required(src, "PRIVACY_TABLE")?,
             },
-            erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
             public_base_url: src.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             clock: Clock::system(),
         })
@@ -215,13 +216,7 @@ impl Webhook {
         // lost before its job was queued. The eraser is idempotent per
         // request, so a second job for the same request erases nothing twice.
         if pending {
-            self.sqs
-                .send_message()
-                .queue_url(&self.erasure_queue_url)
-                .message_body(serde_json::to_string(&job).map_err(|e| privacy(&e))?)
-                .send()
-                .await
-                .map_err(|e| privacy(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            self.erasures.send(&job).await.map_err(|e| privacy(&e))?;
         }
         let base = self.public_base_url.clone().unwrap_or_else(|| {
             let header = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok());

@@ -242,53 +242,17 @@ pub fn marketing_messages_available(region: Option<&str>) -> bool {
     region.is_some_and(|r| MARKETING_MESSAGE_REGIONS.contains(&r.to_ascii_uppercase().as_str()))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BroadcastState {
-    Scheduled,
-    Planning,
-    Sending,
-    Done,
-    Cancelled,
-    Paused,
-}
-
-impl BroadcastState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BroadcastState::Scheduled => "scheduled",
-            BroadcastState::Planning => "planning",
-            BroadcastState::Sending => "sending",
-            BroadcastState::Done => "done",
-            BroadcastState::Cancelled => "cancelled",
-            BroadcastState::Paused => "paused",
-        }
-    }
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "scheduled" => BroadcastState::Scheduled,
-            "planning" => BroadcastState::Planning,
-            "sending" => BroadcastState::Sending,
-            "done" => BroadcastState::Done,
-            "cancelled" => BroadcastState::Cancelled,
-            "paused" => BroadcastState::Paused,
-            _ => return None,
-        })
-    }
-    /// Jobs of a broadcast in these states may still send.
-    pub fn is_active(self) -> bool {
-        matches!(self, BroadcastState::Planning | BroadcastState::Sending)
-    }
-}
-
-/// The one tag rule: a lead is in a broadcast's audience when the broadcast
-/// names no tags, or the lead has one of them.
-pub fn audience_matches(lead_tags: &std::collections::BTreeSet<String>, tags: &[String]) -> bool {
-    tags.is_empty() || lead_tags.iter().any(|t| tags.contains(t))
-}
+/// The tag rule (in [`crate::tags`]): who a broadcast's audience tags include.
+pub use crate::tags::audience_matches;
 
 mod sending;
 pub use sending::*;
+mod new;
+pub use new::{BroadcastRequest, InvalidBroadcast, NewBroadcast};
+mod on_error;
+pub use on_error::{on_send_error, SendErrorAction};
+mod state;
+pub use state::{BroadcastState, TRANSITIONS};
 
 #[cfg(test)]
 mod tests;

@@ -246,5 +246,8 @@ pub fn decide(current: Option<ConsentState>, event: &InboundEvent) -> Option<Con
     }
 }
 
+mod apply;
+pub use apply::{apply, Changes, Outcome, Prior};
+
 #[cfg(test)]
 mod tests;

@@ -65,7 +65,7 @@ pub enum QueueError {
     ClaimMissing(String),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
-    #[error("queue message is not an ingest job: {0}")]
+    #[error("malformed queue message: {0}")]
     BadJob(String),
 }
 
@@ -243,11 +243,6 @@ pub async fn get_sealed(
     Ok(crypto::open(&data_key, key.as_bytes(), &bytes[2 + wrapped_len..])?)
 }
 
-/// Parses a queue message body into a job.
-pub fn parse_job(message: &str) -> Result<IngestJob, QueueError> {
-    serde_json::from_str(message).map_err(|e| QueueError::BadJob(e.to_string()))
-}
-
 /// Returns the raw signed body a job carries, fetching and decrypting a claim.
 pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRing) -> Result<Vec<u8>, QueueError> {
     match &job.body {
@@ -274,6 +269,9 @@ pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<
         .map_err(QueueError::S3)?;
     Ok(())
 }
+
+mod producer;
+pub use producer::{parse_job, to_body, Job, Producer};
 
 #[cfg(test)]
 mod tests;
@@ -332,8 +330,13 @@ pub fn batches(bodies: &[String]) -> Vec<&[String]> {
 }
 
 /// Sends `bodies` with `SendMessageBatch`, in [`batches`]. Fails if any
-/// entry failed, so the caller retries (receivers are idempotent).
-pub async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Result<(), QueueError> {
+/// entry failed, so the caller retries (receivers are idempotent). Callers
+/// outside this module send typed jobs through [`Producer::send_batch`].
+pub(crate) async fn send_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    bodies: &[String],
+) -> Result<(), QueueError> {
     use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
     for chunk in batches(bodies) {
         let entries = chunk

@@ -11,7 +11,7 @@ fn jobs_round_trip_with_their_version_tag() {
     });
     let text = serde_json::to_string(&job).unwrap();
     assert!(text.contains("\"type\":\"delivery.v1\""), "{text}");
-    assert_eq!(parse_job(&text).unwrap(), job);
+    assert_eq!(parse_job::<IngestJob>(&text).unwrap(), job);
 }
 
 #[test]
@@ -37,8 +37,8 @@ fn batches_hold_at_most_ten_messages_and_their_byte_limit() {
 
 #[test]
 fn unknown_job_types_are_rejected() {
-    assert!(parse_job(r#"{"type":"delivery.v9"}"#).is_err());
-    assert!(parse_job("garbage").is_err());
+    assert!(parse_job::<IngestJob>(r#"{"type":"delivery.v9"}"#).is_err());
+    assert!(parse_job::<IngestJob>("garbage").is_err());
 }
 
 #[test]
@@ -48,16 +48,13 @@ fn jobs_naming_an_id_that_is_not_metas_are_refused() {
             r#"{{"type":"erasure.v1","request_id":"ab","target":{{"subject":{{"page_id":"{page}","psid":"{psid}"}}}}}}"#
         )
     };
-    assert!(serde_json::from_str::<ErasureJob>(&erasure("1000000000000001", "2000000000000001")).is_ok());
+    assert!(parse_job::<ErasureJob>(&erasure("1000000000000001", "2000000000000001")).is_ok());
     for (page, psid) in [
         ("..", "2000000000000001"),
         ("1000000000000001", "1=2"),
         ("PAGE1", "PSID1"),
     ] {
-        assert!(
-            serde_json::from_str::<ErasureJob>(&erasure(page, psid)).is_err(),
-            "{page} {psid}"
-        );
+        assert!(parse_job::<ErasureJob>(&erasure(page, psid)).is_err(), "{page} {psid}");
     }
     let send = |psid: &str| {
         format!(
@@ -65,9 +62,30 @@ fn jobs_naming_an_id_that_is_not_metas_are_refused() {
         )
     };
     assert!(
-        serde_json::from_str::<SendJob>(&send("2000000000000001")).is_ok(),
+        parse_job::<SendJob>(&send("2000000000000001")).is_ok(),
         "{}",
         send("2000000000000001")
     );
-    assert!(serde_json::from_str::<SendJob>(&send("abc/../x")).is_err());
+    assert!(parse_job::<SendJob>(&send("abc/../x")).is_err());
+}
+
+#[test]
+fn every_job_parses_back_from_its_body_and_a_wrong_body_names_the_job() {
+    let plan = PlanJob::PlanV1 {
+        broadcast_id: crate::ids::BroadcastId::parse("ab").unwrap(),
+        shard: 3,
+    };
+    assert_eq!(parse_job::<PlanJob>(&to_body(&plan).unwrap()).unwrap(), plan);
+    let erasure = ErasureJob::ErasureV1 {
+        request_id: "ab".into(),
+        target: ErasureTarget::AppScopedUser { asid: "7".into() },
+        found_before: false,
+    };
+    assert_eq!(parse_job::<ErasureJob>(&to_body(&erasure).unwrap()).unwrap(), erasure);
+    // A plan job is not a send job, nor an erasure job.
+    let body = to_body(&plan).unwrap();
+    let err = parse_job::<SendJob>(&body).unwrap_err().to_string();
+    assert!(err.contains("not a send job"), "{err}");
+    assert!(parse_job::<ErasureJob>(&body).is_err());
+    assert!(matches!(parse_job::<PlanJob>(""), Err(QueueError::BadJob(_))));
 }

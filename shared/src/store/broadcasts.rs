@@ -153,7 +153,8 @@ impl BroadcastStore {
         Ok(Some(b))
     }
 
-    /// Moves a broadcast from one of `from` to `to`; false if it was not in `from`.
+    /// Moves a broadcast to `to` if it is in a state the lifecycle table
+    /// allows that from ([`BroadcastState::allowed_from`]); false if it was not.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
@@ -161,10 +162,10 @@ impl BroadcastStore {
     pub async fn transition(
         &self,
         id: &BroadcastId,
-        from: &[BroadcastState],
         to: BroadcastState,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let from = to.allowed_from();
         let mut extra = Item::new();
         let mut update = "SET #s = :to".to_string();
         if let Some(r) = reason {
@@ -183,7 +184,7 @@ impl BroadcastStore {
                 update.push_str(&format!(", cursor_{shard}"));
             }
         }
-        self.set_state(id, from, to, &update, extra).await
+        self.set_state(id, &from, to, &update, extra).await
     }
 
     /// Writes the state on the definition (if it is in one of `from`, with
@@ -254,7 +255,9 @@ impl BroadcastStore {
         Ok(out.item().is_some_and(|i| {
             i.contains_key("due_pk")
                 && opt_s(i, "state")
-                    .is_some_and(|st| st == BroadcastState::Planning.as_str() || st == BroadcastState::Sending.as_str())
+                    .as_deref()
+                    .and_then(BroadcastState::parse)
+                    .is_some_and(BroadcastState::is_active)
         }))
     }
 
@@ -320,13 +323,7 @@ impl BroadcastStore {
         if b.shards_done < shards || b.counts.processed() < b.counts.queued {
             return Ok(false);
         }
-        self.transition(
-            &b.id,
-            &[BroadcastState::Planning, BroadcastState::Sending],
-            BroadcastState::Done,
-            None,
-        )
-        .await
+        self.transition(&b.id, BroadcastState::Done, None).await
     }
 }
 

@@ -104,7 +104,7 @@ async fn an_erasure_takes_the_subjects_items_out_of_dead_lettered_deliveries() {
     assert_eq!(left.len(), 2, "{left:?}");
     let mut bodies = Vec::new();
     for message in &left {
-        let job = queue::parse_job(message).unwrap();
+        let job = queue::parse_job::<queue::IngestJob>(message).unwrap();
         let job = job.delivery();
         assert_eq!(job.received_at_ms, t, "the time of receipt is kept");
         let body = String::from_utf8(queue::load_body(job, &app.s3, &keys).await.unwrap()).unwrap();

@@ -1,0 +1,86 @@
+//! The sender's configuration: every name it reads, read once per cold start.
+
+use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::store::{self, SendTables};
+
+/// The sender's configuration, read once per cold start.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub send_tables: SendTables,
+    pub lead_tables: store::Tables,
+    /// `SEND_QUEUE_URL`: the queue the sender consumes (deferred jobs are
+    /// made visible again later on it).
+    pub send_queue_url: String,
+    /// `KMS_KEY_ID`: the key wrapping page and subject data keys.
+    pub kms_key_id: String,
+    /// `GRAPH_API_URL` (Meta's v23.0 by default).
+    pub graph_api_url: String,
+    /// `SEND_RATE_PER_SECOND` (default 25, at least 1): Send API calls per
+    /// page per second in one instance.
+    pub rate_per_second: u32,
+    /// `SEND_RETRY_BASE_SECS` (default 5, at most 300): a deferred job comes
+    /// back after this × its receive count seconds.
+    pub retry_base_secs: i32,
+}
+
+impl SenderConfig {
+    /// # Errors
+    /// [`ConfigError`] when a required name is missing or a number is not one.
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            send_tables: SendTables::from_source(src)?,
+            lead_tables: store::Tables::from_source(src)?,
+            send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
+            kms_key_id: config::required(src, "KMS_KEY_ID")?,
+            graph_api_url: src
+                .get("GRAPH_API_URL")
+                .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into()),
+            rate_per_second: config::parse_u32(src, "SEND_RATE_PER_SECOND", 25)?.max(1),
+            retry_base_secs: config::parse_u32(src, "SEND_RETRY_BASE_SECS", 5)?.clamp(0, 300) as i32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
+        move |name: &str| {
+            extra
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+                .or_else(|| name.ends_with("_TABLE").then(|| format!("t-{name}")))
+                .or_else(|| matches!(name, "SEND_QUEUE_URL" | "KMS_KEY_ID").then(|| format!("v-{name}")))
+        }
+    }
+
+    #[test]
+    fn the_sender_config_has_its_defaults_and_bounds() {
+        let cfg = SenderConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(cfg.send_queue_url, "v-SEND_QUEUE_URL");
+        assert_eq!(cfg.kms_key_id, "v-KMS_KEY_ID");
+        assert_eq!(cfg.send_tables.broadcasts, "t-BROADCASTS_TABLE");
+        assert_eq!(cfg.graph_api_url, "https://graph.facebook.com/v23.0");
+        assert_eq!((cfg.rate_per_second, cfg.retry_base_secs), (25, 5));
+        let cfg = SenderConfig::from_source(&source(&[
+            ("SEND_RATE_PER_SECOND", "0"),
+            ("SEND_RETRY_BASE_SECS", "9999"),
+            ("GRAPH_API_URL", "http://127.0.0.1:9"),
+        ]))
+        .unwrap();
+        assert_eq!((cfg.rate_per_second, cfg.retry_base_secs), (1, 300));
+        assert_eq!(cfg.graph_api_url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn the_sender_config_names_what_is_missing_or_wrong() {
+        let missing = SenderConfig::from_source(&|name: &str| (name != "SEND_QUEUE_URL").then(|| "x".to_string()));
+        assert!(matches!(missing, Err(ConfigError::Missing("SEND_QUEUE_URL"))));
+        assert!(matches!(
+            SenderConfig::from_source(&source(&[("SEND_RATE_PER_SECOND", "fast")])),
+            Err(ConfigError::Invalid("SEND_RATE_PER_SECOND", _))
+        ));
+    }
+}

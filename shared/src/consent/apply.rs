@@ -1,0 +1,154 @@
+//! What one inbound event changes about a person, given what is stored
+//! about them: the whole consent decision of ingest as one pure function
+//! ([`apply`]), and how its answer is written onto the lead
+//! ([`Changes::write_to`]). Ingest reads the lead (and, for someone it does
+//! not know, their last tombstone), calls these, seals and commits.
+
+use crate::lead::{ConsentRecord, Proof, Subscriber, Tombstone};
+use crate::meta::{EventTime, InboundEvent};
+
+use super::{decide, intent, is_stale, ConsentChange, ConsentState, SubscriberStatus};
+use crate::lead::ErasureReason;
+
+/// What is stored about the event's person before it is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prior<'a> {
+    /// The lead's consent, if there is a lead (see [`ConsentState::of`]).
+    pub lead: Option<ConsentState>,
+    /// The person's last tombstone. Only consulted when there is no lead
+    /// (ingest reads it only then).
+    pub tombstone: Option<&'a Tombstone>,
+}
+
+/// What the event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Only the processed-event marker is written: the event was seen.
+    /// Echoes, receipts and activity of someone we do not know; an event
+    /// sent before the person was erased; a purged lead writing again
+    /// without opting in.
+    RecordOnly,
+    /// The lead is written (created first if [`Changes::creates_lead`]).
+    Update(Changes),
+}
+
+/// How the lead changes; [`Changes::write_to`] applies the consent part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    /// There is no lead yet: one is created (subscribed until `consent` says otherwise).
+    pub creates_lead: bool,
+    /// The status change and its reason, logged with the event's proof.
+    pub consent: Option<ConsentChange>,
+    /// The event is an explicit opt-in or opt-out that is not older than the
+    /// person's last word: it becomes their last word (unless a newer one
+    /// is stored; a clamped time never replaces a real one).
+    pub last_word: Option<EventTime>,
+    /// The event's opt-in or opt-out is older than the person's last word:
+    /// it changes nothing, marketing permission included.
+    pub stale_intent: bool,
+}
+
+impl ConsentState {
+    /// A stored lead's consent, reduced to what the rules need.
+    pub fn of(sub: &Subscriber) -> Self {
+        ConsentState {
+            status: sub.status,
+            last_word: EventTime {
+                ms: sub.consent_intent_at_ms,
+                clamped: sub.consent_intent_clamped,
+            },
+        }
+    }
+}
+
+/// Decides what `event` changes, given what is stored about its person.
+///
+/// - No lead, but a tombstone: an event sent no later than the erasure (or
+///   whose time we could not trust) is only recorded: it must not bring the
+///   person or their words back. A lead purged while unsubscribed keeps
+///   their STOP: they count as unsubscribed since then, so only an explicit
+///   opt-in makes them a lead again.
+/// - Otherwise the consent rules ([`decide`], [`is_stale`]) decide; for
+///   someone we do not know, an event that changes no consent is only
+///   recorded.
+pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
+    let mut state = prior.lead;
+    if prior.lead.is_none() {
+        if let Some(tombstone) = prior.tombstone {
+            if event.time_clamped || event.timestamp_ms <= tombstone.erased_at_ms {
+                return Outcome::RecordOnly;
+            }
+            if tombstone.reason == ErasureReason::UnsubscribedPurge.as_str()
+                && tombstone.status_before == Some(SubscriberStatus::Unsubscribed)
+            {
+                state = Some(ConsentState {
+                    status: SubscriberStatus::Unsubscribed,
+                    last_word: EventTime {
+                        ms: tombstone.consent_changed_at_ms,
+                        clamped: false,
+                    },
+                });
+            }
+        }
+    }
+    let stale_intent = state.is_some_and(|s| is_stale(&s, event));
+    let consent = decide(state, event);
+    if prior.lead.is_none() && consent.is_none() {
+        return Outcome::RecordOnly;
+    }
+    let explicit = intent(event).is_explicit();
+    Outcome::Update(Changes {
+        creates_lead: prior.lead.is_none(),
+        consent,
+        last_word: (explicit && !stale_intent).then_some(EventTime {
+            ms: event.timestamp_ms,
+            clamped: event.time_clamped,
+        }),
+        stale_intent,
+    })
+}
+
+impl Changes {
+    /// Writes the consent part onto `sub` (status, when it changed, the
+    /// opt-in proof, the last word) and returns the consent-log record to
+    /// commit with it. `at_ms` is the event's time (ms since the epoch);
+    /// `proof` is called only when consent changes.
+    pub fn write_to(&self, sub: &mut Subscriber, at_ms: i64, proof: impl FnOnce() -> Proof) -> Option<ConsentRecord> {
+        let record = self.consent.map(|change| {
+            // Built only for a change: its event's proof hash is computed
+            // on first use (`meta::ProofHash`).
+            let proof = proof();
+            sub.status = change.to;
+            sub.consent_changed_at_ms = at_ms;
+            if change.to == SubscriberStatus::Subscribed {
+                sub.opted_in = Some(proof.clone());
+            }
+            ConsentRecord {
+                at_ms,
+                change,
+                proof: proof.clone(),
+            }
+        });
+        if let Some(word) = self.last_word {
+            note_last_word(sub, word);
+        }
+        record
+    }
+}
+
+/// Records `time` as the person's last word on consent, unless that already
+/// is a newer one (a clamped time never replaces a real one).
+fn note_last_word(sub: &mut Subscriber, time: EventTime) {
+    let last = EventTime {
+        ms: sub.consent_intent_at_ms,
+        clamped: sub.consent_intent_clamped,
+    };
+    if sub.consent_intent_at_ms == 0 || !time.is_older_than(last) {
+        sub.consent_intent_at_ms = time.ms;
+        sub.consent_intent_clamped = time.clamped;
+    }
+}
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

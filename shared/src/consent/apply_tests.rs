@@ -1,0 +1,308 @@
+use super::*;
+use crate::consent::ConsentReason;
+use crate::ids::{Mid, PageId, Psid};
+use crate::meta::{EventKind, MessageEvent, Platform};
+
+fn event(kind: EventKind, ts: i64) -> InboundEvent {
+    InboundEvent {
+        platform: Platform::Messenger,
+        page_id: PageId::parse("1").unwrap(),
+        subject: Psid::parse("2").unwrap(),
+        timestamp_ms: ts,
+        time_clamped: false,
+        standby: false,
+        kind,
+        key: "k".into(),
+        sha256: crate::meta::ProofHash::known("0".repeat(64)),
+    }
+}
+fn text(t: &str, ts: i64) -> InboundEvent {
+    event(
+        EventKind::Message(MessageEvent {
+            mid: Some(Mid::parse("m").unwrap()),
+            text: Some(t.into()),
+            quick_reply_payload: None,
+            attachments: vec![],
+            reply_to: None,
+        }),
+        ts,
+    )
+}
+fn reaction(ts: i64) -> InboundEvent {
+    event(
+        EventKind::Reaction {
+            mid: None,
+            action: "react".into(),
+        },
+        ts,
+    )
+}
+fn lead(status: SubscriberStatus, last_word_ms: i64) -> Prior<'static> {
+    Prior {
+        lead: Some(ConsentState {
+            status,
+            last_word: EventTime {
+                ms: last_word_ms,
+                clamped: false,
+            },
+        }),
+        tombstone: None,
+    }
+}
+const NOBODY: Prior<'static> = Prior {
+    lead: None,
+    tombstone: None,
+};
+fn tombstone(reason: ErasureReason, erased_at_ms: i64, status_before: SubscriberStatus) -> Tombstone {
+    Tombstone {
+        erased_at_ms,
+        reason: reason.as_str().to_string(),
+        status_before: Some(status_before),
+        consent_changed_at_ms: erased_at_ms - 10,
+    }
+}
+fn changes(outcome: Outcome) -> Changes {
+    match outcome {
+        Outcome::Update(c) => c,
+        Outcome::RecordOnly => panic!("expected an update, got record-only"),
+    }
+}
+fn subscriber() -> Subscriber {
+    Subscriber {
+        page_id: PageId::parse("1").unwrap(),
+        psid: Psid::parse("2").unwrap(),
+        platform: Platform::Messenger,
+        status: SubscriberStatus::Subscribed,
+        consent_changed_at_ms: 0,
+        opted_in: None,
+        last_inbound_at_ms: None,
+        data_key: vec![1],
+        marketing: None,
+        tags: Default::default(),
+        delivered_watermark: 0,
+        read_watermark: 0,
+        last_marketing_sent_at_ms: None,
+        marketing_hold_until_ms: None,
+        consent_intent_at_ms: 0,
+        consent_intent_clamped: false,
+        created_at_ms: 1,
+        version: 0,
+    }
+}
+fn proof() -> Proof {
+    Proof {
+        event_key: "k".into(),
+        event_time_ms: 100,
+        event_sha256: "e".into(),
+        delivery_sha256: "d".into(),
+    }
+}
+
+#[test]
+fn a_first_message_creates_a_subscribed_lead_without_a_last_word() {
+    let c = changes(apply(NOBODY, &text("hi", 100)));
+    assert!(c.creates_lead);
+    assert_eq!(c.consent.unwrap().reason, ConsentReason::FirstContact);
+    assert_eq!(c.consent.unwrap().to, SubscriberStatus::Subscribed);
+    assert_eq!(c.last_word, None, "writing is no word on consent");
+    assert!(!c.stale_intent);
+}
+
+#[test]
+fn a_first_stop_creates_an_unsubscribed_lead_and_is_their_last_word() {
+    let c = changes(apply(NOBODY, &text("STOP", 100)));
+    assert!(c.creates_lead);
+    assert_eq!(c.consent.unwrap().to, SubscriberStatus::Unsubscribed);
+    assert_eq!(
+        c.last_word,
+        Some(EventTime {
+            ms: 100,
+            clamped: false
+        })
+    );
+}
+
+#[test]
+fn activity_of_someone_unknown_is_only_recorded() {
+    assert_eq!(apply(NOBODY, &reaction(100)), Outcome::RecordOnly);
+}
+
+#[test]
+fn activity_of_a_known_lead_updates_it_without_changing_consent() {
+    let c = changes(apply(lead(SubscriberStatus::Subscribed, 0), &reaction(100)));
+    assert!(!c.creates_lead);
+    assert_eq!(c.consent, None);
+    assert_eq!(c.last_word, None);
+}
+
+#[test]
+fn an_event_sent_before_an_erasure_is_only_recorded() {
+    let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Subscribed);
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(apply(prior, &text("hi", 400)), Outcome::RecordOnly);
+    assert_eq!(apply(prior, &text("hi", 500)), Outcome::RecordOnly);
+    assert_eq!(apply(prior, &text("START", 499)), Outcome::RecordOnly);
+}
+
+#[test]
+fn an_event_of_untrusted_time_never_brings_an_erased_lead_back() {
+    let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Subscribed);
+    let mut e = text("hi", 10_000);
+    e.time_clamped = true;
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(apply(prior, &e), Outcome::RecordOnly);
+}
+
+#[test]
+fn writing_after_an_erasure_on_request_is_a_new_conversation() {
+    let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Unsubscribed);
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    let c = changes(apply(prior, &text("hi", 600)));
+    assert!(c.creates_lead);
+    assert_eq!(c.consent.unwrap().reason, ConsentReason::FirstContact);
+    assert_eq!(c.consent.unwrap().from, None);
+}
+
+#[test]
+fn a_lead_purged_while_unsubscribed_stays_stopped_until_an_explicit_opt_in() {
+    let t = tombstone(ErasureReason::UnsubscribedPurge, 500, SubscriberStatus::Unsubscribed);
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(apply(prior, &text("hi", 600)), Outcome::RecordOnly);
+    let c = changes(apply(prior, &text("START", 600)));
+    assert!(c.creates_lead);
+    let change = c.consent.unwrap();
+    assert_eq!(change.from, Some(SubscriberStatus::Unsubscribed));
+    assert_eq!(change.to, SubscriberStatus::Subscribed);
+    assert_eq!(change.reason, ConsentReason::StartKeyword);
+    // Older than their STOP (the purged lead's last change): stale.
+    let t = Tombstone {
+        consent_changed_at_ms: 550,
+        ..t
+    };
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(apply(prior, &text("START", 540)), Outcome::RecordOnly);
+}
+
+#[test]
+fn a_lead_purged_while_subscribed_starts_anew_on_writing() {
+    let t = tombstone(ErasureReason::UnsubscribedPurge, 500, SubscriberStatus::Subscribed);
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(
+        changes(apply(prior, &text("hi", 600))).consent.unwrap().reason,
+        ConsentReason::FirstContact
+    );
+}
+
+#[test]
+fn a_stale_opt_in_changes_nothing_and_is_not_the_last_word() {
+    let c = changes(apply(lead(SubscriberStatus::Unsubscribed, 500), &text("START", 400)));
+    assert_eq!(c.consent, None);
+    assert!(c.stale_intent);
+    assert_eq!(c.last_word, None);
+}
+
+#[test]
+fn a_stop_while_unsubscribed_changes_nothing_but_is_the_last_word() {
+    let c = changes(apply(lead(SubscriberStatus::Unsubscribed, 100), &text("STOP", 400)));
+    assert_eq!(c.consent, None);
+    assert!(!c.stale_intent);
+    assert_eq!(
+        c.last_word,
+        Some(EventTime {
+            ms: 400,
+            clamped: false
+        })
+    );
+}
+
+#[test]
+fn writing_a_subscription_sets_status_time_and_opt_in_proof() {
+    let mut sub = subscriber();
+    sub.status = SubscriberStatus::Unsubscribed;
+    let c = changes(apply(
+        Prior {
+            lead: Some(ConsentState::of(&sub)),
+            tombstone: None,
+        },
+        &text("START", 100),
+    ));
+    let record = c.write_to(&mut sub, 100, proof).unwrap();
+    assert_eq!(sub.status, SubscriberStatus::Subscribed);
+    assert_eq!(sub.consent_changed_at_ms, 100);
+    assert_eq!(sub.opted_in, Some(proof()));
+    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (100, false));
+    assert_eq!(record.at_ms, 100);
+    assert_eq!(record.proof, proof());
+    assert_eq!(record.change.to, SubscriberStatus::Subscribed);
+}
+
+#[test]
+fn writing_an_unsubscription_keeps_the_opt_in_proof() {
+    let mut sub = subscriber();
+    sub.opted_in = Some(Proof {
+        event_key: "first".into(),
+        ..proof()
+    });
+    let c = changes(apply(
+        Prior {
+            lead: Some(ConsentState::of(&sub)),
+            tombstone: None,
+        },
+        &text("STOP", 100),
+    ));
+    let record = c.write_to(&mut sub, 100, proof).unwrap();
+    assert_eq!(sub.status, SubscriberStatus::Unsubscribed);
+    assert_eq!(sub.opted_in.unwrap().event_key, "first");
+    assert_eq!(record.change.reason, ConsentReason::StopKeyword);
+}
+
+#[test]
+fn writing_no_consent_change_leaves_the_status_alone() {
+    let mut sub = subscriber();
+    let c = changes(apply(
+        Prior {
+            lead: Some(ConsentState::of(&sub)),
+            tombstone: None,
+        },
+        &text("hi", 100),
+    ));
+    assert_eq!(c.write_to(&mut sub, 100, proof), None);
+    assert_eq!(sub, subscriber());
+}
+
+#[test]
+fn a_clamped_word_never_replaces_a_real_one_and_a_real_one_replaces_a_clamped_one() {
+    // Moved from functions/ingest (apply.rs), same assertions.
+    let mut sub = subscriber();
+    sub.consent_intent_at_ms = 50;
+    note_last_word(&mut sub, EventTime { ms: 100, clamped: true });
+    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (50, false));
+    sub.consent_intent_clamped = true;
+    sub.consent_intent_at_ms = 500;
+    note_last_word(
+        &mut sub,
+        EventTime {
+            ms: 100,
+            clamped: false,
+        },
+    );
+    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (100, false));
+}
