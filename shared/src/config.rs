@@ -34,6 +34,10 @@ impl<F: Fn(&str) -> Option<String> + Send + Sync> Source for F {
     }
 }
 
+/// The value of `name`.
+///
+/// # Errors
+/// [`ConfigError::Missing`] when it is unset (or empty, for [`Env`]).
 pub fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     src.get(name).ok_or(ConfigError::Missing(name))
 }
@@ -49,6 +53,11 @@ impl MetaSecrets {
     /// `META_APP_SECRET` / `META_VERIFY_TOKEN` if set (local runs); otherwise
     /// the JSON secret `{"app_secret","verify_token"}` named by `META_SECRET_ARN`
     /// in AWS Secrets Manager, so no secret sits in plain Lambda configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] with neither the variables nor the ARN;
+    /// [`ConfigError::Secret`] when Secrets Manager fails or the secret is not
+    /// the expected JSON.
     pub async fn load(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         if let (Some(secret), Some(token)) = (src.get("META_APP_SECRET"), src.get("META_VERIFY_TOKEN")) {
             return Ok(Self {
@@ -134,6 +143,10 @@ impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for Ret
     }
 }
 
+/// The value of `name` as a `u32`, `default` when unset.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] when it is set but not a `u32`.
 pub fn parse_u32(src: &dyn Source, name: &'static str, default: u32) -> Result<u32, ConfigError> {
     match src.get(name) {
         None => Ok(default),

@@ -123,6 +123,12 @@ pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Opens what [`seal`] sealed under `key` with the same `aad`.
+///
+/// # Errors
+/// [`CryptoError::Malformed`] for an unknown format or a too short input;
+/// [`CryptoError::Undecryptable`] when authentication fails (wrong key, wrong
+/// `aad`, tampered).
 pub fn open(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
     if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != FORMAT_V1 {
         return Err(CryptoError::Malformed);
@@ -206,6 +212,11 @@ impl KeyRing {
         Sha256::digest(wrapped).into()
     }
 
+    /// A fresh AES-256 data key from KMS under `context` (cached warm).
+    ///
+    /// # Errors
+    /// [`CryptoError::Kms`] when KMS refuses; [`CryptoError::Malformed`] for an
+    /// answer without a 32-byte plaintext or a wrapped key.
     #[tracing::instrument(skip_all)]
     pub async fn generate(&self, context: &BTreeMap<String, String>) -> Result<DataKey, CryptoError> {
         let out = self
@@ -255,6 +266,11 @@ impl KeyRing {
             .insert(Self::cache_id(&key.wrapped), key.plain.clone());
     }
 
+    /// The data key `wrapped` under `context`: from the warm cache, else KMS Decrypt.
+    ///
+    /// # Errors
+    /// [`CryptoError::Kms`] when KMS refuses (wrong context, shredded key, AWS
+    /// down); [`CryptoError::Malformed`] for an answer that is not a 32-byte key.
     #[tracing::instrument(skip_all)]
     pub async fn unwrap(&self, wrapped: &[u8], context: &BTreeMap<String, String>) -> Result<DataKey, CryptoError> {
         let id = Self::cache_id(wrapped);

@@ -87,6 +87,9 @@ impl ExportSink {
     }
 
     /// Uploads a part once a part's worth is buffered.
+    ///
+    /// # Errors
+    /// [`ExportError`] when S3 refuses the part.
     pub async fn spill(&mut self) -> Result<(), ExportError> {
         if self.buf.len() < self.part_size {
             return Ok(());
@@ -132,6 +135,10 @@ impl ExportSink {
 
     /// Ends the document: inline if it never left memory and is at most
     /// `inline_limit` bytes, else stored in S3.
+    ///
+    /// # Errors
+    /// [`ExportError`] when S3 refuses the upload (a started multipart upload
+    /// is aborted).
     pub async fn finish(mut self, inline_limit: usize) -> Result<Finished, ExportError> {
         if self.upload_id.is_none() {
             if self.buf.len() <= inline_limit {
@@ -188,6 +195,9 @@ impl ExportSink {
 
 /// Writes the subject's export to `out`. Returns false (and writes nothing)
 /// when nothing is held on them.
+///
+/// # Errors
+/// [`ExportError`] when a read, a decryption or the upload fails.
 pub async fn write_export(
     store: &Store,
     deliveries_table: &str,

@@ -13,6 +13,10 @@ pub enum HandshakeError {
 }
 
 /// Returns the challenge to echo when the request is a valid subscribe request.
+///
+/// # Errors
+/// [`HandshakeError`]: the mode is not `subscribe`, the token does not
+/// match, or the challenge is missing or malformed.
 pub fn answer<'a>(
     mode: Option<&str>,
     token: Option<&str>,

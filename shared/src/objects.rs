@@ -4,6 +4,9 @@
 /// Deletes every version and delete marker of the objects under `prefix`
 /// (only the object named exactly `prefix` when `exact`). Returns how many
 /// object versions (not markers) were deleted. Errors are the SDK's message.
+///
+/// # Errors
+/// The SDK's message when a listing or deletion fails.
 pub async fn delete_all_versions(
     s3: &aws_sdk_s3::Client,
     bucket: &str,

@@ -5,7 +5,7 @@
 //! key, lookups try every key (current first), and records written under an
 //! older key still match while it stays in the key set. Records from before
 //! keyed pseudonyms (plain 64-hex SHA-256) are still found
-//! ([`Pseudonyms::lookups`] includes that form) until they age out.
+//! ([`Pseudonyms::subject_lookups`] includes that form) until they age out.
 //!
 //! The key set comes from Secrets Manager in AWS (`PSEUDONYM_SECRET_ARN`)
 //! or `OPTCAST_PSEUDONYM_KEYS` locally, as JSON

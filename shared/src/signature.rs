@@ -18,6 +18,9 @@ pub enum SignatureError {
 /// Verifies `header` (`sha256=<hex>`) against `body` with the app secret.
 /// The comparison is constant time (`verify_slice`). Never parse or
 /// re-serialise the body before this: Meta signs its escaped wire form.
+///
+/// # Errors
+/// [`SignatureError`]: the header is missing, malformed, or does not match.
 pub fn verify(app_secret: &[u8], header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::MissingHeader)?.trim();
     let hex_sig = header.strip_prefix("sha256=").ok_or(SignatureError::MalformedHeader)?;

@@ -93,6 +93,12 @@ fn check_payload(field: &'static str, payload: &str) -> Result<(), ValidationErr
 }
 
 impl BroadcastMessage {
+    /// Checks the message against Meta's limits and our reserved controls.
+    ///
+    /// # Errors
+    /// [`ValidationError`] naming the first field that breaks a rule (empty or
+    /// too long text, too many quick replies or buttons, a bad title, payload or
+    /// URL, a reserved payload or the Unsubscribe title).
     pub fn validate(&self) -> Result<(), ValidationError> {
         let chars = self.text.chars().count();
         if self.text.trim().is_empty() {
@@ -248,7 +254,7 @@ pub use crate::tags::audience_matches;
 mod sending;
 pub use sending::*;
 mod new;
-pub use new::{BroadcastRequest, InvalidBroadcast, NewBroadcast};
+pub use new::{BroadcastRequest, InvalidBroadcast, NewBroadcast, MAX_NAME_BYTES, SEND_AT_SLACK_MS};
 mod on_error;
 pub use on_error::{on_send_error, SendErrorAction};
 mod state;

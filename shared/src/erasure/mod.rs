@@ -113,6 +113,10 @@ impl Eraser {
     /// Destroys the subject's data key and subscriber record, writing the
     /// tombstone, in one transaction. Returns false when there was no
     /// subscriber (never stored, or erased before).
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails ([`StoreError::is_retryable`] says
+    /// whether to try again).
     pub async fn shred(
         &self,
         page: &PageId,
@@ -124,6 +128,10 @@ impl Eraser {
     }
 
     /// Erases everything held on one subject.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work
+    /// (every step is idempotent).
     pub async fn erase(
         &self,
         page: &PageId,
@@ -139,6 +147,9 @@ impl Eraser {
 
     /// Erases the subject if `guard` accepts their subscriber record (or there
     /// is none left, finishing an earlier run); None if it declined.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
     pub async fn erase_if(
         &self,
         page: &PageId,

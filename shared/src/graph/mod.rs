@@ -242,6 +242,11 @@ impl GraphClient {
         }
     }
 
+    /// Sends one message with the Send API (`POST {base}/{page_id}/messages`).
+    ///
+    /// # Errors
+    /// [`GraphError`], classified by Meta's codes ([`ErrorClass`]; HTTP status 0
+    /// when Meta could not be reached); see [`crate::broadcast::on_send_error`].
     #[tracing::instrument(skip_all)]
     pub async fn send_message(
         &self,
@@ -292,6 +297,10 @@ impl GraphClient {
     /// (`GET /{asid}/ids_for_pages` with the app token and `appsecret_proof`),
     /// following `paging.next` to the end. All or nothing: a partial list
     /// would make an erasure silently incomplete.
+    ///
+    /// # Errors
+    /// [`GraphError`] for a malformed `asid`, a Graph API error, an answer we
+    /// cannot read or a `paging.next` leading elsewhere or on forever.
     #[tracing::instrument(skip_all)]
     pub async fn ids_for_pages(
         &self,

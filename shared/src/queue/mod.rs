@@ -244,6 +244,9 @@ pub async fn get_sealed(
 }
 
 /// Returns the raw signed body a job carries, fetching and decrypting a claim.
+///
+/// # Errors
+/// [`QueueError::BadJob`] for invalid base64; [`get_sealed`]'s errors for a claim.
 pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRing) -> Result<Vec<u8>, QueueError> {
     match &job.body {
         DeliveryBody::Inline { text } => Ok(text.as_bytes().to_vec()),
@@ -260,6 +263,9 @@ pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRin
 /// Deletes an ingested claim check with every version of it: in a versioned
 /// bucket a plain delete would leave the raw payload behind as a noncurrent
 /// version.
+///
+/// # Errors
+/// [`QueueError::S3`] when a version could not be deleted.
 pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<(), QueueError> {
     let DeliveryBody::Claim { bucket, key } = &job.body else {
         return Ok(());

@@ -127,6 +127,10 @@ fn mac(app_secret: &[u8], encoded_payload: &[u8]) -> HmacSha256 {
 /// The payload JSON is read only after the signature matches, so unsigned
 /// input never reaches the JSON parser. `expires` is returned, not enforced:
 /// the caller owns the clock.
+///
+/// # Errors
+/// [`SignedRequestError`] when it is missing, malformed, signed with another
+/// algorithm or key, or its payload is not a deletion request.
 pub fn verify(signed_request: &str, app_secret: &[u8]) -> Result<DeletionRequest, SignedRequestError> {
     if signed_request.is_empty() {
         return Err(SignedRequestError::Missing);

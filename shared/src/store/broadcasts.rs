@@ -30,6 +30,10 @@ pub struct SendTables {
 }
 
 impl SendTables {
+    /// The four table names (`PAGES_TABLE`, `BROADCASTS_TABLE`, `DELIVERIES_TABLE`, `SUBSCRIBERS_TABLE`).
+    ///
+    /// # Errors
+    /// [`crate::config::ConfigError::Missing`] naming the first one unset.
     pub fn from_source(src: &dyn crate::config::Source) -> Result<Self, crate::config::ConfigError> {
         use crate::config::required;
         Ok(Self {

@@ -82,6 +82,10 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     item
 }
 
+/// A subscriber as stored.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming the first attribute missing or unreadable.
 pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
     let page_id = PageId::parse(get_s(item, "page_id")?).map_err(|_| StoreError::Corrupt("page_id"))?;
     let psid = Psid::parse(get_s(item, "psid")?).map_err(|_| StoreError::Corrupt("psid"))?;

@@ -74,6 +74,11 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// The lead tables' names (`SUBSCRIBERS_TABLE`, `CONSENT_LOG_TABLE`, `MESSAGES_TABLE`,
+    /// `EVENTS_TABLE`, `SUBJECT_KEYS_TABLE`, `PAGES_TABLE`).
+    ///
+    /// # Errors
+    /// [`crate::config::ConfigError::Missing`] naming the first one unset.
     pub fn from_source(src: &dyn crate::config::Source) -> Result<Self, crate::config::ConfigError> {
         use crate::config::required;
         Ok(Self {

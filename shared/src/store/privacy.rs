@@ -61,6 +61,9 @@ impl Requests {
     }
 
     /// Marks a request done (idempotent: a second run writes the same).
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails ([`StoreError::is_retryable`]).
     pub async fn finish(
         &self,
         id: &str,
@@ -100,6 +103,10 @@ impl Requests {
         Ok(status)
     }
 
+    /// The erasure request `id`, if there is one.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails or the item is unreadable.
     pub async fn get(&self, id: &str) -> Result<Option<ErasureRequest>, StoreError> {
         let item = get_item(&self.ddb, &self.table, request_pk(id), None).await?;
         let Some(item) = item.as_ref() else { return Ok(None) };
