@@ -67,7 +67,7 @@ impl Eraser {
             },
             graph: GraphClient::new(
                 src.get("GRAPH_API_URL")
-                    .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into()),
+                    .unwrap_or_else(|| optcast_shared::graph::DEFAULT_BASE_URL.into()),
             ),
             app_id: src.get("META_APP_ID"),
             app_secret: MetaSecrets::load(src, aws).await?.app_secret,

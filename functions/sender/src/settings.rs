@@ -1,6 +1,7 @@
 //! The sender's configuration: every name it reads, read once per cold start.
 
 use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::graph;
 use optcast_shared::store::{self, SendTables};
 
 /// The sender's configuration, read once per cold start.
@@ -34,7 +35,7 @@ impl SenderConfig {
             kms_key_id: config::required(src, "KMS_KEY_ID")?,
             graph_api_url: src
                 .get("GRAPH_API_URL")
-                .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into()),
+                .unwrap_or_else(|| graph::DEFAULT_BASE_URL.into()),
             rate_per_second: config::parse_u32(src, "SEND_RATE_PER_SECOND", 25)?.max(1),
             retry_base_secs: config::parse_u32(src, "SEND_RETRY_BASE_SECS", 5)?.clamp(0, 300) as i32,
         })

@@ -23,8 +23,11 @@ use optcast_shared::http::now_ms;
 use optcast_shared::ids::PageId;
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
 use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
-use optcast_shared::store::{self, SendTables, Store, Tables, AGE_SHARDS};
+use optcast_shared::store::{self, Store, AGE_SHARDS};
 use optcast_shared::telemetry;
+
+mod settings;
+pub use settings::SweeperConfig;
 
 /// Deletes between two checkpoints (four `BatchWriteItem` calls): at most
 /// this many are re-issued after a run dies.
@@ -58,30 +61,27 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
+    /// # Errors
+    /// [`ConfigError`] as [`SweeperConfig::from_source`].
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(SweeperConfig::from_source(src)?, aws))
+    }
+
+    /// A sweeper with its clients built from `aws`.
+    pub fn new(cfg: SweeperConfig, aws: &aws_config::SdkConfig) -> Self {
         let ddb = config::dynamodb(aws);
-        let tables = Tables::from_source(src)?;
-        let send = SendTables::from_source(src)?;
-        let privacy = config::required(src, "PRIVACY_TABLE")?;
-        Ok(Self {
+        let (tables, send, privacy) = (cfg.tables, cfg.send_tables, cfg.privacy_table);
+        Self {
             s3: aws_sdk_s3::Client::new(aws),
             store: SweepStore::new(ddb.clone(), tables.clone(), &send, privacy.clone()),
             eraser: Eraser::new(Store::new(ddb, tables), send.deliveries, privacy)
-                .with_exports(aws_sdk_s3::Client::new(aws), config::required(src, "DATA_BUCKET")?),
-            bucket: config::required(src, "DATA_BUCKET")?,
-            default_retention_days: config::parse_u32(
-                src,
-                "DEFAULT_RETENTION_DAYS",
-                retention::DEFAULT_RETENTION_DAYS,
-            )?,
-            purge_days: config::parse_u32(
-                src,
-                "UNSUBSCRIBED_PURGE_DAYS",
-                retention::DEFAULT_UNSUBSCRIBED_PURGE_DAYS,
-            )?,
-            max_deletes_per_run: u64::from(config::parse_u32(src, "SWEEP_MAX_DELETES_PER_RUN", 200_000)?.max(1)),
+                .with_exports(aws_sdk_s3::Client::new(aws), cfg.bucket.clone()),
+            bucket: cfg.bucket,
+            default_retention_days: cfg.default_retention_days,
+            purge_days: cfg.purge_days,
+            max_deletes_per_run: cfg.max_deletes_per_run,
             clock: Clock::system(),
-        })
+        }
     }
 
     /// Reads "now" from `clock` instead of the system clock.

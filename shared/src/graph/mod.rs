@@ -11,6 +11,9 @@ use sha2::Sha256;
 
 use crate::ids::{PageId, Psid};
 
+/// The Graph API base URL used when `GRAPH_API_URL` is not set.
+pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com/v23.0";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
     Id(Psid),

@@ -102,14 +102,7 @@ impl DeliveryQueue<'_> {
         let message = self
             .message(IngestJob::DeliveryV1, body, received_at_ms, &sha256_hex(body))
             .await?;
-        self.sqs
-            .send_message()
-            .queue_url(self.queue_url)
-            .message_body(message)
-            .send()
-            .await
-            .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        Ok(())
+        send_one(self.sqs, self.queue_url, message).await
     }
 
     /// Enqueues rebuilt deliveries as chunk jobs of the delivery whose signed
@@ -310,6 +303,20 @@ pub struct SendTask {
     /// What the audience index said at planning time; the sender re-checks
     /// consent atomically before sending.
     pub lead: crate::broadcast::LeadSnapshot,
+}
+
+/// Sends one message body with `SendMessage`.
+///
+/// # Errors
+/// [`QueueError::Sqs`] when SQS refuses or cannot be reached.
+pub(crate) async fn send_one(sqs: &aws_sdk_sqs::Client, queue_url: &str, body: String) -> Result<(), QueueError> {
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+    Ok(())
 }
 
 /// Most bytes of message bodies in one `SendMessageBatch` (SQS refuses a

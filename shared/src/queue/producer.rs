@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{send_batch, ErasureJob, IngestJob, PlanJob, QueueError, SendJob};
+use super::{send_batch, send_one, ErasureJob, IngestJob, PlanJob, QueueError, SendJob};
 
 /// A job enum that crosses one queue: tagged and versioned serde.
 pub trait Job: Serialize + DeserializeOwned {
@@ -74,14 +74,7 @@ impl<J: Job> Producer<J> {
     /// # Errors
     /// [`QueueError::Sqs`] when SQS refuses or cannot be reached.
     pub async fn send(&self, job: &J) -> Result<(), QueueError> {
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(to_body(job)?)
-            .send()
-            .await
-            .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        Ok(())
+        send_one(&self.sqs, &self.url, to_body(job)?).await
     }
 
     /// Sends jobs with `SendMessageBatch`, ten (and at most

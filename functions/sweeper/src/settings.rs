@@ -1,0 +1,86 @@
+//! The sweeper's configuration: every name it reads, read once per cold start.
+
+use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::retention;
+use optcast_shared::store::{SendTables, Tables};
+
+/// The sweeper's configuration.
+#[derive(Debug, Clone)]
+pub struct SweeperConfig {
+    pub tables: Tables,
+    pub send_tables: SendTables,
+    /// `PRIVACY_TABLE`: erasure requests, audit trail and the sweep's checkpoints.
+    pub privacy_table: String,
+    /// `DATA_BUCKET`: raw payloads, exports and the sweep's reports.
+    pub bucket: String,
+    /// `DEFAULT_RETENTION_DAYS`: retention of a page that sets none (days).
+    pub default_retention_days: u32,
+    /// `UNSUBSCRIBED_PURGE_DAYS`: how long an unsubscribed lead is kept (days).
+    pub purge_days: u32,
+    /// `SWEEP_MAX_DELETES_PER_RUN` (default 200,000, at least 1): deletes per
+    /// run before the rest is left to the next.
+    pub max_deletes_per_run: u64,
+}
+
+impl SweeperConfig {
+    /// # Errors
+    /// [`ConfigError`] when a required name is missing or a number is not one.
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: Tables::from_source(src)?,
+            send_tables: SendTables::from_source(src)?,
+            privacy_table: config::required(src, "PRIVACY_TABLE")?,
+            bucket: config::required(src, "DATA_BUCKET")?,
+            default_retention_days: config::parse_u32(
+                src,
+                "DEFAULT_RETENTION_DAYS",
+                retention::DEFAULT_RETENTION_DAYS,
+            )?,
+            purge_days: config::parse_u32(
+                src,
+                "UNSUBSCRIBED_PURGE_DAYS",
+                retention::DEFAULT_UNSUBSCRIBED_PURGE_DAYS,
+            )?,
+            max_deletes_per_run: u64::from(config::parse_u32(src, "SWEEP_MAX_DELETES_PER_RUN", 200_000)?.max(1)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
+        move |name: &str| {
+            extra
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+                .or_else(|| (name.ends_with("_TABLE") || name == "DATA_BUCKET").then(|| format!("v-{name}")))
+        }
+    }
+
+    #[test]
+    fn the_sweeper_config_has_its_defaults_and_bounds() {
+        let cfg = SweeperConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(cfg.privacy_table, "v-PRIVACY_TABLE");
+        assert_eq!(cfg.bucket, "v-DATA_BUCKET");
+        assert_eq!(cfg.default_retention_days, retention::DEFAULT_RETENTION_DAYS);
+        assert_eq!(cfg.purge_days, retention::DEFAULT_UNSUBSCRIBED_PURGE_DAYS);
+        assert_eq!(cfg.max_deletes_per_run, 200_000);
+        let cfg = SweeperConfig::from_source(&source(&[
+            ("SWEEP_MAX_DELETES_PER_RUN", "0"),
+            ("UNSUBSCRIBED_PURGE_DAYS", "7"),
+        ]))
+        .unwrap();
+        assert_eq!((cfg.max_deletes_per_run, cfg.purge_days), (1, 7));
+        assert!(matches!(
+            SweeperConfig::from_source(&source(&[("DEFAULT_RETENTION_DAYS", "-1")])),
+            Err(ConfigError::Invalid("DEFAULT_RETENTION_DAYS", _))
+        ));
+        assert!(matches!(
+            SweeperConfig::from_source(&|n: &str| (n != "DATA_BUCKET").then(|| "x".to_string())),
+            Err(ConfigError::Missing("DATA_BUCKET"))
+        ));
+    }
+}
