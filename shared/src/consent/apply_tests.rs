@@ -289,6 +289,28 @@ fn writing_no_consent_change_leaves_the_status_alone() {
 }
 
 #[test]
+fn no_proof_is_built_without_a_consent_change() {
+    // The proof hashes the item: only an event that changes consent pays for it.
+    let mut sub = subscriber();
+    let c = changes(apply(
+        Prior {
+            lead: Some(ConsentState::of(&sub)),
+            tombstone: None,
+        },
+        &reaction(100),
+    ));
+    assert_eq!(c.write_to(&mut sub, 100, || unreachable!("no consent change")), None);
+    let built = std::cell::Cell::new(0);
+    let c = changes(apply(NOBODY, &text("hi", 100)));
+    let mut new = subscriber();
+    c.write_to(&mut new, 100, || {
+        built.set(built.get() + 1);
+        proof()
+    });
+    assert_eq!(built.get(), 1, "built once for the record and the opt-in");
+}
+
+#[test]
 fn a_clamped_word_never_replaces_a_real_one_and_a_real_one_replaces_a_clamped_one() {
     // Moved from functions/ingest (apply.rs), same assertions.
     let mut sub = subscriber();
