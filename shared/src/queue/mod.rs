@@ -269,41 +269,13 @@ pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<
     Ok(())
 }
 
+mod jobs;
 mod producer;
+pub use jobs::{ErasureJob, ErasureTarget, PlanJob, SendJob, SendTask};
 pub use producer::{parse_job, to_body, Job, Producer};
 
 #[cfg(test)]
 mod tests;
-
-/// The plan queue's contract: plan one audience shard of a broadcast,
-/// resuming from its stored checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum PlanJob {
-    #[serde(rename = "plan.v1")]
-    PlanV1 {
-        broadcast_id: crate::ids::BroadcastId,
-        shard: u32,
-    },
-}
-
-/// The send queue's contract: one lead, one broadcast.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum SendJob {
-    #[serde(rename = "send.v1")]
-    SendV1(SendTask),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SendTask {
-    pub broadcast_id: crate::ids::BroadcastId,
-    pub page_id: crate::ids::PageId,
-    pub psid: crate::ids::Psid,
-    /// What the audience index said at planning time; the sender re-checks
-    /// consent atomically before sending.
-    pub lead: crate::broadcast::LeadSnapshot,
-}
 
 /// Sends one message body with `SendMessage`.
 ///
@@ -379,32 +351,4 @@ pub(crate) async fn send_batch(
         }
     }
     Ok(())
-}
-
-/// The erasure queue's contract: erase one subject, or everyone an
-/// app-scoped id (Meta's data-deletion callback) maps to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum ErasureJob {
-    #[serde(rename = "erasure.v1")]
-    ErasureV1 {
-        request_id: String,
-        target: ErasureTarget,
-        /// Data was held (set by earlier versions, whose API shredded before
-        /// queueing; the eraser now reads the same from the tombstone).
-        #[serde(default)]
-        found_before: bool,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErasureTarget {
-    Subject {
-        page_id: crate::ids::PageId,
-        psid: crate::ids::Psid,
-    },
-    AppScopedUser {
-        asid: String,
-    },
 }
