@@ -85,11 +85,73 @@ impl MetaSecrets {
 
 /// The AWS SDK configuration: region defaults to us-west-2 (Oregon), and
 /// `AWS_ENDPOINT_URL` (the emulator locally) is honoured by the SDK itself.
+/// Every client made from it shares one [`https_client`], so the TLS setup
+/// happens once, on the first AWS request, not once per client at start-up.
 pub async fn aws() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-west-2"))
+        .http_client(https_client())
         .load()
         .await
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the system's
+/// trust store, certificates verified, proxies from the environment), built
+/// lazily.
+///
+/// The stock client builds a TLS connector each time an SDK client is
+/// constructed, only to drop it ("so that native certs load at client
+/// initialization"): reading and parsing the system trust store, once per
+/// client. A function constructing four clients paid that four times before
+/// its first request, which was most of its cold start, even when the first
+/// request (a webhook handshake) calls no AWS service. This wrapper skips that
+/// eager build; the connector is made on the first request and cached, one per
+/// timeout setting, for every client sharing this HTTP client.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    // What `aws-smithy-runtime`'s `default_https_client` builds for the
+    // latest behavior version.
+    let stock = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    });
+    aws_smithy_runtime_api::client::http::SharedHttpClient::new(LazyHttps(stock))
+}
+
+/// An HTTP client whose connectors are made only when a request needs one
+/// (see [`https_client`]).
+#[derive(Debug)]
+struct LazyHttps(aws_smithy_runtime_api::client::http::SharedHttpClient);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for LazyHttps {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    // `validate_base_client_config` is deliberately the trait's no-op: the
+    // inner client's builds and drops a TLS connector.
+
+    fn validate_final_config(
+        &self,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// A DynamoDB client for `aws` that also retries single-item writes DynamoDB

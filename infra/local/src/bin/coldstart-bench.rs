@@ -1,0 +1,496 @@
+//! Cold start of every function against a Rust hello-world Lambda
+//! (`coldstart-hello`, same `lambda_runtime`, tokio and release profile):
+//! wall time from exec to the first response posted to a fake Lambda Runtime
+//! API, and the process's peak RSS (`VmHWM`) once it asks for its second
+//! event. Median of `runs` cold starts per function, interleaved, with the
+//! ratio to hello-world. Usage: `coldstart-bench [runs] [function…]`
+//! (default 20, every function; `make bench`). It runs the release binaries
+//! next to itself: `cargo build --release --workspace --bin webhook … --bin
+//! coldstart-hello --bin coldstart-bench`.
+//!
+//! Each function gets the environment `template.yaml` gives it, with local
+//! stand-ins for what AWS would resolve: the Meta and pseudonym secrets
+//! inline (in AWS they are read from Secrets Manager at start-up) and AWS at a
+//! blank endpoint served here, which answers every request with an empty
+//! success (DynamoDB and SQS `{}`, S3 an empty listing or body), so a first
+//! request that reads AWS (the API's subscriber read, the scheduler's due
+//! query, the sweeper's run) pays for its client's connection set-up but not
+//! for an emulator. The webhook's first request is Meta's subscription
+//! handshake; the SQS consumers' is an empty batch.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+const REQUEST_ID: &str = "coldstart-0001";
+const VERIFY_TOKEN: &str = "bench-verify-token";
+const RATIO_TARGET: f64 = 2.0;
+const RSS_TARGET_MB: f64 = 32.0;
+
+/// One function under test and its first request.
+struct Case {
+    name: &'static str,
+    first_request: &'static str,
+    event: Value,
+}
+
+fn cases() -> Vec<Case> {
+    let http = |method: &str, path: &str, query: &str, claims: Option<Value>| {
+        let params: serde_json::Map<String, Value> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        let mut context = json!({
+            "accountId": "123456789012", "apiId": "bench", "domainName": "bench.execute-api.us-west-2.amazonaws.com",
+            "domainPrefix": "bench",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "bench"},
+            "requestId": "bench-1", "routeKey": format!("{method} {path}"), "stage": "$default",
+            "time": "01/Dec/2026:00:00:00 +0000", "timeEpoch": 1_764_547_200_000_i64
+        });
+        if let Some(claims) = claims {
+            context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+        }
+        json!({
+            "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": query,
+            "headers": {"host": "bench.execute-api.us-west-2.amazonaws.com", "user-agent": "bench"},
+            "queryStringParameters": params, "requestContext": context, "isBase64Encoded": false
+        })
+    };
+    let sqs = json!({"Records": []});
+    let schedule = json!({
+        "version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-12-01T00:00:00Z", "region": "us-west-2",
+        "resources": ["arn:aws:events:us-west-2:123456789012:rule/bench"], "detail": {}
+    });
+    vec![
+        Case {
+            name: "hello",
+            first_request: "echo",
+            event: json!({"hello": "world"}),
+        },
+        Case {
+            name: "webhook",
+            first_request: "GET handshake",
+            event: http(
+                "GET",
+                "/webhook",
+                &format!("hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=42"),
+                None,
+            ),
+        },
+        Case {
+            name: "api",
+            first_request: "GET subscriber (DynamoDB)",
+            event: http(
+                "GET",
+                "/v1/pages/1000000000000001/subscribers/2000000000000001",
+                "",
+                Some(json!({"sub": "bench", "scope": "subscribers:read", "optcast_pages": "*"})),
+            ),
+        },
+        Case {
+            name: "ingest",
+            first_request: "empty SQS batch",
+            event: sqs.clone(),
+        },
+        Case {
+            name: "planner",
+            first_request: "empty SQS batch",
+            event: sqs.clone(),
+        },
+        Case {
+            name: "sender",
+            first_request: "empty SQS batch",
+            event: sqs.clone(),
+        },
+        Case {
+            name: "eraser",
+            first_request: "empty SQS batch",
+            event: sqs,
+        },
+        Case {
+            name: "scheduler",
+            first_request: "schedule (DynamoDB)",
+            event: schedule.clone(),
+        },
+        Case {
+            name: "sweeper",
+            first_request: "schedule (DynamoDB, S3)",
+            event: schedule,
+        },
+    ]
+}
+
+/// The environment `template.yaml` sets on the functions (the union: each
+/// reads only its own), with the secrets inline and AWS at `aws`.
+fn environment(function: &str, runtime_api: SocketAddr, aws: SocketAddr) -> Vec<(String, String)> {
+    let aws_url = format!("http://{aws}");
+    let queue = |name: &str| format!("{aws_url}/123456789012/optcast-{name}");
+    let mut env: Vec<(String, String)> = [
+        ("AWS_LAMBDA_FUNCTION_NAME", format!("optcast-{function}")),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/optcast-{function}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/01/[$LATEST]bench".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+        ("_HANDLER", "bootstrap".into()),
+        ("TZ", ":UTC".into()),
+        ("AWS_REGION", "us-west-2".into()),
+        ("AWS_DEFAULT_REGION", "us-west-2".into()),
+        ("AWS_ACCESS_KEY_ID", "bench".into()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+        ("AWS_SESSION_TOKEN", "bench".into()),
+        ("AWS_ENDPOINT_URL", aws_url.clone()),
+        ("RUST_LOG", "info".into()),
+        ("SUBSCRIBERS_TABLE", "optcast-SubscribersTable".into()),
+        ("CONSENT_LOG_TABLE", "optcast-ConsentLogTable".into()),
+        ("MESSAGES_TABLE", "optcast-MessagesTable".into()),
+        ("EVENTS_TABLE", "optcast-EventsTable".into()),
+        ("SUBJECT_KEYS_TABLE", "optcast-SubjectKeysTable".into()),
+        ("PAGES_TABLE", "optcast-PagesTable".into()),
+        ("BROADCASTS_TABLE", "optcast-BroadcastsTable".into()),
+        ("DELIVERIES_TABLE", "optcast-DeliveriesTable".into()),
+        ("PRIVACY_TABLE", "optcast-PrivacyTable".into()),
+        (
+            "OPTCAST_PSEUDONYM_KEYS",
+            r#"{"current":"k1","keys":{"k1":"YmVuY2gtcHNldWRvbnltLWtleS0zMi1ieXRlcy1sb25nIQ=="}}"#.into(),
+        ),
+        ("META_APP_SECRET", "bench-app-secret".into()),
+        ("META_VERIFY_TOKEN", VERIFY_TOKEN.into()),
+        ("META_APP_ID", "1000000000000009".into()),
+        ("GRAPH_API_URL", format!("{aws_url}/graph")),
+        ("DATA_BUCKET", "optcast-data".into()),
+        ("KMS_KEY_ID", "alias/optcast".into()),
+        ("DEFAULT_RETENTION_DAYS", "365".into()),
+        ("UNSUBSCRIBED_PURGE_DAYS", "30".into()),
+        ("SWEEP_MAX_DELETES_PER_RUN", "200000".into()),
+        ("SEND_RATE_PER_SECOND", "20".into()),
+        ("ADMIN_AUTH", "api-gateway-jwt".into()),
+        ("PAGES_CLAIM", "optcast_pages".into()),
+        ("INGEST_QUEUE_URL", queue("ingest")),
+        ("INGEST_CHUNK_QUEUE_URL", queue("ingest-chunks")),
+        ("INGEST_DLQ_URL", queue("ingest-dlq")),
+        ("INGEST_CHUNK_DLQ_URL", queue("ingest-chunks-dlq")),
+        ("ERASURE_QUEUE_URL", queue("erasure")),
+        ("PLAN_QUEUE_URL", queue("plan")),
+        ("SEND_QUEUE_URL", queue("send")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    env.sort();
+    env
+}
+
+/// What the fake Runtime API reports to the bench.
+#[derive(Debug)]
+enum Report {
+    /// The first response (`/response`, `/error` or `/init/error`), when it arrived.
+    Answer {
+        at: Instant,
+        kind: &'static str,
+        body: Bytes,
+    },
+    /// The function asked for its next event after answering.
+    Idle,
+}
+
+struct Runtime {
+    event: Bytes,
+    function_arn: String,
+    handed_out: AtomicBool,
+    reports: mpsc::UnboundedSender<Report>,
+    stop: watch::Receiver<bool>,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    resp
+}
+
+/// The Lambda Runtime API, as much of it as a cold start uses: one event,
+/// then a `next` that waits until the bench stops the run.
+async fn runtime_api(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    let path = req.uri().path().to_string();
+    let kind = match (req.method().as_str(), path.as_str()) {
+        ("GET", "/2018-06-01/runtime/invocation/next") => {
+            if rt.handed_out.swap(true, Ordering::SeqCst) {
+                let _ = rt.reports.send(Report::Idle);
+                let mut stop = rt.stop.clone();
+                let _ = stop.wait_for(|s| *s).await;
+                return Ok(reply(410, "bench over"));
+            }
+            let deadline = optcast_shared::http::now_ms() + 10_000;
+            let mut resp = reply(200, rt.event.clone());
+            let h = resp.headers_mut();
+            h.insert("content-type", "application/json".parse().expect("static"));
+            h.insert("lambda-runtime-aws-request-id", REQUEST_ID.parse().expect("static"));
+            h.insert(
+                "lambda-runtime-deadline-ms",
+                deadline.to_string().parse().expect("digits"),
+            );
+            h.insert(
+                "lambda-runtime-invoked-function-arn",
+                rt.function_arn.parse().expect("ascii arn"),
+            );
+            h.insert(
+                "lambda-runtime-trace-id",
+                "Root=1-67890abc-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0"
+                    .parse()
+                    .expect("static"),
+            );
+            return Ok(resp);
+        }
+        ("POST", "/2018-06-01/runtime/init/error") => "init error",
+        ("POST", p) if p == format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response") => "response",
+        ("POST", p) if p == format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/error") => "error",
+        _ => return Ok(reply(404, "unknown runtime route")),
+    };
+    let at = Instant::now();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let _ = rt.reports.send(Report::Answer { at, kind, body });
+    Ok(reply(202, r#"{"status":"OK"}"#))
+}
+
+/// A blank AWS: every call succeeds with nothing in it.
+async fn blank_aws(calls: Arc<AtomicUsize>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    let json = req.headers().contains_key("x-amz-target");
+    let listing = req.uri().query().is_some_and(|q| q.contains("list-type=2"));
+    let _ = req.into_body().collect().await;
+    let mut resp = if json {
+        let mut r = reply(200, "{}");
+        r.headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0".parse().expect("static"));
+        r
+    } else if listing {
+        reply(
+            200,
+            r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>false</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>"#,
+        )
+    } else {
+        reply(200, Bytes::new())
+    };
+    resp.headers_mut()
+        .insert("x-amzn-requestid", "bench".parse().expect("static"));
+    Ok(resp)
+}
+
+async fn serve<F, Fut>(listener: TcpListener, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Reply, Infallible>> + Send + 'static,
+{
+    while let Ok((stream, _)) = listener.accept().await {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handler(req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+struct Sample {
+    ms: f64,
+    rss_kb: u64,
+    kind: &'static str,
+    aws_calls: usize,
+    body: Bytes,
+}
+
+/// Peak resident set size of `pid` in KiB (`VmHWM`).
+fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc status")
+}
+
+/// Execs `bin` as function `case` against a fresh fake Runtime API and
+/// measures one cold start.
+async fn cold_start(bin: &Path, case: &Case, aws: SocketAddr, aws_calls: &AtomicUsize) -> anyhow::Result<Sample> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let runtime_addr = listener.local_addr()?;
+    let (reports, mut rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop) = watch::channel(false);
+    let rt = Arc::new(Runtime {
+        event: Bytes::from(case.event.to_string()),
+        function_arn: format!("arn:aws:lambda:us-west-2:123456789012:function:optcast-{}", case.name),
+        handed_out: AtomicBool::new(false),
+        reports,
+        stop,
+    });
+    let server = tokio::spawn(serve(listener, move |req| runtime_api(rt.clone(), req)));
+    aws_calls.store(0, Ordering::SeqCst);
+
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .envs(environment(case.name, runtime_addr, aws))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("exec {}", bin.display()))?;
+    let result = async {
+        let (at, kind, body) = loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(Report::Answer { at, kind, body })) => break (at, kind, body),
+                Ok(Some(Report::Idle)) => continue,
+                Ok(None) | Err(_) => bail!("{}: no answer within 10 s", case.name),
+            }
+        };
+        // Peak RSS once the first invocation is over: it asks for the next
+        // event (or, after an init error, would exit).
+        if kind != "init error" {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+        }
+        let rss_kb = peak_rss_kb(child.id())?;
+        Ok(Sample {
+            ms: at.duration_since(start).as_secs_f64() * 1e3,
+            rss_kb,
+            kind,
+            aws_calls: aws_calls.load(Ordering::SeqCst),
+            body,
+        })
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = stop_tx.send(true);
+    server.abort();
+    result
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn binary_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.parent().context("bench binary has no directory")?.to_path_buf())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let runs: usize = match args.next() {
+        Some(n) => n.parse().context("usage: coldstart-bench [runs] [function…]")?,
+        None => 20,
+    };
+    let only: Vec<String> = args.collect();
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| c.name == "hello" || only.is_empty() || only.iter().any(|o| o == c.name))
+        .collect();
+    let dir = binary_dir()?;
+    let bin = |case: &Case| {
+        dir.join(if case.name == "hello" {
+            "coldstart-hello"
+        } else {
+            case.name
+        })
+    };
+    for case in &cases {
+        if !bin(case).is_file() {
+            bail!(
+                "{} not built: cargo build --release --workspace --bin {} …",
+                bin(case).display(),
+                bin(case).file_name().and_then(|f| f.to_str()).unwrap_or("?")
+            );
+        }
+    }
+
+    let aws_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let aws = aws_listener.local_addr()?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    tokio::spawn(serve(aws_listener, move |req| blank_aws(counter.clone(), req)));
+
+    // One unmeasured start each (page cache), then `runs` rounds, interleaved.
+    let mut samples: Vec<Vec<Sample>> = cases.iter().map(|_| Vec::new()).collect();
+    for case in &cases {
+        cold_start(&bin(case), case, aws, &calls).await?;
+    }
+    for _ in 0..runs {
+        for (case, out) in cases.iter().zip(samples.iter_mut()) {
+            out.push(cold_start(&bin(case), case, aws, &calls).await?);
+        }
+    }
+
+    println!(
+        "cold start: exec -> first response through a fake Lambda Runtime API, median of {runs} (x86_64 release binaries)"
+    );
+    println!(
+        "{:<10} {:<26} {:>8} {:>7} {:>9} {:>7} {:>5}  first answer",
+        "function", "first request", "ms", "xhello", "RSS MB", "xhello", "AWS"
+    );
+    let hello_ms = median(samples[0].iter().map(|s| s.ms).collect());
+    let hello_mb = median(samples[0].iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
+    let mut missed = Vec::new();
+    for (case, out) in cases.iter().zip(&samples) {
+        let ms = median(out.iter().map(|s| s.ms).collect());
+        let mb = median(out.iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
+        let last = out.last().context("no samples")?;
+        let answer = match std::str::from_utf8(&last.body) {
+            Ok(b) if b.len() <= 60 => b.to_string(),
+            Ok(b) => format!("{}…", &b[..b.char_indices().nth(60).map_or(b.len(), |(i, _)| i)]),
+            Err(_) => format!("{} bytes", last.body.len()),
+        };
+        println!(
+            "{:<10} {:<26} {:>8.2} {:>7.2} {:>9.1} {:>7.2} {:>5}  {} {}",
+            case.name,
+            case.first_request,
+            ms,
+            ms / hello_ms,
+            mb,
+            mb / hello_mb,
+            last.aws_calls,
+            last.kind,
+            answer
+        );
+        if case.name != "hello" && (ms / hello_ms > RATIO_TARGET || mb > RSS_TARGET_MB || last.kind != "response") {
+            missed.push(case.name);
+        }
+    }
+    if missed.is_empty() {
+        println!("targets (<= {RATIO_TARGET}x hello-world, <= {RSS_TARGET_MB} MB, a response): all met");
+    } else {
+        println!(
+            "targets (<= {RATIO_TARGET}x hello-world, <= {RSS_TARGET_MB} MB, a response): missed by {}",
+            missed.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The baseline of `coldstart-bench`: the smallest Rust Lambda, built with
+//! the same `lambda_runtime`, tokio runtime and release profile as the
+//! functions. It echoes its event.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            Ok::<_, lambda_runtime::Error>(event.payload)
+        },
+    ))
+    .await
+}
