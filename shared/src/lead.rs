@@ -65,6 +65,34 @@ pub struct Subscriber {
     pub version: u64,
 }
 
+impl Subscriber {
+    /// A lead as first stored: subscribed, nothing sent or read yet, no last
+    /// word on consent, version 0. `data_key` is the subject key as KMS
+    /// wrapped it; `created_at_ms` is ms since the epoch.
+    pub fn new(page_id: PageId, psid: Psid, platform: Platform, data_key: Vec<u8>, created_at_ms: i64) -> Self {
+        Self {
+            page_id,
+            psid,
+            platform,
+            status: SubscriberStatus::Subscribed,
+            consent_changed_at_ms: 0,
+            opted_in: None,
+            last_inbound_at_ms: None,
+            data_key,
+            marketing: None,
+            tags: BTreeSet::new(),
+            delivered_watermark: 0,
+            read_watermark: 0,
+            last_marketing_sent_at_ms: None,
+            marketing_hold_until_ms: None,
+            consent_intent_at_ms: 0,
+            consent_intent_clamped: false,
+            created_at_ms,
+            version: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRecord {
     pub at_ms: i64,

@@ -1,7 +1,7 @@
 //! Applying one event exactly once: read the lead, let the consent rules
 //! decide, and commit marker, lead, consent record and message together.
 
-use optcast_shared::consent::{self, ConsentState, SubscriberStatus};
+use optcast_shared::consent::{self, ConsentState};
 use optcast_shared::crypto::{self, DataKey};
 use optcast_shared::ids::Psid;
 use optcast_shared::lead::{Proof, Subscriber};
@@ -162,26 +162,13 @@ impl Ingest {
 }
 
 pub(crate) fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) -> Subscriber {
-    Subscriber {
-        page_id: event.page_id.clone(),
-        psid: psid.clone(),
-        platform: event.platform,
-        status: SubscriberStatus::Subscribed,
-        consent_changed_at_ms: 0,
-        opted_in: None,
-        last_inbound_at_ms: None,
-        data_key: key.wrapped.clone(),
-        marketing: None,
-        tags: Default::default(),
-        delivered_watermark: 0,
-        read_watermark: 0,
-        last_marketing_sent_at_ms: None,
-        marketing_hold_until_ms: None,
-        consent_intent_at_ms: 0,
-        consent_intent_clamped: false,
-        created_at_ms: at_ms,
-        version: 0,
-    }
+    Subscriber::new(
+        event.page_id.clone(),
+        psid.clone(),
+        event.platform,
+        key.wrapped.clone(),
+        at_ms,
+    )
 }
 
 #[cfg(test)]

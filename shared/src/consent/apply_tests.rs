@@ -1,33 +1,9 @@
 use super::*;
+use crate::consent::tests::{event, text};
 use crate::consent::ConsentReason;
-use crate::ids::{Mid, PageId, Psid};
-use crate::meta::{EventKind, MessageEvent, Platform};
+use crate::ids::{PageId, Psid};
+use crate::meta::{EventKind, Platform};
 
-fn event(kind: EventKind, ts: i64) -> InboundEvent {
-    InboundEvent {
-        platform: Platform::Messenger,
-        page_id: PageId::parse("1").unwrap(),
-        subject: Psid::parse("2").unwrap(),
-        timestamp_ms: ts,
-        time_clamped: false,
-        standby: false,
-        kind,
-        key: "k".into(),
-        sha256: crate::meta::ProofHash::known("0".repeat(64)),
-    }
-}
-fn text(t: &str, ts: i64) -> InboundEvent {
-    event(
-        EventKind::Message(MessageEvent {
-            mid: Some(Mid::parse("m").unwrap()),
-            text: Some(t.into()),
-            quick_reply_payload: None,
-            attachments: vec![],
-            reply_to: None,
-        }),
-        ts,
-    )
-}
 fn reaction(ts: i64) -> InboundEvent {
     event(
         EventKind::Reaction {
@@ -68,26 +44,13 @@ fn changes(outcome: Outcome) -> Changes {
     }
 }
 fn subscriber() -> Subscriber {
-    Subscriber {
-        page_id: PageId::parse("1").unwrap(),
-        psid: Psid::parse("2").unwrap(),
-        platform: Platform::Messenger,
-        status: SubscriberStatus::Subscribed,
-        consent_changed_at_ms: 0,
-        opted_in: None,
-        last_inbound_at_ms: None,
-        data_key: vec![1],
-        marketing: None,
-        tags: Default::default(),
-        delivered_watermark: 0,
-        read_watermark: 0,
-        last_marketing_sent_at_ms: None,
-        marketing_hold_until_ms: None,
-        consent_intent_at_ms: 0,
-        consent_intent_clamped: false,
-        created_at_ms: 1,
-        version: 0,
-    }
+    Subscriber::new(
+        PageId::parse("1").unwrap(),
+        Psid::parse("2").unwrap(),
+        Platform::Messenger,
+        vec![1],
+        1,
+    )
 }
 fn proof() -> Proof {
     Proof {

@@ -3,7 +3,7 @@ use crate::ids::{Mid, PageId, Psid};
 use crate::meta::EditEvent;
 use crate::meta::{MessageEvent, OptInEvent, Platform, PostbackEvent};
 
-fn event(kind: EventKind, ts: i64) -> InboundEvent {
+pub(super) fn event(kind: EventKind, ts: i64) -> InboundEvent {
     InboundEvent {
         platform: Platform::Messenger,
         page_id: PageId::parse("1").unwrap(),
@@ -16,7 +16,7 @@ fn event(kind: EventKind, ts: i64) -> InboundEvent {
         sha256: crate::meta::ProofHash::known("0".repeat(64)),
     }
 }
-fn text(t: &str, ts: i64) -> InboundEvent {
+pub(super) fn text(t: &str, ts: i64) -> InboundEvent {
     event(
         EventKind::Message(MessageEvent {
             mid: Some(Mid::parse("m").unwrap()),
