@@ -56,15 +56,18 @@ fn check_broadcast_id(kind: &'static str, raw: &str) -> Result<(), IdError> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $check:path) => {
         $(#[$doc])*
+        ///
+        /// Shared, not copied, when cloned: every event of an entry and every
+        /// store call holds the same id.
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
-            pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
-                let raw = raw.into();
-                $check($kind, &raw)?;
-                Ok(Self(raw))
+            pub fn parse(raw: impl AsRef<str>) -> Result<Self, IdError> {
+                let raw = raw.as_ref();
+                $check($kind, raw)?;
+                Ok(Self(raw.into()))
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -78,7 +81,7 @@ macro_rules! id_type {
         }
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.to_string()
             }
         }
         impl fmt::Display for $name {
@@ -157,7 +160,7 @@ impl BroadcastId {
         use rand::RngCore;
         let mut bytes = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut bytes);
-        Self(hex::encode(bytes))
+        Self(hex::encode(bytes).into())
     }
 }
 

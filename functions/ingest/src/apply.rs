@@ -50,7 +50,7 @@ impl Ingest {
         let proof = || Proof {
             event_key: event.key.clone(),
             event_time_ms,
-            event_sha256: event.sha256.as_str().to_string(),
+            event_sha256: event.proof_sha256().to_string(),
             delivery_sha256: delivery_sha256.to_string(),
         };
         for _ in 0..MAX_CONFLICT_RETRIES {

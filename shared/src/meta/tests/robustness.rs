@@ -150,7 +150,7 @@ fn the_same_item_always_hashes_the_same() {
         r#"{"timestamp":1718000000000,"read":{"watermark":1718000000000},"recipient":{"id":"1000000000000001"},"sender":{"id":"2000000000000002"}}"#,
     ));
     assert_eq!(a.key, b.key);
-    assert_eq!(a.sha256, b.sha256);
+    assert_eq!(a.proof_sha256(), b.proof_sha256());
 }
 
 #[test]
