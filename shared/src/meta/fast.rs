@@ -169,7 +169,7 @@ mod tests {
         let (fast, general) = both(raw, Some(&page));
         assert_eq!(fast, general);
         let Unit::Event(e) = fast else { panic!("not an event") };
-        assert_eq!(e.key, "m_00000000000000000000000000000001");
+        assert_eq!(&*e.key, "m_00000000000000000000000000000001");
         assert_eq!(e.timestamp_ms, 1_700_000_000_001);
     }
 

@@ -190,7 +190,7 @@ pub struct InboundEvent {
     pub kind: EventKind,
     /// The idempotency key within (page, subject): Meta's mid where there is
     /// one (hashed when it could break a key), else a hash of the item.
-    pub key: String,
+    pub key: std::sync::Arc<str>,
     /// The consent proof: read it with [`InboundEvent::proof_sha256`].
     pub sha256: ProofHash,
 }

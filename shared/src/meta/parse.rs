@@ -328,7 +328,7 @@ impl Context<'_> {
             time_clamped: time.clamped,
             standby,
             kind,
-            key,
+            key: key.into(),
             sha256: sha256.clone(),
         };
         let Some((subject_side, kind, key)) = classify(&value, &hashed) else {
