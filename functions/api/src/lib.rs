@@ -23,6 +23,8 @@ mod auth;
 mod broadcasts;
 mod control;
 mod quarantine;
+#[cfg(test)]
+mod openapi_tests;
 mod subjects;
 use auth::{auth_from_source, find, Found};
 pub use auth::{AdminAuth, Op, Route, ROUTES};
