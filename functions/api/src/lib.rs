@@ -22,9 +22,9 @@ mod audience;
 mod auth;
 mod broadcasts;
 mod control;
-mod quarantine;
 #[cfg(test)]
 mod openapi_tests;
+mod quarantine;
 mod subjects;
 use auth::{auth_from_source, find, Found};
 pub use auth::{AdminAuth, Op, Route, ROUTES};

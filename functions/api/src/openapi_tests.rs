@@ -34,8 +34,14 @@ fn every_route_the_router_serves_is_in_the_open_api_document_and_nothing_else() 
         .iter()
         .map(|r| (r.method.to_string(), r.path.to_string()))
         .collect();
-    let undocumented: Vec<String> = in_code.difference(&documented).map(|(m, p)| format!("{m} {p}")).collect();
-    let unserved: Vec<String> = documented.difference(&in_code).map(|(m, p)| format!("{m} {p}")).collect();
+    let undocumented: Vec<String> = in_code
+        .difference(&documented)
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    let unserved: Vec<String> = documented
+        .difference(&in_code)
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
     assert!(
         undocumented.is_empty() && unserved.is_empty(),
         "routes in the router (api ROUTES) but not in functions/api/openapi.json: {undocumented:?}; \
@@ -68,5 +74,8 @@ fn the_document_is_open_api_3_1_with_one_error_shape() {
     assert_eq!(doc["jsonSchemaDialect"], "https://json-schema.org/draft/2020-12/schema");
     let error = &doc["components"]["schemas"]["Error"];
     assert_eq!(error["required"], serde_json::json!(["error"]));
-    assert_eq!(error["properties"]["error"]["required"], serde_json::json!(["code", "message"]));
+    assert_eq!(
+        error["properties"]["error"]["required"],
+        serde_json::json!(["code", "message"])
+    );
 }
