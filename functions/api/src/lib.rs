@@ -68,8 +68,6 @@ pub enum ApiError {
     Dispatch(#[from] dispatch::DispatchError),
     #[error("could not queue the erasure")]
     Queue(String),
-    #[error("the Graph API could not be reached")]
-    Graph(String),
     #[error("export failed")]
     Export(#[from] optcast_shared::export::ExportError),
 }
@@ -89,7 +87,6 @@ impl ApiError {
             | ApiError::Crypto(_)
             | ApiError::Dispatch(_)
             | ApiError::Queue(_)
-            | ApiError::Graph(_)
             | ApiError::Export(_) => (503, "unavailable"),
         }
     }
