@@ -283,7 +283,8 @@ impl Sender {
                         // a no-op); no new claim passes the lanes' state check.
                         self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
                         self.store.release(task, hold).await?;
-                        Ok(JobOutcome::Nothing)
+                        // This lead's job waits for the resume like the rest.
+                        self.park_if_paused(task, BroadcastState::Paused, now).await
                     }
                     SendErrorAction::Fail => {
                         self.store.complete(task, DeliveryState::Failed, None).await?;

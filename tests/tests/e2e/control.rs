@@ -245,6 +245,38 @@ async fn a_job_parked_while_paused_never_reaches_a_lead_who_unsubscribed_meanwhi
 }
 
 #[tokio::test]
+async fn a_broadcast_the_sender_paused_on_a_page_error_sends_every_lead_once_when_resumed() {
+    use optcast_local::fake_graph::{FakeError, Rule};
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let all = leads("2085", 6);
+    app.seed_leads(PAGE, &all).await;
+    // The first send meets an invalid page token: the sender pauses.
+    app.stack.graph.script(Rule {
+        recipient: None,
+        error: FakeError::InvalidToken,
+        times: 1,
+    });
+    let id = app.create_broadcast(text(PAGE, "After a token fix")).await;
+    let paused = app.wait_state(&id, "paused").await;
+    assert!(
+        paused["paused_reason"].as_str().unwrap().contains("InvalidToken"),
+        "{paused}"
+    );
+    app.drain(&["SendQueue", "PlanQueue"]).await;
+    let (status, _) = app
+        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
+        .await;
+    assert_eq!(status, 200);
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], all.len(), "{done}");
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "lead {p}");
+    }
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_broadcast_paused_before_it_was_planned_plans_its_whole_audience_on_resume() {
     let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into(), "planner".into()]).await;
     app.register_page(PAGE).await;
