@@ -38,6 +38,9 @@ pub struct Broadcast {
     pub shards_done: u32,
     pub cursors: BTreeMap<u32, String>,
     pub paused_reason: Option<String>,
+    /// When it was last resumed (ms); `None` if never paused and resumed.
+    /// Only a resumed broadcast can have parked jobs to send again.
+    pub resumed_at_ms: Option<i64>,
 }
 
 /// A marketing-messages claim's hold on its lead: no other marketing claim

@@ -16,6 +16,9 @@
 //! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
+//! - `control`: a page's broadcasts listed, parked jobs of a paused
+//!   broadcast, resume;
+//! - `roster`: a page's leads listed by status and tag, tags added and removed;
 //! - `privacy`: erasure requests and the audit trail (privacy table);
 //! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
 //! - `cursor`: the one cursor type of every paged read;
@@ -28,6 +31,7 @@
 mod audience;
 mod batch;
 mod broadcasts;
+mod control;
 mod cursor;
 mod deliveries;
 mod erasure;
@@ -39,6 +43,7 @@ mod messages;
 mod pages;
 mod privacy;
 mod records;
+mod roster;
 pub mod sweep;
 mod tombstones;
 mod tx;
@@ -46,6 +51,7 @@ mod tx;
 pub use audience::AudiencePage;
 pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
+pub use control::BroadcastList;
 pub use cursor::Cursor;
 pub use erasure::{DeletedRecords, Shred};
 pub use error::StoreError;
@@ -56,6 +62,7 @@ pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
 pub use privacy::{AuditTrail, Requests};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};
+pub use roster::{LeadList, LeadSummary, TagWrite};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 
 /// Table names, from the environment `template.yaml` sets.
