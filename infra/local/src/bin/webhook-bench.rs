@@ -13,6 +13,10 @@ use std::process::Command;
 
 use optcast_shared::{meta, signature};
 
+// The allocator the webhook and ingest functions run with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &[u8] = b"bench-secret";
 
 /// The baseline's delivery, byte for byte: `json.dumps(ensure_ascii=True,
