@@ -1,8 +1,22 @@
 //! Typed configuration, read once per cold start. In Lambda the values come
 //! from the environment `template.yaml` sets; the local runner passes the same
 //! names through a lookup so several functions can share one process.
+//!
+//! Each function reads every name it uses into one typed value
+//! (`SenderConfig`, `ApiConfig`, …) with [`required`] and [`bounded`] before
+//! it builds a client, so a wrong or missing setting stops the cold start
+//! with an error naming the variable, not a request later.
+
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
 
 use secrecy::SecretString;
+
+mod clients;
+mod tls;
+pub use clients::{aws, dynamodb, https_client};
+pub use tls::rustls_client_config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -10,6 +24,14 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid configuration {0}: {1}")]
     Invalid(&'static str, String),
+    /// A number outside the bounds its variable allows.
+    #[error("invalid configuration {name}: {value} is outside {min}..={max}")]
+    OutOfRange {
+        name: &'static str,
+        value: String,
+        min: String,
+        max: String,
+    },
     #[error("could not read secret {0}: {1}")]
     Secret(&'static str, String),
 }
@@ -42,6 +64,46 @@ pub fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigEr
     src.get(name).ok_or(ConfigError::Missing(name))
 }
 
+/// The number `name` holds, `default` when it is unset; it must lie in
+/// `range` (both ends included). A value outside the bounds is refused, not
+/// clamped: a setting that does not mean what it says stops the cold start
+/// with an error naming the variable and the bound.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] when the value is not a number of type `T`
+/// (a whole number for the integer types); [`ConfigError::OutOfRange`] when
+/// it is one but outside `range`.
+pub fn bounded<T>(src: &dyn Source, name: &'static str, default: T, range: RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + Display + Copy,
+{
+    debug_assert!(
+        range.contains(&default),
+        "{name}: default {default} outside {}..={}",
+        range.start(),
+        range.end()
+    );
+    let Some(raw) = src.get(name) else {
+        return Ok(default);
+    };
+    let value: T = raw.trim().parse().map_err(|_| {
+        ConfigError::Invalid(
+            name,
+            format!("{raw:?} is not a number in {}..={}", range.start(), range.end()),
+        )
+    })?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::OutOfRange {
+            name,
+            value: value.to_string(),
+            min: range.start().to_string(),
+            max: range.end().to_string(),
+        })
+    }
+}
+
 /// Meta app credentials. `Debug` never prints them.
 #[derive(Debug, Clone)]
 pub struct MetaSecrets {
@@ -50,24 +112,52 @@ pub struct MetaSecrets {
 }
 
 impl MetaSecrets {
-    /// `META_APP_SECRET` / `META_VERIFY_TOKEN` if set (local runs); otherwise
-    /// the JSON secret `{"app_secret","verify_token"}` named by `META_SECRET_ARN`
-    /// in AWS Secrets Manager, so no secret sits in plain Lambda configuration.
+    /// Reads the secrets where [`MetaSecretsSource::from_source`] says they are.
     ///
     /// # Errors
-    /// [`ConfigError::Missing`] with neither the variables nor the ARN;
-    /// [`ConfigError::Secret`] when Secrets Manager fails or the secret is not
-    /// the expected JSON.
+    /// As [`MetaSecretsSource::from_source`] and [`MetaSecretsSource::load`].
     pub async fn load(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        MetaSecretsSource::from_source(src)?.load(aws).await
+    }
+}
+
+/// Where the Meta app credentials come from, read with the rest of a
+/// function's configuration; [`MetaSecretsSource::load`] fetches them.
+#[derive(Debug, Clone)]
+pub enum MetaSecretsSource {
+    /// `META_APP_SECRET` and `META_VERIFY_TOKEN` (local runs).
+    Inline(MetaSecrets),
+    /// The JSON secret `{"app_secret","verify_token"}` in AWS Secrets Manager
+    /// named by `META_SECRET_ARN`, so no secret sits in plain Lambda
+    /// configuration.
+    SecretsManager { arn: String },
+}
+
+impl MetaSecretsSource {
+    /// # Errors
+    /// [`ConfigError::Missing`] with neither both variables nor the ARN.
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         if let (Some(secret), Some(token)) = (src.get("META_APP_SECRET"), src.get("META_VERIFY_TOKEN")) {
-            return Ok(Self {
+            return Ok(Self::Inline(MetaSecrets {
                 app_secret: secret.into(),
                 verify_token: token.into(),
-            });
+            }));
         }
-        let arn = src
-            .get("META_SECRET_ARN")
-            .ok_or(ConfigError::Missing("META_APP_SECRET or META_SECRET_ARN"))?;
+        src.get("META_SECRET_ARN")
+            .map(|arn| Self::SecretsManager { arn })
+            .ok_or(ConfigError::Missing("META_APP_SECRET or META_SECRET_ARN"))
+    }
+
+    /// The credentials (one Secrets Manager call for an ARN).
+    ///
+    /// # Errors
+    /// [`ConfigError::Secret`] when Secrets Manager fails or the secret is
+    /// not the expected JSON.
+    pub async fn load(self, aws: &aws_config::SdkConfig) -> Result<MetaSecrets, ConfigError> {
+        let arn = match self {
+            Self::Inline(secrets) => return Ok(secrets),
+            Self::SecretsManager { arn } => arn,
+        };
         #[derive(serde::Deserialize)]
         struct Stored {
             app_secret: String,
@@ -76,136 +166,15 @@ impl MetaSecrets {
         let raw = secret_string(aws, "META_SECRET_ARN", arn).await?;
         let stored: Stored = serde_json::from_str(&raw)
             .map_err(|_| ConfigError::Secret("META_SECRET_ARN", "not the expected JSON".into()))?;
-        Ok(Self {
+        Ok(MetaSecrets {
             app_secret: stored.app_secret.into(),
             verify_token: stored.verify_token.into(),
         })
     }
 }
 
-/// The AWS SDK configuration: region defaults to us-west-2 (Oregon), and
-/// `AWS_ENDPOINT_URL` (the emulator locally) is honoured by the SDK itself.
-/// Every client made from it shares one [`https_client`], so the TLS setup
-/// happens once, on the first AWS request, not once per client at start-up.
-pub async fn aws() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-west-2"))
-        .http_client(https_client())
-        .load()
-        .await
-}
-
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the system's
-/// trust store, certificates verified, proxies from the environment), built
-/// lazily.
-///
-/// The stock client builds a TLS connector each time an SDK client is
-/// constructed, only to drop it ("so that native certs load at client
-/// initialization"): reading and parsing the system trust store, once per
-/// client. A function constructing four clients paid that four times before
-/// its first request, which was most of its cold start, even when the first
-/// request (a webhook handshake) calls no AWS service. This wrapper skips that
-/// eager build; the connector is made on the first request and cached, one per
-/// timeout setting, for every client sharing this HTTP client.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
-    // What `aws-smithy-runtime`'s `default_https_client` builds for the
-    // latest behavior version.
-    let stock = Builder::new().build_with_connector_fn(|settings, components| {
-        let mut conn =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
-        conn.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            conn.set_sleep_impl(components.sleep_impl());
-        }
-        conn.set_proxy_config(Some(ProxyConfig::from_env()));
-        conn.build()
-    });
-    aws_smithy_runtime_api::client::http::SharedHttpClient::new(LazyHttps(stock))
-}
-
-/// An HTTP client whose connectors are made only when a request needs one
-/// (see [`https_client`]).
-#[derive(Debug)]
-struct LazyHttps(aws_smithy_runtime_api::client::http::SharedHttpClient);
-
-impl aws_smithy_runtime_api::client::http::HttpClient for LazyHttps {
-    fn http_connector(
-        &self,
-        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        self.0.http_connector(settings, components)
-    }
-
-    // `validate_base_client_config` is deliberately the trait's no-op: the
-    // inner client's builds and drops a TLS connector.
-
-    fn validate_final_config(
-        &self,
-        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        self.0.validate_final_config(components, cfg)
-    }
-
-    fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
-        self.0.connector_metadata()
-    }
-}
-
-/// A DynamoDB client for `aws` that also retries single-item writes DynamoDB
-/// rejects with `TransactionConflictException` (the SDK does not by default).
-pub fn dynamodb(aws: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(aws)
-            .retry_classifier(RetryTransactionConflicts)
-            .build(),
-    )
-}
-
-/// DynamoDB refuses a `PutItem`, `UpdateItem` or `DeleteItem` on an item a
-/// transaction holds at that moment. Concurrent sends hold broadcast lanes
-/// and leads in transactions all the time, so a single-item write meeting one
-/// (a planner checkpoint, the marketing-send record after a message went out)
-/// is tried again like any transient error, not failed.
-#[derive(Debug)]
-struct RetryTransactionConflicts;
-
-impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for RetryTransactionConflicts {
-    fn classify_retry(
-        &self,
-        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
-    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
-        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-        use aws_sdk_dynamodb::operation::{
-            delete_item::DeleteItemError, put_item::PutItemError, update_item::UpdateItemError,
-        };
-        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
-        let Some(Err(err)) = ctx.output_or_error() else {
-            return RetryAction::NoActionIndicated;
-        };
-        let Some(op) = err.as_operation_error() else {
-            return RetryAction::NoActionIndicated;
-        };
-        let code = op
-            .downcast_ref::<UpdateItemError>()
-            .and_then(|e| e.code())
-            .or_else(|| op.downcast_ref::<PutItemError>().and_then(|e| e.code()))
-            .or_else(|| op.downcast_ref::<DeleteItemError>().and_then(|e| e.code()));
-        if code == Some("TransactionConflictException") {
-            RetryAction::transient_error()
-        } else {
-            RetryAction::NoActionIndicated
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        "TransactionConflictException"
-    }
-}
-
-/// The value of `name` as a `u32`, `default` when unset.
+/// The value of `name` as a `u32`, `default` when unset, unbounded (prefer
+/// [`bounded`], which also says what values make sense).
 ///
 /// # Errors
 /// [`ConfigError::Invalid`] when it is set but not a `u32`.
@@ -226,16 +195,19 @@ pub fn parse_u32(src: &dyn Source, name: &'static str, default: u32) -> Result<u
 /// is not a valid key set.
 pub async fn install_pseudonyms(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<(), ConfigError> {
     use crate::pseudonym::{self, Pseudonyms};
-    let json = if let Some(json) = src.get("OPTCAST_PSEUDONYM_KEYS") {
-        json
+    let (name, json) = if let Some(json) = src.get("OPTCAST_PSEUDONYM_KEYS") {
+        ("OPTCAST_PSEUDONYM_KEYS", json)
     } else if let Some(arn) = src.get("PSEUDONYM_SECRET_ARN") {
-        secret_string(aws, "PSEUDONYM_SECRET_ARN", arn).await?
+        (
+            "PSEUDONYM_SECRET_ARN",
+            secret_string(aws, "PSEUDONYM_SECRET_ARN", arn).await?,
+        )
     } else if src.get("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         return Err(ConfigError::Missing("PSEUDONYM_SECRET_ARN"));
     } else {
         return Ok(());
     };
-    let keys = Pseudonyms::parse(&json).map_err(|e| ConfigError::Invalid("pseudonym keys", e.to_string()))?;
+    let keys = Pseudonyms::parse(&json).map_err(|e| ConfigError::Invalid(name, e.to_string()))?;
     pseudonym::install(keys);
     Ok(())
 }
@@ -256,3 +228,6 @@ async fn secret_string(aws: &aws_config::SdkConfig, name: &'static str, arn: Str
         .map(str::to_string)
         .ok_or(ConfigError::Secret(name, "not a string secret".into()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::crypto::KeyRing;
 use crate::ids::{PageId, Psid};
 use crate::meta::{self, DeliveryItem, Unit};
-use crate::queue::{self, DeliveryQueue, QueueError};
+use crate::queue::{self, ClaimCheck, IngestJob, Producer, QueueError};
 
 /// Messages one purge reads per queue at most; a larger DLQ fails the job,
 /// which is retried (and alarms) rather than completing with copies left.
@@ -190,15 +190,14 @@ impl RawCopies {
                             received_at_ms,
                             body_sha256,
                         } => {
-                            DeliveryQueue {
-                                sqs: &self.sqs,
+                            let claims = ClaimCheck {
                                 s3: &self.s3,
                                 keys: &self.keys,
-                                queue_url,
                                 bucket: &self.bucket,
-                            }
-                            .enqueue_chunks(&[rebuilt], received_at_ms, &body_sha256)
-                            .await?;
+                            };
+                            Producer::<IngestJob>::new(self.sqs.clone(), queue_url)
+                                .enqueue_chunks(&claims, &[rebuilt], received_at_ms, &body_sha256)
+                                .await?;
                             self.delete(queue_url, &receipt, body).await?;
                             report.messages_rewritten += 1;
                             report.items_removed += removed;

@@ -8,6 +8,9 @@ use serde::Serialize;
 pub const DAY_MS: i64 = 86_400_000;
 pub const DEFAULT_RETENTION_DAYS: u32 = 730;
 pub const DEFAULT_UNSUBSCRIBED_PURGE_DAYS: u32 = 30;
+/// The retention a page may have, in days (`PUT /v1/pages`), and so the
+/// bounds of `DEFAULT_RETENTION_DAYS`: one day to ten years.
+pub const RETENTION_DAYS_BOUNDS: std::ops::RangeInclusive<u32> = 1..=3650;
 
 /// Records strictly older than this have expired.
 pub fn cutoff_ms(now_ms: i64, days: u32) -> i64 {

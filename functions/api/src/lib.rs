@@ -14,8 +14,8 @@ use optcast_shared::erasure::{Eraser, Requests};
 use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::ids::PageId;
 use optcast_shared::queue::{ErasureJob, IngestJob, PlanJob, Producer};
-use optcast_shared::store::{BroadcastStore, SendTables};
-use optcast_shared::store::{Store, StoreError, Tables};
+use optcast_shared::store::BroadcastStore;
+use optcast_shared::store::{Store, StoreError};
 use optcast_shared::{dispatch, telemetry};
 
 mod audience;
@@ -25,9 +25,11 @@ mod control;
 #[cfg(test)]
 mod openapi_tests;
 mod quarantine;
+mod settings;
 mod subjects;
-use auth::{auth_from_source, find, Found};
+use auth::{find, Found};
 pub use auth::{AdminAuth, Op, Route, ROUTES};
+pub use settings::ApiConfig;
 
 /// The OpenAPI 3.1 document of this API, served at `GET /v1/openapi.json`.
 /// Written by hand (the responses are built as JSON values, not typed
@@ -140,49 +142,49 @@ struct Exports {
 }
 
 impl Api {
+    /// # Errors
+    /// [`ConfigError`] as [`ApiConfig::from_source`].
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let auth = auth_from_source(src)?;
+        Ok(Self::new(ApiConfig::from_source(src)?, aws))
+    }
+
+    /// The API with its clients built from `aws`.
+    pub fn new(cfg: ApiConfig, aws: &aws_config::SdkConfig) -> Self {
         let ddb = config::dynamodb(aws);
-        let send_tables = SendTables::from_source(src)?;
-        let leads = Store::new(ddb.clone(), Tables::from_source(src)?);
+        let leads = Store::new(ddb.clone(), cfg.tables);
         let sqs = aws_sdk_sqs::Client::new(aws);
-        Ok(Self {
-            auth,
+        let s3 = aws_sdk_s3::Client::new(aws);
+        Self {
+            auth: cfg.auth,
             eraser: Eraser::new(
                 leads.clone(),
-                send_tables.deliveries.clone(),
-                config::required(src, "PRIVACY_TABLE")?,
+                cfg.send_tables.deliveries.clone(),
+                cfg.privacy_table.clone(),
             ),
             requests: Requests {
                 ddb: ddb.clone(),
-                table: config::required(src, "PRIVACY_TABLE")?,
+                table: cfg.privacy_table.clone(),
             },
             audit: AuditTrail {
                 ddb: ddb.clone(),
-                table: config::required(src, "PRIVACY_TABLE")?,
+                table: cfg.privacy_table,
             },
-            erasures: Producer::new(sqs.clone(), config::required(src, "ERASURE_QUEUE_URL")?),
+            erasures: Producer::new(sqs.clone(), cfg.erasure_queue_url),
             exports: Exports {
-                s3: aws_sdk_s3::Client::new(aws),
-                bucket: config::required(src, "DATA_BUCKET")?,
-                inline_limit: config::parse_u32(src, "EXPORT_INLINE_LIMIT_BYTES", 4 * 1024 * 1024)? as usize,
-                part_size: config::parse_u32(src, "EXPORT_PART_BYTES", 8 * 1024 * 1024)? as usize,
+                s3: s3.clone(),
+                bucket: cfg.bucket.clone(),
+                inline_limit: cfg.export_inline_limit_bytes,
+                part_size: cfg.export_part_bytes,
             },
-            broadcasts: BroadcastStore::new(ddb, send_tables),
+            broadcasts: BroadcastStore::new(ddb, cfg.send_tables),
             leads,
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
-            plans: Producer::new(sqs.clone(), config::required(src, "PLAN_QUEUE_URL")?),
-            default_retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,
-            quarantine: optcast_shared::quarantine::Quarantine {
-                s3: aws_sdk_s3::Client::new(aws),
-                bucket: config::required(src, "DATA_BUCKET")?,
-            },
-            ingest_chunks: Producer::new(sqs, config::required(src, "INGEST_CHUNK_QUEUE_URL")?),
-            graph: optcast_shared::graph::GraphClient::new(
-                src.get("GRAPH_API_URL")
-                    .unwrap_or_else(|| optcast_shared::graph::DEFAULT_BASE_URL.into()),
-            ),
-        })
+            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            plans: Producer::new(sqs.clone(), cfg.plan_queue_url),
+            default_retention_days: cfg.default_retention_days,
+            quarantine: optcast_shared::quarantine::Quarantine { s3, bucket: cfg.bucket },
+            ingest_chunks: Producer::new(sqs, cfg.ingest_chunk_queue_url),
+            graph: optcast_shared::graph::GraphClient::new(cfg.graph_api_url),
+        }
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {

@@ -8,16 +8,19 @@
 //! deliveries held in the ingest dead-letter queues ([`RawCopies`]).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
+use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, Requests};
 use optcast_shared::graph::{GraphClient, GraphError};
 use optcast_shared::http::now_ms;
 use optcast_shared::queue::{self, ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::raw_copies::{PurgeReport, RawCopies};
-use optcast_shared::store::{SendTables, Store, StoreError, Tables};
+use optcast_shared::store::{Store, StoreError};
 use optcast_shared::{sqs_batch, telemetry};
 use secrecy::SecretString;
+
+mod settings;
+pub use settings::EraserConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EraserError {
@@ -51,35 +54,41 @@ pub struct Outcome {
 }
 
 impl Eraser {
+    /// # Errors
+    /// [`ConfigError`] as [`EraserConfig::from_source`], or when the Meta
+    /// secrets cannot be read.
     pub async fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Self::new(EraserConfig::from_source(src)?, aws).await
+    }
+
+    /// The eraser with its clients built from `aws` (and the Meta app
+    /// secret read, from Secrets Manager in AWS).
+    ///
+    /// # Errors
+    /// [`ConfigError::Secret`] when the Meta secrets cannot be read.
+    pub async fn new(cfg: EraserConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let ddb = config::dynamodb(aws);
-        let store = Store::new(ddb.clone(), Tables::from_source(src)?);
+        let s3 = aws_sdk_s3::Client::new(aws);
         Ok(Self {
             eraser: SubjectEraser::new(
-                store,
-                SendTables::from_source(src)?.deliveries,
-                config::required(src, "PRIVACY_TABLE")?,
+                Store::new(ddb.clone(), cfg.tables),
+                cfg.deliveries_table,
+                cfg.privacy_table.clone(),
             )
-            .with_exports(aws_sdk_s3::Client::new(aws), config::required(src, "DATA_BUCKET")?),
+            .with_exports(s3.clone(), cfg.bucket.clone()),
             requests: Requests {
                 ddb,
-                table: config::required(src, "PRIVACY_TABLE")?,
+                table: cfg.privacy_table,
             },
-            graph: GraphClient::new(
-                src.get("GRAPH_API_URL")
-                    .unwrap_or_else(|| optcast_shared::graph::DEFAULT_BASE_URL.into()),
-            ),
-            app_id: src.get("META_APP_ID"),
-            app_secret: MetaSecrets::load(src, aws).await?.app_secret,
+            graph: GraphClient::new(cfg.graph_api_url),
+            app_id: cfg.app_id,
+            app_secret: cfg.meta.load(aws).await?.app_secret,
             raw_copies: RawCopies {
                 sqs: aws_sdk_sqs::Client::new(aws),
-                s3: aws_sdk_s3::Client::new(aws),
-                keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
-                bucket: config::required(src, "DATA_BUCKET")?,
-                dead_letter_queues: vec![
-                    config::required(src, "INGEST_DLQ_URL")?,
-                    config::required(src, "INGEST_CHUNK_DLQ_URL")?,
-                ],
+                s3,
+                keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+                bucket: cfg.bucket,
+                dead_letter_queues: cfg.dead_letter_queues,
             },
         })
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use optcast_shared::meta::{self, Delivery, DeliveryItem, Unit};
 use optcast_shared::quarantine;
-use optcast_shared::queue::{DeliveryJob, DeliveryQueue};
+use optcast_shared::queue::{ClaimCheck, DeliveryJob};
 use optcast_shared::store::{EventCommit, EventMarker};
 
 use crate::{EventOutcome, Ingest, IngestError, RecordReport, CHUNK_ITEMS, LANE_CONCURRENCY};
@@ -175,15 +175,13 @@ impl Ingest {
         if !chunk.is_empty() {
             bodies.push(rebuild(&chunk));
         }
-        let producer = DeliveryQueue {
-            sqs: &self.sqs,
+        let claims = ClaimCheck {
             s3: &self.s3,
             keys: &self.keys,
-            queue_url: &self.chunk_queue_url,
             bucket: &self.quarantine.bucket,
         };
-        producer
-            .enqueue_chunks(&bodies, job.received_at_ms, &job.body_sha256)
+        self.chunks
+            .enqueue_chunks(&claims, &bodies, job.received_at_ms, &job.body_sha256)
             .await?;
         Ok(bodies.len())
     }

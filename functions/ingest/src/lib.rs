@@ -12,7 +12,9 @@
 
 mod apply;
 mod lanes;
+mod settings;
 mod stored;
+pub use settings::IngestConfig;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -23,8 +25,8 @@ use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::ids::PageId;
 use optcast_shared::meta;
 use optcast_shared::quarantine::{self, Quarantine};
-use optcast_shared::queue::{self, DeliveryBody, IngestJob, QueueError};
-use optcast_shared::store::{Store, StoreError, Tables};
+use optcast_shared::queue::{self, DeliveryBody, IngestJob, Producer, QueueError};
+use optcast_shared::store::{Store, StoreError};
 use optcast_shared::{metrics, sqs_batch, telemetry};
 
 pub use optcast_shared::crypto::field_aad;
@@ -36,7 +38,7 @@ pub const CHUNK_ITEMS: usize = 100;
 pub const LANE_CONCURRENCY: usize = 8;
 /// Time one invocation spends applying before it queues the rest, when the
 /// runtime gives no deadline (the local stack); Lambda's own deadline is
-/// used in AWS. Env `INGEST_WORK_BUDGET_MS`.
+/// used in AWS. Env `INGEST_WORK_BUDGET_MS` ([`IngestConfig`]).
 pub const DEFAULT_WORK_BUDGET_MS: u32 = 20_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,10 +118,10 @@ impl RecordReport {
 pub struct Ingest {
     store: Store,
     s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
     keys: KeyRing,
     quarantine: Quarantine,
-    chunk_queue_url: String,
+    /// The chunk queue (large deliveries' chunks, the rest at the deadline).
+    chunks: Producer<IngestJob>,
     retention_days: u32,
     work_budget: Duration,
     /// Pages already recorded as having data, in this warm function.
@@ -127,26 +129,28 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// # Errors
+    /// [`ConfigError`] as [`IngestConfig::from_source`].
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(IngestConfig::from_source(src)?, aws))
+    }
+
+    /// Ingest with its clients built from `aws`.
+    pub fn new(cfg: IngestConfig, aws: &aws_config::SdkConfig) -> Self {
         let s3 = aws_sdk_s3::Client::new(aws);
-        Ok(Self {
-            store: Store::new(config::dynamodb(aws), Tables::from_source(src)?),
+        Self {
+            store: Store::new(config::dynamodb(aws), cfg.tables),
             quarantine: Quarantine {
                 s3: s3.clone(),
-                bucket: config::required(src, "DATA_BUCKET")?,
+                bucket: cfg.bucket,
             },
             s3,
-            sqs: aws_sdk_sqs::Client::new(aws),
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
-            chunk_queue_url: config::required(src, "INGEST_CHUNK_QUEUE_URL")?,
-            retention_days: config::parse_u32(src, "DEFAULT_RETENTION_DAYS", 730)?,
-            work_budget: Duration::from_millis(u64::from(config::parse_u32(
-                src,
-                "INGEST_WORK_BUDGET_MS",
-                DEFAULT_WORK_BUDGET_MS,
-            )?)),
+            chunks: Producer::new(aws_sdk_sqs::Client::new(aws), cfg.chunk_queue_url),
+            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            retention_days: cfg.retention_days,
+            work_budget: Duration::from_millis(u64::from(cfg.work_budget_ms)),
             noted_pages: Default::default(),
-        })
+        }
     }
 
     /// One SQS batch with this function's own work budget (local stack).

@@ -47,22 +47,25 @@ pub struct PlannerConfig {
     pub send_queue_url: String,
     /// `PLAN_QUEUE_URL`: where a shard's rest goes when a run hands over.
     pub plan_queue_url: String,
-    /// `PLAN_PAGES_PER_RUN` (default 20): audience pages per invocation.
+    /// `PLAN_PAGES_PER_RUN` (default 20, 1 to 1000): audience pages per
+    /// invocation.
     pub pages_per_run: usize,
-    /// `PLAN_PAGE_SIZE` (default 100, 10 to 1000): leads per audience page.
+    /// `PLAN_PAGE_SIZE` (default 100, 10 to 1000): leads per audience page
+    /// (DynamoDB returns at most 1 MB a page whatever the limit).
     pub page_size: i32,
 }
 
 impl PlannerConfig {
     /// # Errors
-    /// [`ConfigError`] when a required name is missing or a number is not one.
+    /// [`ConfigError`] when a required name is missing, or a number is not
+    /// one or is outside its bounds.
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             send_tables: SendTables::from_source(src)?,
             send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
             plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
-            pages_per_run: config::parse_u32(src, "PLAN_PAGES_PER_RUN", 20)? as usize,
-            page_size: config::parse_u32(src, "PLAN_PAGE_SIZE", 100)?.clamp(10, 1000) as i32,
+            pages_per_run: config::bounded(src, "PLAN_PAGES_PER_RUN", 20u32, 1..=1000)? as usize,
+            page_size: config::bounded(src, "PLAN_PAGE_SIZE", 100i32, 10..=1000)?,
         })
     }
 }
@@ -235,11 +238,38 @@ mod tests {
         assert_eq!(cfg.send_queue_url, "v-SEND_QUEUE_URL");
         assert_eq!(cfg.plan_queue_url, "v-PLAN_QUEUE_URL");
         assert_eq!((cfg.pages_per_run, cfg.page_size), (20, 100));
-        let cfg = PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "5")])).unwrap();
-        assert_eq!(cfg.page_size, 10);
         let cfg =
-            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "50000"), ("PLAN_PAGES_PER_RUN", "3")])).unwrap();
+            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "1000"), ("PLAN_PAGES_PER_RUN", "3")])).unwrap();
         assert_eq!((cfg.pages_per_run, cfg.page_size), (3, 1000));
+    }
+
+    #[test]
+    fn the_planner_config_names_what_is_missing_wrong_or_out_of_bounds() {
+        assert!(matches!(
+            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "5")])),
+            Err(ConfigError::OutOfRange {
+                name: "PLAN_PAGE_SIZE",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "50000")])),
+            Err(ConfigError::OutOfRange {
+                name: "PLAN_PAGE_SIZE",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PlannerConfig::from_source(&source(&[("PLAN_PAGES_PER_RUN", "0")])),
+            Err(ConfigError::OutOfRange {
+                name: "PLAN_PAGES_PER_RUN",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PlannerConfig::from_source(&source(&[("PLAN_PAGES_PER_RUN", "many")])),
+            Err(ConfigError::Invalid("PLAN_PAGES_PER_RUN", _))
+        ));
         assert!(matches!(
             PlannerConfig::from_source(&|n: &str| (n != "PLAN_QUEUE_URL").then(|| "x".to_string())),
             Err(ConfigError::Missing("PLAN_QUEUE_URL"))

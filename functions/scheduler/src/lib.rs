@@ -13,8 +13,11 @@ use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::dispatch;
 use optcast_shared::queue::{PlanJob, Producer};
-use optcast_shared::store::{BroadcastStore, SendTables};
+use optcast_shared::store::BroadcastStore;
 use optcast_shared::telemetry;
+
+mod settings;
+pub use settings::SchedulerConfig;
 
 pub struct Scheduler {
     store: BroadcastStore,
@@ -30,12 +33,19 @@ pub struct Report {
 }
 
 impl Scheduler {
+    /// # Errors
+    /// [`ConfigError`] as [`SchedulerConfig::from_source`].
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            store: BroadcastStore::new(config::dynamodb(aws), SendTables::from_source(src)?),
-            plans: Producer::new(aws_sdk_sqs::Client::new(aws), config::required(src, "PLAN_QUEUE_URL")?),
+        Ok(Self::new(SchedulerConfig::from_source(src)?, aws))
+    }
+
+    /// The scheduler with its clients built from `aws`.
+    pub fn new(cfg: SchedulerConfig, aws: &aws_config::SdkConfig) -> Self {
+        Self {
+            store: BroadcastStore::new(config::dynamodb(aws), cfg.send_tables),
+            plans: Producer::new(aws_sdk_sqs::Client::new(aws), cfg.plan_queue_url),
             clock: Clock::system(),
-        })
+        }
     }
 
     /// Reads "now" from `clock` instead of the system clock.

@@ -16,17 +16,20 @@ pub struct SenderConfig {
     pub kms_key_id: String,
     /// `GRAPH_API_URL` (Meta's v23.0 by default).
     pub graph_api_url: String,
-    /// `SEND_RATE_PER_SECOND` (default 25, at least 1): Send API calls per
-    /// page per second in one instance.
+    /// `SEND_RATE_PER_SECOND` (default 25, 1 to 100,000): Send API calls
+    /// per page per second in one instance (the template keeps it, times
+    /// the sender's concurrency, under Meta's 300/s; benches lift it).
     pub rate_per_second: u32,
-    /// `SEND_RETRY_BASE_SECS` (default 5, at most 300): a deferred job comes
-    /// back after this × its receive count seconds.
+    /// `SEND_RETRY_BASE_SECS` (default 5, 0 to 300): a deferred job comes
+    /// back after this × its receive count seconds (SQS allows at most
+    /// 12 hours of visibility timeout; 300 × 5 receives stays far below).
     pub retry_base_secs: i32,
 }
 
 impl SenderConfig {
     /// # Errors
-    /// [`ConfigError`] when a required name is missing or a number is not one.
+    /// [`ConfigError`] when a required name is missing, or a number is not
+    /// one or is outside its bounds.
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             send_tables: SendTables::from_source(src)?,
@@ -36,8 +39,8 @@ impl SenderConfig {
             graph_api_url: src
                 .get("GRAPH_API_URL")
                 .unwrap_or_else(|| graph::DEFAULT_BASE_URL.into()),
-            rate_per_second: config::parse_u32(src, "SEND_RATE_PER_SECOND", 25)?.max(1),
-            retry_base_secs: config::parse_u32(src, "SEND_RETRY_BASE_SECS", 5)?.clamp(0, 300) as i32,
+            rate_per_second: config::bounded(src, "SEND_RATE_PER_SECOND", 25, 1..=100_000)?,
+            retry_base_secs: config::bounded(src, "SEND_RETRY_BASE_SECS", 5, 0..=300)?,
         })
     }
 }
@@ -66,8 +69,8 @@ mod tests {
         assert_eq!(cfg.graph_api_url, "https://graph.facebook.com/v23.0");
         assert_eq!((cfg.rate_per_second, cfg.retry_base_secs), (25, 5));
         let cfg = SenderConfig::from_source(&source(&[
-            ("SEND_RATE_PER_SECOND", "0"),
-            ("SEND_RETRY_BASE_SECS", "9999"),
+            ("SEND_RATE_PER_SECOND", "1"),
+            ("SEND_RETRY_BASE_SECS", "300"),
             ("GRAPH_API_URL", "http://127.0.0.1:9"),
         ]))
         .unwrap();
@@ -82,6 +85,20 @@ mod tests {
         assert!(matches!(
             SenderConfig::from_source(&source(&[("SEND_RATE_PER_SECOND", "fast")])),
             Err(ConfigError::Invalid("SEND_RATE_PER_SECOND", _))
+        ));
+        assert!(matches!(
+            SenderConfig::from_source(&source(&[("SEND_RATE_PER_SECOND", "0")])),
+            Err(ConfigError::OutOfRange {
+                name: "SEND_RATE_PER_SECOND",
+                ..
+            })
+        ));
+        assert!(matches!(
+            SenderConfig::from_source(&source(&[("SEND_RETRY_BASE_SECS", "9999")])),
+            Err(ConfigError::OutOfRange {
+                name: "SEND_RETRY_BASE_SECS",
+                ..
+            })
         ));
     }
 }

@@ -13,35 +13,40 @@ pub struct SweeperConfig {
     pub privacy_table: String,
     /// `DATA_BUCKET`: raw payloads, exports and the sweep's reports.
     pub bucket: String,
-    /// `DEFAULT_RETENTION_DAYS`: retention of a page that sets none (days).
+    /// `DEFAULT_RETENTION_DAYS` (default 730, 1 to 3650, the bounds a page's
+    /// own `retention_days` has): retention of a page that sets none (days).
     pub default_retention_days: u32,
-    /// `UNSUBSCRIBED_PURGE_DAYS`: how long an unsubscribed lead is kept (days).
+    /// `UNSUBSCRIBED_PURGE_DAYS` (default 30, 1 to 3650, the template's
+    /// minimum): how long an unsubscribed lead is kept (days).
     pub purge_days: u32,
-    /// `SWEEP_MAX_DELETES_PER_RUN` (default 200,000, at least 1): deletes per
-    /// run before the rest is left to the next.
+    /// `SWEEP_MAX_DELETES_PER_RUN` (default 200,000, 1 to 10,000,000):
+    /// deletes per run before the rest is left to the next.
     pub max_deletes_per_run: u64,
 }
 
 impl SweeperConfig {
     /// # Errors
-    /// [`ConfigError`] when a required name is missing or a number is not one.
+    /// [`ConfigError`] when a required name is missing, or a number is not
+    /// one or is outside its bounds.
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             tables: Tables::from_source(src)?,
             send_tables: SendTables::from_source(src)?,
             privacy_table: config::required(src, "PRIVACY_TABLE")?,
             bucket: config::required(src, "DATA_BUCKET")?,
-            default_retention_days: config::parse_u32(
+            default_retention_days: config::bounded(
                 src,
                 "DEFAULT_RETENTION_DAYS",
                 retention::DEFAULT_RETENTION_DAYS,
+                retention::RETENTION_DAYS_BOUNDS,
             )?,
-            purge_days: config::parse_u32(
+            purge_days: config::bounded(
                 src,
                 "UNSUBSCRIBED_PURGE_DAYS",
                 retention::DEFAULT_UNSUBSCRIBED_PURGE_DAYS,
+                1..=3650,
             )?,
-            max_deletes_per_run: u64::from(config::parse_u32(src, "SWEEP_MAX_DELETES_PER_RUN", 200_000)?.max(1)),
+            max_deletes_per_run: config::bounded(src, "SWEEP_MAX_DELETES_PER_RUN", 200_000u64, 1..=10_000_000)?,
         })
     }
 }
@@ -69,11 +74,32 @@ mod tests {
         assert_eq!(cfg.purge_days, retention::DEFAULT_UNSUBSCRIBED_PURGE_DAYS);
         assert_eq!(cfg.max_deletes_per_run, 200_000);
         let cfg = SweeperConfig::from_source(&source(&[
-            ("SWEEP_MAX_DELETES_PER_RUN", "0"),
+            ("SWEEP_MAX_DELETES_PER_RUN", "1"),
             ("UNSUBSCRIBED_PURGE_DAYS", "7"),
         ]))
         .unwrap();
         assert_eq!((cfg.max_deletes_per_run, cfg.purge_days), (1, 7));
+        assert!(matches!(
+            SweeperConfig::from_source(&source(&[("SWEEP_MAX_DELETES_PER_RUN", "0")])),
+            Err(ConfigError::OutOfRange {
+                name: "SWEEP_MAX_DELETES_PER_RUN",
+                ..
+            })
+        ));
+        assert!(matches!(
+            SweeperConfig::from_source(&source(&[("UNSUBSCRIBED_PURGE_DAYS", "0")])),
+            Err(ConfigError::OutOfRange {
+                name: "UNSUBSCRIBED_PURGE_DAYS",
+                ..
+            })
+        ));
+        assert!(matches!(
+            SweeperConfig::from_source(&source(&[("DEFAULT_RETENTION_DAYS", "3651")])),
+            Err(ConfigError::OutOfRange {
+                name: "DEFAULT_RETENTION_DAYS",
+                ..
+            })
+        ));
         assert!(matches!(
             SweeperConfig::from_source(&source(&[("DEFAULT_RETENTION_DAYS", "-1")])),
             Err(ConfigError::Invalid("DEFAULT_RETENTION_DAYS", _))

@@ -11,11 +11,14 @@ use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
 use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{ErasureReason, RequestStatus, Requests};
 use optcast_shared::http::{error_body, now_ms};
-use optcast_shared::queue::{DeliveryQueue, ErasureJob, ErasureTarget, Producer, QueueError};
+use optcast_shared::queue::{ClaimCheck, ErasureJob, ErasureTarget, IngestJob, Producer, QueueError};
 use optcast_shared::signature::{self, SignatureError};
 use optcast_shared::signed_request::{self, SignedRequestError};
 use optcast_shared::{handshake, telemetry};
 use secrecy::ExposeSecret;
+
+mod settings;
+pub use settings::WebhookConfig;
 
 /// Larger bodies are refused before any work (API Gateway itself caps at 10 MB).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -23,10 +26,10 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Clients and configuration, built once per cold start.
 pub struct Webhook {
     secrets: MetaSecrets,
-    sqs: aws_sdk_sqs::Client,
+    /// The ingest queue: every verified delivery, claim-checked when large.
+    deliveries: Producer<IngestJob>,
     s3: aws_sdk_s3::Client,
     keys: KeyRing,
-    queue_url: String,
     bucket: String,
     requests: Requests,
     erasures: Producer<ErasureJob>,
@@ -74,21 +77,32 @@ impl WebhookError {
 }
 
 impl Webhook {
+    /// # Errors
+    /// [`ConfigError`] as [`WebhookConfig::from_source`], or when the Meta
+    /// secrets cannot be read.
     pub async fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Self::new(WebhookConfig::from_source(src)?, aws).await
+    }
+
+    /// The webhook with its clients built from `aws` (and its Meta secrets
+    /// read, from Secrets Manager in AWS).
+    ///
+    /// # Errors
+    /// [`ConfigError::Secret`] when the Meta secrets cannot be read.
+    pub async fn new(cfg: WebhookConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let sqs = aws_sdk_sqs::Client::new(aws);
         Ok(Self {
-            secrets: MetaSecrets::load(src, aws).await?,
-            erasures: Producer::new(sqs.clone(), config::required(src, "ERASURE_QUEUE_URL")?),
-            sqs,
+            secrets: cfg.meta.load(aws).await?,
+            erasures: Producer::new(sqs.clone(), cfg.erasure_queue_url),
+            deliveries: Producer::new(sqs, cfg.ingest_queue_url),
             s3: aws_sdk_s3::Client::new(aws),
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), config::required(src, "KMS_KEY_ID")?),
-            queue_url: config::required(src, "INGEST_QUEUE_URL")?,
-            bucket: config::required(src, "DATA_BUCKET")?,
+            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            bucket: cfg.bucket,
             requests: Requests {
                 ddb: config::dynamodb(aws),
-                table: config::required(src, "PRIVACY_TABLE")?,
+                table: cfg.privacy_table,
             },
-            public_base_url: src.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            public_base_url: cfg.public_base_url,
             clock: Clock::system(),
         })
     }
@@ -152,14 +166,12 @@ impl Webhook {
             .get("x-hub-signature-256")
             .map(|v| v.to_str().unwrap_or(""));
         signature::verify(self.secrets.app_secret.expose_secret().as_bytes(), header, body)?;
-        let queue = DeliveryQueue {
-            sqs: &self.sqs,
+        let claims = ClaimCheck {
             s3: &self.s3,
             keys: &self.keys,
-            queue_url: &self.queue_url,
             bucket: &self.bucket,
         };
-        queue.enqueue(body, now_ms()).await?;
+        self.deliveries.enqueue(&claims, body, now_ms()).await?;
         tracing::info!(bytes = body.len(), "delivery accepted");
         Ok(Response::builder()
             .status(200)

@@ -237,6 +237,7 @@ impl GraphClient {
     pub fn new(base_url: impl Into<String>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .use_preconfigured_tls(crate::config::rustls_client_config())
             .build()
             .unwrap_or_default();
         Self {

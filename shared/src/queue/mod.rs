@@ -80,29 +80,30 @@ fn claim_context(object_key: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The ingest queues' producer side: the webhook enqueues deliveries, ingest
-/// enqueues chunks (to its own queue, so fresh deliveries never wait behind
-/// the chunks of a large one).
-pub struct DeliveryQueue<'a> {
-    pub sqs: &'a aws_sdk_sqs::Client,
+/// Where a delivery too large for an SQS message goes instead: sealed in S3
+/// (never plain), the message carrying only its key. The ingest queues'
+/// producer ([`Producer<IngestJob>`]: the webhook's deliveries, ingest's
+/// chunks, the eraser's rewritten dead letters) takes one.
+#[derive(Clone, Copy)]
+pub struct ClaimCheck<'a> {
     pub s3: &'a aws_sdk_s3::Client,
     pub keys: &'a KeyRing,
-    pub queue_url: &'a str,
     pub bucket: &'a str,
 }
 
-impl DeliveryQueue<'_> {
-    /// Durably enqueues a verified raw body. Returns only once SQS (and S3,
-    /// for a claim check) accepted it; any error means "not stored".
+impl Producer<IngestJob> {
+    /// Durably enqueues a verified raw body as a delivery job. Returns only
+    /// once SQS (and S3, for a claim check) accepted it; any error means
+    /// "not stored".
     ///
     /// # Errors
     /// [`QueueError`] when S3, KMS or SQS refuses.
     #[tracing::instrument(skip_all, fields(bytes = body.len()))]
-    pub async fn enqueue(&self, body: &[u8], received_at_ms: i64) -> Result<(), QueueError> {
-        let message = self
+    pub async fn enqueue(&self, claims: &ClaimCheck<'_>, body: &[u8], received_at_ms: i64) -> Result<(), QueueError> {
+        let message = claims
             .message(IngestJob::DeliveryV1, body, received_at_ms, &sha256_hex(body))
             .await?;
-        send_one(self.sqs, self.queue_url, message).await
+        self.send_encoded(message).await
     }
 
     /// Enqueues rebuilt deliveries as chunk jobs of the delivery whose signed
@@ -113,6 +114,7 @@ impl DeliveryQueue<'_> {
     /// and is retried; chunks are idempotent).
     pub async fn enqueue_chunks(
         &self,
+        claims: &ClaimCheck<'_>,
         bodies: &[String],
         received_at_ms: i64,
         delivery_sha256: &str,
@@ -120,21 +122,25 @@ impl DeliveryQueue<'_> {
         let mut messages = Vec::with_capacity(bodies.len());
         for body in bodies {
             messages.push(
-                self.message(IngestJob::ChunkV1, body.as_bytes(), received_at_ms, delivery_sha256)
+                claims
+                    .message(IngestJob::ChunkV1, body.as_bytes(), received_at_ms, delivery_sha256)
                     .await?,
             );
         }
-        send_batch(self.sqs, self.queue_url, &messages).await
+        self.send_encoded_batch(messages).await
     }
+}
 
-    /// The job's queue message; a body too large for SQS goes to S3 first.
+impl ClaimCheck<'_> {
+    /// The job's queue message (serialised once); a body too large for SQS
+    /// goes to S3 first.
     async fn message(
         &self,
         kind: fn(DeliveryJob) -> IngestJob,
         body: &[u8],
         received_at_ms: i64,
         body_sha256: &str,
-    ) -> Result<String, QueueError> {
+    ) -> Result<Encoded<IngestJob>, QueueError> {
         let inline = match std::str::from_utf8(body) {
             Ok(text) => DeliveryBody::Inline { text: text.to_owned() },
             Err(_) => {
@@ -151,7 +157,7 @@ impl DeliveryQueue<'_> {
                 body,
             })
         };
-        let message = serde_json::to_string(&job(inline)).map_err(|e| QueueError::BadJob(e.to_string()))?;
+        let message = Encoded::new(&job(inline))?;
         if message.len() <= INLINE_LIMIT {
             return Ok(message);
         }
@@ -168,7 +174,7 @@ impl DeliveryQueue<'_> {
             bucket: self.bucket.to_string(),
             key,
         };
-        serde_json::to_string(&job(claim)).map_err(|e| QueueError::BadJob(e.to_string()))
+        Encoded::new(&job(claim))
     }
 }
 
@@ -272,6 +278,7 @@ pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<
 mod jobs;
 mod producer;
 pub use jobs::{ErasureJob, ErasureTarget, PlanJob, SendJob, SendTask};
+use producer::Encoded;
 pub use producer::{parse_job, to_body, Job, Producer};
 
 #[cfg(test)]

@@ -46,6 +46,27 @@ pub fn to_body<J: Job>(job: &J) -> Result<String, QueueError> {
     serde_json::to_string(job).map_err(|e| QueueError::BadJob(e.to_string()))
 }
 
+/// The message body of a `J`, serialised once (the ingest producer sizes it
+/// for the claim check, then sends the same bytes).
+pub(super) struct Encoded<J> {
+    body: String,
+    job: PhantomData<fn(&J)>,
+}
+
+impl<J: Job> Encoded<J> {
+    pub(super) fn new(job: &J) -> Result<Self, QueueError> {
+        Ok(Self {
+            body: to_body(job)?,
+            job: PhantomData,
+        })
+    }
+
+    /// Bytes of the message body.
+    pub(super) fn len(&self) -> usize {
+        self.body.len()
+    }
+}
+
 /// The producer side of one queue, which carries jobs of type `J`.
 #[derive(Debug, Clone)]
 pub struct Producer<J> {
@@ -85,6 +106,17 @@ impl<J: Job> Producer<J> {
     /// retries; every consumer is idempotent).
     pub async fn send_batch(&self, jobs: &[J]) -> Result<(), QueueError> {
         let bodies = jobs.iter().map(to_body).collect::<Result<Vec<_>, _>>()?;
+        send_batch(&self.sqs, &self.url, &bodies).await
+    }
+
+    /// Sends one job already serialised.
+    pub(super) async fn send_encoded(&self, message: Encoded<J>) -> Result<(), QueueError> {
+        send_one(&self.sqs, &self.url, message.body).await
+    }
+
+    /// Sends jobs already serialised, as [`Producer::send_batch`].
+    pub(super) async fn send_encoded_batch(&self, messages: Vec<Encoded<J>>) -> Result<(), QueueError> {
+        let bodies: Vec<String> = messages.into_iter().map(|m| m.body).collect();
         send_batch(&self.sqs, &self.url, &bodies).await
     }
 }

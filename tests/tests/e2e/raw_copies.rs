@@ -3,7 +3,7 @@
 //! out, everyone else's are kept with their proof.
 
 use optcast_shared::crypto::KeyRing;
-use optcast_shared::queue::{self, DeliveryBody, DeliveryQueue};
+use optcast_shared::queue::{self, ClaimCheck, DeliveryBody, IngestJob, Producer};
 use optcast_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -49,16 +49,15 @@ async fn an_erasure_takes_the_subjects_items_out_of_dead_lettered_deliveries() {
         t,
     );
     for (queue_url, body) in [(&dlq, &mixed), (&dlq, &only_theirs), (&chunk_dlq, &large)] {
-        DeliveryQueue {
-            sqs: &app.sqs,
+        let claims = ClaimCheck {
             s3: &app.s3,
             keys: &keys,
-            queue_url,
             bucket: &bucket,
-        }
-        .enqueue(body.as_bytes(), t)
-        .await
-        .unwrap();
+        };
+        Producer::<IngestJob>::new(app.sqs.clone(), queue_url.as_str())
+            .enqueue(&claims, body.as_bytes(), t)
+            .await
+            .unwrap();
     }
     let claims = || async {
         let out = app

@@ -19,7 +19,6 @@ use anyhow::Context;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use optcast_local::cpu::CpuMeter;
 use optcast_local::{counting_proxy, start, StackOptions};
-use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::ids::{PageId, Psid};
 use optcast_shared::lead::Subscriber;
 use optcast_shared::meta::Platform;
@@ -86,24 +85,16 @@ async fn main() -> anyhow::Result<()> {
     let now = optcast_shared::http::now_ms();
     let subs: Vec<Subscriber> = (0..n)
         .map(|i| Subscriber {
-            page_id: PageId::parse(&page_ids[i % pages]).unwrap(),
-            psid: Psid::parse(format!("{}", 7_000_000_000u64 + i as u64)).unwrap(),
-            platform: Platform::Messenger,
-            status: SubscriberStatus::Subscribed,
             consent_changed_at_ms: now - 7_200_000,
-            opted_in: None,
             last_inbound_at_ms: Some(now - 3_600_000),
-            data_key: vec![0; 184],
-            marketing: None,
-            tags: Default::default(),
-            delivered_watermark: 0,
-            read_watermark: 0,
-            last_marketing_sent_at_ms: None,
-            marketing_hold_until_ms: None,
-            consent_intent_at_ms: 0,
-            consent_intent_clamped: false,
-            created_at_ms: now - 7_200_000,
             version: 1,
+            ..Subscriber::new(
+                PageId::parse(&page_ids[i % pages]).unwrap(),
+                Psid::parse(format!("{}", 7_000_000_000u64 + i as u64)).unwrap(),
+                Platform::Messenger,
+                vec![0; 184],
+                now - 7_200_000,
+            )
         })
         .collect();
     for chunk in subs.chunks(25) {

@@ -12,11 +12,21 @@
 //! stand-ins for what AWS would resolve: the Meta and pseudonym secrets
 //! inline (in AWS they are read from Secrets Manager at start-up) and AWS at a
 //! blank endpoint served here, which answers every request with an empty
-//! success (DynamoDB and SQS `{}`, S3 an empty listing or body), so a first
-//! request that reads AWS (the API's subscriber read, the scheduler's due
-//! query, the sweeper's run) pays for its client's connection set-up but not
-//! for an emulator. The webhook's first request is Meta's subscription
-//! handshake; the SQS consumers' is an empty batch.
+//! success (DynamoDB, KMS and SQS `{}`, S3 an empty listing or body), so a
+//! first request that reads AWS pays for its client's connection set-up but
+//! not for an emulator.
+//!
+//! Each function's first request is one it gets in production: the webhook
+//! Meta's subscription handshake (no AWS call); the API a lead's consent
+//! state (DynamoDB, answered 404 by the blank AWS); the scheduler and the
+//! sweeper their scheduled run (DynamoDB; the sweeper also lists S3 object
+//! versions and writes its report); each SQS consumer a batch of one job of
+//! its queue's contract: ingest a signed delivery of one text message,
+//! the planner a plan job, the sender a send job, the eraser an erasure
+//! request. Against the blank AWS those find nothing stored (the sender and
+//! the planner skip a broadcast that does not exist; ingest cannot get a
+//! data key from an empty KMS answer and reports the record as failed, as it
+//! would on a KMS outage): each answer is printed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,6 +42,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use optcast_shared::broadcast::LeadSnapshot;
+use optcast_shared::ids::{BroadcastId, PageId, Psid};
+use optcast_shared::meta::Platform;
+use optcast_shared::queue::{
+    self, DeliveryBody, DeliveryJob, ErasureJob, ErasureTarget, IngestJob, PlanJob, SendJob, SendTask,
+};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -69,7 +85,49 @@ fn cases() -> Vec<Case> {
             "queryStringParameters": params, "requestContext": context, "isBase64Encoded": false
         })
     };
-    let sqs = json!({"Records": []});
+    // A batch of one message carrying `body` from the queue `queue`.
+    let sqs = |queue: &str, body: String| {
+        json!({"Records": [{
+            "messageId": "0b5e3e4e-1d1c-4f5a-9c5e-000000000001", "receiptHandle": "bench-receipt",
+            "body": body, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": format!("arn:aws:sqs:us-west-2:123456789012:optcast-{queue}"), "awsRegion": "us-west-2",
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764547200000",
+                "SenderId": "AROAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1764547200001"},
+            "messageAttributes": {}
+        }]})
+    };
+    let page = PageId::parse("1000000000000001").expect("a page id");
+    let psid = Psid::parse("2000000000000001").expect("a psid");
+    let broadcast = BroadcastId::parse("0123456789abcdef0123456789abcdef").expect("a broadcast id");
+    let delivery = json!({"object": "page", "entry": [{"id": page, "time": 1_764_547_200_000_i64, "messaging": [{
+        "sender": {"id": psid}, "recipient": {"id": page}, "timestamp": 1_764_547_200_000_i64,
+        "message": {"mid": "m_coldstart_1", "text": "hello"}}]}]})
+    .to_string();
+    let ingest_job = IngestJob::DeliveryV1(DeliveryJob {
+        received_at_ms: 1_764_547_200_000,
+        body_sha256: queue::sha256_hex(delivery.as_bytes()),
+        body: DeliveryBody::Inline { text: delivery },
+    });
+    let plan_job = PlanJob::PlanV1 {
+        broadcast_id: broadcast.clone(),
+        shard: 0,
+    };
+    let send_job = SendJob::SendV1(SendTask {
+        broadcast_id: broadcast,
+        page_id: page.clone(),
+        psid: psid.clone(),
+        lead: LeadSnapshot {
+            platform: Platform::Messenger,
+            last_inbound_at_ms: Some(1_764_547_000_000),
+            marketing: None,
+        },
+    });
+    let erasure_job = ErasureJob::ErasureV1 {
+        request_id: "0123456789abcdef0123456789abcdef".into(),
+        target: ErasureTarget::Subject { page_id: page, psid },
+        found_before: false,
+    };
+    let body = |job: Result<String, queue::QueueError>| job.expect("a job serialises");
     let schedule = json!({
         "version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-12-01T00:00:00Z", "region": "us-west-2",
@@ -103,23 +161,23 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "ingest",
-            first_request: "empty SQS batch",
-            event: sqs.clone(),
+            first_request: "delivery job (DDB, KMS)",
+            event: sqs("ingest", body(queue::to_body(&ingest_job))),
         },
         Case {
             name: "planner",
-            first_request: "empty SQS batch",
-            event: sqs.clone(),
+            first_request: "plan job (DynamoDB)",
+            event: sqs("plan", body(queue::to_body(&plan_job))),
         },
         Case {
             name: "sender",
-            first_request: "empty SQS batch",
-            event: sqs.clone(),
+            first_request: "send job (DynamoDB)",
+            event: sqs("send", body(queue::to_body(&send_job))),
         },
         Case {
             name: "eraser",
-            first_request: "empty SQS batch",
-            event: sqs,
+            first_request: "erasure job (DDB, SQS, S3)",
+            event: sqs("erasure", body(queue::to_body(&erasure_job))),
         },
         Case {
             name: "scheduler",
@@ -128,7 +186,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "sweeper",
-            first_request: "schedule (DynamoDB, S3)",
+            first_request: "schedule (DDB, S3)",
             event: schedule,
         },
     ]
@@ -278,13 +336,20 @@ async fn runtime_api(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, 
 async fn blank_aws(calls: Arc<AtomicUsize>, req: Request<Incoming>) -> Result<Reply, Infallible> {
     calls.fetch_add(1, Ordering::SeqCst);
     let json = req.headers().contains_key("x-amz-target");
-    let listing = req.uri().query().is_some_and(|q| q.contains("list-type=2"));
+    let query = req.uri().query().unwrap_or_default();
+    let listing = query.contains("list-type=2");
+    let versions = query.split('&').any(|p| p == "versions" || p.starts_with("versions="));
     let _ = req.into_body().collect().await;
     let mut resp = if json {
         let mut r = reply(200, "{}");
         r.headers_mut()
             .insert("content-type", "application/x-amz-json-1.0".parse().expect("static"));
         r
+    } else if versions {
+        reply(
+            200,
+            r#"<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>false</IsTruncated></ListVersionsResult>"#,
+        )
     } else if listing {
         reply(
             200,

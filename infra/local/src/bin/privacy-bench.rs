@@ -12,7 +12,6 @@ use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use optcast_local::cpu::CpuMeter;
 use optcast_local::{counting_proxy, start, StackOptions};
-use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::ids::{PageId, Psid};
 use optcast_shared::lead::Subscriber;
 use optcast_shared::meta::Platform;
@@ -138,24 +137,9 @@ async fn main() -> anyhow::Result<()> {
     // (2) Erasure of one subject with `subject_messages` messages.
     let psid = Psid::parse("2000000000000001")?;
     let lead = Subscriber {
-        page_id: page.clone(),
-        psid: psid.clone(),
-        platform: Platform::Messenger,
-        status: SubscriberStatus::Subscribed,
         consent_changed_at_ms: t,
-        opted_in: None,
         last_inbound_at_ms: Some(t),
-        data_key: Vec::new(),
-        marketing: None,
-        tags: Default::default(),
-        delivered_watermark: 0,
-        read_watermark: 0,
-        last_marketing_sent_at_ms: None,
-        marketing_hold_until_ms: None,
-        consent_intent_at_ms: 0,
-        consent_intent_clamped: false,
-        created_at_ms: t,
-        version: 0,
+        ..Subscriber::new(page.clone(), psid.clone(), Platform::Messenger, Vec::new(), t)
     };
     let subscribers = stack.provisioned.get("SubscribersTable").unwrap().reference.clone();
     seed(&ddb, &subscribers, vec![subscriber_to_item(&lead, 1)]).await?;
