@@ -151,7 +151,7 @@ fn a_future_send_at_judges_the_window_and_the_marketing_rules_at_that_time() {
     let in_window_now = lead();
     let at = judged_at(Some(NOW + 2 * WINDOW_MS), NOW);
     assert_eq!(at, NOW + 2 * WINDOW_MS);
-    assert_eq!(count(&[in_window_now.clone()], NOW, true).window, 1);
+    assert_eq!(count(std::slice::from_ref(&in_window_now), NOW, true).window, 1);
     assert_eq!(count(&[in_window_now], at, true).outside_window, 1);
     // The 48 hours since the last marketing message and a hold in flight
     // may be over by then; a token may have expired by then.
