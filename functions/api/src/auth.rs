@@ -22,6 +22,7 @@ impl From<AccessError> for ApiError {
 pub enum Op {
     PutPage,
     CreateBroadcast,
+    PreviewBroadcast,
     ListBroadcasts,
     GetBroadcast,
     CancelBroadcast,
@@ -89,6 +90,14 @@ pub const ROUTES: &[Route] = &[
         Op::ResumeBroadcast,
     ),
     route("POST", "/v1/broadcasts/{id}/test", Scope::BroadcastsWrite, Op::TestSend),
+    // A dry run of create: the same scope (it is a step of writing one, and
+    // it reads every lead of the page, which only a writer should spend).
+    route(
+        "POST",
+        "/v1/broadcasts/preview",
+        Scope::BroadcastsWrite,
+        Op::PreviewBroadcast,
+    ),
     route(
         "GET",
         "/v1/pages/{page_id}/subscribers",
@@ -149,14 +158,24 @@ pub(crate) enum Found<'a> {
     Nothing,
 }
 
-/// The route `method` on `segments` (the path after `/v1`) is.
+/// The route `method` on `segments` (the path after `/v1`) is. Of the
+/// path templates that fit, the one with the fewest `{…}` segments wins
+/// (`/v1/broadcasts/preview` over `/v1/broadcasts/{id}`), as in OpenAPI.
 pub(crate) fn find<'a>(method: &str, segments: &[&'a str]) -> Found<'a> {
+    let fits = |r: &Route| {
+        let parts: Vec<&str> = r.path.trim_start_matches("/v1/").split('/').collect();
+        (parts.len() == segments.len() && parts.iter().zip(segments).all(|(p, s)| p.starts_with('{') || p == s))
+            .then(|| parts.iter().filter(|p| p.starts_with('{')).count())
+    };
+    let Some(fewest) = ROUTES.iter().filter_map(fits).min() else {
+        return Found::Nothing;
+    };
     let mut path_known = false;
     for r in ROUTES {
-        let parts: Vec<&str> = r.path.trim_start_matches("/v1/").split('/').collect();
-        if parts.len() != segments.len() || !parts.iter().zip(segments).all(|(p, s)| p.starts_with('{') || p == s) {
+        if fits(r) != Some(fewest) {
             continue;
         }
+        let parts: Vec<&str> = r.path.trim_start_matches("/v1/").split('/').collect();
         if r.method != method {
             path_known = true;
             continue;
@@ -358,7 +377,14 @@ mod tests {
         assert_eq!(find("GET", &["pages", "1", "nothing"]), Found::Nothing);
         assert_eq!(
             find("PUT", &["pages", "1", "subscribers", "2", "tags", "spring"]),
-            Found::Route(&ROUTES[10], vec!["1", "2", "spring"])
+            Found::Route(&ROUTES[11], vec!["1", "2", "spring"])
         );
+        // A literal segment wins over a parameter, whatever the method.
+        assert!(matches!(
+            find("POST", &["broadcasts", "preview"]),
+            Found::Route(r, _) if r.op == Op::PreviewBroadcast
+        ));
+        assert_eq!(find("GET", &["broadcasts", "preview"]), Found::WrongMethod);
+        assert!(matches!(find("GET", &["broadcasts", "1"]), Found::Route(r, _) if r.op == Op::GetBroadcast));
     }
 }

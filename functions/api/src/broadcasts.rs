@@ -82,14 +82,8 @@ impl Api {
         caller: &Caller,
         body: &[u8],
     ) -> Result<(u16, serde_json::Value), ApiError> {
-        let req: BroadcastRequest = parse_json(body)?;
-        let invalid = |e: InvalidBroadcast| bad(e.code, e.message);
-        caller.require_page(&req.page_id().map_err(invalid)?)?;
         let now = now_ms();
-        let new = NewBroadcast::parse(req, now).map_err(invalid)?;
-        if self.broadcasts.page(&new.page_id).await?.is_none() {
-            return Err(bad("unknown_page", "register the page first (PUT /v1/pages/<page_id>)"));
-        }
+        let (new, _) = self.new_broadcast(caller, body, now).await?;
         let starts_now = new.starts_now(now);
         let b = new.scheduled(BroadcastId::generate(), now);
         self.broadcasts.create_broadcast(&b).await?;
@@ -103,6 +97,28 @@ impl Api {
         }
         tracing::info!(broadcast = %b.id, state = state.as_str(), "broadcast created");
         Ok((201, json!({"id": b.id.as_str(), "state": state.as_str()})))
+    }
+
+    /// A create body read as `POST /v1/broadcasts` reads it (the preview
+    /// reads the same body, with the same errors): the page checked against
+    /// the caller first, then every field ([`NewBroadcast::parse`] at
+    /// `now_ms`), then that the page is registered (returned).
+    pub(crate) async fn new_broadcast(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<(NewBroadcast, Page), ApiError> {
+        let req: BroadcastRequest = parse_json(body)?;
+        let invalid = |e: InvalidBroadcast| bad(e.code, e.message);
+        caller.require_page(&req.page_id().map_err(invalid)?)?;
+        let new = NewBroadcast::parse(req, now_ms).map_err(invalid)?;
+        let page = self
+            .broadcasts
+            .page(&new.page_id)
+            .await?
+            .ok_or_else(|| bad("unknown_page", "register the page first (PUT /v1/pages/<page_id>)"))?;
+        Ok((new, page))
     }
 
     /// The broadcast `id`, if the caller may see its page (else 404, as if

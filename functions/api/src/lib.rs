@@ -1,4 +1,4 @@
-//! The management API (`/v1/*`): register pages, create, inspect and cancel
+//! The management API (`/v1/*`): register pages, preview, create, inspect and cancel
 //! broadcasts, read a lead's consent state and history, erase and export a
 //! subject, list and replay the ingest quarantine. Every route needs `Authorization: Bearer <token>` and a scope
 //! ([`ROUTES`]); a caller sees only its pages ([`optcast_shared::access`]): another page's data is 404, a missing
@@ -24,6 +24,7 @@ mod broadcasts;
 mod control;
 #[cfg(test)]
 mod openapi_tests;
+mod preview;
 mod quarantine;
 mod settings;
 mod subjects;
@@ -235,6 +236,7 @@ impl Api {
         let json = match route.op {
             Op::PutPage => self.put_page(c, p(0), body(req)?).await,
             Op::CreateBroadcast => self.create_broadcast(c, body(req)?).await,
+            Op::PreviewBroadcast => self.preview(c, req, body(req)?).await,
             Op::ListBroadcasts => self.list_broadcasts(c, req).await,
             Op::GetBroadcast => self.get_broadcast(c, p(0)).await,
             Op::CancelBroadcast => self.cancel(c, p(0)).await,

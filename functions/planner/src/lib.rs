@@ -4,7 +4,7 @@
 //! dies or runs out of time resumes where it stopped.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use optcast_shared::broadcast::{self, LeadSnapshot, MarketingSnapshot};
+use optcast_shared::broadcast;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::lead::Subscriber;
@@ -136,7 +136,10 @@ impl Planner {
             let jobs: Vec<SendJob> = audience
                 .leads
                 .into_iter()
-                .filter(|lead| broadcast::audience_matches(&lead.tags, &b.audience_tags))
+                // The audience index holds subscribed leads only; the one
+                // rule (status and tags) is still the same function the
+                // preview judges with.
+                .filter(|lead| broadcast::planned(lead, &b.audience_tags).is_ok())
                 .map(|lead| send_job(id, lead))
                 .collect();
             self.sends.send_batch(&jobs).await?;
@@ -186,15 +189,7 @@ impl Planner {
 }
 
 fn send_job(id: &BroadcastId, sub: Subscriber) -> SendJob {
-    let lead = LeadSnapshot {
-        platform: sub.platform,
-        last_inbound_at_ms: sub.last_inbound_at_ms,
-        marketing: sub.marketing.as_ref().map(|m| MarketingSnapshot {
-            expires_at_ms: m.expires_at_ms,
-            stopped: m.stopped,
-            last_sent_at_ms: sub.last_marketing_sent_at_ms,
-        }),
-    };
+    let lead = broadcast::snapshot(&sub);
     let task = SendTask {
         broadcast_id: id.clone(),
         page_id: sub.page_id,

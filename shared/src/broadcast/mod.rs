@@ -259,6 +259,12 @@ mod on_error;
 pub use on_error::{on_send_error, SendErrorAction};
 mod state;
 pub use state::{BroadcastState, TRANSITIONS};
+mod eligibility;
+pub use eligibility::{judge, planned, Exclusion, Reach, Unplanned};
+mod preview;
+pub use preview::{
+    judged_at, preview_message, PreviewCounts, MAX_PREVIEW_LEADS, PREVIEW_BROADCAST_ID, PREVIEW_QUERY_LEADS,
+};
 mod test_send;
 pub use test_send::{
     may_test_send, parse_test_psids, policy_code, snapshot, test_message, InvalidTestPsids, TestSkip, MAX_TEST_PSIDS,

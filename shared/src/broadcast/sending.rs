@@ -64,6 +64,14 @@ impl MarketingHold {
             until_ms: now_ms + Self::LENGTH_MS,
         }
     }
+
+    /// Whether a hold lasting until `until_ms` (a lead's
+    /// `marketing_hold_until_ms`) still holds at `now_ms` (ms): the sender's
+    /// claim refuses a marketing send while it does (its condition
+    /// `marketing_hold_until_ms <= :now`, in `store::deliveries`).
+    pub fn holds(until_ms: Option<i64>, now_ms: i64) -> bool {
+        until_ms.is_some_and(|until| until > now_ms)
+    }
 }
 
 /// Outcome of the atomic check-and-claim before a send.

@@ -18,7 +18,8 @@
 //!   the audience index read page by page, per-recipient records);
 //! - `control`: a page's broadcasts listed, parked jobs of a paused
 //!   broadcast, resume;
-//! - `roster`: a page's leads listed by status and tag, tags added and removed;
+//! - `roster`: a page's leads listed by status and tag, or read whole (the
+//!   broadcast preview), tags added and removed;
 //! - `privacy`: erasure requests and the audit trail (privacy table);
 //! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
 //! - `cursor`: the one cursor type of every paged read;
@@ -62,7 +63,7 @@ pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
 pub use privacy::{AuditTrail, Requests};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};
-pub use roster::{LeadList, LeadSummary, TagWrite};
+pub use roster::{LeadBatch, LeadList, LeadSummary, TagWrite};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 
 /// Table names, from the environment `template.yaml` sets.

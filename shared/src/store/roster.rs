@@ -1,6 +1,6 @@
 //! A page's leads as the management API manages them: listed by consent
-//! status and tag (ids, status and tags only), and tagged or untagged one
-//! at a time. Tag writes bump the lead's `version`, so an ingest commit
+//! status and tag (ids, status and tags only), read whole page by page for
+//! a broadcast preview, and tagged or untagged one at a time. Tag writes bump the lead's `version`, so an ingest commit
 //! racing them reads the lead again instead of writing old tags back.
 
 use std::collections::BTreeSet;
@@ -9,9 +9,11 @@ use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::item::{n, opt_n, opt_s, s, Item};
 use super::keys::{subscriber_pk, subscriber_sk};
+use super::leads::subscriber_from_item;
 use super::{Cursor, Store, StoreError};
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
+use crate::lead::Subscriber;
 use crate::tags::MAX_TAGS;
 
 /// Query pages one listing call reads at most before it answers with what
@@ -32,6 +34,16 @@ pub struct LeadSummary {
 #[derive(Debug, Clone)]
 pub struct LeadList {
     pub leads: Vec<LeadSummary>,
+    /// Where the next page starts; `None` at the end.
+    pub next: Option<Cursor>,
+}
+
+/// One page of a page's leads, whole, in PSID order (every status).
+#[derive(Debug, Clone)]
+pub struct LeadBatch {
+    pub leads: Vec<Subscriber>,
+    /// Items read that do not decode as a lead (the planner skips those too).
+    pub unreadable: usize,
     /// Where the next page starts; `None` at the end.
     pub next: Option<Cursor>,
 }
@@ -65,11 +77,7 @@ impl Store {
         limit: usize,
     ) -> Result<LeadList, StoreError> {
         let pk = subscriber_pk(page);
-        if let Some(c) = &cursor {
-            if c.attr("pk") != Some(pk.as_str()) || !c.attr("sk").is_some_and(|sk| sk.starts_with("SUB#")) {
-                return Err(StoreError::Corrupt("cursor"));
-            }
-        }
+        check_cursor(&pk, cursor.as_ref())?;
         let mut filters = Vec::new();
         if status.is_some() {
             filters.push("#s = :st");
@@ -112,6 +120,50 @@ impl Store {
         Ok(LeadList {
             leads,
             next: start.map(Cursor),
+        })
+    }
+
+    /// Up to `limit` leads of `page` (1 to 1000; DynamoDB also stops at
+    /// 1 MB), every status, in PSID order after `cursor` (from
+    /// [`LeadBatch::next`]): one eventually consistent query of the page's
+    /// partition (half the read units of a consistent one; a preview may be
+    /// a moment behind).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`]`("cursor")` when the cursor is not one of this
+    /// page's leads; [`StoreError::Dynamo`] when the query fails.
+    pub async fn page_leads_whole(
+        &self,
+        page: &PageId,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<LeadBatch, StoreError> {
+        let pk = subscriber_pk(page);
+        check_cursor(&pk, cursor.as_ref())?;
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.tables.subscribers)
+            .key_condition_expression("pk = :p AND begins_with(sk, :sub)")
+            .expression_attribute_values(":p", s(&pk))
+            .expression_attribute_values(":sub", s("SUB#"))
+            .set_exclusive_start_key(cursor.map(|c| c.0))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        let mut leads = Vec::with_capacity(out.items().len());
+        let mut unreadable = 0;
+        for item in out.items() {
+            match subscriber_from_item(item) {
+                Ok(lead) => leads.push(lead),
+                Err(_) => unreadable += 1,
+            }
+        }
+        Ok(LeadBatch {
+            leads,
+            unreadable,
+            next: out.last_evaluated_key().filter(|k| !k.is_empty()).cloned().map(Cursor),
         })
     }
 
@@ -184,6 +236,16 @@ impl Store {
             Err(e) if is_condition_failed(&e) => Ok(TagWrite::NoLead),
             Err(e) => Err(StoreError::dynamo(e)),
         }
+    }
+}
+
+/// A caller's cursor must name a lead of the partition `pk` being read.
+fn check_cursor(pk: &str, cursor: Option<&Cursor>) -> Result<(), StoreError> {
+    match cursor {
+        Some(c) if c.attr("pk") != Some(pk) || !c.attr("sk").is_some_and(|sk| sk.starts_with("SUB#")) => {
+            Err(StoreError::Corrupt("cursor"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -10,6 +10,7 @@ mod ingest;
 mod local_stack;
 mod openapi;
 mod opt_outs;
+mod preview;
 mod privacy;
 mod pseudonyms;
 mod quarantine;
