@@ -24,6 +24,7 @@ pub const ROUTES: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/broadcasts", Scope::BroadcastsWrite),
     ("GET", "/v1/broadcasts/{id}", Scope::BroadcastsRead),
     ("POST", "/v1/broadcasts/{id}/cancel", Scope::BroadcastsWrite),
+    ("GET", "/v1/broadcasts/{id}/recipients/{psid}", Scope::BroadcastsRead),
     ("GET", "/v1/pages/{page_id}/subscribers/{psid}", Scope::SubscribersRead),
     ("POST", "/v1/erasure", Scope::DataErase),
     ("GET", "/v1/erasure/{id}", Scope::DataErase),

@@ -20,6 +20,7 @@ use optcast_shared::{dispatch, telemetry};
 
 mod auth;
 mod broadcasts;
+mod outcomes;
 mod quarantine;
 mod subjects;
 use auth::{auth_from_source, route_scope};
@@ -41,6 +42,8 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("no send was planned for this lead: not a subscribed lead matching the broadcast's audience when it was planned")]
+    NotInAudience,
     #[error("{0}")]
     Conflict(String),
     #[error("method not allowed")]
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (403, "missing_scope"),
             ApiError::BadRequest(code, _) => (400, code),
             ApiError::NotFound(_) => (404, "not_found"),
+            ApiError::NotInAudience => (404, "not_in_audience"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
             ApiError::Store(_)
@@ -208,6 +212,7 @@ impl Api {
             ("POST", ["broadcasts"]) => self.create_broadcast(c, body(req)?).await,
             ("GET", ["broadcasts", id]) => self.get_broadcast(c, id).await,
             ("POST", ["broadcasts", id, "cancel"]) => self.cancel(c, id).await,
+            ("GET", ["broadcasts", id, "recipients", psid]) => self.recipient(c, id, psid).await,
             ("GET", ["pages", page, "subscribers", psid]) => self.subscriber(c, page, psid).await,
             ("POST", ["erasure"]) => self.erasure(c, body(req)?).await,
             ("GET", ["erasure", id]) => self.erasure_status(c, id).await,
@@ -218,6 +223,7 @@ impl Api {
             | (_, ["broadcasts"])
             | (_, ["broadcasts", _])
             | (_, ["broadcasts", _, "cancel"])
+            | (_, ["broadcasts", _, "recipients", _])
             | (_, ["pages", _, "subscribers", _])
             | (_, ["erasure"])
             | (_, ["erasure", _])

@@ -129,6 +129,7 @@ impl NewBroadcast {
             shards_done: 0,
             cursors: Default::default(),
             paused_reason: None,
+            outcomes: Default::default(),
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Broadcast {
     pub shards_done: u32,
     pub cursors: BTreeMap<u32, String>,
     pub paused_reason: Option<String>,
+    /// What its messages did after sending (summed over its lanes).
+    pub outcomes: crate::outcomes::Outcomes,
 }
 
 /// A marketing-messages claim's hold on its lead: no other marketing claim

@@ -13,7 +13,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 
 use super::item::{n, n_or_zero, opt_s, s, Item};
-use super::keys::{broadcast_pk, lane_pk, AUDIENCE_SHARDS, DUE_INDEX, DUE_PK, SEND_LANES};
+use super::keys::{broadcast_pk, lane_pk, outcome_pk, AUDIENCE_SHARDS, DUE_INDEX, DUE_PK, SEND_LANES};
 use super::tx::cancelled_because;
 use super::StoreError;
 use crate::broadcast::{Broadcast, BroadcastState, Counts};
@@ -101,15 +101,17 @@ impl BroadcastStore {
         Ok(())
     }
 
-    /// The broadcast with its counters summed over the lanes: one
-    /// strongly consistent batch read.
+    /// The broadcast with its counters, outcomes and series summed over the
+    /// lanes and outcome items: one strongly consistent batch read.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when the read fails or keeps leaving keys
     /// unprocessed; [`StoreError::Corrupt`] when the definition does not decode.
     pub async fn broadcast(&self, id: &BroadcastId) -> Result<Option<Broadcast>, StoreError> {
+        // 33 keys, one request (BatchGetItem takes up to 100).
         let mut keys: Vec<Item> = std::iter::once(broadcast_pk(id))
             .chain((0..SEND_LANES).map(|l| lane_pk(id, l)))
+            .chain((0..SEND_LANES).map(|l| outcome_pk(id, l)))
             .map(|pk| Item::from([("pk".to_string(), s(pk))]))
             .collect();
         let mut items = Vec::new();
@@ -153,6 +155,7 @@ impl BroadcastStore {
             b.counts.skipped_unsubscribed += n_or_zero(lane, "skipped_unsubscribed");
             b.counts.skipped_policy += n_or_zero(lane, "skipped_policy");
             b.counts.failed += n_or_zero(lane, "failed");
+            super::outcomes::add_outcomes(lane, &mut b.outcomes);
         }
         Ok(Some(b))
     }
@@ -363,5 +366,6 @@ fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
         shards_done: n_or_zero(item, "shards_done") as u32,
         cursors,
         paused_reason: opt_s(item, "paused_reason"),
+        outcomes: Default::default(),
     })
 }

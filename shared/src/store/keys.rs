@@ -81,6 +81,12 @@ pub(crate) fn lane_pk(id: &BroadcastId, lane: u32) -> String {
     format!("BCAST#{id}#LANE#{lane}")
 }
 
+/// A broadcast's outcome counters for one lane (delivered, read,
+/// unsubscribed and their series), written by ingest only.
+pub(crate) fn outcome_pk(id: &BroadcastId, lane: u32) -> String {
+    format!("BCAST#{id}#OUT#{lane}")
+}
+
 /// A delivery's sort key (in the broadcast's partition).
 pub(crate) fn delivery_sk(psid: &Psid) -> String {
     delivery_sk_of(psid.as_str())

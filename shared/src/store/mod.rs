@@ -16,6 +16,8 @@
 //! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
+//! - `outcomes`: what sends did afterwards (a lead's recent sends, outcome
+//!   counters and series, a recipient's record read back);
 //! - `privacy`: erasure requests and the audit trail (privacy table);
 //! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
 //! - `cursor`: the one cursor type of every paged read;
@@ -36,6 +38,7 @@ mod item;
 pub mod keys;
 mod leads;
 mod messages;
+mod outcomes;
 mod pages;
 mod privacy;
 mod records;
@@ -47,6 +50,7 @@ pub use audience::AudiencePage;
 pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
 pub use cursor::Cursor;
+pub use deliveries::Completion;
 pub use erasure::{DeletedRecords, Shred};
 pub use error::StoreError;
 use item::s;
@@ -54,6 +58,7 @@ pub use item::{base_key, Item};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
+pub use outcomes::Recipient;
 pub use privacy::{AuditTrail, Requests};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
@@ -71,6 +76,18 @@ pub struct Tables {
     /// Registered pages; ingest also records the pages it has seen, so the
     /// retention sweep finds data of pages nobody registered.
     pub pages: String,
+    /// Where ingest records what receipts and unsubscribes did to sends
+    /// (`DELIVERIES_TABLE`, `BROADCASTS_TABLE`, optional: a function that
+    /// commits no receipts needs neither).
+    pub outcomes: Option<OutcomeTables>,
+}
+
+/// The sending side's tables as ingest writes them: delivery records
+/// (receipt times) and broadcasts (outcome counters).
+#[derive(Debug, Clone)]
+pub struct OutcomeTables {
+    pub deliveries: String,
+    pub broadcasts: String,
 }
 
 impl Tables {
@@ -88,6 +105,10 @@ impl Tables {
             events: required(src, "EVENTS_TABLE")?,
             subject_keys: required(src, "SUBJECT_KEYS_TABLE")?,
             pages: required(src, "PAGES_TABLE")?,
+            outcomes: match (src.get("DELIVERIES_TABLE"), src.get("BROADCASTS_TABLE")) {
+                (Some(deliveries), Some(broadcasts)) => Some(OutcomeTables { deliveries, broadcasts }),
+                _ => None,
+            },
         })
     }
 }

@@ -100,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
             read_watermark: 0,
             last_marketing_sent_at_ms: None,
             marketing_hold_until_ms: None,
+            recent_sends: Vec::new(),
             consent_intent_at_ms: 0,
             consent_intent_clamped: false,
             created_at_ms: now - 7_200_000,
