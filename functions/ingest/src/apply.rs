@@ -1,13 +1,13 @@
 //! Applying one event exactly once: read the lead, let the consent rules
 //! decide, and commit marker, lead, consent record and message together.
 
+use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::consent::{self, ConsentState};
 use optcast_shared::crypto::{self, DataKey};
 use optcast_shared::ids::Psid;
-use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::lead::{ConsentRecord, Proof, Subscriber};
-use optcast_shared::outcomes;
 use optcast_shared::meta::{EventKind, InboundEvent};
+use optcast_shared::outcomes;
 use optcast_shared::store::{CommitOutcome, EventCommit, EventMarker, MessageWrite};
 use optcast_shared::telemetry::subject_hash;
 

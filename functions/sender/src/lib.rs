@@ -12,16 +12,16 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::broadcast::{self, BroadcastState, SendErrorAction, SendRoute};
 use optcast_shared::broadcast::{Broadcast, Claim, DeliveryState, MarketingHold};
 use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::graph::{GraphClient, MessagingType, Recipient, SendRequest};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
+use optcast_shared::outcomes;
 use optcast_shared::queue::{self, SendJob, SendTask};
 use optcast_shared::sqs_batch;
-use optcast_shared::consent::SubscriberStatus;
-use optcast_shared::outcomes;
-use optcast_shared::store::{BroadcastStore, Completion};
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
+use optcast_shared::store::{BroadcastStore, Completion};
 use optcast_shared::telemetry::{self, subject_hash};
 
 /// A claim older than this whose job comes back is treated as "may have been
@@ -177,11 +177,16 @@ impl Sender {
             Ok(p) => p.protection,
             Err(_) => outcomes::Protection::default(),
         };
-        let Some(reason) = outcomes::pause_reason(b.counts.sent, b.outcomes.unsubscribed, b.outcomes.blocked, &protection)
+        let Some(reason) =
+            outcomes::pause_reason(b.counts.sent, b.outcomes.unsubscribed, b.outcomes.blocked, &protection)
         else {
             return false;
         };
-        match self.store.transition(&b.id, BroadcastState::Paused, Some(&reason)).await {
+        match self
+            .store
+            .transition(&b.id, BroadcastState::Paused, Some(&reason))
+            .await
+        {
             Ok(paused) => {
                 if paused {
                     tracing::warn!(broadcast = %b.id, sent = b.counts.sent, unsubscribed = b.outcomes.unsubscribed,

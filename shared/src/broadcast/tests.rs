@@ -122,9 +122,10 @@ fn human_agent_is_never_an_allowed_automated_tag() {
 }
 
 fn has_unsubscribe(rendered: &Value) -> bool {
-    let in_qr = rendered["quick_replies"]
-        .as_array()
-        .is_some_and(|q| q.iter().any(|r| r["payload"].as_str().is_some_and(is_unsubscribe_payload)));
+    let in_qr = rendered["quick_replies"].as_array().is_some_and(|q| {
+        q.iter()
+            .any(|r| r["payload"].as_str().is_some_and(is_unsubscribe_payload))
+    });
     let in_buttons = rendered["attachment"]["payload"]["buttons"]
         .as_array()
         .is_some_and(|b| {

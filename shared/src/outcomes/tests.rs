@@ -22,7 +22,9 @@ fn a_delivery_watermark_covers_every_send_up_to_it_and_no_later_one() {
     );
     let ids: Vec<_> = got.iter().map(|a| a.broadcast_id.clone()).collect();
     assert_eq!(ids, vec![id(1), id(2)]);
-    assert!(got.iter().all(|a| a.delivered_at_ms == Some(2_000) && a.read_at_ms.is_none()));
+    assert!(got
+        .iter()
+        .all(|a| a.delivered_at_ms == Some(2_000) && a.read_at_ms.is_none()));
     assert!(!recent[2].delivered);
 }
 

@@ -80,7 +80,12 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     if !sub.recent_sends.is_empty() {
         item.insert(
             "recent_sends".into(),
-            AttributeValue::L(sub.recent_sends.iter().map(super::outcomes::recent_send_to_attr).collect()),
+            AttributeValue::L(
+                sub.recent_sends
+                    .iter()
+                    .map(super::outcomes::recent_send_to_attr)
+                    .collect(),
+            ),
         );
     }
     item.insert("created_at_ms".into(), n(sub.created_at_ms));

@@ -197,7 +197,12 @@ impl BroadcastStore {
     /// # Errors
     /// [`StoreError::Dynamo`] when the read fails; [`StoreError::Corrupt`]
     /// when the record's state is not one we write.
-    pub async fn recipient(&self, id: &BroadcastId, page: &PageId, psid: &Psid) -> Result<Option<Recipient>, StoreError> {
+    pub async fn recipient(
+        &self,
+        id: &BroadcastId,
+        page: &PageId,
+        psid: &Psid,
+    ) -> Result<Option<Recipient>, StoreError> {
         let mut found = get_item(
             &self.ddb,
             &self.tables.deliveries,

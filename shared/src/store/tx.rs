@@ -166,7 +166,11 @@ impl Store {
                 )?),
                 Some(_) => {}
                 None if commit.attributions.is_empty() => {}
-                None => return Err(StoreError::Corrupt("receipts to record but no DELIVERIES_TABLE/BROADCASTS_TABLE")),
+                None => {
+                    return Err(StoreError::Corrupt(
+                        "receipts to record but no DELIVERIES_TABLE/BROADCASTS_TABLE",
+                    ))
+                }
             }
         }
 

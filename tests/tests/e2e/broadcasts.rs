@@ -108,9 +108,8 @@ async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscri
             "no message tag on a promotional broadcast"
         );
         let qr = send.body["message"]["quick_replies"].as_array().unwrap();
-        assert!(qr
-            .iter()
-            .any(|q| q["payload"] == optcast_shared::consent::unsubscribe_payload(&optcast_shared::ids::BroadcastId::parse(&id).unwrap())));
+        assert!(qr.iter().any(|q| q["payload"]
+            == optcast_shared::consent::unsubscribe_payload(&optcast_shared::ids::BroadcastId::parse(&id).unwrap())));
         assert_eq!(send.body["message"]["metadata"], format!("bcast:{id}"));
     }
     // The unsubscribe control works end to end: tapping it unsubscribes.

@@ -7,6 +7,7 @@ mod ids;
 mod ingest;
 mod local_stack;
 mod opt_outs;
+mod outcomes;
 mod privacy;
 mod pseudonyms;
 mod quarantine;
