@@ -9,29 +9,13 @@ use super::keys::{
     age_pk, audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, lane_pk, subject_pk, subscriber_pk,
     subscriber_sk,
 };
-use super::outcomes::{error_attr, recent_send_to_attr, series_attr};
+use super::outcomes::{error_attr, recent_send_to_attr, Completion};
 use super::tx::cancelled_because;
 use super::{BroadcastStore, StoreError};
 use crate::broadcast::{BroadcastState, Claim, DeliveryState, MarketingHold};
 use crate::consent::SubscriberStatus;
 use crate::ids::{BroadcastId, PageId, Psid};
 use crate::outcomes::RecentSend;
-
-/// What a completed job records besides its state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Completion<'a> {
-    /// The Send API's `message_id` (a send).
-    pub message_id: Option<&'a str>,
-    /// Our clock just before the Send API call, ms (a send): the lead's
-    /// watermarks are compared with it, and it dates the series.
-    pub sent_at_ms: Option<i64>,
-    /// Why the job was skipped or failed (a reason code).
-    pub reason: Option<&'a str>,
-    /// Meta's error, `code` or `code/subcode`, counted per broadcast.
-    pub meta_error: Option<&'a str>,
-    /// Meta says the person cannot be reached: counted as `blocked`.
-    pub blocked: bool,
-}
 
 impl BroadcastStore {
     /// One transaction: the lead is still subscribed (and, for a marketing
@@ -128,49 +112,6 @@ impl BroadcastStore {
                 }
             }
         }
-    }
-
-    /// Counts an outcome on the lead's lane: its counter, and for a send its
-    /// minute of the series, for a blocked lead `blocked`, for a Meta error
-    /// its code (see [`Completion`]).
-    fn count_update(
-        &self,
-        task: &crate::queue::SendTask,
-        state: DeliveryState,
-        extra: &Completion<'_>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let counter = match state {
-            DeliveryState::Sent => "sent",
-            DeliveryState::SkippedUnsubscribed => "skipped_unsubscribed",
-            DeliveryState::SkippedPolicy => "skipped_policy",
-            DeliveryState::Failed => "failed",
-            DeliveryState::Claimed => return Err(StoreError::Corrupt("claimed is not an outcome")),
-        };
-        let mut adds = vec!["#c :one"];
-        let mut update = Update::builder()
-            .table_name(&self.tables.broadcasts)
-            .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
-            .expression_attribute_names("#c", counter)
-            .expression_attribute_values(":one", n(1));
-        if let Some(at) = extra.sent_at_ms.filter(|_| state == DeliveryState::Sent) {
-            if let Some(minute) = crate::outcomes::bucket_minute(at, at) {
-                adds.push("#ts :one");
-                update = update.expression_attribute_names("#ts", series_attr('s', minute));
-            }
-        }
-        if extra.blocked {
-            adds.push("#b :one");
-            update = update.expression_attribute_names("#b", "blocked");
-        }
-        if let Some(code) = extra.meta_error {
-            adds.push("#e :one");
-            update = update.expression_attribute_names("#e", error_attr(code));
-        }
-        let update = update
-            .update_expression(format!("ADD {}", adds.join(", ")))
-            .build()
-            .map_err(|_| StoreError::Corrupt("update"))?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Records an outcome for a job that never claimed (a skip) with its

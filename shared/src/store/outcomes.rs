@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::item::{get_item, n, opt_n, opt_s, s, Item};
-use super::keys::{audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, outcome_pk, subject_pk};
+use super::keys::{audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, lane_pk, outcome_pk, subject_pk};
 use super::{BroadcastStore, StoreError};
 use crate::broadcast::DeliveryState;
 use crate::ids::{BroadcastId, PageId, Psid};
@@ -30,6 +30,22 @@ pub(crate) fn series_attr(kind: char, minute: i64) -> String {
 /// The counter attribute of a Meta error (`code` or `code/subcode`).
 pub(crate) fn error_attr(code: &str) -> String {
     format!("err_{code}")
+}
+
+/// What a completed job records besides its state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Completion<'a> {
+    /// The Send API's `message_id` (a send).
+    pub message_id: Option<&'a str>,
+    /// Our clock just before the Send API call, ms (a send): the lead's
+    /// watermarks are compared with it, and it dates the series.
+    pub sent_at_ms: Option<i64>,
+    /// Why the job was skipped or failed (a reason code).
+    pub reason: Option<&'a str>,
+    /// Meta's error, `code` or `code/subcode`, counted per broadcast.
+    pub meta_error: Option<&'a str>,
+    /// Meta says the person cannot be reached: counted as `blocked`.
+    pub blocked: bool,
 }
 
 /// One recent send as a list element of the subscriber item.
@@ -191,6 +207,49 @@ pub struct Recipient {
 }
 
 impl BroadcastStore {
+    /// Counts an outcome on the lead's lane: its counter, and for a send its
+    /// minute of the series, for a blocked lead `blocked`, for a Meta error
+    /// its code (see [`Completion`]).
+    pub(crate) fn count_update(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+        extra: &Completion<'_>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let counter = match state {
+            DeliveryState::Sent => "sent",
+            DeliveryState::SkippedUnsubscribed => "skipped_unsubscribed",
+            DeliveryState::SkippedPolicy => "skipped_policy",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Claimed => return Err(StoreError::Corrupt("claimed is not an outcome")),
+        };
+        let mut adds = vec!["#c :one"];
+        let mut update = Update::builder()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
+            .expression_attribute_names("#c", counter)
+            .expression_attribute_values(":one", n(1));
+        if let Some(at) = extra.sent_at_ms.filter(|_| state == DeliveryState::Sent) {
+            if let Some(minute) = crate::outcomes::bucket_minute(at, at) {
+                adds.push("#ts :one");
+                update = update.expression_attribute_names("#ts", series_attr('s', minute));
+            }
+        }
+        if extra.blocked {
+            adds.push("#b :one");
+            update = update.expression_attribute_names("#b", "blocked");
+        }
+        if let Some(code) = extra.meta_error {
+            adds.push("#e :one");
+            update = update.expression_attribute_names("#e", error_attr(code));
+        }
+        let update = update
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .build()
+            .map_err(|_| StoreError::Corrupt("update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// The delivery record of `psid` (a lead of `page`) in broadcast `id`, if
     /// the sender wrote one (also one it wrote by digest, the lead erased).
     ///
