@@ -372,3 +372,56 @@ async fn the_recipient_route_says_why_each_lead_was_or_was_not_messaged() {
     assert_eq!(status, 405);
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_recipient_route_needs_broadcasts_read_and_the_broadcasts_page() {
+    use sha2::{Digest, Sha256};
+    let other_page = "1000000000000004";
+    let sha = |t: &str| hex::encode(Sha256::digest(t.as_bytes()));
+    let tokens = json!({"tokens": [
+        {"name": "reader", "token_sha256": sha("reader-a"), "pages": [PAGE], "scopes": ["broadcasts:read"]},
+        {"name": "leads", "token_sha256": sha("leads-a"), "pages": [PAGE], "scopes": ["subscribers:read"]},
+    ]});
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("OPTCAST_API_TOKENS".into(), tokens.to_string());
+    })
+    .await;
+    app.register_page(PAGE).await;
+    app.register_page(other_page).await;
+    let mine = app.create_broadcast(text("Mine")).await;
+    let theirs = app
+        .create_broadcast(json!({"page_id": other_page, "message": {"text": "Theirs"}}))
+        .await;
+    let lead = "2105000000000001";
+    let get = |token: &'static str, id: String| {
+        let app = &app;
+        async move {
+            app.api_as(
+                token,
+                Method::GET,
+                &format!("/v1/broadcasts/{id}/recipients/{lead}"),
+                None,
+            )
+            .await
+        }
+    };
+    let (status, out) = get("reader-a", mine.clone()).await;
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (404, Some("not_in_audience")),
+        "{out}"
+    );
+    let (status, out) = get("reader-a", theirs).await;
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{out}"
+    );
+    let (status, out) = get("leads-a", mine).await;
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (403, Some("missing_scope")),
+        "{out}"
+    );
+    app.stack.stop().await;
+}
