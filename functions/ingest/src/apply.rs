@@ -176,8 +176,11 @@ fn attribute_outcomes(
     now_ms: i64,
 ) -> Vec<outcomes::Attribution> {
     let unsubscribed = consent.is_some_and(|c| c.change.to == SubscriberStatus::Unsubscribed);
+    // A receipt is capped at the time it reached us, with the slack event
+    // times get (a watermark from the future must not cover later sends).
+    let cap = now_ms.saturating_add(optcast_shared::meta::MAX_FUTURE_SKEW_MS);
     let attributions = match outcomes::signal_of(event, unsubscribed) {
-        Some(signal) => outcomes::attribute(&mut sub.recent_sends, &signal),
+        Some(signal) => outcomes::attribute(&mut sub.recent_sends, &signal.capped(cap)),
         None => Vec::new(),
     };
     outcomes::prune(&mut sub.recent_sends, now_ms);

@@ -140,6 +140,24 @@ pub fn signal_of(event: &InboundEvent, became_unsubscribed: bool) -> Option<Sign
     }
 }
 
+impl Signal<'_> {
+    /// The signal with a watermark no later than `max_ms`: a watermark stamped
+    /// ahead of the time we received it (see [`crate::meta::EventTime`]'s
+    /// clamping) covers only what was sent by then, never sends made later.
+    pub fn capped(self, max_ms: i64) -> Self {
+        match self {
+            Signal::Delivered { watermark_ms, mids } => Signal::Delivered {
+                watermark_ms: watermark_ms.min(max_ms),
+                mids,
+            },
+            Signal::Read { watermark_ms } => Signal::Read {
+                watermark_ms: watermark_ms.min(max_ms),
+            },
+            other => other,
+        }
+    }
+}
+
 /// What changed for one send: the times to record on its delivery and the
 /// counters to add on its broadcast (each `Some` is counted once).
 #[derive(Debug, Clone, PartialEq, Eq)]

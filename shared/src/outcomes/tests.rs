@@ -178,3 +178,15 @@ fn the_unsubscribe_payload_names_its_broadcast_and_old_payloads_still_unsubscrib
     assert!(!is_unsubscribe_payload("OPTCAST_UNSUBSCRIBEX"));
     assert_eq!(unsubscribe_broadcast("OPTCAST_UNSUBSCRIBE:../x"), None);
 }
+
+#[test]
+fn a_watermark_stamped_in_the_future_covers_only_what_was_sent_by_its_receipt() {
+    let mut recent = vec![send(1, 1_000, "m1"), send(2, 9_000, "m2")];
+    let far = Signal::Read {
+        watermark_ms: 253_402_300_799_000,
+    }
+    .capped(5_000);
+    let got = attribute(&mut recent, &far);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].read_at_ms, Some(5_000));
+}
