@@ -118,7 +118,58 @@ async fn main() -> anyhow::Result<()> {
             version: 1,
         })
         .collect();
-    for chunk in subs.chunks(25) {
+    if receipts {
+        // Leads as ingest makes them (with their subject keys), so that
+        // ingest applies their receipts: each writes once, through /webhook.
+        for chunk in subs.chunks(50) {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|s| {
+                    serde_json::json!({"sender":{"id":s.psid.as_str()},"recipient":{"id":s.page_id.as_str()},
+                        "timestamp":now - 3_600_000,"message":{"mid":format!("m_seed_{}", s.psid),"text":"hello"}})
+                })
+                .collect();
+            let body = serde_json::json!({"object":"page","entry":[{"id":chunk[0].page_id.as_str(),"time":now,"messaging":items}]})
+                .to_string();
+            anyhow::ensure!(
+                chunk.iter().all(|s| s.page_id == chunk[0].page_id),
+                "receipts is for one page"
+            );
+            let resp = http
+                .post(stack.url("/webhook"))
+                .header(
+                    "x-hub-signature-256",
+                    optcast_shared::signature::sign(b"bench", body.as_bytes()),
+                )
+                .body(body)
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status() == 200, "webhook answered {}", resp.status());
+        }
+        loop {
+            let mut count = 0;
+            let mut start = None;
+            loop {
+                let out = ddb
+                    .scan()
+                    .table_name(&table)
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await?;
+                count += out.count() as usize;
+                match out.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => break,
+                }
+            }
+            if count >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    for chunk in subs.chunks(25).filter(|_| !receipts) {
         let writes = chunk
             .iter()
             .map(|s| {
