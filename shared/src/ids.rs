@@ -56,15 +56,18 @@ fn check_broadcast_id(kind: &'static str, raw: &str) -> Result<(), IdError> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $check:path) => {
         $(#[$doc])*
+        ///
+        /// Shared, not copied, when cloned: every event of an entry and every
+        /// store call holds the same id.
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
-            pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
-                let raw = raw.into();
-                $check($kind, &raw)?;
-                Ok(Self(raw))
+            pub fn parse(raw: impl AsRef<str>) -> Result<Self, IdError> {
+                let raw = raw.as_ref();
+                $check($kind, raw)?;
+                Ok(Self(raw.into()))
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -78,7 +81,7 @@ macro_rules! id_type {
         }
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.to_string()
             }
         }
         impl fmt::Display for $name {
@@ -106,7 +109,7 @@ id_type!(
 /// reason to drop an event. Where it becomes part of a storage key,
 /// [`Mid::key`] hashes the ones that could break the key.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Mid(String);
+pub struct Mid(std::sync::Arc<str>);
 
 /// Longest mid used verbatim in a key (bytes); longer ones are hashed.
 pub const MID_KEY_MAX: usize = 256;
@@ -114,15 +117,15 @@ pub const MID_KEY_MAX: usize = 256;
 impl Mid {
     /// # Errors
     /// [`IdError`] when `raw` is empty.
-    pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
-        let raw = raw.into();
+    pub fn parse(raw: impl AsRef<str>) -> Result<Self, IdError> {
+        let raw = raw.as_ref();
         if raw.is_empty() {
             return Err(IdError {
                 kind: "mid",
                 reason: "empty",
             });
         }
-        Ok(Self(raw))
+        Ok(Self(raw.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -130,13 +133,14 @@ impl Mid {
     /// The mid as a key part: itself when it is printable ASCII without `#`
     /// (our key separator) and at most [`MID_KEY_MAX`] bytes, else `h:` and
     /// 40 hex digits of its SHA-256. Deterministic, so a retry finds it.
-    pub fn key(&self) -> String {
+    /// A mid that is its own key shares its text.
+    pub fn key(&self) -> std::sync::Arc<str> {
         let safe = self.0.len() <= MID_KEY_MAX && self.0.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
         if safe {
             self.0.clone()
         } else {
             use sha2::{Digest, Sha256};
-            format!("h:{}", &hex::encode(Sha256::digest(self.0.as_bytes()))[..40])
+            format!("h:{}", &hex::encode(Sha256::digest(self.0.as_bytes()))[..40]).into()
         }
     }
 }
@@ -157,7 +161,7 @@ impl BroadcastId {
         use rand::RngCore;
         let mut bytes = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut bytes);
-        Self(hex::encode(bytes))
+        Self(hex::encode(bytes).into())
     }
 }
 
@@ -317,8 +321,8 @@ mod tests {
 
     #[test]
     fn any_mid_is_accepted_and_only_key_breaking_ones_are_hashed() {
-        assert_eq!(Mid::parse("mid.$cAAJs1x").unwrap().key(), "mid.$cAAJs1x");
-        assert_eq!(Mid::parse("m_abc").unwrap().key(), "m_abc");
+        assert_eq!(&*Mid::parse("mid.$cAAJs1x").unwrap().key(), "mid.$cAAJs1x");
+        assert_eq!(&*Mid::parse("m_abc").unwrap().key(), "m_abc");
         for odd in ["a#b", "with space", "é", &"x".repeat(MID_KEY_MAX + 1)] {
             let key = Mid::parse(odd).unwrap().key();
             assert!(key.starts_with("h:") && key.len() == 42, "{odd:?} -> {key}");

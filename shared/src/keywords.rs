@@ -142,6 +142,11 @@ pub fn classify(text: &str) -> Option<Keyword> {
     // What surrounds the words (spaces, "!!!", emoji) does not make a
     // message too long to be a keyword.
     let text = text.trim_matches(|c: char| !c.is_alphanumeric());
+    // Each ASCII letter or digit is one: counting those bytes is a cheap
+    // lower bound that settles most messages without any Unicode lookup.
+    if text.bytes().filter(u8::is_ascii_alphanumeric).count() > 2 * MAX_KEYWORD_ALNUM {
+        return None;
+    }
     // The longest keyword has 17 letters. Decomposition never turns a letter
     // or digit into none, so a text with over twice that many is ordinary:
     // most messages stop here, before any Unicode normalisation.

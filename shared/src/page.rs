@@ -17,3 +17,25 @@ pub struct Page {
     pub protection: Option<crate::outcomes::Protection>,
     pub updated_at_ms: i64,
 }
+
+impl Page {
+    /// The page's access token, opened (one KMS Decrypt of the page's data
+    /// key). A secret: never logged.
+    ///
+    /// # Errors
+    /// [`crate::crypto::CryptoError`] when the key cannot be unwrapped or the
+    /// token does not open (or is not UTF-8).
+    pub async fn open_token(
+        &self,
+        keys: &crate::crypto::KeyRing,
+    ) -> Result<secrecy::SecretString, crate::crypto::CryptoError> {
+        use crate::crypto;
+        let key = keys
+            .unwrap(&self.data_key, &crypto::page_key_context(&self.page_id))
+            .await?;
+        let token = crypto::open(&key, &crypto::page_token_aad(&self.page_id), &self.sealed_token)?;
+        String::from_utf8(token)
+            .map(secrecy::SecretString::from)
+            .map_err(|_| crypto::CryptoError::Malformed)
+    }
+}

@@ -95,7 +95,7 @@ pub fn is_subjects(item: &DeliveryItem, subjects: &[(PageId, Psid)]) -> bool {
     match (&item.unit, item.lane()) {
         (Unit::Event(_), (Some(page), Some(psid))) => subjects.iter().any(|(p, s)| p == page && s == psid),
         _ => subjects.iter().any(|(p, s)| {
-            item.entry_id.as_deref().is_some_and(|e| holds_id(e, p.as_str())) && holds_id(&item.raw, s.as_str())
+            item.entry_id.as_deref().is_some_and(|e| holds_id(e, p.as_str())) && holds_id(&item.raw(), s.as_str())
         }),
     }
 }

@@ -91,7 +91,7 @@ proptest! {
         prop_assert_eq!(delivery.items.len(), expected);
         for e in delivery.events() {
             prop_assert!(!e.key.is_empty());
-            prop_assert_eq!(e.sha256.as_str().len(), 64);
+            prop_assert_eq!(e.proof_sha256().len(), 64);
         }
         // Each item, alone in a rebuilt delivery, means the same.
         for item in &delivery.items {

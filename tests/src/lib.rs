@@ -12,6 +12,8 @@ use optcast_local::{RunningStack, StackOptions};
 
 pub use optcast_shared::signature::sign;
 
+pub mod openapi;
+
 pub const APP_SECRET: &str = "test-app-secret-\u{e9}";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -378,13 +380,20 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        let sent_method = method.clone();
         let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        // A 303 is followed (to the export's presigned link): not the API's answer.
+        let answered_by_api = resp.url().path().starts_with("/v1");
+        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        if answered_by_api {
+            openapi::check_response(sent_method.as_str(), path, status, &body);
+        }
+        (status, body)
     }
 
     pub async fn register_page(&self, page: &str) {
@@ -690,6 +699,8 @@ impl TestApp {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
         let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+        let body = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+        openapi::check_response(method, path, status, &body);
+        (status, body)
     }
 }

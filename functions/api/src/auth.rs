@@ -17,31 +17,170 @@ impl From<AccessError> for ApiError {
     }
 }
 
-/// Every route, with the scope it needs. `template.yaml` requires the same
-/// scopes per route in API Gateway (a template test compares the two).
-pub const ROUTES: &[(&str, &str, Scope)] = &[
-    ("PUT", "/v1/pages/{page_id}", Scope::PagesWrite),
-    ("POST", "/v1/broadcasts", Scope::BroadcastsWrite),
-    ("GET", "/v1/broadcasts/{id}", Scope::BroadcastsRead),
-    ("POST", "/v1/broadcasts/{id}/cancel", Scope::BroadcastsWrite),
-    ("GET", "/v1/broadcasts/{id}/recipients/{psid}", Scope::BroadcastsRead),
-    ("GET", "/v1/pages/{page_id}/subscribers/{psid}", Scope::SubscribersRead),
-    ("POST", "/v1/erasure", Scope::DataErase),
-    ("GET", "/v1/erasure/{id}", Scope::DataErase),
-    ("GET", "/v1/export", Scope::DataExport),
-    ("GET", "/v1/quarantine", Scope::SubscribersRead),
-    ("POST", "/v1/quarantine/{id}/replay", Scope::BroadcastsWrite),
+/// What a route does: the router dispatches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    PutPage,
+    CreateBroadcast,
+    ListBroadcasts,
+    GetBroadcast,
+    GetRecipient,
+    CancelBroadcast,
+    PauseBroadcast,
+    ResumeBroadcast,
+    TestSend,
+    GetSubscriber,
+    ListSubscribers,
+    PutTag,
+    DeleteTag,
+    BulkTag,
+    Erase,
+    ErasureStatus,
+    Export,
+    ListQuarantine,
+    ReplayQuarantine,
+    OpenApi,
+}
+
+/// One management route: method, path template (`{name}` is one path
+/// segment), the scope it needs (`None`: any authenticated caller) and what
+/// it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub scope: Option<Scope>,
+    pub op: Op,
+}
+
+const fn route(method: &'static str, path: &'static str, scope: Scope, op: Op) -> Route {
+    Route {
+        method,
+        path,
+        scope: Some(scope),
+        op,
+    }
+}
+
+/// Every route, the one table the router serves from. `template.yaml`
+/// requires the same scopes per route in API Gateway (a template test
+/// compares the two) and `openapi.json` documents exactly these (a test
+/// compares those too).
+pub const ROUTES: &[Route] = &[
+    route("PUT", "/v1/pages/{page_id}", Scope::PagesWrite, Op::PutPage),
+    route("POST", "/v1/broadcasts", Scope::BroadcastsWrite, Op::CreateBroadcast),
+    route("GET", "/v1/broadcasts", Scope::BroadcastsRead, Op::ListBroadcasts),
+    route("GET", "/v1/broadcasts/{id}", Scope::BroadcastsRead, Op::GetBroadcast),
+    route(
+        "POST",
+        "/v1/broadcasts/{id}/cancel",
+        Scope::BroadcastsWrite,
+        Op::CancelBroadcast,
+    ),
+    route(
+        "POST",
+        "/v1/broadcasts/{id}/pause",
+        Scope::BroadcastsWrite,
+        Op::PauseBroadcast,
+    ),
+    route(
+        "POST",
+        "/v1/broadcasts/{id}/resume",
+        Scope::BroadcastsWrite,
+        Op::ResumeBroadcast,
+    ),
+    route("POST", "/v1/broadcasts/{id}/test", Scope::BroadcastsWrite, Op::TestSend),
+    route(
+        "GET",
+        "/v1/broadcasts/{id}/recipients/{psid}",
+        Scope::BroadcastsRead,
+        Op::GetRecipient,
+    ),
+    route(
+        "GET",
+        "/v1/pages/{page_id}/subscribers",
+        Scope::SubscribersRead,
+        Op::ListSubscribers,
+    ),
+    route(
+        "GET",
+        "/v1/pages/{page_id}/subscribers/{psid}",
+        Scope::SubscribersRead,
+        Op::GetSubscriber,
+    ),
+    route(
+        "PUT",
+        "/v1/pages/{page_id}/subscribers/{psid}/tags/{tag}",
+        Scope::SubscribersWrite,
+        Op::PutTag,
+    ),
+    route(
+        "DELETE",
+        "/v1/pages/{page_id}/subscribers/{psid}/tags/{tag}",
+        Scope::SubscribersWrite,
+        Op::DeleteTag,
+    ),
+    route(
+        "POST",
+        "/v1/pages/{page_id}/tags/{tag}",
+        Scope::SubscribersWrite,
+        Op::BulkTag,
+    ),
+    route("POST", "/v1/erasure", Scope::DataErase, Op::Erase),
+    route("GET", "/v1/erasure/{id}", Scope::DataErase, Op::ErasureStatus),
+    route("GET", "/v1/export", Scope::DataExport, Op::Export),
+    route("GET", "/v1/quarantine", Scope::SubscribersRead, Op::ListQuarantine),
+    route(
+        "POST",
+        "/v1/quarantine/{id}/replay",
+        Scope::BroadcastsWrite,
+        Op::ReplayQuarantine,
+    ),
+    // The API's own description: any authenticated caller.
+    Route {
+        method: "GET",
+        path: "/v1/openapi.json",
+        scope: None,
+        op: Op::OpenApi,
+    },
 ];
 
-/// The scope `method` on `segments` (the path after `/v1`) needs.
-pub(crate) fn route_scope(method: &str, segments: &[&str]) -> Option<Scope> {
-    ROUTES.iter().find_map(|(m, pattern, scope)| {
-        let parts: Vec<&str> = pattern.trim_start_matches("/v1/").split('/').collect();
-        let matches = *m == method
-            && parts.len() == segments.len()
-            && parts.iter().zip(segments).all(|(p, s)| p.starts_with('{') || p == s);
-        matches.then_some(*scope)
-    })
+/// Where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found<'a> {
+    /// The route, and the path's values for its `{…}` segments, in order.
+    Route(&'static Route, Vec<&'a str>),
+    /// The path is a route's, the method is not (405).
+    WrongMethod,
+    /// No route has this path (404).
+    Nothing,
+}
+
+/// The route `method` on `segments` (the path after `/v1`) is.
+pub(crate) fn find<'a>(method: &str, segments: &[&'a str]) -> Found<'a> {
+    let mut path_known = false;
+    for r in ROUTES {
+        let parts: Vec<&str> = r.path.trim_start_matches("/v1/").split('/').collect();
+        if parts.len() != segments.len() || !parts.iter().zip(segments).all(|(p, s)| p.starts_with('{') || p == s) {
+            continue;
+        }
+        if r.method != method {
+            path_known = true;
+            continue;
+        }
+        let params = parts
+            .iter()
+            .zip(segments)
+            .filter(|(p, _)| p.starts_with('{'))
+            .map(|(_, s)| *s)
+            .collect();
+        return Found::Route(r, params);
+    }
+    if path_known {
+        Found::WrongMethod
+    } else {
+        Found::Nothing
+    }
 }
 
 /// How callers are authenticated.
@@ -206,15 +345,28 @@ mod tests {
     }
 
     #[test]
-    fn every_route_the_router_serves_has_a_scope() {
-        for (method, path, _) in ROUTES {
-            let segments: Vec<&str> = path
+    fn every_route_in_the_table_is_served_and_only_the_open_api_document_needs_no_scope() {
+        for r in ROUTES {
+            let segments: Vec<&str> = r
+                .path
                 .trim_start_matches("/v1/")
                 .split('/')
                 .map(|s| if s.starts_with('{') { "1" } else { s })
                 .collect();
-            assert!(route_scope(method, &segments).is_some(), "{method} {path}");
+            assert!(
+                matches!(find(r.method, &segments), Found::Route(found, _) if found == r),
+                "{} {}",
+                r.method,
+                r.path
+            );
+            assert_eq!(r.scope.is_none(), r.op == Op::OpenApi, "{} {}", r.method, r.path);
         }
-        assert_eq!(route_scope("DELETE", &["pages", "1"]), None);
+        assert_eq!(find("DELETE", &["pages", "1"]), Found::WrongMethod);
+        assert_eq!(find("GET", &["pages", "1", "nothing"]), Found::Nothing);
+        let put_tag = ROUTES.iter().find(|r| r.op == Op::PutTag).expect("PutTag route");
+        assert_eq!(
+            find("PUT", &["pages", "1", "subscribers", "2", "tags", "spring"]),
+            Found::Route(put_tag, vec!["1", "2", "spring"])
+        );
     }
 }

@@ -160,7 +160,7 @@ impl Api {
     }
 }
 
-fn broadcast_json(b: &Broadcast) -> serde_json::Value {
+pub(crate) fn broadcast_json(b: &Broadcast) -> serde_json::Value {
     let mut v = json!({
         "id": b.id.as_str(),
         "page_id": b.page_id.as_str(),

@@ -18,13 +18,24 @@ use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_shared::store::{Store, StoreError, Tables};
 use optcast_shared::{dispatch, telemetry};
 
+mod audience;
 mod auth;
 mod broadcasts;
+mod control;
+#[cfg(test)]
+mod openapi_tests;
 mod outcomes;
 mod quarantine;
 mod subjects;
-use auth::{auth_from_source, route_scope};
-pub use auth::{AdminAuth, ROUTES};
+use auth::{auth_from_source, find, Found};
+pub use auth::{AdminAuth, Op, Route, ROUTES};
+
+/// The OpenAPI 3.1 document of this API, served at `GET /v1/openapi.json`.
+/// Written by hand (the responses are built as JSON values, not typed
+/// structs a generator could read) and kept true by tests: every route in
+/// [`ROUTES`] is in it and nothing else, and every response the end-to-end
+/// tests receive is validated against it.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 /// How long a presigned link to a large export works.
 const EXPORT_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(900);
@@ -46,6 +57,10 @@ pub enum ApiError {
     NotInAudience,
     #[error("{0}")]
     Conflict(String),
+    /// A conflict with the resource's state, with its precise code
+    /// (`not_paused`, `not_pausable`, `too_many_tags`, …).
+    #[error("{1}")]
+    ConflictWith(&'static str, String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("storage unavailable")]
@@ -70,6 +85,7 @@ impl ApiError {
             ApiError::NotFound(_) => (404, "not_found"),
             ApiError::NotInAudience => (404, "not_in_audience"),
             ApiError::Conflict(_) => (409, "conflict"),
+            ApiError::ConflictWith(code, _) => (409, code),
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
             ApiError::Store(_)
             | ApiError::Crypto(_)
@@ -99,6 +115,8 @@ pub struct Api {
     /// Quarantined items go back through ingest as chunk jobs.
     ingest_chunks: Producer<IngestJob>,
     audit: AuditTrail,
+    /// Test sends go straight to the Send API.
+    graph: optcast_shared::graph::GraphClient,
 }
 
 /// What a route answers.
@@ -164,6 +182,10 @@ impl Api {
                 bucket: config::required(src, "DATA_BUCKET")?,
             },
             ingest_chunks: Producer::new(sqs, config::required(src, "INGEST_CHUNK_QUEUE_URL")?),
+            graph: optcast_shared::graph::GraphClient::new(
+                src.get("GRAPH_API_URL")
+                    .unwrap_or_else(|| optcast_shared::graph::DEFAULT_BASE_URL.into()),
+            ),
         })
     }
 
@@ -202,35 +224,43 @@ impl Api {
         }
         // Authenticate before looking at anything else the caller sent.
         let caller = self.authenticate(req)?;
-        let method = req.method().as_str();
-        if let Some(scope) = route_scope(method, &segments[1..]) {
+        let (route, params) = match find(req.method().as_str(), &segments[1..]) {
+            Found::Route(route, params) => (route, params),
+            Found::WrongMethod => return Err(ApiError::MethodNotAllowed),
+            Found::Nothing => return Err(ApiError::NotFound("route")),
+        };
+        if let Some(scope) = route.scope {
             caller.require(scope)?;
         }
         let c = &caller;
-        let json = match (method, &segments[1..]) {
-            ("PUT", ["pages", page]) => self.put_page(c, page, body(req)?).await,
-            ("POST", ["broadcasts"]) => self.create_broadcast(c, body(req)?).await,
-            ("GET", ["broadcasts", id]) => self.get_broadcast(c, id).await,
-            ("POST", ["broadcasts", id, "cancel"]) => self.cancel(c, id).await,
-            ("GET", ["broadcasts", id, "recipients", psid]) => self.recipient(c, id, psid).await,
-            ("GET", ["pages", page, "subscribers", psid]) => self.subscriber(c, page, psid).await,
-            ("POST", ["erasure"]) => self.erasure(c, body(req)?).await,
-            ("GET", ["erasure", id]) => self.erasure_status(c, id).await,
-            ("GET", ["export"]) => return self.export(c, req).await,
-            ("GET", ["quarantine"]) => self.list_quarantine(c, req).await,
-            ("POST", ["quarantine", id, "replay"]) => self.replay_quarantine(c, id).await,
-            (_, ["pages", _])
-            | (_, ["broadcasts"])
-            | (_, ["broadcasts", _])
-            | (_, ["broadcasts", _, "cancel"])
-            | (_, ["broadcasts", _, "recipients", _])
-            | (_, ["pages", _, "subscribers", _])
-            | (_, ["erasure"])
-            | (_, ["erasure", _])
-            | (_, ["export"])
-            | (_, ["quarantine"])
-            | (_, ["quarantine", _, "replay"]) => Err(ApiError::MethodNotAllowed),
-            _ => Err(ApiError::NotFound("route")),
+        let p = |i: usize| params.get(i).copied().unwrap_or_default();
+        let json = match route.op {
+            Op::PutPage => self.put_page(c, p(0), body(req)?).await,
+            Op::CreateBroadcast => self.create_broadcast(c, body(req)?).await,
+            Op::ListBroadcasts => self.list_broadcasts(c, req).await,
+            Op::GetBroadcast => self.get_broadcast(c, p(0)).await,
+            Op::GetRecipient => self.recipient(c, p(0), p(1)).await,
+            Op::CancelBroadcast => self.cancel(c, p(0)).await,
+            Op::PauseBroadcast => self.pause(c, p(0)).await,
+            Op::ResumeBroadcast => self.resume(c, p(0)).await,
+            Op::TestSend => self.test_send(c, p(0), body(req)?).await,
+            Op::GetSubscriber => self.subscriber(c, p(0), p(1)).await,
+            Op::ListSubscribers => self.list_subscribers(c, p(0), req).await,
+            Op::PutTag => self.tag(c, p(0), p(1), p(2), true).await,
+            Op::DeleteTag => self.tag(c, p(0), p(1), p(2), false).await,
+            Op::BulkTag => self.bulk_tag(c, p(0), p(1), body(req)?).await,
+            Op::Erase => self.erasure(c, body(req)?).await,
+            Op::ErasureStatus => self.erasure_status(c, p(0)).await,
+            Op::Export => return self.export(c, req).await,
+            Op::ListQuarantine => self.list_quarantine(c, req).await,
+            Op::ReplayQuarantine => self.replay_quarantine(c, p(0)).await,
+            Op::OpenApi => {
+                return Ok(Reply {
+                    status: 200,
+                    body: OPENAPI_JSON.as_bytes().to_vec(),
+                    location: None,
+                })
+            }
         }?;
         Ok(reply(json.0, json.1))
     }

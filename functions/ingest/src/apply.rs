@@ -37,7 +37,7 @@ impl Ingest {
         let marker = EventMarker {
             page_id: event.page_id.clone(),
             subject: Some(psid.clone()),
-            key: event.key.clone(),
+            key: event.key.to_string(),
             kind: event.kind.name().to_string(),
             received_at_ms,
             expires_at_s,
@@ -51,9 +51,9 @@ impl Ingest {
         };
         // Hashed only for an event that changes consent (most do not).
         let proof = || Proof {
-            event_key: event.key.clone(),
+            event_key: event.key.to_string(),
             event_time_ms,
-            event_sha256: event.sha256.as_str().to_string(),
+            event_sha256: event.proof_sha256().to_string(),
             delivery_sha256: delivery_sha256.to_string(),
         };
         for _ in 0..MAX_CONFLICT_RETRIES {

@@ -239,7 +239,7 @@ mod tests {
             .map(|lane| {
                 lane.iter()
                     .map(|i| match &delivery.items[*i].unit {
-                        Unit::Event(e) => e.key.as_str(),
+                        Unit::Event(e) => &*e.key,
                         _ => "?",
                     })
                     .collect()

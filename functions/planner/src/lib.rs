@@ -111,6 +111,9 @@ impl Planner {
         if !b.state.is_active() {
             return Ok(report);
         }
+        if b.resumed_at_ms.is_some() {
+            self.requeue_parked(id, shard).await?;
+        }
         let mut cursor = b.cursors.get(&shard).cloned().unwrap_or_default();
         let mut state = b.state;
         while cursor != CURSOR_DONE {
@@ -158,6 +161,24 @@ impl Planner {
         }
         tracing::info!(queued = report.queued, pages = report.pages, "shard planned");
         Ok(report)
+    }
+}
+
+impl Planner {
+    /// A resumed broadcast's jobs parked while it was paused, of this shard
+    /// (its lane): queued again, then no longer parked. Queued twice (a run
+    /// that dies between the two), a job is still sent once: each claims
+    /// `(broadcast, psid)` first.
+    async fn requeue_parked(&self, id: &BroadcastId, shard: u32) -> Result<(), PlanError> {
+        let parked = self.store.parked(id, shard).await?;
+        if parked.is_empty() {
+            return Ok(());
+        }
+        let (jobs, keys): (Vec<SendJob>, Vec<_>) = parked.into_iter().map(|(t, k)| (SendJob::SendV1(t), k)).unzip();
+        self.sends.send_batch(&jobs).await?;
+        self.store.unpark(keys).await?;
+        tracing::info!(requeued = jobs.len(), "parked jobs queued again");
+        Ok(())
     }
 }
 

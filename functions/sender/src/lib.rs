@@ -27,6 +27,7 @@ use optcast_shared::telemetry::{self, subject_hash};
 /// sent": it is recorded failed, never sent again (at most once).
 const STALE_CLAIM_MS: i64 = 60_000;
 
+mod parking;
 mod record;
 mod settings;
 mod warm;
@@ -54,8 +55,10 @@ pub enum JobOutcome {
     SkippedUnsubscribed,
     SkippedPolicy,
     Failed,
-    /// Nothing to do: ran before, or the broadcast was cancelled or paused.
+    /// Nothing to do: ran before, or the broadcast was cancelled.
     Nothing,
+    /// The broadcast is paused: the job is parked until it is resumed.
+    Parked,
 }
 
 pub struct Sender {
@@ -205,7 +208,7 @@ impl Sender {
             return Ok(JobOutcome::Nothing);
         };
         if !b.state.is_active() {
-            return Ok(JobOutcome::Nothing);
+            return self.park_if_paused(task, b.state, now).await;
         }
         let page = self.page(&task.page_id).await?;
         let expires_at_s = now / 1000 + i64::from(page.retention_days) * 86_400;
@@ -219,7 +222,7 @@ impl Sender {
         match self.store.claim(task, hold, expires_at_s, now).await? {
             Claim::Claimed => {}
             Claim::LeadNotEligible => return self.skip(task, now, expires_at_s, None).await,
-            Claim::BroadcastInactive => return Ok(JobOutcome::Nothing),
+            Claim::BroadcastInactive => return self.park_if_paused(task, BroadcastState::Paused, now).await,
             Claim::AlreadyClaimed => return self.resolve_existing(task, now).await,
         }
         let recipient = match route {
@@ -297,7 +300,8 @@ impl Sender {
                         // a no-op); no new claim passes the lanes' state check.
                         self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
                         self.store.release(task, hold, Some(&code)).await?;
-                        Ok(JobOutcome::Nothing)
+                        // This lead's job waits for the resume like the rest.
+                        self.park_if_paused(task, BroadcastState::Paused, now).await
                     }
                     SendErrorAction::Fail => {
                         let done = failed(outcomes::reason::META_REJECTED, false);

@@ -21,12 +21,16 @@ use crate::ids::PageId;
 pub enum Scope {
     /// Connect a page (its access token, retention, region).
     PagesWrite,
-    /// Create, cancel and replay (the quarantine's records are a page's).
+    /// Create, cancel, pause, resume and test-send; replay (the quarantine's
+    /// records are a page's).
     BroadcastsWrite,
     /// Read broadcasts and their counts.
     BroadcastsRead,
-    /// Read a lead's consent state and history; list the quarantine.
+    /// Read a lead's consent state and history, list a page's leads; list
+    /// the quarantine.
     SubscribersRead,
+    /// Tag and untag leads (audience management).
+    SubscribersWrite,
     /// Export everything held on a lead (decrypted).
     DataExport,
     /// Erase a lead and read erasure status.
@@ -34,11 +38,12 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::PagesWrite,
         Scope::BroadcastsWrite,
         Scope::BroadcastsRead,
         Scope::SubscribersRead,
+        Scope::SubscribersWrite,
         Scope::DataExport,
         Scope::DataErase,
     ];
@@ -49,6 +54,7 @@ impl Scope {
             Scope::BroadcastsWrite => "broadcasts:write",
             Scope::BroadcastsRead => "broadcasts:read",
             Scope::SubscribersRead => "subscribers:read",
+            Scope::SubscribersWrite => "subscribers:write",
             Scope::DataExport => "data:export",
             Scope::DataErase => "data:erase",
         }

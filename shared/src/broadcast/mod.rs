@@ -275,6 +275,10 @@ mod on_error;
 pub use on_error::{on_send_error, SendErrorAction};
 mod state;
 pub use state::{BroadcastState, TRANSITIONS};
+mod test_send;
+pub use test_send::{
+    may_test_send, parse_test_psids, policy_code, snapshot, test_message, InvalidTestPsids, TestSkip, MAX_TEST_PSIDS,
+};
 
 #[cfg(test)]
 mod tests;

@@ -130,6 +130,7 @@ impl NewBroadcast {
             cursors: Default::default(),
             paused_reason: None,
             outcomes: Default::default(),
+            resumed_at_ms: None,
         }
     }
 }

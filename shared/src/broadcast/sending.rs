@@ -40,6 +40,9 @@ pub struct Broadcast {
     pub paused_reason: Option<String>,
     /// What its messages did after sending (summed over its lanes).
     pub outcomes: crate::outcomes::Outcomes,
+    /// When it was last resumed (ms); `None` if never paused and resumed.
+    /// Only a resumed broadcast can have parked jobs to send again.
+    pub resumed_at_ms: Option<i64>,
 }
 
 /// A marketing-messages claim's hold on its lead: no other marketing claim

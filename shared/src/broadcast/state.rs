@@ -20,7 +20,8 @@ pub enum BroadcastState {
     /// Cancelled through the API. Final.
     Cancelled,
     /// Halted by a Send API error about the page (token, permission,
-    /// abuse); only cancelling moves it on.
+    /// abuse) or by the marketer (`POST /v1/broadcasts/<id>/pause`); its
+    /// jobs are parked, not sent. Resuming or cancelling moves it on.
     Paused,
 }
 
@@ -33,7 +34,8 @@ use BroadcastState::*;
 /// | planning | scheduled | API (send now) and scheduler, through `dispatch::start` |
 /// | sending | planning | planner, once it queued the first send job |
 /// | done | planning, sending | whoever sees every job accounted for |
-/// | paused | planning, sending | sender, on a page-level Send API error |
+/// | paused | planning, sending | sender, on a page-level Send API error; API pause |
+/// | sending | paused | API resume only (`BroadcastStore::resume`), see [`BroadcastState::automatic_from`] |
 /// | cancelled | scheduled, planning, sending, paused | API |
 pub const TRANSITIONS: &[(BroadcastState, BroadcastState)] = &[
     (Scheduled, Planning),
@@ -42,6 +44,7 @@ pub const TRANSITIONS: &[(BroadcastState, BroadcastState)] = &[
     (Sending, Done),
     (Planning, Paused),
     (Sending, Paused),
+    (Paused, Sending),
     (Scheduled, Cancelled),
     (Planning, Cancelled),
     (Sending, Cancelled),
@@ -92,6 +95,18 @@ impl BroadcastState {
     pub fn allowed_from(self) -> Vec<BroadcastState> {
         Self::ALL.into_iter().filter(|from| from.may_become(self)).collect()
     }
+
+    /// [`BroadcastState::allowed_from`] without a resume: the states an
+    /// ordinary move to `self` may start from. Leaving `paused` for an
+    /// active state is only ever the marketer's resume, which names
+    /// `paused` itself; so the planner moving planning → sending, or a
+    /// start, can never un-pause a broadcast paused meanwhile.
+    pub fn automatic_from(self) -> Vec<BroadcastState> {
+        self.allowed_from()
+            .into_iter()
+            .filter(|from| !(*from == Paused && self.is_active()))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -99,18 +114,29 @@ mod tests {
     use super::*;
 
     /// Every move the code makes, by call site: each must be in the table.
+    /// (`BroadcastStore::transition` moves from `automatic_from`; the
+    /// resume names its one state.)
     const PERFORMED: &[(&str, &[BroadcastState], BroadcastState)] = &[
         ("dispatch::start", &[Scheduled], Planning),
         ("planner: first send job queued", &[Planning], Sending),
         ("BroadcastStore::finish_if_complete", &[Planning, Sending], Done),
-        ("sender: page-level Send API error", &[Planning, Sending], Paused),
+        (
+            "sender: page-level Send API error; api: pause",
+            &[Planning, Sending],
+            Paused,
+        ),
+        ("api: resume", &[Paused], Sending),
         ("api: cancel", &[Scheduled, Planning, Sending, Paused], Cancelled),
     ];
 
     #[test]
     fn every_transition_the_code_performs_is_in_the_table() {
         for (site, from, to) in PERFORMED {
-            assert_eq!(&to.allowed_from(), from, "{site}");
+            if *site == "api: resume" {
+                assert!(!to.automatic_from().contains(&Paused), "{site}");
+            } else {
+                assert_eq!(&to.automatic_from(), from, "{site}");
+            }
             for f in *from {
                 assert!(f.may_become(*to), "{site}: {f:?} -> {to:?}");
             }
@@ -118,6 +144,15 @@ mod tests {
         // And the table holds nothing the code does not do.
         let performed: usize = PERFORMED.iter().map(|(_, from, _)| from.len()).sum();
         assert_eq!(performed, TRANSITIONS.len());
+    }
+
+    #[test]
+    fn only_a_resume_takes_a_paused_broadcast_back_to_sending() {
+        assert!(Paused.may_become(Sending));
+        assert!(!Sending.automatic_from().contains(&Paused));
+        assert!(!Planning.automatic_from().contains(&Paused));
+        assert!(!Paused.may_become(Planning));
+        assert_eq!(Cancelled.automatic_from(), Cancelled.allowed_from());
     }
 
     #[test]
@@ -136,7 +171,6 @@ mod tests {
             (Scheduled, Paused),
             (Sending, Planning),
             (Paused, Planning),
-            (Paused, Sending),
             (Paused, Done),
             (Planning, Scheduled),
             (Sending, Scheduled),

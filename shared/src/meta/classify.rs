@@ -68,7 +68,7 @@ fn attachments(v: Option<&Value>) -> Vec<Attachment> {
 /// The event an item carries, whose id names its subject (`sender` or, for
 /// an echo, `recipient`), and its idempotency key; `None` if no known kind.
 pub(super) fn classify(v: &Value, hashed: &str) -> Option<(&'static str, EventKind, String)> {
-    let key_of = |m: &Option<Mid>| m.as_ref().map_or_else(|| hashed.to_string(), Mid::key);
+    let key_of = |m: &Option<Mid>| m.as_ref().map_or_else(|| hashed.to_string(), |m| m.key().to_string());
     if let Some(e) = present(v, "message_edit") {
         let edit = EditEvent {
             mid: mid(e.get("mid")),

@@ -174,7 +174,7 @@ impl EventKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct InboundEvent {
     pub platform: Platform,
     pub page_id: PageId,
@@ -190,9 +190,45 @@ pub struct InboundEvent {
     pub kind: EventKind,
     /// The idempotency key within (page, subject): Meta's mid where there is
     /// one (hashed when it could break a key), else a hash of the item.
-    pub key: String,
-    /// SHA-256 (hex) of the item's canonical JSON: the consent proof.
+    pub key: std::sync::Arc<str>,
+    /// The consent proof: read it with [`InboundEvent::proof_sha256`].
     pub sha256: ProofHash,
+}
+
+/// Equal when every value and the proof are (a proof may not be hashed yet).
+impl PartialEq for InboundEvent {
+    fn eq(&self, other: &Self) -> bool {
+        let InboundEvent {
+            platform,
+            page_id,
+            subject,
+            timestamp_ms,
+            time_clamped,
+            standby,
+            kind,
+            key,
+            sha256: _,
+        } = self;
+        (
+            platform,
+            page_id,
+            subject,
+            timestamp_ms,
+            time_clamped,
+            standby,
+            kind,
+            key,
+        ) == (
+            &other.platform,
+            &other.page_id,
+            &other.subject,
+            &other.timestamp_ms,
+            &other.time_clamped,
+            &other.standby,
+            &other.kind,
+            &other.key,
+        ) && self.proof_sha256() == other.proof_sha256()
+    }
 }
 
 /// An item Meta documents that changes nothing here (handover, a `changes`
@@ -247,12 +283,35 @@ pub struct DeliveryItem {
     pub entry_id: Option<std::sync::Arc<str>>,
     pub entry_time: Option<std::sync::Arc<str>>,
     pub source: Source,
-    /// The item's exact JSON text as received (shared with its event).
-    pub raw: std::sync::Arc<str>,
+    /// The item's JSON text: read it with [`DeliveryItem::raw`].
+    pub text: ItemText,
     pub unit: Unit,
 }
 
+/// Where an item's JSON text comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemText {
+    /// The exact text as received.
+    Received(std::sync::Arc<str>),
+    /// A text message read on the fast path, which keeps no text: its
+    /// canonical JSON is rebuilt from its event when asked for (a chunk, a
+    /// quarantined delivery, a raw copy rewritten by erasure). It parses to
+    /// the same unit, key and proof as the text received.
+    TextMessage,
+}
+
 impl DeliveryItem {
+    /// The item's JSON text: as received, or rebuilt canonically for a
+    /// fast-path text message ([`ItemText::TextMessage`]).
+    pub fn raw(&self) -> std::borrow::Cow<'_, str> {
+        match (&self.text, &self.unit) {
+            (ItemText::Received(raw), _) => std::borrow::Cow::Borrowed(raw),
+            (ItemText::TextMessage, Unit::Event(e)) => e.canonical_text_message().unwrap_or_default().into(),
+            // Never built (only the fast path marks an item so, with its event).
+            (ItemText::TextMessage, _) => std::borrow::Cow::Borrowed("{}"),
+        }
+    }
+
     /// The page and person whose events must stay in order together.
     pub fn lane(&self) -> (Option<&PageId>, Option<&Psid>) {
         match &self.unit {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::classify::{classify, find_stop};
 use super::fast;
-use super::lenient::{id, time_ms};
+use super::lenient::{self, id, time_ms};
 use super::proof::{canonical_sha256, hex_digest, ProofHash};
 use super::*;
 
@@ -102,6 +102,15 @@ pub fn parse_delivery(body: &[u8], received_at_ms: i64) -> Result<Delivery, Pars
     let text = std::str::from_utf8(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
     // A UTF-8 byte-order mark before the JSON is not part of it.
     let text = text.trim_start_matches('\u{feff}');
+    // The usual delivery, all text messages, in one typed pass.
+    if let Some(delivery) = fast::text_delivery(text, received_at_ms) {
+        return Ok(delivery);
+    }
+    general_delivery(text, received_at_ms)
+}
+
+/// Any delivery: its envelope with each entry and item kept as raw text.
+pub(super) fn general_delivery(text: &str, received_at_ms: i64) -> Result<Delivery, ParseError> {
     // Usually the envelope and every entry read in one pass; only when an
     // entry does not are the entries taken one by one, so the bad one alone
     // is quarantined.
@@ -131,7 +140,7 @@ pub fn parse_delivery(body: &[u8], received_at_ms: i64) -> Result<Delivery, Pars
     Ok(delivery(platform, object, items))
 }
 
-fn platform(object: &RawValue) -> Result<Platform, ParseError> {
+pub(super) fn platform(object: &RawValue) -> Result<Platform, ParseError> {
     match serde_json::from_str::<&str>(object.get()) {
         Ok("page") => Ok(Platform::Messenger),
         Ok("instagram") => Ok(Platform::Instagram),
@@ -163,7 +172,7 @@ fn parse_entry(platform: Platform, raw: &RawValue, received_at_ms: i64, out: &mu
             entry_id: None,
             entry_time: None,
             source: Source::Entry,
-            raw: raw.get().into(),
+            text: ItemText::Received(raw.get().into()),
             unit: quarantined(None, None, "malformed_entry", raw.get()),
         });
         return;
@@ -171,16 +180,19 @@ fn parse_entry(platform: Platform, raw: &RawValue, received_at_ms: i64, out: &mu
     parse_entry_fields(platform, &entry, received_at_ms, out);
 }
 
-fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64, out: &mut Vec<DeliveryItem>) {
-    let page_id = entry
-        .id
+/// An entry's page (its `id`, when that is a Meta id) and `time` (ms).
+pub(super) fn entry_context(id: Option<&RawValue>, time: Option<&RawValue>) -> (Option<PageId>, Option<i64>) {
+    let page_id = id
         .and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
-        .and_then(|v| id(Some(&v)))
-        .and_then(|s| PageId::parse(s).ok());
-    let entry_time = entry
-        .time
+        .and_then(|v| lenient::id(Some(&v)).and_then(|s| PageId::parse(s).ok()));
+    let entry_time = time
         .and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
         .and_then(|v| time_ms(Some(&v)));
+    (page_id, entry_time)
+}
+
+fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64, out: &mut Vec<DeliveryItem>) {
+    let (page_id, entry_time) = entry_context(entry.id, entry.time);
     let ctx = Context {
         platform,
         page_id: page_id.as_ref(),
@@ -192,7 +204,7 @@ fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64,
         entry_id: Option::clone(&entry_id),
         entry_time: Option::clone(&entry_time),
         source,
-        raw,
+        text: ItemText::Received(raw),
         unit,
     };
     for raw in entry.messaging.iter().flatten() {
@@ -249,28 +261,35 @@ pub(super) struct Context<'a> {
 
 impl Context<'_> {
     pub(super) fn item(&self, raw: &Arc<str>, standby: bool) -> Unit {
-        if let (Some(page_id), Some(m)) = (self.page_id, fast::text_message(raw)) {
-            let time = EventTime::trusted(m.timestamp_ms.or(self.entry_time), self.received_at_ms);
-            return Unit::Event(InboundEvent {
-                platform: self.platform,
-                page_id: page_id.clone(),
-                subject: m.sender,
-                timestamp_ms: time.ms,
-                time_clamped: time.clamped,
-                standby,
-                key: m.mid.key(),
-                kind: EventKind::Message(MessageEvent {
-                    mid: Some(m.mid),
-                    text: Some(m.text),
-                    quick_reply_payload: None,
-                    attachments: Vec::new(),
-                    reply_to: None,
-                }),
-                // Its key is the mid: the proof is hashed only if asked for.
-                sha256: ProofHash::deferred(raw.clone()),
-            });
+        if let Some(page_id) = self.page_id {
+            if let Some(m) = fast::text_message(raw, page_id) {
+                return Unit::Event(self.text_event(page_id, m, standby));
+            }
         }
         self.general_item(raw, standby)
+    }
+
+    /// The event of a text message read on the fast path.
+    pub(super) fn text_event(&self, page_id: &PageId, m: fast::TextMessage, standby: bool) -> InboundEvent {
+        let time = EventTime::trusted(m.timestamp_ms().or(self.entry_time), self.received_at_ms);
+        InboundEvent {
+            platform: self.platform,
+            page_id: page_id.clone(),
+            subject: m.sender,
+            timestamp_ms: time.ms,
+            time_clamped: time.clamped,
+            standby,
+            key: m.mid.key(),
+            // Its key is the mid: the proof is hashed only if asked for.
+            sha256: ProofHash::text_message(m.timestamp),
+            kind: EventKind::Message(MessageEvent {
+                mid: Some(m.mid),
+                text: Some(m.text),
+                quick_reply_payload: None,
+                attachments: Vec::new(),
+                reply_to: None,
+            }),
+        }
     }
 
     /// Any item, read through a `serde_json::Value`.
@@ -296,8 +315,9 @@ impl Context<'_> {
         }
         // serde_json's map is ordered by key, so this serialisation is
         // canonical; it is streamed into the hash, never built in memory.
-        let sha256 = ProofHash::computed(raw.clone(), canonical_sha256(&value));
-        let hashed = hashed_key(sha256.as_str());
+        let hex = canonical_sha256(&value);
+        let hashed = hashed_key(&hex);
+        let sha256 = ProofHash::computed(hex);
         let timestamp = time_ms(value.get("timestamp")).or(self.entry_time);
         let time = EventTime::trusted(timestamp, self.received_at_ms);
         let event = |subject: Psid, kind: EventKind, key: String| InboundEvent {
@@ -308,7 +328,7 @@ impl Context<'_> {
             time_clamped: time.clamped,
             standby,
             kind,
-            key,
+            key: key.into(),
             sha256: sha256.clone(),
         };
         let Some((subject_side, kind, key)) = classify(&value, &hashed) else {
@@ -356,8 +376,9 @@ impl Context<'_> {
 pub fn rebuild_delivery<'a>(object: &str, items: impl IntoIterator<Item = &'a DeliveryItem>) -> String {
     let mut entries = Vec::new();
     for item in items {
+        let raw = item.raw();
         if item.source == Source::Entry && item.entry_id.is_none() {
-            entries.push(item.raw.to_string());
+            entries.push(raw.into_owned());
             continue;
         }
         let mut entry = String::from("{");
@@ -368,14 +389,14 @@ pub fn rebuild_delivery<'a>(object: &str, items: impl IntoIterator<Item = &'a De
             entry.push_str(&format!("\"time\":{time},"));
         }
         match &item.source {
-            Source::Messaging => entry.push_str(&format!("\"messaging\":[{}]", item.raw)),
-            Source::Standby => entry.push_str(&format!("\"standby\":[{}]", item.raw)),
+            Source::Messaging => entry.push_str(&format!("\"messaging\":[{raw}]")),
+            Source::Standby => entry.push_str(&format!("\"standby\":[{raw}]")),
             Source::Change(field) => {
                 let field = serde_json::to_string(field).unwrap_or_else(|_| "\"\"".into());
-                entry.push_str(&format!("\"changes\":[{{\"field\":{field},\"value\":{}}}]", item.raw));
+                entry.push_str(&format!("\"changes\":[{{\"field\":{field},\"value\":{raw}}}]"));
             }
             // A malformed change: kept as the entry's only change.
-            Source::Entry => entry.push_str(&format!("\"changes\":[{}]", item.raw)),
+            Source::Entry => entry.push_str(&format!("\"changes\":[{raw}]")),
         }
         entry.push('}');
         entries.push(entry);

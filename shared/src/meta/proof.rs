@@ -2,71 +2,120 @@
 //! in byte order, as serde_json writes a `Value` — so the same event hashes
 //! the same however a delivery spelled it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// An item's proof hash, computed when first asked for: an event keyed by
-/// its mid (most of them) needs it only if it changes consent, and then it
-/// is hashed from the item's raw text exactly as the parser would have.
+use super::{EventKind, InboundEvent};
+
+/// An event's proof hash ([`InboundEvent::proof_sha256`]). Most events are a
+/// person's text message keyed by its mid, read on the fast path: their
+/// proof is needed only if the event changes consent, so it is computed then,
+/// from the event's own values (their canonical JSON is
+/// [`InboundEvent::canonical_text_message`]).
 #[derive(Clone)]
-pub struct ProofHash {
-    raw: Arc<str>,
-    hex: OnceLock<String>,
+pub struct ProofHash(Proof);
+
+#[derive(Clone)]
+enum Proof {
+    /// Already computed (the general path hashes as it reads).
+    Hex(String),
+    /// A text message read on the fast path; Meta's `timestamp` as given
+    /// (before it is trusted) is the one value the event does not keep.
+    TextMessage { timestamp: i64, hex: OnceLock<String> },
 }
 
 impl ProofHash {
-    /// A hash already computed for `raw`.
-    pub(super) fn computed(raw: Arc<str>, hex: String) -> Self {
-        Self {
-            raw,
-            hex: OnceLock::from(hex),
-        }
+    /// A hash already computed.
+    pub(super) fn computed(hex: String) -> Self {
+        Self(Proof::Hex(hex))
     }
 
-    /// The hash of `raw`, computed on first use.
-    pub(super) fn deferred(raw: Arc<str>) -> Self {
-        Self {
-            raw,
+    /// The hash of a fast-path text message whose item had `timestamp`.
+    pub(super) fn text_message(timestamp: i64) -> Self {
+        Self(Proof::TextMessage {
+            timestamp,
             hex: OnceLock::new(),
-        }
+        })
     }
 
     /// A given hash (tests and fixtures, where no item text exists).
     pub fn known(hex: impl Into<String>) -> Self {
-        Self::computed(Arc::from(""), hex.into())
+        Self::computed(hex.into())
     }
 
-    /// The 64 lowercase hex digits.
-    pub fn as_str(&self) -> &str {
-        self.hex.get_or_init(|| of_item(&self.raw))
-    }
-}
-
-impl PartialEq for ProofHash {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+    /// Meta's timestamp of a fast-path text message, as given.
+    pub(super) fn text_message_timestamp(&self) -> Option<i64> {
+        match &self.0 {
+            Proof::TextMessage { timestamp, .. } => Some(*timestamp),
+            Proof::Hex(_) => None,
+        }
     }
 }
 
 impl std::fmt::Debug for ProofHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        match &self.0 {
+            Proof::Hex(hex) => f.write_str(hex),
+            Proof::TextMessage { hex, .. } => f.write_str(hex.get().map_or("(not yet hashed)", String::as_str)),
+        }
     }
 }
 
-/// The canonical hash of an item's raw JSON. An event's item always parsed
-/// (a lone surrogate repaired, as the parser does); were it not to, the raw
-/// bytes are hashed rather than nothing.
-fn of_item(raw: &str) -> String {
-    serde_json::from_str::<Value>(raw)
+impl InboundEvent {
+    /// SHA-256 (64 lowercase hex digits) of the item's canonical JSON: the
+    /// consent proof. Computed on first use for a fast-path text message.
+    pub fn proof_sha256(&self) -> &str {
+        match &self.sha256.0 {
+            Proof::Hex(hex) => hex,
+            Proof::TextMessage { hex, .. } => hex.get_or_init(|| {
+                let text = self.canonical_text_message().unwrap_or_default();
+                hex_digest(Sha256::new_with_prefix(text.as_bytes()))
+            }),
+        }
+    }
+
+    /// The canonical JSON of a text message read on the fast path, rebuilt
+    /// from the event: exactly what serde_json writes for the item as a
+    /// `Value` (keys sorted), so its hash is the proof and parsing it gives
+    /// this event again. `None` for any other event.
+    pub(super) fn canonical_text_message(&self) -> Option<String> {
+        let timestamp = self.sha256.text_message_timestamp()?;
+        let EventKind::Message(m) = &self.kind else { return None };
+        #[derive(Serialize)]
+        struct Item<'a> {
+            message: Message<'a>,
+            recipient: Party<'a>,
+            sender: Party<'a>,
+            timestamp: i64,
+        }
+        #[derive(Serialize)]
+        struct Message<'a> {
+            mid: &'a str,
+            text: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Party<'a> {
+            id: &'a str,
+        }
+        serde_json::to_string(&Item {
+            message: Message {
+                mid: m.mid.as_ref()?.as_str(),
+                text: m.text.as_deref()?,
+            },
+            // The fast path reads only items whose recipient is the entry's page.
+            recipient: Party {
+                id: self.page_id.as_str(),
+            },
+            sender: Party {
+                id: self.subject.as_str(),
+            },
+            timestamp,
+        })
         .ok()
-        .or_else(|| super::lenient::repair_lone_surrogates(raw).and_then(|fixed| serde_json::from_str(&fixed).ok()))
-        .map_or_else(
-            || hex_digest(Sha256::new_with_prefix(raw.as_bytes())),
-            |v| canonical_sha256(&v),
-        )
+    }
 }
 
 /// SHA-256 (hex) of `value`'s serialisation, written straight into the hash.

@@ -13,7 +13,10 @@
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 
 use super::item::{n, n_or_zero, opt_s, s, Item};
-use super::keys::{broadcast_pk, lane_pk, outcome_pk, AUDIENCE_SHARDS, DUE_INDEX, DUE_PK, SEND_LANES};
+use super::keys::{
+    broadcast_created_sk, broadcast_page_pk, broadcast_pk, lane_pk, outcome_pk, AUDIENCE_SHARDS, DUE_INDEX, DUE_PK,
+    SEND_LANES,
+};
 use super::tx::cancelled_because;
 use super::StoreError;
 use crate::broadcast::{Broadcast, BroadcastState, Counts};
@@ -87,6 +90,9 @@ impl BroadcastStore {
             item.insert("due_pk".into(), s(DUE_PK));
         }
         item.insert("created_at_ms".into(), n(b.created_at_ms));
+        // The page's broadcasts, newest first (`by_page` index).
+        item.insert("page_pk".into(), s(broadcast_page_pk(&b.page_id)));
+        item.insert("created_sk".into(), s(broadcast_created_sk(b.created_at_ms, &b.id)));
         for k in ["queued", "shards_done"] {
             item.insert(k.into(), n(0));
         }
@@ -161,7 +167,8 @@ impl BroadcastStore {
     }
 
     /// Moves a broadcast to `to` if it is in a state the lifecycle table
-    /// allows that from ([`BroadcastState::allowed_from`]); false if it was not.
+    /// allows that from, a resume excepted ([`BroadcastState::automatic_from`];
+    /// resuming is [`BroadcastStore::resume`]); false if it was not.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
@@ -172,7 +179,7 @@ impl BroadcastStore {
         to: BroadcastState,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let from = to.allowed_from();
+        let from = to.automatic_from();
         let mut extra = Item::new();
         let mut update = "SET #s = :to".to_string();
         if let Some(r) = reason {
@@ -184,9 +191,10 @@ impl BroadcastStore {
         if !matches!(to, BroadcastState::Planning | BroadcastState::Sending) {
             update.push_str(" REMOVE due_pk");
         }
-        // Cancelled and paused broadcasts are never planned again: their
-        // cursors (the audience key of a lead, PSID included) go.
-        if matches!(to, BroadcastState::Cancelled | BroadcastState::Paused) {
+        // Cancelled broadcasts are never planned again: their cursors (the
+        // audience key of a lead, PSID included) go. A paused one keeps them:
+        // a resume plans on from where it stopped.
+        if to == BroadcastState::Cancelled {
             for shard in 0..AUDIENCE_SHARDS {
                 update.push_str(&format!(", cursor_{shard}"));
             }
@@ -197,7 +205,7 @@ impl BroadcastStore {
     /// Writes the state on the definition (if it is in one of `from`, with
     /// `definition_update`) and on every lane, in one transaction, so no send
     /// can be claimed against a lane that missed a cancel or pause.
-    async fn set_state(
+    pub(crate) async fn set_state(
         &self,
         id: &BroadcastId,
         from: &[BroadcastState],
@@ -334,7 +342,7 @@ impl BroadcastStore {
     }
 }
 
-fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
+pub(crate) fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
     let id = BroadcastId::parse(opt_s(item, "id").unwrap_or_default()).map_err(|_| StoreError::Corrupt("id"))?;
     let page_id =
         PageId::parse(opt_s(item, "page_id").unwrap_or_default()).map_err(|_| StoreError::Corrupt("page_id"))?;
@@ -367,5 +375,6 @@ fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> {
         cursors,
         paused_reason: opt_s(item, "paused_reason"),
         outcomes: Default::default(),
+        resumed_at_ms: item.get("resumed_at_ms").map(|_| n_or_zero(item, "resumed_at_ms")),
     })
 }

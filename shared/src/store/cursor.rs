@@ -25,6 +25,30 @@ impl Cursor {
     pub fn decode(text: &str) -> Option<Self> {
         decode_cursor(text).map(Cursor)
     }
+
+    /// The cursor as an opaque token for an API caller (base64url of
+    /// [`Cursor::encode`], no padding), to hand back as `?cursor=`.
+    pub fn to_token(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.encode())
+    }
+
+    /// A cursor from [`Cursor::to_token`]'s text; `None` for anything else
+    /// (the API answers 400 `invalid_cursor`).
+    pub fn from_token(token: &str) -> Option<Self> {
+        use base64::Engine;
+        if token.is_empty() || token.len() > 2048 {
+            return None;
+        }
+        let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+        Cursor::decode(std::str::from_utf8(&text).ok()?)
+    }
+
+    /// The string attribute `name` of the key, if any (the store checks a
+    /// caller's cursor names the partition being read).
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
 }
 
 fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
@@ -56,5 +80,19 @@ mod tests {
                 .collect();
         assert_eq!(decode_cursor(&encode_cursor(&key)), Some(key));
         assert_eq!(decode_cursor(""), None);
+    }
+
+    #[test]
+    fn a_token_round_trips_and_garbage_is_no_cursor() {
+        let c = Cursor(
+            [("pk", "BCAST#1"), ("page_pk", "PAGE#1")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+                .collect(),
+        );
+        assert_eq!(Cursor::from_token(&c.to_token()), Some(c));
+        for bad in ["", "!!", "bm90IGpzb24", &"A".repeat(3000)] {
+            assert_eq!(Cursor::from_token(bad), None, "{bad}");
+        }
     }
 }

@@ -87,6 +87,32 @@ pub(crate) fn outcome_pk(id: &BroadcastId, lane: u32) -> String {
     format!("BCAST#{id}#OUT#{lane}")
 }
 
+/// Index of a page's broadcast definitions, newest first (`page_pk`,
+/// `created_sk`; lanes carry neither, so it holds definitions only).
+pub const BY_PAGE_INDEX: &str = "by_page";
+
+/// A broadcast definition's partition in the `by_page` index.
+pub(crate) fn broadcast_page_pk(page: &PageId) -> String {
+    format!("PAGE#{page}")
+}
+
+/// A broadcast definition's sort key in the `by_page` index: creation time
+/// (13 digits, ms) then id, so equal times still sort and stay distinct.
+pub(crate) fn broadcast_created_sk(created_at_ms: i64, id: &BroadcastId) -> String {
+    format!("{:013}#{id}", created_at_ms.max(0))
+}
+
+/// A parked send job's sort key (deliveries table, in the broadcast's
+/// partition, apart from the `SUB#` deliveries): by lane, so the planner of
+/// one audience shard sends that shard's parked jobs again on resume.
+pub(crate) fn parked_sk(lane: u32, psid: &Psid) -> String {
+    format!("{}{psid}", parked_prefix(lane))
+}
+/// The prefix of every parked job's sort key of `lane`.
+pub(crate) fn parked_prefix(lane: u32) -> String {
+    format!("PARK#{lane}#")
+}
+
 /// A delivery's sort key (in the broadcast's partition).
 pub(crate) fn delivery_sk(psid: &Psid) -> String {
     delivery_sk_of(psid.as_str())

@@ -18,6 +18,9 @@
 //!   the audience index read page by page, per-recipient records);
 //! - `outcomes`: what sends did afterwards (a lead's recent sends, outcome
 //!   counters and series, a recipient's record read back);
+//! - `control`: a page's broadcasts listed, parked jobs of a paused
+//!   broadcast, resume;
+//! - `roster`: a page's leads listed by status and tag, tags added and removed;
 //! - `privacy`: erasure requests and the audit trail (privacy table);
 //! - [`sweep`]: what the retention sweep reads, deletes and checkpoints;
 //! - `cursor`: the one cursor type of every paged read;
@@ -30,6 +33,7 @@
 mod audience;
 mod batch;
 mod broadcasts;
+mod control;
 mod cursor;
 mod deliveries;
 mod erasure;
@@ -42,6 +46,7 @@ mod outcomes;
 mod pages;
 mod privacy;
 mod records;
+mod roster;
 pub mod sweep;
 mod tombstones;
 mod tx;
@@ -49,6 +54,7 @@ mod tx;
 pub use audience::AudiencePage;
 pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
+pub use control::BroadcastList;
 pub use cursor::Cursor;
 pub use erasure::{DeletedRecords, Shred};
 pub use error::StoreError;
@@ -60,6 +66,7 @@ pub use messages::{FoundMessage, MessageWrite, StoredMessage};
 pub use outcomes::{Completion, Recipient};
 pub use privacy::{AuditTrail, Requests};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};
+pub use roster::{LeadList, LeadSummary, TagWrite};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
 
 /// Table names, from the environment `template.yaml` sets.

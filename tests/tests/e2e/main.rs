@@ -1,11 +1,14 @@
 //! End-to-end: real HTTP into the local stack, real SQS, DynamoDB, KMS and S3
 //! in the emulator, the same handler code Lambda runs. One test binary.
 
+mod audience;
 mod broadcasts;
+mod control;
 mod fixtures;
 mod ids;
 mod ingest;
 mod local_stack;
+mod openapi;
 mod opt_outs;
 mod outcomes;
 mod privacy;

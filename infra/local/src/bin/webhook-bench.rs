@@ -4,7 +4,9 @@
 //! delivery bytes the Python baseline builds. Prints both figures and the
 //! ratio. Usage: `webhook-bench [iterations] [path to webhook_baseline.py]`
 //! (default 20,000 and `../shared/bench/webhook_baseline.py`; `make bench`);
-//! `webhook-bench --print-body` prints the delivery.
+//! `webhook-bench --print-body` prints the delivery; `--split` times each
+//! part alone; `--rust-only [iterations]` runs only the Rust side (to
+//! profile it, e.g. under `perf record`).
 //! CPU time is the thread's own (`/proc/thread-self/schedstat`, ns).
 
 use std::process::Command;
@@ -74,7 +76,11 @@ fn handle(body: &[u8], header: &str) -> (usize, usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let rust_only = args.get(1).map(String::as_str) == Some("--rust-only");
+    if rust_only {
+        args.remove(1);
+    }
     let n: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let script = args
         .get(2)
@@ -109,6 +115,9 @@ fn main() {
         body.len(),
         10.0 * 1e6 / rust_us
     );
+    if rust_only {
+        return;
+    }
     let python = Command::new("python3").arg(&script).arg(n.to_string()).output();
     let Some(line) = python
         .ok()

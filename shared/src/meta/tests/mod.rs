@@ -40,7 +40,7 @@ fn a_text_message_with_quick_reply_and_reply_to() {
     assert_eq!(e.page_id.as_str(), "1000000000000001");
     assert_eq!(e.subject.as_str(), "2000000000000001");
     assert_eq!((e.timestamp_ms, e.time_clamped), (1718000000000, false));
-    assert_eq!(e.key, "m_abc");
+    assert_eq!(&*e.key, "m_abc");
     match e.kind {
         EventKind::Message(m) => {
             assert_eq!(m.text.as_deref(), Some("STOP"));
@@ -92,7 +92,7 @@ fn a_postback_with_referral() {
         r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,
         "postback":{"mid":"m_z","title":"Unsubscribe","payload":"UNSUB","referral":{"ref":"camp7","source":"SHORTLINK","type":"OPEN_THREAD"}}}"#,
     ));
-    assert_eq!(e.key, "m_z");
+    assert_eq!(&*e.key, "m_z");
     let EventKind::Postback(p) = e.kind else { panic!() };
     assert_eq!(p.payload.as_deref(), Some("UNSUB"));
     assert_eq!(p.referral_ref.as_deref(), Some("camp7"));
@@ -184,7 +184,7 @@ fn a_batched_delivery_yields_every_entry_and_item() {
     assert_eq!(delivery.platform, Platform::Instagram);
     let keys: Vec<_> = delivery
         .events()
-        .map(|e| (e.page_id.as_str(), e.key.as_str(), e.standby))
+        .map(|e| (e.page_id.as_str(), &*e.key, e.standby))
         .collect();
     assert_eq!(
         keys,

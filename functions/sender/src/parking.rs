@@ -1,0 +1,34 @@
+//! Jobs of a paused broadcast are parked, not dropped: the job is kept
+//! (`BroadcastStore::park`, only while the lead's lane is paused) and sent
+//! again by the planner when the broadcast is resumed.
+
+use optcast_shared::broadcast::BroadcastState;
+use optcast_shared::queue::SendTask;
+
+use super::{JobOutcome, SendError, Sender};
+
+impl Sender {
+    /// A job that met a broadcast in `state` (as last read) that may not
+    /// send: parked if the broadcast is paused; nothing if it is cancelled or
+    /// done; tried again later if it was resumed meanwhile.
+    pub(crate) async fn park_if_paused(
+        &self,
+        task: &SendTask,
+        state: BroadcastState,
+        now: i64,
+    ) -> Result<JobOutcome, SendError> {
+        if matches!(state, BroadcastState::Cancelled | BroadcastState::Done) {
+            return Ok(JobOutcome::Nothing);
+        }
+        // Whatever happens next, the next job reads the state afresh.
+        self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
+        let page = self.page(&task.page_id).await?;
+        let expires_at_s = now / 1000 + i64::from(page.retention_days) * 86_400;
+        if self.store.park(task, now, expires_at_s).await? {
+            return Ok(JobOutcome::Parked);
+        }
+        // Not paused now: resumed (the retry sends), or cancelled or done
+        // (the retry reads that and does nothing).
+        Err(SendError::RetryLater("broadcast no longer paused"))
+    }
+}
