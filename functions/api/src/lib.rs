@@ -55,6 +55,8 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("no send was planned for this lead: not a subscribed lead matching the broadcast's audience when it was planned")]
     NotInAudience,
+    #[error("no send is recorded for this lead (the broadcast is {0}): its job may be queued or not yet planned, or the lead is not in the audience; a cancel records nothing for the jobs it stopped")]
+    NotRecorded(&'static str),
     #[error("{0}")]
     Conflict(String),
     /// A conflict with the resource's state, with its precise code
@@ -84,6 +86,7 @@ impl ApiError {
             ApiError::BadRequest(code, _) => (400, code),
             ApiError::NotFound(_) => (404, "not_found"),
             ApiError::NotInAudience => (404, "not_in_audience"),
+            ApiError::NotRecorded(_) => (404, "not_recorded"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::ConflictWith(code, _) => (409, code),
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),

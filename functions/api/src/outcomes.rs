@@ -4,7 +4,7 @@
 //! and receipt times, or why it was skipped).
 
 use optcast_shared::access::Caller;
-use optcast_shared::broadcast::Broadcast;
+use optcast_shared::broadcast::{Broadcast, BroadcastState};
 use optcast_shared::ids::Psid;
 use optcast_shared::outcomes::{Outcomes, Protection};
 use serde_json::{json, Value};
@@ -52,17 +52,32 @@ pub(crate) fn add_outcomes_json(b: &Broadcast, v: &mut Value) {
         })
         .collect();
     v["timeseries"] = json!({"bucket_ms": 60_000, "points": points});
+    v["protection_baseline"] = match &b.protection_baseline {
+        Some(base) => json!({
+            "resumed_at_ms": base.resumed_at_ms,
+            "sent": base.counts.sent,
+            "unsubscribed": base.counts.unsubscribed,
+            "blocked": base.counts.blocked,
+        }),
+        None => Value::Null,
+    };
 }
 
 impl Api {
     /// `GET /v1/broadcasts/<id>/recipients/<psid>`: what the sender recorded
-    /// for this lead, or 404 `not_in_audience` when no send was planned for
-    /// them (not a subscribed lead matching the audience tags at planning).
+    /// for this lead, or `parked` while its job waits for a resume. Nothing
+    /// recorded: 404 `not_in_audience` once the broadcast is done (no send
+    /// was planned for them: not a subscribed lead matching the audience
+    /// tags at planning), else 404 `not_recorded` (its job may still be
+    /// queued or unplanned, or was dropped by a cancel).
     pub(crate) async fn recipient(&self, caller: &Caller, id: &str, psid: &str) -> Result<(u16, Value), ApiError> {
         let psid = Psid::parse(psid).map_err(|e| bad("invalid_psid", e.to_string()))?;
         let b = self.visible_broadcast(caller, id).await?;
         let Some(r) = self.broadcasts.recipient(&b.id, &b.page_id, &psid).await? else {
-            return Err(ApiError::NotInAudience);
+            return Err(match b.state {
+                BroadcastState::Done => ApiError::NotInAudience,
+                state => ApiError::NotRecorded(state.as_str()),
+            });
         };
         Ok((
             200,

@@ -58,8 +58,9 @@ impl Sender {
 
     /// Page protection, on the counts the batch's completion check read
     /// anyway: pauses an active broadcast whose unsubscribe + block rate is
-    /// above its page's threshold ([`outcomes::pause_reason`]). True if it
-    /// paused it (or it is no longer active).
+    /// above its page's threshold ([`outcomes::pause_reason`]; after the
+    /// marketer resumed a protection pause, counted since that resume).
+    /// True if it paused it (or it is no longer active).
     pub(crate) async fn protect_page(&self, b: &Broadcast) -> bool {
         if !b.state.is_active() {
             return false;
@@ -68,8 +69,7 @@ impl Sender {
             Ok(p) => p.protection,
             Err(_) => outcomes::Protection::default(),
         };
-        let Some(reason) =
-            outcomes::pause_reason(b.counts.sent, b.outcomes.unsubscribed, b.outcomes.blocked, &protection)
+        let Some(reason) = outcomes::pause_reason(b.protection_counts(), b.protection_baseline.as_ref(), &protection)
         else {
             return false;
         };

@@ -131,6 +131,7 @@ impl NewBroadcast {
             paused_reason: None,
             outcomes: Default::default(),
             resumed_at_ms: None,
+            protection_baseline: None,
         }
     }
 }

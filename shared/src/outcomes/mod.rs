@@ -25,7 +25,10 @@ use crate::meta::{EventKind, InboundEvent};
 
 mod protection;
 mod series;
-pub use protection::{pause_reason, Protection, ProtectionError};
+pub use protection::{
+    baseline_at_resume, pause_reason, paused_by_protection, Protection, ProtectionBaseline, ProtectionCounts,
+    ProtectionError, PROTECTION_REASON_PREFIX,
+};
 pub use series::{bucket_minute, Outcomes, SeriesPoint, SERIES_LATE_AFTER_MS, SERIES_MAX_AGE_MS};
 
 /// A STOP within this long after a send counts as that send's unsubscribe:

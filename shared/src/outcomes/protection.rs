@@ -6,11 +6,11 @@
 /// A page's protection thresholds (`PUT /v1/pages/<page>`, `protection`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Protection {
-    /// Pause when (unsubscribed + blocked) / sent is above this (a fraction:
-    /// 0.02 is 2%).
+    /// Pause when (unsubscribed + blocked) / messages is above this (a
+    /// fraction: 0.02 is 2%; messages: sent plus blocked, see [`pause_reason`]).
     pub max_negative_rate: f64,
-    /// Only once this many messages were sent: below it a handful of people
-    /// would decide.
+    /// Only once this many messages were sent or blocked: below it a
+    /// handful of people would decide.
     pub min_sends: i64,
 }
 
@@ -57,16 +57,82 @@ impl Protection {
     }
 }
 
-/// Why a broadcast with these counts should pause now, or `None`.
-pub fn pause_reason(sent: i64, unsubscribed: i64, blocked: i64, p: &Protection) -> Option<String> {
-    if sent < p.min_sends.max(1) {
+/// The counts page protection judges, summed over a broadcast's lanes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProtectionCounts {
+    pub sent: i64,
+    pub unsubscribed: i64,
+    pub blocked: i64,
+}
+
+impl ProtectionCounts {
+    /// What happened after `base` was taken (never below zero).
+    fn since(self, base: &ProtectionCounts) -> Self {
+        Self {
+            sent: (self.sent - base.sent).max(0),
+            unsubscribed: (self.unsubscribed - base.unsubscribed).max(0),
+            blocked: (self.blocked - base.blocked).max(0),
+        }
+    }
+}
+
+/// What a broadcast had sent and lost when the marketer resumed it after
+/// page protection paused it. From then on protection judges only what
+/// happens after the resume, with the same threshold and minimum: the
+/// marketer has seen the rate that paused it and chose to go on, so those
+/// same unchanged counts must not pause it again at once; a new burst of
+/// unsubscribes or blocks (above the rate, over at least `min_sends` new
+/// sends) still does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtectionBaseline {
+    /// When the resume was made (ms).
+    pub resumed_at_ms: i64,
+    /// The broadcast's counts at that moment.
+    pub counts: ProtectionCounts,
+}
+
+/// How every pause reason of page protection begins.
+pub const PROTECTION_REASON_PREFIX: &str = "page protection:";
+
+/// Whether a broadcast's `paused_reason` is page protection's.
+pub fn paused_by_protection(paused_reason: Option<&str>) -> bool {
+    paused_reason.is_some_and(|r| r.starts_with(PROTECTION_REASON_PREFIX))
+}
+
+/// The baseline a resume records: the counts `now` when page protection
+/// made the pause (`paused_reason`), else `None` (keep the one in force: a
+/// pause by the marketer or by a page error says nothing about the rate, so
+/// resuming it does not forgive what protection counts).
+pub fn baseline_at_resume(
+    paused_reason: Option<&str>,
+    now: ProtectionCounts,
+    resumed_at_ms: i64,
+) -> Option<ProtectionBaseline> {
+    paused_by_protection(paused_reason).then_some(ProtectionBaseline {
+        resumed_at_ms,
+        counts: now,
+    })
+}
+
+/// Why a broadcast with these counts should pause now, or `None`: its
+/// (unsubscribed + blocked) / messages is above the page's rate after at
+/// least its minimum of messages, counted since `since` (the last resume of
+/// a protection pause) if there is one. Messages are the sends Meta
+/// accepted plus those it refused as blocked: a blocked person was sent to
+/// as much as anyone (and a broadcast whose every send is blocked must
+/// pause, not wait for a first success).
+pub fn pause_reason(now: ProtectionCounts, since: Option<&ProtectionBaseline>, p: &Protection) -> Option<String> {
+    let judged = since.map_or(now, |b| now.since(&b.counts));
+    let messages = judged.sent + judged.blocked;
+    if messages < p.min_sends.max(1) {
         return None;
     }
-    let negative = unsubscribed + blocked;
-    let rate = negative as f64 / sent as f64;
+    let negative = judged.unsubscribed + judged.blocked;
+    let rate = negative as f64 / messages as f64;
+    let after = if since.is_some() { " since the resume" } else { "" };
     (rate > p.max_negative_rate).then(|| {
         format!(
-            "page protection: {negative} of {sent} sent unsubscribed or blocked ({:.1}%), above the page's {:.1}% after {} sends",
+            "{PROTECTION_REASON_PREFIX} {negative} of {messages} messages{after} unsubscribed or blocked ({:.1}%), above the page's {:.1}% after {} messages",
             rate * 100.0,
             p.max_negative_rate * 100.0,
             p.min_sends

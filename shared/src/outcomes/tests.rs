@@ -147,15 +147,77 @@ fn series_buckets_are_minutes_then_hours_then_nothing() {
     assert_eq!(bucket_minute(t + SERIES_MAX_AGE_MS + 1, t), None);
 }
 
+fn counts(sent: i64, unsubscribed: i64, blocked: i64) -> ProtectionCounts {
+    ProtectionCounts {
+        sent,
+        unsubscribed,
+        blocked,
+    }
+}
+
 #[test]
 fn protection_pauses_only_above_the_rate_and_after_the_minimum() {
     let p = Protection::default();
     assert_eq!((p.max_negative_rate, p.min_sends), (0.02, 200));
-    assert_eq!(pause_reason(199, 199, 0, &p), None, "too few sends to judge");
-    assert_eq!(pause_reason(200, 4, 0, &p), None, "2% exactly is not above 2%");
-    let reason = pause_reason(200, 3, 2, &p).expect("2.5% pauses");
-    assert!(reason.contains("5 of 200"), "{reason}");
-    assert!(pause_reason(1000, 0, 21, &p).is_some(), "blocks count too");
+    assert_eq!(
+        pause_reason(counts(199, 199, 0), None, &p),
+        None,
+        "too few sends to judge"
+    );
+    assert_eq!(
+        pause_reason(counts(200, 4, 0), None, &p),
+        None,
+        "2% exactly is not above 2%"
+    );
+    let reason = pause_reason(counts(198, 3, 2), None, &p).expect("2.5% pauses");
+    assert!(reason.contains("5 of 200 messages"), "{reason}");
+    assert!(paused_by_protection(Some(&reason)));
+    assert!(
+        pause_reason(counts(1000, 0, 21), None, &p).is_some(),
+        "blocks count too"
+    );
+}
+
+#[test]
+fn a_broadcast_whose_every_send_is_blocked_pauses_after_the_minimum() {
+    let p = Protection::default();
+    assert_eq!(pause_reason(counts(0, 0, 199), None, &p), None);
+    let reason = pause_reason(counts(0, 0, 200), None, &p).expect("blocked sends are messages too");
+    assert!(reason.contains("200 of 200 messages"), "{reason}");
+}
+
+#[test]
+fn after_a_resume_of_its_pause_protection_judges_only_what_happened_since() {
+    let p = Protection::default();
+    let at_pause = counts(198, 3, 2);
+    let reason = pause_reason(at_pause, None, &p).expect("paused");
+    let base = baseline_at_resume(Some(&reason), at_pause, 7).expect("a protection pause sets a baseline");
+    assert_eq!(base.resumed_at_ms, 7);
+    assert_eq!(
+        pause_reason(at_pause, Some(&base), &p),
+        None,
+        "the same counts do not pause again"
+    );
+    assert_eq!(
+        pause_reason(counts(397, 30, 2), Some(&base), &p),
+        None,
+        "fewer than 200 new messages are not judged yet"
+    );
+    assert_eq!(
+        pause_reason(counts(398, 7, 2), Some(&base), &p),
+        None,
+        "4 of 200 new messages: 2%, not above"
+    );
+    let again = pause_reason(counts(396, 6, 4), Some(&base), &p).expect("a new burst pauses again");
+    assert!(again.contains("5 of 200 messages since the resume"), "{again}");
+}
+
+#[test]
+fn resuming_a_pause_that_was_not_page_protections_keeps_the_baseline_in_force() {
+    let now = counts(300, 5, 0);
+    assert_eq!(baseline_at_resume(Some("paused through the API"), now, 1), None);
+    assert_eq!(baseline_at_resume(Some("page token invalid"), now, 1), None);
+    assert_eq!(baseline_at_resume(None, now, 1), None);
 }
 
 #[test]

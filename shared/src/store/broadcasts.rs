@@ -376,5 +376,6 @@ pub(crate) fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> 
         paused_reason: opt_s(item, "paused_reason"),
         outcomes: Default::default(),
         resumed_at_ms: item.get("resumed_at_ms").map(|_| n_or_zero(item, "resumed_at_ms")),
+        protection_baseline: super::outcomes::baseline_from_item(item),
     })
 }

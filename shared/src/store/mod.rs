@@ -17,7 +17,8 @@
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
 //! - `outcomes`: what sends did afterwards (a lead's recent sends, outcome
-//!   counters and series, a recipient's record read back);
+//!   counters and series, page protection's baseline);
+//! - `recipients`: one recipient's record read back (or its parked job);
 //! - `control`: a page's broadcasts listed, parked jobs of a paused
 //!   broadcast, resume;
 //! - `roster`: a page's leads listed by status and tag, tags added and removed;
@@ -45,6 +46,7 @@ mod messages;
 mod outcomes;
 mod pages;
 mod privacy;
+mod recipients;
 mod records;
 mod roster;
 pub mod sweep;
@@ -63,8 +65,9 @@ pub use item::{base_key, Item};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
-pub use outcomes::{Completion, Recipient};
+pub use outcomes::Completion;
 pub use privacy::{AuditTrail, Requests};
+pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};
 pub use roster::{LeadList, LeadSummary, TagWrite};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};

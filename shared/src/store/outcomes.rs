@@ -14,12 +14,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use super::item::{get_item, n, opt_n, opt_s, s, Item};
-use super::keys::{audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, lane_pk, outcome_pk, subject_pk};
+use super::item::{n, opt_n, opt_s, s, Item};
+use super::keys::{audience_shard, broadcast_pk, delivery_sk, lane_pk, outcome_pk, subject_pk};
 use super::{BroadcastStore, StoreError};
 use crate::broadcast::DeliveryState;
 use crate::ids::{BroadcastId, PageId, Psid};
-use crate::outcomes::{bucket_minute, Attribution, Outcomes, RecentSend};
+use crate::outcomes::{bucket_minute, Attribution, Outcomes, ProtectionBaseline, ProtectionCounts, RecentSend};
 
 /// The series attribute of `kind` (`s`ent, `d`elivered, `r`ead,
 /// `u`nsubscribed) in `minute` (minutes since the epoch).
@@ -190,22 +190,6 @@ pub(crate) fn add_outcomes(item: &Item, o: &mut Outcomes) {
     }
 }
 
-/// One recipient of a broadcast as its delivery record says (the
-/// management API's "why wasn't this lead messaged?").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    pub state: DeliveryState,
-    /// Why it was skipped or failed (a code, see the README's list).
-    pub reason: Option<String>,
-    /// When the record was written (the claim or the skip), ms.
-    pub at_ms: i64,
-    pub message_id: Option<String>,
-    pub sent_at_ms: Option<i64>,
-    pub delivered_at_ms: Option<i64>,
-    pub read_at_ms: Option<i64>,
-    pub unsubscribed_at_ms: Option<i64>,
-}
-
 impl BroadcastStore {
     /// Counts an outcome on the lead's lane: its counter, and for a send its
     /// minute of the series, for a blocked lead `blocked`, for a Meta error
@@ -249,56 +233,46 @@ impl BroadcastStore {
             .map_err(|_| StoreError::Corrupt("update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
+}
 
-    /// The delivery record of `psid` (a lead of `page`) in broadcast `id`, if
-    /// the sender wrote one (also one it wrote by digest, the lead erased).
-    ///
-    /// # Errors
-    /// [`StoreError::Dynamo`] when the read fails; [`StoreError::Corrupt`]
-    /// when the record's state is not one we write.
-    pub async fn recipient(
-        &self,
-        id: &BroadcastId,
-        page: &PageId,
-        psid: &Psid,
-    ) -> Result<Option<Recipient>, StoreError> {
-        let mut found = get_item(
-            &self.ddb,
-            &self.tables.deliveries,
-            broadcast_pk(id),
-            Some(delivery_sk(psid)),
-        )
-        .await?;
-        if found.is_none() {
-            // A lead erased before the sender reached them is named by digest.
-            let erased = format!("~{}", crate::crypto::subject_digest(page, psid));
-            found = get_item(
-                &self.ddb,
-                &self.tables.deliveries,
-                broadcast_pk(id),
-                Some(delivery_sk_of(&erased)),
-            )
-            .await?;
-        }
-        let Some(item) = found else {
-            return Ok(None);
-        };
-        // A stub written back by a late receipt (see `attribution_items`)
-        // has no state: the send's record itself is gone.
-        let Some(state) = opt_s(&item, "state") else {
-            return Ok(None);
-        };
-        Ok(Some(Recipient {
-            state: DeliveryState::parse(&state).ok_or(StoreError::Corrupt("state"))?,
-            reason: opt_s(&item, "reason"),
-            at_ms: opt_n(&item, "at_ms").unwrap_or(0),
-            message_id: opt_s(&item, "message_id"),
-            sent_at_ms: opt_n(&item, "sent_at_ms"),
-            delivered_at_ms: opt_n(&item, "delivered_at_ms"),
-            read_at_ms: opt_n(&item, "read_at_ms"),
-            unsubscribed_at_ms: opt_n(&item, "unsubscribed_at_ms"),
-        }))
-    }
+/// Definition attributes of the page-protection baseline
+/// ([`ProtectionBaseline`]), set by a resume of a protection pause.
+const BASELINE_ATTRS: [&str; 4] = [
+    "protect_base_at_ms",
+    "protect_base_sent",
+    "protect_base_unsubscribed",
+    "protect_base_blocked",
+];
+
+/// The `SET` clause and its values that record `base` on a definition item.
+pub(crate) fn baseline_update(base: &ProtectionBaseline) -> (String, Item) {
+    let c = base.counts;
+    let numbers = [base.resumed_at_ms, c.sent, c.unsubscribed, c.blocked];
+    let set = BASELINE_ATTRS
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{a} = :pb{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!(":pb{i}"), n(*v)))
+        .collect();
+    (set, values)
+}
+
+/// The page-protection baseline a definition item holds, if any.
+pub(crate) fn baseline_from_item(item: &Item) -> Option<ProtectionBaseline> {
+    let [at, sent, unsubscribed, blocked] = BASELINE_ATTRS.map(|a| opt_n(item, a));
+    Some(ProtectionBaseline {
+        resumed_at_ms: at?,
+        counts: ProtectionCounts {
+            sent: sent?,
+            unsubscribed: unsubscribed?,
+            blocked: blocked?,
+        },
+    })
 }
 
 #[cfg(test)]

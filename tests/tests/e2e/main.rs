@@ -11,6 +11,7 @@ mod local_stack;
 mod openapi;
 mod opt_outs;
 mod outcomes;
+mod outcomes_control;
 mod privacy;
 mod pseudonyms;
 mod quarantine;

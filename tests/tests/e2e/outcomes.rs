@@ -9,18 +9,18 @@ use optcast_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const PAGE: &str = "1000000000000003";
+pub(crate) const PAGE: &str = "1000000000000003";
 
-fn leads(prefix: &str, n: usize) -> Vec<String> {
+pub(crate) fn leads(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i:012}")).collect()
 }
 
-fn text(t: &str) -> Value {
+pub(crate) fn text(t: &str) -> Value {
     json!({"page_id": PAGE, "message": {"text": t}})
 }
 
 /// The fake Graph API's record of the send to `psid`: (message id, time).
-fn sent_to(app: &TestApp, psid: &str) -> (String, i64) {
+pub(crate) fn sent_to(app: &TestApp, psid: &str) -> (String, i64) {
     let send = app
         .stack
         .graph
@@ -46,7 +46,7 @@ async fn outcomes(app: &TestApp, id: &str) -> Value {
     app.broadcast(id).await["outcomes"].clone()
 }
 
-async fn recipient(app: &TestApp, id: &str, psid: &str) -> (u16, Value) {
+pub(crate) async fn recipient(app: &TestApp, id: &str, psid: &str) -> (u16, Value) {
     app.api(Method::GET, &format!("/v1/broadcasts/{id}/recipients/{psid}"), None)
         .await
 }
@@ -392,6 +392,8 @@ async fn the_recipient_route_needs_broadcasts_read_and_the_broadcasts_page() {
     let theirs = app
         .create_broadcast(json!({"page_id": other_page, "message": {"text": "Theirs"}}))
         .await;
+    // Nothing to send (no leads): done at once, so "not in the audience" is final.
+    app.wait_state(&mine, "done").await;
     let lead = "2105000000000001";
     let get = |token: &'static str, id: String| {
         let app = &app;
