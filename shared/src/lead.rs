@@ -59,6 +59,10 @@ pub struct Subscriber {
     /// A marketing-messages send in flight holds the lead's 48-hour slot
     /// until then, so two broadcasts cannot both claim it.
     pub marketing_hold_until_ms: Option<i64>,
+    /// Broadcast messages sent to this lead lately, for attributing Meta's
+    /// watermarks and the lead's unsubscribe to them ([`crate::outcomes`]).
+    /// The sender appends; ingest flags and prunes.
+    pub recent_sends: Vec<crate::outcomes::RecentSend>,
     pub created_at_ms: i64,
     /// Optimistic-concurrency version; 0 means "not stored yet". Every
     /// writer of a subscriber bumps it, so a stale full-item write fails.
@@ -85,6 +89,7 @@ impl Subscriber {
             read_watermark: 0,
             last_marketing_sent_at_ms: None,
             marketing_hold_until_ms: None,
+            recent_sends: Vec::new(),
             consent_intent_at_ms: 0,
             consent_intent_clamped: false,
             created_at_ms,

@@ -20,6 +20,7 @@ pub mod lead;
 pub mod meta;
 pub mod metrics;
 pub mod objects;
+pub mod outcomes;
 pub mod page;
 pub mod pseudonym;
 pub mod quarantine;

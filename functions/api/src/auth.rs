@@ -25,6 +25,7 @@ pub enum Op {
     PreviewBroadcast,
     ListBroadcasts,
     GetBroadcast,
+    GetRecipient,
     CancelBroadcast,
     PauseBroadcast,
     ResumeBroadcast,
@@ -97,6 +98,12 @@ pub const ROUTES: &[Route] = &[
         "/v1/broadcasts/preview",
         Scope::BroadcastsWrite,
         Op::PreviewBroadcast,
+    ),
+    route(
+        "GET",
+        "/v1/broadcasts/{id}/recipients/{psid}",
+        Scope::BroadcastsRead,
+        Op::GetRecipient,
     ),
     route(
         "GET",
@@ -375,9 +382,10 @@ mod tests {
         }
         assert_eq!(find("DELETE", &["pages", "1"]), Found::WrongMethod);
         assert_eq!(find("GET", &["pages", "1", "nothing"]), Found::Nothing);
+        let put_tag = ROUTES.iter().find(|r| r.op == Op::PutTag).expect("PutTag route");
         assert_eq!(
             find("PUT", &["pages", "1", "subscribers", "2", "tags", "spring"]),
-            Found::Route(&ROUTES[11], vec!["1", "2", "spring"])
+            Found::Route(put_tag, vec!["1", "2", "spring"])
         );
         // A literal segment wins over a parameter, whatever the method.
         assert!(matches!(

@@ -9,6 +9,7 @@ use optcast_shared::crypto;
 use optcast_shared::dispatch;
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
+use optcast_shared::outcomes::Protection;
 use optcast_shared::page::Page;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,6 +24,16 @@ struct PageRequest {
     retention_days: Option<u32>,
     #[serde(default)]
     region: Option<String>,
+    /// Page protection: `{"max_negative_rate": 0.02, "min_sends": 200}`.
+    #[serde(default)]
+    protection: Option<ProtectionRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProtectionRequest {
+    max_negative_rate: f64,
+    min_sends: i64,
 }
 
 impl Api {
@@ -57,6 +68,11 @@ impl Api {
                 "region is a two-letter code such as EU, UK or JP",
             ));
         }
+        let protection = req
+            .protection
+            .map(|p| Protection::new(p.max_negative_rate, p.min_sends))
+            .transpose()
+            .map_err(|e| bad("invalid_protection", e.to_string()))?;
         self.audit(caller, audit::Action::PageToken, &page_id, None).await?;
         let key = self.keys.generate(&crypto::page_key_context(&page_id)).await?;
         let sealed = crypto::seal(&key, &crypto::page_token_aad(&page_id), req.access_token.as_bytes());
@@ -66,6 +82,7 @@ impl Api {
             data_key: key.wrapped.clone(),
             retention_days,
             region: req.region.map(|r| r.to_ascii_uppercase()),
+            protection,
             updated_at_ms: now_ms(),
         };
         self.broadcasts.put_page(&page).await?;
@@ -73,7 +90,8 @@ impl Api {
         // The token is never returned.
         Ok((
             200,
-            json!({"page_id": page_id.as_str(), "retention_days": retention_days, "region": page.region}),
+            json!({"page_id": page_id.as_str(), "retention_days": retention_days, "region": page.region,
+                "protection": crate::outcomes::protection_json(&page.protection.unwrap_or_default())}),
         ))
     }
 
@@ -159,7 +177,7 @@ impl Api {
 }
 
 pub(crate) fn broadcast_json(b: &Broadcast) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "id": b.id.as_str(),
         "page_id": b.page_id.as_str(),
         "name": b.name,
@@ -176,5 +194,7 @@ pub(crate) fn broadcast_json(b: &Broadcast) -> serde_json::Value {
             "skipped_policy": b.counts.skipped_policy,
             "failed": b.counts.failed,
         },
-    })
+    });
+    crate::outcomes::add_outcomes_json(b, &mut v);
+    v
 }

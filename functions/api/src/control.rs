@@ -131,11 +131,18 @@ impl Api {
     }
 
     /// `POST /v1/broadcasts/<id>/resume`: back to sending; parked jobs and
-    /// the rest of the audience are queued by the planners. 409 `not_paused`
+    /// the rest of the audience are queued by the planners. A resume of page
+    /// protection's pause records the counts at the resume, so protection
+    /// judges only what follows (`protection_baseline`). 409 `not_paused`
     /// for a broadcast that is not paused.
     pub(crate) async fn resume(&self, caller: &Caller, id: &str) -> Result<(u16, serde_json::Value), ApiError> {
         let b = self.visible_broadcast(caller, id).await?;
-        if !self.broadcasts.resume(&b.id, now_ms()).await? {
+        // Resuming page protection's pause: protection judges only what
+        // follows (the counts just read are the baseline).
+        let now = now_ms();
+        let baseline =
+            optcast_shared::outcomes::baseline_at_resume(b.paused_reason.as_deref(), b.protection_counts(), now);
+        if !self.broadcasts.resume(&b.id, now, baseline.as_ref()).await? {
             let now = self.visible_broadcast(caller, id).await?;
             return Err(ApiError::ConflictWith(
                 "not_paused",

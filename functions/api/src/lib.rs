@@ -24,6 +24,7 @@ mod broadcasts;
 mod control;
 #[cfg(test)]
 mod openapi_tests;
+mod outcomes;
 mod preview;
 mod quarantine;
 mod settings;
@@ -55,6 +56,10 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("no send was planned for this lead: not a subscribed lead matching the broadcast's audience when it was planned")]
+    NotInAudience,
+    #[error("no send is recorded for this lead (the broadcast is {0}): its job may be queued or not yet planned, or the lead is not in the audience; a cancel records nothing for the jobs it stopped")]
+    NotRecorded(&'static str),
     #[error("{0}")]
     Conflict(String),
     /// A conflict with the resource's state, with its precise code
@@ -83,6 +88,8 @@ impl ApiError {
             ApiError::Forbidden(_) => (403, "missing_scope"),
             ApiError::BadRequest(code, _) => (400, code),
             ApiError::NotFound(_) => (404, "not_found"),
+            ApiError::NotInAudience => (404, "not_in_audience"),
+            ApiError::NotRecorded(_) => (404, "not_recorded"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::ConflictWith(code, _) => (409, code),
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
@@ -239,6 +246,7 @@ impl Api {
             Op::PreviewBroadcast => self.preview(c, req, body(req)?).await,
             Op::ListBroadcasts => self.list_broadcasts(c, req).await,
             Op::GetBroadcast => self.get_broadcast(c, p(0)).await,
+            Op::GetRecipient => self.recipient(c, p(0), p(1)).await,
             Op::CancelBroadcast => self.cancel(c, p(0)).await,
             Op::PauseBroadcast => self.pause(c, p(0)).await,
             Op::ResumeBroadcast => self.resume(c, p(0)).await,

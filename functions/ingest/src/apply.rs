@@ -1,11 +1,13 @@
 //! Applying one event exactly once: read the lead, let the consent rules
 //! decide, and commit marker, lead, consent record and message together.
 
+use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::consent::{self, ConsentState};
 use optcast_shared::crypto::{self, DataKey};
 use optcast_shared::ids::Psid;
-use optcast_shared::lead::{Proof, Subscriber};
+use optcast_shared::lead::{ConsentRecord, Proof, Subscriber};
 use optcast_shared::meta::{EventKind, InboundEvent};
+use optcast_shared::outcomes;
 use optcast_shared::store::{CommitOutcome, EventCommit, EventMarker, MessageWrite};
 use optcast_shared::telemetry::subject_hash;
 
@@ -45,6 +47,7 @@ impl Ingest {
             subscriber: None,
             consent: None,
             message: None,
+            attributions: Vec::new(),
         };
         // Hashed only for an event that changes consent (most do not).
         let proof = || Proof {
@@ -84,12 +87,14 @@ impl Ingest {
             };
             let consent = changes.write_to(&mut sub, event_time_ms, proof);
             update_activity(&mut sub, event, &key, event_time_ms, changes.stale_intent);
+            let attributions = attribute_outcomes(&mut sub, event, consent.as_ref(), received_at_ms);
             let message = self.message_write(event, psid, &key, known, expires_at_s).await?;
             let commit = EventCommit {
                 marker: marker.clone(),
                 subscriber: Some(sub),
                 consent,
                 message,
+                attributions,
             };
             match self.store.commit(&commit).await? {
                 CommitOutcome::Applied => {
@@ -159,6 +164,27 @@ impl Ingest {
             _ => EventOutcome::Recorded,
         })
     }
+}
+
+/// What the event did to the lead's recent sends (a receipt's watermark,
+/// an unsubscribe), flagged on the lead so each counts once; the lead's
+/// list is pruned at `now_ms`.
+fn attribute_outcomes(
+    sub: &mut Subscriber,
+    event: &InboundEvent,
+    consent: Option<&ConsentRecord>,
+    now_ms: i64,
+) -> Vec<outcomes::Attribution> {
+    let unsubscribed = consent.is_some_and(|c| c.change.to == SubscriberStatus::Unsubscribed);
+    // A receipt is capped at the time it reached us, with the slack event
+    // times get (a watermark from the future must not cover later sends).
+    let cap = now_ms.saturating_add(optcast_shared::meta::MAX_FUTURE_SKEW_MS);
+    let attributions = match outcomes::signal_of(event, unsubscribed) {
+        Some(signal) => outcomes::attribute(&mut sub.recent_sends, &signal.capped(cap)),
+        None => Vec::new(),
+    };
+    outcomes::prune(&mut sub.recent_sends, now_ms);
+    attributions
 }
 
 pub(crate) fn new_subscriber(event: &InboundEvent, psid: &Psid, key: &DataKey, at_ms: i64) -> Subscriber {

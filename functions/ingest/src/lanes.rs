@@ -125,6 +125,7 @@ impl Ingest {
                     subscriber: None,
                     consent: None,
                     message: None,
+                    attributions: Vec::new(),
                 };
                 ItemOutcome::Event(self.record_only(&commit).await?)
             }

@@ -16,10 +16,11 @@ use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::graph::{GraphClient, MessagingType, Recipient, SendRequest};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
+use optcast_shared::outcomes;
 use optcast_shared::queue::{self, SendJob, SendTask};
 use optcast_shared::sqs_batch;
-use optcast_shared::store::BroadcastStore;
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
+use optcast_shared::store::{BroadcastStore, Completion};
 use optcast_shared::telemetry::{self, subject_hash};
 
 /// A claim older than this whose job comes back is treated as "may have been
@@ -27,6 +28,7 @@ use optcast_shared::telemetry::{self, subject_hash};
 const STALE_CLAIM_MS: i64 = 60_000;
 
 mod parking;
+mod record;
 mod settings;
 mod warm;
 pub use settings::SenderConfig;
@@ -154,6 +156,9 @@ impl Sender {
         // whose preload failed must still finish it.)
         for id in &batch_broadcasts {
             if let Ok(Some(b)) = self.store.broadcast(id).await {
+                if self.protect_page(&b).await {
+                    continue;
+                }
                 if let Err(e) = self.store.finish_if_complete(&b, AUDIENCE_SHARDS).await {
                     tracing::warn!(error = %e, "completion check failed");
                 }
@@ -224,7 +229,7 @@ impl Sender {
             SendRoute::MarketingToken => match self.marketing_token(task).await? {
                 Some(token) => Recipient::NotificationToken(token),
                 None => {
-                    self.store.release(task, hold).await?;
+                    self.store.release(task, hold, None).await?;
                     return self
                         .skip(task, now, expires_at_s, Some(broadcast::PolicySkip::MarketingStopped))
                         .await;
@@ -242,7 +247,7 @@ impl Sender {
         self.pace(&task.page_id).await;
         // Another job of this batch may have been rate limited meanwhile.
         if throttled.lock().expect("throttled").contains(&task.page_id) {
-            self.store.release(task, hold).await?;
+            self.store.release(task, hold, None).await?;
             return Err(SendError::RetryLater("page throttled in this batch"));
         }
         match self.graph.send_message(&task.page_id, &page.token, &request).await {
@@ -250,28 +255,40 @@ impl Sender {
                 if matches!(route, SendRoute::MarketingToken) {
                     self.store.note_marketing_sent(&task.page_id, &task.psid, now).await?;
                 }
-                self.store
-                    .complete(task, DeliveryState::Sent, Some(&resp.message_id))
-                    .await?;
+                let done = Completion {
+                    message_id: Some(&resp.message_id),
+                    sent_at_ms: Some(now),
+                    ..Completion::default()
+                };
+                self.store.complete(task, DeliveryState::Sent, &done).await?;
                 Ok(JobOutcome::Sent)
             }
             Err(err) => {
                 tracing::warn!(class = ?err.class, code = ?err.code, subcode = ?err.subcode, "send API error");
+                let code = outcomes::meta_error_code(err.status, err.code, err.subcode);
+                let failed = |reason, blocked| Completion {
+                    reason: Some(reason),
+                    meta_error: Some(&code),
+                    blocked,
+                    ..Completion::default()
+                };
                 match broadcast::on_send_error(err.class) {
                     SendErrorAction::Retry { reason, throttle_page } => {
                         if throttle_page {
                             throttled.lock().expect("throttled").insert(task.page_id.clone());
                         }
-                        self.store.release(task, hold).await?;
+                        self.store.release(task, hold, Some(&code)).await?;
                         Err(SendError::RetryLater(reason))
                     }
                     SendErrorAction::SkipPolicy => {
-                        self.store.complete(task, DeliveryState::SkippedPolicy, None).await?;
+                        let done = failed(outcomes::reason::META_POLICY, false);
+                        self.store.complete(task, DeliveryState::SkippedPolicy, &done).await?;
                         Ok(JobOutcome::SkippedPolicy)
                     }
                     SendErrorAction::MarkUnreachable => {
                         self.store.mark_unreachable(&task.page_id, &task.psid).await?;
-                        self.store.complete(task, DeliveryState::Failed, None).await?;
+                        let done = failed(outcomes::reason::BLOCKED, true);
+                        self.store.complete(task, DeliveryState::Failed, &done).await?;
                         Ok(JobOutcome::Failed)
                     }
                     SendErrorAction::PauseBroadcast { reason } => {
@@ -282,47 +299,17 @@ impl Sender {
                         // Jobs already claimed may still try (and pause it again,
                         // a no-op); no new claim passes the lanes' state check.
                         self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
-                        self.store.release(task, hold).await?;
+                        self.store.release(task, hold, Some(&code)).await?;
                         // This lead's job waits for the resume like the rest.
                         self.park_if_paused(task, BroadcastState::Paused, now).await
                     }
                     SendErrorAction::Fail => {
-                        self.store.complete(task, DeliveryState::Failed, None).await?;
+                        let done = failed(outcomes::reason::META_REJECTED, false);
+                        self.store.complete(task, DeliveryState::Failed, &done).await?;
                         Ok(JobOutcome::Failed)
                     }
                 }
             }
-        }
-    }
-
-    /// Records a job that will not send: skipped_unsubscribed when the lead is
-    /// no longer subscribed, else skipped_policy for `reason`.
-    async fn skip(
-        &self,
-        task: &SendTask,
-        now: i64,
-        expires_at_s: i64,
-        reason: Option<broadcast::PolicySkip>,
-    ) -> Result<JobOutcome, SendError> {
-        let status = self.leads.status(&task.page_id, &task.psid).await?;
-        let subscribed = status == Some(optcast_shared::consent::SubscriberStatus::Subscribed);
-        let (state, outcome) = match reason {
-            Some(_) if subscribed => (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy),
-            // Not subscribed, or subscribed but refused by the 48-hour condition.
-            None if subscribed => (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy),
-            _ => (DeliveryState::SkippedUnsubscribed, JobOutcome::SkippedUnsubscribed),
-        };
-        if let Some(r) = reason {
-            tracing::info!(reason = ?r, "skipped by policy");
-        }
-        if self
-            .store
-            .record_outcome(task, state, now, expires_at_s, status.is_none())
-            .await?
-        {
-            Ok(outcome)
-        } else {
-            Ok(JobOutcome::Nothing)
         }
     }
 
@@ -337,7 +324,11 @@ impl Sender {
                     return Err(SendError::RetryLater("claimed by a run in flight"));
                 }
                 tracing::warn!("stale claim: recorded failed, not resent (at most once)");
-                self.store.complete(task, DeliveryState::Failed, None).await?;
+                let done = Completion {
+                    reason: Some(outcomes::reason::STALE_CLAIM),
+                    ..Completion::default()
+                };
+                self.store.complete(task, DeliveryState::Failed, &done).await?;
                 Ok(JobOutcome::Failed)
             }
             _ => Ok(JobOutcome::Nothing),

@@ -21,6 +21,8 @@ pub(crate) struct CachedPage {
     pub(crate) token: SecretString,
     pub(crate) marketing_available: bool,
     pub(crate) retention_days: u32,
+    /// When the page's broadcasts pause themselves.
+    pub(crate) protection: optcast_shared::outcomes::Protection,
     at: Instant,
 }
 
@@ -89,6 +91,7 @@ impl Sender {
             token: SecretString::from(String::from_utf8(token).map_err(|_| SendError::BadJob("page token".into()))?),
             marketing_available: broadcast::marketing_messages_available(page.region.as_deref()),
             retention_days: page.retention_days,
+            protection: page.protection.unwrap_or_default(),
             at: Instant::now(),
         });
         self.pages

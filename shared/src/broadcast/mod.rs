@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::consent::UNSUBSCRIBE_PAYLOAD;
 use crate::ids::BroadcastId;
 use crate::meta::Platform;
 
@@ -86,7 +85,7 @@ fn check_payload(field: &'static str, payload: &str) -> Result<(), ValidationErr
     if payload.is_empty() || payload.len() > 1000 {
         return Err(invalid(field, "payload must be 1 to 1000 bytes"));
     }
-    if payload == UNSUBSCRIBE_PAYLOAD || payload == crate::consent::RESUBSCRIBE_PAYLOAD {
+    if crate::consent::is_unsubscribe_payload(payload) || payload == crate::consent::RESUBSCRIBE_PAYLOAD {
         return Err(invalid(field, "payload is reserved"));
     }
     Ok(())
@@ -144,8 +143,11 @@ impl BroadcastMessage {
 
     /// The Send API `message` object, with the Unsubscribe control appended
     /// whatever the variant, and the broadcast id as metadata (echoed back).
+    /// The Unsubscribe control's payload names the broadcast
+    /// ([`crate::consent::unsubscribe_payload`]), so a tap is attributed to it.
     pub fn render(&self, id: &BroadcastId) -> Value {
         let metadata = format!("bcast:{id}");
+        let unsubscribe = crate::consent::unsubscribe_payload(id);
         let quick_replies: Vec<Value> = self
             .quick_replies
             .iter()
@@ -153,7 +155,7 @@ impl BroadcastMessage {
             .collect();
         if self.buttons.is_empty() {
             let mut qr = quick_replies;
-            qr.push(json!({"content_type": "text", "title": UNSUBSCRIBE_TITLE, "payload": UNSUBSCRIBE_PAYLOAD}));
+            qr.push(json!({"content_type": "text", "title": UNSUBSCRIBE_TITLE, "payload": unsubscribe}));
             json!({"text": self.text, "quick_replies": qr, "metadata": metadata})
         } else {
             let mut buttons: Vec<Value> = self
@@ -166,7 +168,7 @@ impl BroadcastMessage {
                     Button::WebUrl { title, url } => json!({"type": "web_url", "title": title, "url": url}),
                 })
                 .collect();
-            buttons.push(json!({"type": "postback", "title": UNSUBSCRIBE_TITLE, "payload": UNSUBSCRIBE_PAYLOAD}));
+            buttons.push(json!({"type": "postback", "title": UNSUBSCRIBE_TITLE, "payload": unsubscribe}));
             let mut message = json!({
                 "attachment": {"type": "template", "payload": {"template_type": "button", "text": self.text, "buttons": buttons}},
                 "metadata": metadata,
@@ -212,6 +214,20 @@ pub enum PolicySkip {
     /// Meta no longer honours tokens in the page's region (since 10 Feb 2026).
     MarketingUnavailable,
     MarketingTooSoon,
+}
+
+impl PolicySkip {
+    /// The reason code stored on the skipped delivery (and shown by
+    /// `GET /v1/broadcasts/<id>/recipients/<psid>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            PolicySkip::OutsideWindow => "outside_window",
+            PolicySkip::MarketingStopped => "marketing_stopped",
+            PolicySkip::MarketingExpired => "marketing_expired",
+            PolicySkip::MarketingUnavailable => "marketing_unavailable",
+            PolicySkip::MarketingTooSoon => "marketing_too_soon",
+        }
+    }
 }
 
 /// Meta's policy as of 2026 for a promotional broadcast. Never a message tag.

@@ -129,7 +129,9 @@ impl NewBroadcast {
             shards_done: 0,
             cursors: Default::default(),
             paused_reason: None,
+            outcomes: Default::default(),
             resumed_at_ms: None,
+            protection_baseline: None,
         }
     }
 }

@@ -38,9 +38,27 @@ pub struct Broadcast {
     pub shards_done: u32,
     pub cursors: BTreeMap<u32, String>,
     pub paused_reason: Option<String>,
+    /// What its messages did after sending (summed over its lanes).
+    pub outcomes: crate::outcomes::Outcomes,
     /// When it was last resumed (ms); `None` if never paused and resumed.
     /// Only a resumed broadcast can have parked jobs to send again.
     pub resumed_at_ms: Option<i64>,
+    /// Set when the marketer resumed it after page protection paused it:
+    /// protection then judges only what happened after that resume
+    /// ([`crate::outcomes::pause_reason`]).
+    pub protection_baseline: Option<crate::outcomes::ProtectionBaseline>,
+}
+
+impl Broadcast {
+    /// What page protection judges now: messages sent, and the
+    /// unsubscribes and blocks attributed to them.
+    pub fn protection_counts(&self) -> crate::outcomes::ProtectionCounts {
+        crate::outcomes::ProtectionCounts {
+            sent: self.counts.sent,
+            unsubscribed: self.outcomes.unsubscribed,
+            blocked: self.outcomes.blocked,
+        }
+    }
 }
 
 /// A marketing-messages claim's hold on its lead: no other marketing claim

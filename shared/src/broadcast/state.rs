@@ -34,7 +34,7 @@ use BroadcastState::*;
 /// | planning | scheduled | API (send now) and scheduler, through `dispatch::start` |
 /// | sending | planning | planner, once it queued the first send job |
 /// | done | planning, sending | whoever sees every job accounted for |
-/// | paused | planning, sending | sender, on a page-level Send API error; API pause |
+/// | paused | planning, sending | sender, on a page-level Send API error or page protection; API pause |
 /// | sending | paused | API resume only (`BroadcastStore::resume`), see [`BroadcastState::automatic_from`] |
 /// | cancelled | scheduled, planning, sending, paused | API |
 pub const TRANSITIONS: &[(BroadcastState, BroadcastState)] = &[
@@ -121,7 +121,7 @@ mod tests {
         ("planner: first send job queued", &[Planning], Sending),
         ("BroadcastStore::finish_if_complete", &[Planning, Sending], Done),
         (
-            "sender: page-level Send API error; api: pause",
+            "sender: page-level Send API error, page protection; api: pause",
             &[Planning, Sending],
             Paused,
         ),

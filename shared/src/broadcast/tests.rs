@@ -1,4 +1,5 @@
 use super::*;
+use crate::consent::{is_unsubscribe_payload, UNSUBSCRIBE_PAYLOAD};
 
 fn msg(text: &str) -> BroadcastMessage {
     BroadcastMessage {
@@ -121,14 +122,15 @@ fn human_agent_is_never_an_allowed_automated_tag() {
 }
 
 fn has_unsubscribe(rendered: &Value) -> bool {
-    let in_qr = rendered["quick_replies"]
-        .as_array()
-        .is_some_and(|q| q.iter().any(|r| r["payload"] == UNSUBSCRIBE_PAYLOAD));
+    let in_qr = rendered["quick_replies"].as_array().is_some_and(|q| {
+        q.iter()
+            .any(|r| r["payload"].as_str().is_some_and(is_unsubscribe_payload))
+    });
     let in_buttons = rendered["attachment"]["payload"]["buttons"]
         .as_array()
         .is_some_and(|b| {
             b.iter()
-                .any(|r| r["payload"] == UNSUBSCRIBE_PAYLOAD && r["type"] == "postback")
+                .any(|r| r["payload"].as_str().is_some_and(is_unsubscribe_payload) && r["type"] == "postback")
         });
     in_qr || in_buttons
 }

@@ -11,6 +11,29 @@ pub const UNSUBSCRIBE_PAYLOAD: &str = "OPTCAST_UNSUBSCRIBE";
 /// Payload of an optional "subscribe again" control.
 pub const RESUBSCRIBE_PAYLOAD: &str = "OPTCAST_RESUBSCRIBE";
 
+/// The Unsubscribe control's payload on a broadcast: [`UNSUBSCRIBE_PAYLOAD`],
+/// `:` and the broadcast id, so a tap is attributed to the broadcast that
+/// carried it (Meta echoes a payload as sent, up to 1,000 bytes).
+pub fn unsubscribe_payload(broadcast: &crate::ids::BroadcastId) -> String {
+    format!("{UNSUBSCRIBE_PAYLOAD}:{broadcast}")
+}
+
+/// Whether `payload` is the Unsubscribe control's: [`UNSUBSCRIBE_PAYLOAD`]
+/// alone (older broadcasts) or followed by `:` and anything (see
+/// [`unsubscribe_payload`]).
+pub fn is_unsubscribe_payload(payload: &str) -> bool {
+    payload == UNSUBSCRIBE_PAYLOAD
+        || payload
+            .strip_prefix(UNSUBSCRIBE_PAYLOAD)
+            .is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// The broadcast an Unsubscribe control's payload names, if it names a valid one.
+pub fn unsubscribe_broadcast(payload: &str) -> Option<crate::ids::BroadcastId> {
+    let id = payload.strip_prefix(UNSUBSCRIBE_PAYLOAD)?.strip_prefix(':')?;
+    crate::ids::BroadcastId::parse(id).ok()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriberStatus {
@@ -107,7 +130,7 @@ fn keyword_intent(text: Option<&str>) -> Option<ConsentIntent> {
 pub fn intent(event: &InboundEvent) -> ConsentIntent {
     match &event.kind {
         EventKind::Message(m) => {
-            if m.quick_reply_payload.as_deref() == Some(UNSUBSCRIBE_PAYLOAD) {
+            if m.quick_reply_payload.as_deref().is_some_and(is_unsubscribe_payload) {
                 return ConsentIntent::OptOut(ConsentReason::UnsubscribeControl);
             }
             if m.quick_reply_payload.as_deref() == Some(RESUBSCRIBE_PAYLOAD) {
@@ -117,7 +140,7 @@ pub fn intent(event: &InboundEvent) -> ConsentIntent {
         }
         EventKind::Edit(e) => keyword_intent(e.text.as_deref()).unwrap_or(ConsentIntent::Activity),
         EventKind::Postback(p) => match p.payload.as_deref() {
-            Some(UNSUBSCRIBE_PAYLOAD) => ConsentIntent::OptOut(ConsentReason::UnsubscribeControl),
+            Some(p) if is_unsubscribe_payload(p) => ConsentIntent::OptOut(ConsentReason::UnsubscribeControl),
             Some(RESUBSCRIBE_PAYLOAD) => ConsentIntent::OptIn(ConsentReason::ResubscribeControl),
             // Standby postbacks carry no payload and belong to another app's thread.
             _ if event.standby => ConsentIntent::None,

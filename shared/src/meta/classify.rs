@@ -15,7 +15,7 @@ pub(super) fn find_stop(v: &Value) -> Option<StopSignal> {
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {
         match v {
-            Value::String(s) if s == crate::consent::UNSUBSCRIBE_PAYLOAD => {
+            Value::String(s) if crate::consent::is_unsubscribe_payload(s) => {
                 return Some(StopSignal::UnsubscribeControl)
             }
             Value::Object(map) => {

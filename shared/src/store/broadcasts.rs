@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 
 use super::item::{n, n_or_zero, opt_s, s, Item};
 use super::keys::{
-    broadcast_created_sk, broadcast_page_pk, broadcast_pk, lane_pk, AUDIENCE_SHARDS, DUE_INDEX, DUE_PK, SEND_LANES,
+    broadcast_created_sk, broadcast_page_pk, broadcast_pk, lane_pk, outcome_pk, AUDIENCE_SHARDS, DUE_INDEX, DUE_PK,
+    SEND_LANES,
 };
 use super::tx::cancelled_because;
 use super::StoreError;
@@ -106,15 +107,17 @@ impl BroadcastStore {
         Ok(())
     }
 
-    /// The broadcast with its counters summed over the lanes: one
-    /// strongly consistent batch read.
+    /// The broadcast with its counters, outcomes and series summed over the
+    /// lanes and outcome items: one strongly consistent batch read.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when the read fails or keeps leaving keys
     /// unprocessed; [`StoreError::Corrupt`] when the definition does not decode.
     pub async fn broadcast(&self, id: &BroadcastId) -> Result<Option<Broadcast>, StoreError> {
+        // 33 keys, one request (BatchGetItem takes up to 100).
         let mut keys: Vec<Item> = std::iter::once(broadcast_pk(id))
             .chain((0..SEND_LANES).map(|l| lane_pk(id, l)))
+            .chain((0..SEND_LANES).map(|l| outcome_pk(id, l)))
             .map(|pk| Item::from([("pk".to_string(), s(pk))]))
             .collect();
         let mut items = Vec::new();
@@ -158,6 +161,7 @@ impl BroadcastStore {
             b.counts.skipped_unsubscribed += n_or_zero(lane, "skipped_unsubscribed");
             b.counts.skipped_policy += n_or_zero(lane, "skipped_policy");
             b.counts.failed += n_or_zero(lane, "failed");
+            super::outcomes::add_outcomes(lane, &mut b.outcomes);
         }
         Ok(Some(b))
     }
@@ -370,6 +374,8 @@ pub(crate) fn broadcast_from_item(item: &Item) -> Result<Broadcast, StoreError> 
         shards_done: n_or_zero(item, "shards_done") as u32,
         cursors,
         paused_reason: opt_s(item, "paused_reason"),
+        outcomes: Default::default(),
         resumed_at_ms: item.get("resumed_at_ms").map(|_| n_or_zero(item, "resumed_at_ms")),
+        protection_baseline: super::outcomes::baseline_from_item(item),
     })
 }

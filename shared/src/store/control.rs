@@ -26,6 +26,7 @@ use super::tx::cancelled_because;
 use super::{BroadcastStore, Cursor, StoreError};
 use crate::broadcast::{Broadcast, BroadcastState};
 use crate::ids::{BroadcastId, PageId};
+use crate::outcomes::ProtectionBaseline;
 use crate::queue::SendTask;
 
 /// Query pages one listing call reads at most before it answers with what
@@ -100,18 +101,32 @@ impl BroadcastStore {
     /// Resumes a paused broadcast: back to sending (definition and every
     /// lane, in one transaction), its pause reason gone, and due again so
     /// that its start is finished (`dispatch::start` now, else the
-    /// scheduler). False if it was not paused.
+    /// scheduler). With `baseline` (a resume of page protection's pause,
+    /// [`crate::outcomes::baseline_at_resume`]) it is recorded in the same
+    /// write, so protection judges only what follows. False if it was not
+    /// paused.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
-    pub async fn resume(&self, id: &BroadcastId, now_ms: i64) -> Result<bool, StoreError> {
-        let values = Item::from([(":now".to_string(), n(now_ms)), (":due".to_string(), s(DUE_PK))]);
+    pub async fn resume(
+        &self,
+        id: &BroadcastId,
+        now_ms: i64,
+        baseline: Option<&ProtectionBaseline>,
+    ) -> Result<bool, StoreError> {
+        let mut values = Item::from([(":now".to_string(), n(now_ms)), (":due".to_string(), s(DUE_PK))]);
+        let mut set = "SET #s = :to, resumed_at_ms = :now, due_pk = :due".to_string();
+        if let Some(base) = baseline {
+            let (more, more_values) = super::outcomes::baseline_update(base);
+            set = format!("{set}, {more}");
+            values.extend(more_values);
+        }
         self.set_state(
             id,
             &[BroadcastState::Paused],
             BroadcastState::Sending,
-            "SET #s = :to, resumed_at_ms = :now, due_pk = :due REMOVE paused_reason",
+            &format!("{set} REMOVE paused_reason"),
             values,
         )
         .await

@@ -2,18 +2,20 @@
 //! idempotency key of a send, claimed in one transaction with the lead's
 //! and the broadcast's checks, then completed and counted on the lead's lane.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
 use super::item::{get_item, n, n_or_zero, opt_s, s, unless_condition_failed, Item};
 use super::keys::{
     age_pk, audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, lane_pk, subject_pk, subscriber_pk,
     subscriber_sk,
 };
+use super::outcomes::{error_attr, recent_send_to_attr, Completion};
 use super::tx::cancelled_because;
 use super::{BroadcastStore, StoreError};
 use crate::broadcast::{BroadcastState, Claim, DeliveryState, MarketingHold};
 use crate::consent::SubscriberStatus;
 use crate::ids::{BroadcastId, PageId, Psid};
+use crate::outcomes::RecentSend;
 
 impl BroadcastStore {
     /// One transaction: the lead is still subscribed (and, for a marketing
@@ -112,33 +114,11 @@ impl BroadcastStore {
         }
     }
 
-    /// Counts an outcome on the lead's lane.
-    fn count_update(
-        &self,
-        task: &crate::queue::SendTask,
-        state: DeliveryState,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let counter = match state {
-            DeliveryState::Sent => "sent",
-            DeliveryState::SkippedUnsubscribed => "skipped_unsubscribed",
-            DeliveryState::SkippedPolicy => "skipped_policy",
-            DeliveryState::Failed => "failed",
-            DeliveryState::Claimed => return Err(StoreError::Corrupt("claimed is not an outcome")),
-        };
-        let update = Update::builder()
-            .table_name(&self.tables.broadcasts)
-            .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
-            .update_expression(format!("ADD {counter} :one"))
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(|_| StoreError::Corrupt("update"))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Records an outcome for a job that never claimed (a skip), counting it
-    /// in the same transaction; false if the job was recorded before. For a
-    /// lead erased since planning the record names them only by digest: an
-    /// erasure leaves no PSID behind, even in what comes after it.
+    /// Records an outcome for a job that never claimed (a skip) with its
+    /// `reason` code, counting it in the same transaction; false if the job
+    /// was recorded before. For a lead erased since planning the record names
+    /// them only by digest: an erasure leaves no PSID behind, even in what
+    /// comes after it.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
@@ -147,25 +127,31 @@ impl BroadcastStore {
         &self,
         task: &crate::queue::SendTask,
         state: DeliveryState,
+        reason: &str,
         now_ms: i64,
         expires_at_s: i64,
         lead_erased: bool,
     ) -> Result<bool, StoreError> {
+        let mut item = delivery_item(task, state, now_ms, expires_at_s, lead_erased);
+        item.insert("reason".into(), s(reason));
         let put = Put::builder()
             .table_name(&self.tables.deliveries)
-            .set_item(Some(delivery_item(task, state, now_ms, expires_at_s, lead_erased)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|_| StoreError::Corrupt("put"))?;
         let items = vec![
             TransactWriteItem::builder().put(put).build(),
-            self.count_update(task, state)?,
+            self.count_update(task, state, &Completion::default())?,
         ];
         self.transact_once(items).await
     }
 
     /// Moves a claimed delivery to its final state and counts it, atomically:
-    /// a job that runs twice can never count twice.
+    /// a job that runs twice can never count twice. A send also appends
+    /// itself to the lead's recent sends (for attributing receipts, in the
+    /// same transaction: no request of its own); a lead erased meanwhile is
+    /// left alone.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
@@ -174,33 +160,76 @@ impl BroadcastStore {
         &self,
         task: &crate::queue::SendTask,
         state: DeliveryState,
-        message_id: Option<&str>,
+        done: &Completion<'_>,
     ) -> Result<bool, StoreError> {
+        let mut sets = vec!["#s = :st"];
         let mut update = Update::builder()
             .table_name(&self.tables.deliveries)
             .key("pk", s(broadcast_pk(&task.broadcast_id)))
             .key("sk", s(delivery_sk(&task.psid)))
-            .update_expression(if message_id.is_some() {
-                "SET #s = :st, message_id = :m"
-            } else {
-                "SET #s = :st"
-            })
             .condition_expression("#s = :claimed")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":st", s(state.as_str()))
             .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()));
-        if let Some(m) = message_id {
+        if let Some(m) = done.message_id {
+            sets.push("message_id = :m");
             update = update.expression_attribute_values(":m", s(m));
         }
-        let update = update.build().map_err(|_| StoreError::Corrupt("update"))?;
-        let items = vec![
+        if let Some(at) = done.sent_at_ms {
+            sets.push("sent_at_ms = :sent");
+            update = update.expression_attribute_values(":sent", n(at));
+        }
+        if let Some(r) = done.reason {
+            sets.push("reason = :r");
+            update = update.expression_attribute_values(":r", s(r));
+        }
+        let update = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .build()
+            .map_err(|_| StoreError::Corrupt("update"))?;
+        let mut items = vec![
             TransactWriteItem::builder().update(update).build(),
-            self.count_update(task, state)?,
+            self.count_update(task, state, done)?,
         ];
-        self.transact_once(items).await
+        let remember = match (state, done.sent_at_ms) {
+            (DeliveryState::Sent, Some(at)) => Some(RecentSend::new(
+                task.broadcast_id.clone(),
+                at,
+                done.message_id.map(str::to_string),
+            )),
+            _ => None,
+        };
+        if let Some(recent) = &remember {
+            let lead = Update::builder()
+                .table_name(&self.tables.subscribers)
+                .key("pk", s(subscriber_pk(&task.page_id)))
+                .key("sk", s(subscriber_sk(&task.psid)))
+                .update_expression(
+                    "SET recent_sends = list_append(if_not_exists(recent_sends, :none), :sent) ADD version :one",
+                )
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":sent", AttributeValue::L(vec![recent_send_to_attr(recent)]))
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map_err(|_| StoreError::Corrupt("update"))?;
+            items.push(TransactWriteItem::builder().update(lead).build());
+        }
+        match self.transact(items.clone()).await {
+            Ok(()) => Ok(true),
+            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(false),
+            // The lead was erased since the claim: record the send without them.
+            Err(err) if remember.is_some() && cancelled_because(&err, 2) == Some("ConditionalCheckFailed") => {
+                items.pop();
+                self.transact_once(items).await
+            }
+            Err(err) => Err(StoreError::dynamo(err)),
+        }
     }
     /// Releases a claim whose send certainly did not happen (rate limited,
-    /// transient error), and its marketing hold, so a retry may send.
+    /// transient error), and its marketing hold, so a retry may send;
+    /// `meta_error` (Meta's `code` or `code/subcode`) is counted on the
+    /// broadcast in the same request.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
@@ -209,6 +238,7 @@ impl BroadcastStore {
         &self,
         task: &crate::queue::SendTask,
         marketing: Option<MarketingHold>,
+        meta_error: Option<&str>,
     ) -> Result<(), StoreError> {
         if let Some(hold) = marketing {
             let out = self
@@ -225,6 +255,34 @@ impl BroadcastStore {
                 .await;
             // Not ours any more (expired and taken, or the lead erased): fine.
             unless_condition_failed(out)?;
+        }
+        if let Some(code) = meta_error {
+            // The claim goes and Meta's error is counted on the lane in one
+            // request (a transaction instead of the plain delete).
+            let delete = Delete::builder()
+                .table_name(&self.tables.deliveries)
+                .key("pk", s(broadcast_pk(&task.broadcast_id)))
+                .key("sk", s(delivery_sk(&task.psid)))
+                .condition_expression("#s = :claimed")
+                .expression_attribute_names("#s", "state")
+                .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
+                .build()
+                .map_err(|_| StoreError::Corrupt("delete"))?;
+            let count = Update::builder()
+                .table_name(&self.tables.broadcasts)
+                .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
+                .update_expression("ADD #e :one")
+                .expression_attribute_names("#e", error_attr(code))
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map_err(|_| StoreError::Corrupt("update"))?;
+            let items = vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                TransactWriteItem::builder().update(count).build(),
+            ];
+            // Not claimed any more (released before): nothing to count again.
+            self.transact_once(items).await?;
+            return Ok(());
         }
         let out = self
             .ddb

@@ -81,6 +81,12 @@ pub(crate) fn lane_pk(id: &BroadcastId, lane: u32) -> String {
     format!("BCAST#{id}#LANE#{lane}")
 }
 
+/// A broadcast's outcome counters for one lane (delivered, read,
+/// unsubscribed and their series), written by ingest only.
+pub(crate) fn outcome_pk(id: &BroadcastId, lane: u32) -> String {
+    format!("BCAST#{id}#OUT#{lane}")
+}
+
 /// Index of a page's broadcast definitions, newest first (`page_pk`,
 /// `created_sk`; lanes carry neither, so it holds definitions only).
 pub const BY_PAGE_INDEX: &str = "by_page";

@@ -77,6 +77,17 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     if let Some(t) = sub.marketing_hold_until_ms {
         item.insert("marketing_hold_until_ms".into(), n(t));
     }
+    if !sub.recent_sends.is_empty() {
+        item.insert(
+            "recent_sends".into(),
+            AttributeValue::L(
+                sub.recent_sends
+                    .iter()
+                    .map(super::outcomes::recent_send_to_attr)
+                    .collect(),
+            ),
+        );
+    }
     item.insert("created_at_ms".into(), n(sub.created_at_ms));
     item.insert("version".into(), n(version));
     item
@@ -133,6 +144,7 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
         read_watermark: opt_n(item, "read_watermark").unwrap_or(0),
         last_marketing_sent_at_ms: opt_n(item, "last_marketing_sent_at_ms"),
         marketing_hold_until_ms: opt_n(item, "marketing_hold_until_ms"),
+        recent_sends: super::outcomes::recent_sends_from_item(item),
         consent_intent_at_ms: opt_n(item, "consent_intent_at_ms").unwrap_or(0),
         consent_intent_clamped: item
             .get("consent_intent_clamped")
@@ -277,6 +289,11 @@ mod tests {
             read_watermark: 4,
             last_marketing_sent_at_ms: Some(8),
             marketing_hold_until_ms: Some(9),
+            recent_sends: vec![crate::outcomes::RecentSend::new(
+                crate::ids::BroadcastId::parse("ab").unwrap(),
+                11,
+                Some("m_2".into()),
+            )],
             consent_intent_at_ms: 10,
             consent_intent_clamped: true,
             created_at_ms: 1,

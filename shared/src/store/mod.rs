@@ -16,6 +16,9 @@
 //! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
+//! - `outcomes`: what sends did afterwards (a lead's recent sends, outcome
+//!   counters and series, page protection's baseline);
+//! - `recipients`: one recipient's record read back (or its parked job);
 //! - `control`: a page's broadcasts listed, parked jobs of a paused
 //!   broadcast, resume;
 //! - `roster`: a page's leads listed by status and tag, or read whole (the
@@ -41,8 +44,10 @@ mod item;
 pub mod keys;
 mod leads;
 mod messages;
+mod outcomes;
 mod pages;
 mod privacy;
+mod recipients;
 mod records;
 mod roster;
 pub mod sweep;
@@ -61,7 +66,9 @@ pub use item::{base_key, Item};
 pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
+pub use outcomes::Completion;
 pub use privacy::{AuditTrail, Requests};
+pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};
 pub use roster::{LeadBatch, LeadList, LeadSummary, TagWrite};
 pub use tx::{CommitOutcome, EventCommit, EventMarker};
@@ -79,6 +86,18 @@ pub struct Tables {
     /// Registered pages; ingest also records the pages it has seen, so the
     /// retention sweep finds data of pages nobody registered.
     pub pages: String,
+    /// Where ingest records what receipts and unsubscribes did to sends
+    /// (`DELIVERIES_TABLE`, `BROADCASTS_TABLE`, optional: a function that
+    /// commits no receipts needs neither).
+    pub outcomes: Option<OutcomeTables>,
+}
+
+/// The sending side's tables as ingest writes them: delivery records
+/// (receipt times) and broadcasts (outcome counters).
+#[derive(Debug, Clone)]
+pub struct OutcomeTables {
+    pub deliveries: String,
+    pub broadcasts: String,
 }
 
 impl Tables {
@@ -96,6 +115,10 @@ impl Tables {
             events: required(src, "EVENTS_TABLE")?,
             subject_keys: required(src, "SUBJECT_KEYS_TABLE")?,
             pages: required(src, "PAGES_TABLE")?,
+            outcomes: match (src.get("DELIVERIES_TABLE"), src.get("BROADCASTS_TABLE")) {
+                (Some(deliveries), Some(broadcasts)) => Some(OutcomeTables { deliveries, broadcasts }),
+                _ => None,
+            },
         })
     }
 }

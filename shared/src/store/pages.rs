@@ -48,6 +48,10 @@ impl BroadcastStore {
         if let Some(r) = &page.region {
             item.insert("region".into(), s(r));
         }
+        if let Some(p) = &page.protection {
+            item.insert("protect_max_negative_rate".into(), n(p.max_negative_rate));
+            item.insert("protect_min_sends".into(), n(p.min_sends));
+        }
         item.insert("updated_at_ms".into(), n(page.updated_at_ms));
         self.ddb
             .put_item()
@@ -83,7 +87,14 @@ impl BroadcastStore {
             data_key: blob("data_key")?,
             retention_days: n_or_zero(item, "retention_days") as u32,
             region: opt_s(item, "region"),
+            protection: protection_from_item(item),
             updated_at_ms: n_or_zero(item, "updated_at_ms"),
         }))
     }
+}
+
+/// A page's stored protection thresholds, if it chose its own (and they are valid).
+fn protection_from_item(item: &Item) -> Option<crate::outcomes::Protection> {
+    let rate = item.get("protect_max_negative_rate")?.as_n().ok()?.parse().ok()?;
+    crate::outcomes::Protection::new(rate, n_or_zero(item, "protect_min_sends")).ok()
 }

@@ -31,6 +31,10 @@ pub struct EventCommit {
     pub subscriber: Option<Subscriber>,
     pub consent: Option<ConsentRecord>,
     pub message: Option<MessageWrite>,
+    /// What the event did to the lead's recent sends (receipts, an
+    /// unsubscribe), recorded on their deliveries and broadcasts; the
+    /// subscriber carries the flags that make each count once.
+    pub attributions: Vec<crate::outcomes::Attribution>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +154,23 @@ impl Store {
                     &pk,
                     write,
                 )?);
+            }
+            match &self.tables.outcomes {
+                Some(t) if !commit.attributions.is_empty() => items.extend(super::outcomes::attribution_items(
+                    &t.deliveries,
+                    &t.broadcasts,
+                    &sub.page_id,
+                    &sub.psid,
+                    &commit.attributions,
+                    m.expires_at_s,
+                )?),
+                Some(_) => {}
+                None if commit.attributions.is_empty() => {}
+                None => {
+                    return Err(StoreError::Corrupt(
+                        "receipts to record but no DELIVERIES_TABLE/BROADCASTS_TABLE",
+                    ))
+                }
             }
         }
 

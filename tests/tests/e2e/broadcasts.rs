@@ -108,7 +108,8 @@ async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscri
             "no message tag on a promotional broadcast"
         );
         let qr = send.body["message"]["quick_replies"].as_array().unwrap();
-        assert!(qr.iter().any(|q| q["payload"] == UNSUBSCRIBE_PAYLOAD));
+        assert!(qr.iter().any(|q| q["payload"]
+            == optcast_shared::consent::unsubscribe_payload(&optcast_shared::ids::BroadcastId::parse(&id).unwrap())));
         assert_eq!(send.body["message"]["metadata"], format!("bcast:{id}"));
     }
     // The unsubscribe control works end to end: tapping it unsubscribes.
@@ -610,7 +611,12 @@ async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
     for lane in by_lane.values() {
         let task = send_task(&id, &lane[0]);
         assert_eq!(store.claim(&task, None, expires, now).await.unwrap(), Claim::Claimed);
-        assert!(store.complete(&task, DeliveryState::Sent, Some("m_x")).await.unwrap());
+        let done = optcast_shared::store::Completion {
+            message_id: Some("m_x"),
+            sent_at_ms: Some(now),
+            ..Default::default()
+        };
+        assert!(store.complete(&task, DeliveryState::Sent, &done).await.unwrap());
     }
     assert_eq!(app.broadcast(&id).await["counts"]["sent"], SEND_LANES);
     let (status, _) = app

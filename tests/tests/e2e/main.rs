@@ -10,6 +10,8 @@ mod ingest;
 mod local_stack;
 mod openapi;
 mod opt_outs;
+mod outcomes;
+mod outcomes_control;
 mod preview;
 mod privacy;
 mod pseudonyms;

@@ -28,7 +28,10 @@ fn refused(method: &str, path: &str, status: u16, body: serde_json::Value) -> bo
 fn a_response_the_document_does_not_describe_fails_the_check() {
     let broadcast = json!({"id": "b1", "page_id": "1", "name": null, "state": "sending", "send_at_ms": 1,
         "created_at_ms": 1, "tags": [], "paused_reason": null,
-        "counts": {"audience": 0, "queued": 0, "sent": 0, "skipped_unsubscribed": 0, "skipped_policy": 0, "failed": 0}});
+        "counts": {"audience": 0, "queued": 0, "sent": 0, "skipped_unsubscribed": 0, "skipped_policy": 0, "failed": 0},
+        "outcomes": {"delivered": 0, "read": 0, "unsubscribed": 0, "blocked": 0, "meta_errors": {},
+            "rates": {"delivered": null, "read": null, "unsubscribed": null, "blocked": null, "negative": null}},
+        "timeseries": {"bucket_ms": 60000, "points": []}, "protection_baseline": null});
     // What the document says passes.
     assert!(!refused("GET", "/v1/broadcasts/b1", 200, broadcast.clone()));
     let not_paused = json!({"error": {"code": "not_paused", "message": "it is sending"}});
@@ -40,6 +43,9 @@ fn a_response_the_document_does_not_describe_fails_the_check() {
     bad_state["state"] = json!("exploded");
     assert!(refused("GET", "/v1/broadcasts/b1", 200, bad_state));
     assert!(refused("GET", "/v1/broadcasts/b1", 200, json!({"id": "b1"})));
+    let mut unknown_field = broadcast.clone();
+    unknown_field["surprise"] = json!(1);
+    assert!(refused("GET", "/v1/broadcasts/b1", 200, unknown_field));
     let odd_code = json!({"error": {"code": "nope", "message": "x"}});
     assert!(refused("POST", "/v1/broadcasts/b1/resume", 409, odd_code));
     assert!(refused(

@@ -4,7 +4,7 @@
 //! message by service, counted on the wire by a proxy in front of the
 //! emulator (planner and sender separately; SQS polling, which Lambda's event
 //! source mapping does in AWS, is not counted).
-//! Usage: `broadcast-bench [leads] [plan_page_size] [plan-only | pages=K]`
+//! Usage: `broadcast-bench [leads] [plan_page_size] [plan-only | pages=K] [receipts]`
 //! with the emulator running. `plan-only` holds the sender and has the bench
 //! purge the send queue as the planner fills it (moto's SQS slows with queue
 //! depth, so a 10,000-job backlog would measure the emulator, not the
@@ -12,6 +12,11 @@
 //! `pages=K` spreads the leads over K pages and sends one broadcast per page,
 //! one after another, so every lead is sent to while moto's send queue never
 //! holds more than leads/K jobs.
+//! `receipts` then posts, for every message sent, Meta's delivery and read
+//! watermarks as signed webhooks (one delivery per lead holding both
+//! events) through `/webhook`, waits until every send is counted delivered
+//! and read, and reports the webhook's and ingest's requests per delivered
+//! message as well.
 
 use std::time::{Duration, Instant};
 
@@ -37,10 +42,12 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(1)
         .clamp(1, n.max(1));
     anyhow::ensure!(!plan_only || pages == 1, "plan-only is for one page");
+    let receipts = args.iter().any(|a| a == "receipts");
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
     let aws = optcast_shared::config::aws().await;
     let (plan_url, plan_counts) = counting_proxy::start(endpoint.clone()).await?;
     let (send_url, send_counts) = counting_proxy::start(endpoint.clone()).await?;
+    let (ingest_url, ingest_counts) = counting_proxy::start(endpoint.clone()).await?;
     let root = std::env::var("OPTCAST_ROOT").unwrap_or_else(|_| ".".into());
     let mut opts = StackOptions::new(format!("bb{}", std::process::id()), format!("{root}/template.yaml"));
     opts.addr = "127.0.0.1:0".parse()?;
@@ -62,6 +69,10 @@ async fn main() -> anyhow::Result<()> {
         .insert("planner".into(), counting_proxy::routed_through(&aws, &plan_url));
     opts.function_aws
         .insert("sender".into(), counting_proxy::routed_through(&aws, &send_url));
+    for f in ["webhook", "ingest"] {
+        opts.function_aws
+            .insert(f.into(), counting_proxy::routed_through(&aws, &ingest_url));
+    }
     let stack = start(&opts, &aws).await.context("is the emulator running?")?;
     let http = reqwest::Client::new();
     let page_ids: Vec<String> = match pages {
@@ -97,7 +108,58 @@ async fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
-    for chunk in subs.chunks(25) {
+    if receipts {
+        // Leads as ingest makes them (with their subject keys), so that
+        // ingest applies their receipts: each writes once, through /webhook.
+        for chunk in subs.chunks(50) {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|s| {
+                    serde_json::json!({"sender":{"id":s.psid.as_str()},"recipient":{"id":s.page_id.as_str()},
+                        "timestamp":now - 3_600_000,"message":{"mid":format!("m_seed_{}", s.psid),"text":"hello"}})
+                })
+                .collect();
+            let body = serde_json::json!({"object":"page","entry":[{"id":chunk[0].page_id.as_str(),"time":now,"messaging":items}]})
+                .to_string();
+            anyhow::ensure!(
+                chunk.iter().all(|s| s.page_id == chunk[0].page_id),
+                "receipts is for one page"
+            );
+            let resp = http
+                .post(stack.url("/webhook"))
+                .header(
+                    "x-hub-signature-256",
+                    optcast_shared::signature::sign(b"bench", body.as_bytes()),
+                )
+                .body(body)
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status() == 200, "webhook answered {}", resp.status());
+        }
+        loop {
+            let mut count = 0;
+            let mut start = None;
+            loop {
+                let out = ddb
+                    .scan()
+                    .table_name(&table)
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await?;
+                count += out.count() as usize;
+                match out.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => break,
+                }
+            }
+            if count >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    for chunk in subs.chunks(25).filter(|_| !receipts) {
         let writes = chunk
             .iter()
             .map(|s| {
@@ -253,6 +315,78 @@ async fn main() -> anyhow::Result<()> {
             v as f64 / sent.max(1) as f64
         );
     }
+    if receipts {
+        post_receipts(&stack, &http, &states, &ingest_counts, sent).await?;
+    }
     stack.stop().await;
+    Ok(())
+}
+
+/// Meta's delivery and read watermarks for every message sent, one signed
+/// delivery per lead (both events), then the requests the webhook and
+/// ingest made until every send counted delivered and read.
+async fn post_receipts(
+    stack: &optcast_local::RunningStack,
+    http: &reqwest::Client,
+    states: &[(String, serde_json::Value)],
+    counts: &counting_proxy::Counts,
+    sent: u64,
+) -> anyhow::Result<()> {
+    counts.reset();
+    let started = Instant::now();
+    let sends = stack.graph.sends();
+    for send in &sends {
+        let (page, psid) = (&send.page_id, send.recipient["id"].as_str().context("recipient")?);
+        let w = send.at_ms + 1_000;
+        let body = serde_json::json!({"object":"page","entry":[{"id":page,"time":w,"messaging":[
+            {"sender":{"id":psid},"recipient":{"id":page},"timestamp":w,"delivery":{"mids":[send.message_id],"watermark":w}},
+            {"sender":{"id":psid},"recipient":{"id":page},"timestamp":w + 1,"read":{"watermark":w + 1}}]}]})
+        .to_string();
+        let resp = http
+            .post(stack.url("/webhook"))
+            .header(
+                "x-hub-signature-256",
+                optcast_shared::signature::sign(b"bench", body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 200, "webhook answered {}", resp.status());
+    }
+    loop {
+        let mut delivered = 0;
+        let mut read = 0;
+        for (id, _) in states {
+            let b: serde_json::Value = http
+                .get(stack.url(&format!("/v1/broadcasts/{id}")))
+                .bearer_auth("bench-admin")
+                .send()
+                .await?
+                .json()
+                .await?;
+            delivered += b["outcomes"]["delivered"].as_u64().unwrap_or(0);
+            read += b["outcomes"]["read"].as_u64().unwrap_or(0);
+        }
+        if delivered >= sent && read >= sent {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "receipts not attributed: {delivered}/{read} of {sent}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "receipts: {} deliveries (delivery + read each) posted and attributed in {:.1} s",
+        sends.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("webhook + ingest AWS requests: {:?}", counts.snapshot());
+    for (svc, v) in counts.by_service() {
+        println!(
+            "  receipts {svc}: {:.3} per delivered message",
+            v as f64 / sent.max(1) as f64
+        );
+    }
     Ok(())
 }

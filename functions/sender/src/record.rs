@@ -1,0 +1,95 @@
+//! What the sender records besides a send: a skipped job with its reason
+//! code, and page protection pausing a broadcast whose unsubscribe + block
+//! rate crossed its page's threshold.
+
+use optcast_shared::broadcast::{self, Broadcast, BroadcastState, DeliveryState};
+use optcast_shared::consent::SubscriberStatus;
+use optcast_shared::outcomes;
+use optcast_shared::queue::SendTask;
+
+use super::{JobOutcome, SendError, Sender};
+
+impl Sender {
+    /// Records a job that will not send, with its reason code:
+    /// skipped_unsubscribed when the lead is no longer subscribed (reason:
+    /// their status), else skipped_policy for `reason` (none: the claim's
+    /// marketing condition refused it, another marketing message holds the
+    /// lead's 48 hours).
+    pub(crate) async fn skip(
+        &self,
+        task: &SendTask,
+        now: i64,
+        expires_at_s: i64,
+        reason: Option<broadcast::PolicySkip>,
+    ) -> Result<JobOutcome, SendError> {
+        let status = self.leads.status(&task.page_id, &task.psid).await?;
+        let (state, outcome, code) = match (status, reason) {
+            (Some(SubscriberStatus::Subscribed), Some(r)) => {
+                (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy, r.code())
+            }
+            (Some(SubscriberStatus::Subscribed), None) => (
+                DeliveryState::SkippedPolicy,
+                JobOutcome::SkippedPolicy,
+                outcomes::reason::MARKETING_HOLD,
+            ),
+            (status, _) => (
+                DeliveryState::SkippedUnsubscribed,
+                JobOutcome::SkippedUnsubscribed,
+                match status {
+                    Some(SubscriberStatus::Unreachable) => outcomes::reason::UNREACHABLE,
+                    Some(SubscriberStatus::Erased) | None => outcomes::reason::ERASED,
+                    _ => outcomes::reason::UNSUBSCRIBED,
+                },
+            ),
+        };
+        if let Some(r) = reason {
+            tracing::info!(reason = ?r, "skipped by policy");
+        }
+        if self
+            .store
+            .record_outcome(task, state, code, now, expires_at_s, status.is_none())
+            .await?
+        {
+            Ok(outcome)
+        } else {
+            Ok(JobOutcome::Nothing)
+        }
+    }
+
+    /// Page protection, on the counts the batch's completion check read
+    /// anyway: pauses an active broadcast whose unsubscribe + block rate is
+    /// above its page's threshold ([`outcomes::pause_reason`]; after the
+    /// marketer resumed a protection pause, counted since that resume).
+    /// True if it paused it (or it is no longer active).
+    pub(crate) async fn protect_page(&self, b: &Broadcast) -> bool {
+        if !b.state.is_active() {
+            return false;
+        }
+        let protection = match self.page(&b.page_id).await {
+            Ok(p) => p.protection,
+            Err(_) => outcomes::Protection::default(),
+        };
+        let Some(reason) = outcomes::pause_reason(b.protection_counts(), b.protection_baseline.as_ref(), &protection)
+        else {
+            return false;
+        };
+        match self
+            .store
+            .transition(&b.id, BroadcastState::Paused, Some(&reason))
+            .await
+        {
+            Ok(paused) => {
+                if paused {
+                    tracing::warn!(broadcast = %b.id, sent = b.counts.sent, unsubscribed = b.outcomes.unsubscribed,
+                        blocked = b.outcomes.blocked, "broadcast paused by page protection");
+                }
+                self.definitions.lock().expect("definitions").remove(&b.id);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "page protection could not pause");
+                false
+            }
+        }
+    }
+}
