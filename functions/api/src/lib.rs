@@ -3,7 +3,7 @@
 //! subject, list and replay the ingest quarantine. Every route needs `Authorization: Bearer <token>` and a scope
 //! ([`ROUTES`]); a caller sees only its pages ([`optcast_shared::access`]): another page's data is 404, a missing
 //! scope 403. Exports, erasures and page-token changes go to the audit trail first. Errors are JSON with a precise
-//! status.
+//! status. It also serves the marketer's console (`/console`, static files, no token; `console.rs`).
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use optcast_shared::access::{Caller, Scope};
@@ -21,6 +21,7 @@ use optcast_shared::{dispatch, telemetry};
 mod audience;
 mod auth;
 mod broadcasts;
+mod console;
 mod control;
 #[cfg(test)]
 mod openapi_tests;
@@ -31,6 +32,7 @@ mod settings;
 mod subjects;
 use auth::{find, Found};
 pub use auth::{AdminAuth, Op, Route, ROUTES};
+pub use console::CONTENT_SECURITY_POLICY;
 pub use settings::ApiConfig;
 
 /// The OpenAPI 3.1 document of this API, served at `GET /v1/openapi.json`.
@@ -196,6 +198,10 @@ impl Api {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
+        // The console's static files: public, no token (console.rs).
+        if let Some(resp) = console::serve(&req) {
+            return resp;
+        }
         match self.route(&req).await {
             Ok(r) => {
                 let mut resp = json_response(r.status, r.body);

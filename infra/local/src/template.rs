@@ -174,8 +174,16 @@ mod tests {
         let t = project_template();
         let api = &t.resources["ApiFunction"].properties;
         let mut declared = std::collections::BTreeSet::new();
+        let mut console = Vec::new();
         for event in api["Events"].as_object().unwrap().values() {
             let p = &event["Properties"];
+            // The console's static files: public, read only (functions/api console.rs).
+            if p["Path"].as_str().unwrap().starts_with("/console") {
+                assert!(p["Auth"].is_null(), "{p}");
+                assert_eq!(p["Method"], "GET", "{p}");
+                console.push(p["Path"].as_str().unwrap().to_string());
+                continue;
+            }
             // No scopes: any caller the authorizer accepts (the code's `None`).
             let scopes: Vec<&str> = p["Auth"]["AuthorizationScopes"]
                 .as_array()
@@ -201,6 +209,8 @@ mod tests {
             })
             .collect();
         assert_eq!(declared, in_code);
+        console.sort();
+        assert_eq!(console, ["/console", "/console/{proxy+}"]);
         assert_eq!(
             api["Environment"]["Variables"]["PAGES_CLAIM"]["Ref"],
             "AdminJwtPagesClaim"
