@@ -11,6 +11,9 @@ cleanup() { [[ -n "$emu_pid" ]] && kill "$emu_pid" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 echo "==> cfn-lint template.yaml" >&2
 infra/lint-template.sh
+# The console's browser tests drive Debian's chromium; without it they fail
+# and say so (this only installs it when missing).
+infra/browser.sh || echo "==> chromium could not be installed: the browser tests will fail" >&2
 echo "==> cargo test" >&2
 mkdir -p .local
 status=0

@@ -84,7 +84,7 @@ export function composeView(root) {
     const excluded = Object.entries(EXCLUDED_WORDS)
       .filter(([k]) => out.excluded[k] > 0)
       .map(([k, words]) => h('li', { 'data-excluded': k }, `${out.excluded[k]} ${words}`));
-    dryRun.replaceChildren(
+    dryRun.replaceChildren(...[
       h('h2', {}, 'Who would receive it'),
       h('p.big', {}, h('strong', { 'data-fact': 'audience' }, String(out.audience)),
         out.audience === 1 ? ' lead would receive it' : ' leads would receive it',
@@ -95,7 +95,7 @@ export function composeView(root) {
       excluded.length ? h('ul.excluded', {}, excluded) : null,
       out.complete ? null : h('p.hint', {}, `Counted over the first ${out.leads_read} leads of the page; there are more.`),
       out.unreadable ? h('p.hint', {}, `${out.unreadable} leads could not be read and are not counted.`) : null,
-    );
+    ].filter(Boolean));
     checked = b;
     create.hidden = false;
     create.querySelector('button').focus();

@@ -68,15 +68,14 @@ function drawLead(out, page, psid, lead, reload) {
       }, 'Remove'))));
   const mm = lead.marketing_messages;
   out.replaceChildren(
-    h('h2', {}, `Lead ${psid}`),
-    facts([
+    h('section', { 'aria-labelledby': 'lead-h' }, h('h2', { id: 'lead-h' }, `Lead ${psid}`), facts([
       ['Status', h('span.state', { 'data-status': lead.status }, lead.status), 'status'],
       ['Opted in', lead.opted_in ? when(lead.opted_in.event_time_ms) : '—'],
       ['Last message from them', when(lead.last_inbound_at_ms)],
       ['Marketing messages', mm
         ? `${mm.stopped ? 'stopped' : mm.granted ? 'granted' : 'not granted'}${mm.expires_at_ms ? `, token expires ${when(mm.expires_at_ms)}` : ''}`
         : 'not granted'],
-    ], { id: 'lead-facts' }),
+    ], { id: 'lead-facts' })),
     h('section', { 'aria-labelledby': 'tags-h' }, h('h3', { id: 'tags-h' }, 'Tags'), tags,
       form({ id: 'add-tag', class: 'inline' }, async () => { await tagCall('PUT', tag.value.trim()); },
         field('New tag', tag), h('button', { type: 'submit' }, 'Add tag')),

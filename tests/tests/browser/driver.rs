@@ -135,7 +135,9 @@ impl Browser {
         match self.client.wait().at_most(WAIT).for_element(locator).await {
             Ok(e) => e,
             Err(e) => {
-                self.shot("failed-wait").await;
+                if let Ok(png) = self.client.screenshot().await {
+                    let _ = std::fs::write(artifacts_dir().join("failed-wait.png"), png);
+                }
                 let text = self.text("body").await;
                 panic!("waiting for {what}: {e}\npage text:\n{text}")
             }
@@ -175,14 +177,25 @@ impl Browser {
     }
 
     /// Saves the whole page as `target/browser-artifacts/<name>.png` (the
-    /// window is made as tall as the page first).
+    /// window is made as tall as the page first), after checking that the
+    /// screen shows no leaked placeholder (`null`, `undefined`, `NaN`, an
+    /// object printed as text).
     pub async fn shot(&self, name: &str) {
+        let text = self.text("body").await;
+        for leak in ["undefined", "null", "NaN", "[object"] {
+            assert!(!text.contains(leak), "screen {name} shows {leak:?}:\n{text}");
+        }
         let height = self
             .script("return document.documentElement.scrollHeight")
             .await
             .as_u64()
             .unwrap_or(1000);
-        let _ = self.client.set_window_size(1280, height.clamp(800, 4000) as u32).await;
+        // The window's height includes the browser's own frame: some room.
+        let _ = self
+            .client
+            .set_window_size(1280, (height + 160).clamp(800, 4000) as u32)
+            .await;
+        self.script("window.scrollTo(0, 0)").await;
         if let Ok(png) = self.client.screenshot().await {
             let _ = std::fs::write(artifacts_dir().join(format!("{name}.png")), png);
         }
