@@ -19,6 +19,8 @@ const WAIT: Duration = Duration::from_secs(180);
 
 /// WebDriver's Enter key.
 pub const ENTER: &str = "\u{E007}";
+/// WebDriver's Tab key.
+pub const TAB: &str = "\u{E004}";
 
 /// Screenshots of each screen: `target/browser-artifacts/<name>.png`.
 pub fn artifacts_dir() -> PathBuf {
@@ -185,6 +187,16 @@ impl Browser {
         for leak in ["undefined", "null", "NaN", "[object"] {
             assert!(!text.contains(leak), "screen {name} shows {leak:?}:\n{text}");
         }
+        // Keyboard and screen-reader use: every field has a label, every
+        // button a name.
+        let unlabelled = self
+            .script(
+                "return [...document.querySelectorAll('input, select, textarea')].filter(e => e.labels.length === 0)\
+                   .map(e => e.name).concat([...document.querySelectorAll('button')]\
+                   .filter(b => !(b.textContent.trim() || b.getAttribute('aria-label'))).map(() => 'a button'))",
+            )
+            .await;
+        assert_eq!(unlabelled, serde_json::json!([]), "screen {name}: unlabelled controls");
         let height = self
             .script("return document.documentElement.scrollHeight")
             .await

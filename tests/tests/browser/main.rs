@@ -242,7 +242,27 @@ async fn a_wrong_token_is_refused_in_words_and_signing_out_forgets_the_token() {
     );
 
     let browser = Browser::start(&app.url("")).await;
-    sign_in(&browser, "not-the-token").await;
+    // By keyboard: type, Tab to the button (its focus is visible), Enter.
+    browser.goto("/console").await;
+    browser.fill("#sign-in input[name=token]", "not-the-token").await;
+    browser
+        .wait("#sign-in input[name=token]")
+        .await
+        .send_keys(driver::TAB)
+        .await
+        .unwrap();
+    let focused = browser
+        .script("const e = document.activeElement; return [e.textContent, getComputedStyle(e).outlineStyle]")
+        .await;
+    assert_eq!(focused, json!(["Sign in", "solid"]));
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(driver::ENTER)
+        .await
+        .unwrap();
     let error = browser.wait("#sign-in .error").await.text().await.unwrap();
     assert!(error.starts_with("Your token was not accepted."), "{error}");
     assert!(!error.contains('{'), "{error}");
