@@ -585,7 +585,8 @@ mod tests {
                 "1 webhook"
             } else if path.starts_with("/meta/data-deletion") {
                 "2 data-deletion"
-            } else if path.starts_with("/v1/") {
+            } else if path.starts_with("/v1/") || path == "/console" || path.starts_with("/console/") {
+                // The console is the management API's face: the same people.
                 "3 admin"
             } else {
                 panic!("{route}: which class?")
