@@ -81,12 +81,26 @@ function drawLead(out, page, psid, lead, reload) {
         field('New tag', tag), h('button', { type: 'submit' }, 'Add tag')),
       tagStatus),
     h('section', { 'aria-labelledby': 'history-h' }, h('h3', { id: 'history-h' }, 'Consent'), historyTable(lead.history)),
-    dataRights(page, psid, reload),
+    dataRights(page, psid, () => {
+      // Erased: nothing of the lead is left to show or act on.
+      const status = out.querySelector('[data-status]');
+      status.dataset.status = 'erased';
+      status.textContent = 'erased';
+      for (const section of out.querySelectorAll('section')) {
+        if (section.querySelector('#tags-h, #history-h')) section.remove();
+      }
+      for (const button of out.querySelectorAll('#export, #erase')) button.disabled = true;
+    }),
   );
 }
 
+/** "1 message", "2 messages". */
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** Export (download) and erasure (confirm, then progress). */
-function dataRights(page, psid) {
+function dataRights(page, psid, onErased) {
   const status = h('div', { id: 'rights-status', role: 'status' });
   const exportButton = h('button', {
     type: 'button',
@@ -128,9 +142,12 @@ function dataRights(page, psid) {
           return;
         }
         const rep = r.report ?? {};
+        onErased();
         status.replaceChildren(h('p.ok', { 'data-erasure': r.status },
           r.status === 'completed'
-            ? `Erased at ${when(r.completed_at_ms)}: ${rep.messages ?? 0} messages, ${rep.consent_records ?? 0} consent records, ${rep.deliveries ?? 0} delivery records deleted. Only a hashed proof of consent remains.`
+            ? `Erased at ${when(r.completed_at_ms)}: ${count(rep.messages ?? 0, 'message')}, `
+              + `${count(rep.consent_records ?? 0, 'consent record')} and ${count(rep.deliveries ?? 0, 'delivery record')} deleted. `
+              + 'Only a hashed proof of consent remains.'
             : 'Nothing was held on this lead.'));
       };
       await check();

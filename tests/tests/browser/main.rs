@@ -221,6 +221,7 @@ async fn a_marketer_looks_up_a_lead_changes_its_tags_exports_it_and_erases_it_af
     assert_eq!(app.status(LEAD_PAGE, lead).await, "subscribed");
     browser.click("#erase-yes").await;
     browser.wait("[data-erasure='completed']").await;
+    browser.wait("#lead-facts [data-status='erased']").await;
     browser.shot("10-erased").await;
     assert_eq!(app.status(LEAD_PAGE, lead).await, "none");
     browser.close().await;
