@@ -111,8 +111,12 @@ fn local_stack_binary() -> PathBuf {
         )
     });
     let root = root();
-    for dir in ["shared/src", "functions", "infra/local/src"] {
-        if let Some((t, path)) = newest_source(&root.join(dir)) {
+    let mut dirs = vec![root.join("shared/src"), root.join("infra/local/src")];
+    for function in std::fs::read_dir(root.join("functions")).unwrap().flatten() {
+        dirs.push(function.path().join("src"));
+    }
+    for dir in dirs {
+        if let Some((t, path)) = newest_source(&dir) {
             assert!(
                 t <= built,
                 "{} is older than {}: `cargo build --bin optcast-local` first",
@@ -125,12 +129,28 @@ fn local_stack_binary() -> PathBuf {
 }
 
 /// Stops every process the walkthrough started (`make dev` in the
-/// background included): they share the session's process group.
+/// background included): they share the session's process group, whose id
+/// is the session's pid.
 struct Group(u32);
 
 impl Drop for Group {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.0)]).status();
+        stop_group(self.0);
+    }
+}
+
+/// SIGTERM to process group `pgid` and nothing else: `killpg`, never the
+/// `kill` command, whose procps-ng 4 version reads `kill -TERM -<pgid>`
+/// (without `--`) as `kill(-1)`: every process the caller may signal.
+/// Groups 0 (the caller's own) and 1 are refused.
+fn stop_group(pgid: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+        if pgid > 1 {
+            // SAFETY: killpg only sends a signal; no memory is involved.
+            unsafe {
+                libc::killpg(pgid, libc::SIGTERM);
+            }
+        }
     }
 }
 
@@ -145,6 +165,9 @@ fn the_readme_walkthrough_runs_verbatim_in_order() {
     let port = free_port();
     let script = blocks.concat().replace("127.0.0.1:3000", &format!("127.0.0.1:{port}"));
     let wants = expectations(&script);
+    // The trace (stderr) shows when each command started (bash run as root
+    // takes no PS4 from the environment).
+    let script = format!("PS4='+ [${{SECONDS}}s] '\n{script}");
 
     let local_bin = local_stack_binary();
     let optcast = Path::new(env!("CARGO_BIN_EXE_optcast"));
@@ -248,4 +271,16 @@ fn expectations_are_met_only_in_order() {
     let wants = vec!["42".to_string(), "EVENT_RECEIVED".to_string()];
     assert_eq!(first_unmet("+ curl\n42\n+ curl\nEVENT_RECEIVED\n", &wants), None);
     assert_eq!(first_unmet("EVENT_RECEIVED\n42\n", &wants), Some("EVENT_RECEIVED"));
+}
+
+#[test]
+fn stopping_the_walkthrough_stops_its_group_and_spares_every_other_process() {
+    use std::os::unix::process::CommandExt;
+    let spawn = || Command::new("sleep").arg("30").process_group(0).spawn().unwrap();
+    let (mut group, mut bystander) = (spawn(), spawn());
+    stop_group(group.id());
+    assert!(!group.wait().unwrap().success(), "the group is stopped");
+    assert!(bystander.try_wait().unwrap().is_none(), "another group lives on");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
 }
