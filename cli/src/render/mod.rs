@@ -5,6 +5,10 @@
 use comfy_table::{presets, Table};
 use serde_json::Value;
 
+mod leads;
+
+pub use leads::{bulk_tag, erasure, subscriber, subscriber_list, tag_result};
+
 /// `ms` (Unix milliseconds) as RFC 3339 UTC, `-` when absent.
 pub fn time(ms: &Value) -> String {
     ms.as_i64()
@@ -13,7 +17,7 @@ pub fn time(ms: &Value) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -25,7 +29,7 @@ fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
 
-fn tags(v: &Value) -> String {
+pub(crate) fn tags(v: &Value) -> String {
     let list: Vec<String> = v.as_array().into_iter().flatten().map(text).collect();
     if list.is_empty() {
         "-".into()
@@ -38,7 +42,7 @@ fn rate(v: &Value) -> String {
     v.as_f64().map_or_else(|| "-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
-fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+pub(crate) fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING).set_header(header.iter().copied());
     for r in rows {
@@ -52,7 +56,7 @@ fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String
         .join("\n")
 }
 
-fn next(cursor: &Value) -> String {
+pub(crate) fn next(cursor: &Value) -> String {
     cursor
         .as_str()
         .map(|c| format!("\nmore: --cursor {c}"))
@@ -258,84 +262,6 @@ pub fn recipient(v: &Value) -> String {
     out
 }
 
-/// `GET /v1/pages/<page>/subscribers`.
-pub fn subscriber_list(v: &Value) -> String {
-    let rows = v["subscribers"].as_array().into_iter().flatten().map(|s| {
-        vec![
-            text(&s["psid"]),
-            text(&s["status"]),
-            tags(&s["tags"]),
-            time(&s["consent_changed_at_ms"]),
-        ]
-    });
-    table(&["PSID", "STATUS", "TAGS", "CONSENT CHANGED"], rows) + &next(&v["next_cursor"])
-}
-
-/// `GET /v1/pages/<page>/subscribers/<psid>`: state, then consent history.
-pub fn subscriber(v: &Value) -> String {
-    let mut out = vec![
-        format!("lead          {} (page {})", text(&v["psid"]), text(&v["page_id"])),
-        format!("status        {}", text(&v["status"])),
-        format!("tags          {}", tags(&v["tags"])),
-        format!("last inbound  {}", time(&v["last_inbound_at_ms"])),
-    ];
-    if v["opted_in"].is_object() {
-        out.push(format!(
-            "opted in      {} (event {})",
-            time(&v["opted_in"]["event_time_ms"]),
-            text(&v["opted_in"]["event_key"])
-        ));
-    }
-    let m = &v["marketing_messages"];
-    if m.is_object() {
-        out.push(format!(
-            "marketing     granted {}, stopped {}, expires {}",
-            text(&m["granted"]),
-            text(&m["stopped"]),
-            time(&m["expires_at_ms"])
-        ));
-    }
-    let rows = v["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|h| vec![time(&h["at_ms"]), text(&h["from"]), text(&h["to"]), text(&h["reason"])]);
-    out.push(String::new());
-    out.push(table(&["AT", "FROM", "TO", "REASON"], rows));
-    out.join("\n")
-}
-
-/// A one-lead tag change.
-pub fn tag_result(v: &Value) -> String {
-    format!("{}: tag {} {}", text(&v["psid"]), text(&v["tag"]), text(&v["result"]))
-}
-
-/// A bulk tag change: one row per PSID.
-pub fn bulk_tag(v: &Value) -> String {
-    let rows = v["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| vec![text(&r["psid"]), text(&r["action"]), text(&r["result"])]);
-    table(&["PSID", "ACTION", "RESULT"], rows)
-}
-
-/// `GET /v1/erasure/<id>`.
-pub fn erasure(v: &Value) -> String {
-    let mut out = format!(
-        "erasure {}: {} (requested {}, completed {})",
-        text(&v["id"]),
-        text(&v["status"]),
-        time(&v["created_at_ms"]),
-        time(&v["completed_at_ms"])
-    );
-    if let Some(report) = v["report"].as_object().filter(|r| !r.is_empty()) {
-        let list: Vec<String> = report.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        out.push_str(&format!("\ndeleted: {}", list.join(", ")));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -419,24 +345,8 @@ mod tests {
     }
 
     #[test]
-    fn a_subscriber_shows_status_tags_and_history_rows() {
-        let v = json!({"page_id":"1","psid":"2","status":"unsubscribed","tags":["a","b"],"last_inbound_at_ms":null,
-            "history":[{"at_ms":0,"from":null,"to":"subscribed","reason":"first_contact"},
-                       {"at_ms":1000,"from":"subscribed","to":"unsubscribed","reason":"stop_keyword"}]});
-        let out = subscriber(&v);
-        assert!(out.contains("status        unsubscribed"), "{out}");
-        assert!(out.contains("tags          a,b"), "{out}");
-        let history: Vec<&str> = out.lines().skip_while(|l| !l.starts_with("AT")).collect();
-        assert_eq!(history.len(), 3, "{out}");
-        assert!(
-            history[2].contains("subscribed") && history[2].contains("stop_keyword"),
-            "{out}"
-        );
-    }
-
-    #[test]
     fn every_recipient_reason_of_the_api_has_words() {
-        let doc: Value = serde_json::from_str(include_str!("../../functions/api/openapi.json")).unwrap();
+        let doc: Value = serde_json::from_str(include_str!("../../../functions/api/openapi.json")).unwrap();
         let reasons = doc["components"]["schemas"]["Recipient"]["properties"]["reason"]["enum"]
             .as_array()
             .unwrap()
