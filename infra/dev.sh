@@ -11,8 +11,29 @@ if [[ -z "${META_APP_SECRET:-}" ]]; then
 fi
 export META_APP_SECRET
 export META_VERIFY_TOKEN="${META_VERIFY_TOKEN:-optcast-local-verify}"
-cargo build --bin optcast-local
+# The management API's bearer token: OPTCAST_ADMIN_TOKEN if set, else the
+# one kept in .local/admin-token, else a new random one. The token in force
+# is written there (owner-only) and printed, so a second shell can read it:
+#   export OPTCAST_ADMIN_TOKEN=$(cat .local/admin-token)
+mkdir -p .local
+if [[ -z "${OPTCAST_ADMIN_TOKEN:-}" ]]; then
+  if [[ -s .local/admin-token ]]; then
+    OPTCAST_ADMIN_TOKEN="$(cat .local/admin-token)"
+  else
+    OPTCAST_ADMIN_TOKEN="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  fi
+fi
+export OPTCAST_ADMIN_TOKEN
+(umask 077 && printf '%s\n' "$OPTCAST_ADMIN_TOKEN" > .local/admin-token.tmp && mv .local/admin-token.tmp .local/admin-token)
+echo "==> management API token (OPTCAST_ADMIN_TOKEN, also in .local/admin-token): $OPTCAST_ADMIN_TOKEN" >&2
+echo "==> console: http://127.0.0.1:${PORT:-3000}/console (sign in with that token)" >&2
+# OPTCAST_LOCAL_BIN: an optcast-local binary already built (the README test
+# passes the one cargo built with the suite), so nothing is rebuilt.
+local_bin="${OPTCAST_LOCAL_BIN:-target/debug/optcast-local}"
+if [[ -z "${OPTCAST_LOCAL_BIN:-}" ]]; then
+  cargo build --bin optcast-local
+fi
 emu_pid="$(infra/emulator.sh)"
 cleanup() { [[ -n "$emu_pid" ]] && kill "$emu_pid" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
-OPTCAST_ROOT="$root" OPTCAST_RETRY_VISIBILITY_SECS="${OPTCAST_RETRY_VISIBILITY_SECS:-5}" target/debug/optcast-local
+OPTCAST_ROOT="$root" OPTCAST_RETRY_VISIBILITY_SECS="${OPTCAST_RETRY_VISIBILITY_SECS:-5}" "$local_bin"

@@ -143,10 +143,20 @@ impl Router {
         };
         match function {
             Function::Scheduler(_) | Function::Sweeper(_) => {
-                let Ok(ev) = serde_json::from_slice::<
+                // As Lambda's runtime would refuse it, but saying which
+                // field is wrong (`detail-type` and `source` are required).
+                let ev = match serde_json::from_slice::<
                     aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value>,
-                >(event) else {
-                    return error(400, "InvalidRequestContentException", "not an EventBridge event");
+                >(event)
+                {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        return error(
+                            400,
+                            "InvalidRequestContentException",
+                            &format!("not an EventBridge event: {e}"),
+                        )
+                    }
                 };
                 match function.call_scheduled(ev).await {
                     Some(Ok(v)) => plain(200, v.to_string()),

@@ -186,3 +186,28 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
     }
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_invoke_api_runs_the_readmes_sweep_event_and_names_the_field_a_bare_event_lacks() {
+    let app = spawn_app().await;
+    let invoke = |body: &'static str| {
+        app.http
+            .post(app.url("/2015-03-31/functions/sweeper/invocations"))
+            .body(body)
+            .send()
+    };
+    // The README's command: an EventBridge scheduled event, as Lambda gets it.
+    let readme = r#"{"detail-type":"Scheduled Event","source":"aws.events","time":"2026-12-01T00:00:00Z","detail":{}}"#;
+    let resp = invoke(readme).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: serde_json::Value = resp.json().await.unwrap();
+    assert!(report.get("errorType").is_none(), "{report}");
+    // The shape the issue tried: Lambda's runtime would refuse it too; the
+    // answer says which field is missing.
+    let resp = invoke(r#"{"time":"2026-12-01T00:00:00Z","detail":{}}"#).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("missing field `detail-type`"), "{body}");
+    app.stack.stop().await;
+}

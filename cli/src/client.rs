@@ -1,0 +1,177 @@
+//! The management API over HTTP: one call shape, JSON in and out, every
+//! failure turned into a [`CliError`] (the API's error body read, never
+//! dumped).
+
+use std::time::Duration;
+
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+use crate::error::CliError;
+
+/// A client of one endpoint with one bearer token.
+pub struct Api {
+    http: reqwest::Client,
+    base: Url,
+    token: String,
+}
+
+impl Api {
+    /// # Errors
+    /// [`CliError::Usage`] when `endpoint` is not an http(s) URL.
+    pub fn new(endpoint: &str, token: String) -> Result<Self, CliError> {
+        let base = Url::parse(endpoint)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
+            .ok_or_else(|| CliError::Usage(format!("endpoint {endpoint:?} is not an http(s) URL")))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("optcast-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::Network(format!("HTTP client: {e}")))?;
+        Ok(Api { http, base, token })
+    }
+
+    /// `method` on the path made of `segments` (each percent-encoded, so a
+    /// tag with spaces or `/` stays one segment), with `query` pairs whose
+    /// value is set and an optional JSON body. The answer's JSON (`null`
+    /// when empty).
+    ///
+    /// # Errors
+    /// [`CliError::Api`] for an error status (its `error.code` and
+    /// `error.message`, or `http_<status>` when the body is not the API's),
+    /// [`CliError::Network`] when no answer came or it was not JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, Option<String>)],
+        body: Option<&Value>,
+    ) -> Result<Value, CliError> {
+        let url = self.url(segments, query);
+        let mut req = self.http.request(method, url.clone()).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CliError::Network(format!("no answer from {}: {}", self.base, root_cause(&e))))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CliError::Network(format!("reading the answer from {}: {}", self.base, root_cause(&e))))?;
+        let json: Option<Value> = if bytes.is_empty() {
+            Some(Value::Null)
+        } else {
+            serde_json::from_slice(&bytes).ok()
+        };
+        if (200..300).contains(&status) {
+            return json.ok_or_else(|| {
+                CliError::Network(format!("the answer from {} (HTTP {status}) is not JSON", self.base))
+            });
+        }
+        Err(api_error(status, json.as_ref()))
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, Option<String>)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        let set: Vec<_> = query.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v))).collect();
+        if !set.is_empty() {
+            url.query_pairs_mut().extend_pairs(set);
+        }
+        url
+    }
+}
+
+/// The error an error status and its body mean.
+pub fn api_error(status: u16, body: Option<&Value>) -> CliError {
+    let error = body.and_then(|b| b.get("error"));
+    let text = |k: &str| error.and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_string);
+    match (text("code"), text("message")) {
+        (Some(code), message) => CliError::Api {
+            status,
+            message: message.unwrap_or_else(|| code.replace('_', " ")),
+            code,
+        },
+        _ => CliError::Api {
+            status,
+            code: format!("http_{status}"),
+            message: format!("HTTP {status} without an API error body (is the endpoint the optcast API?)"),
+        },
+    }
+}
+
+/// The innermost cause of a reqwest error ("Connection refused", …), which
+/// says more than reqwest's own "error sending request".
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded_one_by_one() {
+        let api = Api::new("http://127.0.0.1:3000/", "t".into()).unwrap();
+        let url = api.url(
+            &["v1", "pages", "1", "subscribers", "2", "tags", "spring sale/2027"],
+            &[("state", Some("sending".into())), ("cursor", None)],
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:3000/v1/pages/1/subscribers/2/tags/spring%20sale%2F2027?state=sending"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_with_a_stage_path_keeps_it() {
+        let api = Api::new("https://x.example.com/prod", "t".into()).unwrap();
+        assert_eq!(
+            api.url(&["v1", "broadcasts"], &[]).as_str(),
+            "https://x.example.com/prod/v1/broadcasts"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_a_usage_error() {
+        assert!(matches!(
+            Api::new("localhost:3000", "t".into()),
+            Err(CliError::Usage(_))
+        ));
+        assert!(matches!(Api::new("ftp://x", "t".into()), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    fn the_api_error_body_gives_code_and_message() {
+        let body = serde_json::json!({"error": {"code": "invalid_psid", "message": "psid must be digits"}});
+        assert_eq!(
+            api_error(400, Some(&body)),
+            CliError::Api {
+                status: 400,
+                code: "invalid_psid".into(),
+                message: "psid must be digits".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_error_without_the_api_body_names_the_status() {
+        let e = api_error(502, None);
+        assert_eq!(e.code(), "http_502");
+        assert_eq!(e.exit_code(), 8);
+    }
+}

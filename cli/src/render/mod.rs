@@ -1,0 +1,358 @@
+//! The API's answers as text for people: tables and short lines. Pure
+//! functions of the JSON the API returned (its shapes are in
+//! `functions/api/openapi.json`), so they are unit-tested without a server.
+
+use comfy_table::{presets, Table};
+use serde_json::Value;
+
+mod leads;
+
+pub use leads::{bulk_tag, erasure, subscriber, subscriber_list, tag_result};
+
+/// `ms` (Unix milliseconds) as RFC 3339 UTC, `-` when absent.
+pub fn time(ms: &Value) -> String {
+    ms.as_i64()
+        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub(crate) fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+pub(crate) fn tags(v: &Value) -> String {
+    let list: Vec<String> = v.as_array().into_iter().flatten().map(text).collect();
+    if list.is_empty() {
+        "-".into()
+    } else {
+        list.join(",")
+    }
+}
+
+fn rate(v: &Value) -> String {
+    v.as_f64().map_or_else(|| "-".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+pub(crate) fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING).set_header(header.iter().copied());
+    for r in rows {
+        t.add_row(r);
+    }
+    // comfy-table pads every line to the column widths; trailing blanks help no one.
+    t.to_string()
+        .lines()
+        .map(|l| l.trim_end().trim_start_matches(' '))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(crate) fn next(cursor: &Value) -> String {
+    cursor
+        .as_str()
+        .map(|c| format!("\nmore: --cursor {c}"))
+        .unwrap_or_default()
+}
+
+/// `PUT /v1/pages/<page>`'s answer.
+pub fn page(v: &Value) -> String {
+    let p = &v["protection"];
+    format!(
+        "page {} connected: retention {} days, region {}, protection: pause above {} unsubscribed or blocked after {} messages",
+        text(&v["page_id"]),
+        text(&v["retention_days"]),
+        text(&v["region"]),
+        rate(&p["max_negative_rate"]),
+        text(&p["min_sends"]),
+    )
+}
+
+/// The counts line of a broadcast.
+pub fn counts(c: &Value) -> String {
+    format!(
+        "audience {}, queued {}, sent {}, skipped (unsubscribed) {}, skipped (policy) {}, failed {}",
+        int(&c["audience"]),
+        int(&c["queued"]),
+        int(&c["sent"]),
+        int(&c["skipped_unsubscribed"]),
+        int(&c["skipped_policy"]),
+        int(&c["failed"]),
+    )
+}
+
+/// `GET /v1/broadcasts/<id>` (also the answer of pause, resume, cancel).
+pub fn broadcast(v: &Value) -> String {
+    let mut out = vec![
+        format!("broadcast   {}", text(&v["id"])),
+        format!("page        {}", text(&v["page_id"])),
+        format!("name        {}", text(&v["name"])),
+        format!("state       {}", text(&v["state"])),
+    ];
+    if !v["paused_reason"].is_null() {
+        out.push(format!("paused      {}", text(&v["paused_reason"])));
+    }
+    out.push(format!("send at     {}", time(&v["send_at_ms"])));
+    out.push(format!("created     {}", time(&v["created_at_ms"])));
+    out.push(format!("tags        {}", tags(&v["tags"])));
+    out.push(format!("counts      {}", counts(&v["counts"])));
+    let o = &v["outcomes"];
+    if o.is_object() {
+        let r = &o["rates"];
+        out.push(format!(
+            "outcomes    delivered {} ({}), read {} ({}), unsubscribed {} ({}), blocked {} ({})",
+            int(&o["delivered"]),
+            rate(&r["delivered"]),
+            int(&o["read"]),
+            rate(&r["read"]),
+            int(&o["unsubscribed"]),
+            rate(&r["unsubscribed"]),
+            int(&o["blocked"]),
+            rate(&r["blocked"]),
+        ));
+        if let Some(errors) = o["meta_errors"].as_object().filter(|e| !e.is_empty()) {
+            let list: Vec<String> = errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            out.push(format!("meta errors {}", list.join(", ")));
+        }
+    }
+    out.join("\n")
+}
+
+/// `GET /v1/broadcasts`.
+pub fn broadcast_list(v: &Value) -> String {
+    let rows = v["broadcasts"].as_array().into_iter().flatten().map(|b| {
+        vec![
+            text(&b["id"]),
+            text(&b["state"]),
+            text(&b["name"]),
+            time(&b["send_at_ms"]),
+            time(&b["created_at_ms"]),
+            tags(&b["tags"]),
+        ]
+    });
+    table(&["ID", "STATE", "NAME", "SEND AT", "CREATED", "TAGS"], rows) + &next(&v["next_cursor"])
+}
+
+/// `POST /v1/broadcasts/preview`.
+pub fn preview(v: &Value) -> String {
+    let mut out = vec![format!(
+        "audience {} (inside the 24-hour window {}, marketing token {}) of {} leads read{}",
+        int(&v["audience"]),
+        int(&v["reach"]["window"]),
+        int(&v["reach"]["marketing_token"]),
+        int(&v["leads_read"]),
+        if v["complete"] == Value::Bool(false) {
+            "; more leads: pass --cursor"
+        } else {
+            ""
+        },
+    )];
+    out.push(format!("judged at {}", time(&v["judged_at_ms"])));
+    let excluded = &v["excluded"];
+    out.push(format!("excluded {}", int(&excluded["total"])));
+    if let Some(reasons) = excluded.as_object() {
+        for (reason, n) in reasons.iter().filter(|(k, n)| *k != "total" && int(n) > 0) {
+            out.push(format!("  {reason:<22} {}", int(n)));
+        }
+    }
+    out.push(format!("message: {}", message(&v["message"])));
+    out.join("\n")
+}
+
+/// A Send API `message` in one line: its text and its controls.
+pub fn message(m: &Value) -> String {
+    let body = if m["text"].is_string() {
+        text(&m["text"])
+    } else {
+        text(&m["attachment"]["payload"]["text"])
+    };
+    let mut controls: Vec<String> = m["quick_replies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|q| text(&q["title"]))
+        .collect();
+    controls.extend(
+        m["attachment"]["payload"]["buttons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| text(&b["title"])),
+    );
+    format!("{body:?} [{}]", controls.join("] ["))
+}
+
+/// `POST /v1/broadcasts/<id>/test`.
+pub fn test_results(v: &Value) -> String {
+    let rows = v["results"].as_array().into_iter().flatten().map(|r| {
+        let detail = match r["result"].as_str() {
+            Some("sent") => text(&r["message_id"]),
+            Some("failed") => format!("{} {}", text(&r["reason"]), r["error"]),
+            _ => text(&r["reason"]),
+        };
+        vec![text(&r["psid"]), text(&r["result"]), detail]
+    });
+    table(&["PSID", "RESULT", "DETAIL"], rows)
+}
+
+/// What a skip or failure reason of the recipients route means.
+pub fn reason_words(reason: &str) -> &'static str {
+    match reason {
+        "unsubscribed" => "the lead was unsubscribed at send time",
+        "unreachable" => "the lead was unreachable (blocked or unavailable per Meta) at send time",
+        "erased" => "the lead was erased",
+        "outside_window" => "outside the 24-hour window, with no marketing-messages token",
+        "marketing_stopped" => "outside the window; the lead stopped marketing messages",
+        "marketing_expired" => "outside the window; the marketing token had expired",
+        "marketing_unavailable" => "outside the window; Meta does not honour marketing tokens in the page's region",
+        "marketing_too_soon" => "outside the window; a marketing message went to the lead in the 48 hours before",
+        "marketing_hold" => "outside the window; another broadcast's marketing message holds the lead's 48 hours",
+        "meta_policy" => "the Send API refused it by policy",
+        "blocked" => "the Send API said the person cannot be reached",
+        "meta_rejected" => "Meta refused the request",
+        "stale_claim" => "a run died mid-send; never resent",
+        _ => "see the API reference",
+    }
+}
+
+/// `GET /v1/broadcasts/<id>/recipients/<psid>`.
+pub fn recipient(v: &Value) -> String {
+    let state = v["state"].as_str().unwrap_or("-");
+    let head = match state {
+        "sent" => format!(
+            "sent at {} (mid {}); delivered {}, read {}",
+            time(&v["sent_at_ms"]),
+            text(&v["mid"]),
+            time(&v["delivered_at_ms"]),
+            time(&v["read_at_ms"]),
+        ),
+        "claimed" => format!("being sent (claimed at {})", time(&v["recorded_at_ms"])),
+        "parked" => format!(
+            "parked at {}: the broadcast is paused; sent or skipped after its resume",
+            time(&v["recorded_at_ms"])
+        ),
+        _ => {
+            let reason = v["reason"].as_str().unwrap_or("-");
+            format!(
+                "{state}: {reason}, {} (recorded {})",
+                reason_words(reason),
+                time(&v["recorded_at_ms"])
+            )
+        }
+    };
+    let mut out = format!(
+        "lead {} in broadcast {}: {head}",
+        text(&v["psid"]),
+        text(&v["broadcast_id"])
+    );
+    if !v["unsubscribed_at_ms"].is_null() {
+        out.push_str(&format!(
+            "\nunsubscribed after it at {}",
+            time(&v["unsubscribed_at_ms"])
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc_and_absent_ones_a_dash() {
+        assert_eq!(time(&json!(1_780_304_400_000_i64)), "2026-06-01T09:00:00Z");
+        assert_eq!(time(&Value::Null), "-");
+    }
+
+    #[test]
+    fn a_broadcast_shows_state_counts_rates_and_why_it_is_paused() {
+        let b = json!({"id":"b1","page_id":"1","name":null,"state":"paused","paused_reason":"paused through the API",
+            "send_at_ms":null,"created_at_ms":0,"tags":["vip"],
+            "counts":{"audience":10,"queued":10,"sent":4,"skipped_unsubscribed":1,"skipped_policy":2,"failed":0},
+            "outcomes":{"delivered":3,"read":1,"unsubscribed":0,"blocked":0,"meta_errors":{"613":2},
+                "rates":{"delivered":0.75,"read":0.25,"unsubscribed":0.0,"blocked":0.0,"negative":0.0}}});
+        let out = broadcast(&b);
+        assert!(out.contains("state       paused"), "{out}");
+        assert!(out.contains("paused      paused through the API"), "{out}");
+        assert!(
+            out.contains("sent 4, skipped (unsubscribed) 1, skipped (policy) 2"),
+            "{out}"
+        );
+        assert!(out.contains("delivered 3 (75.0%)"), "{out}");
+        assert!(out.contains("meta errors 613: 2"), "{out}");
+        assert!(out.contains("tags        vip"), "{out}");
+    }
+
+    #[test]
+    fn a_list_is_a_table_with_the_next_cursor() {
+        let v = json!({"broadcasts":[{"id":"b1","state":"done","name":"Spring","send_at_ms":null,"created_at_ms":0,"tags":[]}],
+            "next_cursor":"abc"});
+        let out = broadcast_list(&v);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("ID"), "{out}");
+        assert!(
+            lines[1].contains("b1") && lines[1].contains("done") && lines[1].contains("Spring"),
+            "{out}"
+        );
+        assert!(out.ends_with("more: --cursor abc"), "{out}");
+        assert!(!out.lines().any(|l| l.ends_with(' ')), "no trailing blanks: {out:?}");
+    }
+
+    #[test]
+    fn a_preview_lists_only_the_reasons_that_excluded_someone() {
+        let v = json!({"audience":2,"reach":{"window":1,"marketing_token":1},"leads_read":5,"complete":true,"judged_at_ms":0,
+            "excluded":{"total":3,"unsubscribed":1,"outside_window":2,"unreachable":0},
+            "message":{"text":"Hi","quick_replies":[{"title":"Unsubscribe","payload":"OPTCAST_UNSUBSCRIBE:0"}]}});
+        let out = preview(&v);
+        assert!(
+            out.starts_with("audience 2 (inside the 24-hour window 1, marketing token 1) of 5 leads read\n"),
+            "{out}"
+        );
+        assert!(out.contains("  outside_window         2"), "{out}");
+        assert!(!out.contains("unreachable"), "{out}");
+        assert!(out.contains("message: \"Hi\" [Unsubscribe]"), "{out}");
+    }
+
+    #[test]
+    fn why_a_lead_was_skipped_reads_as_a_sentence() {
+        let v = json!({"broadcast_id":"b1","psid":"2","state":"skipped_policy","reason":"outside_window",
+            "recorded_at_ms":0,"mid":null,"sent_at_ms":null,"delivered_at_ms":null,"read_at_ms":null,"unsubscribed_at_ms":null});
+        assert_eq!(
+            recipient(&v),
+            "lead 2 in broadcast b1: skipped_policy: outside_window, outside the 24-hour window, \
+             with no marketing-messages token (recorded 1970-01-01T00:00:00Z)"
+        );
+    }
+
+    #[test]
+    fn a_sent_recipient_shows_its_mid_and_receipts() {
+        let v = json!({"broadcast_id":"b1","psid":"2","state":"sent","reason":null,"recorded_at_ms":0,"mid":"m_1",
+            "sent_at_ms":0,"delivered_at_ms":1000,"read_at_ms":null,"unsubscribed_at_ms":null});
+        assert_eq!(
+            recipient(&v),
+            "lead 2 in broadcast b1: sent at 1970-01-01T00:00:00Z (mid m_1); delivered 1970-01-01T00:00:01Z, read -"
+        );
+    }
+
+    #[test]
+    fn every_recipient_reason_of_the_api_has_words() {
+        let doc: Value = serde_json::from_str(include_str!("../../../functions/api/openapi.json")).unwrap();
+        let reasons = doc["components"]["schemas"]["Recipient"]["properties"]["reason"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        for r in reasons.iter().filter_map(Value::as_str) {
+            assert_ne!(reason_words(r), "see the API reference", "{r}");
+        }
+    }
+}

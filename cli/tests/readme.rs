@@ -1,0 +1,286 @@
+//! The README's walkthrough runs as written (issue 13): every block fenced
+//! ```` ```sh ```` is taken, in order, and run in one bash session from the
+//! repository root, the way a new user pastes them. Blocks fenced otherwise
+//! (```` ```bash ````, ```` ```toml ````, …) are shown, not run: `make test`
+//! (it would run this test), deploying to AWS, installing.
+//!
+//! What the test provides, and nothing else:
+//! - the stack's address `127.0.0.1:3000` becomes a free port (so the test
+//!   can run beside a developer's `make dev`), also given to `make dev` as
+//!   `PORT`;
+//! - `make dev` gets the emulator of the suite (`AWS_ENDPOINT_URL`), its
+//!   own resource prefix (`OPTCAST_PREFIX`) and `OPTCAST_LOCAL_BIN`, the
+//!   `optcast-local` cargo built with this test, so it builds nothing;
+//! - `optcast` is on `PATH` (the binary this test was built with);
+//! - `HOME` is an empty directory (no profile file of the developer's).
+//!
+//! It fails when a command fails (`set -e`), when any answer is a 401 (the
+//! fault issue 13 found: a token exported after `make dev` started), and
+//! when the `text` of a command's comment ` # … -> text` is not in what the
+//! walkthrough printed on stdout (in order: each after the one before).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The ```` ```sh ```` blocks of `markdown`, in order.
+fn walkthrough(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match &mut current {
+            None if line.trim() == "```sh" => current = Some(String::new()),
+            None => {}
+            Some(_) if line.trim() == "```" => blocks.extend(current.take()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+    }
+    assert!(current.is_none(), "an unclosed ```sh block");
+    blocks
+}
+
+/// The expectations of `script`, in order: the text after `-> ` in a
+/// command's comment (` # … -> text`).
+fn expectations(script: &str) -> Vec<String> {
+    script
+        .lines()
+        .filter_map(|l| l.split_once(" # ").and_then(|(_, comment)| comment.split_once("-> ")))
+        .map(|(_, want)| want.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The first of `wants` not found in `output` after the one before it.
+fn first_unmet<'a>(output: &str, wants: &'a [String]) -> Option<&'a str> {
+    let mut from = 0;
+    for want in wants {
+        match output[from..].find(want.as_str()) {
+            Some(at) => from += at + want.len(),
+            None => return Some(want),
+        }
+    }
+    None
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The newest modification time of the `.rs` files under `dir`.
+fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let found = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            entry.metadata().ok()?.modified().ok().map(|t| (t, path))
+        } else {
+            None
+        };
+        if let Some(f) = found {
+            if newest.as_ref().is_none_or(|n| f.0 > n.0) {
+                newest = Some(f);
+            }
+        }
+    }
+    newest
+}
+
+/// The `optcast-local` beside this test's `optcast`: `make test` builds
+/// both in one cargo run. Refused when a source it is built from is newer
+/// (run alone, `cargo test -p optcast-cli` does not rebuild it).
+fn local_stack_binary() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_optcast")).with_file_name("optcast-local");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: `cargo build --bin optcast-local` (make test builds it)",
+            bin.display()
+        )
+    });
+    let root = root();
+    let mut dirs = vec![root.join("shared/src"), root.join("infra/local/src")];
+    for function in std::fs::read_dir(root.join("functions")).unwrap().flatten() {
+        dirs.push(function.path().join("src"));
+    }
+    for dir in dirs {
+        if let Some((t, path)) = newest_source(&dir) {
+            assert!(
+                t <= built,
+                "{} is older than {}: `cargo build --bin optcast-local` first",
+                bin.display(),
+                path.display()
+            );
+        }
+    }
+    bin
+}
+
+/// Stops every process the walkthrough started (`make dev` in the
+/// background included): they share the session's process group, whose id
+/// is the session's pid.
+struct Group(u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        stop_group(self.0);
+    }
+}
+
+/// SIGTERM to process group `pgid` and nothing else: `killpg`, never the
+/// `kill` command, whose procps-ng 4 version reads `kill -TERM -<pgid>`
+/// (without `--`) as `kill(-1)`: every process the caller may signal.
+/// Groups 0 (the caller's own) and 1 are refused.
+fn stop_group(pgid: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+        if pgid > 1 {
+            // SAFETY: killpg only sends a signal; no memory is involved.
+            unsafe {
+                libc::killpg(pgid, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_walkthrough_runs_verbatim_in_order() {
+    use std::os::unix::process::CommandExt;
+
+    let root = root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let blocks = walkthrough(&readme);
+    assert!(blocks.len() >= 4, "the README has its walkthrough blocks");
+    let port = free_port();
+    let script = blocks.concat().replace("127.0.0.1:3000", &format!("127.0.0.1:{port}"));
+    let wants = expectations(&script);
+    // The trace (stderr) shows when each command started (bash run as root
+    // takes no PS4 from the environment).
+    let script = format!("PS4='+ [${{SECONDS}}s] '\n{script}");
+
+    let local_bin = local_stack_binary();
+    let optcast = Path::new(env!("CARGO_BIN_EXE_optcast"));
+    let home = std::env::temp_dir().join(format!("optcast-readme-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    // Expectations are looked for on stdout only: the trace (`-x`) and the
+    // stack's logs go to stderr and would echo the commands' own text.
+    let out_path = home.join("stdout.log");
+    let err_path = home.join("stderr.log");
+    let path = format!(
+        "{}:{}",
+        optcast.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    let prefix = format!("readme{}", std::process::id() % 100_000);
+
+    let mut child = Command::new("bash")
+        .args([
+            "--noprofile",
+            "--norc",
+            "-o",
+            "errexit",
+            "-o",
+            "pipefail",
+            "-x",
+            "-c",
+            &script,
+        ])
+        .current_dir(&root)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", &home)
+        .env("LANG", "C.UTF-8")
+        .env("PORT", port.to_string())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("OPTCAST_PREFIX", prefix)
+        .env("OPTCAST_LOCAL_BIN", local_bin)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("bash runs");
+    let _group = Group(child.id());
+    // A bound only so a hung command ends the test; not a timing assertion.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the walkthrough hung; see {}",
+            err_path.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let read = |p: &Path| {
+        let mut text = String::new();
+        std::fs::File::open(p).unwrap().read_to_string(&mut text).unwrap();
+        text
+    };
+    let (stdout, stderr) = (read(&out_path), read(&err_path));
+    let tail = |text: &str| {
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(80)..].join("\n")
+    };
+    assert!(
+        status.success(),
+        "a README command failed ({status}):\n--- stdout\n{}\n--- stderr\n{}",
+        tail(&stdout),
+        tail(&stderr)
+    );
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains(r#""code":"unauthorized""#) && !text.contains("(unauthorized)"),
+            "an API call of the README was refused 401:\n{}",
+            tail(text)
+        );
+    }
+    if let Some(want) = first_unmet(&stdout, &wants) {
+        panic!(
+            "the README says a command prints {want:?}; it did not (in order). stdout, last lines:\n{}",
+            tail(&stdout)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn only_sh_blocks_are_the_walkthrough() {
+    let md =
+        "text\n```sh\necho one # said -> one\n```\n```bash\nmake test\n```\n  ```sh\n  echo two  # -> two\n  ```\n";
+    assert_eq!(walkthrough(md), ["echo one # said -> one\n", "  echo two  # -> two\n"]);
+    assert_eq!(expectations(&walkthrough(md).concat()), ["one", "two"]);
+}
+
+#[test]
+fn expectations_are_met_only_in_order() {
+    let wants = vec!["42".to_string(), "EVENT_RECEIVED".to_string()];
+    assert_eq!(first_unmet("+ curl\n42\n+ curl\nEVENT_RECEIVED\n", &wants), None);
+    assert_eq!(first_unmet("EVENT_RECEIVED\n42\n", &wants), Some("EVENT_RECEIVED"));
+}
+
+#[test]
+fn stopping_the_walkthrough_stops_its_group_and_spares_every_other_process() {
+    use std::os::unix::process::CommandExt;
+    let spawn = || Command::new("sleep").arg("30").process_group(0).spawn().unwrap();
+    let (mut group, mut bystander) = (spawn(), spawn());
+    stop_group(group.id());
+    assert!(!group.wait().unwrap().success(), "the group is stopped");
+    assert!(bystander.try_wait().unwrap().is_none(), "another group lives on");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
