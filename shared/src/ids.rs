@@ -135,7 +135,12 @@ impl Mid {
     /// 40 hex digits of its SHA-256. Deterministic, so a retry finds it.
     /// A mid that is its own key shares its text.
     pub fn key(&self) -> std::sync::Arc<str> {
-        let safe = self.0.len() <= MID_KEY_MAX && self.0.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+        // Without short-circuiting, so the check runs over many bytes at once.
+        let safe = self.0.len() <= MID_KEY_MAX
+            && self
+                .0
+                .bytes()
+                .fold(true, |ok, b| ok & (b.is_ascii_graphic() & (b != b'#')));
         if safe {
             self.0.clone()
         } else {
@@ -323,7 +328,17 @@ mod tests {
     fn any_mid_is_accepted_and_only_key_breaking_ones_are_hashed() {
         assert_eq!(&*Mid::parse("mid.$cAAJs1x").unwrap().key(), "mid.$cAAJs1x");
         assert_eq!(&*Mid::parse("m_abc").unwrap().key(), "m_abc");
-        for odd in ["a#b", "with space", "é", &"x".repeat(MID_KEY_MAX + 1)] {
+        // A key breaker anywhere, the last of many bytes included.
+        let late_hash = format!("m_{}#", "0".repeat(40));
+        for odd in [
+            "a#b",
+            "with space",
+            "é",
+            "\u{7f}x",
+            "tab\t",
+            &late_hash,
+            &"x".repeat(MID_KEY_MAX + 1),
+        ] {
             let key = Mid::parse(odd).unwrap().key();
             assert!(key.starts_with("h:") && key.len() == 42, "{odd:?} -> {key}");
         }
