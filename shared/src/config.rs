@@ -34,6 +34,10 @@ pub enum ConfigError {
     },
     #[error("could not read secret {0}: {1}")]
     Secret(&'static str, String),
+    /// A client that could not be built at start-up (e.g. the Graph API's
+    /// HTTP client without a TLS provider).
+    #[error("could not build the {0} client: {1}")]
+    Client(&'static str, String),
 }
 
 /// Where configuration values come from.

@@ -155,16 +155,19 @@ impl Api {
     /// # Errors
     /// [`ConfigError`] as [`ApiConfig::from_source`].
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(ApiConfig::from_source(src)?, aws))
+        Self::new(ApiConfig::from_source(src)?, aws)
     }
 
     /// The API with its clients built from `aws`.
-    pub fn new(cfg: ApiConfig, aws: &aws_config::SdkConfig) -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError::Client`] when the Graph API client cannot be built.
+    pub fn new(cfg: ApiConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let ddb = config::dynamodb(aws);
         let leads = Store::new(ddb.clone(), cfg.tables);
         let sqs = aws_sdk_sqs::Client::new(aws);
         let s3 = aws_sdk_s3::Client::new(aws);
-        Self {
+        Ok(Self {
             auth: cfg.auth,
             eraser: Eraser::new(
                 leads.clone(),
@@ -193,8 +196,8 @@ impl Api {
             default_retention_days: cfg.default_retention_days,
             quarantine: optcast_shared::quarantine::Quarantine { s3, bucket: cfg.bucket },
             ingest_chunks: Producer::new(sqs, cfg.ingest_chunk_queue_url),
-            graph: optcast_shared::graph::GraphClient::new(cfg.graph_api_url),
-        }
+            graph: optcast_shared::graph::GraphClient::new(cfg.graph_api_url)?,
+        })
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {

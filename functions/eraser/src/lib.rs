@@ -80,7 +80,7 @@ impl Eraser {
                 ddb,
                 table: cfg.privacy_table,
             },
-            graph: GraphClient::new(cfg.graph_api_url),
+            graph: GraphClient::new(cfg.graph_api_url)?,
             app_id: cfg.app_id,
             app_secret: cfg.meta.load(aws).await?.app_secret,
             raw_copies: RawCopies {

@@ -85,25 +85,28 @@ impl Sender {
     /// # Errors
     /// [`ConfigError`] as [`SenderConfig::from_source`].
     pub fn from_source(src: &dyn Source, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(SenderConfig::from_source(src)?, aws))
+        Self::new(SenderConfig::from_source(src)?, aws)
     }
 
     /// A sender with its clients built from `aws`.
-    pub fn new(cfg: SenderConfig, aws: &aws_config::SdkConfig) -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError::Client`] when the Graph API client cannot be built.
+    pub fn new(cfg: SenderConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let ddb = config::dynamodb(aws);
-        Self {
+        Ok(Self {
             store: BroadcastStore::new(ddb.clone(), cfg.send_tables),
             leads: store::Store::new(ddb, cfg.lead_tables),
             sqs: aws_sdk_sqs::Client::new(aws),
             send_queue_url: cfg.send_queue_url,
             keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
-            graph: GraphClient::new(cfg.graph_api_url),
+            graph: GraphClient::new(cfg.graph_api_url)?,
             pages: Mutex::new(HashMap::new()),
             definitions: Mutex::new(HashMap::new()),
             next_slot: Mutex::new(HashMap::new()),
             min_interval: Duration::from_secs_f64(1.0 / f64::from(cfg.rate_per_second)),
             retry_base_secs: cfg.retry_base_secs,
-        }
+        })
     }
 
     /// Runs a batch's jobs side by side (pacing still spaces the Send API

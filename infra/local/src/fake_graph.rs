@@ -639,7 +639,8 @@ mod tests {
                 });
             }
         });
-        let client = optcast_shared::graph::GraphClient::new(format!("http://{addr}/fake-graph/v23.0"));
+        let client =
+            optcast_shared::graph::GraphClient::new(format!("http://{addr}/fake-graph/v23.0")).expect("a client");
         // Typed by `ids_for_pages` (this crate does not depend on secrecy).
         let secret = String::from("app-secret").into();
         let wrong = String::from("wrong").into();

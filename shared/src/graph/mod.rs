@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::config::ConfigError;
 use crate::ids::{PageId, Psid};
 
 /// The Graph API base URL used when `GRAPH_API_URL` is not set.
@@ -234,16 +235,22 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    pub fn new(base_url: impl Into<String>) -> Self {
+    /// A client of the Graph API at `base_url` (e.g. `https://graph.facebook.com/v23.0`),
+    /// with a 10 s timeout per request.
+    ///
+    /// # Errors
+    /// [`ConfigError::Client`] when the HTTP client cannot be built (no
+    /// fallback: a default client would have no TLS provider).
+    pub fn new(base_url: impl Into<String>) -> Result<Self, ConfigError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .use_preconfigured_tls(crate::config::rustls_client_config())
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|e| ConfigError::Client("Graph API", e.to_string()))?;
+        Ok(Self {
             http,
             base_url: base_url.into().trim_end_matches('/').to_string(),
-        }
+        })
     }
 
     /// Sends one message with the Send API (`POST {base}/{page_id}/messages`).

@@ -145,7 +145,7 @@ async fn ids_for_pages_follows_next_with_the_proof_on_every_call() {
     let page2 = json!({"data": [{"id": "2000000000000003", "page": {"id": "333", "name": "C"}}],
                        "paging": {"cursors": {"before": "C1", "after": "C2"}}});
     let requests = canned_server(listener, vec![(200, page1.to_string()), (200, page2.to_string())]);
-    let client = GraphClient::new(format!("http://{addr}/v23.0/"));
+    let client = GraphClient::new(format!("http://{addr}/v23.0/")).expect("a client");
     let ids = client.ids_for_pages("42", "1234", &secret()).await.unwrap();
     let ids: Vec<(&str, &str)> = ids.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
     assert_eq!(
@@ -184,7 +184,7 @@ async fn ids_for_pages_errors_are_classified_and_never_name_the_secret() {
             (200, not_meta.to_string()),
         ],
     );
-    let client = GraphClient::new(format!("http://{addr}/v23.0"));
+    let client = GraphClient::new(format!("http://{addr}/v23.0")).expect("a client");
     let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
     assert_eq!((e.code, e.class), (Some(190), InvalidToken));
     let e = client.ids_for_pages("42", "1234", &secret()).await.unwrap_err();
@@ -203,6 +203,7 @@ async fn ids_for_pages_errors_are_classified_and_never_name_the_secret() {
     }
     // Nothing listens on port 1: the network error must not echo the URL.
     let e = GraphClient::new("http://127.0.0.1:1/v23.0")
+        .expect("a client")
         .ids_for_pages("42", "1234", &secret())
         .await
         .unwrap_err();
