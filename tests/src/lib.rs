@@ -72,6 +72,8 @@ pub fn options(prefix: &str) -> StackOptions {
     opts.retry_visibility_secs = Some(0);
     opts.pollers_per_queue = 1;
     opts.fire_schedules = false;
+    // Recorded in `stack.metrics`; stdout would mix every test's lines.
+    opts.metrics_to_stdout = false;
     opts.overrides.insert("META_APP_SECRET".into(), APP_SECRET.into());
     opts.overrides.insert("META_VERIFY_TOKEN".into(), VERIFY_TOKEN.into());
     opts.overrides.insert("OPTCAST_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());

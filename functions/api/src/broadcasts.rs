@@ -193,6 +193,8 @@ pub(crate) fn broadcast_json(b: &Broadcast) -> serde_json::Value {
             "skipped_unsubscribed": b.counts.skipped_unsubscribed,
             "skipped_policy": b.counts.skipped_policy,
             "failed": b.counts.failed,
+            "skipped_by_reason": b.counts.skipped_by_reason,
+            "failed_by_reason": b.counts.failed_by_reason,
         },
     });
     crate::outcomes::add_outcomes_json(b, &mut v);

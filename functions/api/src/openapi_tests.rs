@@ -79,3 +79,33 @@ fn the_document_is_open_api_3_1_with_one_error_shape() {
         serde_json::json!(["code", "message"])
     );
 }
+
+#[test]
+fn the_reason_breakdowns_name_exactly_the_reason_codes_the_sender_records() {
+    use optcast_shared::outcomes::reason;
+    let doc = document();
+    let counts = &doc["components"]["schemas"]["Broadcast"]["properties"]["counts"]["properties"];
+    let codes = |field: &str| -> Vec<String> {
+        counts[field]["propertyNames"]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field}: no enum of codes"))
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes("skipped_by_reason"), reason::SKIPPED);
+    assert_eq!(codes("failed_by_reason"), reason::FAILED);
+    // The recipient route names the same codes.
+    let recipient: BTreeSet<String> = doc["components"]["schemas"]["Recipient"]["properties"]["reason"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    let all: BTreeSet<String> = reason::SKIPPED
+        .iter()
+        .chain(reason::FAILED.iter())
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(recipient, all);
+}

@@ -103,6 +103,7 @@ impl Ingest {
                     }
                     return Ok(EventOutcome::Applied {
                         consent_changed: commit.consent.is_some(),
+                        attributed: outcomes::Counted::of(&commit.attributions),
                     });
                 }
                 CommitOutcome::Duplicate => return Ok(EventOutcome::Duplicate),

@@ -11,9 +11,11 @@
 //! of time queues the rest of itself before the deadline.
 
 mod apply;
+mod emf;
 mod lanes;
 mod settings;
 mod stored;
+pub use emf::ingest_lag_ms;
 pub use settings::IngestConfig;
 
 use std::collections::HashSet;
@@ -24,10 +26,12 @@ use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::ids::PageId;
 use optcast_shared::meta;
+use optcast_shared::metrics;
+use optcast_shared::outcomes::Counted;
 use optcast_shared::quarantine::{self, Quarantine};
 use optcast_shared::queue::{self, DeliveryBody, IngestJob, Producer, QueueError};
 use optcast_shared::store::{Store, StoreError};
-use optcast_shared::{metrics, sqs_batch, telemetry};
+use optcast_shared::{sqs_batch, telemetry};
 
 pub use optcast_shared::crypto::field_aad;
 
@@ -70,6 +74,8 @@ impl IngestError {
 pub enum EventOutcome {
     Applied {
         consent_changed: bool,
+        /// Sends this event newly counted (a receipt's watermark, an unsubscribe).
+        attributed: Counted,
     },
     Duplicate,
     /// Recorded as seen but nothing else to do (receipts and activity of
@@ -90,6 +96,12 @@ pub struct RecordReport {
     /// Items handed on to chunk jobs (a split, or the rest at the deadline).
     pub deferred: usize,
     pub chunks: usize,
+    /// Sends newly counted delivered, read, unsubscribed (attributed).
+    pub delivered: usize,
+    pub read: usize,
+    pub unsubscribed: usize,
+    /// This record's ingest lag ([`ingest_lag_ms`]), ms.
+    pub lag_ms: Option<i64>,
 }
 
 impl RecordReport {
@@ -102,12 +114,21 @@ impl RecordReport {
         self.consent_changes += other.consent_changes;
         self.deferred += other.deferred;
         self.chunks += other.chunks;
+        self.delivered += other.delivered;
+        self.read += other.read;
+        self.unsubscribed += other.unsubscribed;
     }
     fn count(&mut self, outcome: EventOutcome) {
         match outcome {
-            EventOutcome::Applied { consent_changed } => {
+            EventOutcome::Applied {
+                consent_changed,
+                attributed,
+            } => {
                 self.applied += 1;
                 self.consent_changes += usize::from(consent_changed);
+                self.delivered += attributed.delivered as usize;
+                self.read += attributed.read as usize;
+                self.unsubscribed += attributed.unsubscribed as usize;
             }
             EventOutcome::Duplicate => self.duplicates += 1,
             EventOutcome::Recorded => self.recorded += 1,
@@ -126,6 +147,8 @@ pub struct Ingest {
     work_budget: Duration,
     /// Pages already recorded as having data, in this warm function.
     noted_pages: std::sync::Mutex<HashSet<PageId>>,
+    /// Where each batch's metrics document goes (stdout in Lambda).
+    metrics: metrics::Sink,
 }
 
 impl Ingest {
@@ -150,7 +173,14 @@ impl Ingest {
             retention_days: cfg.retention_days,
             work_budget: Duration::from_millis(u64::from(cfg.work_budget_ms)),
             noted_pages: Default::default(),
+            metrics: metrics::Sink::default(),
         }
+    }
+
+    /// The same ingest publishing its metrics to `sink` (the local stack).
+    pub fn with_metrics(mut self, sink: metrics::Sink) -> Self {
+        self.metrics = sink;
+        self
     }
 
     /// One SQS batch with this function's own work budget (local stack).
@@ -160,13 +190,24 @@ impl Ingest {
 
     /// One SQS batch: every record on its own, failures reported per record;
     /// no new work is started after `deadline`.
+    /// Publishes one metrics document for the batch.
     pub async fn handle_until(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        sqs_batch::in_order(&event.records, |record| async move {
-            self.process_message(record, deadline).await.inspect_err(|err| {
-                tracing::error!(error = %err, permanent = err.is_permanent(), message_id = ?record.message_id, "record failed")
-            })
+        let doc = std::sync::Mutex::new(metrics::Document::new(metrics::Function::Ingest));
+        let doc_ref = &doc;
+        let response = sqs_batch::in_order(&event.records, |record| async move {
+            let outcome = self.process_message(record, deadline).await;
+            match &outcome {
+                Ok(report) => report.add_to(&mut doc_ref.lock().expect("metrics")),
+                Err(err) => {
+                    tracing::error!(error = %err, permanent = err.is_permanent(), message_id = ?record.message_id, "record failed")
+                }
+            }
+            outcome
         })
-        .await
+        .await;
+        self.metrics
+            .publish(&doc.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
+        response
     }
 
     async fn process_message(&self, record: &SqsMessage, deadline: Instant) -> Result<RecordReport, IngestError> {
@@ -219,9 +260,7 @@ impl Ingest {
         if !kept {
             queue::delete_claim(job, &self.s3).await?;
         }
-        if report.quarantined > 0 {
-            metrics::count("ingest", "QuarantinedItems", report.quarantined as u64);
-        }
+        report.lag_ms = ingest_lag_ms(job, &report, optcast_shared::http::now_ms());
         tracing::info!(
             items = report.items,
             applied = report.applied,

@@ -16,6 +16,7 @@ use optcast_shared::crypto::{CryptoError, KeyRing};
 use optcast_shared::graph::{GraphClient, MessagingType, Recipient, SendRequest};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, PageId};
+use optcast_shared::metrics;
 use optcast_shared::outcomes;
 use optcast_shared::queue::{self, SendJob, SendTask};
 use optcast_shared::sqs_batch;
@@ -48,17 +49,31 @@ pub enum SendError {
     RetryLater(&'static str),
 }
 
-/// What one job ended as.
+/// What one job ended as; a skip or failure with the reason code its
+/// delivery record keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobOutcome {
     Sent,
-    SkippedUnsubscribed,
-    SkippedPolicy,
-    Failed,
+    SkippedUnsubscribed(&'static str),
+    SkippedPolicy(&'static str),
+    Failed(&'static str),
     /// Nothing to do: ran before, or the broadcast was cancelled.
     Nothing,
     /// The broadcast is paused: the job is parked until it is resumed.
     Parked,
+}
+
+impl JobOutcome {
+    /// The final state and reason code it recorded, if it recorded one.
+    pub fn recorded(self) -> Option<(DeliveryState, Option<&'static str>)> {
+        match self {
+            JobOutcome::Sent => Some((DeliveryState::Sent, None)),
+            JobOutcome::SkippedUnsubscribed(r) => Some((DeliveryState::SkippedUnsubscribed, Some(r))),
+            JobOutcome::SkippedPolicy(r) => Some((DeliveryState::SkippedPolicy, Some(r))),
+            JobOutcome::Failed(r) => Some((DeliveryState::Failed, Some(r))),
+            JobOutcome::Nothing | JobOutcome::Parked => None,
+        }
+    }
 }
 
 pub struct Sender {
@@ -79,6 +94,8 @@ pub struct Sender {
     min_interval: Duration,
     /// Deferred jobs come back after `base × receive count` seconds.
     retry_base_secs: i32,
+    /// Where each batch's metrics document goes (stdout in Lambda).
+    metrics: metrics::Sink,
 }
 
 impl Sender {
@@ -106,7 +123,14 @@ impl Sender {
             next_slot: Mutex::new(HashMap::new()),
             min_interval: Duration::from_secs_f64(1.0 / f64::from(cfg.rate_per_second)),
             retry_base_secs: cfg.retry_base_secs,
+            metrics: metrics::Sink::default(),
         })
+    }
+
+    /// The same sender publishing its metrics to `sink` (the local stack).
+    pub fn with_metrics(mut self, sink: metrics::Sink) -> Self {
+        self.metrics = sink;
+        self
     }
 
     /// Runs a batch's jobs side by side (pacing still spaces the Send API
@@ -138,22 +162,24 @@ impl Sender {
             .collect();
         let throttled = Mutex::new(HashSet::new());
         let (broadcasts, throttled) = (&broadcasts, &throttled);
-        let failures = futures_util::future::join_all(jobs.into_iter().map(|(record, task)| async move {
+        let results = futures_util::future::join_all(jobs.into_iter().map(|(record, task)| async move {
             let outcome = match task {
                 Ok(task) => self.send_one(&task, broadcasts, throttled).await,
                 Err(e) => Err(e),
             };
-            let err = outcome.err()?;
-            if matches!(err, SendError::RetryLater(_)) {
-                tracing::info!(reason = %err, "send deferred");
-                self.back_off(record).await;
-            } else {
-                tracing::error!(error = %err, "send job failed");
+            if let Err(err) = &outcome {
+                if matches!(err, SendError::RetryLater(_)) {
+                    tracing::info!(reason = %err, "send deferred");
+                    self.back_off(record).await;
+                } else {
+                    tracing::error!(error = %err, "send job failed");
+                }
             }
-            Some(record)
+            (record, outcome)
         }))
         .await;
-        let response = sqs_batch::response(failures.into_iter().flatten());
+        self.metrics.publish(&record::batch_metrics(&results));
+        let response = sqs_batch::response(results.iter().filter(|(_, o)| o.is_err()).map(|(r, _)| *r));
         // Once per broadcast per batch: is everything accounted for? (Every
         // broadcast with a job here, preloaded or not: the last jobs of one
         // whose preload failed must still finish it.)
@@ -286,13 +312,13 @@ impl Sender {
                     SendErrorAction::SkipPolicy => {
                         let done = failed(outcomes::reason::META_POLICY, false);
                         self.store.complete(task, DeliveryState::SkippedPolicy, &done).await?;
-                        Ok(JobOutcome::SkippedPolicy)
+                        Ok(JobOutcome::SkippedPolicy(outcomes::reason::META_POLICY))
                     }
                     SendErrorAction::MarkUnreachable => {
                         self.store.mark_unreachable(&task.page_id, &task.psid).await?;
                         let done = failed(outcomes::reason::BLOCKED, true);
                         self.store.complete(task, DeliveryState::Failed, &done).await?;
-                        Ok(JobOutcome::Failed)
+                        Ok(JobOutcome::Failed(outcomes::reason::BLOCKED))
                     }
                     SendErrorAction::PauseBroadcast { reason } => {
                         self.store
@@ -309,7 +335,7 @@ impl Sender {
                     SendErrorAction::Fail => {
                         let done = failed(outcomes::reason::META_REJECTED, false);
                         self.store.complete(task, DeliveryState::Failed, &done).await?;
-                        Ok(JobOutcome::Failed)
+                        Ok(JobOutcome::Failed(outcomes::reason::META_REJECTED))
                     }
                 }
             }
@@ -332,7 +358,7 @@ impl Sender {
                     ..Completion::default()
                 };
                 self.store.complete(task, DeliveryState::Failed, &done).await?;
-                Ok(JobOutcome::Failed)
+                Ok(JobOutcome::Failed(outcomes::reason::STALE_CLAIM))
             }
             _ => Ok(JobOutcome::Nothing),
         }

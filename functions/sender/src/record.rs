@@ -1,11 +1,14 @@
 //! What the sender records besides a send: a skipped job with its reason
-//! code, and page protection pausing a broadcast whose unsubscribe + block
-//! rate crossed its page's threshold.
+//! code, page protection pausing a broadcast whose unsubscribe + block
+//! rate crossed its page's threshold, and each batch's metrics document.
 
 use optcast_shared::broadcast::{self, Broadcast, BroadcastState, DeliveryState};
 use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::outcomes;
 use optcast_shared::queue::SendTask;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use optcast_shared::metrics::{self, Metric};
 
 use super::{JobOutcome, SendError, Sender};
 
@@ -24,23 +27,28 @@ impl Sender {
     ) -> Result<JobOutcome, SendError> {
         let status = self.leads.status(&task.page_id, &task.psid).await?;
         let (state, outcome, code) = match (status, reason) {
-            (Some(SubscriberStatus::Subscribed), Some(r)) => {
-                (DeliveryState::SkippedPolicy, JobOutcome::SkippedPolicy, r.code())
-            }
+            (Some(SubscriberStatus::Subscribed), Some(r)) => (
+                DeliveryState::SkippedPolicy,
+                JobOutcome::SkippedPolicy(r.code()),
+                r.code(),
+            ),
             (Some(SubscriberStatus::Subscribed), None) => (
                 DeliveryState::SkippedPolicy,
-                JobOutcome::SkippedPolicy,
+                JobOutcome::SkippedPolicy(outcomes::reason::MARKETING_HOLD),
                 outcomes::reason::MARKETING_HOLD,
             ),
-            (status, _) => (
-                DeliveryState::SkippedUnsubscribed,
-                JobOutcome::SkippedUnsubscribed,
-                match status {
+            (status, _) => {
+                let code = match status {
                     Some(SubscriberStatus::Unreachable) => outcomes::reason::UNREACHABLE,
                     Some(SubscriberStatus::Erased) | None => outcomes::reason::ERASED,
                     _ => outcomes::reason::UNSUBSCRIBED,
-                },
-            ),
+                };
+                (
+                    DeliveryState::SkippedUnsubscribed,
+                    JobOutcome::SkippedUnsubscribed(code),
+                    code,
+                )
+            }
         };
         if let Some(r) = reason {
             tracing::info!(reason = ?r, "skipped by policy");
@@ -92,4 +100,32 @@ impl Sender {
             }
         }
     }
+}
+
+/// One metrics document for a batch: every job's outcome (and reason), the
+/// deferred ones and those that failed on our side. Sent, skipped and
+/// failed are always published (0 included) so alarms can divide them.
+pub(crate) fn batch_metrics(results: &[(&SqsMessage, Result<JobOutcome, SendError>)]) -> metrics::Document {
+    let mut doc = metrics::Document::new(metrics::Function::Sender);
+    for m in [
+        Metric::Sent,
+        Metric::SkippedUnsubscribed,
+        Metric::SkippedPolicy,
+        Metric::Failed,
+    ] {
+        doc.add(m, 0);
+    }
+    for (_, outcome) in results {
+        match outcome {
+            Ok(JobOutcome::Parked) => doc.add(Metric::Parked, 1),
+            Ok(o) => {
+                if let Some((state, reason)) = o.recorded() {
+                    doc.count_delivery(state, reason);
+                }
+            }
+            Err(SendError::RetryLater(_)) => doc.add(Metric::Deferred, 1),
+            Err(_) => doc.add(Metric::JobErrors, 1),
+        }
+    }
+    doc
 }

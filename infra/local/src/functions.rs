@@ -34,6 +34,7 @@ impl Function {
         env: BTreeMap<String, String>,
         aws: &aws_config::SdkConfig,
         clock: &Clock,
+        metrics: &optcast_shared::metrics::Sink,
     ) -> anyhow::Result<Option<Self>> {
         let source = move |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
         Ok(match name {
@@ -44,7 +45,9 @@ impl Function {
                     .with_clock(clock.clone()),
             ))),
             "ingest" => Some(Function::Ingest(Arc::new(
-                ingest::Ingest::from_source(&source, aws).context("configuring ingest")?,
+                ingest::Ingest::from_source(&source, aws)
+                    .context("configuring ingest")?
+                    .with_metrics(metrics.clone()),
             ))),
             "api" => Some(Function::Api(Arc::new(
                 api::Api::from_source(&source, aws).context("configuring api")?,
@@ -53,7 +56,9 @@ impl Function {
                 planner::Planner::from_source(&source, aws).context("configuring planner")?,
             ))),
             "sender" => Some(Function::Sender(Arc::new(
-                sender::Sender::from_source(&source, aws).context("configuring sender")?,
+                sender::Sender::from_source(&source, aws)
+                    .context("configuring sender")?
+                    .with_metrics(metrics.clone()),
             ))),
             "scheduler" => Some(Function::Scheduler(Arc::new(
                 scheduler::Scheduler::from_source(&source, aws)
@@ -115,19 +120,21 @@ impl Function {
     }
 }
 
-/// Builds every function the template declares that this runner knows.
+/// Builds every function the template declares that this runner knows;
+/// those that publish metrics publish them to `metrics`.
 pub async fn build_all(
     provisioned: &Provisioned,
     overrides: &Overrides,
     aws: &aws_config::SdkConfig,
     per_function: &BTreeMap<String, aws_config::SdkConfig>,
     clock: &Clock,
+    metrics: &optcast_shared::metrics::Sink,
 ) -> anyhow::Result<BTreeMap<String, Function>> {
     let mut out = BTreeMap::new();
     for (name, spec) in &provisioned.functions {
         let mut env = spec.env.clone();
         env.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        match Function::build(name, env, per_function.get(name).unwrap_or(aws), clock).await? {
+        match Function::build(name, env, per_function.get(name).unwrap_or(aws), clock, metrics).await? {
             Some(f) => {
                 out.insert(name.clone(), f);
             }

@@ -43,6 +43,10 @@ pub struct StackOptions {
     /// (a test moves it to run "days later"; their event times are capped
     /// at it).
     pub clock: optcast_shared::clock::Clock,
+    /// Print the functions' metric lines (CloudWatch EMF, as Lambda would
+    /// ship them) on stdout (`make dev`); they are recorded in
+    /// [`RunningStack::metrics`] either way.
+    pub metrics_to_stdout: bool,
 }
 
 impl StackOptions {
@@ -58,6 +62,7 @@ impl StackOptions {
             held_functions: Vec::new(),
             function_aws: Default::default(),
             clock: Default::default(),
+            metrics_to_stdout: true,
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct RunningStack {
     pub graph: fake_graph::FakeGraph,
     /// The functions' clock ([`StackOptions::clock`]).
     pub clock: optcast_shared::clock::Clock,
+    /// Every metric line (EMF document) the functions published.
+    pub metrics: optcast_shared::metrics::Recorder,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -140,8 +147,17 @@ pub async fn serve(
         }
         None => aws.clone(),
     };
-    let functions =
-        functions::build_all(&provisioned, &overrides, &function_aws, &opts.function_aws, &opts.clock).await?;
+    let metrics = optcast_shared::metrics::Recorder::default();
+    let sink = optcast_shared::metrics::Sink::recording(metrics.clone(), opts.metrics_to_stdout);
+    let functions = functions::build_all(
+        &provisioned,
+        &overrides,
+        &function_aws,
+        &opts.function_aws,
+        &opts.clock,
+        &sink,
+    )
+    .await?;
     let graph = fake_graph::FakeGraph::new();
     if let Some(secret) = overrides.get("META_APP_SECRET") {
         graph.set_app_secret(secret);
@@ -207,6 +223,7 @@ pub async fn serve(
         provisioned,
         graph,
         clock: opts.clock.clone(),
+        metrics,
         shutdown,
         tasks,
     })

@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     for r in &stack.provisioned.routes {
         eprintln!("  {:<6} http://{}{} -> {}", r.method, stack.addr, r.path, r.function);
     }
+    eprintln!("  metrics: CloudWatch EMF lines ({{\"_aws\":…}}) on stdout, one per sender/ingest batch");
     eprintln!("optcast local stack listening on http://{} (Ctrl-C stops)", stack.addr);
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping");

@@ -105,6 +105,9 @@ fn to_json(v: serde_yaml::Value) -> Value {
 }
 
 #[cfg(test)]
+mod monitoring_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -752,10 +755,13 @@ mod tests {
         );
         let mut alarms = 0;
         for (name, alarm) in t.of_type("AWS::CloudWatch::Alarm") {
+            // The stack's topic, and the optional `AlarmTopicArn` when set.
             for actions in ["AlarmActions", "OKActions"] {
                 assert_eq!(
                     alarm.properties[actions],
-                    json!([{"Ref": "AlarmTopic"}]),
+                    json!({"Fn::If": ["HasAlarmTopicArn",
+                        [{"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}],
+                        [{"Ref": "AlarmTopic"}]]}),
                     "{name} {actions}"
                 );
             }

@@ -13,6 +13,12 @@ pub struct Counts {
     pub skipped_unsubscribed: i64,
     pub skipped_policy: i64,
     pub failed: i64,
+    /// `skipped_unsubscribed + skipped_policy` by reason code (the codes of
+    /// the recipient route: `outside_window`, `unsubscribed`,
+    /// `marketing_hold`, …); counted in the update that counts the skip.
+    pub skipped_by_reason: BTreeMap<String, i64>,
+    /// `failed` by reason code (`blocked`, `meta_rejected`, `stale_claim`).
+    pub failed_by_reason: BTreeMap<String, i64>,
 }
 
 impl Counts {

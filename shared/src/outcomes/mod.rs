@@ -63,6 +63,26 @@ pub mod reason {
     pub const META_REJECTED: &str = "meta_rejected";
     /// A run died between claim and outcome: may have been sent, never resent.
     pub const STALE_CLAIM: &str = "stale_claim";
+
+    /// Every code a skipped delivery (`skipped_unsubscribed`,
+    /// `skipped_policy`) can carry, [`crate::broadcast::PolicySkip::code`]
+    /// included: the keys of `counts.skipped_by_reason` and the sender's
+    /// `Skipped.<code>` metrics.
+    pub const SKIPPED: [&str; 10] = [
+        UNSUBSCRIBED,
+        UNREACHABLE,
+        ERASED,
+        "outside_window",
+        "marketing_stopped",
+        "marketing_expired",
+        "marketing_unavailable",
+        "marketing_too_soon",
+        MARKETING_HOLD,
+        META_POLICY,
+    ];
+    /// Every code a failed delivery can carry (`counts.failed_by_reason`,
+    /// the `Failed.<code>` metrics).
+    pub const FAILED: [&str; 3] = [BLOCKED, META_REJECTED, STALE_CLAIM];
 }
 
 /// Meta's error as counted per broadcast: `code/subcode`, `code`, or
@@ -170,6 +190,27 @@ pub struct Attribution {
     pub delivered_at_ms: Option<i64>,
     pub read_at_ms: Option<i64>,
     pub unsubscribed_at_ms: Option<i64>,
+}
+
+/// How many sends a set of attributions newly counts as delivered, read and
+/// unsubscribed: exactly what they add to the broadcasts' counters (the
+/// ingest metrics publish these).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub delivered: u32,
+    pub read: u32,
+    pub unsubscribed: u32,
+}
+
+impl Counted {
+    pub fn of(attributions: &[Attribution]) -> Self {
+        let n = |f: fn(&Attribution) -> Option<i64>| attributions.iter().filter(|a| f(a).is_some()).count() as u32;
+        Self {
+            delivered: n(|a| a.delivered_at_ms),
+            read: n(|a| a.read_at_ms),
+            unsubscribed: n(|a| a.unsubscribed_at_ms),
+        }
+    }
 }
 
 /// Applies `signal` to a lead's `recent` sends: flags what it covers that

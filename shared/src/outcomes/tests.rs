@@ -252,3 +252,35 @@ fn a_watermark_stamped_in_the_future_covers_only_what_was_sent_by_its_receipt() 
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].read_at_ms, Some(5_000));
 }
+
+#[test]
+fn a_read_watermark_counts_each_newly_covered_send_as_read_and_delivered_once() {
+    let mut recent = vec![send(1, 1_000, "m1"), send(2, 2_000, "m2")];
+    recent[0].delivered = true;
+    let got = attribute(&mut recent, &Signal::Read { watermark_ms: 5_000 });
+    assert_eq!(
+        Counted::of(&got),
+        Counted {
+            delivered: 1,
+            read: 2,
+            unsubscribed: 0
+        }
+    );
+    let again = attribute(&mut recent, &Signal::Read { watermark_ms: 6_000 });
+    assert_eq!(Counted::of(&again), Counted::default());
+}
+
+#[test]
+fn every_policy_skip_code_is_among_the_skip_reason_codes() {
+    use crate::broadcast::PolicySkip;
+    for p in [
+        PolicySkip::OutsideWindow,
+        PolicySkip::MarketingStopped,
+        PolicySkip::MarketingExpired,
+        PolicySkip::MarketingUnavailable,
+        PolicySkip::MarketingTooSoon,
+    ] {
+        assert!(reason::SKIPPED.contains(&p.code()), "{}", p.code());
+    }
+    assert!(reason::FAILED.iter().all(|f| !reason::SKIPPED.contains(f)));
+}

@@ -161,6 +161,7 @@ impl BroadcastStore {
             b.counts.skipped_unsubscribed += n_or_zero(lane, "skipped_unsubscribed");
             b.counts.skipped_policy += n_or_zero(lane, "skipped_policy");
             b.counts.failed += n_or_zero(lane, "failed");
+            super::outcomes::add_reasons(lane, &mut b.counts);
             super::outcomes::add_outcomes(lane, &mut b.outcomes);
         }
         Ok(Some(b))

@@ -142,7 +142,14 @@ impl BroadcastStore {
             .map_err(|_| StoreError::Corrupt("put"))?;
         let items = vec![
             TransactWriteItem::builder().put(put).build(),
-            self.count_update(task, state, &Completion::default())?,
+            self.count_update(
+                task,
+                state,
+                &Completion {
+                    reason: Some(reason),
+                    ..Completion::default()
+                },
+            )?,
         ];
         self.transact_once(items).await
     }

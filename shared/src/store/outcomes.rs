@@ -32,6 +32,33 @@ pub(crate) fn error_attr(code: &str) -> String {
     format!("err_{code}")
 }
 
+/// The lane counter of a skipped (`skip_<code>`) or failed (`fail_<code>`)
+/// job's reason code; none for a send.
+pub(crate) fn reason_attr(state: DeliveryState, code: &str) -> Option<String> {
+    match state {
+        DeliveryState::SkippedUnsubscribed | DeliveryState::SkippedPolicy => Some(format!("skip_{code}")),
+        DeliveryState::Failed => Some(format!("fail_{code}")),
+        DeliveryState::Sent | DeliveryState::Claimed => None,
+    }
+}
+
+/// Adds a lane's reason counters (`skip_<code>`, `fail_<code>`) to `counts`.
+pub(crate) fn add_reasons(item: &Item, counts: &mut crate::broadcast::Counts) {
+    for (k, v) in item {
+        let Some(value) = v.as_n().ok().and_then(|v| v.parse::<i64>().ok()) else {
+            continue;
+        };
+        let (by_reason, code) = if let Some(code) = k.strip_prefix("skip_") {
+            (&mut counts.skipped_by_reason, code)
+        } else if let Some(code) = k.strip_prefix("fail_") {
+            (&mut counts.failed_by_reason, code)
+        } else {
+            continue;
+        };
+        *by_reason.entry(code.to_string()).or_insert(0) += value;
+    }
+}
+
 /// What a completed job records besides its state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Completion<'a> {
@@ -227,6 +254,11 @@ impl BroadcastStore {
             adds.push("#e :one");
             update = update.expression_attribute_names("#e", error_attr(code));
         }
+        // The skip's or failure's reason, in the same update: no request of its own.
+        if let Some(attr) = extra.reason.and_then(|r| reason_attr(state, r)) {
+            adds.push("#why :one");
+            update = update.expression_attribute_names("#why", attr);
+        }
         let update = update
             .update_expression(format!("ADD {}", adds.join(", ")))
             .build()
@@ -314,5 +346,26 @@ mod tests {
         assert_eq!(o.meta_errors["551"], 1);
         assert_eq!((o.series[&100].sent, o.series[&100].delivered), (3, 2));
         assert_eq!(o.series[&101].read, 1);
+    }
+
+    #[test]
+    fn skip_and_failure_reasons_are_summed_per_code_over_the_lanes() {
+        let attr = |state, code| reason_attr(state, code).unwrap();
+        let lane_a = Item::from([
+            (attr(DeliveryState::SkippedPolicy, "outside_window"), n(2)),
+            (attr(DeliveryState::SkippedUnsubscribed, "unsubscribed"), n(1)),
+            (attr(DeliveryState::Failed, "blocked"), n(1)),
+            ("skipped_policy".to_string(), n(2)),
+            ("sent".to_string(), n(4)),
+        ]);
+        let lane_b = Item::from([(attr(DeliveryState::SkippedPolicy, "outside_window"), n(3))]);
+        let mut counts = crate::broadcast::Counts::default();
+        add_reasons(&lane_a, &mut counts);
+        add_reasons(&lane_b, &mut counts);
+        assert_eq!(counts.skipped_by_reason["outside_window"], 5);
+        assert_eq!(counts.skipped_by_reason["unsubscribed"], 1);
+        assert_eq!(counts.skipped_by_reason.len(), 2);
+        assert_eq!(counts.failed_by_reason["blocked"], 1);
+        assert_eq!(reason_attr(DeliveryState::Sent, "x"), None);
     }
 }

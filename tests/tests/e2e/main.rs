@@ -8,6 +8,7 @@ mod fixtures;
 mod ids;
 mod ingest;
 mod local_stack;
+mod metrics;
 mod openapi;
 mod opt_outs;
 mod outcomes;

@@ -28,7 +28,8 @@ fn refused(method: &str, path: &str, status: u16, body: serde_json::Value) -> bo
 fn a_response_the_document_does_not_describe_fails_the_check() {
     let broadcast = json!({"id": "b1", "page_id": "1", "name": null, "state": "sending", "send_at_ms": 1,
         "created_at_ms": 1, "tags": [], "paused_reason": null,
-        "counts": {"audience": 0, "queued": 0, "sent": 0, "skipped_unsubscribed": 0, "skipped_policy": 0, "failed": 0},
+        "counts": {"audience": 0, "queued": 0, "sent": 0, "skipped_unsubscribed": 0, "skipped_policy": 0, "failed": 0,
+            "skipped_by_reason": {}, "failed_by_reason": {}},
         "outcomes": {"delivered": 0, "read": 0, "unsubscribed": 0, "blocked": 0, "meta_errors": {},
             "rates": {"delivered": null, "read": null, "unsubscribed": null, "blocked": null, "negative": null}},
         "timeseries": {"bucket_ms": 60000, "points": []}, "protection_baseline": null});

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     opts.addr = "127.0.0.1:0".parse()?;
     opts.fire_schedules = false;
     opts.pollers_per_queue = 2;
+    opts.metrics_to_stdout = false; // the figures are the output
     if plan_only {
         opts.held_functions = vec!["sender".into()];
     }

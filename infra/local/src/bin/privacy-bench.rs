@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let mut opts = StackOptions::new(format!("pb{}", std::process::id()), format!("{root}/template.yaml"));
     opts.addr = "127.0.0.1:0".parse()?;
     opts.fire_schedules = false;
+    opts.metrics_to_stdout = false; // the figures are the output
     for (k, v) in [
         ("META_APP_SECRET", "bench"),
         ("META_VERIFY_TOKEN", "bench"),

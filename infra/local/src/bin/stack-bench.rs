@@ -46,6 +46,7 @@ fn options(prefix: &str) -> StackOptions {
     let root = std::env::var("OPTCAST_ROOT").unwrap_or_else(|_| ".".into());
     let mut opts = StackOptions::new(prefix, format!("{root}/template.yaml"));
     opts.addr = "127.0.0.1:0".parse().expect("static address");
+    opts.metrics_to_stdout = false; // the figures are the output
     opts.overrides.insert("META_APP_SECRET".into(), SECRET.into());
     opts.overrides.insert("META_VERIFY_TOKEN".into(), "bench".into());
     opts.pollers_per_queue = std::env::var("POLLERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
