@@ -17,7 +17,10 @@ infra/browser.sh || echo "==> chromium could not be installed: the browser tests
 echo "==> cargo test" >&2
 mkdir -p .local
 status=0
-cargo test --workspace --all-targets "$@" 2>&1 | tee .local/test-output.log || status=$?
+# The README walkthrough (cli/tests/readme.rs) runs `make dev` on the
+# target/debug/optcast-local binary, which `cargo test` builds only as a test
+# harness: build every target first (same features, so the tests reuse it).
+{ cargo build --workspace --all-targets && cargo test --workspace --all-targets "$@"; } 2>&1 | tee .local/test-output.log || status=$?
 # One closing line for the whole run (cargo prints one per test binary).
 passed=$(grep -oE 'test result: [A-Za-z]+\. [0-9]+ passed' .local/test-output.log | awk '{s+=$4} END {print s+0}')
 failed=$(grep -oE '[0-9]+ failed;' .local/test-output.log | awk '{s+=$1} END {print s+0}')

@@ -78,6 +78,13 @@ const REASON_WORDS = {
   stale_claim: 'the send was interrupted and is never repeated (it may or may not have arrived)',
 };
 
+/** A count's breakdown by reason code (`skipped_by_reason`, `failed_by_reason`), one row each. */
+function byReason(counts, kind) {
+  return Object.entries(counts || {})
+    .filter(([, n]) => n > 0)
+    .map(([code, n]) => [`\u2003${code.replaceAll('_', ' ')}`, n, `${kind}_${code}`]);
+}
+
 /** One sentence for a recipient record. */
 export function recipientWords(r) {
   switch (r.state) {
@@ -154,7 +161,10 @@ export function broadcastView(root, id) {
         h('section', {}, h('h2', {}, 'Sending'), facts([
           ['Audience', c.audience, 'audience'], ['Queued', c.queued, 'queued'], ['Sent', c.sent, 'sent'],
           ['Skipped: unsubscribed', c.skipped_unsubscribed, 'skipped_unsubscribed'],
-          ['Skipped: policy', c.skipped_policy, 'skipped_policy'], ['Failed', c.failed, 'failed'],
+          ['Skipped: policy', c.skipped_policy, 'skipped_policy'],
+          ...byReason(c.skipped_by_reason, 'skipped'),
+          ['Failed', c.failed, 'failed'],
+          ...byReason(c.failed_by_reason, 'failed'),
         ])),
         h('section', {}, h('h2', {}, 'What it did'), facts([
           ['Delivered', `${o.delivered} (${percent(o.rates.delivered)})`, 'delivered'],
