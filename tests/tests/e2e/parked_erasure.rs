@@ -75,6 +75,10 @@ async fn a_lead_erased_while_their_job_is_parked_is_counted_erased_and_the_resum
         ("skipped_unsubscribed".to_string(), "erased".to_string())
     );
     assert!(!skips[0].contains_key("subject_pk"));
-    assert!(!app.dump_tables().await.contains(erased.as_str()), "no PSID of the erased lead is left");
+    // The seeding fixture's message ids embed the PSID (`m_seed_<psid>`);
+    // ingest's markers keep Meta's message ids, which never do.
+    let dump = app.dump_tables().await.replace(&format!("m_seed_{erased}"), "m_seed_");
+    let left: Vec<&str> = dump.lines().filter(|l| l.contains(erased.as_str())).collect();
+    assert!(left.is_empty(), "no PSID of the erased lead is left: {left:#?}");
     app.stack.stop().await;
 }
