@@ -3,7 +3,6 @@
 //! rate crossed its page's threshold, and each batch's metrics document.
 
 use optcast_shared::broadcast::{self, Broadcast, BroadcastState, DeliveryState};
-use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::outcomes;
 use optcast_shared::queue::SendTask;
 
@@ -13,11 +12,9 @@ use optcast_shared::metrics::{self, Metric};
 use super::{JobOutcome, SendError, Sender};
 
 impl Sender {
-    /// Records a job that will not send, with its reason code:
-    /// skipped_unsubscribed when the lead is no longer subscribed (reason:
-    /// their status), else skipped_policy for `reason` (none: the claim's
-    /// marketing condition refused it, another marketing message holds the
-    /// lead's 48 hours).
+    /// Records a job that will not send, with its state and reason code as
+    /// [`broadcast::skip_outcome`] decides from the lead's status now and
+    /// the policy `reason` (none: the claim's marketing condition refused it).
     pub(crate) async fn skip(
         &self,
         task: &SendTask,
@@ -26,29 +23,10 @@ impl Sender {
         reason: Option<broadcast::PolicySkip>,
     ) -> Result<JobOutcome, SendError> {
         let status = self.leads.status(&task.page_id, &task.psid).await?;
-        let (state, outcome, code) = match (status, reason) {
-            (Some(SubscriberStatus::Subscribed), Some(r)) => (
-                DeliveryState::SkippedPolicy,
-                JobOutcome::SkippedPolicy(r.code()),
-                r.code(),
-            ),
-            (Some(SubscriberStatus::Subscribed), None) => (
-                DeliveryState::SkippedPolicy,
-                JobOutcome::SkippedPolicy(outcomes::reason::MARKETING_HOLD),
-                outcomes::reason::MARKETING_HOLD,
-            ),
-            (status, _) => {
-                let code = match status {
-                    Some(SubscriberStatus::Unreachable) => outcomes::reason::UNREACHABLE,
-                    Some(SubscriberStatus::Erased) | None => outcomes::reason::ERASED,
-                    _ => outcomes::reason::UNSUBSCRIBED,
-                };
-                (
-                    DeliveryState::SkippedUnsubscribed,
-                    JobOutcome::SkippedUnsubscribed(code),
-                    code,
-                )
-            }
+        let (state, code) = broadcast::skip_outcome(status, reason);
+        let outcome = match state {
+            DeliveryState::SkippedPolicy => JobOutcome::SkippedPolicy(code),
+            _ => JobOutcome::SkippedUnsubscribed(code),
         };
         if let Some(r) = reason {
             tracing::info!(reason = ?r, "skipped by policy");

@@ -275,6 +275,8 @@ mod on_error;
 pub use on_error::{on_send_error, SendErrorAction};
 mod state;
 pub use state::{BroadcastState, TRANSITIONS};
+mod skip;
+pub use skip::skip_outcome;
 mod eligibility;
 pub use eligibility::{judge, planned, Exclusion, Reach, Unplanned};
 mod preview;

@@ -166,7 +166,10 @@ impl Eraser {
             subscriber: u64::from(shred == Shred::Shredded),
             ..Default::default()
         };
-        let deleted = self.store.delete_subject_records(page, psid, &self.deliveries).await?;
+        let deleted = self
+            .store
+            .delete_subject_records(page, psid, &self.deliveries, now_ms)
+            .await?;
         report.messages = deleted.messages;
         report.consent_records = deleted.consent_records;
         report.deliveries = deleted.deliveries;

@@ -13,18 +13,24 @@
 //! lane check and the job is retried, never lost; every job still claims
 //! `(broadcast, psid)` before sending, so none is sent twice, and the claim
 //! checks consent at that moment, so no one unsubscribed since is sent to.
+//!
+//! A lead erased while their job is parked: erasure deletes the job (it
+//! holds the PSID) and, in the same transaction, records the skip a sender
+//! would record for an erased lead ([`BroadcastStore::settle_erased_parked`]),
+//! so the broadcast's counts still reach its planned total and it finishes.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 
 use super::broadcasts::broadcast_from_item;
-use super::item::{n, opt_s, s, Item};
+use super::deliveries::delivery_item;
+use super::item::{get_item, n, n_or_zero, opt_s, s, Item};
 use super::keys::{
-    age_pk, audience_shard, broadcast_page_pk, broadcast_pk, lane_pk, parked_prefix, parked_sk, subject_pk,
-    BY_PAGE_INDEX, DUE_PK,
+    age_pk, audience_shard, broadcast_page_pk, broadcast_pk, delivery_sk, lane_pk, parked_prefix, parked_sk,
+    subject_pk, BY_PAGE_INDEX, DUE_PK,
 };
 use super::tx::cancelled_because;
 use super::{BroadcastStore, Cursor, StoreError};
-use crate::broadcast::{Broadcast, BroadcastState};
+use crate::broadcast::{skip_outcome, Broadcast, BroadcastState};
 use crate::ids::{BroadcastId, PageId};
 use crate::outcomes::ProtectionBaseline;
 use crate::queue::SendTask;
@@ -219,5 +225,86 @@ impl BroadcastStore {
     pub async fn unpark(&self, keys: Vec<Item>) -> Result<(), StoreError> {
         super::batch::delete_keys(&self.ddb, &self.tables.deliveries, keys).await?;
         Ok(())
+    }
+
+    /// Settles the parked job at `key` (a `PARK#<lane>#<psid>` row, as the
+    /// `by_subject` index lists it) of a lead being erased, in one
+    /// transaction: the job is deleted and counted as the skip a sender
+    /// records for an erased lead ([`skip_outcome`]`(None, None)`:
+    /// `skipped_unsubscribed`, reason `erased`), its record naming the lead
+    /// by digest only (as [`BroadcastStore::record_outcome`] with
+    /// `lead_erased`), kept as long as the job would have been. Without
+    /// this the job is never sent nor counted, and the resumed broadcast
+    /// stays `sending`.
+    ///
+    /// True if it counted the job now. False if the job was gone (settled
+    /// before: erasure may run twice), or was accounted for otherwise (a
+    /// delivery of the lead exists in the broadcast, or the skip was
+    /// recorded by a sender): then it is only deleted. A job that no longer
+    /// reads is deleted uncounted.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn settle_erased_parked(&self, key: Item, now_ms: i64) -> Result<bool, StoreError> {
+        let (Some(pk), Some(sk)) = (opt_s(&key, "pk"), opt_s(&key, "sk")) else {
+            return Err(StoreError::Corrupt("parked key"));
+        };
+        let Some(parked) = get_item(&self.ddb, &self.tables.deliveries, pk, Some(sk)).await? else {
+            return Ok(false);
+        };
+        let Some(task) = opt_s(&parked, "job").and_then(|j| serde_json::from_str::<SendTask>(&j).ok()) else {
+            tracing::warn!("a parked job of an erased lead no longer reads: deleted uncounted");
+            self.unpark(vec![key]).await?;
+            return Ok(false);
+        };
+        let (state, reason) = skip_outcome(None, None);
+        let mut record = delivery_item(&task, state, now_ms, n_or_zero(&parked, "expires_at"), true);
+        record.insert("reason".into(), s(reason));
+        let not_delivered = ConditionCheck::builder()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("sk", s(delivery_sk(&task.psid)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("condition"))?;
+        let delete = Delete::builder()
+            .table_name(&self.tables.deliveries)
+            .set_key(Some(key.clone()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("delete"))?;
+        let put = Put::builder()
+            .table_name(&self.tables.deliveries)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("put"))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(not_delivered).build(),
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().put(put).build(),
+            // Counted under its reason too, as a sender's skip is.
+            self.count_update(
+                &task,
+                state,
+                &super::Completion {
+                    reason: Some(reason),
+                    ..Default::default()
+                },
+            )?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(err) if cancelled_because(&err, 1) == Some("ConditionalCheckFailed") => Ok(false),
+            Err(err)
+                if cancelled_because(&err, 0) == Some("ConditionalCheckFailed")
+                    || cancelled_because(&err, 2) == Some("ConditionalCheckFailed") =>
+            {
+                self.unpark(vec![key]).await?;
+                Ok(false)
+            }
+            Err(err) => Err(StoreError::dynamo(err)),
+        }
     }
 }

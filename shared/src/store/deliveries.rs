@@ -375,7 +375,7 @@ impl BroadcastStore {
 
 /// A delivery record. One about a lead erased since planning names them only
 /// by digest (`SUB#~<digest>`) and stays out of the per-subject index.
-fn delivery_item(
+pub(super) fn delivery_item(
     task: &crate::queue::SendTask,
     state: DeliveryState,
     now_ms: i64,

@@ -1,14 +1,16 @@
 //! Erasing one subject in storage: the subject's data key and subscriber
 //! record destroyed with the tombstone written, in one transaction; then
-//! every item about them deleted (messages, consent records, deliveries).
+//! every item about them deleted (messages, consent records, deliveries);
+//! a send job of theirs parked by a paused broadcast is deleted counted as
+//! the sender's skip of an erased lead (`BroadcastStore::settle_erased_parked`).
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::batch::delete_keys;
-use super::item::{base_key, n, opt_n, s, Item};
-use super::keys::{subject_pk, subscriber_pk, subscriber_sk, SUBJECT_INDEX};
+use super::item::{base_key, n, opt_n, opt_s, s, Item};
+use super::keys::{subject_pk, subscriber_pk, subscriber_sk, PARKED_SK_PREFIX, SUBJECT_INDEX};
 use super::tombstones::tombstone_item;
-use super::{Store, StoreError};
+use super::{BroadcastStore, SendTables, Store, StoreError};
 use crate::ids::{PageId, Psid};
 use crate::lead::ErasureReason;
 
@@ -129,23 +131,83 @@ impl Store {
 
     /// Deletes every message and consent record of the subject, and every
     /// delivery record naming them in `deliveries` (its `by_subject` index).
+    /// A send job of theirs that a paused broadcast parked there is counted
+    /// as skipped (reason `erased`, at `now_ms`) as it is deleted, so the
+    /// broadcast still finishes once resumed.
     ///
     /// # Errors
-    /// [`StoreError::Dynamo`] when a query or delete fails.
+    /// [`StoreError::Dynamo`] when a query or write fails;
+    /// [`StoreError::Corrupt`] when a parked job is found and this store was
+    /// given no broadcasts table (`BROADCASTS_TABLE`) to count it on.
     pub async fn delete_subject_records(
         &self,
         page: &PageId,
         psid: &Psid,
         deliveries: &str,
+        now_ms: i64,
     ) -> Result<DeletedRecords, StoreError> {
         let pk = subject_pk(page, psid);
         Ok(DeletedRecords {
             messages: self.delete_partition(&self.tables.messages, None, "pk", &pk).await?,
             consent_records: self.delete_partition(&self.tables.consent_log, None, "pk", &pk).await?,
-            deliveries: self
-                .delete_partition(deliveries, Some(SUBJECT_INDEX), "subject_pk", &pk)
-                .await?,
+            deliveries: self.delete_subject_deliveries(deliveries, &pk, now_ms).await?,
         })
+    }
+
+    /// Deletes the subject's delivery records, settling parked jobs
+    /// ([`BroadcastStore::settle_erased_parked`]) instead of dropping them;
+    /// returns how many rows went.
+    async fn delete_subject_deliveries(&self, deliveries: &str, pk: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            // As delete_partition: from the start until the index shows nothing.
+            let (items, _) = self
+                .query_partition(
+                    deliveries,
+                    Some(SUBJECT_INDEX),
+                    "subject_pk",
+                    pk,
+                    None,
+                    Some(250),
+                    Some("pk, sk"),
+                )
+                .await?;
+            if items.is_empty() {
+                return Ok(deleted);
+            }
+            let (parked, records): (Vec<Item>, Vec<Item>) = items
+                .iter()
+                .map(base_key)
+                .partition(|k| opt_s(k, "sk").is_some_and(|sk| sk.starts_with(PARKED_SK_PREFIX)));
+            if !parked.is_empty() {
+                let sending = self.sending_store(deliveries)?;
+                for key in parked {
+                    sending.settle_erased_parked(key, now_ms).await?;
+                    deleted += 1;
+                }
+            }
+            deleted += delete_keys(&self.ddb, deliveries, records).await?;
+        }
+    }
+
+    /// The sending side's store over the same client, for counting parked
+    /// jobs (the broadcasts table from `BROADCASTS_TABLE`).
+    fn sending_store(&self, deliveries: &str) -> Result<BroadcastStore, StoreError> {
+        let broadcasts = self
+            .tables
+            .outcomes
+            .as_ref()
+            .map(|o| o.broadcasts.clone())
+            .ok_or(StoreError::Corrupt("no broadcasts table to count a parked job on"))?;
+        Ok(BroadcastStore::new(
+            self.ddb.clone(),
+            SendTables {
+                pages: self.tables.pages.clone(),
+                broadcasts,
+                deliveries: deliveries.to_string(),
+                subscribers: self.tables.subscribers.clone(),
+            },
+        ))
     }
 
     /// Deletes every item whose `attr` is `value` (in the table or one of its

@@ -110,8 +110,10 @@ pub(crate) fn parked_sk(lane: u32, psid: &Psid) -> String {
 }
 /// The prefix of every parked job's sort key of `lane`.
 pub(crate) fn parked_prefix(lane: u32) -> String {
-    format!("PARK#{lane}#")
+    format!("{PARKED_SK_PREFIX}{lane}#")
 }
+/// The prefix of every parked job's sort key, of any lane.
+pub(crate) const PARKED_SK_PREFIX: &str = "PARK#";
 
 /// A delivery's sort key (in the broadcast's partition).
 pub(crate) fn delivery_sk(psid: &Psid) -> String {

@@ -125,7 +125,9 @@ async fn a_marketer_connects_a_page_checks_the_audience_schedules_pauses_resumes
     browser.wait_xpath("//dd[@data-fact='sent' and .='2']").await;
     browser.wait_xpath("//dd[@data-fact='skipped_policy' and .='1']").await;
     // ... and why, by reason (the broadcast's `skipped_by_reason`).
-    browser.wait_xpath("//dd[@data-fact='skipped_outside_window' and .='1']").await;
+    browser
+        .wait_xpath("//dd[@data-fact='skipped_outside_window' and .='1']")
+        .await;
 
     // Meta reports deliveries and reads; the chart and the outcomes follow.
     let now = optcast_shared::http::now_ms();

@@ -1,0 +1,73 @@
+//! What a send job that will not send records: one rule for the sender (a
+//! lead no longer eligible at claim time) and for erasure (a parked job of a
+//! lead being erased), so a broadcast's counts mean the same either way.
+
+use super::{DeliveryState, PolicySkip};
+use crate::consent::SubscriberStatus;
+use crate::outcomes::reason;
+
+/// The delivery state and reason code (`GET /v1/broadcasts/<id>/recipients/<psid>`)
+/// of a skipped job, from the lead's `status` when it was judged (`None`: no
+/// subscriber record, i.e. erased) and the policy that refused it, if any.
+///
+/// - Subscribed: `skipped_policy`, with the policy's code, or
+///   [`reason::MARKETING_HOLD`] when none was named (the claim's marketing
+///   condition refused it: another marketing message holds the lead's 48
+///   hours, meta-platform.md §5).
+/// - Otherwise `skipped_unsubscribed`, with the status as reason:
+///   [`reason::UNREACHABLE`], [`reason::ERASED`] (erased, or no record), else
+///   [`reason::UNSUBSCRIBED`].
+pub fn skip_outcome(status: Option<SubscriberStatus>, policy: Option<PolicySkip>) -> (DeliveryState, &'static str) {
+    match (status, policy) {
+        (Some(SubscriberStatus::Subscribed), Some(p)) => (DeliveryState::SkippedPolicy, p.code()),
+        (Some(SubscriberStatus::Subscribed), None) => (DeliveryState::SkippedPolicy, reason::MARKETING_HOLD),
+        (Some(SubscriberStatus::Unreachable), _) => (DeliveryState::SkippedUnsubscribed, reason::UNREACHABLE),
+        (Some(SubscriberStatus::Erased) | None, _) => (DeliveryState::SkippedUnsubscribed, reason::ERASED),
+        (Some(SubscriberStatus::Unsubscribed), _) => (DeliveryState::SkippedUnsubscribed, reason::UNSUBSCRIBED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscribed_lead_refused_by_policy_is_skipped_for_that_policy() {
+        assert_eq!(
+            skip_outcome(Some(SubscriberStatus::Subscribed), Some(PolicySkip::OutsideWindow)),
+            (DeliveryState::SkippedPolicy, "outside_window")
+        );
+    }
+
+    #[test]
+    fn a_subscribed_lead_refused_without_a_policy_is_held_by_another_marketing_message() {
+        assert_eq!(
+            skip_outcome(Some(SubscriberStatus::Subscribed), None),
+            (DeliveryState::SkippedPolicy, "marketing_hold")
+        );
+    }
+
+    #[test]
+    fn a_lead_erased_or_without_a_record_is_skipped_as_erased_whatever_the_policy() {
+        for status in [Some(SubscriberStatus::Erased), None] {
+            for policy in [None, Some(PolicySkip::MarketingTooSoon)] {
+                assert_eq!(
+                    skip_outcome(status, policy),
+                    (DeliveryState::SkippedUnsubscribed, "erased")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unreachable_or_unsubscribed_lead_is_skipped_for_its_status() {
+        assert_eq!(
+            skip_outcome(Some(SubscriberStatus::Unreachable), None),
+            (DeliveryState::SkippedUnsubscribed, "unreachable")
+        );
+        assert_eq!(
+            skip_outcome(Some(SubscriberStatus::Unsubscribed), None),
+            (DeliveryState::SkippedUnsubscribed, "unsubscribed")
+        );
+    }
+}
