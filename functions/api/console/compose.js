@@ -16,7 +16,7 @@ export const EXCLUDED_WORDS = {
   marketing_expired: 'marketing-messages token expired',
   marketing_unavailable: "marketing messages are not honoured in the page's region",
   marketing_too_soon: 'had a marketing message in the last 48 hours',
-  marketing_held: "another broadcast's marketing message holds them",
+  marketing_hold: "another broadcast's marketing message holds them",
 };
 
 /** The Messenger-like bubble of a Send API `message` (or a draft's text). */

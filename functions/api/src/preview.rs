@@ -93,7 +93,7 @@ impl Api {
                     "marketing_expired": counts.marketing_expired,
                     "marketing_unavailable": counts.marketing_unavailable,
                     "marketing_too_soon": counts.marketing_too_soon,
-                    "marketing_held": counts.marketing_held,
+                    "marketing_hold": counts.marketing_hold,
                 },
                 "leads_read": read,
                 "unreadable": unreadable,

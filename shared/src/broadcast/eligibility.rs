@@ -70,7 +70,7 @@ impl Exclusion {
             Exclusion::Unplanned(Unplanned::Unreachable) => "unreachable",
             Exclusion::Unplanned(Unplanned::TagsNotMatched) => "tags_not_matched",
             Exclusion::Policy(p) => super::policy_code(p),
-            Exclusion::MarketingHeld => "marketing_held",
+            Exclusion::MarketingHeld => crate::outcomes::reason::MARKETING_HOLD,
         }
     }
 }

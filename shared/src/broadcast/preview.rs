@@ -61,7 +61,7 @@ pub struct PreviewCounts {
     /// A marketing message was sent to the lead in the last 48 hours.
     pub marketing_too_soon: u64,
     /// Another broadcast's marketing send holds the lead right now.
-    pub marketing_held: u64,
+    pub marketing_hold: u64,
 }
 
 impl PreviewCounts {
@@ -78,7 +78,7 @@ impl PreviewCounts {
             Err(Exclusion::Policy(PolicySkip::MarketingExpired)) => &mut self.marketing_expired,
             Err(Exclusion::Policy(PolicySkip::MarketingUnavailable)) => &mut self.marketing_unavailable,
             Err(Exclusion::Policy(PolicySkip::MarketingTooSoon)) => &mut self.marketing_too_soon,
-            Err(Exclusion::MarketingHeld) => &mut self.marketing_held,
+            Err(Exclusion::MarketingHeld) => &mut self.marketing_hold,
         };
         *field += 1;
     }
@@ -98,7 +98,7 @@ impl PreviewCounts {
             + self.marketing_expired
             + self.marketing_unavailable
             + self.marketing_too_soon
-            + self.marketing_held
+            + self.marketing_hold
     }
 }
 

@@ -90,7 +90,7 @@ fn each_lead_is_counted_once_under_the_reason_a_real_run_would_skip_it() {
             marketing_expired: 1,
             marketing_unavailable: 0,
             marketing_too_soon: 1,
-            marketing_held: 1,
+            marketing_hold: 1,
         }
     );
     assert_eq!(c.audience(), 2);
@@ -162,7 +162,7 @@ fn a_future_send_at_judges_the_window_and_the_marketing_rules_at_that_time() {
     let expiring = token_lead(Some(NOW + HOUR), false);
     let later = NOW + MARKETING_GAP_MS;
     let c = count(&[too_soon.clone(), held.clone(), expiring.clone()], NOW, true);
-    assert_eq!((c.marketing_too_soon, c.marketing_held, c.marketing_token), (1, 1, 1));
+    assert_eq!((c.marketing_too_soon, c.marketing_hold, c.marketing_token), (1, 1, 1));
     let c = count(&[too_soon, held, expiring], later, true);
     assert_eq!((c.marketing_token, c.marketing_expired), (2, 1));
 }

@@ -284,3 +284,17 @@ fn every_policy_skip_code_is_among_the_skip_reason_codes() {
     }
     assert!(reason::FAILED.iter().all(|f| !reason::SKIPPED.contains(f)));
 }
+
+#[test]
+fn a_preview_names_each_exclusion_a_sender_also_records_by_the_senders_code() {
+    use crate::broadcast::{Exclusion, PolicySkip, Unplanned};
+    for e in [
+        Exclusion::Unplanned(Unplanned::Unsubscribed),
+        Exclusion::Unplanned(Unplanned::Unreachable),
+        Exclusion::Policy(PolicySkip::OutsideWindow),
+        Exclusion::Policy(PolicySkip::MarketingTooSoon),
+        Exclusion::MarketingHeld,
+    ] {
+        assert!(reason::SKIPPED.contains(&e.code()), "{}", e.code());
+    }
+}
