@@ -22,7 +22,6 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 
 use super::broadcasts::broadcast_from_item;
-use super::deliveries::delivery_item;
 use super::item::{get_item, n, n_or_zero, opt_s, s, Item};
 use super::keys::{
     age_pk, audience_shard, broadcast_page_pk, broadcast_pk, delivery_sk, lane_pk, parked_prefix, parked_sk,
@@ -259,8 +258,6 @@ impl BroadcastStore {
             return Ok(false);
         };
         let (state, reason) = skip_outcome(None, None);
-        let mut record = delivery_item(&task, state, now_ms, n_or_zero(&parked, "expires_at"), true);
-        record.insert("reason".into(), s(reason));
         let not_delivered = ConditionCheck::builder()
             .table_name(&self.tables.deliveries)
             .key("pk", s(broadcast_pk(&task.broadcast_id)))
@@ -274,25 +271,14 @@ impl BroadcastStore {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(|_| StoreError::Corrupt("delete"))?;
-        let put = Put::builder()
-            .table_name(&self.tables.deliveries)
-            .set_item(Some(record))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|_| StoreError::Corrupt("put"))?;
+        // The skip a sender records for an erased lead: by digest, with its
+        // reason, counted.
+        let [record, count] = self.skip_writes(&task, state, reason, now_ms, n_or_zero(&parked, "expires_at"), true)?;
         let items = vec![
             TransactWriteItem::builder().condition_check(not_delivered).build(),
             TransactWriteItem::builder().delete(delete).build(),
-            TransactWriteItem::builder().put(put).build(),
-            // Counted under its reason too, as a sender's skip is.
-            self.count_update(
-                &task,
-                state,
-                &super::Completion {
-                    reason: Some(reason),
-                    ..Default::default()
-                },
-            )?,
+            record,
+            count,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(true),

@@ -132,6 +132,28 @@ impl BroadcastStore {
         expires_at_s: i64,
         lead_erased: bool,
     ) -> Result<bool, StoreError> {
+        let items = self
+            .skip_writes(task, state, reason, now_ms, expires_at_s, lead_erased)?
+            .to_vec();
+        self.transact_once(items).await
+    }
+
+    /// A skip's two writes, for one transaction: its record with `reason`
+    /// (only if none exists yet; by digest alone when `lead_erased`) and its
+    /// count, under its reason too. A sender's skip and erasure's settling
+    /// of a parked job both record a skip so.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when a request cannot be built.
+    pub(super) fn skip_writes(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+        reason: &str,
+        now_ms: i64,
+        expires_at_s: i64,
+        lead_erased: bool,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
         let mut item = delivery_item(task, state, now_ms, expires_at_s, lead_erased);
         item.insert("reason".into(), s(reason));
         let put = Put::builder()
@@ -140,7 +162,7 @@ impl BroadcastStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|_| StoreError::Corrupt("put"))?;
-        let items = vec![
+        Ok([
             TransactWriteItem::builder().put(put).build(),
             self.count_update(
                 task,
@@ -150,8 +172,7 @@ impl BroadcastStore {
                     ..Completion::default()
                 },
             )?,
-        ];
-        self.transact_once(items).await
+        ])
     }
 
     /// Moves a claimed delivery to its final state and counts it, atomically:
@@ -375,7 +396,7 @@ impl BroadcastStore {
 
 /// A delivery record. One about a lead erased since planning names them only
 /// by digest (`SUB#~<digest>`) and stays out of the per-subject index.
-pub(super) fn delivery_item(
+fn delivery_item(
     task: &crate::queue::SendTask,
     state: DeliveryState,
     now_ms: i64,
