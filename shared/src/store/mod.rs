@@ -32,6 +32,7 @@
 //! and [`BroadcastStore`] (pages, broadcasts, deliveries and subscribers, the
 //! sending side); each function is given only the tables it uses.
 
+mod anonymise;
 mod audience;
 mod batch;
 mod broadcasts;
@@ -46,10 +47,12 @@ mod leads;
 mod messages;
 mod outcomes;
 mod pages;
+mod parked;
 mod privacy;
 mod recipients;
 mod records;
 mod roster;
+mod send_leads;
 pub mod sweep;
 mod tombstones;
 mod tx;
