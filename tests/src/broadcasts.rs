@@ -70,6 +70,16 @@ impl TestApp {
         self.drain(&["SendQueue"]).await;
     }
 
+    /// Resumes the paused broadcast `id` and waits until it is done; the
+    /// broadcast as the API then answers.
+    pub async fn resume_until_done(&self, id: &str) -> serde_json::Value {
+        let (status, body) = self
+            .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        self.wait_state(id, "done").await
+    }
+
     /// The parked send jobs (`PARK#…` rows) in the deliveries table.
     pub async fn parked_jobs(&self) -> usize {
         self.scan("DeliveriesTable")

@@ -209,11 +209,7 @@ async fn a_job_parked_while_paused_never_reaches_a_lead_who_unsubscribed_meanwhi
     );
     assert!(app.stack.graph.sends().is_empty());
     app.say(PAGE, &all[2], "m_ctl_parked_stop", "STOP").await;
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     let reached: Vec<usize> = all.iter().map(|p| app.sends_to(p)).collect();
     assert_eq!(reached, [1, 1, 0, 1, 1, 1]);
     assert_eq!(
@@ -247,11 +243,7 @@ async fn a_broadcast_the_sender_paused_on_a_page_error_sends_every_lead_once_whe
         "{paused}"
     );
     app.drain(&["SendQueue", "PlanQueue"]).await;
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     assert_eq!(done["counts"]["sent"], all.len(), "{done}");
     for p in &all {
         assert_eq!(app.sends_to(p), 1, "lead {p}");
@@ -274,11 +266,7 @@ async fn a_broadcast_paused_before_it_was_planned_plans_its_whole_audience_on_re
     app.drain(&["PlanQueue", "SendQueue"]).await;
     assert_eq!(app.broadcast(&id).await["counts"]["queued"], 0);
     assert!(app.stack.graph.sends().is_empty());
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     assert_eq!(done["counts"]["sent"], all.len(), "{done}");
     for p in &all {
         assert_eq!(app.sends_to(p), 1, "lead {p}");

@@ -3,7 +3,6 @@
 //! for an erased lead, so the resumed broadcast still reaches `done`.
 
 use optcast_tests::*;
-use reqwest::Method;
 
 const PAGE: &str = "1000000000000851";
 
@@ -24,11 +23,7 @@ async fn a_lead_erased_while_their_job_is_parked_is_counted_erased_and_the_resum
     assert_eq!(paused["state"], "paused", "{paused}");
     assert_eq!(paused["counts"]["skipped_unsubscribed"].as_u64(), Some(1), "{paused}");
 
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     let reached: Vec<usize> = all.iter().map(|p| app.sends_to(p)).collect();
     assert_eq!(reached, [1, 0, 1, 1]);
     assert_eq!(

@@ -31,11 +31,7 @@ async fn jobs_parked_past_the_pages_retention_are_swept_counted_once_and_the_res
     assert_eq!(paused["state"], "paused", "{paused}");
     assert_eq!(paused["counts"]["skipped_policy"].as_u64(), Some(3), "{paused}");
 
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     assert!(all.iter().all(|p| app.sends_to(p) == 0));
     assert_eq!(
         (
