@@ -54,3 +54,29 @@ async fn jobs_parked_past_the_pages_retention_are_swept_counted_once_and_the_res
     );
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn jobs_parked_by_a_broadcast_cancelled_since_are_swept_without_being_counted() {
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2090", 2, "Paused, then cancelled", |_| {}).await;
+    app.pause_and_park(&id).await;
+    assert_eq!(app.parked_jobs().await, all.len());
+    let (status, body) = app
+        .api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let report = app
+        .invoke_at("sweeper", optcast_shared::http::now_ms() + 40 * DAY_MS)
+        .await;
+    assert!(report["errors"].as_array().is_some_and(|e| e.is_empty()), "{report}");
+    assert_eq!(app.parked_jobs().await, 0);
+    // A cancel records nothing for the jobs it stopped, even when they go later.
+    let cancelled = app.broadcast(&id).await;
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["counts"]["skipped_policy"].as_u64(), Some(0), "{cancelled}");
+    assert_eq!(
+        cancelled["counts"]["skipped_by_reason"],
+        serde_json::json!({}),
+        "{cancelled}"
+    );
+    app.stack.stop().await;
+}
