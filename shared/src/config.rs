@@ -14,6 +14,7 @@ use std::str::FromStr;
 use secrecy::SecretString;
 
 mod clients;
+pub mod refusals;
 mod tls;
 pub use clients::{aws, dynamodb, https_client};
 pub use tls::rustls_client_config;

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::crypto::KeyRing;
 use crate::ids::{PageId, Psid};
-use crate::meta::{self, DeliveryItem, Unit};
+use crate::meta::{self, DeliveryItem, UnitRef};
 use crate::queue::{self, ClaimCheck, IngestJob, Producer, QueueError};
 
 /// Messages one purge reads per queue at most; a larger DLQ fails the job,
@@ -92,8 +92,8 @@ fn holds_id(text: &str, id: &str) -> bool {
 /// not parse into an event are judged by their text: the page's entry and
 /// the PSID as a whole number anywhere in the item.
 pub fn is_subjects(item: &DeliveryItem, subjects: &[(PageId, Psid)]) -> bool {
-    match (&item.unit, item.lane()) {
-        (Unit::Event(_), (Some(page), Some(psid))) => subjects.iter().any(|(p, s)| p == page && s == psid),
+    match (item.unit(), item.lane()) {
+        (UnitRef::Event(_), (Some(page), Some(psid))) => subjects.iter().any(|(p, s)| p == page && s == psid),
         _ => subjects.iter().any(|(p, s)| {
             item.entry_id.as_deref().is_some_and(|e| holds_id(e, p.as_str())) && holds_id(&item.raw(), s.as_str())
         }),

@@ -96,7 +96,7 @@ proptest! {
         // Each item, alone in a rebuilt delivery, means the same.
         for item in &delivery.items {
             let again = parse_delivery(rebuild_delivery(&delivery.object, [item]).as_bytes(), NOW).unwrap();
-            prop_assert_eq!(&again.items[0].unit, &item.unit);
+            prop_assert_eq!(again.items[0].unit(), item.unit());
         }
     }
 

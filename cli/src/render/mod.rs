@@ -216,6 +216,7 @@ pub fn reason_words(reason: &str) -> &'static str {
         "marketing_too_soon" => "outside the window; a marketing message went to the lead in the 48 hours before",
         "marketing_hold" => "outside the window; another broadcast's marketing message holds the lead's 48 hours",
         "meta_policy" => "the Send API refused it by policy",
+        "retention_expired" => "it waited, parked by a pause, past the page's retention and was deleted",
         "blocked" => "the Send API said the person cannot be reached",
         "meta_rejected" => "Meta refused the request",
         "stale_claim" => "a run died mid-send; never resent",

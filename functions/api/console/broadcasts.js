@@ -73,6 +73,7 @@ const REASON_WORDS = {
   marketing_too_soon: 'they had a marketing message in the 48 hours before',
   marketing_hold: "another broadcast's marketing message held their 48 hours",
   meta_policy: 'Meta refused the send by policy',
+  retention_expired: "it waited, paused, longer than the page keeps data, and was deleted",
   blocked: 'Meta said they cannot be reached',
   meta_rejected: 'Meta refused the request',
   stale_claim: 'the send was interrupted and is never repeated (it may or may not have arrived)',

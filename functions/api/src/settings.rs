@@ -88,6 +88,7 @@ impl ApiConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     const REQUIRED: [&str; 15] = [
         "SUBSCRIBERS_TABLE",
@@ -132,40 +133,37 @@ mod tests {
 
     #[test]
     fn the_api_config_names_what_is_missing_wrong_or_out_of_bounds() {
-        assert!(matches!(
-            ApiConfig::from_source(
-                &|n: &str| (n != "ERASURE_QUEUE_URL" && REQUIRED.contains(&n)).then(|| "x".to_string())
-            ),
-            Err(ConfigError::Missing("ERASURE_QUEUE_URL"))
-        ));
-        assert!(matches!(
-            ApiConfig::from_source(&source(&[("EXPORT_PART_BYTES", "1048576")])),
-            Err(ConfigError::OutOfRange {
-                name: "EXPORT_PART_BYTES",
-                ..
-            })
-        ));
-        assert!(matches!(
-            ApiConfig::from_source(&source(&[("EXPORT_INLINE_LIMIT_BYTES", "7000000")])),
-            Err(ConfigError::OutOfRange {
-                name: "EXPORT_INLINE_LIMIT_BYTES",
-                ..
-            })
-        ));
-        assert!(matches!(
-            ApiConfig::from_source(&source(&[("EXPORT_INLINE_LIMIT_BYTES", "4MB")])),
-            Err(ConfigError::Invalid("EXPORT_INLINE_LIMIT_BYTES", _))
-        ));
-        assert!(matches!(
-            ApiConfig::from_source(&source(&[("DEFAULT_RETENTION_DAYS", "0")])),
-            Err(ConfigError::OutOfRange {
-                name: "DEFAULT_RETENTION_DAYS",
-                ..
-            })
-        ));
-        assert!(matches!(
-            ApiConfig::from_source(&source(&[("OPTCAST_API_TOKENS", "not json")])),
-            Err(ConfigError::Invalid("OPTCAST_API_TOKENS", _))
-        ));
+        assert_refused(
+            ApiConfig::from_source,
+            &source(&[]),
+            &[
+                ("ERASURE_QUEUE_URL", None, Refused::Missing("ERASURE_QUEUE_URL")),
+                (
+                    "EXPORT_PART_BYTES",
+                    Some("1048576"),
+                    Refused::OutOfRange("EXPORT_PART_BYTES"),
+                ),
+                (
+                    "EXPORT_INLINE_LIMIT_BYTES",
+                    Some("7000000"),
+                    Refused::OutOfRange("EXPORT_INLINE_LIMIT_BYTES"),
+                ),
+                (
+                    "EXPORT_INLINE_LIMIT_BYTES",
+                    Some("4MB"),
+                    Refused::Invalid("EXPORT_INLINE_LIMIT_BYTES"),
+                ),
+                (
+                    "DEFAULT_RETENTION_DAYS",
+                    Some("0"),
+                    Refused::OutOfRange("DEFAULT_RETENTION_DAYS"),
+                ),
+                (
+                    "OPTCAST_API_TOKENS",
+                    Some("not json"),
+                    Refused::Invalid("OPTCAST_API_TOKENS"),
+                ),
+            ],
+        );
     }
 }

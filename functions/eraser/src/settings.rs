@@ -54,6 +54,7 @@ impl EraserConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     fn all_but(missing: &'static str) -> impl Fn(&str) -> Option<String> + Send + Sync {
         move |n: &str| {
@@ -77,22 +78,23 @@ mod tests {
 
     #[test]
     fn the_eraser_config_names_what_is_missing() {
-        for name in [
-            "INGEST_DLQ_URL",
-            "INGEST_CHUNK_DLQ_URL",
-            "KMS_KEY_ID",
-            "PRIVACY_TABLE",
-            "SUBJECT_KEYS_TABLE",
-            "DELIVERIES_TABLE",
-        ] {
-            assert!(
-                matches!(EraserConfig::from_source(&all_but(name)), Err(ConfigError::Missing(n)) if n == name),
-                "{name}"
-            );
-        }
-        assert!(matches!(
-            EraserConfig::from_source(&all_but("META_APP_SECRET")),
-            Err(ConfigError::Missing("META_APP_SECRET or META_SECRET_ARN"))
-        ));
+        let missing = |name| (name, None, Refused::Missing(name));
+        assert_refused(
+            EraserConfig::from_source,
+            &all_but(""),
+            &[
+                missing("INGEST_DLQ_URL"),
+                missing("INGEST_CHUNK_DLQ_URL"),
+                missing("KMS_KEY_ID"),
+                missing("PRIVACY_TABLE"),
+                missing("SUBJECT_KEYS_TABLE"),
+                missing("DELIVERIES_TABLE"),
+                (
+                    "META_APP_SECRET",
+                    None,
+                    Refused::Missing("META_APP_SECRET or META_SECRET_ARN"),
+                ),
+            ],
+        );
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use optcast_shared::meta::{self, Delivery, DeliveryItem, Unit};
+use optcast_shared::meta::{self, Delivery, DeliveryItem, UnitRef};
 use optcast_shared::quarantine;
 use optcast_shared::queue::{ClaimCheck, DeliveryJob};
 use optcast_shared::store::{EventCommit, EventMarker};
@@ -110,9 +110,9 @@ impl Ingest {
         if let (Some(page), _) = item.lane() {
             self.note_page(page).await?;
         }
-        Ok(match &item.unit {
-            Unit::Event(event) => ItemOutcome::Event(self.apply(event, &job.body_sha256, job.received_at_ms).await?),
-            Unit::Ignored(ignored) => {
+        Ok(match item.unit() {
+            UnitRef::Event(event) => ItemOutcome::Event(self.apply(event, &job.body_sha256, job.received_at_ms).await?),
+            UnitRef::Ignored(ignored) => {
                 let commit = EventCommit {
                     marker: EventMarker {
                         page_id: ignored.page_id.clone(),
@@ -129,7 +129,7 @@ impl Ingest {
                 };
                 ItemOutcome::Event(self.record_only(&commit).await?)
             }
-            Unit::Quarantined(q) => {
+            UnitRef::Quarantined(q) => {
                 let id = quarantine::id_for(&job.body_sha256, Some(&q.sha256));
                 let body = meta::rebuild_delivery(object, [item]);
                 self.quarantine
@@ -210,8 +210,8 @@ pub(crate) fn lanes(delivery: &Delivery) -> Vec<Vec<usize>> {
         .into_iter()
         .filter_map(|key| lanes.remove(&key))
         .map(|mut lane| {
-            lane.sort_by_key(|i| match &delivery.items[*i].unit {
-                Unit::Event(e) => e.timestamp_ms,
+            lane.sort_by_key(|i| match delivery.items[*i].unit() {
+                UnitRef::Event(e) => e.timestamp_ms,
                 _ => i64::MIN,
             });
             lane
@@ -236,8 +236,8 @@ mod tests {
             .iter()
             .map(|lane| {
                 lane.iter()
-                    .map(|i| match &delivery.items[*i].unit {
-                        Unit::Event(e) => &*e.key,
+                    .map(|i| match delivery.items[*i].unit() {
+                        UnitRef::Event(e) => &*e.key,
                         _ => "?",
                     })
                     .collect()

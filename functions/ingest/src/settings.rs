@@ -49,6 +49,7 @@ impl IngestConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
         move |name: &str| {
@@ -81,27 +82,31 @@ mod tests {
 
     #[test]
     fn the_ingest_config_names_what_is_missing_wrong_or_out_of_bounds() {
-        assert!(matches!(
-            IngestConfig::from_source(&|n: &str| (n != "INGEST_CHUNK_QUEUE_URL").then(|| "1".to_string())),
-            Err(ConfigError::Missing("INGEST_CHUNK_QUEUE_URL"))
-        ));
-        assert!(matches!(
-            IngestConfig::from_source(&source(&[("INGEST_WORK_BUDGET_MS", "20s")])),
-            Err(ConfigError::Invalid("INGEST_WORK_BUDGET_MS", _))
-        ));
-        assert!(matches!(
-            IngestConfig::from_source(&source(&[("INGEST_WORK_BUDGET_MS", "0")])),
-            Err(ConfigError::OutOfRange {
-                name: "INGEST_WORK_BUDGET_MS",
-                ..
-            })
-        ));
-        assert!(matches!(
-            IngestConfig::from_source(&source(&[("DEFAULT_RETENTION_DAYS", "0")])),
-            Err(ConfigError::OutOfRange {
-                name: "DEFAULT_RETENTION_DAYS",
-                ..
-            })
-        ));
+        assert_refused(
+            IngestConfig::from_source,
+            &source(&[]),
+            &[
+                (
+                    "INGEST_CHUNK_QUEUE_URL",
+                    None,
+                    Refused::Missing("INGEST_CHUNK_QUEUE_URL"),
+                ),
+                (
+                    "INGEST_WORK_BUDGET_MS",
+                    Some("20s"),
+                    Refused::Invalid("INGEST_WORK_BUDGET_MS"),
+                ),
+                (
+                    "INGEST_WORK_BUDGET_MS",
+                    Some("0"),
+                    Refused::OutOfRange("INGEST_WORK_BUDGET_MS"),
+                ),
+                (
+                    "DEFAULT_RETENTION_DAYS",
+                    Some("0"),
+                    Refused::OutOfRange("DEFAULT_RETENTION_DAYS"),
+                ),
+            ],
+        );
     }
 }

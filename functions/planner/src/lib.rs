@@ -216,6 +216,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
         move |name: &str| {
@@ -240,34 +241,24 @@ mod tests {
 
     #[test]
     fn the_planner_config_names_what_is_missing_wrong_or_out_of_bounds() {
-        assert!(matches!(
-            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "5")])),
-            Err(ConfigError::OutOfRange {
-                name: "PLAN_PAGE_SIZE",
-                ..
-            })
-        ));
-        assert!(matches!(
-            PlannerConfig::from_source(&source(&[("PLAN_PAGE_SIZE", "50000")])),
-            Err(ConfigError::OutOfRange {
-                name: "PLAN_PAGE_SIZE",
-                ..
-            })
-        ));
-        assert!(matches!(
-            PlannerConfig::from_source(&source(&[("PLAN_PAGES_PER_RUN", "0")])),
-            Err(ConfigError::OutOfRange {
-                name: "PLAN_PAGES_PER_RUN",
-                ..
-            })
-        ));
-        assert!(matches!(
-            PlannerConfig::from_source(&source(&[("PLAN_PAGES_PER_RUN", "many")])),
-            Err(ConfigError::Invalid("PLAN_PAGES_PER_RUN", _))
-        ));
-        assert!(matches!(
-            PlannerConfig::from_source(&|n: &str| (n != "PLAN_QUEUE_URL").then(|| "x".to_string())),
-            Err(ConfigError::Missing("PLAN_QUEUE_URL"))
-        ));
+        assert_refused(
+            PlannerConfig::from_source,
+            &source(&[]),
+            &[
+                ("PLAN_PAGE_SIZE", Some("5"), Refused::OutOfRange("PLAN_PAGE_SIZE")),
+                ("PLAN_PAGE_SIZE", Some("50000"), Refused::OutOfRange("PLAN_PAGE_SIZE")),
+                (
+                    "PLAN_PAGES_PER_RUN",
+                    Some("0"),
+                    Refused::OutOfRange("PLAN_PAGES_PER_RUN"),
+                ),
+                (
+                    "PLAN_PAGES_PER_RUN",
+                    Some("many"),
+                    Refused::Invalid("PLAN_PAGES_PER_RUN"),
+                ),
+                ("PLAN_QUEUE_URL", None, Refused::Missing("PLAN_QUEUE_URL")),
+            ],
+        );
     }
 }

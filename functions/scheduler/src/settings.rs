@@ -26,6 +26,7 @@ impl SchedulerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     #[test]
     fn the_scheduler_config_reads_its_tables_and_queue() {
@@ -36,12 +37,13 @@ mod tests {
 
     #[test]
     fn the_scheduler_config_names_what_is_missing() {
-        for name in ["PLAN_QUEUE_URL", "BROADCASTS_TABLE"] {
-            let src = move |n: &str| (n != name).then(|| "x".to_string());
-            assert!(
-                matches!(SchedulerConfig::from_source(&src), Err(ConfigError::Missing(n)) if n == name),
-                "{name}"
-            );
-        }
+        assert_refused(
+            SchedulerConfig::from_source,
+            &|n: &str| Some(format!("v-{n}")),
+            &[
+                ("PLAN_QUEUE_URL", None, Refused::Missing("PLAN_QUEUE_URL")),
+                ("BROADCASTS_TABLE", None, Refused::Missing("BROADCASTS_TABLE")),
+            ],
+        );
     }
 }

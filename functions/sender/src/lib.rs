@@ -342,12 +342,13 @@ impl Sender {
         }
     }
 
-    /// The job ran before. A final state means done; a fresh claim means
+    /// The job ran before (its record under the lead's PSID, or under their
+    /// digest once erased). A final state means done; a fresh claim means
     /// another run may be sending right now (come back later); an old claim
     /// means a run died between claim and outcome: it may have sent, so it is
     /// recorded failed and never sent again.
-    async fn resolve_existing(&self, task: &SendTask, now: i64) -> Result<JobOutcome, SendError> {
-        match self.store.delivery_state(&task.broadcast_id, &task.psid).await? {
+    pub(crate) async fn resolve_existing(&self, task: &SendTask, now: i64) -> Result<JobOutcome, SendError> {
+        match self.store.delivery_state(task).await? {
             Some((DeliveryState::Claimed, at)) => {
                 if now - at < STALE_CLAIM_MS {
                     return Err(SendError::RetryLater("claimed by a run in flight"));

@@ -37,6 +37,11 @@ impl Sender {
             .await?
         {
             Ok(outcome)
+        } else if status.is_none() {
+            // The erased lead's record exists: erasure carried over a claim
+            // of this job (completed there by its run, or stale if that run
+            // died) or its outcome. Resolved as any job that ran before.
+            self.resolve_existing(task, now).await
         } else {
             Ok(JobOutcome::Nothing)
         }

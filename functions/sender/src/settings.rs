@@ -48,6 +48,7 @@ impl SenderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
         move |name: &str| {
@@ -80,25 +81,27 @@ mod tests {
 
     #[test]
     fn the_sender_config_names_what_is_missing_or_wrong() {
-        let missing = SenderConfig::from_source(&|name: &str| (name != "SEND_QUEUE_URL").then(|| "x".to_string()));
-        assert!(matches!(missing, Err(ConfigError::Missing("SEND_QUEUE_URL"))));
-        assert!(matches!(
-            SenderConfig::from_source(&source(&[("SEND_RATE_PER_SECOND", "fast")])),
-            Err(ConfigError::Invalid("SEND_RATE_PER_SECOND", _))
-        ));
-        assert!(matches!(
-            SenderConfig::from_source(&source(&[("SEND_RATE_PER_SECOND", "0")])),
-            Err(ConfigError::OutOfRange {
-                name: "SEND_RATE_PER_SECOND",
-                ..
-            })
-        ));
-        assert!(matches!(
-            SenderConfig::from_source(&source(&[("SEND_RETRY_BASE_SECS", "9999")])),
-            Err(ConfigError::OutOfRange {
-                name: "SEND_RETRY_BASE_SECS",
-                ..
-            })
-        ));
+        assert_refused(
+            SenderConfig::from_source,
+            &source(&[]),
+            &[
+                ("SEND_QUEUE_URL", None, Refused::Missing("SEND_QUEUE_URL")),
+                (
+                    "SEND_RATE_PER_SECOND",
+                    Some("fast"),
+                    Refused::Invalid("SEND_RATE_PER_SECOND"),
+                ),
+                (
+                    "SEND_RATE_PER_SECOND",
+                    Some("0"),
+                    Refused::OutOfRange("SEND_RATE_PER_SECOND"),
+                ),
+                (
+                    "SEND_RETRY_BASE_SECS",
+                    Some("9999"),
+                    Refused::OutOfRange("SEND_RETRY_BASE_SECS"),
+                ),
+            ],
+        );
     }
 }

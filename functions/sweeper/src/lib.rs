@@ -19,7 +19,6 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::erasure::{self, Eraser, ErasureReason};
-use optcast_shared::http::now_ms;
 use optcast_shared::ids::PageId;
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
 use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
@@ -149,7 +148,7 @@ impl Sweeper {
             for category in CATEGORIES {
                 for shard in 0..AGE_SHARDS {
                     if let Err(e) = self
-                        .sweep_partition(page, category, shard, cutoff, &mut budget, &mut report)
+                        .sweep_partition(page, category, shard, (cutoff, now_ms), &mut budget, &mut report)
                         .await
                     {
                         report.errors.push(format!("{} of page {page}: {e}", category.as_str()));
@@ -198,14 +197,15 @@ impl Sweeper {
             .collect())
     }
 
-    /// Deletes one `by_age` partition's expired records, oldest first, from
-    /// its checkpoint on.
+    /// Deletes one `by_age` partition's expired records (older than
+    /// `cutoff_ms`, as of the sweep's `now_ms`), oldest first, from its
+    /// checkpoint on.
     async fn sweep_partition(
         &self,
         page: &PageId,
         category: Category,
         shard: u32,
-        cutoff_ms: i64,
+        (cutoff_ms, now_ms): (i64, i64),
         budget: &mut Budget,
         report: &mut SweepReport,
     ) -> Result<(), SweepError> {
@@ -225,10 +225,7 @@ impl Sweeper {
                 return Ok(());
             }
             for chunk in records.chunks(DELETES_PER_CHECKPOINT as usize) {
-                let resume = self
-                    .store
-                    .delete_expired(category, page, shard, chunk, now_ms())
-                    .await?;
+                let resume = self.store.delete_expired(category, page, shard, chunk, now_ms).await?;
                 report.add(category, chunk.len() as u64);
                 if category == Category::Messages {
                     let attachments: u64 = chunk.iter().map(|r| r.attachments()).sum();

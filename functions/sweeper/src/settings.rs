@@ -54,6 +54,7 @@ impl SweeperConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
         move |name: &str| {
@@ -79,34 +80,36 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((cfg.max_deletes_per_run, cfg.purge_days), (1, 7));
-        assert!(matches!(
-            SweeperConfig::from_source(&source(&[("SWEEP_MAX_DELETES_PER_RUN", "0")])),
-            Err(ConfigError::OutOfRange {
-                name: "SWEEP_MAX_DELETES_PER_RUN",
-                ..
-            })
-        ));
-        assert!(matches!(
-            SweeperConfig::from_source(&source(&[("UNSUBSCRIBED_PURGE_DAYS", "0")])),
-            Err(ConfigError::OutOfRange {
-                name: "UNSUBSCRIBED_PURGE_DAYS",
-                ..
-            })
-        ));
-        assert!(matches!(
-            SweeperConfig::from_source(&source(&[("DEFAULT_RETENTION_DAYS", "3651")])),
-            Err(ConfigError::OutOfRange {
-                name: "DEFAULT_RETENTION_DAYS",
-                ..
-            })
-        ));
-        assert!(matches!(
-            SweeperConfig::from_source(&source(&[("DEFAULT_RETENTION_DAYS", "-1")])),
-            Err(ConfigError::Invalid("DEFAULT_RETENTION_DAYS", _))
-        ));
-        assert!(matches!(
-            SweeperConfig::from_source(&|n: &str| (n != "DATA_BUCKET").then(|| "x".to_string())),
-            Err(ConfigError::Missing("DATA_BUCKET"))
-        ));
+    }
+
+    #[test]
+    fn the_sweeper_config_names_what_is_missing_wrong_or_out_of_bounds() {
+        assert_refused(
+            SweeperConfig::from_source,
+            &source(&[]),
+            &[
+                (
+                    "SWEEP_MAX_DELETES_PER_RUN",
+                    Some("0"),
+                    Refused::OutOfRange("SWEEP_MAX_DELETES_PER_RUN"),
+                ),
+                (
+                    "UNSUBSCRIBED_PURGE_DAYS",
+                    Some("0"),
+                    Refused::OutOfRange("UNSUBSCRIBED_PURGE_DAYS"),
+                ),
+                (
+                    "DEFAULT_RETENTION_DAYS",
+                    Some("3651"),
+                    Refused::OutOfRange("DEFAULT_RETENTION_DAYS"),
+                ),
+                (
+                    "DEFAULT_RETENTION_DAYS",
+                    Some("-1"),
+                    Refused::Invalid("DEFAULT_RETENTION_DAYS"),
+                ),
+                ("DATA_BUCKET", None, Refused::Missing("DATA_BUCKET")),
+            ],
+        );
     }
 }

@@ -41,6 +41,7 @@ impl WebhookConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use optcast_shared::config::refusals::{assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
         move |name: &str| {
@@ -80,23 +81,22 @@ mod tests {
 
     #[test]
     fn the_webhook_config_names_what_is_missing() {
-        for name in [
-            "INGEST_QUEUE_URL",
-            "ERASURE_QUEUE_URL",
-            "KMS_KEY_ID",
-            "DATA_BUCKET",
-            "PRIVACY_TABLE",
-        ] {
-            let src = move |n: &str| (n != name).then(|| "x".to_string());
-            assert!(
-                matches!(WebhookConfig::from_source(&src), Err(ConfigError::Missing(n)) if n == name),
-                "{name}"
-            );
-        }
-        let no_secrets = |n: &str| (!n.starts_with("META_")).then(|| "x".to_string());
-        assert!(matches!(
-            WebhookConfig::from_source(&no_secrets),
-            Err(ConfigError::Missing("META_APP_SECRET or META_SECRET_ARN"))
-        ));
+        let missing = |name| (name, None, Refused::Missing(name));
+        assert_refused(
+            WebhookConfig::from_source,
+            &source(&[]),
+            &[
+                missing("INGEST_QUEUE_URL"),
+                missing("ERASURE_QUEUE_URL"),
+                missing("KMS_KEY_ID"),
+                missing("DATA_BUCKET"),
+                missing("PRIVACY_TABLE"),
+                (
+                    "META_APP_SECRET",
+                    None,
+                    Refused::Missing("META_APP_SECRET or META_SECRET_ARN"),
+                ),
+            ],
+        );
     }
 }

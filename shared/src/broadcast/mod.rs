@@ -276,7 +276,7 @@ pub use on_error::{on_send_error, SendErrorAction};
 mod state;
 pub use state::{BroadcastState, TRANSITIONS};
 mod skip;
-pub use skip::skip_outcome;
+pub use skip::{parked_outcome, skip_outcome, ParkedEnd};
 mod eligibility;
 pub use eligibility::{judge, planned, Exclusion, Reach, Unplanned};
 mod preview;

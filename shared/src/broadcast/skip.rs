@@ -1,6 +1,7 @@
 //! What a send job that will not send records: one rule for the sender (a
-//! lead no longer eligible at claim time) and for erasure (a parked job of a
-//! lead being erased), so a broadcast's counts mean the same either way.
+//! lead no longer eligible at claim time), for erasure (a parked job of a
+//! lead being erased) and for the retention sweep (a parked job past its
+//! page's retention), so a broadcast's counts mean the same either way.
 
 use super::{DeliveryState, PolicySkip};
 use crate::consent::SubscriberStatus;
@@ -27,9 +28,60 @@ pub fn skip_outcome(status: Option<SubscriberStatus>, policy: Option<PolicySkip>
     }
 }
 
+/// Why a parked job (a send job kept while its broadcast is paused) is
+/// deleted before the resume queues it again. Either way it is counted as a
+/// skip ([`parked_outcome`]), so the resumed broadcast still reaches its
+/// planned total and finishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParkedEnd {
+    /// Its lead is being erased (`POST /v1/erasure`, Meta's callback, the
+    /// purge of long-unsubscribed leads).
+    Erased,
+    /// It waited longer than its page's retention (`retention_days`): the
+    /// retention sweep deletes it.
+    RetentionExpired,
+}
+
+impl ParkedEnd {
+    /// Whether its skip record names the lead by digest only
+    /// (`SUB#~<digest>`): after an erasure no PSID is left behind. A job
+    /// past retention is recorded under the lead's PSID, like a sender's
+    /// skip, so a sender's claim of the same job meets it and stops.
+    pub fn by_digest(self) -> bool {
+        matches!(self, ParkedEnd::Erased)
+    }
+}
+
+/// The delivery state and reason code a parked job ended by `end` is counted
+/// under: an erased lead's as a sender's skip of an erased lead
+/// ([`skip_outcome`]`(None, None)`); a job past retention as
+/// `skipped_policy` ([`reason::RETENTION_EXPIRED`]: the page's retention
+/// policy, not the lead's consent, stopped it).
+pub fn parked_outcome(end: ParkedEnd) -> (DeliveryState, &'static str) {
+    match end {
+        ParkedEnd::Erased => skip_outcome(None, None),
+        ParkedEnd::RetentionExpired => (DeliveryState::SkippedPolicy, reason::RETENTION_EXPIRED),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parked_job_of_an_erased_lead_is_counted_as_a_senders_skip_of_an_erased_lead_by_digest() {
+        assert_eq!(parked_outcome(ParkedEnd::Erased), skip_outcome(None, None));
+        assert!(ParkedEnd::Erased.by_digest());
+    }
+
+    #[test]
+    fn a_parked_job_past_retention_is_skipped_by_policy_for_retention_under_its_psid() {
+        assert_eq!(
+            parked_outcome(ParkedEnd::RetentionExpired),
+            (DeliveryState::SkippedPolicy, "retention_expired")
+        );
+        assert!(!ParkedEnd::RetentionExpired.by_digest());
+    }
 
     #[test]
     fn a_subscribed_lead_refused_by_policy_is_skipped_for_that_policy() {

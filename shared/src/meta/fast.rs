@@ -4,7 +4,7 @@
 //! — read in one typed pass that borrows from the body, instead of through
 //! raw items and a `serde_json::Value` each. The item's text is not kept: its
 //! proof hash and, when needed, its canonical JSON are rebuilt from the event
-//! ([`super::ProofHash`], [`ItemText::TextMessage`]). This is the webhook hot
+//! ([`super::ProofHash`], [`ItemBody::TextMessage`]). This is the webhook hot
 //! path (`make bench`).
 //!
 //! Anything unusual (another field anywhere, a field of another type, a
@@ -93,8 +93,7 @@ pub(super) fn text_delivery(text: &str, received_at_ms: i64) -> Option<Delivery>
                 entry_id: entry_id.clone(),
                 entry_time: entry_time.clone(),
                 source: Source::Messaging,
-                text: ItemText::TextMessage,
-                unit: Unit::Event(ctx.text_event(&page_id, text_message_of(item, &page_id)?, false)),
+                body: ItemBody::TextMessage(ctx.text_event(&page_id, text_message_of(item, &page_id)?, false)),
             });
         }
     }
@@ -188,8 +187,8 @@ mod tests {
         assert_eq!(e.proof_sha256(), PYTHON);
         // The same item in a delivery, read in one pass.
         let delivery = parse_delivery(wrap(&[raw]).as_bytes(), NOW).unwrap();
-        assert_eq!(delivery.items[0].text, ItemText::TextMessage);
-        let Unit::Event(e) = &delivery.items[0].unit else {
+        assert!(matches!(delivery.items[0].body, ItemBody::TextMessage(_)));
+        let UnitRef::Event(e) = delivery.items[0].unit() else {
             panic!("not an event")
         };
         assert_eq!(e.proof_sha256(), PYTHON);
@@ -207,12 +206,12 @@ mod tests {
         let text = r#"{"sender":{"id":"6000000000000001"},"recipient":{"id":"1234567890"},"timestamp":1700000000001,"message":{"mid":"m_1","text":"hi"}}"#;
         let read = r#"{"sender":{"id":"6000000000000001"},"recipient":{"id":"1234567890"},"timestamp":1700000000002,"read":{"watermark":1700000000001}}"#;
         let fast = parse_delivery(wrap(&[text, text]).as_bytes(), NOW).unwrap();
-        assert!(fast.items.iter().all(|i| i.text == ItemText::TextMessage));
+        assert!(fast.items.iter().all(|i| matches!(i.body, ItemBody::TextMessage(_))));
         let mixed = parse_delivery(wrap(&[text, read]).as_bytes(), NOW).unwrap();
         assert_eq!(mixed.items.len(), 2);
-        assert!(mixed.items.iter().all(|i| matches!(i.text, ItemText::Received(_))));
+        assert!(mixed.items.iter().all(|i| matches!(i.body, ItemBody::Received(..))));
         // The text message reads the same either way.
-        assert_eq!(mixed.items[0].unit, fast.items[0].unit);
+        assert_eq!(mixed.items[0].unit(), fast.items[0].unit());
         // And the canonical text the fast path rebuilds is the item's value.
         let rebuilt: serde_json::Value = serde_json::from_str(&fast.items[0].raw()).unwrap();
         assert_eq!(rebuilt, serde_json::from_str::<serde_json::Value>(text).unwrap());
@@ -372,13 +371,13 @@ mod tests {
             prop_assert_eq!(&fast.object, &general.object);
             prop_assert_eq!(fast.items.len(), general.items.len());
             for (f, g) in fast.items.iter().zip(&general.items) {
-                prop_assert_eq!(&f.unit, &g.unit, "{}", body);
+                prop_assert_eq!(f.unit(), g.unit(), "{}", body);
                 prop_assert_eq!((&f.entry_id, &f.entry_time, &f.source), (&g.entry_id, &g.entry_time, &g.source));
             }
             let again = parse_delivery(rebuild_delivery(&fast.object, &fast.items).as_bytes(), NOW).unwrap();
             prop_assert_eq!(
-                again.items.iter().map(|i| &i.unit).collect::<Vec<_>>(),
-                fast.items.iter().map(|i| &i.unit).collect::<Vec<_>>()
+                again.items.iter().map(DeliveryItem::unit).collect::<Vec<_>>(),
+                fast.items.iter().map(DeliveryItem::unit).collect::<Vec<_>>()
             );
         }
     }

@@ -283,41 +283,65 @@ pub struct DeliveryItem {
     pub entry_id: Option<std::sync::Arc<str>>,
     pub entry_time: Option<std::sync::Arc<str>>,
     pub source: Source,
-    /// The item's JSON text: read it with [`DeliveryItem::raw`].
-    pub text: ItemText,
-    pub unit: Unit,
+    /// What the item became, with its JSON text: read them with
+    /// [`DeliveryItem::unit`] and [`DeliveryItem::raw`].
+    pub body: ItemBody,
 }
 
-/// Where an item's JSON text comes from.
+/// An item's JSON text and what it became. A text rebuilt from its event
+/// is only ever an event's: the type says so.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ItemText {
-    /// The exact text as received.
-    Received(std::sync::Arc<str>),
+pub enum ItemBody {
+    /// The exact text as received, and what it became.
+    Received(std::sync::Arc<str>, Unit),
     /// A text message read on the fast path, which keeps no text: its
     /// canonical JSON is rebuilt from its event when asked for (a chunk, a
     /// quarantined delivery, a raw copy rewritten by erasure). It parses to
     /// the same unit, key and proof as the text received.
-    TextMessage,
+    TextMessage(InboundEvent),
+}
+
+/// What an item became, borrowed from its [`ItemBody`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnitRef<'a> {
+    Event(&'a InboundEvent),
+    Ignored(&'a Ignored),
+    Quarantined(&'a Quarantined),
 }
 
 impl DeliveryItem {
+    /// What the item became.
+    pub fn unit(&self) -> UnitRef<'_> {
+        match &self.body {
+            ItemBody::Received(_, Unit::Event(e)) | ItemBody::TextMessage(e) => UnitRef::Event(e),
+            ItemBody::Received(_, Unit::Ignored(i)) => UnitRef::Ignored(i),
+            ItemBody::Received(_, Unit::Quarantined(q)) => UnitRef::Quarantined(q),
+        }
+    }
+
+    /// What the item became, owned.
+    pub fn into_unit(self) -> Unit {
+        match self.body {
+            ItemBody::Received(_, unit) => unit,
+            ItemBody::TextMessage(e) => Unit::Event(e),
+        }
+    }
+
     /// The item's JSON text: as received, or rebuilt canonically for a
-    /// fast-path text message ([`ItemText::TextMessage`]).
+    /// fast-path text message ([`ItemBody::TextMessage`]).
     pub fn raw(&self) -> std::borrow::Cow<'_, str> {
-        match (&self.text, &self.unit) {
-            (ItemText::Received(raw), _) => std::borrow::Cow::Borrowed(raw),
-            (ItemText::TextMessage, Unit::Event(e)) => e.canonical_text_message().unwrap_or_default().into(),
-            // Never built (only the fast path marks an item so, with its event).
-            (ItemText::TextMessage, _) => std::borrow::Cow::Borrowed("{}"),
+        match &self.body {
+            ItemBody::Received(raw, _) => std::borrow::Cow::Borrowed(raw),
+            ItemBody::TextMessage(e) => e.canonical_text_message().unwrap_or_default().into(),
         }
     }
 
     /// The page and person whose events must stay in order together.
     pub fn lane(&self) -> (Option<&PageId>, Option<&Psid>) {
-        match &self.unit {
-            Unit::Event(e) => (Some(&e.page_id), Some(&e.subject)),
-            Unit::Ignored(i) => (Some(&i.page_id), None),
-            Unit::Quarantined(q) => (q.page_id.as_ref(), q.subject.as_ref()),
+        match self.unit() {
+            UnitRef::Event(e) => (Some(&e.page_id), Some(&e.subject)),
+            UnitRef::Ignored(i) => (Some(&i.page_id), None),
+            UnitRef::Quarantined(q) => (q.page_id.as_ref(), q.subject.as_ref()),
         }
     }
 }
@@ -332,8 +356,8 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn events(&self) -> impl Iterator<Item = &InboundEvent> {
-        self.items.iter().filter_map(|i| match &i.unit {
-            Unit::Event(e) => Some(e),
+        self.items.iter().filter_map(|i| match i.unit() {
+            UnitRef::Event(e) => Some(e),
             _ => None,
         })
     }

@@ -172,8 +172,7 @@ fn parse_entry(platform: Platform, raw: &RawValue, received_at_ms: i64, out: &mu
             entry_id: None,
             entry_time: None,
             source: Source::Entry,
-            text: ItemText::Received(raw.get().into()),
-            unit: quarantined(None, None, "malformed_entry", raw.get()),
+            body: ItemBody::Received(raw.get().into(), quarantined(None, None, "malformed_entry", raw.get())),
         });
         return;
     };
@@ -204,8 +203,7 @@ fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64,
         entry_id: Option::clone(&entry_id),
         entry_time: Option::clone(&entry_time),
         source,
-        text: ItemText::Received(raw),
-        unit,
+        body: ItemBody::Received(raw, unit),
     };
     for raw in entry.messaging.iter().flatten() {
         let raw: Arc<str> = raw.get().into();

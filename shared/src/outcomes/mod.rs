@@ -57,6 +57,9 @@ pub mod reason {
     pub const MARKETING_HOLD: &str = "marketing_hold";
     /// The Send API refused it by policy (window, marketing limit), code kept.
     pub const META_POLICY: &str = "meta_policy";
+    /// The job waited, parked by a paused broadcast, past its page's
+    /// retention: the retention sweep deleted it and counted it so.
+    pub const RETENTION_EXPIRED: &str = "retention_expired";
     /// The Send API said the person blocked the Page or cannot be reached.
     pub const BLOCKED: &str = "blocked";
     /// The Send API refused our request (bad parameter): a bug of ours.
@@ -68,7 +71,7 @@ pub mod reason {
     /// `skipped_policy`) can carry, [`crate::broadcast::PolicySkip::code`]
     /// included: the keys of `counts.skipped_by_reason` and the sender's
     /// `Skipped.<code>` metrics.
-    pub const SKIPPED: [&str; 10] = [
+    pub const SKIPPED: [&str; 11] = [
         UNSUBSCRIBED,
         UNREACHABLE,
         ERASED,
@@ -79,6 +82,7 @@ pub mod reason {
         "marketing_too_soon",
         MARKETING_HOLD,
         META_POLICY,
+        RETENTION_EXPIRED,
     ];
     /// Every code a failed delivery can carry (`counts.failed_by_reason`,
     /// the `Failed.<code>` metrics).

@@ -4,17 +4,16 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
-use super::item::{get_item, n, n_or_zero, opt_s, s, unless_condition_failed, Item};
+use super::item::{n, s, unless_condition_failed, Item};
 use super::keys::{
-    age_pk, audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, lane_pk, subject_pk, subscriber_pk,
-    subscriber_sk,
+    age_pk, audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, erased_recipient, lane_pk, subject_pk,
+    subscriber_pk, subscriber_sk,
 };
 use super::outcomes::{error_attr, recent_send_to_attr, Completion};
 use super::tx::cancelled_because;
 use super::{BroadcastStore, StoreError};
 use crate::broadcast::{BroadcastState, Claim, DeliveryState, MarketingHold};
 use crate::consent::SubscriberStatus;
-use crate::ids::{BroadcastId, PageId, Psid};
 use crate::outcomes::RecentSend;
 
 impl BroadcastStore {
@@ -190,33 +189,8 @@ impl BroadcastStore {
         state: DeliveryState,
         done: &Completion<'_>,
     ) -> Result<bool, StoreError> {
-        let mut sets = vec!["#s = :st"];
-        let mut update = Update::builder()
-            .table_name(&self.tables.deliveries)
-            .key("pk", s(broadcast_pk(&task.broadcast_id)))
-            .key("sk", s(delivery_sk(&task.psid)))
-            .condition_expression("#s = :claimed")
-            .expression_attribute_names("#s", "state")
-            .expression_attribute_values(":st", s(state.as_str()))
-            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()));
-        if let Some(m) = done.message_id {
-            sets.push("message_id = :m");
-            update = update.expression_attribute_values(":m", s(m));
-        }
-        if let Some(at) = done.sent_at_ms {
-            sets.push("sent_at_ms = :sent");
-            update = update.expression_attribute_values(":sent", n(at));
-        }
-        if let Some(r) = done.reason {
-            sets.push("reason = :r");
-            update = update.expression_attribute_values(":r", s(r));
-        }
-        let update = update
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .build()
-            .map_err(|_| StoreError::Corrupt("update"))?;
         let mut items = vec![
-            TransactWriteItem::builder().update(update).build(),
+            self.completion(task, &delivery_sk(&task.psid), state, done)?,
             self.count_update(task, state, done)?,
         ];
         let remember = match (state, done.sent_at_ms) {
@@ -245,7 +219,12 @@ impl BroadcastStore {
         }
         match self.transact(items.clone()).await {
             Ok(()) => Ok(true),
-            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(false),
+            // Not claimed under the PSID: completed before, or the lead was
+            // erased since the claim and erasure carried the claim over to
+            // their digest (`BroadcastStore::anonymise_delivery`).
+            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => {
+                self.complete_erased(task, state, done).await
+            }
             // The lead was erased since the claim: record the send without them.
             Err(err) if remember.is_some() && cancelled_because(&err, 2) == Some("ConditionalCheckFailed") => {
                 items.pop();
@@ -254,6 +233,65 @@ impl BroadcastStore {
             Err(err) => Err(StoreError::dynamo(err)),
         }
     }
+
+    /// Completes a claim that erasure carried over to the lead's digest:
+    /// the record keeps no `message_id`, the lead's recent sends are gone
+    /// with them. False if it is not claimed there either (done before).
+    async fn complete_erased(
+        &self,
+        task: &crate::queue::SendTask,
+        state: DeliveryState,
+        done: &Completion<'_>,
+    ) -> Result<bool, StoreError> {
+        let anonymous = Completion {
+            message_id: None,
+            ..*done
+        };
+        let sk = delivery_sk_of(&erased_recipient(&task.page_id, &task.psid));
+        let items = vec![
+            self.completion(task, &sk, state, &anonymous)?,
+            self.count_update(task, state, done)?,
+        ];
+        self.transact_once(items).await
+    }
+
+    /// The update that moves the claimed delivery at `sk` to `state`, with
+    /// what `done` records on it.
+    fn completion(
+        &self,
+        task: &crate::queue::SendTask,
+        sk: &str,
+        state: DeliveryState,
+        done: &Completion<'_>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut sets = vec!["#s = :st"];
+        let mut update = Update::builder()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("sk", s(sk))
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":st", s(state.as_str()))
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()));
+        if let Some(m) = done.message_id {
+            sets.push("message_id = :m");
+            update = update.expression_attribute_values(":m", s(m));
+        }
+        if let Some(at) = done.sent_at_ms {
+            sets.push("sent_at_ms = :sent");
+            update = update.expression_attribute_values(":sent", n(at));
+        }
+        if let Some(r) = done.reason {
+            sets.push("reason = :r");
+            update = update.expression_attribute_values(":r", s(r));
+        }
+        let update = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .build()
+            .map_err(|_| StoreError::Corrupt("update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// Releases a claim whose send certainly did not happen (rate limited,
     /// transient error), and its marketing hold, so a retry may send;
     /// `meta_error` (Meta's `code` or `code/subcode`) is counted on the
@@ -284,18 +322,36 @@ impl BroadcastStore {
             // Not ours any more (expired and taken, or the lead erased): fine.
             unless_condition_failed(out)?;
         }
+        // Claimed under the PSID, else (the lead erased since the claim)
+        // under their digest: either way the retry finds the job free.
+        if !self.release_claim(task, &delivery_sk(&task.psid), meta_error).await? {
+            let erased = delivery_sk_of(&erased_recipient(&task.page_id, &task.psid));
+            self.release_claim(task, &erased, meta_error).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the claim at `sk`, counting `meta_error` on the lane in the
+    /// same request; false if nothing was claimed there (released before).
+    async fn release_claim(
+        &self,
+        task: &crate::queue::SendTask,
+        sk: &str,
+        meta_error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.deliveries)
+            .key("pk", s(broadcast_pk(&task.broadcast_id)))
+            .key("sk", s(sk))
+            .condition_expression("#s = :claimed")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
+            .build()
+            .map_err(|_| StoreError::Corrupt("delete"))?;
+        let mut items = vec![TransactWriteItem::builder().delete(delete).build()];
         if let Some(code) = meta_error {
             // The claim goes and Meta's error is counted on the lane in one
-            // request (a transaction instead of the plain delete).
-            let delete = Delete::builder()
-                .table_name(&self.tables.deliveries)
-                .key("pk", s(broadcast_pk(&task.broadcast_id)))
-                .key("sk", s(delivery_sk(&task.psid)))
-                .condition_expression("#s = :claimed")
-                .expression_attribute_names("#s", "state")
-                .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
-                .build()
-                .map_err(|_| StoreError::Corrupt("delete"))?;
+            // request.
             let count = Update::builder()
                 .table_name(&self.tables.broadcasts)
                 .key("pk", s(lane_pk(&task.broadcast_id, audience_shard(&task.psid))))
@@ -304,93 +360,10 @@ impl BroadcastStore {
                 .expression_attribute_values(":one", n(1))
                 .build()
                 .map_err(|_| StoreError::Corrupt("update"))?;
-            let items = vec![
-                TransactWriteItem::builder().delete(delete).build(),
-                TransactWriteItem::builder().update(count).build(),
-            ];
-            // Not claimed any more (released before): nothing to count again.
-            self.transact_once(items).await?;
-            return Ok(());
+            items.push(TransactWriteItem::builder().update(count).build());
         }
-        let out = self
-            .ddb
-            .delete_item()
-            .table_name(&self.tables.deliveries)
-            .key("pk", s(broadcast_pk(&task.broadcast_id)))
-            .key("sk", s(delivery_sk(&task.psid)))
-            .condition_expression("#s = :claimed")
-            .expression_attribute_names("#s", "state")
-            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
-            .send()
-            .await;
-        unless_condition_failed(out)
-    }
-
-    /// A delivery's state and when it was last written (ms); `None` when
-    /// there is none (or its state is not one we write).
-    ///
-    /// # Errors
-    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
-    /// says whether to try again).
-    pub async fn delivery_state(
-        &self,
-        id: &BroadcastId,
-        psid: &Psid,
-    ) -> Result<Option<(DeliveryState, i64)>, StoreError> {
-        let item = get_item(
-            &self.ddb,
-            &self.tables.deliveries,
-            broadcast_pk(id),
-            Some(delivery_sk(psid)),
-        )
-        .await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| Some((DeliveryState::parse(&opt_s(i, "state")?)?, n_or_zero(i, "at_ms")))))
-    }
-
-    /// Records a marketing-messages send on the lead (the 48-hour rule).
-    ///
-    /// # Errors
-    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
-    /// says whether to try again).
-    pub async fn note_marketing_sent(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
-        self.ddb
-            .update_item()
-            .table_name(&self.tables.subscribers)
-            .key("pk", s(subscriber_pk(page)))
-            .key("sk", s(subscriber_sk(psid)))
-            .update_expression("SET last_marketing_sent_at_ms = :t REMOVE marketing_hold_until_ms ADD version :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", n(at_ms))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(())
-    }
-
-    /// Meta says the person cannot be reached: out of every audience.
-    ///
-    /// # Errors
-    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
-    /// says whether to try again).
-    pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
-        let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.tables.subscribers)
-            .key("pk", s(subscriber_pk(page)))
-            .key("sk", s(subscriber_sk(psid)))
-            .update_expression("SET #s = :u REMOVE audience_pk ADD version :one")
-            .condition_expression("#s = :subscribed")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":u", s(SubscriberStatus::Unreachable.as_str()))
-            .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
-            .send()
-            .await;
-        unless_condition_failed(out)
+        // Not claimed any more (released before): nothing to count again.
+        self.transact_once(items).await
     }
 }
 
@@ -404,7 +377,7 @@ fn delivery_item(
     lead_erased: bool,
 ) -> Item {
     let recipient = if lead_erased {
-        format!("~{}", crate::crypto::subject_digest(&task.page_id, &task.psid))
+        erased_recipient(&task.page_id, &task.psid)
     } else {
         task.psid.to_string()
     };

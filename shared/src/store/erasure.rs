@@ -1,16 +1,19 @@
 //! Erasing one subject in storage: the subject's data key and subscriber
 //! record destroyed with the tombstone written, in one transaction; then
-//! every item about them deleted (messages, consent records, deliveries);
-//! a send job of theirs parked by a paused broadcast is deleted counted as
-//! the sender's skip of an erased lead (`BroadcastStore::settle_erased_parked`).
+//! every item about them deleted (messages, consent records); their
+//! deliveries leave no PSID yet each send job still counts once: a parked
+//! job is counted as the sender's skip of an erased lead
+//! (`BroadcastStore::settle_parked`), a delivery record moves under their
+//! digest (`BroadcastStore::anonymise_delivery`).
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::batch::delete_keys;
-use super::item::{base_key, n, opt_n, opt_s, s, Item};
-use super::keys::{subject_pk, subscriber_pk, subscriber_sk, PARKED_SK_PREFIX, SUBJECT_INDEX};
+use super::item::{base_key, n, opt_n, s, Item};
+use super::keys::{subject_pk, subscriber_pk, subscriber_sk, SUBJECT_INDEX};
 use super::tombstones::tombstone_item;
 use super::{BroadcastStore, SendTables, Store, StoreError};
+use crate::broadcast::ParkedEnd;
 use crate::ids::{PageId, Psid};
 use crate::lead::ErasureReason;
 
@@ -152,7 +155,7 @@ impl Store {
         let (messages, consent_records, deliveries) = tokio::try_join!(
             Box::pin(self.delete_partition(&self.tables.messages, None, "pk", &pk)),
             Box::pin(self.delete_partition(&self.tables.consent_log, None, "pk", &pk)),
-            Box::pin(self.delete_subject_deliveries(deliveries, &pk, now_ms)),
+            Box::pin(self.delete_subject_deliveries(deliveries, page, &pk, now_ms)),
         )?;
         Ok(DeletedRecords {
             messages,
@@ -161,10 +164,20 @@ impl Store {
         })
     }
 
-    /// Deletes the subject's delivery records, settling parked jobs
-    /// ([`BroadcastStore::settle_erased_parked`]) instead of dropping them;
-    /// returns how many rows went.
-    async fn delete_subject_deliveries(&self, deliveries: &str, pk: &str, now_ms: i64) -> Result<u64, StoreError> {
+    /// Deletes the subject's delivery records so that each of their send
+    /// jobs still counts exactly once: a parked job is settled, counted as
+    /// the skip of an erased lead ([`BroadcastStore::settle_parked`]); a
+    /// delivery record (claimed or final) moves under the subject's digest
+    /// ([`BroadcastStore::anonymise_delivery`]) so that a send in flight
+    /// still completes and counts there, and a job delivered again is not
+    /// counted twice. Returns how many rows went.
+    async fn delete_subject_deliveries(
+        &self,
+        deliveries: &str,
+        page: &PageId,
+        pk: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
         let mut deleted = 0;
         loop {
             // As delete_partition: from the start until the index shows nothing.
@@ -182,18 +195,16 @@ impl Store {
             if items.is_empty() {
                 return Ok(deleted);
             }
-            let (parked, records): (Vec<Item>, Vec<Item>) = items
-                .iter()
-                .map(base_key)
-                .partition(|k| opt_s(k, "sk").is_some_and(|sk| sk.starts_with(PARKED_SK_PREFIX)));
-            if !parked.is_empty() {
-                let sending = self.sending_store(deliveries)?;
-                for key in parked {
-                    sending.settle_erased_parked(key, now_ms).await?;
-                    deleted += 1;
-                }
+            let sending = self.sending_store(deliveries)?;
+            for key in items.iter().map(base_key) {
+                let went = if super::sweep::is_parked(&key) {
+                    sending.settle_parked(key, ParkedEnd::Erased, now_ms).await?;
+                    true
+                } else {
+                    sending.anonymise_delivery(key, page).await?
+                };
+                deleted += u64::from(went);
             }
-            deleted += delete_keys(&self.ddb, deliveries, records).await?;
         }
     }
 

@@ -124,6 +124,11 @@ pub(crate) fn delivery_sk(psid: &Psid) -> String {
 pub(crate) fn delivery_sk_of(recipient: &str) -> String {
     format!("SUB#{recipient}")
 }
+/// The recipient a delivery of a lead erased before (or while) the sender
+/// reached them is recorded under: `~<digest>`, no PSID.
+pub(crate) fn erased_recipient(page: &PageId, psid: &Psid) -> String {
+    format!("~{}", crate::crypto::subject_digest(page, psid))
+}
 
 /// A page's item in the pages table.
 pub(crate) fn page_pk(page: &PageId) -> String {

@@ -15,12 +15,18 @@
 //! - `pages`: registered and seen pages;
 //! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
-//!   the audience index read page by page, per-recipient records);
+//!   the audience index read page by page, per-recipient records: claim,
+//!   skip, completion, release);
+//! - `send_leads`: what the sender writes on a lead (its marketing send,
+//!   unreachable);
+//! - `anonymise`: an erased lead's delivery records moved under their
+//!   digest, so each of their jobs still counts once;
 //! - `outcomes`: what sends did afterwards (a lead's recent sends, outcome
 //!   counters and series, page protection's baseline);
 //! - `recipients`: one recipient's record read back (or its parked job);
-//! - `control`: a page's broadcasts listed, parked jobs of a paused
-//!   broadcast, resume;
+//! - `control`: a page's broadcasts listed, resume;
+//! - `parked`: a paused broadcast's parked jobs, and their settling (counted
+//!   as they go) when erasure or the retention sweep deletes them;
 //! - `roster`: a page's leads listed by status and tag, or read whole (the
 //!   broadcast preview), tags added and removed;
 //! - `privacy`: erasure requests and the audit trail (privacy table);
@@ -32,6 +38,7 @@
 //! and [`BroadcastStore`] (pages, broadcasts, deliveries and subscribers, the
 //! sending side); each function is given only the tables it uses.
 
+mod anonymise;
 mod audience;
 mod batch;
 mod broadcasts;
@@ -46,10 +53,12 @@ mod leads;
 mod messages;
 mod outcomes;
 mod pages;
+mod parked;
 mod privacy;
 mod recipients;
 mod records;
 mod roster;
+mod send_leads;
 pub mod sweep;
 mod tombstones;
 mod tx;

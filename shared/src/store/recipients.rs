@@ -3,7 +3,7 @@
 //! parked while the broadcast is paused.
 
 use super::item::{get_item, opt_n, opt_s};
-use super::keys::{audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, parked_sk};
+use super::keys::{audience_shard, broadcast_pk, delivery_sk, delivery_sk_of, erased_recipient, parked_sk};
 use super::{BroadcastStore, StoreError};
 use crate::broadcast::DeliveryState;
 use crate::ids::{BroadcastId, PageId, Psid};
@@ -61,8 +61,7 @@ impl BroadcastStore {
         let mut found = read(delivery_sk(psid)).await?;
         if found.is_none() {
             // A lead erased before the sender reached them is named by digest.
-            let erased = format!("~{}", crate::crypto::subject_digest(page, psid));
-            found = read(delivery_sk_of(&erased)).await?;
+            found = read(delivery_sk_of(&erased_recipient(page, psid))).await?;
         }
         let Some(item) = found else {
             // No record yet: a job parked while the broadcast is paused?

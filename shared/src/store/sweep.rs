@@ -1,16 +1,20 @@
 //! What the retention sweep reads, deletes and checkpoints: pages with data,
 //! expired records through each table's `by_age` index, leads unsubscribed
 //! before a cutoff through the sparse `unsubscribed` index, and the sweep's
-//! place in each partition (a checkpoint in the privacy table).
+//! place in each partition (a checkpoint in the privacy table). A send job
+//! parked past retention is not dropped: it is counted as it goes
+//! ([`BroadcastStore::settle_parked`], reason `retention_expired`), so its
+//! broadcast, once resumed, still finishes.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{base_key, get_item, n, opt_s, s, unless_condition_failed, Item};
 use super::keys::{
     age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unsubscribed_pk, AGE_INDEX, AGE_SHARDS,
-    UNSUBSCRIBED_INDEX,
+    PARKED_SK_PREFIX, UNSUBSCRIBED_INDEX,
 };
-use super::{Cursor, SendTables, Store, StoreError, Tables};
+use super::{BroadcastStore, Cursor, SendTables, Store, StoreError, Tables};
+use crate::broadcast::ParkedEnd;
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
 use crate::retention::Category;
@@ -49,18 +53,21 @@ pub struct UnsubscribedPage {
 }
 
 /// The sweep's view of the tables (the lead tables, the deliveries table
-/// and the privacy table, where checkpoints are kept).
+/// and the privacy table, where checkpoints are kept), and the sending
+/// side's store that counts parked jobs on their broadcasts.
 #[derive(Clone)]
 pub struct SweepStore {
     ddb: aws_sdk_dynamodb::Client,
     tables: Tables,
     deliveries: String,
     privacy: String,
+    sending: BroadcastStore,
 }
 
 impl SweepStore {
     pub fn new(ddb: aws_sdk_dynamodb::Client, tables: Tables, send: &SendTables, privacy: impl Into<String>) -> Self {
         Self {
+            sending: BroadcastStore::new(ddb.clone(), send.clone()),
             ddb,
             tables,
             deliveries: send.deliveries.clone(),
@@ -170,11 +177,15 @@ impl SweepStore {
     }
 
     /// Deletes `records` (`BatchWriteItem`), then moves the partition's
-    /// checkpoint past the last of them; returns that position.
+    /// checkpoint past the last of them; returns that position. A parked
+    /// send job among them (`PARK#…`, deliveries only) is settled instead,
+    /// counted skipped for `retention_expired` at `now_ms` (ms): deleted
+    /// uncounted, its broadcast would stay `sending` once resumed.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a delete or the checkpoint write fails
-    /// (what was deleted stays deleted; the next run re-issues at most these).
+    /// (what was deleted stays deleted; the next run re-issues at most these,
+    /// and a parked job settled before is not counted again).
     pub async fn delete_expired(
         &self,
         category: Category,
@@ -183,12 +194,16 @@ impl SweepStore {
         records: &[ExpiredRecord],
         now_ms: i64,
     ) -> Result<Cursor, StoreError> {
-        super::batch::delete_keys(
-            &self.ddb,
-            self.table(category),
-            records.iter().map(|r| base_key(&r.item)).collect(),
-        )
-        .await?;
+        let (parked, rest): (Vec<Item>, Vec<Item>) = records
+            .iter()
+            .map(|r| base_key(&r.item))
+            .partition(|k| category == Category::Deliveries && is_parked(k));
+        for key in parked {
+            self.sending
+                .settle_parked(key, ParkedEnd::RetentionExpired, now_ms)
+                .await?;
+        }
+        super::batch::delete_keys(&self.ddb, self.table(category), rest).await?;
         // Where the next query resumes: after the chunk's last record.
         let resume = records.last().map(|r| index_key(&r.item)).unwrap_or_default();
         self.ddb
@@ -284,6 +299,11 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether a deliveries-table key is a parked send job's (`PARK#<lane>#<psid>`).
+pub(super) fn is_parked(key: &Item) -> bool {
+    opt_s(key, "sk").is_some_and(|sk| sk.starts_with(PARKED_SK_PREFIX))
 }
 
 /// A record's key in a `by_age` index (base-table key and index key).

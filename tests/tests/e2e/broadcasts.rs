@@ -4,78 +4,17 @@
 use optcast_local::fake_graph::{FakeError, Rule};
 use optcast_shared::broadcast::{Claim, DeliveryState};
 use optcast_shared::consent::UNSUBSCRIBE_PAYLOAD;
-use optcast_shared::ids::{BroadcastId, PageId, Psid};
-use optcast_shared::queue::SendTask;
+use optcast_shared::ids::{BroadcastId, Psid};
 use optcast_shared::store::audience_shard;
-use optcast_shared::store::{BroadcastStore, SendTables, CURSOR_DONE, SEND_LANES};
+use optcast_shared::store::{CURSOR_DONE, SEND_LANES};
 use optcast_tests::*;
 use reqwest::Method;
 use serde_json::json;
 
 const PAGE: &str = "1000000000000001";
 
-/// `n` leads of a series: `prefix` (4 digits) and the lead's number, 16
-/// digits like Meta's PSIDs (`leads("2001", 12)[5]` is "2001000000000005").
-fn leads(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}{i:012}")).collect()
-}
-
 fn text(t: &str) -> serde_json::Value {
     json!({"page_id": PAGE, "message": {"text": t}})
-}
-
-fn send_store(app: &TestApp) -> BroadcastStore {
-    BroadcastStore::new(
-        app.ddb.clone(),
-        SendTables {
-            pages: app.physical("PagesTable"),
-            broadcasts: app.physical("BroadcastsTable"),
-            deliveries: app.physical("DeliveriesTable"),
-            subscribers: app.physical("SubscribersTable"),
-        },
-    )
-}
-
-/// A broadcast to `n` fresh leads on the page, planned while the sender is
-/// held: its jobs wait on the send queue until the test resumes the sender.
-async fn planned_while_sender_held(prefix: &str, n: usize, message: &str) -> (TestApp, Vec<String>, String) {
-    planned_while_sender_held_with(prefix, n, message, |_| {}).await
-}
-
-async fn planned_while_sender_held_with(
-    prefix: &str,
-    n: usize,
-    message: &str,
-    adjust: impl FnOnce(&mut optcast_local::StackOptions),
-) -> (TestApp, Vec<String>, String) {
-    let app = spawn_app_with(|o| {
-        o.held_functions = vec!["sender".into()];
-        adjust(o);
-    })
-    .await;
-    app.register_page(PAGE).await;
-    let all = leads(prefix, n);
-    app.seed_leads(PAGE, &all).await;
-    let id = app.create_broadcast(text(message)).await;
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == n
-    })
-    .await;
-    (app, all, id)
-}
-
-/// The send job the planner enqueues for `psid` (no window, no token).
-fn send_task(id: &str, psid: &str) -> SendTask {
-    SendTask {
-        broadcast_id: BroadcastId::parse(id).unwrap(),
-        page_id: PageId::parse(PAGE).unwrap(),
-        psid: Psid::parse(psid).unwrap(),
-        lead: optcast_shared::broadcast::LeadSnapshot {
-            platform: optcast_shared::meta::Platform::Messenger,
-            last_inbound_at_ms: None,
-            marketing: None,
-        },
-    }
 }
 
 #[tokio::test]
@@ -147,7 +86,7 @@ async fn a_broadcast_reaches_exactly_the_subscribed_leads_once_with_an_unsubscri
 
 #[tokio::test]
 async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_after_it() {
-    let (mut app, _, id) = planned_while_sender_held("2002", 6, "Flash deal").await;
+    let (mut app, _, id) = planned_while_sender_held(PAGE, "2002", 6, "Flash deal", |_| {}).await;
     // Planned while everyone was subscribed: six jobs wait on the send
     // queue. Lead 0 opts out after planning, before any send.
     app.say(PAGE, "2002000000000000", "m_s0_stop", "stop").await;
@@ -161,7 +100,7 @@ async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_a
 
 #[tokio::test]
 async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
-    let (mut app, all, id) = planned_while_sender_held("2003", 5, "Twice?").await;
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2003", 5, "Twice?", |_| {}).await;
     // Take every job off the queue and put each back twice (SQS at-least-once).
     let queue = app.physical("SendQueue");
     let mut bodies = Vec::new();
@@ -206,7 +145,7 @@ async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
 
 #[tokio::test]
 async fn one_sender_instance_sends_its_batch_side_by_side_and_each_lead_once() {
-    let (mut app, all, id) = planned_while_sender_held("2004", 10, "Side by side").await;
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2004", 10, "Side by side", |_| {}).await;
     // Meta takes its time to answer; the local stack runs one sender
     // instance, so overlapping calls can only come from within a batch.
     app.stack.graph.set_latency(std::time::Duration::from_millis(400));
@@ -304,7 +243,7 @@ async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts
     // routine. Here every third transaction of the sender is cancelled so.
     let (faults, adjust) = behind_faults("sender").await;
     faults.conflict_every_nth_transaction(3);
-    let (mut app, all, id) = planned_while_sender_held_with("2005", 12, "Busy lanes", adjust).await;
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2005", 12, "Busy lanes", adjust).await;
     app.stack.resume("sender");
     let done = app.wait_state(&id, "done").await;
     assert_eq!(
@@ -322,7 +261,7 @@ async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts
 #[tokio::test]
 async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
     let (faults, adjust) = behind_faults("sender").await;
-    let (mut app, _, id) = planned_while_sender_held_with("2003", 1, "Last job", adjust).await;
+    let (mut app, _, id) = planned_while_sender_held(PAGE, "2003", 1, "Last job", adjust).await;
     // The batch's one read of the broadcast fails (three 500s exhaust the
     // SDK's retries); the job reads it again itself and sends.
     faults.fail_next("dynamodb:BatchGetItem", 3);
@@ -447,7 +386,7 @@ async fn two_broadcasts_sent_side_by_side_give_a_lead_one_marketing_message_in_4
 
 #[tokio::test]
 async fn a_lead_erased_after_planning_is_skipped_and_leaves_no_psid_in_the_delivery_records() {
-    let (mut app, _, id) = planned_while_sender_held("2006", 2, "Before you go").await;
+    let (mut app, _, id) = planned_while_sender_held(PAGE, "2006", 2, "Before you go", |_| {}).await;
     let (status, out) = app
         .api(
             Method::POST,
@@ -480,11 +419,11 @@ async fn a_lead_erased_after_planning_is_skipped_and_leaves_no_psid_in_the_deliv
 
 #[tokio::test]
 async fn a_sender_that_died_between_claim_and_send_never_sends_that_lead_twice() {
-    let (mut app, _, id) = planned_while_sender_held("2007", 3, "Crash test").await;
+    let (mut app, _, id) = planned_while_sender_held(PAGE, "2007", 3, "Crash test", |_| {}).await;
     // A previous sender claimed lead 0 two minutes ago and died before sending:
     // its claim is what the real claim transaction writes.
-    let store = send_store(&app);
-    let task = send_task(&id, "2007000000000000");
+    let store = app.send_store();
+    let task = send_task(PAGE, &id, "2007000000000000");
     let long_ago = optcast_shared::http::now_ms() - 120_000;
     let claim = store
         .claim(&task, None, long_ago / 1000 + 86_400, long_ago)
@@ -605,11 +544,11 @@ async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
         app.broadcast(&id).await["counts"]["queued"] == 2 * SEND_LANES
     })
     .await;
-    let store = send_store(&app);
+    let store = app.send_store();
     let now = optcast_shared::http::now_ms();
     let expires = now / 1000 + 86_400;
     for lane in by_lane.values() {
-        let task = send_task(&id, &lane[0]);
+        let task = send_task(PAGE, &id, &lane[0]);
         assert_eq!(store.claim(&task, None, expires, now).await.unwrap(), Claim::Claimed);
         let done = optcast_shared::store::Completion {
             message_id: Some("m_x"),
@@ -625,7 +564,7 @@ async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
     assert_eq!(status, 200);
     for (n, lane) in &by_lane {
         let claim = store
-            .claim(&send_task(&id, &lane[1]), None, expires, now)
+            .claim(&send_task(PAGE, &id, &lane[1]), None, expires, now)
             .await
             .unwrap();
         assert_eq!(claim, Claim::BroadcastInactive, "lane {n}");
@@ -640,8 +579,8 @@ async fn a_cancel_reaches_every_send_lane_and_lane_counts_add_up() {
 
 #[tokio::test]
 async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it() {
-    let (app, _, id) = planned_while_sender_held("2011", 2, "Cursors").await;
-    let store = send_store(&app);
+    let (app, _, id) = planned_while_sender_held(PAGE, "2011", 2, "Cursors", |_| {}).await;
+    let store = app.send_store();
     let bid = BroadcastId::parse(&id).unwrap();
     // Mid-plan, a shard's cursor is the last lead's audience key.
     let cursor = r#"{"audience_pk":"1000000000000001#AUD#0","pk":"PAGE#1000000000000001","sk":"SUB#2011000000000099"}"#;

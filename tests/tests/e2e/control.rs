@@ -12,10 +12,6 @@ const OTHER_PAGE: &str = "1000000000000802";
 const READER: &str = "control-reader-token";
 const OTHER: &str = "control-other-page-token";
 
-fn leads(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}{i:012}")).collect()
-}
-
 fn text(page: &str, t: &str) -> serde_json::Value {
     json!({"page_id": page, "message": {"text": t}})
 }
@@ -204,33 +200,16 @@ async fn pause_stops_sending_and_resume_sends_each_remaining_subscribed_lead_exa
 
 #[tokio::test]
 async fn a_job_parked_while_paused_never_reaches_a_lead_who_unsubscribed_meanwhile() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page(PAGE).await;
-    let all = leads("2084", 6);
-    app.seed_leads(PAGE, &all).await;
-    let id = app.create_broadcast(text(PAGE, "Parked")).await;
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == all.len()
-    })
-    .await;
-    let (status, _) = app.api(Method::POST, &format!("/v1/broadcasts/{id}/pause"), None).await;
-    assert_eq!(status, 200);
-    app.stack.resume("sender");
-    app.drain(&["SendQueue"]).await;
-    let parked = app
-        .scan("DeliveriesTable")
-        .await
-        .into_iter()
-        .filter(|i| s(i, "sk").starts_with("PARK#"))
-        .count();
-    assert_eq!(parked, all.len(), "every queued job is parked, none sent");
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2084", 6, "Parked", |_| {}).await;
+    app.pause_and_park(&id).await;
+    assert_eq!(
+        app.parked_jobs().await,
+        all.len(),
+        "every queued job is parked, none sent"
+    );
     assert!(app.stack.graph.sends().is_empty());
     app.say(PAGE, &all[2], "m_ctl_parked_stop", "STOP").await;
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     let reached: Vec<usize> = all.iter().map(|p| app.sends_to(p)).collect();
     assert_eq!(reached, [1, 1, 0, 1, 1, 1]);
     assert_eq!(
@@ -264,11 +243,7 @@ async fn a_broadcast_the_sender_paused_on_a_page_error_sends_every_lead_once_whe
         "{paused}"
     );
     app.drain(&["SendQueue", "PlanQueue"]).await;
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     assert_eq!(done["counts"]["sent"], all.len(), "{done}");
     for p in &all {
         assert_eq!(app.sends_to(p), 1, "lead {p}");
@@ -291,11 +266,7 @@ async fn a_broadcast_paused_before_it_was_planned_plans_its_whole_audience_on_re
     app.drain(&["PlanQueue", "SendQueue"]).await;
     assert_eq!(app.broadcast(&id).await["counts"]["queued"], 0);
     assert!(app.stack.graph.sends().is_empty());
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     assert_eq!(done["counts"]["sent"], all.len(), "{done}");
     for p in &all {
         assert_eq!(app.sends_to(p), 1, "lead {p}");

@@ -4,6 +4,7 @@
 mod audience;
 mod broadcasts;
 mod control;
+mod erased_in_flight;
 mod fixtures;
 mod ids;
 mod ingest;
@@ -14,6 +15,7 @@ mod opt_outs;
 mod outcomes;
 mod outcomes_control;
 mod parked_erasure;
+mod parked_retention;
 mod preview;
 mod privacy;
 mod pseudonyms;

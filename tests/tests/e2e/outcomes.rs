@@ -11,10 +11,6 @@ use serde_json::{json, Value};
 
 pub(crate) const PAGE: &str = "1000000000000003";
 
-pub(crate) fn leads(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}{i:012}")).collect()
-}
-
 pub(crate) fn text(t: &str) -> Value {
     json!({"page_id": PAGE, "message": {"text": t}})
 }

@@ -7,7 +7,7 @@ use optcast_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::outcomes::{leads, recipient, sent_to, text, PAGE};
+use super::outcomes::{recipient, sent_to, text, PAGE};
 
 /// The next `n` Send API calls, whoever they are for, answer "this person
 /// cannot be reached" (551): `n` blocks, in whatever order the jobs run.
@@ -106,21 +106,10 @@ async fn a_resumed_protection_pause_sends_on_and_only_a_new_burst_of_blocks_paus
 
 #[tokio::test]
 async fn a_parked_lead_is_answered_parked_and_once_resumed_is_recorded_like_any_other() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page(PAGE).await;
-    let all = leads("2107", 4);
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2107", 4, "Parked, then sent", |_| {}).await;
     let [sent, stopped, blocked, _] = [&all[0], &all[1], &all[2], &all[3]];
-    app.seed_leads(PAGE, &all).await;
     let outsider = "2107000000000999";
-    let id = app.create_broadcast(text("Parked, then sent")).await;
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == 4
-    })
-    .await;
-    let (status, _) = app.api(Method::POST, &format!("/v1/broadcasts/{id}/pause"), None).await;
-    assert_eq!(status, 200);
-    app.stack.resume("sender");
-    app.drain(&["SendQueue"]).await;
+    app.pause_and_park(&id).await;
 
     for p in &all {
         let (status, r) = recipient(&app, &id, p).await;

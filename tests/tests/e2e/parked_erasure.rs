@@ -3,35 +3,14 @@
 //! for an erased lead, so the resumed broadcast still reaches `done`.
 
 use optcast_tests::*;
-use reqwest::Method;
-use serde_json::json;
 
 const PAGE: &str = "1000000000000851";
 
 #[tokio::test]
 async fn a_lead_erased_while_their_job_is_parked_is_counted_erased_and_the_resumed_broadcast_finishes() {
-    let mut app = spawn_app_with(|o| o.held_functions = vec!["sender".into()]).await;
-    app.register_page(PAGE).await;
-    let all: Vec<String> = (0..4).map(|i| format!("2085{i:012}")).collect();
-    app.seed_leads(PAGE, &all).await;
-    let id = app
-        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Parked then erased"}}))
-        .await;
-    eventually("planned", || async {
-        app.broadcast(&id).await["counts"]["queued"] == all.len()
-    })
-    .await;
-    let (status, _) = app.api(Method::POST, &format!("/v1/broadcasts/{id}/pause"), None).await;
-    assert_eq!(status, 200);
-    app.stack.resume("sender");
-    app.drain(&["SendQueue"]).await;
-    let parked = || async {
-        app.scan("DeliveriesTable")
-            .await
-            .into_iter()
-            .filter(|i| s(i, "sk").starts_with("PARK#"))
-            .count()
-    };
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2085", 4, "Parked then erased", |_| {}).await;
+    app.pause_and_park(&id).await;
+    let parked = || app.parked_jobs();
     assert_eq!(parked().await, all.len(), "every queued job is parked, none sent");
 
     // Erased while parked, twice (an erasure may run again): one parked job
@@ -44,11 +23,7 @@ async fn a_lead_erased_while_their_job_is_parked_is_counted_erased_and_the_resum
     assert_eq!(paused["state"], "paused", "{paused}");
     assert_eq!(paused["counts"]["skipped_unsubscribed"].as_u64(), Some(1), "{paused}");
 
-    let (status, _) = app
-        .api(Method::POST, &format!("/v1/broadcasts/{id}/resume"), None)
-        .await;
-    assert_eq!(status, 200);
-    let done = app.wait_state(&id, "done").await;
+    let done = app.resume_until_done(&id).await;
     let reached: Vec<usize> = all.iter().map(|p| app.sends_to(p)).collect();
     assert_eq!(reached, [1, 0, 1, 1]);
     assert_eq!(

@@ -5,7 +5,6 @@
 use optcast_shared::broadcast::PREVIEW_BROADCAST_ID;
 use optcast_shared::ids::{PageId, Psid};
 use optcast_shared::retention::DAY_MS;
-use optcast_shared::store::{BroadcastStore, SendTables};
 use optcast_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -48,18 +47,6 @@ async fn preview_app() -> TestApp {
         o.overrides.insert("OPTCAST_API_TOKENS".into(), tokens.to_string());
     })
     .await
-}
-
-fn send_store(app: &TestApp) -> BroadcastStore {
-    BroadcastStore::new(
-        app.ddb.clone(),
-        SendTables {
-            pages: app.physical("PagesTable"),
-            broadcasts: app.physical("BroadcastsTable"),
-            deliveries: app.physical("DeliveriesTable"),
-            subscribers: app.physical("SubscribersTable"),
-        },
-    )
 }
 
 async fn register(app: &TestApp, page: &str, region: &str) {
@@ -121,7 +108,7 @@ async fn page_with_every_kind_of_lead(app: &TestApp) {
     }
     tag(app, US_PAGE, US_TOKEN).await;
     let page = PageId::parse(PAGE).unwrap();
-    let store = send_store(app);
+    let store = app.send_store();
     store
         .mark_unreachable(&page, &Psid::parse(BLOCKED).unwrap())
         .await

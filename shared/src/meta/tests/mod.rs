@@ -7,7 +7,7 @@ fn parse(body: &str) -> Delivery {
 }
 
 fn units(body: &str) -> Vec<Unit> {
-    parse(body).items.into_iter().map(|i| i.unit).collect()
+    parse(body).items.into_iter().map(DeliveryItem::into_unit).collect()
 }
 
 fn one(body: &str) -> InboundEvent {

@@ -119,12 +119,12 @@ fn a_rebuilt_delivery_of_some_items_parses_to_the_same_units() {
         let rebuilt = rebuild_delivery(&original.object, [item]);
         let again = parse(&rebuilt);
         assert_eq!(again.items.len(), 1, "{rebuilt}");
-        assert_eq!(again.items[0].unit, item.unit, "{rebuilt}");
+        assert_eq!(again.items[0].unit(), item.unit(), "{rebuilt}");
     }
     let all = parse(&rebuild_delivery(&original.object, &original.items));
     assert_eq!(
-        all.items.iter().map(|i| &i.unit).collect::<Vec<_>>(),
-        original.items.iter().map(|i| &i.unit).collect::<Vec<_>>()
+        all.items.iter().map(DeliveryItem::unit).collect::<Vec<_>>(),
+        original.items.iter().map(DeliveryItem::unit).collect::<Vec<_>>()
     );
 }
 

@@ -1,0 +1,54 @@
+//! What the sender writes on a lead besides a claim: its marketing send (the
+//! 48-hour rule) and Meta's word that the person cannot be reached.
+
+use super::item::{n, s, unless_condition_failed};
+use super::keys::{subscriber_pk, subscriber_sk};
+use super::{BroadcastStore, StoreError};
+use crate::consent::SubscriberStatus;
+use crate::ids::{PageId, Psid};
+
+impl BroadcastStore {
+    /// Records a marketing-messages send on the lead (the 48-hour rule).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn note_marketing_sent(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .update_expression("SET last_marketing_sent_at_ms = :t REMOVE marketing_hold_until_ms ADD version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(at_ms))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Meta says the person cannot be reached: out of every audience.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again).
+    pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(page)))
+            .key("sk", s(subscriber_sk(psid)))
+            .update_expression("SET #s = :u REMOVE audience_pk ADD version :one")
+            .condition_expression("#s = :subscribed")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":u", s(SubscriberStatus::Unreachable.as_str()))
+            .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
+            .send()
+            .await;
+        unless_condition_failed(out)
+    }
+}
