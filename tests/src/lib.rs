@@ -12,6 +12,7 @@ use optcast_local::{RunningStack, StackOptions};
 
 pub use optcast_shared::signature::sign;
 
+pub mod oidc;
 pub mod openapi;
 
 pub const APP_SECRET: &str = "test-app-secret-\u{e9}";

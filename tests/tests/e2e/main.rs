@@ -7,6 +7,7 @@ mod control;
 mod fixtures;
 mod ids;
 mod ingest;
+mod jwt_authorizer;
 mod local_stack;
 mod metrics;
 mod openapi;
