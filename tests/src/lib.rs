@@ -16,6 +16,7 @@ mod aws;
 mod broadcasts;
 mod logs;
 mod meta;
+pub mod oidc;
 pub mod openapi;
 
 pub use aws::{scheduled_event, TABLES};

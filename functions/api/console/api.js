@@ -73,6 +73,11 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
+  if (resp.status === 401) {
+    // The console's shell decides what a refused token means (signin.js).
+    const wwwAuthenticate = resp.headers.get('www-authenticate');
+    window.dispatchEvent(new CustomEvent('optcast:unauthorized', { detail: { wwwAuthenticate } }));
+  }
   if (!resp.ok) {
     const e = data && data.error;
     throw new ApiError(resp.status, e?.code ?? `http_${resp.status}`, e?.message ?? '');

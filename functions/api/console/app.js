@@ -3,6 +3,9 @@
 
 import { api, token } from './api.js';
 import { h, field, form, heading } from './ui.js';
+import {
+  consoleConfig, isCallback, finishSignIn, startSignIn, forget, sessionExpired, signedInWithProvider,
+} from './signin.js';
 import { pagesView } from './pages.js';
 import { composeView } from './compose.js';
 import { broadcastsView, broadcastView } from './broadcasts.js';
@@ -23,13 +26,28 @@ const ROUTES = [
 // What the current view stops when the user leaves it (polling).
 let leave = () => {};
 
+// How this console signs in (/console/config.json).
+const config = await consoleConfig();
+
+// Why the sign-in screen is showing, when it is not the first visit
+// (an expired session, a refused sign-in): words, shown above the form.
+let notice = null;
+
 function signInView(root) {
   document.title = 'Sign in · optcast console';
+  root.append(heading('Sign in'));
+  if (notice) root.append(h('p.notice', { id: 'sign-in-notice', role: 'alert' }, notice));
+  if (config.sign_in === 'oidc') {
+    root.append(form({ id: 'sign-in', 'aria-label': 'Sign in' }, () => startSignIn(config),
+      h('p', {}, 'Sign in with your organisation\'s account. The access it grants stays in this tab only '
+        + 'and is forgotten when you close it or sign out.'),
+      h('button', { type: 'submit', id: 'oidc-sign-in' }, notice ? 'Sign in again' : 'Sign in')));
+    return;
+  }
   const input = h('input', {
     type: 'password', name: 'token', required: true, autocomplete: 'off', spellcheck: 'false',
   });
   root.append(
-    heading('Sign in'),
     form({ id: 'sign-in', 'aria-label': 'Sign in' }, async () => {
       token.set(input.value.trim());
       try {
@@ -39,20 +57,36 @@ function signInView(root) {
         token.clear();
         throw err;
       }
+      notice = null;
       location.hash = '#/broadcasts';
       render();
     },
     field('Access token', input,
-      'Locally the admin token `make dev` prints (OPTCAST_ADMIN_TOKEN); in AWS your JWT. '
+      'Locally the admin token `make dev` prints (OPTCAST_ADMIN_TOKEN); in AWS without single sign-on, '
+      + 'a JWT from your identity provider. '
       + 'It stays in this tab only and is forgotten when you close it or sign out.'),
     h('button', { type: 'submit' }, 'Sign in')),
   );
+}
+
+/** Ends a provider session that the API no longer accepts, saying why. */
+function sessionEnded(wwwAuthenticate) {
+  if (!signedInWithProvider() || !token.get()) return;
+  notice = sessionExpired() || /expired/i.test(wwwAuthenticate ?? '')
+    ? 'Your session has expired. Sign in again to continue.'
+    : 'Your sign-in is no longer accepted. Sign in again to continue.';
+  forget();
+  render();
 }
 
 function render() {
   leave();
   leave = () => {};
   main.replaceChildren();
+  if (sessionExpired()) {
+    forget();
+    notice = 'Your session has expired. Sign in again to continue.';
+  }
   const signedIn = Boolean(token.get());
   nav.hidden = !signedIn;
   signOut.hidden = !signedIn;
@@ -80,9 +114,22 @@ nav.replaceChildren(...ROUTES.filter(([, , label]) => label).map(([pattern, , la
   return h('a', { href }, label);
 }));
 signOut.addEventListener('click', () => {
-  token.clear();
+  forget();
+  notice = null;
   location.hash = '';
   render();
 });
 window.addEventListener('hashchange', render);
+// The API refused the token (api.js): a provider's session has ended.
+window.addEventListener('optcast:unauthorized', (ev) => sessionEnded(ev.detail?.wwwAuthenticate));
+if (isCallback()) {
+  try {
+    await finishSignIn(config);
+    notice = null;
+    location.hash = '#/broadcasts';
+  } catch (err) {
+    forget();
+    notice = err.message;
+  }
+}
 render();

@@ -2,21 +2,34 @@
 //! `/console/<file>`): static files compiled into the API function, served
 //! without a token (they hold nothing private: every datum the console shows
 //! comes from `/v1`, called with the token the user types), same origin as
-//! the API, so no CORS. Every answer carries a strict Content-Security-Policy.
+//! the API, so no CORS. Every answer carries a strict Content-Security-Policy
+//! (`sign_in.rs`: which sign-in, and the provider origins it may call).
+//! `/console/config.json` tells the console how to sign in;
+//! `/console/callback` is the page again, where the identity provider
+//! sends the browser back with its code.
 //! Why from the API function and not S3 + CloudFront: see the README
 //! ("The console").
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use optcast_shared::http::error_body;
 
-/// The console's policy: only this origin's scripts, styles and API; no
-/// inline script or style, no framing, no `<base>`, no form submitted as a
-/// navigation (the forms are handled by script, so a token typed into one
-/// can never end up in a URL), and DOM sinks that take strings (`innerHTML`)
-/// refused by Trusted Types: the console builds its DOM with `textContent`.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
-     require-trusted-types-for 'script'; trusted-types 'none'";
+use crate::sign_in::SignIn;
+
+/// What the console's answers carry that comes from configuration: its
+/// public config document and its Content-Security-Policy, built once.
+pub(crate) struct Site {
+    config_json: String,
+    csp: String,
+}
+
+impl Site {
+    pub(crate) fn new(sign_in: &SignIn) -> Self {
+        Self {
+            config_json: sign_in.config_json(),
+            csp: sign_in.content_security_policy(),
+        }
+    }
+}
 
 /// One static file: its name under `/console/`, content type and text.
 struct File {
@@ -50,13 +63,15 @@ const FILES: &[File] = &[
     console_file!("compose.js", JS),
     console_file!("broadcasts.js", JS),
     console_file!("leads.js", JS),
+    console_file!("signin.js", JS),
 ];
 
 /// The file `path` names: `/console` and `/console/` are the page itself,
 /// `/console/<name>` one of its assets.
 fn lookup(path: &str) -> Option<&'static File> {
     let name = match path.strip_prefix("/console")? {
-        "" | "/" => "index.html",
+        // The OIDC redirect URI: the page reads the code and state.
+        "" | "/" | "/callback" => "index.html",
         rest => rest.strip_prefix('/')?,
     };
     FILES.iter().find(|f| f.name == name)
@@ -65,7 +80,7 @@ fn lookup(path: &str) -> Option<&'static File> {
 /// The console's answer to `req` when its path is the console's
 /// (`/console`, `/console/...`), else `None` (the API's routes). Only `GET`
 /// and `HEAD`; an unknown file is 404, as JSON like every other error.
-pub(crate) fn serve(req: &Request) -> Option<Response<Body>> {
+pub(crate) fn serve(req: &Request, site: &Site) -> Option<Response<Body>> {
     let raw = req.raw_http_path();
     let path = if raw.is_empty() { req.uri().path() } else { raw };
     if path != "/console" && !path.starts_with("/console/") {
@@ -73,6 +88,7 @@ pub(crate) fn serve(req: &Request) -> Option<Response<Body>> {
     }
     let method = req.method().as_str();
     let (status, content_type, body) = match (method, lookup(path)) {
+        ("GET" | "HEAD", _) if path == "/console/config.json" => (200, "application/json", site.config_json.clone()),
         ("GET" | "HEAD", Some(f)) => (200, f.content_type, f.text.to_string()),
         ("GET" | "HEAD", None) => (
             404,
@@ -94,7 +110,7 @@ pub(crate) fn serve(req: &Request) -> Option<Response<Body>> {
         Response::builder()
             .status(status)
             .header("content-type", content_type)
-            .header("content-security-policy", CONTENT_SECURITY_POLICY)
+            .header("content-security-policy", site.csp.as_str())
             .header("x-content-type-options", "nosniff")
             .header("referrer-policy", "no-referrer")
             .header("x-frame-options", "DENY")
@@ -108,14 +124,19 @@ pub(crate) fn serve(req: &Request) -> Option<Response<Body>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign_in::CONTENT_SECURITY_POLICY;
 
     fn get(method: &str, path: &str) -> Option<Response<Body>> {
+        get_from(&Site::new(&SignIn::Token), method, path)
+    }
+
+    fn get_from(site: &Site, method: &str, path: &str) -> Option<Response<Body>> {
         let req = lambda_http::http::Request::builder()
             .method(method)
             .uri(format!("http://localhost{path}"))
             .body(Body::Empty)
             .unwrap();
-        serve(&Request::from(req))
+        serve(&Request::from(req), site)
     }
 
     fn text(resp: &Response<Body>) -> &str {
@@ -138,6 +159,33 @@ mod tests {
         }
         let js = get("GET", "/console/app.js").unwrap();
         assert_eq!(js.headers()["content-type"], JS);
+    }
+
+    #[test]
+    fn the_console_learns_how_to_sign_in_from_its_config_and_its_policy_allows_only_that_provider() {
+        let token = get("GET", "/console/config.json").unwrap();
+        assert_eq!(token.status(), 200);
+        assert_eq!(text(&token), r#"{"sign_in":"token"}"#);
+        assert_eq!(token.headers()["content-security-policy"], CONTENT_SECURITY_POLICY);
+        let oidc = SignIn::from_source(&|n: &str| match n {
+            "CONSOLE_OIDC_CLIENT_ID" => Some("console".to_string()),
+            "CONSOLE_OIDC_ISSUER" => Some("https://idp.example.com/tenant".to_string()),
+            _ => None,
+        })
+        .unwrap();
+        let site = Site::new(&oidc);
+        for path in ["/console", "/console/callback", "/console/config.json"] {
+            let resp = get_from(&site, "GET", path).unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("connect-src 'self' https://idp.example.com;"), "{csp}");
+        }
+        let config: serde_json::Value =
+            serde_json::from_str(text(&get_from(&site, "GET", "/console/config.json").unwrap())).unwrap();
+        assert_eq!(config["sign_in"], "oidc");
+        assert_eq!(config["issuer"], "https://idp.example.com/tenant");
+        // The callback is the page itself.
+        assert!(text(&get_from(&site, "GET", "/console/callback").unwrap()).contains("<title>optcast console</title>"));
     }
 
     #[test]

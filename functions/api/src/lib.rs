@@ -29,11 +29,12 @@ mod outcomes;
 mod preview;
 mod quarantine;
 mod settings;
+mod sign_in;
 mod subjects;
 use auth::{find, Found};
 pub use auth::{AdminAuth, Op, Route, ROUTES};
-pub use console::CONTENT_SECURITY_POLICY;
 pub use settings::ApiConfig;
+pub use sign_in::{SignIn, CONTENT_SECURITY_POLICY};
 
 /// The OpenAPI 3.1 document of this API, served at `GET /v1/openapi.json`.
 /// Written by hand (the responses are built as JSON values, not typed
@@ -110,6 +111,8 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
 
 pub struct Api {
     auth: AdminAuth,
+    /// The console's config document and policy (`/console`).
+    console: console::Site,
     broadcasts: BroadcastStore,
     leads: Store,
     keys: KeyRing,
@@ -169,6 +172,7 @@ impl Api {
         let s3 = aws_sdk_s3::Client::new(aws);
         Ok(Self {
             auth: cfg.auth,
+            console: console::Site::new(&cfg.console_sign_in),
             eraser: Eraser::new(
                 leads.clone(),
                 cfg.send_tables.deliveries.clone(),
@@ -202,7 +206,7 @@ impl Api {
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         // The console's static files: public, no token (console.rs).
-        if let Some(resp) = console::serve(&req) {
+        if let Some(resp) = console::serve(&req, &self.console) {
             return resp;
         }
         match self.route(&req).await {

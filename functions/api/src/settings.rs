@@ -5,6 +5,7 @@ use optcast_shared::retention;
 use optcast_shared::store::{SendTables, Tables};
 
 use crate::auth::{auth_from_source, AdminAuth};
+use crate::sign_in::SignIn;
 
 /// S3's smallest multipart part (bytes; only the last part may be smaller).
 const S3_MIN_PART_BYTES: u32 = 5 * 1024 * 1024;
@@ -17,6 +18,10 @@ pub struct ApiConfig {
     /// Who may call: `OPTCAST_ADMIN_TOKEN`, `OPTCAST_API_TOKENS` /
     /// `OPTCAST_API_TOKENS_FILE`, or `ADMIN_AUTH` and `PAGES_CLAIM`.
     pub auth: AdminAuth,
+    /// How the console signs people in: `CONSOLE_OIDC_CLIENT_ID`,
+    /// `CONSOLE_OIDC_ISSUER`, `CONSOLE_OIDC_SCOPES`,
+    /// `CONSOLE_OIDC_CONNECT_ORIGINS` ([`SignIn::from_source`]).
+    pub console_sign_in: SignIn,
     pub tables: Tables,
     pub send_tables: SendTables,
     /// `PRIVACY_TABLE`: erasure requests and the audit trail.
@@ -52,6 +57,7 @@ impl ApiConfig {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             auth: auth_from_source(src)?,
+            console_sign_in: SignIn::from_source(src)?,
             tables: Tables::from_source(src)?,
             send_tables: SendTables::from_source(src)?,
             privacy_table: config::required(src, "PRIVACY_TABLE")?,

@@ -4,7 +4,9 @@
 pub mod counting_proxy;
 pub mod cpu;
 pub mod fake_graph;
+pub mod fake_oidc;
 pub mod functions;
+pub mod jwt_authorizer;
 pub mod poller;
 pub mod provision;
 pub mod server;
@@ -47,6 +49,12 @@ pub struct StackOptions {
     /// ship them) on stdout (`make dev`); they are recorded in
     /// [`RunningStack::metrics`] either way.
     pub metrics_to_stdout: bool,
+    /// Template parameter values, as `sam deploy --parameter-overrides`
+    /// gives them (e.g. `AdminJwtIssuer`, `AdminJwtAudience`,
+    /// `ConsoleOidcClientId`); the others keep their defaults. With
+    /// `AdminJwtIssuer` set, the stack authorizes the management routes as
+    /// API Gateway's JWT authorizer does (`jwt_authorizer`).
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 impl StackOptions {
@@ -63,6 +71,7 @@ impl StackOptions {
             function_aws: Default::default(),
             clock: Default::default(),
             metrics_to_stdout: true,
+            parameters: Default::default(),
         }
     }
 }
@@ -109,7 +118,13 @@ impl RunningStack {
 
 /// Provisions the template's resources, then serves its functions.
 pub async fn start(opts: &StackOptions, aws: &aws_config::SdkConfig) -> anyhow::Result<RunningStack> {
-    let template = Template::load(&opts.template)?;
+    let mut template = Template::load(&opts.template)?;
+    for (name, value) in &opts.parameters {
+        let Some(p) = template.parameters.get_mut(name).and_then(|p| p.as_object_mut()) else {
+            anyhow::bail!("template.yaml has no parameter {name}");
+        };
+        p.insert("Default".into(), value.clone().into());
+    }
     let provisioned = Provisioner::new(&template, &opts.prefix, aws).run().await?;
     serve(provisioned, opts, aws, true).await
 }
@@ -131,6 +146,13 @@ pub async fn serve(
     let listener = server::bind(opts.addr).await?;
     let addr = listener.local_addr()?;
     let mut overrides = opts.overrides.clone();
+    // Behind a JWT authorizer the API reads the JWT's claims, as in AWS;
+    // bearer tokens of its own would take precedence (auth.rs), so none.
+    if !provisioned.authorizers.is_empty() {
+        for name in ["OPTCAST_ADMIN_TOKEN", "OPTCAST_API_TOKENS", "OPTCAST_API_TOKENS_FILE"] {
+            overrides.remove(name);
+        }
+    }
     overrides
         .entry("GRAPH_API_URL".into())
         .or_insert_with(|| format!("http://{addr}/fake-graph/v23.0"));
@@ -210,6 +232,12 @@ pub async fn serve(
         }
     }
     let router = Arc::new(server::Router {
+        authorizers: provisioned
+            .authorizers
+            .iter()
+            .map(|(name, cfg)| (name.clone(), Arc::new(jwt_authorizer::JwtAuthorizer::new(cfg.clone()))))
+            .collect(),
+        clock: opts.clock.clone(),
         routes: provisioned.routes.clone(),
         functions,
         graph: graph.clone(),

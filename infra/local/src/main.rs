@@ -29,10 +29,29 @@ async fn main() -> anyhow::Result<()> {
             opts.overrides.insert(name.to_string(), v);
         }
     }
+    // `OPTCAST_SIGN_IN=oidc`: sign in as in AWS, through a fake identity
+    // provider, behind the emulated JWT authorizer (the admin token is off).
+    let idp = if std::env::var("OPTCAST_SIGN_IN").as_deref() == Ok("oidc") {
+        let idp = optcast_local::fake_oidc::FakeOidc::start(opts.clock.clone()).await?;
+        for (name, value) in [
+            ("AdminJwtIssuer", idp.issuer()),
+            ("AdminJwtAudience", "optcast-console"),
+            ("ConsoleOidcClientId", "optcast-console"),
+        ] {
+            opts.parameters.insert(name.into(), value.into());
+        }
+        Some(idp)
+    } else {
+        None
+    };
     let aws = optcast_shared::config::aws().await;
     let stack = start(&opts, &aws)
         .await
         .context("starting the local stack (is the emulator running? see `make dev`)")?;
+    if let Some(idp) = &idp {
+        idp.register_client("optcast-console", &[&stack.url("/console/callback")]);
+        eprintln!("  console sign-in: OIDC through the fake provider at {}", idp.issuer());
+    }
     for (logical, p) in &stack.provisioned.resources {
         eprintln!("  {logical:<24} {}", p.reference);
     }

@@ -28,6 +28,10 @@ pub struct HttpRoute {
     pub method: String,
     pub path: String,
     pub function: String,
+    /// The route's `Auth.Authorizer` (a JWT authorizer of the HttpApi).
+    pub authorizer: Option<String>,
+    /// The route's `Auth.AuthorizationScopes`: the token needs one of them.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +65,8 @@ pub struct Provisioned {
     pub functions: BTreeMap<String, FunctionSpec>,
     pub routes: Vec<HttpRoute>,
     pub queue_sources: Vec<QueueSource>,
+    /// The HttpApi's JWT authorizers whose issuer is set (`jwt_authorizer`).
+    pub authorizers: BTreeMap<String, crate::jwt_authorizer::JwtConfig>,
 }
 
 impl Provisioned {
@@ -136,6 +142,7 @@ impl Provisioner<'_> {
             out.resources.insert(name.clone(), p);
         }
         self.functions(&mut out)?;
+        out.authorizers = crate::jwt_authorizer::from_template(self.template, &out);
         Ok(out)
     }
 
@@ -437,6 +444,13 @@ impl Provisioner<'_> {
                         method: str_of(&p["Method"]).to_ascii_uppercase(),
                         path: str_of(&p["Path"]),
                         function: name.clone(),
+                        authorizer: p["Auth"]["Authorizer"].as_str().map(str::to_string),
+                        scopes: p["Auth"]["AuthorizationScopes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect(),
                     }),
                     Some("SQS") => {
                         let queue_arn = resolve(&p["Queue"], out, self.template)

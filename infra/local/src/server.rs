@@ -21,6 +21,10 @@ use crate::provision::HttpRoute;
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct Router {
+    /// The template's JWT authorizers with an issuer set (none by default).
+    pub authorizers: BTreeMap<String, Arc<crate::jwt_authorizer::JwtAuthorizer>>,
+    /// "Now" for token expiry (a test moves it).
+    pub clock: optcast_shared::clock::Clock,
     pub routes: Vec<HttpRoute>,
     pub functions: BTreeMap<String, Function>,
     pub graph: crate::fake_graph::FakeGraph,
@@ -121,9 +125,29 @@ impl Router {
             let Ok(request) = builder.body(body) else {
                 return error(400, "bad_request", "unparseable request");
             };
-            let request = request
+            let mut request = request
                 .with_query_string_parameters(query)
                 .with_raw_http_path(path.clone());
+            // API Gateway's JWT authorizer runs before the function.
+            if let Some(authorizer) = route.authorizer.as_ref().and_then(|a| self.authorizers.get(a)) {
+                let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+                let now_ms = self.clock.now_ms();
+                match authorizer.check(header, &route.scopes, now_ms / 1000).await {
+                    Ok(ok) => {
+                        if let Some(ctx) = ok.request_context(&method, &route.path, &path, now_ms) {
+                            request = request.with_request_context(ctx);
+                        }
+                    }
+                    Err(refusal) => {
+                        let (status, www_authenticate, body) = refusal.response_parts();
+                        let mut resp = plain(status, body);
+                        if let Ok(v) = http::HeaderValue::try_from(www_authenticate) {
+                            resp.headers_mut().insert("www-authenticate", v);
+                        }
+                        return resp;
+                    }
+                }
+            }
             return match function.call_http(request).await {
                 Some(resp) => to_hyper(resp),
                 None => error(502, "not_http", "function is not an HTTP function"),

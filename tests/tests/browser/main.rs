@@ -5,6 +5,7 @@
 //! to `target/browser-artifacts/`.
 
 mod driver;
+mod oidc;
 
 use driver::Browser;
 use optcast_tests::*;

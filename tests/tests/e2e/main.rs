@@ -8,6 +8,7 @@ mod erased_in_flight;
 mod fixtures;
 mod ids;
 mod ingest;
+mod jwt_authorizer;
 mod local_stack;
 mod metrics;
 mod openapi;
