@@ -12,7 +12,7 @@
 //! - `tx`: one inbound event committed in one transaction (so it is applied
 //!   completely once or not at all), and the conflict-retrying transaction
 //!   of the sending side;
-//! - `pages`: registered and seen pages;
+//! - `pages`: registered and seen pages, one read or listed;
 //! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records);
@@ -67,6 +67,7 @@ pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
 pub use outcomes::Completion;
+pub use pages::PageList;
 pub use privacy::{AuditTrail, Requests};
 pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};

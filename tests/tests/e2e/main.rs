@@ -13,6 +13,7 @@ mod openapi;
 mod opt_outs;
 mod outcomes;
 mod outcomes_control;
+mod pages;
 mod parked_erasure;
 mod preview;
 mod privacy;
