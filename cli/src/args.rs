@@ -45,7 +45,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Connect a Page: its access token, retention, region, protection.
+    /// The Pages you may see; connect one or change its settings.
     #[command(subcommand)]
     Page(PageCmd),
     /// Create, preview, list, control and watch broadcasts.
@@ -79,12 +79,29 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum PageCmd {
-    /// Register or update a Page (PUT /v1/pages/<page>).
+    /// The Pages your token may see: retention, region, protection, whether
+    /// a token is set (never the token).
+    List {
+        /// Page size, 1-100.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The `next` cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One Page's settings (the page given, else --page).
+    Show {
+        #[arg(value_name = "PAGE_ID")]
+        page_id: Option<String>,
+    },
+    /// Connect a Page, or change its settings (PUT /v1/pages/<page>): what
+    /// you leave out keeps its stored value.
     #[command(alias = "put")]
     Connect {
         /// The Page access token (stored encrypted; never shown again).
+        /// Needed to connect a Page the first time; later changes may leave it out.
         #[arg(long, env = "OPTCAST_PAGE_TOKEN", hide_env_values = true)]
-        access_token: String,
+        access_token: Option<String>,
         /// Days to keep the Page's data (1-3650).
         #[arg(long)]
         retention_days: Option<u32>,
@@ -175,11 +192,19 @@ pub enum BroadcastCmd {
     /// Why was (or wasn't) this lead messaged?
     Why { id: String, psid: String },
     /// A live progress bar until the broadcast is done, cancelled or paused; then its counts.
+    ///
+    /// On a terminal the bar is drawn on stderr; otherwise (piped, in CI) a
+    /// plain line on stderr each time the progress changes. Exit 0 when
+    /// done, 9 when it ended paused or cancelled, 10 when --timeout ran out.
     Watch {
         id: String,
         /// Poll interval in milliseconds.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
         interval_ms: u64,
+        /// Give up after this long (90s, 5m, 1h30m) with exit code 10 if
+        /// the broadcast has not ended; no limit when absent.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
     },
 }
 
@@ -218,6 +243,11 @@ pub enum TagCmd {
         #[arg(long = "remove", value_name = "PSID")]
         remove: Vec<String>,
     },
+}
+
+/// A duration as people type it (`90s`, `5m`, `1h30m`; humantime's syntax).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration such as 90s, 5m or 1h30m: {e}"))
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -353,6 +383,41 @@ mod tests {
             "200"
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn watch_takes_a_timeout_as_people_write_durations() {
+        let cli = parse(&["broadcast", "watch", "abc", "--timeout", "1m30s"]).unwrap();
+        let Command::Broadcast(BroadcastCmd::Watch { timeout, .. }) = cli.command else {
+            panic!("not watch")
+        };
+        assert_eq!(timeout, Some(std::time::Duration::from_secs(90)));
+        let cli = parse(&["broadcast", "watch", "abc"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Broadcast(BroadcastCmd::Watch { timeout: None, .. })
+        ));
+        for bad in ["90", "soon", "5 parsecs"] {
+            let e = parse(&["broadcast", "watch", "abc", "--timeout", bad]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_show_takes_the_page_or_falls_back_to_the_page_in_force() {
+        let cli = parse(&["page", "show", "1000000000000001"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Page(PageCmd::Show { page_id: Some(ref p) }) if p == "1000000000000001"
+        ));
+        let cli = parse(&["page", "show", "--page", "7"]).unwrap();
+        assert!(matches!(cli.command, Command::Page(PageCmd::Show { page_id: None })));
+        assert!(parse(&["page", "list", "--limit", "10"]).is_ok());
+    }
+
+    #[test]
+    fn a_page_change_may_leave_the_token_out() {
+        assert!(parse(&["page", "connect", "--region", "EU"]).is_ok());
     }
 
     #[test]
