@@ -5,6 +5,7 @@
 //! to `target/browser-artifacts/`.
 
 mod driver;
+mod pages;
 
 use driver::Browser;
 use optcast_tests::*;
@@ -14,7 +15,7 @@ const PAGE: &str = "1000000000000901";
 const LEAD_PAGE: &str = "1000000000000902";
 
 /// Signs in with `token` by typing it and pressing Enter.
-async fn sign_in(browser: &Browser, token: &str) {
+pub(crate) async fn sign_in(browser: &Browser, token: &str) {
     browser.goto("/console").await;
     browser.fill("#sign-in input[name=token]", token).await;
     browser.enter("#sign-in input[name=token]").await;
@@ -60,8 +61,14 @@ async fn a_marketer_connects_a_page_checks_the_audience_schedules_pauses_resumes
     browser.fill("#connect-page input[name=retention_days]", "365").await;
     browser.fill("#connect-page input[name=region]", "us").await;
     browser.click("#connect-page button[type=submit]").await;
-    browser.wait(&format!("#page-list tr[data-page='{PAGE}']")).await;
-    assert!(browser.text("#page-list").await.contains("365 days"));
+    // The page was listed before (its leads wrote in: "not connected");
+    // once connected, its row shows the settings.
+    browser
+        .wait_xpath(&format!("//tr[@data-page='{PAGE}']/td[.='365 days']"))
+        .await;
+    browser
+        .wait_xpath(&format!("//tr[@data-page='{PAGE}']/td[@data-token='set']"))
+        .await;
     browser.shot("02-pages").await;
 
     // Compose, scheduled a few minutes ahead; the dry run before the confirm.

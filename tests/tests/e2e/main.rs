@@ -4,6 +4,7 @@
 mod audience;
 mod broadcasts;
 mod control;
+mod export_link;
 mod fixtures;
 mod ids;
 mod ingest;
