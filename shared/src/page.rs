@@ -53,17 +53,6 @@ pub enum Field<T> {
     Set(T),
 }
 
-impl<T> Field<T> {
-    /// The value after the change, from what was `stored`.
-    pub fn apply(self, stored: Option<T>) -> Option<T> {
-        match self {
-            Field::Keep => stored,
-            Field::Clear => None,
-            Field::Set(v) => Some(v),
-        }
-    }
-}
-
 impl<T> From<Option<Option<T>>> for Field<T> {
     /// serde's reading of an optional, nullable field (absent: `None`,
     /// `null`: `Some(None)`).
@@ -88,41 +77,13 @@ pub struct PageChange<'a> {
     pub protection: Field<crate::outcomes::Protection>,
 }
 
-/// A page's settings after a [`PageChange`].
+/// A page's settings after a [`PageChange`] (retention in days; `None`
+/// region: none; `None` protection: the defaults).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageSettings {
     pub retention_days: u32,
     pub region: Option<String>,
     pub protection: Option<crate::outcomes::Protection>,
-}
-
-impl PageChange<'_> {
-    /// The settings after this change to the `stored` page (`None`: a page
-    /// being connected, which starts from the defaults): what the request
-    /// left out stays as stored.
-    pub fn apply(&self, stored: Option<&Page>, default_retention_days: u32) -> PageSettings {
-        PageSettings {
-            retention_days: self
-                .retention_days
-                .apply(stored.map(|p| p.retention_days))
-                .unwrap_or(default_retention_days),
-            region: self
-                .region
-                .map(str::to_string)
-                .apply(stored.and_then(|p| p.region.clone())),
-            protection: self.protection.apply(stored.and_then(|p| p.protection)),
-        }
-    }
-}
-
-impl<T> Field<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Field<U> {
-        match self {
-            Field::Keep => Field::Keep,
-            Field::Clear => Field::Clear,
-            Field::Set(v) => Field::Set(f(v)),
-        }
-    }
 }
 
 /// A page as listed (`GET /v1/pages`): what is stored about it that is safe
@@ -150,70 +111,12 @@ pub struct PageSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcomes::Protection;
-
-    fn stored() -> Page {
-        Page {
-            page_id: PageId::parse("1").unwrap(),
-            sealed_token: vec![1],
-            data_key: vec![2],
-            retention_days: 365,
-            region: Some("EU".into()),
-            protection: Some(Protection::new(0.05, 10).unwrap()),
-            updated_at_ms: 1,
-        }
-    }
 
     #[test]
-    fn a_change_that_leaves_a_field_out_keeps_what_is_stored() {
-        let only_protection = PageChange {
-            protection: Field::Set(Protection::new(0.02, 200).unwrap()),
-            ..PageChange::default()
-        };
-        let after = only_protection.apply(Some(&stored()), 730);
-        assert_eq!(after.retention_days, 365);
-        assert_eq!(after.region.as_deref(), Some("EU"));
-        assert_eq!(after.protection, Some(Protection::new(0.02, 200).unwrap()));
-        assert_eq!(
-            PageChange::default().apply(Some(&stored()), 730),
-            PageSettings {
-                retention_days: 365,
-                region: Some("EU".into()),
-                protection: stored().protection
-            }
-        );
-    }
-
-    #[test]
-    fn a_null_field_goes_back_to_its_default() {
-        let clear = PageChange {
-            retention_days: Field::Clear,
-            region: Field::Clear,
-            protection: Field::Clear,
-        };
-        assert_eq!(
-            clear.apply(Some(&stored()), 730),
-            PageSettings {
-                retention_days: 730,
-                region: None,
-                protection: None
-            }
-        );
-    }
-
-    #[test]
-    fn a_new_page_starts_from_the_defaults_and_takes_what_is_set() {
-        let change = PageChange {
-            region: Field::Set("UK"),
-            ..PageChange::default()
-        };
-        assert_eq!(
-            change.apply(None, 730),
-            PageSettings {
-                retention_days: 730,
-                region: Some("UK".into()),
-                protection: None
-            }
-        );
+    fn a_field_left_out_is_kept_null_is_cleared_and_a_value_is_set() {
+        let absent: Field<u32> = None.into();
+        let null: Field<u32> = Some(None).into();
+        let value: Field<u32> = Some(Some(90)).into();
+        assert_eq!((absent, null, value), (Field::Keep, Field::Clear, Field::Set(90)));
     }
 }

@@ -9,8 +9,9 @@ use optcast_shared::crypto;
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::PageId;
 use optcast_shared::outcomes::Protection;
-use optcast_shared::page::{Field, Page, PageChange, PageSummary};
+use optcast_shared::page::{Field, PageChange, PageSummary};
 use optcast_shared::retention::RETENTION_DAYS_BOUNDS;
+use optcast_shared::store::SealedToken;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
@@ -120,44 +121,35 @@ impl Api {
             },
             protection: protection.into(),
         };
-        let stored = self.broadcasts.page(&page_id).await?;
-        let settings = change.apply(stored.as_ref(), self.default_retention_days);
         // Every change of a page is audited (its token, or what its
         // retention deletes) before it is written.
-        let (sealed_token, data_key) = match (req.access_token, stored) {
-            (Some(token), _) => {
-                self.audit(caller, audit::Action::PageToken, &page_id, None).await?;
+        self.audit(caller, audit::Action::PageToken, &page_id, None).await?;
+        let token = match req.access_token {
+            Some(token) => {
                 let key = self.keys.generate(&crypto::page_key_context(&page_id)).await?;
-                let sealed = crypto::seal(&key, &crypto::page_token_aad(&page_id), token.as_bytes());
-                (sealed, key.wrapped.clone())
+                Some(SealedToken {
+                    sealed: crypto::seal(&key, &crypto::page_token_aad(&page_id), token.as_bytes()),
+                    data_key: key.wrapped.clone(),
+                })
             }
-            (None, Some(stored)) => {
-                self.audit(caller, audit::Action::PageToken, &page_id, None).await?;
-                (stored.sealed_token, stored.data_key)
-            }
-            (None, None) => {
-                return Err(bad(
+            None => None,
+        };
+        let settings = self
+            .broadcasts
+            .change_page(&page_id, token.as_ref(), &change, self.default_retention_days, now_ms())
+            .await?
+            .ok_or_else(|| {
+                bad(
                     "missing_access_token",
                     "connect the page with its access_token first; later changes may leave it out",
-                ))
-            }
-        };
-        let page = Page {
-            page_id: page_id.clone(),
-            sealed_token,
-            data_key,
-            retention_days: settings.retention_days,
-            region: settings.region,
-            protection: settings.protection,
-            updated_at_ms: now_ms(),
-        };
-        self.broadcasts.put_page(&page).await?;
-        tracing::info!(page = %page_id, retention_days = page.retention_days, "page registered");
+                )
+            })?;
+        tracing::info!(page = %page_id, retention_days = settings.retention_days, "page registered");
         // The token is never returned.
         Ok((
             200,
-            json!({"page_id": page_id.as_str(), "retention_days": page.retention_days, "region": page.region,
-                "protection": protection_json(&page.protection.unwrap_or_default())}),
+            json!({"page_id": page_id.as_str(), "retention_days": settings.retention_days, "region": settings.region,
+                "protection": protection_json(&settings.protection.unwrap_or_default())}),
         ))
     }
 

@@ -67,7 +67,7 @@ pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
 pub use outcomes::Completion;
-pub use pages::PageList;
+pub use pages::{PageList, SealedToken};
 pub use privacy::{AuditTrail, Requests};
 pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};

@@ -167,12 +167,20 @@ async fn pages_are_listed_a_page_at_a_time_with_the_cursor_each_answer_hands_out
     assert_eq!(unique, registered.iter().cloned().collect(), "{seen:?}");
     assert!(calls >= 3, "five pages two at a time: {calls} calls");
 
-    let (status, err) = app.api(Method::GET, "/v1/pages?cursor=bm90IGEgY3Vyc29y", None).await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (400, Some("invalid_cursor")),
-        "{err}"
-    );
+    // Not a cursor; another listing's cursor ({"pk":"BCAST#1"}); a key with
+    // more than a page's ({"pk":"PAGE#1","sk":"x"}).
+    for bad in [
+        "bm90IGEgY3Vyc29y",
+        "eyJwayI6IkJDQVNUIzEifQ",
+        "eyJwayI6IlBBR0UjMSIsInNrIjoieCJ9",
+    ] {
+        let (status, err) = app.api(Method::GET, &format!("/v1/pages?cursor={bad}"), None).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("invalid_cursor")),
+            "{bad}: {err}"
+        );
+    }
     let (status, err) = app.api(Method::GET, "/v1/pages?limit=0", None).await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
