@@ -78,15 +78,22 @@ async fn a_marketer_connects_a_page_checks_the_audience_schedules_pauses_resumes
         .await;
     browser.click("#when-later").await;
     let send_at = local_minute(optcast_shared::http::now_ms() + 5 * 60_000);
+    // The field is the en-US one: a 12-hour clock with AM/PM (typing "20"
+    // as the hour left it 02 and the field invalid after 20:00 UTC).
+    let hour12 = match send_at.hour() % 12 {
+        0 => 12,
+        h => h,
+    };
+    let meridiem = if send_at.hour() < 12 { "A" } else { "P" };
     browser
         .fill(
             "#send-at",
             &format!(
-                "{:02}{:02}{}\t{:02}{:02}",
+                "{:02}{:02}{}\t{:02}{:02}{meridiem}",
                 u8::from(send_at.month()),
                 send_at.day(),
                 send_at.year(),
-                send_at.hour(),
+                hour12,
                 send_at.minute()
             ),
         )
