@@ -14,11 +14,15 @@ use serde_json::json;
 const PAGE: &str = "1000000000000901";
 const LEAD_PAGE: &str = "1000000000000902";
 
-/// Signs in with `token` by typing it and pressing Enter.
+/// Signs in with `token` by typing it and pressing Enter, and waits until
+/// the console shows it is signed in.
 pub(crate) async fn sign_in(browser: &Browser, token: &str) {
     browser.goto("/console").await;
     browser.fill("#sign-in input[name=token]", token).await;
     browser.enter("#sign-in input[name=token]").await;
+    // Signed in once the navigation shows: its links exist (hidden) before,
+    // and a click on one then is "not interactable".
+    browser.wait("#nav:not([hidden]) a").await;
 }
 
 /// A broadcast's id from the console's address (`#/broadcasts/<id>`).
