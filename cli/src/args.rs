@@ -45,7 +45,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Connect a Page: its access token, retention, region, protection.
+    /// The Pages you may see; connect one or change its settings.
     #[command(subcommand)]
     Page(PageCmd),
     /// Create, preview, list, control and watch broadcasts.
@@ -79,12 +79,29 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum PageCmd {
-    /// Register or update a Page (PUT /v1/pages/<page>).
+    /// The Pages your token may see: retention, region, protection, whether
+    /// a token is set (never the token).
+    List {
+        /// Page size, 1-100.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The `next` cursor of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One Page's settings (the page given, else --page).
+    Show {
+        #[arg(value_name = "PAGE_ID")]
+        page_id: Option<String>,
+    },
+    /// Connect a Page, or change its settings (PUT /v1/pages/<page>): what
+    /// you leave out keeps its stored value.
     #[command(alias = "put")]
     Connect {
         /// The Page access token (stored encrypted; never shown again).
+        /// Needed to connect a Page the first time; later changes may leave it out.
         #[arg(long, env = "OPTCAST_PAGE_TOKEN", hide_env_values = true)]
-        access_token: String,
+        access_token: Option<String>,
         /// Days to keep the Page's data (1-3650).
         #[arg(long)]
         retention_days: Option<u32>,
@@ -175,11 +192,19 @@ pub enum BroadcastCmd {
     /// Why was (or wasn't) this lead messaged?
     Why { id: String, psid: String },
     /// A live progress bar until the broadcast is done, cancelled or paused; then its counts.
+    ///
+    /// On a terminal the bar is drawn on stderr; otherwise (piped, in CI) a
+    /// plain line on stderr each time the progress changes. Exit 0 when
+    /// done, 9 when it ended paused or cancelled, 10 when --timeout ran out.
     Watch {
         id: String,
         /// Poll interval in milliseconds.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
         interval_ms: u64,
+        /// Give up after this long (90s, 5m, 1h30m) with exit code 10 if
+        /// the broadcast has not ended; no limit when absent.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
     },
 }
 
@@ -220,6 +245,11 @@ pub enum TagCmd {
     },
 }
 
+/// A duration as people type it (`90s`, `5m`, `1h30m`; humantime's syntax).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration such as 90s, 5m or 1h30m: {e}"))
+}
+
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((t, p)) if !t.is_empty() && !p.is_empty() => Ok((t.to_string(), p.to_string())),
@@ -252,114 +282,5 @@ impl Status {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("optcast").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn the_command_line_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn create_takes_text_tags_quick_replies_and_a_schedule() {
-        let cli = parse(&[
-            "broadcast",
-            "create",
-            "--page",
-            "1",
-            "--text",
-            "Spring sale!",
-            "--tag",
-            "spring",
-            "--tag",
-            "vip",
-            "--quick-reply",
-            "Shop=SHOP",
-            "--send-at",
-            "2027-06-01T09:00:00Z",
-        ])
-        .unwrap();
-        assert_eq!(cli.page.as_deref(), Some("1"));
-        let Command::Broadcast(BroadcastCmd::Create(b)) = cli.command else {
-            panic!("not create")
-        };
-        assert_eq!(b.text.as_deref(), Some("Spring sale!"));
-        assert_eq!(b.tags, ["spring", "vip"]);
-        assert_eq!(b.quick_replies, [("Shop".to_string(), "SHOP".to_string())]);
-        assert_eq!(b.send_at.as_deref(), Some("2027-06-01T09:00:00Z"));
-    }
-
-    #[test]
-    fn create_needs_a_message_and_refuses_two() {
-        assert!(parse(&["broadcast", "create"]).is_err());
-        let both = parse(&["broadcast", "create", "--text", "x", "--message-file", "m.json"]);
-        assert_eq!(both.unwrap_err().kind(), clap::error::ErrorKind::ArgumentConflict);
-    }
-
-    #[test]
-    fn a_quick_reply_without_a_payload_is_refused() {
-        let e = parse(&["broadcast", "create", "--text", "x", "--quick-reply", "Shop"]).unwrap_err();
-        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
-    }
-
-    #[test]
-    fn global_flags_may_follow_the_subcommand() {
-        let cli = parse(&["broadcast", "show", "abc", "--json", "--endpoint", "http://x:1"]).unwrap();
-        assert!(cli.json);
-        assert_eq!(cli.endpoint.as_deref(), Some("http://x:1"));
-    }
-
-    #[test]
-    fn list_filters_by_known_states_only() {
-        let cli = parse(&["broadcast", "list", "--state", "paused"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Broadcast(BroadcastCmd::List {
-                state: Some(State::Paused),
-                ..
-            })
-        ));
-        assert!(parse(&["broadcast", "list", "--state", "stuck"]).is_err());
-    }
-
-    #[test]
-    fn a_test_send_names_one_to_ten_psids() {
-        assert!(parse(&["broadcast", "test", "abc"]).is_err());
-        let eleven: Vec<String> = (0..11).map(|i| format!("{}", 2000 + i)).collect();
-        let mut args = vec!["broadcast", "test", "abc"];
-        args.extend(eleven.iter().map(String::as_str));
-        assert!(parse(&args).is_err());
-        assert!(parse(&args[..13]).is_ok());
-    }
-
-    #[test]
-    fn protection_needs_both_thresholds() {
-        let one = parse(&["page", "connect", "--access-token", "t", "--max-negative-rate", "0.02"]);
-        assert_eq!(one.unwrap_err().kind(), clap::error::ErrorKind::MissingRequiredArgument);
-        assert!(parse(&[
-            "page",
-            "put",
-            "--access-token",
-            "t",
-            "--max-negative-rate",
-            "0.02",
-            "--min-sends",
-            "200"
-        ])
-        .is_ok());
-    }
-
-    #[test]
-    fn the_help_documents_exit_codes_and_settings() {
-        let help = Cli::command().render_long_help().to_string();
-        assert!(help.contains("Exit codes:"), "{help}");
-        assert!(help.contains("OPTCAST_ADMIN_TOKEN"), "{help}");
-        assert!(help.contains("config.toml"), "{help}");
-    }
-}
+#[path = "args_tests.rs"]
+mod tests;

@@ -43,6 +43,19 @@ pub async fn run(api: &Api, page: Option<&str>, command: Command, out: &Out) -> 
         })
     };
     match command {
+        Command::Page(PageCmd::List { limit, cursor }) => {
+            let q = [("limit", limit.map(|l| l.to_string())), ("cursor", cursor)];
+            let v = api.call(Method::GET, &["v1", "pages"], &q, None).await?;
+            out.show(&v, render::page_list);
+        }
+        Command::Page(PageCmd::Show { page_id }) => {
+            let id = match &page_id {
+                Some(p) => p.as_str(),
+                None => need_page()?,
+            };
+            let v = api.call(Method::GET, &["v1", "pages", id], &[], None).await?;
+            out.show(&v, render::page_details);
+        }
         Command::Page(PageCmd::Connect {
             access_token,
             retention_days,
@@ -50,7 +63,10 @@ pub async fn run(api: &Api, page: Option<&str>, command: Command, out: &Out) -> 
             max_negative_rate,
             min_sends,
         }) => {
-            let mut body = json!({ "access_token": access_token });
+            let mut body = json!({});
+            if let Some(t) = access_token {
+                body["access_token"] = t.into();
+            }
             if let Some(d) = retention_days {
                 body["retention_days"] = d.into();
             }
@@ -184,9 +200,15 @@ async fn broadcast<'p>(
                 .await?;
             out.show(&v, render::recipient);
         }
-        BroadcastCmd::Watch { id, interval_ms } => {
-            let last = watch::broadcast(api, &id, interval_ms, !out.json).await?;
-            out.show(&last, |v| {
+        BroadcastCmd::Watch {
+            id,
+            interval_ms,
+            timeout,
+        } => {
+            let progress = watch::Progress::for_stderr(out.json);
+            let watched = watch::broadcast(api, &id, interval_ms, timeout, progress).await?;
+            let (watch::Watched::Ended(last) | watch::Watched::TimedOut(last)) = &watched;
+            out.show(last, |v| {
                 format!(
                     "broadcast {}: {}\n{}",
                     v["id"].as_str().unwrap_or("-"),
@@ -194,9 +216,11 @@ async fn broadcast<'p>(
                     render::counts(&v["counts"])
                 )
             });
-            let state = last["state"].as_str().unwrap_or_default();
-            if state != "done" {
-                return Err(CliError::NotDone(state.to_string()));
+            let state = last["state"].as_str().unwrap_or_default().to_string();
+            match (watched, timeout) {
+                (watch::Watched::TimedOut(_), Some(after)) => return Err(CliError::TimedOut { state, after }),
+                _ if state != "done" => return Err(CliError::NotDone(state)),
+                _ => {}
             }
         }
     }

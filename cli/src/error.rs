@@ -30,6 +30,9 @@ pub mod code {
     /// `broadcast watch` ended with the broadcast paused or cancelled
     /// instead of done.
     pub const NOT_DONE: u8 = 9;
+    /// `broadcast watch --timeout`: the time ran out before the broadcast
+    /// ended (it goes on; watch again or look with `broadcast show`).
+    pub const TIMED_OUT: u8 = 10;
 }
 
 /// The exit-code table as `--help` shows it.
@@ -44,7 +47,8 @@ Exit codes:
   6  input rejected (400, 422, other 4xx)
   7  rate limited (429)
   8  server or network error (5xx, no connection, not the API's answer)
-  9  `broadcast watch`: the broadcast ended paused or cancelled, not done";
+  9  `broadcast watch`: the broadcast ended paused or cancelled, not done
+  10 `broadcast watch --timeout`: the time ran out before the broadcast ended";
 
 /// A failed command.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +65,8 @@ pub enum CliError {
     NoToken,
     /// A watched broadcast ended in this state instead of `done`.
     NotDone(String),
+    /// `watch --timeout` ran out with the broadcast in this state.
+    TimedOut { state: String, after: std::time::Duration },
     /// Local failure (writing a file).
     Other(String),
 }
@@ -74,6 +80,7 @@ impl CliError {
             CliError::Usage(_) => code::USAGE,
             CliError::NoToken => code::AUTH,
             CliError::NotDone(_) => code::NOT_DONE,
+            CliError::TimedOut { .. } => code::TIMED_OUT,
             CliError::Other(_) => code::OTHER,
         }
     }
@@ -88,6 +95,7 @@ impl CliError {
             CliError::Usage(_) => "usage",
             CliError::NoToken => "no_token",
             CliError::NotDone(_) => "not_done",
+            CliError::TimedOut { .. } => "timed_out",
             CliError::Other(_) => "other",
         }
     }
@@ -110,6 +118,10 @@ impl CliError {
                 "no API token: pass --token, set OPTCAST_ADMIN_TOKEN, or put `token` in the profile".into()
             }
             CliError::NotDone(state) => format!("the broadcast ended {state}, not done"),
+            CliError::TimedOut { state, after } => format!(
+                "gave up watching after {}: the broadcast is still {state}",
+                humantime::format_duration(*after)
+            ),
         }
     }
 }
@@ -168,6 +180,20 @@ mod tests {
     }
 
     #[test]
+    fn a_watch_that_ran_out_of_time_has_its_own_exit_code_and_says_the_state() {
+        let e = CliError::TimedOut {
+            state: "sending".into(),
+            after: std::time::Duration::from_secs(90),
+        };
+        assert_eq!(e.exit_code(), code::TIMED_OUT);
+        assert_eq!(code::TIMED_OUT, 10);
+        assert_eq!(
+            e.to_string(),
+            "gave up watching after 1m 30s: the broadcast is still sending (timed_out)"
+        );
+    }
+
+    #[test]
     fn an_api_error_reads_as_words_then_its_code() {
         let e = CliError::Api {
             status: 409,
@@ -187,8 +213,8 @@ mod tests {
 
     #[test]
     fn the_help_table_lists_every_code() {
-        for c in 0..=9 {
-            assert!(EXIT_CODES_HELP.contains(&format!("\n  {c}  ")), "{c}");
+        for c in 0..=10 {
+            assert!(EXIT_CODES_HELP.contains(&format!("\n  {c:<2} ")), "{c}");
         }
     }
 }

@@ -44,11 +44,11 @@ async fn run(cli: args::Cli) -> Result<(), CliError> {
 }
 
 /// Prints the failure in words on stderr (and, with `--json`, as the
-/// `{"error":{code,message}}` object on stdout, except after `watch`, which
-/// has printed the broadcast, its state included: one JSON document); its
-/// exit code.
+/// `{"error":{code,message}}` object on stdout, except after `watch` (ended
+/// or timed out), which has printed the broadcast, its state included: one
+/// JSON document); its exit code.
 fn fail(e: &CliError, json: bool) -> ExitCode {
-    if json && !matches!(e, CliError::NotDone(_)) {
+    if json && !matches!(e, CliError::NotDone(_) | CliError::TimedOut { .. }) {
         println!("{}", commands::pretty(&e.to_json()));
     }
     eprintln!("error: {e}");

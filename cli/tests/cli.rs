@@ -2,54 +2,14 @@
 //! the emulator, the fake Graph API): what a script sees on stdout, stderr
 //! and in the exit code.
 
+mod support;
+
 use std::process::Command;
 
 use optcast_tests::*;
-use serde_json::Value;
+use support::{leads, optcast, optcast_with};
 
 const PAGE: &str = "1000000000000901";
-
-/// What one `optcast` run printed and how it ended.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
-/// Runs `optcast args…` against `app` with the admin token, no profile
-/// file and nothing of the caller's environment that could change it.
-async fn optcast(app: &TestApp, args: &[&str]) -> Run {
-    optcast_with(app, ADMIN_TOKEN, args).await
-}
-
-async fn optcast_with(app: &TestApp, token: &str, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_optcast"));
-    cmd.args(args)
-        .env("OPTCAST_ENDPOINT", app.url(""))
-        .env("OPTCAST_ADMIN_TOKEN", token)
-        .env("OPTCAST_CONFIG", "/nonexistent/optcast.toml")
-        .env_remove("OPTCAST_PAGE")
-        .env_remove("OPTCAST_PROFILE");
-    // The stack runs on this test's runtime: wait for the child off it.
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("optcast runs"))
-        .await
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
-    }
-}
-
-fn leads(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}{i:012}")).collect()
-}
 
 #[tokio::test]
 async fn a_broadcast_is_previewed_created_listed_watched_to_done_and_explained_with_the_cli() {

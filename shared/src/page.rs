@@ -39,3 +39,84 @@ impl Page {
             .map_err(|_| crypto::CryptoError::Malformed)
     }
 }
+
+/// One optional field of a partial update: absent keeps what is stored,
+/// `null` clears it (back to the default), a value sets it. A `PUT` that
+/// omits a field must never change it (issue 13, point 6).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Field<T> {
+    /// Absent from the request: keep the stored value.
+    #[default]
+    Keep,
+    /// `null`: clear it (the default applies).
+    Clear,
+    Set(T),
+}
+
+impl<T> From<Option<Option<T>>> for Field<T> {
+    /// serde's reading of an optional, nullable field (absent: `None`,
+    /// `null`: `Some(None)`).
+    fn from(v: Option<Option<T>>) -> Self {
+        match v {
+            None => Field::Keep,
+            Some(None) => Field::Clear,
+            Some(Some(v)) => Field::Set(v),
+        }
+    }
+}
+
+/// The settings `PUT /v1/pages/<page>` changes, each a [`Field`], already
+/// checked (retention within bounds, region two letters, protection valid).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PageChange<'a> {
+    /// Days to keep the page's data; cleared: `default_retention_days`.
+    pub retention_days: Field<u32>,
+    /// Business region (upper case); cleared: none.
+    pub region: Field<&'a str>,
+    /// Protection thresholds; cleared: the defaults.
+    pub protection: Field<crate::outcomes::Protection>,
+}
+
+/// A page's settings after a [`PageChange`] (retention in days; `None`
+/// region: none; `None` protection: the defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageSettings {
+    pub retention_days: u32,
+    pub region: Option<String>,
+    pub protection: Option<crate::outcomes::Protection>,
+}
+
+/// A page as listed (`GET /v1/pages`): what is stored about it that is safe
+/// to show. Never the token or the data key: only whether a token is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageSummary {
+    pub page_id: PageId,
+    /// An access token is stored (the page was connected with
+    /// `PUT /v1/pages/<page>`); false for a page ingest has only seen.
+    pub token_set: bool,
+    /// Days its data is kept; `None` when never set (the default applies).
+    pub retention_days: Option<u32>,
+    pub region: Option<String>,
+    /// Its own protection thresholds; `None`: the defaults.
+    pub protection: Option<crate::outcomes::Protection>,
+    /// When it was first connected (Unix ms; `None` before the first `PUT`,
+    /// or for pages connected before this was recorded).
+    pub connected_at_ms: Option<i64>,
+    /// The last `PUT` (Unix ms).
+    pub updated_at_ms: Option<i64>,
+    /// When ingest first saw data of it (Unix ms).
+    pub first_seen_at_ms: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_left_out_is_kept_null_is_cleared_and_a_value_is_set() {
+        let absent: Field<u32> = None.into();
+        let null: Field<u32> = Some(None).into();
+        let value: Field<u32> = Some(Some(90)).into();
+        assert_eq!((absent, null, value), (Field::Keep, Field::Clear, Field::Set(90)));
+    }
+}

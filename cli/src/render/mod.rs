@@ -6,8 +6,10 @@ use comfy_table::{presets, Table};
 use serde_json::Value;
 
 mod leads;
+mod pages;
 
 pub use leads::{bulk_tag, erasure, subscriber, subscriber_list, tag_result};
+pub use pages::{page_details, page_list};
 
 /// `ms` (Unix milliseconds) as RFC 3339 UTC, `-` when absent.
 pub fn time(ms: &Value) -> String {
@@ -38,7 +40,7 @@ pub(crate) fn tags(v: &Value) -> String {
     }
 }
 
-fn rate(v: &Value) -> String {
+pub(crate) fn rate(v: &Value) -> String {
     v.as_f64().map_or_else(|| "-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 

@@ -108,10 +108,21 @@ function dataRights(page, psid, onErased) {
     onclick: async () => {
       status.replaceChildren();
       try {
-        const doc = await api('GET', withQuery('/v1/export', { page_id: page, psid }));
-        const blob = new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' });
-        const link = h('a', { href: URL.createObjectURL(blob), download: `optcast-export-${page}-${psid}.json`, id: 'export-link' },
-          'Download the export (JSON)');
+        // redirect=false: a large export answers with its S3 link as JSON
+        // instead of a redirect, which fetch would follow to another
+        // origin (refused by the console's connect-src 'self'). The link is
+        // then followed by navigation, which connect-src does not govern.
+        const doc = await api('GET', withQuery('/v1/export', { page_id: page, psid, redirect: 'false' }));
+        const stored = typeof doc?.url === 'string' && Number.isInteger(doc?.expires_in_s) && doc.page_id === undefined;
+        const link = stored
+          ? h('a', { href: doc.url, id: 'export-link', rel: 'noopener noreferrer', 'data-export': 'link' },
+            `Download the export (JSON, ${Math.ceil(doc.bytes / 1024)} KiB; the link works for ${Math.round(doc.expires_in_s / 60)} minutes)`)
+          : h('a', {
+            href: URL.createObjectURL(new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' })),
+            download: `optcast-export-${page}-${psid}.json`,
+            id: 'export-link',
+            'data-export': 'inline',
+          }, 'Download the export (JSON)');
         status.replaceChildren(h('p.ok', {}, 'Everything held on this lead, decrypted: ', link, '.'));
         link.focus();
       } catch (err) {

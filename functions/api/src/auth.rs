@@ -21,6 +21,8 @@ impl From<AccessError> for ApiError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     PutPage,
+    ListPages,
+    GetPage,
     CreateBroadcast,
     PreviewBroadcast,
     ListBroadcasts,
@@ -69,6 +71,10 @@ const fn route(method: &'static str, path: &'static str, scope: Scope, op: Op) -
 /// compares those too).
 pub const ROUTES: &[Route] = &[
     route("PUT", "/v1/pages/{page_id}", Scope::PagesWrite, Op::PutPage),
+    // A page's settings are read by whoever broadcasts from it (the console
+    // and the CLI pick a page to compose for); nothing secret is shown.
+    route("GET", "/v1/pages", Scope::BroadcastsRead, Op::ListPages),
+    route("GET", "/v1/pages/{page_id}", Scope::BroadcastsRead, Op::GetPage),
     route("POST", "/v1/broadcasts", Scope::BroadcastsWrite, Op::CreateBroadcast),
     route("GET", "/v1/broadcasts", Scope::BroadcastsRead, Op::ListBroadcasts),
     route("GET", "/v1/broadcasts/{id}", Scope::BroadcastsRead, Op::GetBroadcast),

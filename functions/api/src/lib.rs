@@ -1,4 +1,4 @@
-//! The management API (`/v1/*`): register pages, preview, create, inspect and cancel
+//! The management API (`/v1/*`): register and list pages, preview, create, inspect and cancel
 //! broadcasts, read a lead's consent state and history, erase and export a
 //! subject, list and replay the ingest quarantine. Every route needs `Authorization: Bearer <token>` and a scope
 //! ([`ROUTES`]); a caller sees only its pages ([`optcast_shared::access`]): another page's data is 404, a missing
@@ -26,6 +26,7 @@ mod control;
 #[cfg(test)]
 mod openapi_tests;
 mod outcomes;
+mod pages;
 mod preview;
 mod quarantine;
 mod settings;
@@ -255,6 +256,8 @@ impl Api {
         let p = |i: usize| params.get(i).copied().unwrap_or_default();
         let json = match route.op {
             Op::PutPage => self.put_page(c, p(0), body(req)?).await,
+            Op::ListPages => self.list_pages(c, req).await,
+            Op::GetPage => self.get_page(c, p(0)).await,
             Op::CreateBroadcast => self.create_broadcast(c, body(req)?).await,
             Op::PreviewBroadcast => self.preview(c, req, body(req)?).await,
             Op::ListBroadcasts => self.list_broadcasts(c, req).await,

@@ -120,6 +120,14 @@ impl Api {
             .map_err(|e| bad("invalid_page_id", e.to_string()))?;
         let psid =
             Psid::parse(params.first("psid").unwrap_or_default()).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        // `redirect=false`: a stored export's link as a 200 JSON answer, not
+        // a 303 (a browser's fetch follows a redirect by itself, to S3's
+        // origin, which the console's connect-src refuses).
+        let redirect = match params.first("redirect") {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(bad("invalid_redirect", "redirect must be true or false")),
+        };
         caller.require_page(&page_id)?;
         let now = now_ms();
         let digest = crypto::subject_digest(&page_id, &psid);
@@ -174,6 +182,9 @@ impl Api {
                     .get_object()
                     .bucket(&self.exports.bucket)
                     .key(&key)
+                    // Followed in a browser, the link downloads a file.
+                    .response_content_disposition("attachment; filename=\"optcast-export.json\"")
+                    .response_content_type("application/json")
                     .presigned(
                         aws_sdk_s3::presigning::PresigningConfig::expires_in(EXPORT_LINK_TTL)
                             .map_err(|e| link_error(&e))?,
@@ -184,9 +195,9 @@ impl Api {
                 tracing::info!(page = %page_id, bytes, "export stored; link handed out");
                 let body = json!({"url": url, "bytes": bytes, "expires_in_s": EXPORT_LINK_TTL.as_secs()});
                 Ok(Reply {
-                    status: 303,
+                    status: if redirect { 303 } else { 200 },
                     body: body.to_string().into_bytes(),
-                    location: Some(url),
+                    location: redirect.then_some(url),
                 })
             }
         }

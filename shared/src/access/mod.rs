@@ -24,7 +24,8 @@ pub enum Scope {
     /// Create, cancel, pause, resume and test-send; replay (the quarantine's
     /// records are a page's).
     BroadcastsWrite,
-    /// Read broadcasts and their counts.
+    /// Read broadcasts and their counts, and the pages' settings (never a
+    /// token) that broadcasting from them needs.
     BroadcastsRead,
     /// Read a lead's consent state and history, list a page's leads; list
     /// the quarantine.

@@ -12,7 +12,8 @@
 //! - `tx`: one inbound event committed in one transaction (so it is applied
 //!   completely once or not at all), and the conflict-retrying transaction
 //!   of the sending side;
-//! - `pages`: registered and seen pages;
+//! - `pages`: registered and seen pages, connected and changed field by
+//!   field; `page_list`: listed and read for the API (never a secret);
 //! - `records`: a subject's records read page by page, typed (export);
 //! - `broadcasts`, `audience`, `deliveries`: sending (definition and lanes,
 //!   the audience index read page by page, per-recipient records: claim,
@@ -52,6 +53,7 @@ pub mod keys;
 mod leads;
 mod messages;
 mod outcomes;
+mod page_list;
 mod pages;
 mod parked;
 mod privacy;
@@ -76,6 +78,8 @@ pub use keys::*;
 pub use leads::{subscriber_from_item, subscriber_to_item};
 pub use messages::{FoundMessage, MessageWrite, StoredMessage};
 pub use outcomes::Completion;
+pub use page_list::PageList;
+pub use pages::SealedToken;
 pub use privacy::{AuditTrail, Requests};
 pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};

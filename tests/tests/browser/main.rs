@@ -6,6 +6,7 @@
 
 mod driver;
 mod oidc;
+mod pages;
 
 use driver::Browser;
 use optcast_tests::*;
@@ -14,11 +15,15 @@ use serde_json::json;
 const PAGE: &str = "1000000000000901";
 const LEAD_PAGE: &str = "1000000000000902";
 
-/// Signs in with `token` by typing it and pressing Enter.
-async fn sign_in(browser: &Browser, token: &str) {
+/// Signs in with `token` by typing it and pressing Enter, and waits until
+/// the console shows it is signed in.
+pub(crate) async fn sign_in(browser: &Browser, token: &str) {
     browser.goto("/console").await;
     browser.fill("#sign-in input[name=token]", token).await;
     browser.enter("#sign-in input[name=token]").await;
+    // Signed in once the navigation shows: its links exist (hidden) before,
+    // and a click on one then is "not interactable".
+    browser.wait("#nav:not([hidden]) a").await;
 }
 
 /// A broadcast's id from the console's address (`#/broadcasts/<id>`).
@@ -61,8 +66,14 @@ async fn a_marketer_connects_a_page_checks_the_audience_schedules_pauses_resumes
     browser.fill("#connect-page input[name=retention_days]", "365").await;
     browser.fill("#connect-page input[name=region]", "us").await;
     browser.click("#connect-page button[type=submit]").await;
-    browser.wait(&format!("#page-list tr[data-page='{PAGE}']")).await;
-    assert!(browser.text("#page-list").await.contains("365 days"));
+    // The page was listed before (its leads wrote in: "not connected");
+    // once connected, its row shows the settings.
+    browser
+        .wait_xpath(&format!("//tr[@data-page='{PAGE}']/td[.='365 days']"))
+        .await;
+    browser
+        .wait_xpath(&format!("//tr[@data-page='{PAGE}']/td[@data-token='set']"))
+        .await;
     browser.shot("02-pages").await;
 
     // Compose, scheduled a few minutes ahead; the dry run before the confirm.
@@ -72,15 +83,22 @@ async fn a_marketer_connects_a_page_checks_the_audience_schedules_pauses_resumes
         .await;
     browser.click("#when-later").await;
     let send_at = local_minute(optcast_shared::http::now_ms() + 5 * 60_000);
+    // The field is the en-US one: a 12-hour clock with AM/PM (typing "20"
+    // as the hour left it 02 and the field invalid after 20:00 UTC).
+    let hour12 = match send_at.hour() % 12 {
+        0 => 12,
+        h => h,
+    };
+    let meridiem = if send_at.hour() < 12 { "A" } else { "P" };
     browser
         .fill(
             "#send-at",
             &format!(
-                "{:02}{:02}{}\t{:02}{:02}",
+                "{:02}{:02}{}\t{:02}{:02}{meridiem}",
                 u8::from(send_at.month()),
                 send_at.day(),
                 send_at.year(),
-                send_at.hour(),
+                hour12,
                 send_at.minute()
             ),
         )

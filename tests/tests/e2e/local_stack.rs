@@ -95,6 +95,17 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
     const PAGE: &str = "1000000000000001";
     const LEAD: &str = "2000000000000001";
     app.register_page(PAGE).await;
+    // The pages listed (Scan) and read (GetItem); a change without the token
+    // (a conditional UpdateItem).
+    assert_eq!(app.api(reqwest::Method::GET, "/v1/pages", None).await.0, 200);
+    let (status, out) = app
+        .api(
+            reqwest::Method::PUT,
+            &format!("/v1/pages/{PAGE}"),
+            Some(serde_json::json!({"region": "EU"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
     app.say(PAGE, LEAD, "m_iam1", "hello there").await;
     // Over the SQS message limit: the webhook parks it in S3, ingest reads it.
     app.say(PAGE, LEAD, "m_iam2", &"x".repeat(300 * 1024)).await;
