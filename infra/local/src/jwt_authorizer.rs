@@ -293,28 +293,15 @@ impl JwtAuthorizer {
             "{}/.well-known/openid-configuration",
             self.config.issuer.trim_end_matches('/')
         );
-        let doc: Value = self
-            .http
-            .get(discovery)
-            .send()
-            .await
-            .ok()?
-            .error_for_status()
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let jwks_uri = doc["jwks_uri"].as_str()?;
-        self.http
-            .get(jwks_uri)
-            .send()
-            .await
-            .ok()?
-            .error_for_status()
-            .ok()?
-            .json()
-            .await
-            .ok()
+        let doc: Value = self.get_json(&discovery).await?;
+        self.get_json(doc["jwks_uri"].as_str()?).await
+    }
+
+    /// `url`'s JSON body, or None when it cannot be fetched or read (the
+    /// authorizer then refuses, as API Gateway does without the issuer's keys).
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Option<T> {
+        let response = self.http.get(url).send().await.ok()?.error_for_status().ok()?;
+        response.json().await.ok()
     }
 }
 
