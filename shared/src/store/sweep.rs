@@ -281,26 +281,22 @@ impl Store {
         page: &PageId,
         psid: &Psid,
     ) -> Result<(), StoreError> {
-        // Eight conditional deletes (conditions rule out a batch), sent
-        // together: an erasure waits for one round trip, not eight.
-        let forget = |category: Category, shard: u32| async move {
-            let out = self
-                .ddb
-                .delete_item()
-                .table_name(privacy_table)
-                .key("pk", s(sweep_checkpoint_pk(category, page, shard)))
-                .condition_expression("#c.pk = :pk OR #c.sk = :sk")
-                .expression_attribute_names("#c", "cursor")
-                .expression_attribute_values(":pk", s(subject_pk(page, psid)))
-                .expression_attribute_values(":sk", s(subscriber_sk(psid)))
-                .send()
-                .await;
-            unless_condition_failed(out)
-        };
-        let deletes = [Category::Messages, Category::Deliveries]
-            .into_iter()
-            .flat_map(|category| (0..AGE_SHARDS).map(move |shard| Box::pin(forget(category, shard))));
-        futures_util::future::try_join_all(deletes).await?;
+        for category in [Category::Messages, Category::Deliveries] {
+            for shard in 0..AGE_SHARDS {
+                let out = self
+                    .ddb
+                    .delete_item()
+                    .table_name(privacy_table)
+                    .key("pk", s(sweep_checkpoint_pk(category, page, shard)))
+                    .condition_expression("#c.pk = :pk OR #c.sk = :sk")
+                    .expression_attribute_names("#c", "cursor")
+                    .expression_attribute_values(":pk", s(subject_pk(page, psid)))
+                    .expression_attribute_values(":sk", s(subscriber_sk(psid)))
+                    .send()
+                    .await;
+                unless_condition_failed(out)?;
+            }
+        }
         Ok(())
     }
 }
