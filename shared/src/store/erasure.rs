@@ -153,7 +153,7 @@ impl Store {
         Ok(DeletedRecords {
             messages: self.delete_partition(&self.tables.messages, None, "pk", &pk).await?,
             consent_records: self.delete_partition(&self.tables.consent_log, None, "pk", &pk).await?,
-            deliveries: self.delete_subject_deliveries(deliveries, &pk, now_ms).await?,
+            deliveries: self.delete_subject_deliveries(deliveries, page, &pk, now_ms).await?,
         })
     }
 
