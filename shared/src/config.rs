@@ -16,7 +16,7 @@ use secrecy::SecretString;
 mod clients;
 pub mod refusals;
 mod tls;
-pub use clients::{aws, dynamodb, https_client};
+pub use clients::{aws, dynamodb, https_client, kms, s3, sqs, Kms, Lazy, Sqs, S3};
 pub use tls::rustls_client_config;
 
 #[derive(Debug, thiserror::Error)]

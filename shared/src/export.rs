@@ -55,7 +55,7 @@ pub fn subject_prefix_of(page: &PageId, pseudonym: &str) -> String {
 /// streamed to S3 part by part.
 pub struct ExportSink {
     buf: Vec<u8>,
-    s3: aws_sdk_s3::Client,
+    s3: crate::config::S3,
     bucket: String,
     key: String,
     part_size: usize,
@@ -68,10 +68,15 @@ pub struct ExportSink {
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 
 impl ExportSink {
-    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>, key: impl Into<String>, part_size: usize) -> Self {
+    pub fn new(
+        s3: impl Into<crate::config::S3>,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+        part_size: usize,
+    ) -> Self {
         Self {
             buf: Vec::new(),
-            s3,
+            s3: s3.into(),
             bucket: bucket.into(),
             key: key.into(),
             part_size: part_size.max(MIN_PART_BYTES),

@@ -56,7 +56,7 @@ pub fn object_key(id: &str) -> String {
 
 /// The quarantine in the data bucket.
 pub struct Quarantine {
-    pub s3: aws_sdk_s3::Client,
+    pub s3: crate::config::S3,
     pub bucket: String,
 }
 

@@ -53,8 +53,8 @@ pub struct PurgeReport {
 /// The ingest dead-letter queues and what is needed to open and rewrite
 /// their messages.
 pub struct RawCopies {
-    pub sqs: aws_sdk_sqs::Client,
-    pub s3: aws_sdk_s3::Client,
+    pub sqs: crate::config::Sqs,
+    pub s3: crate::config::S3,
     pub keys: KeyRing,
     pub bucket: String,
     pub dead_letter_queues: Vec<String>,

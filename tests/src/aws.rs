@@ -201,7 +201,7 @@ impl TestApp {
     /// The quarantine in this stack's data bucket.
     pub fn quarantine(&self) -> optcast_shared::quarantine::Quarantine {
         optcast_shared::quarantine::Quarantine {
-            s3: self.s3.clone(),
+            s3: self.s3.clone().into(),
             bucket: self.physical("DataBucket"),
         }
     }

@@ -5,7 +5,7 @@
 
 use optcast_shared::ids::{BroadcastId, PageId, Psid};
 use optcast_shared::queue::SendTask;
-use optcast_shared::store::{BroadcastStore, SendTables};
+use optcast_shared::store::{BroadcastStore, SendTables, AUDIENCE_SHARDS};
 use reqwest::Method;
 use serde_json::json;
 
@@ -33,6 +33,18 @@ pub async fn planned_with_sender_held(app: &TestApp, page: &str, psids: &[String
     let want = psids.len();
     eventually("planned", || async {
         app.broadcast(&id).await["counts"]["queued"] == want
+    })
+    .await;
+    // Every job queued is not yet every shard planned: the planner may still
+    // be closing empty shards, and a broadcast finishes only once all are.
+    let store = app.send_store();
+    let bid = BroadcastId::parse(&id).expect("a broadcast id");
+    eventually("every shard planned", || async {
+        store
+            .broadcast(&bid)
+            .await
+            .expect("the broadcast reads")
+            .is_some_and(|b| b.shards_done >= AUDIENCE_SHARDS)
     })
     .await;
     id

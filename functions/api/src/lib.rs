@@ -148,7 +148,7 @@ fn reply(status: u16, value: serde_json::Value) -> Reply {
 
 /// How exports are handed out.
 struct Exports {
-    s3: aws_sdk_s3::Client,
+    s3: config::S3,
     bucket: String,
     /// Larger documents go to S3 and the answer is a presigned link.
     inline_limit: usize,
@@ -169,8 +169,8 @@ impl Api {
     pub fn new(cfg: ApiConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let ddb = config::dynamodb(aws);
         let leads = Store::new(ddb.clone(), cfg.tables);
-        let sqs = aws_sdk_sqs::Client::new(aws);
-        let s3 = aws_sdk_s3::Client::new(aws);
+        let sqs = config::sqs(aws);
+        let s3 = config::s3(aws);
         Ok(Self {
             auth: cfg.auth,
             console: console::Site::new(&cfg.console_sign_in),
@@ -196,7 +196,7 @@ impl Api {
             },
             broadcasts: BroadcastStore::new(ddb, cfg.send_tables),
             leads,
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            keys: KeyRing::new(config::kms(aws), cfg.kms_key_id),
             plans: Producer::new(sqs.clone(), cfg.plan_queue_url),
             default_retention_days: cfg.default_retention_days,
             quarantine: optcast_shared::quarantine::Quarantine { s3, bucket: cfg.bucket },

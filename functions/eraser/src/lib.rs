@@ -68,7 +68,7 @@ impl Eraser {
     /// [`ConfigError::Secret`] when the Meta secrets cannot be read.
     pub async fn new(cfg: EraserConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let ddb = config::dynamodb(aws);
-        let s3 = aws_sdk_s3::Client::new(aws);
+        let s3 = config::s3(aws);
         Ok(Self {
             eraser: SubjectEraser::new(
                 Store::new(ddb.clone(), cfg.tables),
@@ -84,9 +84,9 @@ impl Eraser {
             app_id: cfg.app_id,
             app_secret: cfg.meta.load(aws).await?.app_secret,
             raw_copies: RawCopies {
-                sqs: aws_sdk_sqs::Client::new(aws),
+                sqs: config::sqs(aws),
                 s3,
-                keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+                keys: KeyRing::new(config::kms(aws), cfg.kms_key_id),
                 bucket: cfg.bucket,
                 dead_letter_queues: cfg.dead_letter_queues,
             },

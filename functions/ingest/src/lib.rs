@@ -138,7 +138,7 @@ impl RecordReport {
 
 pub struct Ingest {
     store: Store,
-    s3: aws_sdk_s3::Client,
+    s3: config::S3,
     keys: KeyRing,
     quarantine: Quarantine,
     /// The chunk queue (large deliveries' chunks, the rest at the deadline).
@@ -160,7 +160,7 @@ impl Ingest {
 
     /// Ingest with its clients built from `aws`.
     pub fn new(cfg: IngestConfig, aws: &aws_config::SdkConfig) -> Self {
-        let s3 = aws_sdk_s3::Client::new(aws);
+        let s3 = config::s3(aws);
         Self {
             store: Store::new(config::dynamodb(aws), cfg.tables),
             quarantine: Quarantine {
@@ -168,8 +168,8 @@ impl Ingest {
                 bucket: cfg.bucket,
             },
             s3,
-            chunks: Producer::new(aws_sdk_sqs::Client::new(aws), cfg.chunk_queue_url),
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            chunks: Producer::new(config::sqs(aws), cfg.chunk_queue_url),
+            keys: KeyRing::new(config::kms(aws), cfg.kms_key_id),
             retention_days: cfg.retention_days,
             work_budget: Duration::from_millis(u64::from(cfg.work_budget_ms)),
             noted_pages: Default::default(),

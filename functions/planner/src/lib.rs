@@ -79,7 +79,7 @@ impl Planner {
 
     /// A planner with its clients built from `aws`.
     pub fn new(cfg: PlannerConfig, aws: &aws_config::SdkConfig) -> Self {
-        let sqs = aws_sdk_sqs::Client::new(aws);
+        let sqs = config::sqs(aws);
         Self {
             store: BroadcastStore::new(config::dynamodb(aws), cfg.send_tables),
             sends: Producer::new(sqs.clone(), cfg.send_queue_url),

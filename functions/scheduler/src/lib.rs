@@ -43,7 +43,7 @@ impl Scheduler {
     pub fn new(cfg: SchedulerConfig, aws: &aws_config::SdkConfig) -> Self {
         Self {
             store: BroadcastStore::new(config::dynamodb(aws), cfg.send_tables),
-            plans: Producer::new(aws_sdk_sqs::Client::new(aws), cfg.plan_queue_url),
+            plans: Producer::new(config::sqs(aws), cfg.plan_queue_url),
             clock: Clock::system(),
         }
     }

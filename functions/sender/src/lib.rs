@@ -80,7 +80,7 @@ pub struct Sender {
     store: BroadcastStore,
     /// Lead records (the marketing token and its subject key).
     leads: store::Store,
-    sqs: aws_sdk_sqs::Client,
+    sqs: config::Sqs,
     send_queue_url: String,
     keys: KeyRing,
     graph: GraphClient,
@@ -114,9 +114,9 @@ impl Sender {
         Ok(Self {
             store: BroadcastStore::new(ddb.clone(), cfg.send_tables),
             leads: store::Store::new(ddb, cfg.lead_tables),
-            sqs: aws_sdk_sqs::Client::new(aws),
+            sqs: config::sqs(aws),
             send_queue_url: cfg.send_queue_url,
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            keys: KeyRing::new(config::kms(aws), cfg.kms_key_id),
             graph: GraphClient::new(cfg.graph_api_url)?,
             pages: Mutex::new(HashMap::new()),
             definitions: Mutex::new(HashMap::new()),

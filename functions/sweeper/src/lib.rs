@@ -50,7 +50,7 @@ const CATEGORIES: [Category; 3] = [Category::Messages, Category::Deliveries, Cat
 
 pub struct Sweeper {
     store: SweepStore,
-    s3: aws_sdk_s3::Client,
+    s3: config::S3,
     eraser: Eraser,
     bucket: String,
     default_retention_days: u32,
@@ -71,10 +71,10 @@ impl Sweeper {
         let ddb = config::dynamodb(aws);
         let (tables, send, privacy) = (cfg.tables, cfg.send_tables, cfg.privacy_table);
         Self {
-            s3: aws_sdk_s3::Client::new(aws),
+            s3: config::s3(aws),
             store: SweepStore::new(ddb.clone(), tables.clone(), &send, privacy.clone()),
             eraser: Eraser::new(Store::new(ddb, tables), send.deliveries, privacy)
-                .with_exports(aws_sdk_s3::Client::new(aws), cfg.bucket.clone()),
+                .with_exports(config::s3(aws), cfg.bucket.clone()),
             bucket: cfg.bucket,
             default_retention_days: cfg.default_retention_days,
             purge_days: cfg.purge_days,

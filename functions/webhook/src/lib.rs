@@ -28,7 +28,7 @@ pub struct Webhook {
     secrets: MetaSecrets,
     /// The ingest queue: every verified delivery, claim-checked when large.
     deliveries: Producer<IngestJob>,
-    s3: aws_sdk_s3::Client,
+    s3: config::S3,
     keys: KeyRing,
     bucket: String,
     requests: Requests,
@@ -90,13 +90,13 @@ impl Webhook {
     /// # Errors
     /// [`ConfigError::Secret`] when the Meta secrets cannot be read.
     pub async fn new(cfg: WebhookConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let sqs = aws_sdk_sqs::Client::new(aws);
+        let sqs = config::sqs(aws);
         Ok(Self {
             secrets: cfg.meta.load(aws).await?,
             erasures: Producer::new(sqs.clone(), cfg.erasure_queue_url),
             deliveries: Producer::new(sqs, cfg.ingest_queue_url),
-            s3: aws_sdk_s3::Client::new(aws),
-            keys: KeyRing::new(aws_sdk_kms::Client::new(aws), cfg.kms_key_id),
+            s3: config::s3(aws),
+            keys: KeyRing::new(config::kms(aws), cfg.kms_key_id),
             bucket: cfg.bucket,
             requests: Requests {
                 ddb: config::dynamodb(aws),

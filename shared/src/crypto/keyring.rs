@@ -48,24 +48,24 @@ impl KeyCache {
 
 /// Creates and unwraps data keys with KMS, with a warm-function cache.
 pub struct KeyRing {
-    kms: aws_sdk_kms::Client,
+    kms: crate::config::Kms,
     key_id: String,
     cache: Mutex<KeyCache>,
 }
 
 impl KeyRing {
-    pub fn new(kms: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+    pub fn new(kms: impl Into<crate::config::Kms>, key_id: impl Into<String>) -> Self {
         Self::with_cache_limits(kms, key_id, 10_000, Duration::from_secs(300))
     }
 
     pub fn with_cache_limits(
-        kms: aws_sdk_kms::Client,
+        kms: impl Into<crate::config::Kms>,
         key_id: impl Into<String>,
         max_entries: usize,
         max_age: Duration,
     ) -> Self {
         Self {
-            kms,
+            kms: kms.into(),
             key_id: key_id.into(),
             cache: Mutex::new(KeyCache {
                 entries: HashMap::new(),

@@ -50,7 +50,7 @@ pub struct Eraser {
     /// The privacy table, where the sweep's checkpoints are.
     pub privacy: String,
     /// The bucket exports are written to, if this eraser deletes them.
-    pub exports: Option<(aws_sdk_s3::Client, String)>,
+    pub exports: Option<(crate::config::S3, String)>,
 }
 
 impl Eraser {
@@ -64,8 +64,8 @@ impl Eraser {
     }
 
     /// Also deletes the subject's export documents from `bucket`.
-    pub fn with_exports(mut self, s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        self.exports = Some((s3, bucket.into()));
+    pub fn with_exports(mut self, s3: impl Into<crate::config::S3>, bucket: impl Into<String>) -> Self {
+        self.exports = Some((s3.into(), bucket.into()));
         self
     }
 

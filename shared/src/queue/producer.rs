@@ -70,16 +70,16 @@ impl<J: Job> Encoded<J> {
 /// The producer side of one queue, which carries jobs of type `J`.
 #[derive(Debug, Clone)]
 pub struct Producer<J> {
-    sqs: aws_sdk_sqs::Client,
+    sqs: crate::config::Sqs,
     url: String,
     job: PhantomData<fn(&J)>,
 }
 
 impl<J: Job> Producer<J> {
     /// The queue at `url` (an SQS queue URL).
-    pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+    pub fn new(sqs: impl Into<crate::config::Sqs>, url: impl Into<String>) -> Self {
         Self {
-            sqs,
+            sqs: sqs.into(),
             url: url.into(),
             job: PhantomData,
         }

@@ -10,7 +10,7 @@
 //! on its own lane (its audience shard), which mirrors the state; a state
 //! change writes the definition and all lanes in one transaction.
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::item::{n, n_or_zero, opt_s, s, Item};
 use super::keys::{
@@ -115,39 +115,12 @@ impl BroadcastStore {
     /// unprocessed; [`StoreError::Corrupt`] when the definition does not decode.
     pub async fn broadcast(&self, id: &BroadcastId) -> Result<Option<Broadcast>, StoreError> {
         // 33 keys, one request (BatchGetItem takes up to 100).
-        let mut keys: Vec<Item> = std::iter::once(broadcast_pk(id))
+        let keys: Vec<Item> = std::iter::once(broadcast_pk(id))
             .chain((0..SEND_LANES).map(|l| lane_pk(id, l)))
             .chain((0..SEND_LANES).map(|l| outcome_pk(id, l)))
             .map(|pk| Item::from([("pk".to_string(), s(pk))]))
             .collect();
-        let mut items = Vec::new();
-        // Unprocessed keys (throttling) are read again until none remain.
-        for _ in 0..8 {
-            if keys.is_empty() {
-                break;
-            }
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(true)
-                .build()
-                .map_err(|_| StoreError::Corrupt("keys"))?;
-            let out = self
-                .ddb
-                .batch_get_item()
-                .request_items(&self.tables.broadcasts, request)
-                .send()
-                .await
-                .map_err(StoreError::dynamo)?;
-            if let Some(found) = out.responses().and_then(|r| r.get(&self.tables.broadcasts)) {
-                items.extend(found.iter().cloned());
-            }
-            if let Some(left) = out.unprocessed_keys().and_then(|u| u.get(&self.tables.broadcasts)) {
-                keys = left.keys().to_vec();
-            }
-        }
-        if !keys.is_empty() {
-            return Err(StoreError::exhausted("broadcast read left unprocessed keys"));
-        }
+        let items = super::batch::get_keys(&self.ddb, &self.tables.broadcasts, keys).await?;
         let main = broadcast_pk(id);
         let Some(definition) = items.iter().find(|i| opt_s(i, "pk").as_deref() == Some(main.as_str())) else {
             return Ok(None);

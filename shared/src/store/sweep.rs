@@ -271,31 +271,44 @@ pub fn unsubscribed_before(subscriber: &Item, cutoff_ms: i64) -> bool {
 // name a subject: an erasure drops those of the subject (the sweep then
 // restarts that partition, where everything it deleted is gone already).
 impl Store {
-    /// Drops the sweep's checkpoints (in `privacy_table`) that name the subject.
+    /// Drops the sweep's checkpoints (in `privacy_table`) that name the
+    /// subject: all of the page's checkpoints read in one batch, and only
+    /// those naming the subject deleted (still on that condition, so a
+    /// checkpoint the sweep moved on meanwhile stays).
     ///
     /// # Errors
-    /// [`StoreError::Dynamo`] when a delete fails.
+    /// [`StoreError::Dynamo`] when the read or a delete fails.
     pub async fn forget_sweep_positions(
         &self,
         privacy_table: &str,
         page: &PageId,
         psid: &Psid,
     ) -> Result<(), StoreError> {
-        for category in [Category::Messages, Category::Deliveries] {
-            for shard in 0..AGE_SHARDS {
-                let out = self
-                    .ddb
-                    .delete_item()
-                    .table_name(privacy_table)
-                    .key("pk", s(sweep_checkpoint_pk(category, page, shard)))
-                    .condition_expression("#c.pk = :pk OR #c.sk = :sk")
-                    .expression_attribute_names("#c", "cursor")
-                    .expression_attribute_values(":pk", s(subject_pk(page, psid)))
-                    .expression_attribute_values(":sk", s(subscriber_sk(psid)))
-                    .send()
-                    .await;
-                unless_condition_failed(out)?;
+        let (pk, sk) = (subject_pk(page, psid), subscriber_sk(psid));
+        let keys = [Category::Messages, Category::Deliveries]
+            .into_iter()
+            .flat_map(|category| (0..AGE_SHARDS).map(move |shard| sweep_checkpoint_pk(category, page, shard)))
+            .map(|checkpoint| Item::from([("pk".to_string(), s(checkpoint))]))
+            .collect();
+        for checkpoint in super::batch::get_keys(&self.ddb, privacy_table, keys).await? {
+            let names_subject = checkpoint.get("cursor").and_then(|c| c.as_m().ok()).is_some_and(|c| {
+                opt_s(c, "pk").as_deref() == Some(pk.as_str()) || opt_s(c, "sk").as_deref() == Some(sk.as_str())
+            });
+            if !names_subject {
+                continue;
             }
+            let out = self
+                .ddb
+                .delete_item()
+                .table_name(privacy_table)
+                .set_key(Some(base_key(&checkpoint)))
+                .condition_expression("#c.pk = :pk OR #c.sk = :sk")
+                .expression_attribute_names("#c", "cursor")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":sk", s(&sk))
+                .send()
+                .await;
+            unless_condition_failed(out)?;
         }
         Ok(())
     }

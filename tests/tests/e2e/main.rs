@@ -4,6 +4,7 @@
 mod audience;
 mod broadcasts;
 mod control;
+mod erased_checkpoints;
 mod erased_in_flight;
 mod export_link;
 mod fixtures;

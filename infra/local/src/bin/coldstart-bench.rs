@@ -3,7 +3,9 @@
 //! wall time from exec to the first response posted to a fake Lambda Runtime
 //! API, and the process's peak RSS (`VmHWM`) once it asks for its second
 //! event. Median of `runs` cold starts per function, interleaved, with the
-//! ratio to hello-world. Usage: `coldstart-bench [runs] [function…]`
+//! ratio to hello-world. The same event is then handed out once more, warm:
+//! its time is the request's own work (its AWS calls), and cold minus warm
+//! is what starting the function cost, shown beside hello-world's. Usage: `coldstart-bench [runs] [function…]`
 //! (default 20, every function; `make bench`). It runs the release binaries
 //! next to itself: `cargo build --release --workspace --bin webhook … --bin
 //! coldstart-hello --bin coldstart-bench`.
@@ -32,7 +34,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -263,14 +265,17 @@ enum Report {
         kind: &'static str,
         body: Bytes,
     },
-    /// The function asked for its next event after answering.
+    /// The function asked for its next event after answering: the second
+    /// (warm) handing out of the event, when it left.
+    Again { at: Instant },
+    /// The function asked for its next event after answering twice.
     Idle,
 }
 
 struct Runtime {
     event: Bytes,
     function_arn: String,
-    handed_out: AtomicBool,
+    handed_out: AtomicUsize,
     reports: mpsc::UnboundedSender<Report>,
     stop: watch::Receiver<bool>,
 }
@@ -289,7 +294,11 @@ async fn runtime_api(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, 
     let path = req.uri().path().to_string();
     let kind = match (req.method().as_str(), path.as_str()) {
         ("GET", "/2018-06-01/runtime/invocation/next") => {
-            if rt.handed_out.swap(true, Ordering::SeqCst) {
+            let handed = rt.handed_out.fetch_add(1, Ordering::SeqCst);
+            if handed == 1 {
+                let _ = rt.reports.send(Report::Again { at: Instant::now() });
+            }
+            if handed >= 2 {
                 let _ = rt.reports.send(Report::Idle);
                 let mut stop = rt.stop.clone();
                 let _ = stop.wait_for(|s| *s).await;
@@ -381,6 +390,8 @@ where
 
 struct Sample {
     ms: f64,
+    /// The same request answered again by the warm process.
+    warm_ms: f64,
     rss_kb: u64,
     kind: &'static str,
     aws_calls: usize,
@@ -407,7 +418,7 @@ async fn cold_start(bin: &Path, case: &Case, aws: SocketAddr, aws_calls: &Atomic
     let rt = Arc::new(Runtime {
         event: Bytes::from(case.event.to_string()),
         function_arn: format!("arn:aws:lambda:us-west-2:123456789012:function:optcast-{}", case.name),
-        handed_out: AtomicBool::new(false),
+        handed_out: AtomicUsize::new(0),
         reports,
         stop,
     });
@@ -423,24 +434,39 @@ async fn cold_start(bin: &Path, case: &Case, aws: SocketAddr, aws_calls: &Atomic
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("exec {}", bin.display()))?;
     let result = async {
-        let (at, kind, body) = loop {
-            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-                Ok(Some(Report::Answer { at, kind, body })) => break (at, kind, body),
-                Ok(Some(Report::Idle)) => continue,
-                Ok(None) | Err(_) => bail!("{}: no answer within 10 s", case.name),
+        let answer = || async {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                    Ok(Some(Report::Answer { at, kind, body })) => return Ok((at, kind, body)),
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => bail!("{}: no answer within 10 s", case.name),
+                }
             }
         };
+        let (at, kind, body) = answer().await?;
+        let first_calls = aws_calls.load(Ordering::SeqCst);
         // Peak RSS once the first invocation is over: it asks for the next
-        // event (or, after an init error, would exit).
+        // event (or, after an init error, would exit). That next event is
+        // the same one, answered warm.
+        let (mut rss_kb, mut warm_ms) = (None, f64::NAN);
         if kind != "init error" {
-            let _ = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+            if let Ok(Some(Report::Again { at: again })) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await
+            {
+                rss_kb = Some(peak_rss_kb(child.id())?);
+                if let Ok((warm_at, _, _)) = answer().await {
+                    warm_ms = warm_at.duration_since(again).as_secs_f64() * 1e3;
+                }
+            }
         }
-        let rss_kb = peak_rss_kb(child.id())?;
         Ok(Sample {
             ms: at.duration_since(start).as_secs_f64() * 1e3,
-            rss_kb,
+            warm_ms,
+            rss_kb: match rss_kb {
+                Some(kb) => kb,
+                None => peak_rss_kb(child.id())?,
+            },
             kind,
-            aws_calls: aws_calls.load(Ordering::SeqCst),
+            aws_calls: first_calls,
             body,
         })
     }
@@ -518,10 +544,16 @@ async fn main() -> anyhow::Result<()> {
         "cold start: exec -> first response through a fake Lambda Runtime API, median of {runs} (x86_64 release binaries)"
     );
     println!(
-        "{:<10} {:<26} {:>8} {:>7} {:>9} {:>7} {:>5}  first answer",
-        "function", "first request", "ms", "xhello", "RSS MB", "xhello", "AWS"
+        "AWS: calls the first request made; warm ms: the same request again in the same process (its own work); \
+         start ms: cold minus warm (what starting cost)"
+    );
+    println!(
+        "{:<10} {:<26} {:>8} {:>7} {:>9} {:>7} {:>5} {:>8} {:>9} {:>7}  first answer",
+        "function", "first request", "ms", "xhello", "RSS MB", "xhello", "AWS", "warm ms", "start ms", "xhello"
     );
     let hello_ms = median(samples[0].iter().map(|s| s.ms).collect());
+    let start_ms = |out: &[Sample]| median(out.iter().map(|s| s.ms - s.warm_ms).collect());
+    let hello_start_ms = start_ms(&samples[0]);
     let hello_mb = median(samples[0].iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
     let mut missed = Vec::new();
     for (case, out) in cases.iter().zip(&samples) {
@@ -533,8 +565,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(b) => format!("{}…", &b[..b.char_indices().nth(60).map_or(b.len(), |(i, _)| i)]),
             Err(_) => format!("{} bytes", last.body.len()),
         };
+        let warm = median(out.iter().map(|s| s.warm_ms).collect());
+        let start = start_ms(out);
         println!(
-            "{:<10} {:<26} {:>8.2} {:>7.2} {:>9.1} {:>7.2} {:>5}  {} {}",
+            "{:<10} {:<26} {:>8.2} {:>7.2} {:>9.1} {:>7.2} {:>5} {:>8.2} {:>9.2} {:>7.2}  {} {}",
             case.name,
             case.first_request,
             ms,
@@ -542,6 +576,9 @@ async fn main() -> anyhow::Result<()> {
             mb,
             mb / hello_mb,
             last.aws_calls,
+            warm,
+            start,
+            start / hello_start_ms,
             last.kind,
             answer
         );
