@@ -107,14 +107,22 @@ impl RawCopies {
     /// [`QueueError`] when SQS, S3 or KMS fail, or a queue holds more than
     /// [`MAX_MESSAGES_PER_QUEUE`]; the erasure job is then retried.
     pub async fn purge(&self, subjects: &[(PageId, Psid)]) -> Result<PurgeReport, QueueError> {
-        let mut report = PurgeReport::default();
         if subjects.is_empty() {
-            return Ok(report);
+            return Ok(PurgeReport::default());
         }
-        for queue_url in &self.dead_letter_queues {
+        // The queues are independent: read side by side.
+        let reports = futures_util::future::try_join_all(self.dead_letter_queues.iter().map(|queue_url| async move {
+            let mut report = PurgeReport::default();
             self.purge_queue(queue_url, subjects, &mut report).await?;
-        }
-        Ok(report)
+            Ok::<_, QueueError>(report)
+        }))
+        .await?;
+        Ok(reports.iter().fold(PurgeReport::default(), |sum, r| PurgeReport {
+            messages_read: sum.messages_read + r.messages_read,
+            messages_rewritten: sum.messages_rewritten + r.messages_rewritten,
+            messages_deleted: sum.messages_deleted + r.messages_deleted,
+            items_removed: sum.items_removed + r.items_removed,
+        }))
     }
 
     async fn purge_queue(

@@ -124,12 +124,23 @@ impl Eraser {
                 (ErasureReason::MetaDeletionCallback, ids)
             }
         };
-        let mut report = ErasureReport::default();
-        for (page, psid) in &subjects {
-            report.add(&self.eraser.erase(page, psid, reason, now).await?);
-        }
-        let raw_copies = self.raw_copies.purge(&subjects).await?;
-        let quarantined = self.raw_copies.purge_quarantine(&subjects).await?;
+        // The tables, the dead-letter copies and the quarantine are
+        // independent: erased together (each step is idempotent).
+        let erase_subjects = async {
+            let mut report = ErasureReport::default();
+            for (page, psid) in &subjects {
+                report.add(&self.eraser.erase(page, psid, reason, now).await?);
+            }
+            Ok::<_, EraserError>(report)
+        };
+        let raw = async {
+            Ok::<_, EraserError>(tokio::try_join!(
+                Box::pin(self.raw_copies.purge(&subjects)),
+                Box::pin(self.raw_copies.purge_quarantine(&subjects)),
+            )?)
+        };
+        // Boxed: side by side, their state would not fit a task's stack.
+        let (report, (raw_copies, quarantined)) = tokio::try_join!(Box::pin(erase_subjects), Box::pin(raw))?;
         // Data was held if this run found some, or a tombstone was written
         // since the request (by the API's shred, or an earlier run of this
         // job; `found_before` comes from older jobs): a job run again never

@@ -150,10 +150,17 @@ impl Store {
         now_ms: i64,
     ) -> Result<DeletedRecords, StoreError> {
         let pk = subject_pk(page, psid);
+        // Three tables, no order between them: deleted together.
+        // Boxed: side by side, their state would not fit a task's stack.
+        let (messages, consent_records, deliveries) = tokio::try_join!(
+            Box::pin(self.delete_partition(&self.tables.messages, None, "pk", &pk)),
+            Box::pin(self.delete_partition(&self.tables.consent_log, None, "pk", &pk)),
+            Box::pin(self.delete_subject_deliveries(deliveries, page, &pk, now_ms)),
+        )?;
         Ok(DeletedRecords {
-            messages: self.delete_partition(&self.tables.messages, None, "pk", &pk).await?,
-            consent_records: self.delete_partition(&self.tables.consent_log, None, "pk", &pk).await?,
-            deliveries: self.delete_subject_deliveries(deliveries, page, &pk, now_ms).await?,
+            messages,
+            consent_records,
+            deliveries,
         })
     }
 
