@@ -408,6 +408,20 @@ fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
         .context("no VmHWM in /proc status")
 }
 
+/// The next answer the function posts (reports in between are skipped).
+async fn next_answer(
+    rx: &mut mpsc::UnboundedReceiver<Report>,
+    name: &str,
+) -> anyhow::Result<(Instant, &'static str, Bytes)> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(Report::Answer { at, kind, body })) => return Ok((at, kind, body)),
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => bail!("{name}: no answer within 10 s"),
+        }
+    }
+}
+
 /// Execs `bin` as function `case` against a fresh fake Runtime API and
 /// measures one cold start.
 async fn cold_start(bin: &Path, case: &Case, aws: SocketAddr, aws_calls: &AtomicUsize) -> anyhow::Result<Sample> {
@@ -434,16 +448,7 @@ async fn cold_start(bin: &Path, case: &Case, aws: SocketAddr, aws_calls: &Atomic
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("exec {}", bin.display()))?;
     let result = async {
-        let answer = || async {
-            loop {
-                match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-                    Ok(Some(Report::Answer { at, kind, body })) => return Ok((at, kind, body)),
-                    Ok(Some(_)) => continue,
-                    Ok(None) | Err(_) => bail!("{}: no answer within 10 s", case.name),
-                }
-            }
-        };
-        let (at, kind, body) = answer().await?;
+        let (at, kind, body) = next_answer(&mut rx, case.name).await?;
         let first_calls = aws_calls.load(Ordering::SeqCst);
         // Peak RSS once the first invocation is over: it asks for the next
         // event (or, after an init error, would exit). That next event is
@@ -453,7 +458,7 @@ async fn cold_start(bin: &Path, case: &Case, aws: SocketAddr, aws_calls: &Atomic
             if let Ok(Some(Report::Again { at: again })) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await
             {
                 rss_kb = Some(peak_rss_kb(child.id())?);
-                if let Ok((warm_at, _, _)) = answer().await {
+                if let Ok((warm_at, _, _)) = next_answer(&mut rx, case.name).await {
                     warm_ms = warm_at.duration_since(again).as_secs_f64() * 1e3;
                 }
             }
