@@ -71,6 +71,20 @@ impl TestApp {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Registers `page` as [`TestApp::register_page`] does, in Meta's
+    /// `region` (`"EU"`, `"US"`, …), which decides whether Meta still honours
+    /// its marketing-messages tokens.
+    pub async fn register_page_in(&self, page: &str, region: &str) {
+        let (status, body) = self
+            .api(
+                reqwest::Method::PUT,
+                &format!("/v1/pages/{page}"),
+                Some(serde_json::json!({"access_token": PAGE_TOKEN, "retention_days": 30, "region": region})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     pub async fn create_broadcast(&self, body: serde_json::Value) -> String {
         let (status, out) = self.api(reqwest::Method::POST, "/v1/broadcasts", Some(body)).await;
         assert_eq!(status, 201, "{out}");

@@ -93,6 +93,30 @@ impl TestApp {
         .await;
     }
 
+    /// A lead of `page` who wrote three days ago (the 24-hour window is
+    /// closed) and then granted the marketing-messages token `token` (valid
+    /// 30 days), both through the webhook; waited for until the token is
+    /// stored on the lead.
+    pub async fn marketing_lead(&self, page: &str, psid: &str, token: &str) {
+        use optcast_shared::retention::DAY_MS;
+        let t = optcast_shared::http::now_ms();
+        let three_days_ago = t - 3 * DAY_MS;
+        self.say_at(page, psid, &format!("m_hello_{psid}"), "hello", three_days_ago)
+            .await;
+        let optin = serde_json::json!({"object":"page","entry":[{"id":page,"time":t,"messaging":[
+            {"sender":{"id":psid},"recipient":{"id":page},"timestamp":three_days_ago + 1,
+             "optin":{"type":"notification_messages","notification_messages_token":token,
+                      "token_expiry_timestamp": t + 30 * DAY_MS}}]}]})
+        .to_string();
+        assert_eq!(self.post_signed(optin.as_bytes()).await.status(), 200);
+        eventually("marketing token stored", || async {
+            self.subscriber(page, psid)
+                .await
+                .is_some_and(|i| i.contains_key("marketing_token"))
+        })
+        .await;
+    }
+
     /// POSTs one signed delivery of `items` for `page` (`object` "page" or
     /// "instagram"), expecting 200.
     pub async fn post_items(&self, object: &str, page: &str, items: Vec<serde_json::Value>) {

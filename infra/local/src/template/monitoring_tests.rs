@@ -1,15 +1,10 @@
 //! The monitoring the template declares (dashboard, alarms) held to the
 //! metric vocabulary the functions publish (`optcast_shared::metrics`).
 
-use std::path::Path;
-
 use serde_json::Value;
 
+use super::test_support::project_template;
 use super::Template;
-
-fn project_template() -> Template {
-    Template::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))).unwrap()
-}
 
 /// The dashboard's body with `${...}` substituted by placeholders, as JSON.
 fn dashboard_widgets(t: &Template) -> Vec<Value> {

@@ -1,0 +1,119 @@
+//! AWS failing part-way (queue sends, lost answers, cancelled transactions,
+//! failed reads): planning and sending still finish, each send counted once.
+
+use optcast_shared::ids::Psid;
+use optcast_shared::store::audience_shard;
+use optcast_tests::*;
+
+use super::{text, PAGE};
+
+#[tokio::test]
+async fn a_start_whose_plan_jobs_were_not_all_queued_is_finished_by_the_scheduler() {
+    let (faults, adjust) = behind_faults("api").await;
+    let app = spawn_app_with(adjust).await;
+    app.register_page(PAGE).await;
+    // One lead in every audience shard.
+    let all: Vec<String> = (0..optcast_shared::store::AUDIENCE_SHARDS)
+        .map(|shard| {
+            (0..)
+                .map(|i| format!("2012{shard:02}{i:010}"))
+                .find(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == shard)
+                .unwrap()
+        })
+        .collect();
+    app.seed_leads(PAGE, &all).await;
+    // The plan jobs go out ten to a call: the first call gets through, the
+    // second fails (every try the SDK makes).
+    faults.fail_after("sqs:SendMessageBatch", 1, 3);
+    let id = app.create_broadcast(text("Half started")).await;
+    assert_eq!(faults.injected(), 3);
+    // The scheduler's next run queues every plan job again.
+    let report = app
+        .invoke("scheduler", &scheduled_event(optcast_shared::http::now_ms()))
+        .await;
+    assert!(
+        report["started"].as_array().unwrap().iter().any(|s| s == id.as_str()),
+        "{report}"
+    );
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], all.len(), "{done}");
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    // Started in full, it is no longer among the due ones.
+    let again = app
+        .invoke("scheduler", &scheduled_event(optcast_shared::http::now_ms()))
+        .await;
+    assert!(again["started"].as_array().unwrap().is_empty(), "{again}");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_planner_checkpoint_whose_answer_was_lost_is_recognised_and_planning_goes_on() {
+    // DynamoDB applied the checkpoint but its answer was lost; the SDK's
+    // retry then fails the condition (the cursor moved). Every checkpoint
+    // here is answered so; twelve leads in one audience shard take two pages.
+    let (faults, adjust) = behind_faults("planner").await;
+    faults.lose_answer_next("dynamodb:UpdateItem", 1_000);
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
+        adjust(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let same_shard: Vec<String> = (0..)
+        .map(|i| format!("2002{i:012}"))
+        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
+        .take(12)
+        .collect();
+    app.seed_leads(PAGE, &same_shard).await;
+    let id = app.create_broadcast(text("Lost answers")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 12, "{done}");
+    for p in &same_shard {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    assert!(
+        faults.injected() >= 17,
+        "every shard's checkpoint lost its answer once: {}",
+        faults.injected()
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn transactions_cancelled_for_a_conflict_are_retried_and_every_send_counts_once() {
+    // DynamoDB cancels a transaction that meets another on one of its items;
+    // concurrent sends share their broadcast's lanes, so in AWS this is
+    // routine. Here every third transaction of the sender is cancelled so.
+    let (faults, adjust) = behind_faults("sender").await;
+    faults.conflict_every_nth_transaction(3);
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2005", 12, "Busy lanes", adjust).await;
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(
+        (done["counts"]["sent"].as_i64(), done["counts"]["failed"].as_i64()),
+        (Some(12), Some(0)),
+        "a conflict neither loses a send's outcome nor turns it into a failure: {done}"
+    );
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    assert!(faults.injected() >= 8, "conflicts injected: {}", faults.injected());
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
+    let (faults, adjust) = behind_faults("sender").await;
+    let (mut app, _, id) = planned_while_sender_held(PAGE, "2003", 1, "Last job", adjust).await;
+    // The batch's one read of the broadcast fails (three 500s exhaust the
+    // SDK's retries); the job reads it again itself and sends.
+    faults.fail_next("dynamodb:BatchGetItem", 3);
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 1, "{done}");
+    assert_eq!(app.sends_to("2003000000000000"), 1);
+    assert_eq!(faults.injected(), 3);
+    app.stack.stop().await;
+}

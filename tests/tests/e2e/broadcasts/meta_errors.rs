@@ -1,0 +1,87 @@
+//! What the sender does with Meta's answers: rate limits retried later,
+//! blocked leads suppressed, an invalid page token pausing the broadcast.
+
+use optcast_local::fake_graph::{FakeError, Rule};
+use optcast_tests::*;
+use reqwest::Method;
+
+use super::{text, PAGE};
+
+#[tokio::test]
+async fn rate_limited_sends_are_retried_later_and_the_broadcast_completes() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let all = leads("2008", 4);
+    app.seed_leads(PAGE, &all).await;
+    app.stack.graph.script(Rule {
+        recipient: None,
+        error: FakeError::RateLimit,
+        times: 3,
+    });
+    app.stack.graph.script(Rule {
+        recipient: Some("2008000000000001".into()),
+        error: FakeError::Temporary,
+        times: 1,
+    });
+    let id = app.create_broadcast(text("Busy day")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["sent"], 4, "{done}");
+    assert_eq!(done["counts"]["failed"], 0, "rate limiting is not a failure");
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1);
+    }
+    assert!(
+        app.stack.graph.attempts() >= 8,
+        "the limited attempts were made and retried"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn meta_errors_suppress_blocked_leads_and_pause_on_an_invalid_page_token() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    app.seed_leads(PAGE, &leads("2009", 3)).await;
+    app.stack.graph.script(Rule {
+        recipient: Some("2009000000000001".into()),
+        error: FakeError::Blocked,
+        times: 1,
+    });
+    app.stack.graph.script(Rule {
+        recipient: Some("2009000000000002".into()),
+        error: FakeError::OutsideWindow,
+        times: 1,
+    });
+    let id = app.create_broadcast(text("Hello")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(
+        (
+            done["counts"]["sent"].as_i64(),
+            done["counts"]["failed"].as_i64(),
+            done["counts"]["skipped_policy"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{done}"
+    );
+    let (_, b1) = app
+        .api(
+            Method::GET,
+            &format!("/v1/pages/{PAGE}/subscribers/2009000000000001"),
+            None,
+        )
+        .await;
+    assert_eq!(b1["status"], "unreachable", "a blocked lead leaves every audience");
+
+    app.stack.graph.script(Rule {
+        recipient: None,
+        error: FakeError::InvalidToken,
+        times: 100,
+    });
+    let id = app.create_broadcast(text("Second")).await;
+    let paused = app.wait_state(&id, "paused").await;
+    assert!(
+        paused["paused_reason"].as_str().unwrap().contains("InvalidToken"),
+        "{paused}"
+    );
+    app.stack.stop().await;
+}

@@ -1,0 +1,193 @@
+//! Meta's data-deletion callback: the signed request, the app-scoped id
+//! mapped to the page's leads, and an erasure job run twice.
+
+use optcast_shared::signed_request;
+use optcast_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+use super::PAGE;
+
+fn deletion_form(payload: serde_json::Value, secret: &str) -> String {
+    let signed = signed_request::sign(payload.to_string().as_bytes(), secret.as_bytes());
+    format!("signed_request={signed}")
+}
+
+async fn post_deletion(app: &TestApp, form: String) -> (u16, serde_json::Value) {
+    let resp = app
+        .http
+        .post(app.url("/meta/data-deletion"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
+    let app = spawn_app().await;
+    app.say(PAGE, "2999999999999101", "m_c1", "hello from callback land")
+        .await;
+    app.say("1000000000000002", "2999999999999102", "m_c2", "hello too")
+        .await;
+    app.stack.graph.map_asid("5550001", PAGE, "2999999999999101");
+    app.stack
+        .graph
+        .map_asid("5550001", "1000000000000002", "2999999999999102");
+    let requests_before = app.scan("PrivacyTable").await.len();
+
+    // Refused: nothing recorded, nothing erased.
+    let now_s = optcast_shared::http::now_ms() / 1000;
+    let valid = json!({"algorithm": "HMAC-SHA256", "issued_at": now_s - 60, "user_id": "5550001"});
+    for (form, code) in [
+        // Signed by Meta but outside the window: a captured request replayed
+        // a day later, one dated ahead, one with no issued_at.
+        (
+            deletion_form(
+                json!({"algorithm": "HMAC-SHA256", "issued_at": now_s - 25 * 3600, "user_id": "5550001"}),
+                APP_SECRET,
+            ),
+            "issued_at_outside_window",
+        ),
+        (
+            deletion_form(
+                json!({"algorithm": "HMAC-SHA256", "issued_at": now_s + 3600, "user_id": "5550001"}),
+                APP_SECRET,
+            ),
+            "issued_at_outside_window",
+        ),
+        (
+            deletion_form(json!({"algorithm": "HMAC-SHA256", "user_id": "5550001"}), APP_SECRET),
+            "issued_at_outside_window",
+        ),
+        (deletion_form(valid.clone(), "not-the-app-secret"), "bad_signature"),
+        (
+            deletion_form(
+                json!({"algorithm": "HMAC-SHA1", "issued_at": 1, "user_id": "5550001"}),
+                APP_SECRET,
+            ),
+            "unsupported_algorithm",
+        ),
+        (
+            "signed_request=%%%not-base64.@@@".to_string(),
+            "malformed_signed_request",
+        ),
+        ("other=1".to_string(), "missing_signed_request"),
+    ] {
+        let (status, body) = post_deletion(&app, form).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    assert_eq!(app.scan("PrivacyTable").await.len(), requests_before);
+    assert!(app.dump_tables().await.contains("2999999999999101"));
+
+    let (status, answer) = post_deletion(&app, deletion_form(valid.clone(), APP_SECRET)).await;
+    assert_eq!(status, 200, "{answer}");
+    let code = answer["confirmation_code"].as_str().unwrap().to_string();
+    // The same request again (Meta's retry, or a replay): the first answer,
+    // one request on record.
+    let (status, again) = post_deletion(&app, deletion_form(valid.clone(), APP_SECRET)).await;
+    assert_eq!((status, &again), (200, &answer));
+    assert_eq!(app.scan("PrivacyTable").await.len(), requests_before + 1);
+    let url = answer["url"].as_str().unwrap().to_string();
+    assert!(url.ends_with(&format!("/meta/data-deletion/{code}")), "{url}");
+    let page_text = || async {
+        let path = &url[url.find("/meta/").unwrap()..];
+        app.http.get(app.url(path)).send().await.unwrap().text().await.unwrap()
+    };
+    eventually("deletion completed", || async {
+        page_text().await.contains("completed")
+    })
+    .await;
+    assert!(page_text().await.contains("<html"));
+    let after = app.dump_tables().await;
+    assert!(
+        !after.contains("2999999999999101") && !after.contains("2999999999999102"),
+        "{after}"
+    );
+    // The ASID itself is never stored.
+    assert!(!after.contains("5550001"));
+    // Replayed once done: the same code, still completed, no new request.
+    let (status, late) = post_deletion(&app, deletion_form(valid, APP_SECRET)).await;
+    assert_eq!((status, &late), (200, &answer));
+    assert!(page_text().await.contains("completed"));
+    assert_eq!(app.scan("PrivacyTable").await.len(), requests_before + 1);
+
+    // An id that maps to nothing: the status says no data is held.
+    let (_, answer) = post_deletion(
+        &app,
+        deletion_form(
+            json!({"algorithm": "HMAC-SHA256", "issued_at": now_s, "user_id": "5550999"}),
+            APP_SECRET,
+        ),
+    )
+    .await;
+    let code = answer["confirmation_code"].as_str().unwrap();
+    eventually("no-data status", || async {
+        let text = app
+            .http
+            .get(app.url(&format!("/meta/data-deletion/{code}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("no data")
+    })
+    .await;
+    let unknown = app
+        .http
+        .get(app.url("/meta/data-deletion/abc123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    // The app-scoped id and the PSIDs it maps to are never logged.
+    let logs = captured_logs();
+    assert!(!logs.contains("5550001") && !logs.contains("2999999999999101") && !logs.contains("2999999999999102"));
+}
+
+#[tokio::test]
+async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
+    let app = spawn_app().await;
+    app.say(PAGE, "2000000000000401", "m_rr1", "hello again").await;
+    app.stack.graph.map_asid("5550077", PAGE, "2000000000000401");
+    let payload =
+        json!({"algorithm": "HMAC-SHA256", "issued_at": optcast_shared::http::now_ms() / 1000, "user_id": "5550077"});
+    let (status, answer) = post_deletion(&app, deletion_form(payload, APP_SECRET)).await;
+    assert_eq!(status, 200, "{answer}");
+    let code = answer["confirmation_code"].as_str().unwrap().to_string();
+    let request = || async { app.api(Method::GET, &format!("/v1/erasure/{code}"), None).await.1 };
+    eventually("erasure completed", || async {
+        request().await["status"] == "completed"
+    })
+    .await;
+    let first = request().await;
+    assert_eq!(first["report"]["messages"], 1, "{first}");
+    // SQS delivers the same job again (at least once): it finds nothing left,
+    // and the request still says what was erased.
+    let job = optcast_shared::queue::ErasureJob::ErasureV1 {
+        request_id: code.clone(),
+        target: optcast_shared::queue::ErasureTarget::AppScopedUser { asid: "5550077".into() },
+        found_before: false,
+    };
+    let event = json!({"Records": [{
+        "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
+        "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
+        "awsRegion": "us-west-2"}]});
+    let outcome = app.invoke("eraser", &event).await;
+    assert!(
+        outcome["batchItemFailures"].as_array().is_some_and(|f| f.is_empty()),
+        "{outcome}"
+    );
+    let again = request().await;
+    assert_eq!(again["status"], "completed", "{again}");
+    assert_eq!(again["report"], first["report"]);
+    assert_eq!(again["completed_at_ms"], first["completed_at_ms"]);
+    app.stack.stop().await;
+}

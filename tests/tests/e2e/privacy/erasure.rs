@@ -1,0 +1,189 @@
+//! Erasure through the API: the subject's key is shredded and no trace is
+//! left, late deliveries do not bring the lead back, and an erasure that
+//! cannot be queued destroys nothing.
+
+use optcast_shared::crypto::{self, KeyRing};
+use optcast_shared::ids::{PageId, Psid};
+use optcast_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+use super::{erase, PAGE};
+
+#[tokio::test]
+async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
+    // A PSID no other test uses: the logs of every test are captured together.
+    const ERASEME: &str = "2999999999999007";
+    const KEEPME: &str = "2000000000000008";
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let secret_text = "my very private words 7731";
+    app.say(PAGE, ERASEME, "m_e1", secret_text).await;
+    app.say(PAGE, ERASEME, "m_e2", "STOP").await;
+    app.say(PAGE, ERASEME, "m_e3", "START").await;
+    app.say(PAGE, KEEPME, "m_k1", "keep me").await;
+    let id = app
+        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Spring offer"}}))
+        .await;
+    app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to(ERASEME), 1);
+
+    // What a backup would hold: the sealed message and the wrapped key.
+    let page = PageId::parse(PAGE).unwrap();
+    let psid = Psid::parse(ERASEME).unwrap();
+    let messages = app.scan("MessagesTable").await;
+    let old = messages.iter().find(|m| s(m, "sk").ends_with("#m_e1")).unwrap().clone();
+    let old_sealed = old["body"].as_b().unwrap().as_ref().to_vec();
+    let keys = KeyRing::new(app.kms.clone(), app.physical("DataKey"));
+    let before = app.dump_tables().await;
+    assert!(before.contains(ERASEME));
+
+    let request = erase(&app, ERASEME).await;
+    let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{request}"), None).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["report"]["messages"], 3, "{status}");
+    assert_eq!(status["report"]["deliveries"], 1, "{status}");
+
+    // No trace of the PSID or the text in any table or object version.
+    let after = app.dump_tables().await;
+    assert!(!after.contains(ERASEME), "{after}");
+    assert!(!after.contains(secret_text));
+    let (_, objects) = app.dump_bucket().await;
+    assert!(!objects.contains(ERASEME) && !objects.contains(secret_text));
+    // The other lead is untouched; the proof stays as a hashed tombstone.
+    assert!(after.contains(KEEPME));
+    let tombstones: Vec<_> = app
+        .scan("ConsentLogTable")
+        .await
+        .into_iter()
+        .filter(|i| s(i, "pk") == optcast_shared::store::tombstone_pk(&page, &psid))
+        .collect();
+    assert_eq!(tombstones.len(), 1);
+    assert_eq!(tombstones[0]["history"].as_l().unwrap().len(), 3);
+    assert_eq!(s(&tombstones[0], "reason"), "request");
+    let (status, _) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{ERASEME}"), None)
+        .await;
+    assert_eq!(status, 404);
+
+    // A second request succeeds and changes nothing.
+    let snapshot = || async {
+        let mut all = Vec::new();
+        for table in TABLES.iter().filter(|t| **t != "PrivacyTable") {
+            all.extend(app.scan(table).await.into_iter().map(|i| (table.to_string(), i)));
+        }
+        all
+    };
+    let before_again = snapshot().await;
+    let again = erase(&app, ERASEME).await;
+    let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{again}"), None).await;
+    assert_eq!(status["status"], "no_data", "{status}");
+    let after_again = snapshot().await;
+    assert_eq!(after_again.len(), before_again.len());
+    assert!(after_again.iter().all(|i| before_again.contains(i)));
+
+    // Never in an audience again...
+    let id = app
+        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Summer offer"}}))
+        .await;
+    app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to(ERASEME), 1);
+    assert_eq!(app.sends_to(KEEPME), 2);
+    // ...unless they start a new conversation: a fresh consent, a new key,
+    // under which the old ciphertext does not open.
+    app.say(PAGE, ERASEME, "m_e4", "hello again").await;
+    let (status, lead) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{ERASEME}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(lead["history"].as_array().unwrap().len(), 1, "{lead}");
+    assert_eq!(lead["opted_in"]["event_key"], "m_e4");
+    let new_key = app
+        .scan("SubjectKeysTable")
+        .await
+        .into_iter()
+        .find(|k| s(k, "pk").ends_with(&format!("#SUB#{ERASEME}")))
+        .unwrap();
+    let new_key = keys
+        .unwrap(
+            new_key["data_key"].as_b().unwrap().as_ref(),
+            &crypto::subject_key_context(&page, &psid),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        crypto::open(
+            &new_key,
+            &crypto::field_aad("message", &page, &psid, "m_e1"),
+            &old_sealed
+        ),
+        Err(crypto::CryptoError::Undecryptable)
+    ));
+    // Nothing of theirs reached the logs either.
+    let logs = captured_logs();
+    assert!(!logs.contains(ERASEME) && !logs.contains(secret_text));
+}
+
+#[tokio::test]
+async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_the_lead_back() {
+    let app = spawn_app().await;
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, "2000000000000201", "m_late0", "first words", t - 60_000)
+        .await;
+    erase(&app, "2000000000000201").await;
+    // Written before the erasure, delivered after it (a retry, a DLQ replay).
+    app.say_at(PAGE, "2000000000000201", "m_late1", "late words", t - 30_000)
+        .await;
+    let tables = app.dump_tables().await;
+    assert!(!tables.contains("2000000000000201"), "{tables}");
+    // Writing again afterwards is a new conversation: a fresh lead.
+    app.say_at(
+        PAGE,
+        "2000000000000201",
+        "m_late2",
+        "hello again",
+        optcast_shared::http::now_ms() + 1_000,
+    )
+    .await;
+    let (status, lead) = app
+        .api(
+            Method::GET,
+            &format!("/v1/pages/{PAGE}/subscribers/2000000000000201"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{lead}");
+    assert_eq!(lead["status"], "subscribed", "{lead}");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_retry_completes() {
+    let (faults, adjust) = behind_faults("api").await;
+    let app = spawn_app_with(adjust).await;
+    app.say(PAGE, "2000000000000301", "m_q1", "keep me for now").await;
+    faults.fail_next("sqs:SendMessage", 3);
+    let body = json!({"page_id": PAGE, "psid": "2000000000000301"});
+    let (status, out) = app.api(Method::POST, "/v1/erasure", Some(body.clone())).await;
+    assert_eq!(status, 503, "{out}");
+    // Nothing half done: the lead and their messages are still readable.
+    let (status, export) = app
+        .api(
+            Method::GET,
+            &format!("/v1/export?page_id={PAGE}&psid=2000000000000301"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{export}");
+    assert!(export.to_string().contains("keep me for now"));
+    // The caller's retry goes through and completes.
+    let (status, out) = app.api(Method::POST, "/v1/erasure", Some(body)).await;
+    assert_eq!(status, 202, "{out}");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    eventually("erasure completed", || async {
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
+    })
+    .await;
+    assert!(!app.dump_tables().await.contains("2000000000000301"));
+    app.stack.stop().await;
+}
