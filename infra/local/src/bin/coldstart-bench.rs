@@ -5,8 +5,10 @@
 //! event. Median of `runs` cold starts per function, interleaved, with the
 //! ratio to hello-world. The same event is then handed out once more, warm:
 //! its time is the request's own work (its AWS calls), and cold minus warm
-//! is what starting the function cost, shown beside hello-world's. Usage: `coldstart-bench [runs] [function…]`
-//! (default 20, every function; `make bench`). It runs the release binaries
+//! is what starting the function cost, shown beside hello-world's.
+//! Usage: `coldstart-bench [--cold-only] [runs] [function…]` (default 20,
+//! every function; `make bench`; `--cold-only` hands each event out once,
+//! for a profiler wrapped around a function). It runs the release binaries
 //! next to itself: `cargo build --release --workspace --bin webhook … --bin
 //! coldstart-hello --bin coldstart-bench`.
 //!
@@ -274,6 +276,8 @@ enum Report {
 
 struct Runtime {
     event: Bytes,
+    /// How many times the event is handed out (2: cold, then warm).
+    events: usize,
     function_arn: String,
     handed_out: AtomicUsize,
     reports: mpsc::UnboundedSender<Report>,
@@ -298,7 +302,7 @@ async fn runtime_api(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, 
             if handed == 1 {
                 let _ = rt.reports.send(Report::Again { at: Instant::now() });
             }
-            if handed >= 2 {
+            if handed >= rt.events {
                 let _ = rt.reports.send(Report::Idle);
                 let mut stop = rt.stop.clone();
                 let _ = stop.wait_for(|s| *s).await;
@@ -424,13 +428,20 @@ async fn next_answer(
 
 /// Execs `bin` as function `case` against a fresh fake Runtime API and
 /// measures one cold start.
-async fn cold_start(bin: &Path, case: &Case, aws: SocketAddr, aws_calls: &AtomicUsize) -> anyhow::Result<Sample> {
+async fn cold_start(
+    bin: &Path,
+    case: &Case,
+    aws: SocketAddr,
+    aws_calls: &AtomicUsize,
+    events: usize,
+) -> anyhow::Result<Sample> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let runtime_addr = listener.local_addr()?;
     let (reports, mut rx) = mpsc::unbounded_channel();
     let (stop_tx, stop) = watch::channel(false);
     let rt = Arc::new(Runtime {
         event: Bytes::from(case.event.to_string()),
+        events,
         function_arn: format!("arn:aws:lambda:us-west-2:123456789012:function:optcast-{}", case.name),
         handed_out: AtomicUsize::new(0),
         reports,
@@ -500,9 +511,19 @@ fn binary_dir() -> anyhow::Result<PathBuf> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    // `--cold-only`: each process gets its event once (no warm answer), so a
+    // profiler wrapped around a function sees the cold start alone.
+    let events = if args.peek().map(String::as_str) == Some("--cold-only") {
+        args.next();
+        1
+    } else {
+        2
+    };
     let runs: usize = match args.next() {
-        Some(n) => n.parse().context("usage: coldstart-bench [runs] [function…]")?,
+        Some(n) => n
+            .parse()
+            .context("usage: coldstart-bench [--cold-only] [runs] [function…]")?,
         None => 20,
     };
     let only: Vec<String> = args.collect();
@@ -537,11 +558,11 @@ async fn main() -> anyhow::Result<()> {
     // One unmeasured start each (page cache), then `runs` rounds, interleaved.
     let mut samples: Vec<Vec<Sample>> = cases.iter().map(|_| Vec::new()).collect();
     for case in &cases {
-        cold_start(&bin(case), case, aws, &calls).await?;
+        cold_start(&bin(case), case, aws, &calls, events).await?;
     }
     for _ in 0..runs {
         for (case, out) in cases.iter().zip(samples.iter_mut()) {
-            out.push(cold_start(&bin(case), case, aws, &calls).await?);
+            out.push(cold_start(&bin(case), case, aws, &calls, events).await?);
         }
     }
 
