@@ -114,8 +114,10 @@ const MAX_OPENERS: usize = 128;
 /// `text` (a delivery's body) read in one pass, or `None` when any part of
 /// it is not the fast path's shape.
 pub(super) fn text_delivery(text: &str, received_at_ms: i64) -> Option<Delivery> {
-    // Counted byte by byte in a loop the compiler vectorises.
-    let openers = text.bytes().filter(|b| matches!(b, b'{' | b'[')).count();
+    // memchr counts with SIMD (a plain filtered count of the bytes cost more
+    // than the parse it guards).
+    let openers =
+        memchr::memchr_iter(b'{', text.as_bytes()).count() + memchr::memchr_iter(b'[', text.as_bytes()).count();
     if openers > MAX_OPENERS {
         return None;
     }

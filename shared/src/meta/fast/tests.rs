@@ -240,8 +240,10 @@ proptest! {
     }
 }
 
-/// Every item as the comparison sees it: what it became and where it sat.
-fn read_as(delivery: &Delivery) -> Vec<(UnitRef<'_>, &Option<Arc<str>>, &Option<Arc<str>>, &Source)> {
+/// An item as the comparison sees it: what it became and where it sat.
+type ItemAsRead<'a> = (UnitRef<'a>, &'a Option<Arc<str>>, &'a Option<Arc<str>>, &'a Source);
+
+fn read_as(delivery: &Delivery) -> Vec<ItemAsRead<'_>> {
     let items = delivery.items.iter();
     items
         .map(|i| (i.unit(), &i.entry_id, &i.entry_time, &i.source))
