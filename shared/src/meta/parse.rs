@@ -119,7 +119,7 @@ pub(super) fn general_delivery(text: &str, received_at_ms: i64) -> Result<Delive
         entry: Some(entries),
     }) = serde_json::from_str(text)
     {
-        let platform = platform(object)?;
+        let platform = platform(object.get())?;
         let mut items = Vec::with_capacity(entries.iter().map(RawEntry::len).sum());
         for entry in &entries {
             parse_entry_fields(platform, entry, received_at_ms, &mut items);
@@ -130,7 +130,7 @@ pub(super) fn general_delivery(text: &str, received_at_ms: i64) -> Result<Delive
     let (Some(object), Some(entries)) = (envelope.object, envelope.entry) else {
         return Err(ParseError::NotADelivery("missing object or entry"));
     };
-    let platform = platform(object)?;
+    let platform = platform(object.get())?;
     let entries: Vec<&RawValue> =
         serde_json::from_str(entries.get()).map_err(|_| ParseError::NotADelivery("entry is not a list"))?;
     let mut items = Vec::new();
@@ -140,8 +140,9 @@ pub(super) fn general_delivery(text: &str, received_at_ms: i64) -> Result<Delive
     Ok(delivery(platform, object, items))
 }
 
-pub(super) fn platform(object: &RawValue) -> Result<Platform, ParseError> {
-    match serde_json::from_str::<&str>(object.get()) {
+/// The platform of a delivery whose `object` is the raw JSON text `object`.
+pub(super) fn platform(object: &str) -> Result<Platform, ParseError> {
+    match serde_json::from_str::<&str>(object) {
         Ok("page") => Ok(Platform::Messenger),
         Ok("instagram") => Ok(Platform::Instagram),
         _ => Err(ParseError::UnsupportedObject),
@@ -179,19 +180,20 @@ fn parse_entry(platform: Platform, raw: &RawValue, received_at_ms: i64, out: &mu
     parse_entry_fields(platform, &entry, received_at_ms, out);
 }
 
-/// An entry's page (its `id`, when that is a Meta id) and `time` (ms).
-pub(super) fn entry_context(id: Option<&RawValue>, time: Option<&RawValue>) -> (Option<PageId>, Option<i64>) {
+/// An entry's page (its `id`, when that is a Meta id) and `time` (ms), from
+/// their raw JSON texts.
+pub(super) fn entry_context(id: Option<&str>, time: Option<&str>) -> (Option<PageId>, Option<i64>) {
     let page_id = id
-        .and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
         .and_then(|v| lenient::id(Some(&v)).and_then(|s| PageId::parse(s).ok()));
     let entry_time = time
-        .and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
         .and_then(|v| time_ms(Some(&v)));
     (page_id, entry_time)
 }
 
 fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64, out: &mut Vec<DeliveryItem>) {
-    let (page_id, entry_time) = entry_context(entry.id, entry.time);
+    let (page_id, entry_time) = entry_context(entry.id.map(RawValue::get), entry.time.map(RawValue::get));
     let ctx = Context {
         platform,
         page_id: page_id.as_ref(),
