@@ -218,6 +218,8 @@ fn environment(function: &str, runtime_api: SocketAddr, aws: SocketAddr) -> Vec<
         ("AWS_SESSION_TOKEN", "bench".into()),
         ("AWS_ENDPOINT_URL", aws_url.clone()),
         ("RUST_LOG", "info".into()),
+        // The webhook's and ingest's (mimalloc's first arena, lazily committed).
+        ("MIMALLOC_ARENA_EAGER_COMMIT", "0".into()),
         ("SUBSCRIBERS_TABLE", "optcast-SubscribersTable".into()),
         ("CONSENT_LOG_TABLE", "optcast-ConsentLogTable".into()),
         ("MESSAGES_TABLE", "optcast-MessagesTable".into()),
