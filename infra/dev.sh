@@ -25,8 +25,14 @@ if [[ -z "${OPTCAST_ADMIN_TOKEN:-}" ]]; then
 fi
 export OPTCAST_ADMIN_TOKEN
 (umask 077 && printf '%s\n' "$OPTCAST_ADMIN_TOKEN" > .local/admin-token.tmp && mv .local/admin-token.tmp .local/admin-token)
-echo "==> management API token (OPTCAST_ADMIN_TOKEN, also in .local/admin-token): $OPTCAST_ADMIN_TOKEN" >&2
-echo "==> console: http://127.0.0.1:${PORT:-3000}/console (sign in with that token)" >&2
+if [[ "${OPTCAST_SIGN_IN:-}" == "oidc" ]]; then
+  # The emulated JWT authorizer guards the API: the admin token is refused,
+  # so it is not printed; the console signs in through the fake provider.
+  echo "==> console: http://127.0.0.1:${PORT:-3000}/console (sign in through the fake OIDC provider; the admin token is off)" >&2
+else
+  echo "==> management API token (OPTCAST_ADMIN_TOKEN, also in .local/admin-token): $OPTCAST_ADMIN_TOKEN" >&2
+  echo "==> console: http://127.0.0.1:${PORT:-3000}/console (sign in with that token)" >&2
+fi
 # OPTCAST_LOCAL_BIN: an optcast-local binary already built (the README test
 # passes the one cargo built with the suite), so nothing is rebuilt.
 local_bin="${OPTCAST_LOCAL_BIN:-target/debug/optcast-local}"
