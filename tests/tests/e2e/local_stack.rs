@@ -74,7 +74,8 @@ fn iam_action(op: &str) -> Option<String> {
 /// The emulator does not enforce IAM; AWS does. So every function runs a
 /// realistic day (ingest with a claim-checked large delivery, an edit, an
 /// unsend, a delivery split into chunks, a quarantined item replayed, a broadcast, a
-/// large export, an erasure, a sweep, the scheduler) with its AWS calls
+/// large export, an erasure, a sweep that also purges an unsubscribed lead,
+/// the scheduler) with its AWS calls
 /// counted on the wire, and each call must be one its own policy allows.
 #[tokio::test]
 async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_template() {
@@ -166,10 +167,25 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
             == "completed"
     })
     .await;
+    // A lead who unsubscribed: the sweep purges them, long after, as an
+    // erasure (their records, exports, quarantine, the sweep's checkpoints).
+    const GONE: &str = "2000000000000002";
+    app.say(PAGE, GONE, "m_iam_hi", "hello").await;
+    app.say(PAGE, GONE, "m_iam_stop", "STOP").await;
+    let gone = format!("/v1/pages/{PAGE}/subscribers/{GONE}");
+    eventually("unsubscribed", || async {
+        app.api(reqwest::Method::GET, &gone, None).await.1["status"] == "unsubscribed"
+    })
+    .await;
     let now = optcast_shared::http::now_ms();
     app.invoke("scheduler", &scheduled_event(now)).await;
     app.invoke_at("sweeper", now + 3_000 * optcast_shared::retention::DAY_MS)
         .await;
+    assert_eq!(
+        app.api(reqwest::Method::GET, &gone, None).await.0,
+        404,
+        "the sweep purged the unsubscribed lead"
+    );
 
     let mut missing = Vec::new();
     for (function, c) in &counts {
