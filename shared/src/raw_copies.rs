@@ -50,6 +50,15 @@ pub struct PurgeReport {
     pub items_removed: u64,
 }
 
+impl PurgeReport {
+    pub fn add(&mut self, other: &PurgeReport) {
+        self.messages_read += other.messages_read;
+        self.messages_rewritten += other.messages_rewritten;
+        self.messages_deleted += other.messages_deleted;
+        self.items_removed += other.items_removed;
+    }
+}
+
 /// The ingest dead-letter queues and what is needed to open and rewrite
 /// their messages.
 pub struct RawCopies {
@@ -117,12 +126,9 @@ impl RawCopies {
             Ok::<_, QueueError>(report)
         }))
         .await?;
-        Ok(reports.iter().fold(PurgeReport::default(), |sum, r| PurgeReport {
-            messages_read: sum.messages_read + r.messages_read,
-            messages_rewritten: sum.messages_rewritten + r.messages_rewritten,
-            messages_deleted: sum.messages_deleted + r.messages_deleted,
-            items_removed: sum.items_removed + r.items_removed,
-        }))
+        let mut sum = PurgeReport::default();
+        reports.iter().for_each(|r| sum.add(r));
+        Ok(sum)
     }
 
     async fn purge_queue(

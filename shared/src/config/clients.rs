@@ -82,20 +82,23 @@ pub type Kms = Lazy<aws_sdk_kms::Client>;
 
 /// The S3 client of `aws`, built on first use.
 pub fn s3(aws: &aws_config::SdkConfig) -> S3 {
-    let aws = aws.clone();
-    Lazy::new(move || aws_sdk_s3::Client::new(&aws))
+    lazy(aws, aws_sdk_s3::Client::new)
 }
 
 /// The SQS client of `aws`, built on first use.
 pub fn sqs(aws: &aws_config::SdkConfig) -> Sqs {
-    let aws = aws.clone();
-    Lazy::new(move || aws_sdk_sqs::Client::new(&aws))
+    lazy(aws, aws_sdk_sqs::Client::new)
 }
 
 /// The KMS client of `aws`, built on first use.
 pub fn kms(aws: &aws_config::SdkConfig) -> Kms {
+    lazy(aws, aws_sdk_kms::Client::new)
+}
+
+/// The client `new` makes from `aws`, made on first use.
+fn lazy<C: 'static>(aws: &aws_config::SdkConfig, new: fn(&aws_config::SdkConfig) -> C) -> Lazy<C> {
     let aws = aws.clone();
-    Lazy::new(move || aws_sdk_kms::Client::new(&aws))
+    Lazy::new(move || new(&aws))
 }
 
 /// The HTTPS client of every SDK client: the SDK's own (hyper 1, rustls
