@@ -11,19 +11,34 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
 /// The running moto server, if any: the most recently started one, since an
 /// emulator stopped just before may still be exiting.
 pub fn emulator_pid() -> Option<String> {
+    latest_moto(|_| true)
+}
+
+/// As [`emulator_pid`], among the moto servers started with `port` (`-p`,
+/// `--port`, `--port=`): another emulator, such as the test suite's, may be
+/// running too.
+pub fn emulator_pid_on(port: &str) -> Option<String> {
+    latest_moto(|args| {
+        args.windows(2)
+            .any(|w| (w[0] == "-p" || w[0] == "--port") && w[1] == port)
+            || args.iter().any(|a| *a == format!("--port={port}"))
+    })
+}
+
+/// The most recently started moto server whose arguments `accept` takes.
+fn latest_moto(accept: impl Fn(&[String]) -> bool) -> Option<String> {
     std::fs::read_dir("/proc")
         .ok()?
         .filter_map(Result::ok)
         .filter_map(|e| {
             let pid = e.file_name().to_string_lossy().to_string();
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = String::from_utf8_lossy(&cmd).split('\0').map(str::to_string).collect();
             // A program argument named moto_server, not any command line that
             // merely mentions it (such as the shell that started it).
-            let is_moto = String::from_utf8_lossy(&cmd)
-                .split('\0')
-                .any(|arg| arg.rsplit('/').next() == Some("moto_server"));
+            let is_moto = args.iter().any(|arg| arg.rsplit('/').next() == Some("moto_server"));
             let started = start_ticks(&pid)?;
-            is_moto.then_some((started, pid))
+            (is_moto && accept(&args)).then_some((started, pid))
         })
         .max()
         .map(|(_, pid)| pid)

@@ -111,28 +111,9 @@ pub(crate) fn fmt_depth(depth: Option<u64>) -> String {
     depth.map_or_else(|| "?".into(), |d| d.to_string())
 }
 
-/// The moto server started with the endpoint's port (another emulator, such
-/// as the test suite's, may be running too), the most recently started one
-/// if several (one stopped just before may still be exiting); else any.
+/// The moto server started with the endpoint's port, the most recently
+/// started one if several; else any ([`cpu::emulator_pid_on`]).
 pub(crate) fn emulator_pid(endpoint: &str) -> Option<String> {
-    let port = endpoint.trim_end_matches('/').rsplit(':').next()?.to_string();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let pid = e.file_name().to_string_lossy().to_string();
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let args: Vec<String> = String::from_utf8_lossy(&cmd).split('\0').map(str::to_string).collect();
-            let moto = args.iter().any(|a| a.rsplit('/').next() == Some("moto_server"));
-            let on_port = args
-                .windows(2)
-                .any(|w| (w[0] == "-p" || w[0] == "--port") && w[1] == port)
-                || args.iter().any(|a| *a == format!("--port={port}"));
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let started: u64 = stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.parse().ok()?;
-            (moto && on_port).then_some((started, pid))
-        })
-        .max()
-        .map(|(_, pid)| pid)
-        .or_else(cpu::emulator_pid)
+    let port = endpoint.trim_end_matches('/').rsplit(':').next()?;
+    cpu::emulator_pid_on(port).or_else(cpu::emulator_pid)
 }
