@@ -294,21 +294,22 @@ fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
     resp
 }
 
-/// The Lambda Runtime API, as much of it as a cold start uses: one event,
-/// then a `next` that waits until the bench stops the run.
+/// The Lambda Runtime API, as much of it as a cold start uses: the event
+/// `events` times (cold, then warm), then a `next` that waits until the
+/// bench stops the run.
 async fn runtime_api(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Infallible> {
     let path = req.uri().path().to_string();
     let kind = match (req.method().as_str(), path.as_str()) {
         ("GET", "/2018-06-01/runtime/invocation/next") => {
             let handed = rt.handed_out.fetch_add(1, Ordering::SeqCst);
-            if handed == 1 {
-                let _ = rt.reports.send(Report::Again { at: Instant::now() });
-            }
             if handed >= rt.events {
                 let _ = rt.reports.send(Report::Idle);
                 let mut stop = rt.stop.clone();
                 let _ = stop.wait_for(|s| *s).await;
                 return Ok(reply(410, "bench over"));
+            }
+            if handed == 1 {
+                let _ = rt.reports.send(Report::Again { at: Instant::now() });
             }
             let deadline = optcast_shared::http::now_ms() + 10_000;
             let mut resp = reply(200, rt.event.clone());
