@@ -147,19 +147,15 @@ impl Eraser {
         // turns "completed" into "no data".
         let mut held = *found_before;
         if !held && !report.held_data() {
-            let since = self.requests.get(request_id).await?.map_or(now, |r| r.created_at_ms);
-            for (page, psid) in &subjects {
-                if self
-                    .eraser
-                    .store
-                    .last_erased_at(page, psid)
-                    .await?
-                    .is_some_and(|t| t >= since)
-                {
-                    held = true;
-                    break;
-                }
-            }
+            // The request and the subjects' tombstones, read side by side.
+            let erased = futures_util::future::try_join_all(
+                subjects
+                    .iter()
+                    .map(|(page, psid)| self.eraser.store.last_erased_at(page, psid)),
+            );
+            let (request, erased) = tokio::try_join!(self.requests.get(request_id), erased)?;
+            let since = request.map_or(now, |r| r.created_at_ms);
+            held = erased.into_iter().flatten().any(|t| t >= since);
         }
         let status = self
             .requests

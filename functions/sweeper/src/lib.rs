@@ -261,11 +261,18 @@ impl Sweeper {
                 return Ok(());
             }
             let mut progressed = false;
+            // One listing of the quarantine for the batch, not one per lead.
+            let quarantine = if found.leads.is_empty() {
+                Vec::new()
+            } else {
+                self.eraser.list_quarantine().await?
+            };
             for psid in &found.leads {
                 let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
+                let reason = ErasureReason::UnsubscribedPurge;
                 if let Some(r) = self
                     .eraser
-                    .erase_if(page, psid, ErasureReason::UnsubscribedPurge, now_ms, still_expired)
+                    .erase_if(page, psid, reason, now_ms, Some(&quarantine), still_expired)
                     .await?
                 {
                     report.add(Category::UnsubscribedLeads, r.subscriber);

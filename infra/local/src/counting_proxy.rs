@@ -229,7 +229,13 @@ fn json_answer(status: u16, payload: &serde_json::Value) -> hyper::Response<Full
 fn s3_action(method: &hyper::Method, uri: &hyper::Uri) -> &'static str {
     let query = uri.query().unwrap_or_default();
     let has = |k: &str| query.split('&').any(|p| p == k || p.starts_with(&format!("{k}=")));
-    let object_level = uri.path().trim_start_matches('/').contains('/');
+    // `/bucket/key` names an object; `/bucket` and `/bucket/` (the SDK's
+    // path-style listing) the bucket.
+    let object_level = uri
+        .path()
+        .trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(_, key)| !key.is_empty());
     match *method {
         hyper::Method::GET if has("versions") => "ListBucketVersions",
         hyper::Method::GET if !object_level => "ListBucket",
@@ -361,4 +367,31 @@ pub fn routed_through(aws: &aws_config::SdkConfig, url: &str) -> aws_config::Sdk
     let mut b = aws.to_builder().endpoint_url(url);
     b.insert_origin("endpoint_url", aws_types::origin::Origin::shared_config());
     b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::s3_action;
+    use hyper::Method;
+
+    #[test]
+    fn a_bucket_listing_is_list_bucket_with_or_without_the_trailing_slash_the_sdk_sends() {
+        let action = |m: Method, uri: &str| s3_action(&m, &uri.parse().unwrap());
+        assert_eq!(
+            action(Method::GET, "/optcast-data/?list-type=2&prefix=q%2F"),
+            "ListBucket"
+        );
+        assert_eq!(action(Method::GET, "/optcast-data?list-type=2"), "ListBucket");
+        assert_eq!(
+            action(Method::GET, "/optcast-data/?versions&prefix=x"),
+            "ListBucketVersions"
+        );
+        assert_eq!(action(Method::HEAD, "/optcast-data/quarantine/abc"), "GetObject");
+        assert_eq!(
+            action(Method::GET, "/optcast-data/quarantine/abc?versionId=1"),
+            "GetObjectVersion"
+        );
+        assert_eq!(action(Method::PUT, "/optcast-data/exports/x.json"), "PutObject");
+        assert_eq!(action(Method::DELETE, "/optcast-data/exports/x.json"), "DeleteObject");
+    }
 }

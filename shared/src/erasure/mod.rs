@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PageId, Psid};
+use crate::quarantine::{Quarantine, QuarantineRecord};
+use crate::queue::QueueError;
 use crate::store::{Item, Store, StoreError};
 
 mod requests;
@@ -69,26 +71,54 @@ impl Eraser {
         self
     }
 
-    /// Deletes every quarantined item a subject sent (found by the subject
-    /// digest kept beside each record), every version; returns how many.
-    async fn delete_quarantined(&self, page: &PageId, psid: &Psid) -> Result<u64, StoreError> {
-        let Some((s3, bucket)) = &self.exports else {
-            return Ok(0);
-        };
-        let quarantine = crate::quarantine::Quarantine {
+    /// The quarantine this eraser deletes from, if it was given the bucket.
+    fn quarantine(&self) -> Option<Quarantine> {
+        self.exports.as_ref().map(|(s3, bucket)| Quarantine {
             s3: s3.clone(),
             bucket: bucket.clone(),
+        })
+    }
+
+    /// Every quarantined record, listed once for a batch of erasures
+    /// ([`Eraser::erase_if`]'s `quarantine`): the sweeper purging many leads
+    /// would otherwise list the whole quarantine, and read each record's
+    /// metadata, once per lead. Empty when this eraser has no bucket.
+    ///
+    /// # Errors
+    /// [`StoreError::S3`] when listing or reading metadata fails.
+    pub async fn list_quarantine(&self) -> Result<Vec<QuarantineRecord>, StoreError> {
+        match self.quarantine() {
+            Some(quarantine) => quarantine.list_all().await.map_err(quarantine_error),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Deletes every quarantined item a subject sent (found by the subject
+    /// digest kept beside each record, in `listed` or, if None, in a fresh
+    /// listing), every version; returns how many.
+    async fn delete_quarantined(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        listed: Option<&[QuarantineRecord]>,
+    ) -> Result<u64, StoreError> {
+        let Some(quarantine) = self.quarantine() else {
+            return Ok(0);
+        };
+        let fresh;
+        let records = match listed {
+            Some(records) => records,
+            None => {
+                fresh = quarantine.list_all().await.map_err(quarantine_error)?;
+                &fresh
+            }
         };
         // Records carry the pseudonym of the key current when they were kept.
         let lookups = crate::pseudonym::keys().subject_lookups(page, psid);
-        let s3_err = |e: crate::queue::QueueError| match e {
-            crate::queue::QueueError::S3(m) => StoreError::s3_text(m),
-            other => StoreError::s3_text(other.to_string()),
-        };
         let mut deleted = 0;
-        for record in quarantine.list_all().await.map_err(s3_err)? {
+        for record in records {
             if record.subject_digest.as_ref().is_some_and(|d| lookups.contains(d)) {
-                quarantine.delete(&record.id).await.map_err(s3_err)?;
+                quarantine.delete(&record.id).await.map_err(quarantine_error)?;
                 deleted += 1;
             }
         }
@@ -100,14 +130,18 @@ impl Eraser {
         let Some((s3, bucket)) = &self.exports else {
             return Ok(0);
         };
-        let mut deleted = 0;
-        for pseudonym in crate::pseudonym::keys().subject_lookups(page, psid) {
-            let prefix = crate::export::subject_prefix_of(page, &pseudonym);
-            deleted += crate::objects::delete_all_versions(s3, bucket, &prefix, false)
-                .await
-                .map_err(StoreError::s3_text)?;
-        }
-        Ok(deleted)
+        // One prefix per pseudonym key (exports are filed under the key
+        // current when they were made): listed side by side.
+        let deleted =
+            futures_util::future::try_join_all(crate::pseudonym::keys().subject_lookups(page, psid).into_iter().map(
+                |pseudonym| async move {
+                    let prefix = crate::export::subject_prefix_of(page, &pseudonym);
+                    crate::objects::delete_all_versions(s3, bucket, &prefix, false).await
+                },
+            ))
+            .await
+            .map_err(StoreError::s3_text)?;
+        Ok(deleted.iter().sum())
     }
 
     /// Destroys the subject's data key and subscriber record, writing the
@@ -140,13 +174,15 @@ impl Eraser {
         now_ms: i64,
     ) -> Result<ErasureReport, StoreError> {
         Ok(self
-            .erase_if(page, psid, reason, now_ms, |_| true)
+            .erase_if(page, psid, reason, now_ms, None, |_| true)
             .await?
             .unwrap_or_default())
     }
 
     /// Erases the subject if `guard` accepts their subscriber record (or there
-    /// is none left, finishing an earlier run); None if it declined.
+    /// is none left, finishing an earlier run); None if it declined. Their
+    /// quarantined records are found in `quarantine` when given (listed for a
+    /// batch by [`Eraser::list_quarantine`]), else in a listing of their own.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
@@ -156,6 +192,7 @@ impl Eraser {
         psid: &Psid,
         reason: ErasureReason,
         now_ms: i64,
+        quarantine: Option<&[QuarantineRecord]>,
         guard: impl Fn(&Item) -> bool,
     ) -> Result<Option<ErasureReport>, StoreError> {
         let shred = self.store.shred_subject(page, psid, reason, now_ms, guard).await?;
@@ -172,7 +209,7 @@ impl Eraser {
         let (deleted, exports, quarantined, ()) = tokio::try_join!(
             Box::pin(self.store.delete_subject_records(page, psid, &self.deliveries, now_ms)),
             Box::pin(self.delete_exports(page, psid)),
-            Box::pin(self.delete_quarantined(page, psid)),
+            Box::pin(self.delete_quarantined(page, psid, quarantine)),
             Box::pin(self.forget_sweep_positions(page, psid)),
         )?;
         report.messages = deleted.messages;
@@ -188,6 +225,14 @@ impl Eraser {
     /// Drops the sweep's checkpoints that name the subject.
     async fn forget_sweep_positions(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
         self.store.forget_sweep_positions(&self.privacy, page, psid).await
+    }
+}
+
+/// A quarantine failure as the erasure's storage error.
+fn quarantine_error(e: QueueError) -> StoreError {
+    match e {
+        QueueError::S3(m) => StoreError::s3_text(m),
+        other => StoreError::s3_text(other.to_string()),
     }
 }
 

@@ -243,10 +243,12 @@ pub async fn get_sealed(
 }
 
 /// Returns the raw signed body a job carries, fetching and decrypting a claim.
+/// `s3` is built (on first use) only for a claim: a job with its body inline,
+/// ingest's usual first request, costs no S3 client.
 ///
 /// # Errors
 /// [`QueueError::BadJob`] for invalid base64; [`get_sealed`]'s errors for a claim.
-pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRing) -> Result<Vec<u8>, QueueError> {
+pub async fn load_body(job: &DeliveryJob, s3: &crate::config::S3, keys: &KeyRing) -> Result<Vec<u8>, QueueError> {
     match &job.body {
         DeliveryBody::Inline { text } => Ok(text.as_bytes().to_vec()),
         DeliveryBody::InlineBase64 { data } => {
@@ -265,7 +267,7 @@ pub async fn load_body(job: &DeliveryJob, s3: &aws_sdk_s3::Client, keys: &KeyRin
 ///
 /// # Errors
 /// [`QueueError::S3`] when a version could not be deleted.
-pub async fn delete_claim(job: &DeliveryJob, s3: &aws_sdk_s3::Client) -> Result<(), QueueError> {
+pub async fn delete_claim(job: &DeliveryJob, s3: &crate::config::S3) -> Result<(), QueueError> {
     let DeliveryBody::Claim { bucket, key } = &job.body else {
         return Ok(());
     };

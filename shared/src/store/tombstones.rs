@@ -29,19 +29,16 @@ impl Store {
     }
 
     /// The subject's latest erasure tombstone, if ever erased. Tombstones
-    /// are keyed by the subject's pseudonym: those of the current key are
-    /// looked for first, then those written under older keys (one query per
-    /// key; only leads without a record get here).
+    /// are keyed by the subject's pseudonym: those of the current key win,
+    /// then those written under older keys, in the key set's order (one
+    /// query per key, side by side; only leads without a record get here).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a query fails.
     pub async fn last_tombstone(&self, page: &PageId, psid: &Psid) -> Result<Option<Tombstone>, StoreError> {
-        for pseudonym in crate::pseudonym::keys().subject_lookups(page, psid) {
-            if let Some(t) = self.last_tombstone_of(page, &pseudonym).await? {
-                return Ok(Some(t));
-            }
-        }
-        Ok(None)
+        let lookups = crate::pseudonym::keys().subject_lookups(page, psid);
+        let found = futures_util::future::try_join_all(lookups.iter().map(|p| self.last_tombstone_of(page, p))).await?;
+        Ok(found.into_iter().flatten().next())
     }
 
     async fn last_tombstone_of(&self, page: &PageId, pseudonym: &str) -> Result<Option<Tombstone>, StoreError> {

@@ -211,3 +211,47 @@ async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine() {
     assert_eq!(kept["entry"][0]["messaging"][0]["sender"]["id"], "2000000000000302");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only_theirs() {
+    use optcast_local::counting_proxy;
+    use optcast_shared::retention::DAY_MS;
+    let (url, counts) = counting_proxy::start(endpoint()).await.unwrap();
+    let aws = aws_at(&endpoint()).await;
+    let app = spawn_app_with(|o| {
+        o.function_aws
+            .insert("sweeper".into(), counting_proxy::routed_through(&aws, &url));
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let t = now_ms();
+    let gone = ["2000000000000311", "2000000000000312", "2000000000000313"];
+    let kept = "2000000000000314";
+    for (n, psid) in gone.iter().chain([&kept]).enumerate() {
+        app.say(PAGE, psid, &format!("m_q{n}"), "hi").await;
+        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": t, "messaging": [
+            {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": t, "brand_new_event": {"note": "call me"}}]}]});
+        assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+    }
+    for (n, psid) in gone.iter().enumerate() {
+        app.say(PAGE, psid, &format!("m_s{n}"), "STOP").await;
+    }
+    app.wait_quarantined(4).await;
+    counts.reset();
+
+    // Past the purge period: the three unsubscribed leads go, with their
+    // quarantined items; the subscribed lead's item stays.
+    let report = app.invoke_at("sweeper", t + 31 * DAY_MS).await;
+    assert_eq!(report["deleted"]["unsubscribed_leads"], 3, "{report}");
+    let left = app.wait_quarantined(0).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    let item: Value = serde_json::from_slice(&app.quarantined_body(&left[0].id).await).unwrap();
+    assert_eq!(item["entry"][0]["messaging"][0]["sender"]["id"], kept);
+    // One listing of the quarantine for the batch (each record's metadata
+    // read once), not one per lead: with three leads that was three listings
+    // and twelve metadata reads.
+    let used = counts.snapshot();
+    assert_eq!(used.get("s3:ListBucket"), Some(&1), "{used:?}");
+    assert_eq!(used.get("s3:GetObject"), Some(&4), "{used:?}");
+    app.stack.stop().await;
+}

@@ -106,7 +106,7 @@ async fn an_erasure_takes_the_subjects_items_out_of_dead_lettered_deliveries() {
         let job = queue::parse_job::<queue::IngestJob>(message).unwrap();
         let job = job.delivery();
         assert_eq!(job.received_at_ms, t, "the time of receipt is kept");
-        let body = String::from_utf8(queue::load_body(job, &app.s3, &keys).await.unwrap()).unwrap();
+        let body = String::from_utf8(queue::load_body(job, &app.s3.clone().into(), &keys).await.unwrap()).unwrap();
         assert!(!body.contains(ERASED) && !body.contains("secret words"), "{body}");
         assert!(body.contains("m_rc2") || body.contains("m_rc5"), "{body}");
         if matches!(job.body, DeliveryBody::Claim { .. }) {
