@@ -1,0 +1,271 @@
+//! Cold start of every function against a Rust hello-world Lambda
+//! (`coldstart-hello`, same `lambda_runtime`, tokio and release profile):
+//! wall time from exec to the first response posted to a fake Lambda Runtime
+//! API, and the process's peak RSS (`VmHWM`) once it asks for its second
+//! event. Median of `runs` cold starts per function, interleaved, with the
+//! ratio to hello-world. The same event is then handed out once more, warm:
+//! its time is the request's own work (its AWS calls), and cold minus warm
+//! is what starting the function cost, shown beside hello-world's.
+//! Usage: `coldstart-bench [--cold-only] [runs] [function…]` (default 20,
+//! every function; `make bench`; `--cold-only` hands each event out once,
+//! for a profiler wrapped around a function). It runs the release binaries
+//! next to itself: `cargo build --release --workspace --bin webhook … --bin
+//! coldstart-hello --bin coldstart-bench`.
+//!
+//! Each function gets the environment `template.yaml` gives it, with local
+//! stand-ins for what AWS would resolve: the Meta and pseudonym secrets
+//! inline (in AWS they are read from Secrets Manager at start-up) and AWS at a
+//! blank endpoint served here, which answers every request with an empty
+//! success (DynamoDB, KMS and SQS `{}`, S3 an empty listing or body), so a
+//! first request that reads AWS pays for its client's connection set-up but
+//! not for an emulator.
+//!
+//! Each function's first request is one it gets in production: the webhook
+//! Meta's subscription handshake (no AWS call); the API a lead's consent
+//! state (DynamoDB, answered 404 by the blank AWS); the scheduler and the
+//! sweeper their scheduled run (DynamoDB; the sweeper also lists S3 object
+//! versions and writes its report); each SQS consumer a batch of one job of
+//! its queue's contract: ingest a signed delivery of one text message,
+//! the planner a plan job, the sender a send job, the eraser an erasure
+//! request. Against the blank AWS those find nothing stored (the sender and
+//! the planner skip a broadcast that does not exist; ingest cannot get a
+//! data key from an empty KMS answer and reports the record as failed, as it
+//! would on a KMS outage): each answer is printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use cases::{cases, environment, Case};
+use fake_lambda::{blank_aws, next_answer, runtime_api, serve, Report, Runtime};
+
+mod cases;
+mod fake_lambda;
+
+const RATIO_TARGET: f64 = 2.0;
+const RSS_TARGET_MB: f64 = 32.0;
+
+struct Sample {
+    ms: f64,
+    /// The same request answered again by the warm process.
+    warm_ms: f64,
+    rss_kb: u64,
+    kind: &'static str,
+    aws_calls: usize,
+    body: Bytes,
+}
+
+/// Peak resident set size of `pid` in KiB (`VmHWM`).
+fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc status")
+}
+
+/// Execs `bin` as function `case` against a fresh fake Runtime API and
+/// measures one cold start.
+async fn cold_start(
+    bin: &Path,
+    case: &Case,
+    aws: SocketAddr,
+    aws_calls: &AtomicUsize,
+    events: usize,
+) -> anyhow::Result<Sample> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let runtime_addr = listener.local_addr()?;
+    let (reports, mut rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop) = watch::channel(false);
+    let rt = Arc::new(Runtime {
+        event: Bytes::from(case.event.to_string()),
+        events,
+        function_arn: format!("arn:aws:lambda:us-west-2:123456789012:function:optcast-{}", case.name),
+        handed_out: AtomicUsize::new(0),
+        reports,
+        stop,
+    });
+    let server = tokio::spawn(serve(listener, move |req| runtime_api(rt.clone(), req)));
+    aws_calls.store(0, Ordering::SeqCst);
+
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .envs(environment(case.name, runtime_addr, aws))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("exec {}", bin.display()))?;
+    let result = async {
+        let (at, kind, body) = next_answer(&mut rx, case.name).await?;
+        let first_calls = aws_calls.load(Ordering::SeqCst);
+        // Peak RSS once the first invocation is over: it asks for the next
+        // event (or, after an init error, would exit). That next event is
+        // the same one, answered warm.
+        let (mut rss_kb, mut warm_ms) = (None, f64::NAN);
+        if kind != "init error" {
+            if let Ok(Some(Report::Again { at: again })) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await
+            {
+                rss_kb = Some(peak_rss_kb(child.id())?);
+                if let Ok((warm_at, _, _)) = next_answer(&mut rx, case.name).await {
+                    warm_ms = warm_at.duration_since(again).as_secs_f64() * 1e3;
+                }
+            }
+        }
+        Ok(Sample {
+            ms: at.duration_since(start).as_secs_f64() * 1e3,
+            warm_ms,
+            rss_kb: match rss_kb {
+                Some(kb) => kb,
+                None => peak_rss_kb(child.id())?,
+            },
+            kind,
+            aws_calls: first_calls,
+            body,
+        })
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = stop_tx.send(true);
+    server.abort();
+    result
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn binary_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.parent().context("bench binary has no directory")?.to_path_buf())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).peekable();
+    // `--cold-only`: each process gets its event once (no warm answer), so a
+    // profiler wrapped around a function sees the cold start alone.
+    let events = if args.peek().map(String::as_str) == Some("--cold-only") {
+        args.next();
+        1
+    } else {
+        2
+    };
+    let runs: usize = match args.next() {
+        Some(n) => n
+            .parse()
+            .context("usage: coldstart-bench [--cold-only] [runs] [function…]")?,
+        None => 20,
+    };
+    let only: Vec<String> = args.collect();
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| c.name == "hello" || only.is_empty() || only.iter().any(|o| o == c.name))
+        .collect();
+    let dir = binary_dir()?;
+    let bin = |case: &Case| {
+        dir.join(if case.name == "hello" {
+            "coldstart-hello"
+        } else {
+            case.name
+        })
+    };
+    for case in &cases {
+        if !bin(case).is_file() {
+            bail!(
+                "{} not built: cargo build --release --workspace --bin {} …",
+                bin(case).display(),
+                bin(case).file_name().and_then(|f| f.to_str()).unwrap_or("?")
+            );
+        }
+    }
+
+    let aws_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let aws = aws_listener.local_addr()?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    tokio::spawn(serve(aws_listener, move |req| blank_aws(counter.clone(), req)));
+
+    // One unmeasured start each (page cache), then `runs` rounds, interleaved.
+    let mut samples: Vec<Vec<Sample>> = cases.iter().map(|_| Vec::new()).collect();
+    for case in &cases {
+        cold_start(&bin(case), case, aws, &calls, events).await?;
+    }
+    for _ in 0..runs {
+        for (case, out) in cases.iter().zip(samples.iter_mut()) {
+            out.push(cold_start(&bin(case), case, aws, &calls, events).await?);
+        }
+    }
+
+    println!(
+        "cold start: exec -> first response through a fake Lambda Runtime API, median of {runs} (x86_64 release binaries)"
+    );
+    println!(
+        "AWS: calls the first request made; warm ms: the same request again in the same process (its own work); \
+         start ms: cold minus warm (what starting cost)"
+    );
+    println!(
+        "{:<10} {:<26} {:>8} {:>7} {:>9} {:>7} {:>5} {:>8} {:>9} {:>7}  first answer",
+        "function", "first request", "ms", "xhello", "RSS MB", "xhello", "AWS", "warm ms", "start ms", "xhello"
+    );
+    let hello_ms = median(samples[0].iter().map(|s| s.ms).collect());
+    let start_ms = |out: &[Sample]| median(out.iter().map(|s| s.ms - s.warm_ms).collect());
+    let hello_start_ms = start_ms(&samples[0]);
+    let hello_mb = median(samples[0].iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
+    let mut missed = Vec::new();
+    for (case, out) in cases.iter().zip(&samples) {
+        let ms = median(out.iter().map(|s| s.ms).collect());
+        let mb = median(out.iter().map(|s| s.rss_kb as f64 / 1024.0).collect());
+        let last = out.last().context("no samples")?;
+        let answer = match std::str::from_utf8(&last.body) {
+            Ok(b) if b.len() <= 60 => b.to_string(),
+            Ok(b) => format!("{}…", &b[..b.char_indices().nth(60).map_or(b.len(), |(i, _)| i)]),
+            Err(_) => format!("{} bytes", last.body.len()),
+        };
+        let warm = median(out.iter().map(|s| s.warm_ms).collect());
+        let start = start_ms(out);
+        println!(
+            "{:<10} {:<26} {:>8.2} {:>7.2} {:>9.1} {:>7.2} {:>5} {:>8.2} {:>9.2} {:>7.2}  {} {}",
+            case.name,
+            case.first_request,
+            ms,
+            ms / hello_ms,
+            mb,
+            mb / hello_mb,
+            last.aws_calls,
+            warm,
+            start,
+            start / hello_start_ms,
+            last.kind,
+            answer
+        );
+        if case.name != "hello" && (ms / hello_ms > RATIO_TARGET || mb > RSS_TARGET_MB || last.kind != "response") {
+            missed.push(case.name);
+        }
+    }
+    if missed.is_empty() {
+        println!("targets (<= {RATIO_TARGET}x hello-world, <= {RSS_TARGET_MB} MB, a response): all met");
+    } else {
+        println!(
+            "targets (<= {RATIO_TARGET}x hello-world, <= {RSS_TARGET_MB} MB, a response): missed by {}",
+            missed.join(", ")
+        );
+    }
+    Ok(())
+}
