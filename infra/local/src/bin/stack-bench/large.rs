@@ -9,11 +9,10 @@ use anyhow::Context;
 use optcast_local::cpu;
 use optcast_local::{counting_proxy, start};
 
+use crate::large_report::{print_report, Outcome};
 use crate::logs::Logs;
-use crate::probes::{
-    count_all, count_subscribers, delivery, emulator_pid, fmt_depth, message, post, queue_depth, status,
-};
-use crate::{options, NEWCOMER, PAGE, PER_PERSON, STOPPER};
+use crate::probes::{count_all, count_subscribers, delivery, emulator_pid, message, post, queue_depth, status};
+use crate::{options, NEWCOMER, PER_PERSON, STOPPER};
 
 /// One signed delivery of `items` messages, then a STOP right after it.
 pub(crate) async fn large(items: usize) -> anyhow::Result<()> {
@@ -66,29 +65,7 @@ pub(crate) async fn large(items: usize) -> anyhow::Result<()> {
         opts.pollers_per_queue
     );
 
-    // The large delivery: person p's k-th message is item k * people + p, so
-    // each person's events are spread over the body as Meta batches them.
-    const TEXTS: [&str; 5] = [
-        "Hello, is this still available?",
-        "What sizes do you have?",
-        "Can you deliver on Saturday? \u{e9}t\u{e9}",
-        "How much is shipping to Berlin?",
-        "Thanks, I'll take two.",
-    ];
-    let base = optcast_shared::http::now_ms() - 300_000;
-    let messaging: Vec<serde_json::Value> = (0..items)
-        .map(|i| {
-            let person = format!("2200000000{:06}", i % people);
-            message(
-                &person,
-                &format!("m_large_{i}"),
-                base + i as i64,
-                TEXTS[i % TEXTS.len()],
-            )
-        })
-        .collect();
-    let body = delivery(optcast_shared::http::now_ms(), &messaging);
-    drop(messaging);
+    let body = large_delivery(items, people);
     let body_kb = body.len() as f64 / 1024.0;
 
     let chunk_depth = Arc::new(Mutex::new((0u64, 0u64)));
@@ -220,104 +197,55 @@ pub(crate) async fn large(items: usize) -> anyhow::Result<()> {
         queue_depth(&sqs, &chunk_queue).await,
     );
 
-    println!(
-        "large delivery: {items} items from {people} people, {body_kb:.0} KB body, accepted in {:.2} s ({})",
-        accepted.as_secs_f64(),
-        match webhook_requests.get("s3:PutObject") {
-            Some(_) => "claim-checked through S3",
-            None => "sent inline, no claim check",
-        }
-    );
-    match seen.split {
-        Some((at, deferred)) => println!(
-            "split: {deferred} items handed to chunk jobs {:.2} s after the large delivery was sent",
-            at.duration_since(t0).as_secs_f64()
-        ),
-        None => println!("split: not seen in ingest's logs"),
-    }
-    match stop_applied {
-        Some((after, settled)) => println!(
-            "normal delivery sent right after it (STOP from an existing lead): 200 in {:.3} s, applied in {:.2} s; about {settled} of the {items} large items were applied by then",
-            stop_answered.as_secs_f64(),
-            after.as_secs_f64()
-        ),
-        None => println!("normal delivery sent right after it: NOT applied within {:.0} s", wall.as_secs_f64()),
-    }
-    match (midway, midway_applied) {
-        (Some((_, at)), Some((after, settled))) => println!(
-            "normal delivery sent midway (first message from a new lead, at about {at}/{items} large items): applied in {:.2} s; about {settled} large items were applied by then",
-            after.as_secs_f64()
-        ),
-        (Some((_, at)), None) => println!("normal delivery sent midway (at {at}/{items}): NOT applied"),
-        _ => println!("normal delivery midway: not sent"),
-    }
-    let share = match cpu_used {
-        (Some(e), Some(o)) => format!(
-            "emulator share of CPU {:.0}% (emulator {e:.1} s, optcast handlers + runner + load generator {o:.1} s)",
-            100.0 * e / (e + o)
-        ),
-        _ => "CPU not measured".into(),
-    };
-    match done {
-        Some(took) => println!(
-            "all {items} items ingested in {:.1} s ({:.1} items/s end to end); {share}",
-            took.as_secs_f64(),
-            items as f64 / took.as_secs_f64()
-        ),
-        None => println!(
-            "NOT all ingested within {:.0} s ({} of {items} settled by the logs); {share}",
-            wall.as_secs_f64(),
-            seen.settled().saturating_sub(2)
-        ),
-    }
-    println!(
-        "DynamoDB: {} subscribers for {PAGE} (expected {}), {} event markers (expected {})",
-        db_counts.0,
-        people + 2,
-        db_counts.1,
-        items + 3
-    );
-    println!(
-        "chunk jobs: {} ingested ({} planned by the split, {} re-queued the rest of themselves at the work budget, {} items), chunk queue at most {max_depth} deep, {} left",
-        seen.jobs.saturating_sub(2),
-        people.div_ceil(ingest::CHUNK_ITEMS / PER_PERSON),
-        seen.requeued_jobs,
-        seen.requeued_items,
-        fmt_depth(chunks_left)
-    );
-    println!(
-        "outcomes: {} applied, {} duplicates, {} recorded only, {} quarantined; failed records {}, warnings {}, errors {}; DLQ: ingest {}, chunks {}",
-        seen.applied,
-        seen.duplicates,
-        seen.recorded,
-        seen.quarantined,
-        seen.failed_records,
-        seen.warnings,
-        seen.errors,
-        fmt_depth(ingest_dlq),
-        fmt_depth(chunk_dlq)
-    );
-    for line in &seen.samples {
-        println!("  log: {line}");
-    }
-    let per_item = |svc: &str| {
-        let v = by_service.get(svc).copied().unwrap_or(0) as f64 / items as f64;
-        if v >= 0.1 {
-            format!("{v:.2}")
-        } else {
-            format!("{v:.4}")
-        }
-    };
-    println!(
-        "requests per item: DynamoDB {}, SQS {}, S3 {}, KMS {} (ingest, the two small deliveries included; emulator 5xx {})",
-        per_item("dynamodb"),
-        per_item("sqs"),
-        per_item("s3"),
-        per_item("kms"),
-        by_service.get("emulator_5xx").copied().unwrap_or(0)
-    );
-    println!("ingest AWS requests: {requests:?}");
-    println!("webhook AWS requests for the large delivery: {webhook_requests:?}");
+    print_report(Outcome {
+        items,
+        people,
+        body_kb,
+        accepted,
+        webhook_requests,
+        t0,
+        stop_answered,
+        stop_applied,
+        midway,
+        midway_applied,
+        wall,
+        cpu_used,
+        done,
+        db_counts,
+        max_depth,
+        chunks_left,
+        ingest_dlq,
+        chunk_dlq,
+        seen,
+        requests,
+        by_service,
+    });
     stack.stop().await;
     Ok(())
+}
+
+/// The large delivery: `items` messages from `people` people, person p's
+/// k-th message being item k * people + p, so each person's events are
+/// spread over the body as Meta batches them.
+fn large_delivery(items: usize, people: usize) -> String {
+    const TEXTS: [&str; 5] = [
+        "Hello, is this still available?",
+        "What sizes do you have?",
+        "Can you deliver on Saturday? \u{e9}t\u{e9}",
+        "How much is shipping to Berlin?",
+        "Thanks, I'll take two.",
+    ];
+    let base = optcast_shared::http::now_ms() - 300_000;
+    let messaging: Vec<serde_json::Value> = (0..items)
+        .map(|i| {
+            let person = format!("2200000000{:06}", i % people);
+            message(
+                &person,
+                &format!("m_large_{i}"),
+                base + i as i64,
+                TEXTS[i % TEXTS.len()],
+            )
+        })
+        .collect();
+    delivery(optcast_shared::http::now_ms(), &messaging)
 }

@@ -32,6 +32,7 @@ use optcast_local::{start, StackOptions};
 use tokio::sync::Semaphore;
 
 mod large;
+mod large_report;
 mod logs;
 mod probes;
 
