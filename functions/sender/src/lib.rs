@@ -143,22 +143,22 @@ impl Sender {
         // definition, and each page's token (one KMS Decrypt per page per
         // instance, not one per concurrent job). A failure here is retried by
         // the job itself.
-        let mut broadcasts: HashMap<BroadcastId, Option<Broadcast>> = HashMap::new();
-        let mut pages: HashSet<&PageId> = HashSet::new();
-        for (_, task) in &jobs {
-            let Ok(task) = task else { continue };
-            if !broadcasts.contains_key(&task.broadcast_id) {
-                if let Ok(b) = self.definition(&task.broadcast_id).await {
-                    broadcasts.insert(task.broadcast_id.clone(), b);
-                }
-            }
-            if pages.insert(&task.page_id) {
-                let _ = self.page(&task.page_id).await;
-            }
-        }
-        let batch_broadcasts: HashSet<BroadcastId> = jobs
-            .iter()
-            .filter_map(|(_, t)| t.as_ref().ok().map(|t| t.broadcast_id.clone()))
+        let tasks = || jobs.iter().filter_map(|(_, t)| t.as_ref().ok());
+        let batch_broadcasts: HashSet<BroadcastId> = tasks().map(|t| t.broadcast_id.clone()).collect();
+        let pages: HashSet<&PageId> = tasks().map(|t| &t.page_id).collect();
+        // Independent reads: side by side, so a batch waits one round trip
+        // for all of them, not one per broadcast and page.
+        let (definitions, _) = tokio::join!(
+            futures_util::future::join_all(
+                batch_broadcasts
+                    .iter()
+                    .map(|id| async move { (id.clone(), self.definition(id).await) })
+            ),
+            futures_util::future::join_all(pages.iter().map(|p| self.page(p))),
+        );
+        let broadcasts: HashMap<BroadcastId, Option<Broadcast>> = definitions
+            .into_iter()
+            .filter_map(|(id, b)| Some((id, b.ok()?)))
             .collect();
         let throttled = Mutex::new(HashSet::new());
         let (broadcasts, throttled) = (&broadcasts, &throttled);
