@@ -15,11 +15,13 @@ mod fast;
 mod lenient;
 mod parse;
 mod proof;
+mod rebuild;
 mod time;
 
 pub use lenient::SECONDS_BELOW;
-pub use parse::{parse_delivery, rebuild_delivery};
+pub use parse::parse_delivery;
 pub use proof::ProofHash;
+pub use rebuild::rebuild_delivery;
 pub use time::{EventTime, EARLIEST_EVENT_MS, MAX_FUTURE_SKEW_MS};
 
 use crate::ids::{Mid, PageId, Psid};

@@ -317,3 +317,34 @@ fn odd_json_in_a_text_delivery_reads_as_the_general_path_reads_it() {
         (MAX_OPENERS - 4) / 4 + 1
     );
 }
+
+#[test]
+fn a_delivery_whose_keys_come_in_another_order_is_still_read_in_one_pass() {
+    let item = r#"{"message":{"text":"Gr\u00fc\u00dfe","mid":"m_1"},"timestamp":1700000000001,"recipient":{"id":"1234567890"},"sender":{"id":"6000000000000001"}}"#;
+    let body = format!(
+        r#"{{"entry":[{{"messaging":[{item},{item}],"time":1718000000123,"id":"1234567890"}}],"object":"instagram"}}"#
+    );
+    let read = text_delivery(&body, NOW).expect("read in one pass");
+    let general = general_delivery(&body, NOW).unwrap();
+    assert_eq!(read.platform, Platform::Instagram);
+    assert_eq!(read.object, general.object);
+    assert_eq!(read_as(&read), read_as(&general));
+}
+
+#[test]
+fn a_body_with_whitespace_null_fields_or_escaped_keys_reads_as_the_general_path_reads_it() {
+    let hi = r#"{"sender":{"id":"6000000000000001"},"recipient":{"id":"1234567890"},"timestamp":1700000000001,"message":{"mid":"m_1","text":"hi"}}"#;
+    let ok = wrap(&[hi]);
+    for body in [
+        ok.replace(",\"entry\"", ",\n\"entry\""),
+        ok.replace("\"time\":1718000000123", "\"time\":null"),
+        ok.replace("\"messaging\"", "\"m\\u0065ssaging\""),
+    ] {
+        let general = general_delivery(&body, NOW).unwrap();
+        if let Some(fast) = text_delivery(&body, NOW) {
+            assert_eq!(read_as(&fast), read_as(&general), "{body}");
+        }
+        let read = parse_delivery(body.as_bytes(), NOW).unwrap();
+        assert_eq!(read_as(&read), read_as(&general), "{body}");
+    }
+}
