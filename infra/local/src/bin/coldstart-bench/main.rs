@@ -1,5 +1,6 @@
 //! Cold start of every function against a Rust hello-world Lambda
-//! (`coldstart-hello`, same `lambda_runtime`, tokio and release profile):
+//! (`coldstart-hello`, same `lambda_runtime`, tokio and release profile,
+//! written as `lambda_runtime`'s example is: a multi-thread runtime):
 //! wall time from exec to the first response posted to a fake Lambda Runtime
 //! API, and the process's peak RSS (`VmHWM`) once it asks for its second
 //! event. Median of `runs` cold starts per function, interleaved, with the
