@@ -113,21 +113,22 @@ impl Quarantine {
             .await
             .map_err(|e| s3_error(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
         let mut records = Vec::new();
+        let mut last_listed = None;
         for object in out.contents() {
             let Some(id) = object.key().and_then(|k| k.strip_prefix(PREFIX)) else {
                 continue;
             };
+            last_listed = Some(id.to_string());
             if let Some(mut record) = self.get(id).await? {
                 // The listing's size is authoritative (a HEAD may omit it).
                 record.bytes = object.size().unwrap_or(record.bytes);
                 records.push(record);
             }
         }
-        let next = out
-            .is_truncated()
-            .unwrap_or(false)
-            .then(|| records.last().map(|r| r.id.clone()))
-            .flatten();
+        // The next page starts after the last key listed, not the last record
+        // read: records replayed or deleted between the listing and their
+        // HEAD must not end the listing early.
+        let next = out.is_truncated().unwrap_or(false).then_some(last_listed).flatten();
         Ok((records, next))
     }
 

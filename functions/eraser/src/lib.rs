@@ -36,6 +36,9 @@ pub enum EraserError {
     RawCopies(#[from] QueueError),
 }
 
+/// How many subjects' tombstones are read at once.
+const SUBJECTS_AT_ONCE: usize = 8;
+
 pub struct Eraser {
     eraser: SubjectEraser,
     requests: Requests,
@@ -147,12 +150,18 @@ impl Eraser {
         // turns "completed" into "no data".
         let mut held = *found_before;
         if !held && !report.held_data() {
-            // The request and the subjects' tombstones, read side by side.
-            let erased = futures_util::future::try_join_all(
-                subjects
-                    .iter()
-                    .map(|(page, psid)| self.eraser.store.last_erased_at(page, psid)),
-            );
+            // The request and the subjects' tombstones, read side by side (a
+            // few subjects at a time: an app-scoped user may have many).
+            let erased = async {
+                let mut erased = Vec::with_capacity(subjects.len());
+                for some in subjects.chunks(SUBJECTS_AT_ONCE) {
+                    let reads = some
+                        .iter()
+                        .map(|(page, psid)| self.eraser.store.last_erased_at(page, psid));
+                    erased.extend(futures_util::future::try_join_all(reads).await?);
+                }
+                Ok::<_, StoreError>(erased)
+            };
             let (request, erased) = tokio::try_join!(self.requests.get(request_id), erased)?;
             let since = request.map_or(now, |r| r.created_at_ms);
             held = erased.into_iter().flatten().any(|t| t >= since);

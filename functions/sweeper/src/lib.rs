@@ -18,7 +18,7 @@ use std::time::Instant;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
-use optcast_shared::erasure::{self, Eraser, ErasureReason};
+use optcast_shared::erasure::{self, Eraser, ErasureReason, QuarantinedItems};
 use optcast_shared::ids::PageId;
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
 use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
@@ -261,24 +261,23 @@ impl Sweeper {
                 return Ok(());
             }
             let mut progressed = false;
-            // One listing of the quarantine for the batch, not one per lead.
-            let quarantine = if found.leads.is_empty() {
-                Vec::new()
-            } else {
-                self.eraser.list_quarantine().await?
-            };
+            let mut erased = Vec::new();
             for psid in &found.leads {
                 let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
-                let reason = ErasureReason::UnsubscribedPurge;
+                let (reason, quarantined) = (ErasureReason::UnsubscribedPurge, QuarantinedItems::ByCaller);
                 if let Some(r) = self
                     .eraser
-                    .erase_if(page, psid, reason, now_ms, Some(&quarantine), still_expired)
+                    .erase_if(page, psid, reason, now_ms, quarantined, still_expired)
                     .await?
                 {
                     report.add(Category::UnsubscribedLeads, r.subscriber);
                     progressed |= r.subscriber > 0;
+                    erased.push(psid.clone());
                 }
             }
+            // Their quarantined items: one listing for the batch, taken
+            // after every shred of it, not one per lead.
+            self.eraser.delete_quarantined_of(page, &erased).await?;
             // An index that lags could show the same leads again: stop rather
             // than spin; the next run picks up anything left.
             if !progressed {

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PageId, Psid};
-use crate::quarantine::{Quarantine, QuarantineRecord};
+use std::collections::HashSet;
+
+use crate::quarantine::Quarantine;
 use crate::queue::QueueError;
 use crate::store::{Item, Store, StoreError};
 
@@ -42,6 +44,16 @@ impl ErasureReport {
         self.deliveries += other.deliveries;
         self.exports += other.exports;
     }
+}
+
+/// Who deletes an erased subject's quarantined items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuarantinedItems {
+    /// The erasure itself, from a listing of its own taken after the shred.
+    ByThisErasure,
+    /// The caller, once for a batch of erasures, after all of them
+    /// ([`Eraser::delete_quarantined_of`]).
+    ByCaller,
 }
 
 /// Erases subjects from the lead tables and the deliveries table.
@@ -79,44 +91,28 @@ impl Eraser {
         })
     }
 
-    /// Every quarantined record, listed once for a batch of erasures
-    /// ([`Eraser::erase_if`]'s `quarantine`): the sweeper purging many leads
-    /// would otherwise list the whole quarantine, and read each record's
-    /// metadata, once per lead. Empty when this eraser has no bucket.
+    /// Deletes the quarantined items of every subject `psids` names on
+    /// `page` (found by the subject digest kept beside each record), every
+    /// version, from one listing taken now; returns how many. The sweeper
+    /// calls it once after a batch of erasures ([`QuarantinedItems::ByCaller`]):
+    /// the listing comes after every shred of the batch, as each erasure's own
+    /// would, and the quarantine is listed (each record's metadata read) once
+    /// per batch instead of once per lead.
     ///
     /// # Errors
-    /// [`StoreError::S3`] when listing or reading metadata fails.
-    pub async fn list_quarantine(&self) -> Result<Vec<QuarantineRecord>, StoreError> {
-        match self.quarantine() {
-            Some(quarantine) => quarantine.list_all().await.map_err(quarantine_error),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// Deletes every quarantined item a subject sent (found by the subject
-    /// digest kept beside each record, in `listed` or, if None, in a fresh
-    /// listing), every version; returns how many.
-    async fn delete_quarantined(
-        &self,
-        page: &PageId,
-        psid: &Psid,
-        listed: Option<&[QuarantineRecord]>,
-    ) -> Result<u64, StoreError> {
+    /// [`StoreError::S3`] when listing, reading metadata or deleting fails.
+    pub async fn delete_quarantined_of(&self, page: &PageId, psids: &[Psid]) -> Result<u64, StoreError> {
         let Some(quarantine) = self.quarantine() else {
             return Ok(0);
         };
-        let fresh;
-        let records = match listed {
-            Some(records) => records,
-            None => {
-                fresh = quarantine.list_all().await.map_err(quarantine_error)?;
-                &fresh
-            }
-        };
+        if psids.is_empty() {
+            return Ok(0);
+        }
         // Records carry the pseudonym of the key current when they were kept.
-        let lookups = crate::pseudonym::keys().subject_lookups(page, psid);
+        let keys = crate::pseudonym::keys();
+        let lookups: HashSet<String> = psids.iter().flat_map(|p| keys.subject_lookups(page, p)).collect();
         let mut deleted = 0;
-        for record in records {
+        for record in quarantine.list_all().await.map_err(quarantine_error)? {
             if record.subject_digest.as_ref().is_some_and(|d| lookups.contains(d)) {
                 quarantine.delete(&record.id).await.map_err(quarantine_error)?;
                 deleted += 1;
@@ -174,15 +170,14 @@ impl Eraser {
         now_ms: i64,
     ) -> Result<ErasureReport, StoreError> {
         Ok(self
-            .erase_if(page, psid, reason, now_ms, None, |_| true)
+            .erase_if(page, psid, reason, now_ms, QuarantinedItems::ByThisErasure, |_| true)
             .await?
             .unwrap_or_default())
     }
 
     /// Erases the subject if `guard` accepts their subscriber record (or there
     /// is none left, finishing an earlier run); None if it declined. Their
-    /// quarantined records are found in `quarantine` when given (listed for a
-    /// batch by [`Eraser::list_quarantine`]), else in a listing of their own.
+    /// quarantined items are deleted as `quarantined` says.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
@@ -192,7 +187,7 @@ impl Eraser {
         psid: &Psid,
         reason: ErasureReason,
         now_ms: i64,
-        quarantine: Option<&[QuarantineRecord]>,
+        quarantined: QuarantinedItems,
         guard: impl Fn(&Item) -> bool,
     ) -> Result<Option<ErasureReport>, StoreError> {
         let shred = self.store.shred_subject(page, psid, reason, now_ms, guard).await?;
@@ -209,7 +204,14 @@ impl Eraser {
         let (deleted, exports, quarantined, ()) = tokio::try_join!(
             Box::pin(self.store.delete_subject_records(page, psid, &self.deliveries, now_ms)),
             Box::pin(self.delete_exports(page, psid)),
-            Box::pin(self.delete_quarantined(page, psid, quarantine)),
+            Box::pin(async {
+                match quarantined {
+                    QuarantinedItems::ByThisErasure => {
+                        self.delete_quarantined_of(page, std::slice::from_ref(psid)).await
+                    }
+                    QuarantinedItems::ByCaller => Ok(0),
+                }
+            }),
             Box::pin(self.forget_sweep_positions(page, psid)),
         )?;
         report.messages = deleted.messages;

@@ -29,16 +29,17 @@ impl Store {
     }
 
     /// The subject's latest erasure tombstone, if ever erased. Tombstones
-    /// are keyed by the subject's pseudonym: those of the current key win,
-    /// then those written under older keys, in the key set's order (one
-    /// query per key, side by side; only leads without a record get here).
+    /// are keyed by the subject's pseudonym, so each key of the set (and the
+    /// legacy digest) is queried, side by side, and the latest erasure under
+    /// any of them wins (during a key rotation an instance still on the old
+    /// set writes under the old key). Only leads without a record get here.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a query fails.
     pub async fn last_tombstone(&self, page: &PageId, psid: &Psid) -> Result<Option<Tombstone>, StoreError> {
         let lookups = crate::pseudonym::keys().subject_lookups(page, psid);
         let found = futures_util::future::try_join_all(lookups.iter().map(|p| self.last_tombstone_of(page, p))).await?;
-        Ok(found.into_iter().flatten().next())
+        Ok(found.into_iter().flatten().max_by_key(|t| t.erased_at_ms))
     }
 
     async fn last_tombstone_of(&self, page: &PageId, pseudonym: &str) -> Result<Option<Tombstone>, StoreError> {

@@ -247,9 +247,9 @@ async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only
     assert_eq!(left.len(), 1, "{left:?}");
     let item: Value = serde_json::from_slice(&app.quarantined_body(&left[0].id).await).unwrap();
     assert_eq!(item["entry"][0]["messaging"][0]["sender"]["id"], kept);
-    // One listing of the quarantine for the batch (each record's metadata
-    // read once), not one per lead: with three leads that was three listings
-    // and twelve metadata reads.
+    // One listing of the quarantine for the batch, after its erasures (each
+    // record's metadata read once), not one per lead: with three leads that
+    // was three listings and twelve metadata reads.
     let used = counts.snapshot();
     assert_eq!(used.get("s3:ListBucket"), Some(&1), "{used:?}");
     assert_eq!(used.get("s3:GetObject"), Some(&4), "{used:?}");
