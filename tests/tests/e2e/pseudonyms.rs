@@ -2,6 +2,7 @@
 //! HMAC under a secret key (with its key id), never by a hash anyone can
 //! recompute; after a key rotation, records of the older key still match.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use optcast_shared::ids::{PageId, Psid};
 use optcast_shared::pseudonym::{self, legacy_subject_digest, SUBJECT};
 use optcast_shared::store::{tombstone_pk, tombstone_pk_of};
@@ -75,6 +76,48 @@ async fn records_name_a_lead_by_a_keyed_pseudonym_and_older_keys_still_match_aft
     // A message written before the erasure, delivered now: the older key's
     // tombstone is found, and the lead stays erased.
     app.say_at(PAGE, LEAD, "m_ps1", "late words", t - 30_000).await;
+    let (status, lead) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{LEAD}"), None)
+        .await;
+    assert_eq!(status, 404, "the lead came back: {lead}");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_latest_erasure_under_any_key_holds_back_an_older_message() {
+    let app = spawn_app().await;
+    let (page, psid) = (PageId::parse(PAGE).unwrap(), Psid::parse(LEAD).unwrap());
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, LEAD, "m_lt0", "first words", t - 60_000).await;
+    app.erase(PAGE, LEAD).await;
+    let table = app.physical("ConsentLogTable");
+    let tombstone = app
+        .scan("ConsentLogTable")
+        .await
+        .into_iter()
+        .find(|i| s(i, "pk") == tombstone_pk(&page, &psid))
+        .expect("tombstone under the current key");
+    // A later erasure of the same lead written under the older key (by an
+    // instance that had not yet seen the rotation), two minutes on.
+    let older = pseudonym::keys().digest_with("t1", SUBJECT, &[PAGE, LEAD]).unwrap();
+    let erased_at: i64 = tombstone["erased_at_ms"].as_n().unwrap().parse().unwrap();
+    let mut later = tombstone.clone();
+    later.insert("pk".into(), AttributeValue::S(tombstone_pk_of(&page, &older)));
+    later.insert(
+        "erased_at_ms".into(),
+        AttributeValue::N((erased_at + 120_000).to_string()),
+    );
+    app.ddb
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(later))
+        .send()
+        .await
+        .unwrap();
+    // A message from between the two erasures: the latest one holds it back
+    // (the current key's tombstone alone would let the lead come back).
+    app.say_at(PAGE, LEAD, "m_lt1", "between the erasures", erased_at + 30_000)
+        .await;
     let (status, lead) = app
         .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{LEAD}"), None)
         .await;
