@@ -71,6 +71,8 @@ struct FaultPlan {
     /// Operation → how many more requests are applied by the emulator but
     /// answered with a 500, as if the answer was lost on the way.
     lose_answer_next: BTreeMap<String, u32>,
+    /// Operation (`s3:GetObject`) → how many more answers are 404s.
+    gone_next: BTreeMap<String, u32>,
     /// How many more `BatchWriteItem` calls leave every item unprocessed.
     unprocessed_next: u32,
     injected: u64,
@@ -113,6 +115,11 @@ impl Faults {
     pub fn leave_unprocessed_next(&self, times: u32) {
         self.0.lock().expect("faults").unprocessed_next = times;
     }
+    /// Answers the next `times` requests of `op` with a 404 and no body, as
+    /// S3 answers a HEAD of an object deleted since it was listed.
+    pub fn gone_next(&self, op: &str, times: u32) {
+        self.0.lock().expect("faults").gone_next.insert(op.to_string(), times);
+    }
     /// Lets the emulator apply the next `times` requests of `op` but answers
     /// each with a 500, as when DynamoDB's answer is lost (the SDK retries).
     pub fn lose_answer_next(&self, op: &str, times: u32) {
@@ -138,6 +145,11 @@ impl Faults {
 
     fn answer(&self, op: &str, body: &[u8]) -> Option<hyper::Response<Full<Bytes>>> {
         let mut plan = self.0.lock().expect("faults");
+        if take_one(&mut plan.gone_next, op) {
+            plan.injected += 1;
+            let gone = hyper::Response::builder().status(404).body(Full::new(Bytes::new()));
+            return Some(gone.expect("static"));
+        }
         let failing = match plan.fail_next.get_mut(op) {
             Some((skip, _)) if *skip > 0 => {
                 *skip -= 1;
@@ -370,28 +382,4 @@ pub fn routed_through(aws: &aws_config::SdkConfig, url: &str) -> aws_config::Sdk
 }
 
 #[cfg(test)]
-mod tests {
-    use super::s3_action;
-    use hyper::Method;
-
-    #[test]
-    fn a_bucket_listing_is_list_bucket_with_or_without_the_trailing_slash_the_sdk_sends() {
-        let action = |m: Method, uri: &str| s3_action(&m, &uri.parse().unwrap());
-        assert_eq!(
-            action(Method::GET, "/optcast-data/?list-type=2&prefix=q%2F"),
-            "ListBucket"
-        );
-        assert_eq!(action(Method::GET, "/optcast-data?list-type=2"), "ListBucket");
-        assert_eq!(
-            action(Method::GET, "/optcast-data/?versions&prefix=x"),
-            "ListBucketVersions"
-        );
-        assert_eq!(action(Method::HEAD, "/optcast-data/quarantine/abc"), "GetObject");
-        assert_eq!(
-            action(Method::GET, "/optcast-data/quarantine/abc?versionId=1"),
-            "GetObjectVersion"
-        );
-        assert_eq!(action(Method::PUT, "/optcast-data/exports/x.json"), "PutObject");
-        assert_eq!(action(Method::DELETE, "/optcast-data/exports/x.json"), "DeleteObject");
-    }
-}
+mod tests;

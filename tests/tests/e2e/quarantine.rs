@@ -255,3 +255,46 @@ async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only
     assert_eq!(used.get("s3:GetObject"), Some(&4), "{used:?}");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_page_of_the_quarantine_whose_records_vanish_before_their_head_still_leads_to_the_next() {
+    use optcast_local::counting_proxy;
+    let app = spawn_app().await;
+    let keys = optcast_shared::crypto::KeyRing::new(app.kms.clone(), app.physical("DataKey"));
+    let body = json!({"object": "page", "entry": []}).to_string();
+    let mut ids: Vec<String> = (0..3)
+        .map(|n| optcast_shared::quarantine::id_for(&"0".repeat(64), Some(&n.to_string())))
+        .collect();
+    for id in &ids {
+        app.quarantine()
+            .put(
+                &keys,
+                id,
+                body.as_bytes(),
+                "unrecognised",
+                None,
+                None,
+                &"0".repeat(64),
+                now_ms(),
+            )
+            .await
+            .unwrap();
+    }
+    ids.sort();
+    // The first record is replayed (deleted) between the listing and its
+    // HEAD: S3 answers the HEAD with a 404.
+    let (url, _, faults) = counting_proxy::start_with_faults(endpoint()).await.unwrap();
+    let aws = counting_proxy::routed_through(&aws_at(&endpoint()).await, &url);
+    let quarantine = optcast_shared::quarantine::Quarantine {
+        s3: aws_sdk_s3::Client::new(&aws).into(),
+        bucket: app.physical("DataBucket"),
+    };
+    faults.gone_next("s3:GetObject", 1);
+    let (records, next) = quarantine.list(None, 1).await.unwrap();
+    assert!(records.is_empty());
+    assert_eq!(next.as_deref(), Some(ids[0].as_str()), "the listing ended early");
+    // So every other record is still listed.
+    let rest: Vec<String> = quarantine.list_all().await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(rest, ids);
+    app.stack.stop().await;
+}
