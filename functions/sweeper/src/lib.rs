@@ -261,23 +261,35 @@ impl Sweeper {
                 return Ok(());
             }
             let mut progressed = false;
-            let mut erased = Vec::new();
+            let (mut erased, mut failed) = (Vec::new(), None);
             for psid in &found.leads {
                 let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
                 let (reason, quarantined) = (ErasureReason::UnsubscribedPurge, QuarantinedItems::ByCaller);
-                if let Some(r) = self
+                match self
                     .eraser
                     .erase_if(page, psid, reason, now_ms, quarantined, still_expired)
-                    .await?
+                    .await
                 {
-                    report.add(Category::UnsubscribedLeads, r.subscriber);
-                    progressed |= r.subscriber > 0;
-                    erased.push(psid.clone());
+                    Ok(Some(r)) => {
+                        report.add(Category::UnsubscribedLeads, r.subscriber);
+                        progressed |= r.subscriber > 0;
+                        erased.push(psid.clone());
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
             // Their quarantined items: one listing for the batch, taken
-            // after every shred of it, not one per lead.
+            // after every shred of it, not one per lead; also when a later
+            // lead's erasure failed, since the erased ones have left the
+            // index and no later run would come back for their items.
             self.eraser.delete_quarantined_of(page, &erased).await?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
             // An index that lags could show the same leads again: stop rather
             // than spin; the next run picks up anything left.
             if !progressed {

@@ -298,3 +298,47 @@ async fn a_page_of_the_quarantine_whose_records_vanish_before_their_head_still_l
     assert_eq!(rest, ids);
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn when_a_purge_fails_midway_the_leads_erased_before_it_still_lose_their_quarantined_items() {
+    use optcast_shared::retention::DAY_MS;
+    let (faults, adjust) = behind_faults("sweeper").await;
+    let app = spawn_app_with(adjust).await;
+    app.register_page(PAGE).await;
+    let t = now_ms();
+    let leads = ["2000000000000321", "2000000000000322", "2000000000000323"];
+    for (n, psid) in leads.iter().enumerate() {
+        app.say(PAGE, psid, &format!("m_f{n}"), "hi").await;
+        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": t, "messaging": [
+            {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": t, "brand_new_event": {"note": "call me"}}]}]});
+        assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+        app.say(PAGE, psid, &format!("m_g{n}"), "STOP").await;
+    }
+    app.wait_quarantined(3).await;
+    // The second lead's erasure fails (its shred transaction answered 500
+    // three times: the SDK gives up), after the first was erased.
+    faults.fail_after("dynamodb:TransactWriteItems", 1, 3);
+    let report = app.invoke_at("sweeper", t + 31 * DAY_MS).await;
+    let left: Vec<String> = app
+        .wait_quarantined(0)
+        .await
+        .into_iter()
+        .map(|r| r.subject_digest.unwrap_or_default())
+        .collect();
+    let page = optcast_shared::ids::PageId::parse(PAGE).unwrap();
+    let mut erased = 0;
+    for psid in leads {
+        let (status, _) = app
+            .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{psid}"), None)
+            .await;
+        let digest = optcast_shared::pseudonym::keys().subject(&page, &optcast_shared::ids::Psid::parse(psid).unwrap());
+        if status == 404 {
+            erased += 1;
+            assert!(!left.contains(&digest), "an erased lead's item was kept: {report}");
+        } else {
+            assert!(left.contains(&digest), "a lead not erased lost its item: {report}");
+        }
+    }
+    assert_eq!(erased, 1, "{report}");
+    app.stack.stop().await;
+}
