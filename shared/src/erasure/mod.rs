@@ -5,11 +5,11 @@
 //! requires stays: a tombstone in the consent log, keyed and filled with
 //! hashes only. Every step is idempotent, so an erasure may run twice.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PageId, Psid};
-use std::collections::HashSet;
-
 use crate::quarantine::Quarantine;
 use crate::queue::QueueError;
 use crate::store::{Item, Store, StoreError};

@@ -9,6 +9,24 @@ use serde_json::{json, Value};
 
 const PAGE: &str = "1000000000000001";
 
+/// `psid` sends an item of a kind no parser knows (ingest quarantines it,
+/// with their subject digest): the signed delivery is accepted.
+async fn send_unknown_item(app: &TestApp, psid: &str, note: &str) {
+    let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
+        {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "brand_new_event": {"note": note}}]}]});
+    assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+}
+
+/// Keeps `body` in the quarantine as record `id`, as ingest would one it
+/// could not apply (a delivery hash of zeros, no page or subject).
+async fn keep_in_quarantine(app: &TestApp, id: &str, body: &[u8]) {
+    let keys = optcast_shared::crypto::KeyRing::new(app.kms.clone(), app.physical("DataKey"));
+    app.quarantine()
+        .put(&keys, id, body, "unrecognised", None, None, &"0".repeat(64), now_ms())
+        .await
+        .unwrap();
+}
+
 /// Signed bodies a hostile or broken sender could produce, each carrying
 /// exactly one item (or being one unreadable whole).
 fn hostile_bodies() -> Vec<Vec<u8>> {
@@ -117,21 +135,8 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
     // applied by the replay and then removed.
     let stop = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
         {"sender": {"id": "2000000000000102"}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "message": {"mid": "m_r2", "text": "STOP"}}]}]});
-    let keys = optcast_shared::crypto::KeyRing::new(app.kms.clone(), app.physical("DataKey"));
     let old_id = optcast_shared::quarantine::id_for("0".repeat(64).as_str(), Some("old"));
-    app.quarantine()
-        .put(
-            &keys,
-            &old_id,
-            stop.to_string().as_bytes(),
-            "unrecognised",
-            None,
-            None,
-            &"0".repeat(64),
-            now_ms(),
-        )
-        .await
-        .unwrap();
+    keep_in_quarantine(&app, &old_id, stop.to_string().as_bytes()).await;
     let (status, _) = app
         .api(Method::POST, &format!("/v1/quarantine/{old_id}/replay"), None)
         .await;
@@ -185,9 +190,7 @@ async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine() {
     app.seed_leads(PAGE, &["2000000000000301".to_string(), "2000000000000302".to_string()])
         .await;
     for psid in ["2000000000000301", "2000000000000302"] {
-        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "messaging": [
-            {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": now_ms(), "brand_new_event": {"note": "my address is 1 Main St"}}]}]});
-        assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+        send_unknown_item(&app, psid, "my address is 1 Main St").await;
     }
     app.wait_quarantined(2).await;
     let (status, out) = app
@@ -229,9 +232,7 @@ async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only
     let kept = "2000000000000314";
     for (n, psid) in gone.iter().chain([&kept]).enumerate() {
         app.say(PAGE, psid, &format!("m_q{n}"), "hi").await;
-        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": t, "messaging": [
-            {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": t, "brand_new_event": {"note": "call me"}}]}]});
-        assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+        send_unknown_item(&app, psid, "call me").await;
     }
     for (n, psid) in gone.iter().enumerate() {
         app.say(PAGE, psid, &format!("m_s{n}"), "STOP").await;
@@ -260,25 +261,12 @@ async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only
 async fn a_page_of_the_quarantine_whose_records_vanish_before_their_head_still_leads_to_the_next() {
     use optcast_local::counting_proxy;
     let app = spawn_app().await;
-    let keys = optcast_shared::crypto::KeyRing::new(app.kms.clone(), app.physical("DataKey"));
     let body = json!({"object": "page", "entry": []}).to_string();
     let mut ids: Vec<String> = (0..3)
         .map(|n| optcast_shared::quarantine::id_for(&"0".repeat(64), Some(&n.to_string())))
         .collect();
     for id in &ids {
-        app.quarantine()
-            .put(
-                &keys,
-                id,
-                body.as_bytes(),
-                "unrecognised",
-                None,
-                None,
-                &"0".repeat(64),
-                now_ms(),
-            )
-            .await
-            .unwrap();
+        keep_in_quarantine(&app, id, body.as_bytes()).await;
     }
     ids.sort();
     // The first record is replayed (deleted) between the listing and its
@@ -309,9 +297,7 @@ async fn when_a_purge_fails_midway_the_leads_erased_before_it_still_lose_their_q
     let leads = ["2000000000000321", "2000000000000322", "2000000000000323"];
     for (n, psid) in leads.iter().enumerate() {
         app.say(PAGE, psid, &format!("m_f{n}"), "hi").await;
-        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": t, "messaging": [
-            {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": t, "brand_new_event": {"note": "call me"}}]}]});
-        assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+        send_unknown_item(&app, psid, "call me").await;
         app.say(PAGE, psid, &format!("m_g{n}"), "STOP").await;
     }
     app.wait_quarantined(3).await;
