@@ -19,7 +19,13 @@ pub(crate) struct Case {
     pub(crate) name: &'static str,
     pub(crate) first_request: &'static str,
     pub(crate) event: Value,
+    /// What its first response must hold (`--check`): the answer a
+    /// working function gives against the blank AWS.
+    pub(crate) answer: &'static [&'static str],
 }
+
+/// An SQS consumer's answer when its one record succeeded.
+const NO_FAILURES: &[&str] = &[r#"{"batchItemFailures":[]}"#];
 
 pub(crate) fn cases() -> Vec<Case> {
     let http = |method: &str, path: &str, query: &str, claims: Option<Value>| {
@@ -95,6 +101,7 @@ pub(crate) fn cases() -> Vec<Case> {
             name: "hello",
             first_request: "echo",
             event: json!({"hello": "world"}),
+            answer: &[r#"{"hello":"world"}"#],
         },
         Case {
             name: "webhook",
@@ -105,6 +112,7 @@ pub(crate) fn cases() -> Vec<Case> {
                 &format!("hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=42"),
                 None,
             ),
+            answer: &[r#""statusCode":200"#, r#""body":"42""#],
         },
         Case {
             name: "api",
@@ -115,36 +123,43 @@ pub(crate) fn cases() -> Vec<Case> {
                 "",
                 Some(json!({"sub": "bench", "scope": "subscribers:read", "optcast_pages": "*"})),
             ),
+            answer: &[r#""statusCode":404"#, "subscriber not found"],
         },
         Case {
             name: "ingest",
             first_request: "delivery job (DDB, KMS)",
             event: sqs("ingest", body(queue::to_body(&ingest_job))),
+            answer: NO_FAILURES,
         },
         Case {
             name: "planner",
             first_request: "plan job (DynamoDB)",
             event: sqs("plan", body(queue::to_body(&plan_job))),
+            answer: NO_FAILURES,
         },
         Case {
             name: "sender",
             first_request: "send job (DynamoDB)",
             event: sqs("send", body(queue::to_body(&send_job))),
+            answer: NO_FAILURES,
         },
         Case {
             name: "eraser",
             first_request: "erasure job (DDB, SQS, S3)",
             event: sqs("erasure", body(queue::to_body(&erasure_job))),
+            answer: NO_FAILURES,
         },
         Case {
             name: "scheduler",
             first_request: "schedule (DynamoDB)",
             event: schedule.clone(),
+            answer: &[r#""errors":0"#],
         },
         Case {
             name: "sweeper",
             first_request: "schedule (DDB, S3)",
             event: schedule,
+            answer: &[r#""run_id":"#, r#""errors":[]"#, r#""complete":true"#],
         },
     ]
 }

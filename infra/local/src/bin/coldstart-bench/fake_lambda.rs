@@ -105,16 +105,28 @@ pub(crate) async fn runtime_api(rt: Arc<Runtime>, req: Request<Incoming>) -> Res
     Ok(reply(202, r#"{"status":"OK"}"#))
 }
 
-/// A blank AWS: every call succeeds with nothing in it.
+/// KMS's answer to `GenerateDataKey` and `Decrypt`: a 32-byte data key (and
+/// a wrapped one), as KMS gives it, so a first request that seals or opens a
+/// subject's data goes on to store it.
+const KMS_DATA_KEY: &str = concat!(
+    r#"{"KeyId":"arn:aws:kms:us-west-2:123456789012:key/bench","#,
+    r#""Plaintext":"KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=","#,
+    r#""CiphertextBlob":"b3B0Y2FzdCBjb2xkc3RhcnQtYmVuY2ggd3JhcHBlZCBkYXRhIGtleSAobm90IGEgcmVhbCBLTVMgYmxvYik="}"#
+);
+
+/// A blank AWS: every call succeeds with nothing in it (KMS hands out a
+/// data key).
 pub(crate) async fn blank_aws(calls: Arc<AtomicUsize>, req: Request<Incoming>) -> Result<Reply, Infallible> {
     calls.fetch_add(1, Ordering::SeqCst);
-    let json = req.headers().contains_key("x-amz-target");
+    let target = req.headers().get("x-amz-target").and_then(|t| t.to_str().ok());
+    let json = target.is_some();
+    let kms_key = matches!(target, Some("TrentService.GenerateDataKey" | "TrentService.Decrypt"));
     let query = req.uri().query().unwrap_or_default();
     let listing = query.contains("list-type=2");
     let versions = query.split('&').any(|p| p == "versions" || p.starts_with("versions="));
     let _ = req.into_body().collect().await;
     let mut resp = if json {
-        let mut r = reply(200, "{}");
+        let mut r = reply(200, if kms_key { KMS_DATA_KEY } else { "{}" });
         r.headers_mut()
             .insert("content-type", "application/x-amz-json-1.0".parse().expect("static"));
         r

@@ -29,9 +29,14 @@
 //! its queue's contract: ingest a signed delivery of one text message,
 //! the planner a plan job, the sender a send job, the eraser an erasure
 //! request. Against the blank AWS those find nothing stored (the sender and
-//! the planner skip a broadcast that does not exist; ingest cannot get a
-//! data key from an empty KMS answer and reports the record as failed, as it
-//! would on a KMS outage): each answer is printed.
+//! the planner skip a broadcast that does not exist; ingest stores a new
+//! lead under a data key the blank KMS hands out): each answer is printed.
+//!
+//! `coldstart-bench --check [function…]` starts each binary once (any
+//! build: the test suite runs it on the debug binaries) and fails unless each
+//! answers its first request as a working function does (`Case::answer`),
+//! and answers it again warm: every `main.rs` wired to its handler, on the
+//! runtime it starts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,7 +111,8 @@ async fn cold_start(
         .stderr(Stdio::null());
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("exec {}", bin.display()))?;
-    let result = async {
+    let pid = child.id();
+    let answers = async {
         let (at, kind, body) = next_answer(&mut rx, case.name).await?;
         let first_calls = aws_calls.load(Ordering::SeqCst);
         // Peak RSS once the first invocation is over: it asks for the next
@@ -116,7 +122,7 @@ async fn cold_start(
         if kind != "init error" {
             if let Ok(Some(Report::Again { at: again })) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await
             {
-                rss_kb = Some(peak_rss_kb(child.id())?);
+                rss_kb = Some(peak_rss_kb(pid)?);
                 if let Ok((warm_at, _, _)) = next_answer(&mut rx, case.name).await {
                     warm_ms = warm_at.duration_since(again).as_secs_f64() * 1e3;
                 }
@@ -127,14 +133,28 @@ async fn cold_start(
             warm_ms,
             rss_kb: match rss_kb {
                 Some(kb) => kb,
-                None => peak_rss_kb(child.id())?,
+                None => peak_rss_kb(pid)?,
             },
             kind,
             aws_calls: first_calls,
             body,
         })
-    }
-    .await;
+    };
+    // A process that dies (a panic at start) is reported at once, not after
+    // the answer's timeout; looked at rarely, not to disturb the timing.
+    let exit = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+        }
+    };
+    let result = tokio::select! {
+        biased;
+        sample = answers => sample,
+        status = exit => Err(anyhow::anyhow!("{} exited before its answers: {status}", case.name)),
+    };
     let _ = child.kill();
     let _ = child.wait();
     let _ = stop_tx.send(true);
@@ -152,14 +172,87 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn binary_dir() -> anyhow::Result<PathBuf> {
+/// Where each case's binary is: next to this one. Fails when one is not built.
+fn binaries(cases: &[Case]) -> anyhow::Result<impl Fn(&Case) -> PathBuf> {
     let exe = std::env::current_exe()?;
-    Ok(exe.parent().context("bench binary has no directory")?.to_path_buf())
+    let dir = exe.parent().context("bench binary has no directory")?.to_path_buf();
+    let bin = move |case: &Case| {
+        dir.join(if case.name == "hello" {
+            "coldstart-hello"
+        } else {
+            case.name
+        })
+    };
+    for case in cases {
+        if !bin(case).is_file() {
+            bail!(
+                "{} not built: cargo build --workspace --bin {} … (--release for timing)",
+                bin(case).display(),
+                bin(case).file_name().and_then(|f| f.to_str()).unwrap_or("?")
+            );
+        }
+    }
+    Ok(bin)
+}
+
+/// The blank AWS endpoint, served from here, and its call counter.
+async fn start_blank_aws() -> anyhow::Result<(SocketAddr, Arc<AtomicUsize>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let aws = listener.local_addr()?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    tokio::spawn(serve(listener, move |req| blank_aws(counter.clone(), req)));
+    Ok((aws, calls))
+}
+
+/// `--check`: each function (or those named) started once; fails unless
+/// each answers its first request with a response holding `Case::answer`
+/// and answers the same request again, warm.
+async fn check(only: &[String]) -> anyhow::Result<()> {
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| only.is_empty() || only.iter().any(|o| o == c.name))
+        .collect();
+    let bin = binaries(&cases)?;
+    let (aws, calls) = start_blank_aws().await?;
+    let mut failed = Vec::new();
+    for case in &cases {
+        let sample = match cold_start(&bin(case), case, aws, &calls, 2).await {
+            Ok(sample) => sample,
+            Err(e) => {
+                println!("{:<10} FAILED   {e:#}", case.name);
+                failed.push(format!("{} ({e})", case.name));
+                continue;
+            }
+        };
+        let body = String::from_utf8_lossy(&sample.body);
+        let answered = sample.kind == "response" && case.answer.iter().all(|a| body.contains(a));
+        let again = sample.warm_ms.is_finite();
+        println!(
+            "{:<10} {:<8} {:<5} AWS calls {:>2}  {} {body}",
+            case.name,
+            if answered && again { "ok" } else { "FAILED" },
+            if again { "warm" } else { "no 2nd" },
+            sample.aws_calls,
+            sample.kind,
+        );
+        if !(answered && again) {
+            failed.push(format!("{} (wanted a response holding {:?})", case.name, case.answer));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("not answered as a working function: {}", failed.join(", "));
+    }
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--check") {
+        args.next();
+        return check(&args.collect::<Vec<_>>()).await;
+    }
     // `--cold-only`: each process gets its event once (no warm answer), so a
     // profiler wrapped around a function sees the cold start alone.
     let events = if args.peek().map(String::as_str) == Some("--cold-only") {
@@ -179,29 +272,8 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|c| c.name == "hello" || only.is_empty() || only.iter().any(|o| o == c.name))
         .collect();
-    let dir = binary_dir()?;
-    let bin = |case: &Case| {
-        dir.join(if case.name == "hello" {
-            "coldstart-hello"
-        } else {
-            case.name
-        })
-    };
-    for case in &cases {
-        if !bin(case).is_file() {
-            bail!(
-                "{} not built: cargo build --release --workspace --bin {} …",
-                bin(case).display(),
-                bin(case).file_name().and_then(|f| f.to_str()).unwrap_or("?")
-            );
-        }
-    }
-
-    let aws_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let aws = aws_listener.local_addr()?;
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    tokio::spawn(serve(aws_listener, move |req| blank_aws(counter.clone(), req)));
+    let bin = binaries(&cases)?;
+    let (aws, calls) = start_blank_aws().await?;
 
     // One unmeasured start each (page cache), then `runs` rounds, interleaved.
     let mut samples: Vec<Vec<Sample>> = cases.iter().map(|_| Vec::new()).collect();
