@@ -2,7 +2,9 @@
 //! by side in one run: CPU per 10-event delivery to verify the signature,
 //! parse every item and classify it (STOP keywords included), on the same
 //! delivery bytes the Python baseline builds. Prints both figures and the
-//! ratio. Usage: `webhook-bench [iterations] [path to webhook_baseline.py]`
+//! ratio, in five rounds of each side in turn (the median of the rounds'
+//! ratios is the figure). Usage: `webhook-bench [iterations per round]
+//! [path to webhook_baseline.py]`
 //! (default 20,000 and `../shared/bench/webhook_baseline.py`; `make bench`);
 //! `webhook-bench --print-body` prints the delivery; `--split` times each
 //! part alone; `--rust-only [iterations]` runs only the Rust side (to
@@ -115,40 +117,77 @@ fn main() {
     for _ in 0..1_000 {
         std::hint::black_box(handle(&body, &header));
     }
-    let start = thread_cpu_ns();
-    for _ in 0..n {
-        std::hint::black_box(handle(std::hint::black_box(&body), &header));
+    let rust = |n: u32| {
+        let start = thread_cpu_ns();
+        for _ in 0..n {
+            std::hint::black_box(handle(std::hint::black_box(&body), &header));
+        }
+        (thread_cpu_ns() - start) as f64 / 1_000.0 / f64::from(n)
+    };
+    if rust_only {
+        let rust_us = rust(n);
+        println!(
+            "rust: {rust_us:.1} us CPU per 10-event delivery ({} bytes), {:.0} events/s on one core",
+            body.len(),
+            10.0 * 1e6 / rust_us
+        );
+        return;
     }
-    let rust_us = (thread_cpu_ns() - start) as f64 / 1_000.0 / f64::from(n);
+    // Rounds, each side in turn: the machine's load drifts over seconds, so
+    // each round's ratio compares the two under the same conditions.
+    let mut rounds = Vec::new();
+    for round in 1..=ROUNDS {
+        let rust_us = rust(n);
+        let Some((version, python_us)) = python(&script, n) else {
+            println!("rust: {rust_us:.1} us CPU per 10-event delivery ({} bytes)", body.len());
+            println!("python baseline not run (no {script})");
+            return;
+        };
+        println!(
+            "round {round}: rust {rust_us:.1} us, python {version} {python_us:.1} us CPU per 10-event delivery \
+             ({} bytes): {:.1}x",
+            body.len(),
+            python_us / rust_us
+        );
+        rounds.push((rust_us, python_us));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rust_us = median(rounds.iter().map(|r| r.0).collect());
+    let python_us = median(rounds.iter().map(|r| r.1).collect());
     println!(
-        "rust: {rust_us:.1} us CPU per 10-event delivery ({} bytes), {:.0} events/s on one core",
-        body.len(),
+        "rust: {rust_us:.1} us CPU per 10-event delivery, {:.0} events/s on one core; python: {python_us:.1} us \
+         (medians of {ROUNDS} rounds of {n})",
         10.0 * 1e6 / rust_us
     );
-    if rust_only {
-        return;
+    let ratios: Vec<f64> = rounds.iter().map(|(r, p)| p / r).collect();
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
+    println!(
+        "ratio: the Rust hot path uses {:.1}x less CPU than the Python handler (median of the rounds' ratios; \
+         {low:.1}-{high:.1}x)",
+        median(ratios.clone())
+    );
+}
+
+/// Rounds of the two sides in turn, each of `iterations` deliveries.
+const ROUNDS: u32 = 5;
+
+/// The Python baseline run for `n` deliveries: its version and CPU per
+/// delivery (µs), as it prints them; `None` when it cannot run.
+fn python(script: &str, n: u32) -> Option<(String, f64)> {
+    let out = Command::new("python3").arg(script).arg(n.to_string()).output().ok()?;
+    if !out.status.success() {
+        return None;
     }
-    let python = Command::new("python3").arg(&script).arg(n.to_string()).output();
-    let Some(line) = python
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    else {
-        println!("python baseline not run (no {script})");
-        return;
-    };
-    println!("{line}");
-    let python_us: Option<f64> = line
-        .split(": ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok());
-    if let Some(p) = python_us {
-        println!(
-            "ratio: the Rust hot path uses {:.1}x less CPU than the Python handler",
-            p / rust_us
-        );
-    }
+    // "python 3.11.7: 91.9 us CPU per 10-event delivery (…)"
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (name, rest) = line.split_once(": ")?;
+    let us = rest.split_whitespace().next()?.parse().ok()?;
+    Some((name.trim_start_matches("python ").to_string(), us))
 }
 
 /// CPU per delivery of each part of the hot path, measured alone.
