@@ -64,6 +64,11 @@ macro_rules! id_type {
         pub struct $name(std::sync::Arc<str>);
 
         impl $name {
+            /// `raw` as this id, once its form is checked.
+            ///
+            /// # Errors
+            /// [`IdError`] naming the kind and why, when `raw` is not of
+            /// this id's form.
             pub fn parse(raw: impl AsRef<str>) -> Result<Self, IdError> {
                 let raw = raw.as_ref();
                 $check($kind, raw)?;

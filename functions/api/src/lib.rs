@@ -336,6 +336,13 @@ fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
         .expect("static response parts")
 }
 
+/// The Lambda entry point (`main.rs`): configuration and clients once per
+/// cold start, then the runtime's loop.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let aws = config::aws().await;

@@ -112,6 +112,13 @@ impl Eraser {
     }
 
     /// Runs one job to the end and records the request's final status.
+    ///
+    /// # Errors
+    /// [`EraserError::Store`] when DynamoDB or S3 fails, [`EraserError::RawCopies`]
+    /// when the dead-letter queues do, [`EraserError::Graph`] when an
+    /// app-scoped id cannot be mapped ([`EraserError::NoAppId`] without the
+    /// app's id): the job goes back to SQS, and every step already done is
+    /// idempotent.
     pub async fn run(&self, job: &ErasureJob) -> Result<Outcome, EraserError> {
         let ErasureJob::ErasureV1 {
             request_id,
@@ -189,6 +196,13 @@ impl Eraser {
     }
 }
 
+/// The Lambda entry point (`main.rs`): configuration and clients once per
+/// cold start, then the runtime's loop.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;

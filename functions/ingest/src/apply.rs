@@ -24,6 +24,11 @@ const EDIT_LOOKBACK_SLACK_MS: i64 = 86_400_000;
 
 impl Ingest {
     /// Applies one event exactly once.
+    ///
+    /// # Errors
+    /// [`IngestError::Store`] or [`IngestError::Crypto`] when DynamoDB or KMS
+    /// fails, [`IngestError::Contention`] when the subscriber kept changing
+    /// under it; [`IngestError::is_permanent`] says whether a retry can help.
     #[tracing::instrument(skip_all, fields(kind = event.kind.name(), subject = subject_hash(event.subject.as_str())))]
     pub async fn apply(
         &self,

@@ -216,6 +216,10 @@ impl Ingest {
     }
 
     /// Applies, splits or quarantines everything one queued job carries.
+    ///
+    /// # Errors
+    /// [`IngestError::Queue`] for a job that is not ours or whose claim
+    /// check is gone or unreadable; an event's error as [`Self::apply`]'s.
     #[tracing::instrument(skip_all)]
     pub async fn process_body(&self, message: &str, deadline: Instant) -> Result<RecordReport, IngestError> {
         let job = queue::parse_job::<IngestJob>(message)?;
@@ -287,6 +291,11 @@ impl Ingest {
 
 /// Lambda entry point helper: config, clients, then serve. New work stops a
 /// third of the remaining time (at least 5 s) before Lambda's deadline.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;

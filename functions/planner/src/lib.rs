@@ -101,6 +101,10 @@ impl Planner {
     }
 
     /// Plans up to `pages_per_run` pages of one shard, resuming from its checkpoint.
+    ///
+    /// # Errors
+    /// [`PlanError::Store`] or [`PlanError::Queue`] when DynamoDB or SQS
+    /// fails: the job is retried from the checkpoint.
     #[tracing::instrument(skip_all, fields(broadcast = %id, shard))]
     pub async fn plan_shard(&self, id: &BroadcastId, shard: u32) -> Result<PlanReport, PlanError> {
         let mut report = PlanReport::default();
@@ -199,6 +203,13 @@ fn send_job(id: &BroadcastId, sub: Subscriber) -> SendJob {
     SendJob::SendV1(task)
 }
 
+/// The Lambda entry point (`main.rs`): configuration and clients once per
+/// cold start, then the runtime's loop.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;

@@ -56,6 +56,10 @@ impl Scheduler {
 
     /// Starts every due broadcast. Errors are per broadcast: one failure
     /// does not stop the others, and it is retried on the next run.
+    ///
+    /// # Errors
+    /// [`StoreError`](optcast_shared::store::StoreError) when the due
+    /// broadcasts cannot be listed.
     pub async fn handle(
         &self,
         event: EventBridgeEvent<serde_json::Value>,
@@ -80,6 +84,13 @@ impl Scheduler {
     }
 }
 
+/// The Lambda entry point (`main.rs`): configuration and clients once per
+/// cold start, then the runtime's loop.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;

@@ -217,6 +217,15 @@ impl Sender {
         }
     }
 
+    /// Sends one job's message, unless the lead's consent or Meta's policy
+    /// says not to, and records what it ended as (at most once per lead and
+    /// broadcast: a claimed delivery record).
+    ///
+    /// # Errors
+    /// [`SendError::RetryLater`] when the page is throttled or another run
+    /// holds the claim, [`SendError::Store`] or [`SendError::Crypto`] when
+    /// DynamoDB or KMS fails, [`SendError::UnknownPage`] for a page not
+    /// registered: the job goes back to SQS.
     #[tracing::instrument(skip_all, fields(broadcast = %task.broadcast_id, subject = subject_hash(task.psid.as_str())))]
     pub async fn send_one(
         &self,
@@ -373,6 +382,13 @@ fn parse(record: &SqsMessage) -> Result<SendTask, SendError> {
     }
 }
 
+/// The Lambda entry point (`main.rs`): configuration and clients once per
+/// cold start, then the runtime's loop.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;

@@ -92,6 +92,11 @@ impl Sweeper {
     /// One scheduled run: sweep, then write the report. Fails (so the
     /// invocation shows as an error and alarms) if anything went wrong; the
     /// report is written first either way.
+    ///
+    /// # Errors
+    /// [`SweepError::Incomplete`] when any part of the sweep failed (its
+    /// report names them), [`SweepError::Store`] when the report cannot be
+    /// written.
     pub async fn handle(&self, event: EventBridgeEvent<serde_json::Value>) -> Result<SweepReport, SweepError> {
         let now = self.clock.invocation_now_ms(event.time.map(|t| t.timestamp_millis()));
         let report = self.sweep(now).await;
@@ -380,6 +385,13 @@ impl Sweeper {
     }
 }
 
+/// The Lambda entry point (`main.rs`): configuration and clients once per
+/// cold start, then the runtime's loop.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let aws = config::aws().await;

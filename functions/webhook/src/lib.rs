@@ -337,6 +337,11 @@ fn json_response(status: u16, body: String) -> Response<Body> {
 }
 
 /// Lambda entry point helper: config, clients, then serve.
+///
+/// # Errors
+/// When the configuration is refused or a secret cannot be read at start
+/// (Lambda reports an init error and starts a new instance), or when the
+/// Runtime API fails.
 pub async fn run() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let aws = config::aws().await;
