@@ -1,6 +1,9 @@
 //! optcast's shared library: domain types and rules (pure), the Meta
 //! protocol, and the storage, crypto and queue code every function uses.
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 pub mod access;
 pub mod audit;
 pub mod broadcast;

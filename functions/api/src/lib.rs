@@ -5,6 +5,9 @@
 //! scope 403. Exports, erasures and page-token changes go to the audit trail first. Errors are JSON with a precise
 //! status. It also serves the marketer's console (`/console`, static files, no token; `console.rs`).
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 use lambda_http::{Body, Request, RequestExt, Response};
 use optcast_shared::access::{Caller, Scope};
 use optcast_shared::audit::{self, AuditTrail};

@@ -7,6 +7,9 @@
 //! request is completed, the subjects' items are taken out of the raw
 //! deliveries held in the ingest dead-letter queues ([`RawCopies`]).
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::KeyRing;

@@ -10,6 +10,9 @@
 //! order, different people's run side by side, and a chunk that runs short
 //! of time queues the rest of itself before the deadline.
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 mod apply;
 mod emf;
 mod lanes;

@@ -3,6 +3,9 @@
 //! `SendMessageBatch`. Progress is checkpointed per page, so a planner that
 //! dies or runs out of time resumes where it stopped.
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use optcast_shared::broadcast;
 use optcast_shared::config::{self, ConfigError, Source};

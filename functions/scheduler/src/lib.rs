@@ -8,6 +8,9 @@
 //! on cancel) nor `iam:PassRole`, a cancelled broadcast simply leaves the due
 //! index, and start-up is within a minute of `send_at`, as required.
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};

@@ -4,6 +4,9 @@
 //! active, and claims `(broadcast_id, psid)`; only a claimed job sends, and
 //! its outcome is recorded and counted in one more transaction.
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -13,6 +13,9 @@
 //! gone deletes nothing, so nothing is deleted twice. DynamoDB TTL stays on
 //! as a backstop only. Each run writes its report to the logs and S3.
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 use std::time::Instant;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;

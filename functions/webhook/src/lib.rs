@@ -5,6 +5,9 @@
 //! with the app secret): the request is recorded and queued for the eraser,
 //! and its status page is served here.
 
+// Every public fallible item says how it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
+
 use lambda_http::{Body, Request, RequestExt, Response};
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, MetaSecrets, Source};
