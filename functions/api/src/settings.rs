@@ -94,7 +94,7 @@ impl ApiConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use optcast_shared::config::refusals::{assert_refused, Refused};
+    use optcast_shared::config::refusals::{self, assert_refused, Refused};
 
     const REQUIRED: [&str; 15] = [
         "SUBSCRIBERS_TABLE",
@@ -115,13 +115,7 @@ mod tests {
     ];
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
-        move |name: &str| {
-            extra
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-                .or_else(|| REQUIRED.contains(&name).then(|| format!("v-{name}")))
-        }
+        refusals::source(extra, |name| REQUIRED.contains(&name))
     }
 
     #[test]

@@ -49,20 +49,12 @@ impl IngestConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use optcast_shared::config::refusals::{assert_refused, Refused};
+    use optcast_shared::config::refusals::{self, assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
-        move |name: &str| {
-            extra
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-                .or_else(|| {
-                    (name.ends_with("_TABLE")
-                        || matches!(name, "DATA_BUCKET" | "KMS_KEY_ID" | "INGEST_CHUNK_QUEUE_URL"))
-                    .then(|| format!("v-{name}"))
-                })
-        }
+        refusals::source(extra, |name| {
+            name.ends_with("_TABLE") || matches!(name, "DATA_BUCKET" | "KMS_KEY_ID" | "INGEST_CHUNK_QUEUE_URL")
+        })
     }
 
     #[test]

@@ -230,16 +230,10 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use optcast_shared::config::refusals::{assert_refused, Refused};
+    use optcast_shared::config::refusals::{self, assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
-        move |name: &str| {
-            extra
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-                .or_else(|| (name.ends_with("_TABLE") || name.ends_with("_URL")).then(|| format!("v-{name}")))
-        }
+        refusals::source(extra, |name| name.ends_with("_TABLE") || name.ends_with("_URL"))
     }
 
     #[test]

@@ -48,17 +48,12 @@ impl SenderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use optcast_shared::config::refusals::{assert_refused, Refused};
+    use optcast_shared::config::refusals::{self, assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
-        move |name: &str| {
-            extra
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-                .or_else(|| name.ends_with("_TABLE").then(|| format!("t-{name}")))
-                .or_else(|| matches!(name, "SEND_QUEUE_URL" | "KMS_KEY_ID").then(|| format!("v-{name}")))
-        }
+        refusals::source(extra, |name| {
+            name.ends_with("_TABLE") || matches!(name, "SEND_QUEUE_URL" | "KMS_KEY_ID")
+        })
     }
 
     #[test]
@@ -66,7 +61,7 @@ mod tests {
         let cfg = SenderConfig::from_source(&source(&[])).unwrap();
         assert_eq!(cfg.send_queue_url, "v-SEND_QUEUE_URL");
         assert_eq!(cfg.kms_key_id, "v-KMS_KEY_ID");
-        assert_eq!(cfg.send_tables.broadcasts, "t-BROADCASTS_TABLE");
+        assert_eq!(cfg.send_tables.broadcasts, "v-BROADCASTS_TABLE");
         assert_eq!(cfg.graph_api_url, "https://graph.facebook.com/v23.0");
         assert_eq!((cfg.rate_per_second, cfg.retry_base_secs), (25, 5));
         let cfg = SenderConfig::from_source(&source(&[

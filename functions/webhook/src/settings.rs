@@ -41,28 +41,21 @@ impl WebhookConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use optcast_shared::config::refusals::{assert_refused, Refused};
+    use optcast_shared::config::refusals::{self, assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
-        move |name: &str| {
-            extra
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-                .or_else(|| {
-                    matches!(
-                        name,
-                        "META_APP_SECRET"
-                            | "META_VERIFY_TOKEN"
-                            | "INGEST_QUEUE_URL"
-                            | "ERASURE_QUEUE_URL"
-                            | "KMS_KEY_ID"
-                            | "DATA_BUCKET"
-                            | "PRIVACY_TABLE"
-                    )
-                    .then(|| format!("v-{name}"))
-                })
-        }
+        refusals::source(extra, |name| {
+            matches!(
+                name,
+                "META_APP_SECRET"
+                    | "META_VERIFY_TOKEN"
+                    | "INGEST_QUEUE_URL"
+                    | "ERASURE_QUEUE_URL"
+                    | "KMS_KEY_ID"
+                    | "DATA_BUCKET"
+                    | "PRIVACY_TABLE"
+            )
+        })
     }
 
     #[test]

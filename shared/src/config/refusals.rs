@@ -28,6 +28,21 @@ impl Refused {
     }
 }
 
+/// A configuration for a function's tests: `extra`'s values, and for each
+/// other name `required` accepts a placeholder, `v-NAME`; nothing else set.
+pub fn source(
+    extra: &'static [(&'static str, &'static str)],
+    required: fn(&str) -> bool,
+) -> impl Fn(&str) -> Option<String> + Send + Sync {
+    move |name: &str| {
+        extra
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| required(name).then(|| format!("v-{name}")))
+    }
+}
+
 /// One case: the variable changed (`None`: unset; `Some(v)`: set to `v`) and
 /// the refusal expected.
 pub type Case = (&'static str, Option<&'static str>, Refused);
