@@ -221,8 +221,10 @@ impl Ingest {
     /// Applies, splits or quarantines everything one queued job carries.
     ///
     /// # Errors
-    /// [`IngestError::Queue`] for a job that is not ours or whose claim
-    /// check is gone or unreadable; an event's error as [`Self::apply`]'s.
+    /// [`IngestError::Queue`] for a job that is not ours, a claim check gone
+    /// or unreadable, or when quarantining an unreadable delivery, queuing
+    /// its chunks or deleting its claim fails; [`IngestError::Store`] when
+    /// noting the page fails; an event's error as [`Self::apply`]'s.
     #[tracing::instrument(skip_all)]
     pub async fn process_body(&self, message: &str, deadline: Instant) -> Result<RecordReport, IngestError> {
         let job = queue::parse_job::<IngestJob>(message)?;

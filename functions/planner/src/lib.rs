@@ -106,8 +106,10 @@ impl Planner {
     /// Plans up to `pages_per_run` pages of one shard, resuming from its checkpoint.
     ///
     /// # Errors
-    /// [`PlanError::Store`] or [`PlanError::Queue`] when DynamoDB or SQS
-    /// fails: the job is retried from the checkpoint.
+    /// [`PlanError::BadJob`] for a shard out of range (the same on every
+    /// retry: it ends in the dead-letter queue); [`PlanError::Store`] or
+    /// [`PlanError::Queue`] when DynamoDB or SQS fails: the job is retried
+    /// from the checkpoint.
     #[tracing::instrument(skip_all, fields(broadcast = %id, shard))]
     pub async fn plan_shard(&self, id: &BroadcastId, shard: u32) -> Result<PlanReport, PlanError> {
         let mut report = PlanReport::default();

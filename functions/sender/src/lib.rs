@@ -225,10 +225,13 @@ impl Sender {
     /// broadcast: a claimed delivery record).
     ///
     /// # Errors
-    /// [`SendError::RetryLater`] when the page is throttled or another run
-    /// holds the claim, [`SendError::Store`] or [`SendError::Crypto`] when
-    /// DynamoDB or KMS fails, [`SendError::UnknownPage`] for a page not
-    /// registered: the job goes back to SQS.
+    /// [`SendError::RetryLater`] when the page is throttled, another run
+    /// holds the claim, the Send API answers with an error worth retrying
+    /// (rate limits, Meta's transient errors) or a paused broadcast was
+    /// resumed meanwhile; [`SendError::Store`] or [`SendError::Crypto`] when
+    /// DynamoDB or KMS fails; [`SendError::UnknownPage`] for a page not
+    /// registered, [`SendError::BadJob`] for a page token that is not text.
+    /// Each goes back to SQS (retried, then dead-lettered).
     #[tracing::instrument(skip_all, fields(broadcast = %task.broadcast_id, subject = subject_hash(task.psid.as_str())))]
     pub async fn send_one(
         &self,

@@ -42,31 +42,44 @@ fn every_function_binary_starts_against_the_runtime_api_and_answers_its_first_re
     }
 }
 
-#[test]
-fn a_function_that_does_not_answer_as_it_should_fails_the_check() {
-    // The api answers its first request 404 (no subscriber in the blank
-    // AWS); the check holds it to that answer, so a binary answering
-    // another way is caught. Here: the webhook started as the api.
-    let dir = tempdir();
+/// `coldstart-bench --check api` run from a directory of its own where
+/// `api` is the binary `api_from` (a path); its output, if it failed.
+fn check_api_as(name: &str, api_from: &std::path::Path) -> Option<String> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("entry-points-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a directory of its own");
     let bench = dir.join("coldstart-bench");
     std::fs::copy(env!("CARGO_BIN_EXE_coldstart-bench"), &bench).expect("copy the bench");
-    let real = std::path::Path::new(env!("CARGO_BIN_EXE_coldstart-bench"))
-        .parent()
-        .expect("a directory")
-        .join("webhook");
-    std::fs::copy(real, dir.join("api")).expect("copy a function binary");
+    std::fs::copy(api_from, dir.join("api")).expect("copy the binary");
     let out = Command::new(&bench)
         .args(["--check", "api"])
         .output()
         .expect("coldstart-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{stdout}");
-    assert!(stdout.contains("api        FAILED"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("optcast-entry-points-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
+#[test]
+fn a_function_that_answers_another_way_fails_the_check() {
+    // The webhook, started as the api, answers the api's first request 404
+    // too ("no such route"), without the subscriber read: caught.
+    let webhook = std::path::Path::new(env!("CARGO_BIN_EXE_coldstart-bench"))
+        .parent()
+        .expect("a directory")
+        .join("webhook");
+    let failed = check_api_as("another-way", &webhook).expect("the check fails");
+    assert!(failed.contains("api        FAILED"), "{failed}");
+}
+
+#[test]
+fn a_function_that_exits_at_start_fails_the_check_by_its_exit() {
+    // A binary that exits before answering (as on a panic at start) is
+    // reported by its exit, not after the answer's timeout.
+    let started = std::time::Instant::now();
+    let failed = check_api_as("exits", std::path::Path::new("/bin/false")).expect("the check fails");
+    assert!(failed.contains("exited before its answers"), "{failed}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }

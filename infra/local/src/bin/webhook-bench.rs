@@ -142,7 +142,7 @@ fn main() {
         let rust_us = rust(n.saturating_mul(RUST_TIMES));
         let Some((version, python_us)) = python(&script, n) else {
             println!("rust: {rust_us:.1} us CPU per 10-event delivery ({} bytes)", body.len());
-            println!("python baseline not run (no {script})");
+            println!("python baseline did not run in round {round} ({script}): no ratio");
             return;
         };
         println!(
@@ -155,7 +155,12 @@ fn main() {
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        let mid = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        }
     };
     let rust_us = median(rounds.iter().map(|r| r.0).collect());
     let python_us = median(rounds.iter().map(|r| r.1).collect());

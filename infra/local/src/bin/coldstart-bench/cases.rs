@@ -22,6 +22,10 @@ pub(crate) struct Case {
     /// What its first response must hold (`--check`): the answer a
     /// working function gives against the blank AWS.
     pub(crate) answer: &'static [&'static str],
+    /// AWS operations its first request must call (`--check`), as
+    /// [`crate::fake_lambda::AwsCalls`] names them: what shows the request
+    /// went the way a working function takes.
+    pub(crate) calls: &'static [&'static str],
 }
 
 /// An SQS consumer's answer when its one record succeeded.
@@ -102,6 +106,7 @@ pub(crate) fn cases() -> Vec<Case> {
             first_request: "echo",
             event: json!({"hello": "world"}),
             answer: &[r#"{"hello":"world"}"#],
+            calls: &[],
         },
         Case {
             name: "webhook",
@@ -113,6 +118,7 @@ pub(crate) fn cases() -> Vec<Case> {
                 None,
             ),
             answer: &[r#""statusCode":200"#, r#""body":"42""#],
+            calls: &[],
         },
         Case {
             name: "api",
@@ -124,42 +130,49 @@ pub(crate) fn cases() -> Vec<Case> {
                 Some(json!({"sub": "bench", "scope": "subscribers:read", "optcast_pages": "*"})),
             ),
             answer: &[r#""statusCode":404"#, "subscriber not found"],
+            calls: &["DynamoDB_20120810.GetItem"],
         },
         Case {
             name: "ingest",
             first_request: "delivery job (DDB, KMS)",
             event: sqs("ingest", body(queue::to_body(&ingest_job))),
             answer: NO_FAILURES,
+            calls: &["TrentService.GenerateDataKey", "DynamoDB_20120810.TransactWriteItems"],
         },
         Case {
             name: "planner",
             first_request: "plan job (DynamoDB)",
             event: sqs("plan", body(queue::to_body(&plan_job))),
             answer: NO_FAILURES,
+            calls: &["DynamoDB_20120810.BatchGetItem"],
         },
         Case {
             name: "sender",
             first_request: "send job (DynamoDB)",
             event: sqs("send", body(queue::to_body(&send_job))),
             answer: NO_FAILURES,
+            calls: &["DynamoDB_20120810.BatchGetItem"],
         },
         Case {
             name: "eraser",
             first_request: "erasure job (DDB, SQS, S3)",
             event: sqs("erasure", body(queue::to_body(&erasure_job))),
             answer: NO_FAILURES,
+            calls: &["AmazonSQS.ReceiveMessage", "S3 GET", "DynamoDB_20120810.UpdateItem"],
         },
         Case {
             name: "scheduler",
             first_request: "schedule (DynamoDB)",
             event: schedule.clone(),
             answer: &[r#""errors":0"#],
+            calls: &["DynamoDB_20120810.Query"],
         },
         Case {
             name: "sweeper",
             first_request: "schedule (DDB, S3)",
             event: schedule,
             answer: &[r#""run_id":"#, r#""errors":[]"#, r#""complete":true"#],
+            calls: &["DynamoDB_20120810.Scan", "S3 PUT"],
         },
     ]
 }

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -114,11 +114,19 @@ const KMS_DATA_KEY: &str = concat!(
     r#""CiphertextBlob":"b3B0Y2FzdCBjb2xkc3RhcnQtYmVuY2ggd3JhcHBlZCBkYXRhIGtleSAobm90IGEgcmVhbCBLTVMgYmxvYik="}"#
 );
 
+/// The AWS operations called, in order: the `X-Amz-Target` of a JSON
+/// protocol call (`DynamoDB_20120810.GetItem`, `TrentService.Decrypt`,
+/// `AmazonSQS.ReceiveMessage`), `S3 <method>` for S3's REST calls.
+pub(crate) type AwsCalls = Arc<Mutex<Vec<String>>>;
+
 /// A blank AWS: every call succeeds with nothing in it (KMS hands out a
 /// data key).
-pub(crate) async fn blank_aws(calls: Arc<AtomicUsize>, req: Request<Incoming>) -> Result<Reply, Infallible> {
-    calls.fetch_add(1, Ordering::SeqCst);
+pub(crate) async fn blank_aws(calls: AwsCalls, req: Request<Incoming>) -> Result<Reply, Infallible> {
     let target = req.headers().get("x-amz-target").and_then(|t| t.to_str().ok());
+    calls
+        .lock()
+        .expect("calls")
+        .push(target.map_or_else(|| format!("S3 {}", req.method()), str::to_string));
     let json = target.is_some();
     let kms_key = matches!(target, Some("TrentService.GenerateDataKey" | "TrentService.Decrypt"));
     let query = req.uri().query().unwrap_or_default();
@@ -164,7 +172,8 @@ where
     }
 }
 
-/// The next answer the function posts (reports in between are skipped).
+/// The next answer the function posts (reports in between are skipped):
+/// when it arrived, its kind and its body.
 pub(crate) async fn next_answer(
     rx: &mut mpsc::UnboundedReceiver<Report>,
     name: &str,

@@ -17,9 +17,9 @@
 //! stand-ins for what AWS would resolve: the Meta and pseudonym secrets
 //! inline (in AWS they are read from Secrets Manager at start-up) and AWS at a
 //! blank endpoint served here, which answers every request with an empty
-//! success (DynamoDB, KMS and SQS `{}`, S3 an empty listing or body), so a
-//! first request that reads AWS pays for its client's connection set-up but
-//! not for an emulator.
+//! success (DynamoDB and SQS `{}`, S3 an empty listing or body) and KMS with
+//! a data key, so a first request that reads AWS pays for its client's
+//! connection set-up but not for an emulator.
 //!
 //! Each function's first request is one it gets in production: the webhook
 //! Meta's subscription handshake (no AWS call); the API a lead's consent
@@ -41,7 +41,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use cases::{cases, environment, Case};
-use fake_lambda::{blank_aws, next_answer, runtime_api, serve, Report, Runtime};
+use fake_lambda::{blank_aws, next_answer, runtime_api, serve, AwsCalls, Report, Runtime};
 
 mod cases;
 mod fake_lambda;
@@ -65,8 +65,11 @@ struct Sample {
     warm_ms: f64,
     rss_kb: u64,
     kind: &'static str,
-    aws_calls: usize,
+    /// The AWS operations the first request called.
+    aws_calls: Vec<String>,
     body: Bytes,
+    /// The warm answer's kind and body.
+    warm: Option<(&'static str, Bytes)>,
 }
 
 /// Peak resident set size of `pid` in KiB (`VmHWM`).
@@ -85,8 +88,9 @@ async fn cold_start(
     bin: &Path,
     case: &Case,
     aws: SocketAddr,
-    aws_calls: &AtomicUsize,
+    aws_calls: &AwsCalls,
     events: usize,
+    output: Stdio,
 ) -> anyhow::Result<Sample> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let runtime_addr = listener.local_addr()?;
@@ -101,30 +105,31 @@ async fn cold_start(
         stop,
     });
     let server = tokio::spawn(serve(listener, move |req| runtime_api(rt.clone(), req)));
-    aws_calls.store(0, Ordering::SeqCst);
+    aws_calls.lock().expect("calls").clear();
 
     let mut cmd = Command::new(bin);
     cmd.env_clear()
         .envs(environment(case.name, runtime_addr, aws))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(output);
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("exec {}", bin.display()))?;
     let pid = child.id();
     let answers = async {
         let (at, kind, body) = next_answer(&mut rx, case.name).await?;
-        let first_calls = aws_calls.load(Ordering::SeqCst);
+        let first_calls = aws_calls.lock().expect("calls").clone();
         // Peak RSS once the first invocation is over: it asks for the next
         // event (or, after an init error, would exit). That next event is
         // the same one, answered warm.
-        let (mut rss_kb, mut warm_ms) = (None, f64::NAN);
+        let (mut rss_kb, mut warm_ms, mut warm) = (None, f64::NAN, None);
         if kind != "init error" {
             if let Ok(Some(Report::Again { at: again })) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await
             {
                 rss_kb = Some(peak_rss_kb(pid)?);
-                if let Ok((warm_at, _, _)) = next_answer(&mut rx, case.name).await {
+                if let Ok((warm_at, kind, body)) = next_answer(&mut rx, case.name).await {
                     warm_ms = warm_at.duration_since(again).as_secs_f64() * 1e3;
+                    warm = Some((kind, body));
                 }
             }
         }
@@ -138,6 +143,7 @@ async fn cold_start(
             kind,
             aws_calls: first_calls,
             body,
+            warm,
         })
     };
     // A process that dies (a panic at start) is reported at once, not after
@@ -195,19 +201,21 @@ fn binaries(cases: &[Case]) -> anyhow::Result<impl Fn(&Case) -> PathBuf> {
     Ok(bin)
 }
 
-/// The blank AWS endpoint, served from here, and its call counter.
-async fn start_blank_aws() -> anyhow::Result<(SocketAddr, Arc<AtomicUsize>)> {
+/// The blank AWS endpoint, served from here, and the calls it gets.
+async fn start_blank_aws() -> anyhow::Result<(SocketAddr, AwsCalls)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let aws = listener.local_addr()?;
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    tokio::spawn(serve(listener, move |req| blank_aws(counter.clone(), req)));
+    let calls = AwsCalls::default();
+    let seen = calls.clone();
+    tokio::spawn(serve(listener, move |req| blank_aws(seen.clone(), req)));
     Ok((aws, calls))
 }
 
 /// `--check`: each function (or those named) started once; fails unless
-/// each answers its first request with a response holding `Case::answer`
-/// and answers the same request again, warm.
+/// it answers its first request as `Case::answer` says, with the AWS calls
+/// `Case::calls` names among its own, and answers the same request again,
+/// warm, as it should. The functions' stderr (a panic's message) is passed
+/// through.
 async fn check(only: &[String]) -> anyhow::Result<()> {
     let cases: Vec<Case> = cases()
         .into_iter()
@@ -217,7 +225,7 @@ async fn check(only: &[String]) -> anyhow::Result<()> {
     let (aws, calls) = start_blank_aws().await?;
     let mut failed = Vec::new();
     for case in &cases {
-        let sample = match cold_start(&bin(case), case, aws, &calls, 2).await {
+        let sample = match cold_start(&bin(case), case, aws, &calls, 2, Stdio::inherit()).await {
             Ok(sample) => sample,
             Err(e) => {
                 println!("{:<10} FAILED   {e:#}", case.name);
@@ -225,19 +233,28 @@ async fn check(only: &[String]) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let body = String::from_utf8_lossy(&sample.body);
-        let answered = sample.kind == "response" && case.answer.iter().all(|a| body.contains(a));
-        let again = sample.warm_ms.is_finite();
+        let answered = |kind: &str, body: &[u8]| {
+            let body = String::from_utf8_lossy(body);
+            kind == "response" && case.answer.iter().all(|a| body.contains(a))
+        };
+        let first = answered(sample.kind, &sample.body);
+        let called = case.calls.iter().all(|c| sample.aws_calls.iter().any(|made| made == c));
+        let again = sample.warm.as_ref().is_some_and(|(kind, body)| answered(kind, body));
+        let ok = first && called && again;
         println!(
-            "{:<10} {:<8} {:<5} AWS calls {:>2}  {} {body}",
+            "{:<10} {:<8} {:<7} AWS {}  {} {}",
             case.name,
-            if answered && again { "ok" } else { "FAILED" },
-            if again { "warm" } else { "no 2nd" },
-            sample.aws_calls,
+            if ok { "ok" } else { "FAILED" },
+            if again { "warm ok" } else { "warm no" },
+            sample.aws_calls.join(","),
             sample.kind,
+            String::from_utf8_lossy(&sample.body),
         );
-        if !(answered && again) {
-            failed.push(format!("{} (wanted a response holding {:?})", case.name, case.answer));
+        if !ok {
+            failed.push(format!(
+                "{} (wanted a response holding {:?} and calls {:?}, twice)",
+                case.name, case.answer, case.calls
+            ));
         }
     }
     if !failed.is_empty() {
@@ -278,11 +295,11 @@ async fn main() -> anyhow::Result<()> {
     // One unmeasured start each (page cache), then `runs` rounds, interleaved.
     let mut samples: Vec<Vec<Sample>> = cases.iter().map(|_| Vec::new()).collect();
     for case in &cases {
-        cold_start(&bin(case), case, aws, &calls, events).await?;
+        cold_start(&bin(case), case, aws, &calls, events, Stdio::null()).await?;
     }
     for _ in 0..runs {
         for (case, out) in cases.iter().zip(samples.iter_mut()) {
-            out.push(cold_start(&bin(case), case, aws, &calls, events).await?);
+            out.push(cold_start(&bin(case), case, aws, &calls, events, Stdio::null()).await?);
         }
     }
 
@@ -321,7 +338,7 @@ async fn main() -> anyhow::Result<()> {
             ms / hello_ms,
             mb,
             mb / hello_mb,
-            last.aws_calls,
+            last.aws_calls.len(),
             warm,
             start,
             start / hello_start_ms,
