@@ -1,6 +1,6 @@
 //! Meta's `X-Hub-Signature-256` check: HMAC-SHA256 over the exact bytes received.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
