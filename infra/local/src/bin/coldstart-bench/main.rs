@@ -35,8 +35,9 @@
 //! `coldstart-bench --check [function…]` starts each binary once (any
 //! build: the test suite runs it on the debug binaries) and fails unless each
 //! answers its first request as a working function does (`Case::answer`),
-//! and answers it again warm: every `main.rs` wired to its handler, on the
-//! runtime it starts.
+//! with the AWS calls that path makes (`Case::calls`), and answers it again
+//! warm the same way: every `main.rs` wired to its handler, on the runtime
+//! it starts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
