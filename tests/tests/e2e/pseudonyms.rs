@@ -27,12 +27,7 @@ async fn records_name_a_lead_by_a_keyed_pseudonym_and_older_keys_still_match_aft
     assert!(!dump.contains(&legacy), "an unkeyed digest was stored");
     let current = tombstone_pk(&page, &psid);
     assert!(current.contains("#GONE#t2."), "{current}");
-    let tombstone = app
-        .scan("ConsentLogTable")
-        .await
-        .into_iter()
-        .find(|i| s(i, "pk") == current)
-        .expect("tombstone under the current key");
+    let tombstone = current_tombstone(&app, &page, &psid).await;
     let erasure_rows: Vec<Item> = app
         .scan("PrivacyTable")
         .await
@@ -51,23 +46,10 @@ async fn records_name_a_lead_by_a_keyed_pseudonym_and_older_keys_still_match_aft
 
     // As if the erasure had happened before the key rotated: the tombstone
     // carries the older key's pseudonym.
-    let older = pseudonym::keys().digest_with("t1", SUBJECT, &[PAGE, LEAD]).unwrap();
-    let table = app.physical("ConsentLogTable");
-    let mut moved = tombstone.clone();
-    moved.insert(
-        "pk".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S(tombstone_pk_of(&page, &older)),
-    );
-    app.ddb
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(moved))
-        .send()
-        .await
-        .unwrap();
+    put_under_the_older_key(&app, &page, tombstone.clone()).await;
     app.ddb
         .delete_item()
-        .table_name(&table)
+        .table_name(app.physical("ConsentLogTable"))
         .key("pk", tombstone["pk"].clone())
         .key("sk", tombstone["sk"].clone())
         .send()
@@ -90,30 +72,16 @@ async fn the_latest_erasure_under_any_key_holds_back_an_older_message() {
     let t = optcast_shared::http::now_ms();
     app.say_at(PAGE, LEAD, "m_lt0", "first words", t - 60_000).await;
     app.erase(PAGE, LEAD).await;
-    let table = app.physical("ConsentLogTable");
-    let tombstone = app
-        .scan("ConsentLogTable")
-        .await
-        .into_iter()
-        .find(|i| s(i, "pk") == tombstone_pk(&page, &psid))
-        .expect("tombstone under the current key");
+    let tombstone = current_tombstone(&app, &page, &psid).await;
     // A later erasure of the same lead written under the older key (by an
     // instance that had not yet seen the rotation), two minutes on.
-    let older = pseudonym::keys().digest_with("t1", SUBJECT, &[PAGE, LEAD]).unwrap();
     let erased_at: i64 = tombstone["erased_at_ms"].as_n().unwrap().parse().unwrap();
-    let mut later = tombstone.clone();
-    later.insert("pk".into(), AttributeValue::S(tombstone_pk_of(&page, &older)));
+    let mut later = tombstone;
     later.insert(
         "erased_at_ms".into(),
         AttributeValue::N((erased_at + 120_000).to_string()),
     );
-    app.ddb
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(later))
-        .send()
-        .await
-        .unwrap();
+    put_under_the_older_key(&app, &page, later).await;
     // A message from between the two erasures: the latest one holds it back
     // (the current key's tombstone alone would let the lead come back).
     app.say_at(PAGE, LEAD, "m_lt1", "between the erasures", erased_at + 30_000)
@@ -123,4 +91,27 @@ async fn the_latest_erasure_under_any_key_holds_back_an_older_message() {
         .await;
     assert_eq!(status, 404, "the lead came back: {lead}");
     app.stack.stop().await;
+}
+
+/// The lead's erasure tombstone under the current key, as stored.
+async fn current_tombstone(app: &TestApp, page: &PageId, psid: &Psid) -> Item {
+    app.scan("ConsentLogTable")
+        .await
+        .into_iter()
+        .find(|i| s(i, "pk") == tombstone_pk(page, psid))
+        .expect("tombstone under the current key")
+}
+
+/// Writes `tombstone` (the lead's) again, keyed by the older key's (`t1`)
+/// pseudonym of the lead.
+async fn put_under_the_older_key(app: &TestApp, page: &PageId, mut tombstone: Item) {
+    let older = pseudonym::keys().digest_with("t1", SUBJECT, &[PAGE, LEAD]).unwrap();
+    tombstone.insert("pk".into(), AttributeValue::S(tombstone_pk_of(page, &older)));
+    app.ddb
+        .put_item()
+        .table_name(app.physical("ConsentLogTable"))
+        .set_item(Some(tombstone))
+        .send()
+        .await
+        .unwrap();
 }
