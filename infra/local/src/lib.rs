@@ -10,6 +10,7 @@ pub mod jwt_authorizer;
 pub mod poller;
 pub mod provision;
 pub mod server;
+pub mod stats;
 pub mod template;
 
 use std::net::SocketAddr;

@@ -19,6 +19,7 @@
 
 use std::process::Command;
 
+use optcast_local::stats::median;
 use optcast_shared::{meta, signature};
 
 // The allocator the webhook and ingest functions run with.
@@ -153,15 +154,6 @@ fn main() {
         );
         rounds.push((rust_us, python_us));
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        }
-    };
     let rust_us = median(rounds.iter().map(|r| r.0).collect());
     let python_us = median(rounds.iter().map(|r| r.1).collect());
     println!(
@@ -178,7 +170,7 @@ fn main() {
     println!(
         "ratio: the Rust hot path uses {:.1}x less CPU than the Python handler (median of the rounds' ratios; \
          {low:.1}-{high:.1}x)",
-        median(ratios.clone())
+        median(ratios)
     );
 }
 

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
+use optcast_local::stats::median;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -167,16 +168,6 @@ async fn cold_start(
     let _ = stop_tx.send(true);
     server.abort();
     result
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Where each case's binary is: next to this one. Fails when one is not built.
