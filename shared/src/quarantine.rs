@@ -149,6 +149,37 @@ impl Quarantine {
         }
     }
 
+    /// Erasure's pass over the quarantine, from one listing taken now:
+    /// deletes (every version of) each record whose subject digest is one of
+    /// `lookups`, and each other record `unnamed` judges to be the erased
+    /// subjects' (it may open the record; the sweeper's batches judge none).
+    /// Returns how many were deleted. One listing serves every subject of a
+    /// batch or job, each record's metadata read once.
+    ///
+    /// # Errors
+    /// [`QueueError`] when listing, reading or deleting fails, or `unnamed`
+    /// does.
+    pub async fn delete_subjects<F, Fut>(
+        &self,
+        lookups: &std::collections::HashSet<String>,
+        mut unnamed: F,
+    ) -> Result<u64, QueueError>
+    where
+        F: FnMut(QuarantineRecord) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, QueueError>>,
+    {
+        let mut deleted = 0;
+        for record in self.list_all().await? {
+            let id = record.id.clone();
+            let named = record.subject_digest.as_ref().is_some_and(|d| lookups.contains(d));
+            if named || unnamed(record).await? {
+                self.delete(&id).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Deletes record `id` with every version of it (erasure).
     ///
     /// # Errors

@@ -251,9 +251,11 @@ impl RawCopies {
         ))
     }
 
-    /// Deletes the quarantined records that hold `subjects`' items but were
-    /// kept without a digest that names them (the eraser deletes those by
-    /// digest): each is opened and matched by content. Returns how many.
+    /// Deletes `subjects`' quarantined records, every version, from one
+    /// listing taken now (the eraser calls it after the job's shreds):
+    /// those whose subject digest names one of them, and those kept without
+    /// such a digest that hold one of their PSIDs, each opened and matched by
+    /// content. Returns how many.
     ///
     /// # Errors
     /// [`QueueError`] when S3 or KMS fail.
@@ -265,31 +267,26 @@ impl RawCopies {
             s3: self.s3.clone(),
             bucket: self.bucket.clone(),
         };
-        let named: Vec<String> = subjects
+        // Records carry the pseudonym of the key current when they were kept.
+        let named: HashSet<String> = subjects
             .iter()
             .flat_map(|(p, s)| crate::pseudonym::keys().subject_lookups(p, s))
             .collect();
-        let mut deleted = 0;
-        for record in quarantine.list_all().await? {
-            if record.subject_digest.as_ref().is_some_and(|d| named.contains(d)) {
-                continue;
-            }
-            let key = crate::quarantine::object_key(&record.id);
-            let body = match queue::get_sealed(&self.s3, &self.keys, &self.bucket, &key).await {
-                Ok(body) => body,
-                Err(QueueError::ClaimMissing(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            // Such a record's page may be unreadable too, and PSIDs are
-            // page-scoped: the PSID as a whole number anywhere in it is
-            // enough (erring towards erasure, for quarantined items only).
-            let text = String::from_utf8_lossy(&body);
-            if subjects.iter().any(|(_, s)| holds_id(&text, s.as_str())) {
-                quarantine.delete(&record.id).await?;
-                deleted += 1;
-            }
-        }
-        Ok(deleted)
+        quarantine
+            .delete_subjects(&named, |record| async move {
+                let key = crate::quarantine::object_key(&record.id);
+                let body = match queue::get_sealed(&self.s3, &self.keys, &self.bucket, &key).await {
+                    Ok(body) => body,
+                    Err(QueueError::ClaimMissing(_)) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                // Such a record's page may be unreadable too, and PSIDs are
+                // page-scoped: the PSID as a whole number anywhere in it is
+                // enough (erring towards erasure, for quarantined items only).
+                let text = String::from_utf8_lossy(&body);
+                Ok(subjects.iter().any(|(_, s)| holds_id(&text, s.as_str())))
+            })
+            .await
     }
 
     async fn judge(&self, message: &str, subjects: &[(PageId, Psid)]) -> Result<Verdict, QueueError> {

@@ -137,23 +137,35 @@ impl Eraser {
                 (ErasureReason::MetaDeletionCallback, ids)
             }
         };
-        // The tables, the dead-letter copies and the quarantine are
+        // The tables (then the quarantine) and the dead-letter copies are
         // independent: erased together (each step is idempotent).
         let erase_subjects = async {
-            let mut report = ErasureReport::default();
+            let (mut report, mut erased, mut failed) = (ErasureReport::default(), 0, None);
             for (page, psid) in &subjects {
-                report.add(&self.eraser.erase(page, psid, reason, now).await?);
+                match self.eraser.erase(page, psid, reason, now).await {
+                    Ok(r) => report.add(&r),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                erased += 1;
             }
-            Ok::<_, EraserError>(report)
-        };
-        let raw = async {
-            Ok::<_, EraserError>(tokio::try_join!(
-                Box::pin(self.raw_copies.purge(&subjects)),
-                Box::pin(self.raw_copies.purge_quarantine(&subjects)),
-            )?)
+            // Their quarantined items: one listing for the job, after every
+            // shred (each record's metadata read once, whatever the
+            // subjects); also when a later subject's erasure failed, so a job
+            // that ends dead-lettered leaves none of an erased subject's.
+            let quarantined = self.raw_copies.purge_quarantine(&subjects[..erased]).await?;
+            match failed {
+                Some(e) => Err(EraserError::from(e)),
+                None => Ok((report, quarantined)),
+            }
         };
         // Boxed: side by side, their state would not fit a task's stack.
-        let (report, (raw_copies, quarantined)) = tokio::try_join!(Box::pin(erase_subjects), Box::pin(raw))?;
+        let ((report, quarantined), raw_copies) = tokio::try_join!(
+            Box::pin(erase_subjects),
+            Box::pin(async { Ok::<_, EraserError>(self.raw_copies.purge(&subjects).await?) })
+        )?;
         // Data was held if this run found some, or a tombstone was written
         // since the request (by the API's shred, or an earlier run of this
         // job; `found_before` comes from older jobs): a job run again never
@@ -187,7 +199,7 @@ impl Eraser {
             consent_records = report.consent_records,
             deliveries = report.deliveries,
             dead_letter_items = raw_copies.items_removed,
-            quarantined_without_digest = quarantined,
+            quarantined,
             status = status.as_str(),
             "erasure finished"
         );

@@ -21,7 +21,7 @@ use std::time::Instant;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
-use optcast_shared::erasure::{self, Eraser, ErasureReason, QuarantinedItems};
+use optcast_shared::erasure::{self, Eraser, ErasureReason};
 use optcast_shared::ids::PageId;
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
 use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
@@ -272,12 +272,9 @@ impl Sweeper {
             let (mut erased, mut failed) = (Vec::new(), None);
             for psid in &found.leads {
                 let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
-                let (reason, quarantined) = (ErasureReason::UnsubscribedPurge, QuarantinedItems::ByCaller);
-                match self
-                    .eraser
-                    .erase_if(page, psid, reason, now_ms, quarantined, still_expired)
-                    .await
-                {
+                // Their quarantined items are deleted below, once for the batch.
+                let reason = ErasureReason::UnsubscribedPurge;
+                match self.eraser.erase_if(page, psid, reason, now_ms, still_expired).await {
                     Ok(Some(r)) => {
                         report.add(Category::UnsubscribedLeads, r.subscriber);
                         progressed |= r.subscriber > 0;

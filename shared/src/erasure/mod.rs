@@ -46,16 +46,6 @@ impl ErasureReport {
     }
 }
 
-/// Who deletes an erased subject's quarantined items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuarantinedItems {
-    /// The erasure itself, from a listing of its own taken after the shred.
-    ByThisErasure,
-    /// The caller, once for a batch of erasures, after all of them
-    /// ([`Eraser::delete_quarantined_of`]).
-    ByCaller,
-}
-
 /// Erases subjects from the lead tables and the deliveries table.
 #[derive(Clone)]
 pub struct Eraser {
@@ -93,11 +83,12 @@ impl Eraser {
 
     /// Deletes the quarantined items of every subject `psids` names on
     /// `page` (found by the subject digest kept beside each record), every
-    /// version, from one listing taken now; returns how many. The sweeper
-    /// calls it once after a batch of erasures ([`QuarantinedItems::ByCaller`]):
-    /// the listing comes after every shred of the batch, as each erasure's own
-    /// would, and the quarantine is listed (each record's metadata read) once
-    /// per batch instead of once per lead.
+    /// version, from one listing taken now; returns how many. Erasures leave
+    /// the quarantine to their caller, to be called once after the batch: the
+    /// sweeper calls this (the eraser, which also matches records kept
+    /// without a digest, [`crate::raw_copies::RawCopies::purge_quarantine`]).
+    /// The listing comes after every shred of the batch, and the quarantine
+    /// is listed (each record's metadata read) once per batch, not per lead.
     ///
     /// # Errors
     /// [`StoreError::S3`] when listing, reading metadata or deleting fails.
@@ -111,14 +102,10 @@ impl Eraser {
         // Records carry the pseudonym of the key current when they were kept.
         let keys = crate::pseudonym::keys();
         let lookups: HashSet<String> = psids.iter().flat_map(|p| keys.subject_lookups(page, p)).collect();
-        let mut deleted = 0;
-        for record in quarantine.list_all().await.map_err(quarantine_error)? {
-            if record.subject_digest.as_ref().is_some_and(|d| lookups.contains(d)) {
-                quarantine.delete(&record.id).await.map_err(quarantine_error)?;
-                deleted += 1;
-            }
-        }
-        Ok(deleted)
+        quarantine
+            .delete_subjects(&lookups, |_| std::future::ready(Ok(false)))
+            .await
+            .map_err(quarantine_error)
     }
 
     /// Deletes every version of every export about the subject.
@@ -157,7 +144,9 @@ impl Eraser {
         Ok(self.store.shred_subject(page, psid, reason, now_ms, |_| true).await? == Shred::Shredded)
     }
 
-    /// Erases everything held on one subject.
+    /// Erases everything held on one subject but their quarantined items,
+    /// which the caller deletes once for all the subjects it erases
+    /// ([`Eraser::delete_quarantined_of`]).
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work
@@ -170,14 +159,14 @@ impl Eraser {
         now_ms: i64,
     ) -> Result<ErasureReport, StoreError> {
         Ok(self
-            .erase_if(page, psid, reason, now_ms, QuarantinedItems::ByThisErasure, |_| true)
+            .erase_if(page, psid, reason, now_ms, |_| true)
             .await?
             .unwrap_or_default())
     }
 
-    /// Erases the subject if `guard` accepts their subscriber record (or there
-    /// is none left, finishing an earlier run); None if it declined. Their
-    /// quarantined items are deleted as `quarantined` says.
+    /// Erases the subject, but for their quarantined items (as
+    /// [`Eraser::erase`]), if `guard` accepts their subscriber record (or
+    /// there is none left, finishing an earlier run); None if it declined.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
@@ -187,7 +176,6 @@ impl Eraser {
         psid: &Psid,
         reason: ErasureReason,
         now_ms: i64,
-        quarantined: QuarantinedItems,
         guard: impl Fn(&Item) -> bool,
     ) -> Result<Option<ErasureReport>, StoreError> {
         let shred = self.store.shred_subject(page, psid, reason, now_ms, guard).await?;
@@ -201,26 +189,15 @@ impl Eraser {
         // Once the key is gone, the rest are independent: run together, so
         // an erasure waits for its slowest deletion, not for their sum.
         // Boxed: side by side, their state would not fit a task's stack.
-        let (deleted, exports, quarantined, ()) = tokio::try_join!(
+        let (deleted, exports, ()) = tokio::try_join!(
             Box::pin(self.store.delete_subject_records(page, psid, &self.deliveries, now_ms)),
             Box::pin(self.delete_exports(page, psid)),
-            Box::pin(async {
-                match quarantined {
-                    QuarantinedItems::ByThisErasure => {
-                        self.delete_quarantined_of(page, std::slice::from_ref(psid)).await
-                    }
-                    QuarantinedItems::ByCaller => Ok(0),
-                }
-            }),
             Box::pin(self.forget_sweep_positions(page, psid)),
         )?;
         report.messages = deleted.messages;
         report.consent_records = deleted.consent_records;
         report.deliveries = deleted.deliveries;
         report.exports = exports;
-        if quarantined > 0 {
-            tracing::info!(quarantined, "quarantined items of the subject deleted");
-        }
         Ok(Some(report))
     }
 
