@@ -150,34 +150,43 @@ impl Quarantine {
     }
 
     /// Erasure's pass over the quarantine, from one listing taken now:
-    /// deletes (every version of) each record whose subject digest is one of
-    /// `lookups`, and each other record `unnamed` judges to be the erased
-    /// subjects' (it may open the record; the sweeper's batches judge none).
-    /// Returns how many were deleted. One listing serves every subject of a
-    /// batch or job, each record's metadata read once.
+    /// deletes (every version of) each record whose subject digest names one
+    /// of `subjects`, and each other record `unnamed` judges to be theirs
+    /// (it may open the record; the sweeper's batches judge none). Returns
+    /// how many were deleted. One listing serves every subject of a batch or
+    /// job, each record's metadata read once.
     ///
     /// # Errors
-    /// [`QueueError`] when listing, reading or deleting fails, or `unnamed`
-    /// does.
-    pub async fn delete_subjects<F, Fut>(
-        &self,
-        lookups: &std::collections::HashSet<String>,
-        mut unnamed: F,
-    ) -> Result<u64, QueueError>
+    /// [`QueueError`] when listing or deleting fails, or `unnamed` fails for
+    /// a record: that record is left, but every other one is still dealt
+    /// with first (a record that cannot be opened does not shield the rest).
+    pub async fn delete_subjects<F, Fut>(&self, subjects: &[(PageId, Psid)], mut unnamed: F) -> Result<u64, QueueError>
     where
         F: FnMut(QuarantineRecord) -> Fut,
         Fut: std::future::Future<Output = Result<bool, QueueError>>,
     {
-        let mut deleted = 0;
+        if subjects.is_empty() {
+            return Ok(0);
+        }
+        // Records carry the pseudonym of the key current when they were kept.
+        let keys = crate::pseudonym::keys();
+        let lookups: std::collections::HashSet<String> =
+            subjects.iter().flat_map(|(p, s)| keys.subject_lookups(p, s)).collect();
+        let (mut deleted, mut failed) = (0, None);
         for record in self.list_all().await? {
             let id = record.id.clone();
             let named = record.subject_digest.as_ref().is_some_and(|d| lookups.contains(d));
-            if named || unnamed(record).await? {
+            let theirs = named
+                || unnamed(record).await.unwrap_or_else(|e| {
+                    failed.get_or_insert(e);
+                    false
+                });
+            if theirs {
                 self.delete(&id).await?;
                 deleted += 1;
             }
         }
-        Ok(deleted)
+        failed.map_or(Ok(deleted), Err)
     }
 
     /// Deletes record `id` with every version of it (erasure).

@@ -253,27 +253,20 @@ impl RawCopies {
 
     /// Deletes `subjects`' quarantined records, every version, from one
     /// listing taken now (the eraser calls it after the job's shreds):
-    /// those whose subject digest names one of them, and those kept without
-    /// such a digest that hold one of their PSIDs, each opened and matched by
-    /// content. Returns how many.
+    /// those whose subject digest names one of them, and every other record,
+    /// opened, that holds one of their PSIDs (such as one kept without a
+    /// digest because its page could not be read). Returns how many.
     ///
     /// # Errors
-    /// [`QueueError`] when S3 or KMS fail.
+    /// [`QueueError`] when S3 or KMS fail (as
+    /// [`crate::quarantine::Quarantine::delete_subjects`]).
     pub async fn purge_quarantine(&self, subjects: &[(PageId, Psid)]) -> Result<u64, QueueError> {
-        if subjects.is_empty() {
-            return Ok(0);
-        }
         let quarantine = crate::quarantine::Quarantine {
             s3: self.s3.clone(),
             bucket: self.bucket.clone(),
         };
-        // Records carry the pseudonym of the key current when they were kept.
-        let named: HashSet<String> = subjects
-            .iter()
-            .flat_map(|(p, s)| crate::pseudonym::keys().subject_lookups(p, s))
-            .collect();
         quarantine
-            .delete_subjects(&named, |record| async move {
+            .delete_subjects(subjects, |record| async move {
                 let key = crate::quarantine::object_key(&record.id);
                 let body = match queue::get_sealed(&self.s3, &self.keys, &self.bucket, &key).await {
                     Ok(body) => body,

@@ -37,6 +37,8 @@ pub enum EraserError {
     NoAppId,
     #[error("dead-letter queues: {0}")]
     RawCopies(#[from] QueueError),
+    #[error("quarantine: {0}")]
+    Quarantine(QueueError),
 }
 
 /// How many subjects' tombstones are read at once.
@@ -118,7 +120,9 @@ impl Eraser {
     ///
     /// # Errors
     /// [`EraserError::Store`] when DynamoDB or S3 fails, [`EraserError::RawCopies`]
-    /// when the dead-letter queues do, [`EraserError::Graph`] when an
+    /// when the dead-letter queues do, [`EraserError::Quarantine`] when the
+    /// quarantine's listing, reading (S3, KMS) or deleting does (a record
+    /// that cannot be read does not stop the others), [`EraserError::Graph`] when an
     /// app-scoped id cannot be mapped ([`EraserError::NoAppId`] without the
     /// app's id): the job goes back to SQS, and every step already done is
     /// idempotent.
@@ -138,9 +142,10 @@ impl Eraser {
             }
         };
         // The tables (then the quarantine) and the dead-letter copies are
-        // independent: erased together (each step is idempotent).
+        // independent: erased together (each step is idempotent), and each
+        // finishes whatever the other does.
         let erase_subjects = async {
-            let (mut report, mut erased, mut failed) = (ErasureReport::default(), 0, None);
+            let (mut report, mut failed) = (ErasureReport::default(), None);
             for (page, psid) in &subjects {
                 match self.eraser.erase(page, psid, reason, now).await {
                     Ok(r) => report.add(&r),
@@ -149,23 +154,27 @@ impl Eraser {
                         break;
                     }
                 }
-                erased += 1;
             }
-            // Their quarantined items: one listing for the job, after every
-            // shred (each record's metadata read once, whatever the
-            // subjects); also when a later subject's erasure failed, so a job
-            // that ends dead-lettered leaves none of an erased subject's.
-            let quarantined = self.raw_copies.purge_quarantine(&subjects[..erased]).await?;
-            match failed {
-                Some(e) => Err(EraserError::from(e)),
-                None => Ok((report, quarantined)),
+            // Their quarantined items: one listing for the job, after the
+            // shreds (each record's metadata read once, whatever the
+            // subjects); also when an erasure failed, so a job that ends
+            // dead-lettered leaves none of theirs.
+            let quarantined = self.raw_copies.purge_quarantine(&subjects).await;
+            match (failed, quarantined) {
+                (None, Ok(quarantined)) => Ok((report, quarantined)),
+                (None, Err(e)) => Err(EraserError::Quarantine(e)),
+                (Some(e), quarantined) => {
+                    if let Err(q) = quarantined {
+                        tracing::error!(error = %q, "quarantine purge failed too");
+                    }
+                    Err(EraserError::from(e))
+                }
             }
         };
         // Boxed: side by side, their state would not fit a task's stack.
-        let ((report, quarantined), raw_copies) = tokio::try_join!(
-            Box::pin(erase_subjects),
-            Box::pin(async { Ok::<_, EraserError>(self.raw_copies.purge(&subjects).await?) })
-        )?;
+        let (erased, raw_copies) = tokio::join!(Box::pin(erase_subjects), Box::pin(self.raw_copies.purge(&subjects)));
+        let (report, quarantined) = erased?;
+        let raw_copies = raw_copies?;
         // Data was held if this run found some, or a tombstone was written
         // since the request (by the API's shred, or an earlier run of this
         // job; `found_before` comes from older jobs): a job run again never

@@ -1,11 +1,11 @@
 //! Erasure of one subject (a lead of one page). The subject's data key goes
 //! first, in the same transaction as their subscriber record, so every
 //! ciphertext of theirs (backups included: the key table has none) is
-//! unreadable at once; then every item about them is deleted. What proof
-//! requires stays: a tombstone in the consent log, keyed and filled with
-//! hashes only. Every step is idempotent, so an erasure may run twice.
-
-use std::collections::HashSet;
+//! unreadable at once; then every item about them is deleted (their
+//! quarantined items by the caller, once for all the subjects it erases,
+//! after their shreds). What proof requires stays: a tombstone in the
+//! consent log, keyed and filled with hashes only. Every step is
+//! idempotent, so an erasure may run twice.
 
 use serde::{Deserialize, Serialize};
 
@@ -96,14 +96,9 @@ impl Eraser {
         let Some(quarantine) = self.quarantine() else {
             return Ok(0);
         };
-        if psids.is_empty() {
-            return Ok(0);
-        }
-        // Records carry the pseudonym of the key current when they were kept.
-        let keys = crate::pseudonym::keys();
-        let lookups: HashSet<String> = psids.iter().flat_map(|p| keys.subject_lookups(page, p)).collect();
+        let subjects: Vec<(PageId, Psid)> = psids.iter().map(|p| (page.clone(), p.clone())).collect();
         quarantine
-            .delete_subjects(&lookups, |_| std::future::ready(Ok(false)))
+            .delete_subjects(&subjects, |_| std::future::ready(Ok(false)))
             .await
             .map_err(quarantine_error)
     }

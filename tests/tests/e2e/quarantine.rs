@@ -247,6 +247,58 @@ async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine_from_one_listi
 }
 
 #[tokio::test]
+async fn a_quarantined_record_that_cannot_be_opened_does_not_shield_an_erased_leads_records() {
+    let app = spawn_app().await;
+    let (erased, other) = ("2000000000000303", "2000000000000304");
+    app.seed_leads(PAGE, &[erased.to_string(), other.to_string()]).await;
+    for psid in [erased, other] {
+        send_unknown_item(&app, psid, "call me").await;
+    }
+    app.wait_quarantined(2).await;
+    // Listed first (records are listed in key order): one no key opens.
+    let unreadable = "0".repeat(32);
+    app.s3
+        .put_object()
+        .bucket(app.physical("DataBucket"))
+        .key(optcast_shared::quarantine::object_key(&unreadable))
+        .body(b"not sealed".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let (status, out) = app
+        .api(
+            Method::POST,
+            "/v1/erasure",
+            Some(json!({"page_id": PAGE, "psid": erased})),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    // The erased lead's record, named by its digest, goes although opening
+    // the unreadable one fails the job (retried, the request pending).
+    let other_digest = optcast_shared::pseudonym::keys().subject(
+        &optcast_shared::ids::PageId::parse(PAGE).unwrap(),
+        &optcast_shared::ids::Psid::parse(other).unwrap(),
+    );
+    eventually("the erased lead's quarantined item deleted", || async {
+        app.quarantine().list(None, 1000).await.unwrap().0.len() == 2
+    })
+    .await;
+    let left = app.quarantine().list(None, 1000).await.unwrap().0;
+    assert_eq!(left[0].id, unreadable, "{left:?}");
+    assert_eq!(
+        left[1].subject_digest.as_deref(),
+        Some(other_digest.as_str()),
+        "{left:?}"
+    );
+    let id = out["request_id"].as_str().unwrap();
+    assert_eq!(
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"],
+        "pending"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only_theirs() {
     use optcast_local::counting_proxy;
     use optcast_shared::retention::DAY_MS;
