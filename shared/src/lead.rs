@@ -117,6 +117,15 @@ pub struct Tombstone {
     pub consent_changed_at_ms: i64,
 }
 
+impl Tombstone {
+    /// Whether this erasure covers what the person sent at `time`: no later
+    /// than the erasure, or at a time we could not trust. Such an event or
+    /// item must not bring the person or their words back.
+    pub fn covers(&self, time: crate::meta::EventTime) -> bool {
+        time.clamped || time.ms <= self.erased_at_ms
+    }
+}
+
 /// One entry of a lead's consent log as read back (the management API's
 /// history): each field as stored, `None` where the entry lacks it. Times in
 /// ms since the epoch; statuses and reasons in their stored spelling.

@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use optcast_shared::meta::{self, Delivery, DeliveryItem, UnitRef};
+use optcast_shared::ids::PageId;
+use optcast_shared::meta::{self, Delivery, DeliveryItem, Quarantined, UnitRef};
 use optcast_shared::quarantine;
 use optcast_shared::queue::{ClaimCheck, DeliveryJob};
 use optcast_shared::store::{EventCommit, EventMarker};
@@ -110,26 +111,44 @@ impl Ingest {
         if let (Some(page), _) = item.lane() {
             self.note_page(page).await?;
         }
+        // Only a marker, without the person: the item's key and kind.
+        let marker_only = |page_id: &PageId, key: String, kind: String| EventCommit {
+            marker: EventMarker {
+                page_id: page_id.clone(),
+                subject: None,
+                key,
+                kind,
+                received_at_ms: job.received_at_ms,
+                expires_at_s: job.received_at_ms / 1000 + i64::from(self.retention_days) * 86_400,
+            },
+            subscriber: None,
+            consent: None,
+            message: None,
+            attributions: Vec::new(),
+        };
         Ok(match item.unit() {
             UnitRef::Event(event) => ItemOutcome::Event(self.apply(event, &job.body_sha256, job.received_at_ms).await?),
             UnitRef::Ignored(ignored) => {
-                let commit = EventCommit {
-                    marker: EventMarker {
-                        page_id: ignored.page_id.clone(),
-                        subject: None,
-                        key: ignored.key.clone(),
-                        kind: format!("ignored:{}", ignored.kind),
-                        received_at_ms: job.received_at_ms,
-                        expires_at_s: job.received_at_ms / 1000 + i64::from(self.retention_days) * 86_400,
-                    },
-                    subscriber: None,
-                    consent: None,
-                    message: None,
-                    attributions: Vec::new(),
-                };
+                let commit = marker_only(
+                    &ignored.page_id,
+                    ignored.key.clone(),
+                    format!("ignored:{}", ignored.kind),
+                );
                 ItemOutcome::Event(self.record_only(&commit).await?)
             }
             UnitRef::Quarantined(q) => {
+                if let Some(stop) = &q.stop {
+                    // Its stop honoured now (an erased person's, recorded only).
+                    self.apply(stop, &job.body_sha256, job.received_at_ms).await?;
+                }
+                if let Some(page) = self.erased_after(q).await? {
+                    // Not kept: as with their events, what an erased person
+                    // sent before the erasure must not bring their words
+                    // back. Recorded, without them.
+                    let key = format!("h:{}", &q.sha256[..40]);
+                    let commit = marker_only(page, key, format!("erased:{}", q.reason));
+                    return Ok(ItemOutcome::Event(self.record_only(&commit).await?));
+                }
                 let id = quarantine::id_for(&job.body_sha256, Some(&q.sha256));
                 let body = meta::rebuild_delivery(object, [item]);
                 self.quarantine
@@ -145,13 +164,23 @@ impl Ingest {
                     )
                     .await?;
                 tracing::warn!(reason = q.reason, quarantine = %id, "item quarantined");
-                if let Some(stop) = &q.stop {
-                    // Kept for replay, and its stop honoured now.
-                    self.apply(stop, &job.body_sha256, job.received_at_ms).await?;
-                }
                 ItemOutcome::Quarantined(quarantine::object_key(&id))
             }
         })
+    }
+
+    /// The page of `q`, an item of a known person, when that person was
+    /// erased after sending it (no lead, and a tombstone that covers the
+    /// item's time); `None` otherwise, and for an item of no known person.
+    async fn erased_after<'q>(&self, q: &'q Quarantined) -> Result<Option<&'q PageId>, IngestError> {
+        let (Some(page), Some(psid), Some(time)) = (&q.page_id, &q.subject, q.time) else {
+            return Ok(None);
+        };
+        if self.store.subscriber(page, psid).await?.is_some() {
+            return Ok(None);
+        }
+        let tombstone = self.store.last_tombstone(page, psid).await?;
+        Ok(tombstone.is_some_and(|t| t.covers(time)).then_some(page))
     }
 
     /// Queues `lanes` as chunk jobs of at most [`CHUNK_ITEMS`] items (a

@@ -75,7 +75,10 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
     let mut state = prior.lead;
     if prior.lead.is_none() {
         if let Some(tombstone) = prior.tombstone {
-            if event.time_clamped || event.timestamp_ms <= tombstone.erased_at_ms {
+            if tombstone.covers(EventTime {
+                ms: event.timestamp_ms,
+                clamped: event.time_clamped,
+            }) {
                 return Outcome::RecordOnly;
             }
             if tombstone.reason == ErasureReason::UnsubscribedPurge.as_str()

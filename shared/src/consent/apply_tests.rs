@@ -291,3 +291,13 @@ fn a_clamped_word_never_replaces_a_real_one_and_a_real_one_replaces_a_clamped_on
     );
     assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (100, false));
 }
+
+#[test]
+fn an_erasure_covers_what_was_sent_no_later_than_it_or_at_an_untrusted_time() {
+    let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Subscribed);
+    let at = |ms, clamped| EventTime { ms, clamped };
+    assert!(t.covers(at(499, false)));
+    assert!(t.covers(at(500, false)));
+    assert!(!t.covers(at(501, false)));
+    assert!(t.covers(at(501, true)));
+}

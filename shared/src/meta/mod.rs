@@ -257,6 +257,9 @@ pub struct Quarantined {
     /// text, the Unsubscribe payload, Meta's marketing stop) from a known
     /// sender on a known page: that stop is applied, the item kept.
     pub stop: Option<Box<InboundEvent>>,
+    /// The item's trusted time, for an item of a known person on a known
+    /// page: one sent before that person's erasure is not kept.
+    pub time: Option<EventTime>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -245,6 +245,7 @@ fn quarantined(page_id: Option<PageId>, subject: Option<Psid>, reason: &'static 
         reason,
         sha256: sha256_hex(raw.as_bytes()),
         stop: None,
+        time: None,
     })
 }
 
@@ -349,12 +350,15 @@ impl Context<'_> {
                 });
             }
             let mut unit = quarantined(page, sender.clone(), "unrecognised", raw);
-            if let (Unit::Quarantined(q), Some(subject), Some(signal)) = (&mut unit, sender, find_stop(&value)) {
-                q.stop = Some(Box::new(event(
-                    subject,
-                    EventKind::StopSignal(signal),
-                    format!("{hashed}#stop"),
-                )));
+            if let Unit::Quarantined(q) = &mut unit {
+                q.time = sender.is_some().then_some(time);
+                if let (Some(subject), Some(signal)) = (sender, find_stop(&value)) {
+                    q.stop = Some(Box::new(event(
+                        subject,
+                        EventKind::StopSignal(signal),
+                        format!("{hashed}#stop"),
+                    )));
+                }
             }
             return unit;
         };

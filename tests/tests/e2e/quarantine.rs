@@ -299,6 +299,35 @@ async fn a_quarantined_record_that_cannot_be_opened_does_not_shield_an_erased_le
 }
 
 #[tokio::test]
+async fn an_erased_leads_item_sent_before_the_erasure_is_not_quarantined_one_sent_after_is() {
+    let app = spawn_app().await;
+    let psid = "2000000000000305";
+    app.seed_leads(PAGE, &[psid.to_string()]).await;
+    let before = now_ms() - 60_000;
+    app.erase(PAGE, psid).await;
+    let after = now_ms() + 1_000;
+    // Both in one delivery, in the person's lane, in time order: Meta's
+    // late retry of what they sent before the erasure, then a new message
+    // of a kind no parser knows.
+    let item = |t: i64, note: &str| json!({"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": t, "brand_new_event": {"note": note}});
+    let body = json!({"object": "page", "entry": [{"id": PAGE, "time": after, "messaging": [
+        item(before, "sent before the erasure"), item(after, "sent after the erasure")]}]});
+    assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+    let kept = app.wait_quarantined(1).await;
+    // The lane is applied in order: once the later item is kept, the earlier
+    // one was dealt with (recorded, not kept).
+    let mut texts = Vec::new();
+    for record in &kept {
+        texts.push(String::from_utf8(app.quarantined_body(&record.id).await).unwrap());
+    }
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("sent after the erasure"), "{texts:?}");
+    let (_, text) = app.dump_bucket().await;
+    assert!(!text.contains("sent before the erasure"));
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only_theirs() {
     use optcast_local::counting_proxy;
     use optcast_shared::retention::DAY_MS;

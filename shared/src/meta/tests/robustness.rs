@@ -154,6 +154,28 @@ fn the_same_item_always_hashes_the_same() {
 }
 
 #[test]
+fn an_item_of_unknown_kind_from_a_known_person_keeps_its_trusted_time() {
+    // Ingest compares it with the person's erasure, if any.
+    let u = units(&wrap(
+        r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"brand_new_event":{}}"#,
+    ));
+    let Unit::Quarantined(q) = &u[0] else { panic!("{u:?}") };
+    assert_eq!(
+        q.time,
+        Some(EventTime {
+            ms: 1_718_000_000_000,
+            clamped: false
+        })
+    );
+    // No known person (a sender id that is not Meta's): no time to compare.
+    let u = units(&wrap(
+        r#"{"sender":{"id":"not-an-id"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"brand_new_event":{}}"#,
+    ));
+    let Unit::Quarantined(q) = &u[0] else { panic!("{u:?}") };
+    assert_eq!((q.subject.as_ref(), q.time), (None, None));
+}
+
+#[test]
 fn a_stop_inside_an_item_of_unknown_kind_is_found_and_the_item_still_quarantined() {
     let u = units(&wrap(
         r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"timestamp":1718000000000,"brand_new_event":{"body":{"text":" Stop "}}}"#,
