@@ -145,6 +145,7 @@ impl Ingest {
                     // Not kept: as with their events, what an erased person
                     // sent before the erasure must not bring their words
                     // back. Recorded, without them.
+                    tracing::info!(reason = q.reason, "item of an erased person recorded, not kept");
                     let key = format!("h:{}", &q.sha256[..40]);
                     let commit = marker_only(page, key, format!("erased:{}", q.reason));
                     return Ok(ItemOutcome::Event(self.record_only(&commit).await?));
@@ -171,7 +172,8 @@ impl Ingest {
 
     /// The page of `q`, an item of a known person, when that person was
     /// erased after sending it (no lead, and a tombstone that covers the
-    /// item's time); `None` otherwise, and for an item of no known person.
+    /// item's time: no later than the erasure, or a time not to be
+    /// trusted); `None` otherwise, and for an item of no known person.
     async fn erased_after<'q>(&self, q: &'q Quarantined) -> Result<Option<&'q PageId>, IngestError> {
         let (Some(page), Some(psid), Some(time)) = (&q.page_id, &q.subject, q.time) else {
             return Ok(None);

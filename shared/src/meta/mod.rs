@@ -242,7 +242,8 @@ pub struct Ignored {
     pub key: String,
 }
 
-/// An item that cannot be applied: kept, sealed, for inspection and replay.
+/// An item that cannot be applied: kept, sealed, for inspection and replay
+/// (unless its person was erased after sending it: see [`Quarantined::time`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quarantined {
     pub page_id: Option<PageId>,
@@ -255,10 +256,12 @@ pub struct Quarantined {
     pub sha256: String,
     /// An item of a kind we do not know that still carries a stop (a STOP
     /// text, the Unsubscribe payload, Meta's marketing stop) from a known
-    /// sender on a known page: that stop is applied, the item kept.
+    /// sender on a known page: that stop is applied, the item kept (as
+    /// above).
     pub stop: Option<Box<InboundEvent>>,
     /// The item's trusted time, for an item of a known person on a known
-    /// page: one sent before that person's erasure is not kept.
+    /// page: one sent before that person's erasure (or at a time that could
+    /// not be trusted, when they have been erased) is recorded, not kept.
     pub time: Option<EventTime>,
 }
 
