@@ -98,15 +98,33 @@ pub fn options(prefix: &str) -> StackOptions {
 /// things go wrong (moto never does): the faults to script, and the option
 /// change that routes the function through it.
 pub async fn behind_faults(function: &str) -> (optcast_local::counting_proxy::Faults, impl FnOnce(&mut StackOptions)) {
+    let (_, faults, adjust) = behind_proxy(function).await;
+    (faults, adjust)
+}
+
+/// Like [`behind_faults`], for counting: how many requests of each
+/// operation `function` makes (`s3:ListBucket` → 1).
+pub async fn counted(function: &str) -> (optcast_local::counting_proxy::Counts, impl FnOnce(&mut StackOptions)) {
+    let (counts, _, adjust) = behind_proxy(function).await;
+    (counts, adjust)
+}
+
+async fn behind_proxy(
+    function: &str,
+) -> (
+    optcast_local::counting_proxy::Counts,
+    optcast_local::counting_proxy::Faults,
+    impl FnOnce(&mut StackOptions),
+) {
     use optcast_local::counting_proxy;
-    let (url, _, faults) = counting_proxy::start_with_faults(endpoint()).await.unwrap();
+    let (url, counts, faults) = counting_proxy::start_with_faults(endpoint()).await.unwrap();
     let aws = aws_at(&endpoint()).await;
     let function = function.to_string();
     let adjust = move |o: &mut StackOptions| {
         o.function_aws
             .insert(function, counting_proxy::routed_through(&aws, &url));
     };
-    (faults, adjust)
+    (counts, faults, adjust)
 }
 
 /// Starts the whole local stack on a free port with fresh resources.

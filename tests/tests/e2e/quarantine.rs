@@ -27,6 +27,21 @@ async fn keep_in_quarantine(app: &TestApp, id: &str, body: &[u8]) {
         .unwrap();
 }
 
+/// The quarantine holds one record: `psid`'s item.
+async fn assert_only_their_item_left(app: &TestApp, psid: &str) {
+    let left = app.wait_quarantined(0).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    let item: Value = serde_json::from_slice(&app.quarantined_body(&left[0].id).await).unwrap();
+    assert_eq!(item["entry"][0]["messaging"][0]["sender"]["id"], psid);
+}
+
+/// `used` (operation → requests) holds one listing of the bucket and
+/// `reads` object reads (a HEAD or a GET each).
+fn assert_listed_once(used: &std::collections::BTreeMap<String, u64>, reads: u64) {
+    assert_eq!(used.get("s3:ListBucket"), Some(&1), "{used:?}");
+    assert_eq!(used.get("s3:GetObject"), Some(&reads), "{used:?}");
+}
+
 /// Signed bodies a hostile or broken sender could produce, each carrying
 /// exactly one item (or being one unreadable whole).
 fn hostile_bodies() -> Vec<Vec<u8>> {
@@ -186,14 +201,8 @@ async fn a_stop_inside_an_item_of_unknown_kind_is_honoured_and_the_item_kept() {
 
 #[tokio::test]
 async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine_from_one_listing() {
-    use optcast_local::counting_proxy;
-    let (url, counts) = counting_proxy::start(endpoint()).await.unwrap();
-    let aws = aws_at(&endpoint()).await;
-    let app = spawn_app_with(|o| {
-        o.function_aws
-            .insert("eraser".into(), counting_proxy::routed_through(&aws, &url));
-    })
-    .await;
+    let (counts, adjust) = counted("eraser").await;
+    let app = spawn_app_with(adjust).await;
     let (erased, other) = ("2000000000000301", "2000000000000302");
     app.seed_leads(PAGE, &[erased.to_string(), other.to_string()]).await;
     // Kept with the subject digest of each lead, and one of the erased
@@ -230,19 +239,14 @@ async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine_from_one_listi
         app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
     })
     .await;
-    let left = app.wait_quarantined(0).await;
-    assert_eq!(left.len(), 1, "only the other lead's item is left: {left:?}");
+    assert_only_their_item_left(&app, other).await;
     let (count, text) = app.dump_bucket().await;
     assert!(count >= 1 && !text.contains(erased));
-    let kept: Value = serde_json::from_slice(&app.quarantined_body(&left[0].id).await).unwrap();
-    assert_eq!(kept["entry"][0]["messaging"][0]["sender"]["id"], other);
     // One listing of the quarantine for the job, after its shred: each
     // record's metadata read once (3), and the two not named by the erased
     // lead's digest opened (2). Listed once by the erasure and once by the
     // digest-less scan, that was two listings and eight reads.
-    let used = counts.snapshot();
-    assert_eq!(used.get("s3:ListBucket"), Some(&1), "{used:?}");
-    assert_eq!(used.get("s3:GetObject"), Some(&5), "{used:?}");
+    assert_listed_once(&counts.snapshot(), 5);
     app.stack.stop().await;
 }
 
@@ -337,15 +341,9 @@ async fn an_erased_leads_item_sent_before_the_erasure_is_not_quarantined_one_sen
 
 #[tokio::test]
 async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only_theirs() {
-    use optcast_local::counting_proxy;
     use optcast_shared::retention::DAY_MS;
-    let (url, counts) = counting_proxy::start(endpoint()).await.unwrap();
-    let aws = aws_at(&endpoint()).await;
-    let app = spawn_app_with(|o| {
-        o.function_aws
-            .insert("sweeper".into(), counting_proxy::routed_through(&aws, &url));
-    })
-    .await;
+    let (counts, adjust) = counted("sweeper").await;
+    let app = spawn_app_with(adjust).await;
     app.register_page(PAGE).await;
     let t = now_ms();
     let gone = ["2000000000000311", "2000000000000312", "2000000000000313"];
@@ -364,16 +362,11 @@ async fn the_sweep_purging_many_leads_lists_the_quarantine_once_and_deletes_only
     // quarantined items; the subscribed lead's item stays.
     let report = app.invoke_at("sweeper", t + 31 * DAY_MS).await;
     assert_eq!(report["deleted"]["unsubscribed_leads"], 3, "{report}");
-    let left = app.wait_quarantined(0).await;
-    assert_eq!(left.len(), 1, "{left:?}");
-    let item: Value = serde_json::from_slice(&app.quarantined_body(&left[0].id).await).unwrap();
-    assert_eq!(item["entry"][0]["messaging"][0]["sender"]["id"], kept);
+    assert_only_their_item_left(&app, kept).await;
     // One listing of the quarantine for the batch, after its erasures (each
     // record's metadata read once), not one per lead: with three leads that
     // was three listings and twelve metadata reads.
-    let used = counts.snapshot();
-    assert_eq!(used.get("s3:ListBucket"), Some(&1), "{used:?}");
-    assert_eq!(used.get("s3:GetObject"), Some(&4), "{used:?}");
+    assert_listed_once(&counts.snapshot(), 4);
     app.stack.stop().await;
 }
 
