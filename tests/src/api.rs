@@ -17,15 +17,7 @@ impl TestApp {
     /// Erases `psid` of `page` through the API and waits until the request
     /// is no longer pending; returns the request id.
     pub async fn erase(&self, page: &str, psid: &str) -> String {
-        let (status, out) = self
-            .api(
-                reqwest::Method::POST,
-                "/v1/erasure",
-                Some(serde_json::json!({"page_id": page, "psid": psid})),
-            )
-            .await;
-        assert_eq!(status, 202, "{out}");
-        let id = out["request_id"].as_str().unwrap().to_string();
+        let id = self.request_erasure(page, psid).await;
         eventually("erasure finished", || async {
             self.api(reqwest::Method::GET, &format!("/v1/erasure/{id}"), None)
                 .await
@@ -34,6 +26,19 @@ impl TestApp {
         })
         .await;
         id
+    }
+
+    /// Requests the erasure of `psid` on `page` (accepted, 202); its id.
+    pub async fn request_erasure(&self, page: &str, psid: &str) -> String {
+        let (status, out) = self
+            .api(
+                reqwest::Method::POST,
+                "/v1/erasure",
+                Some(serde_json::json!({"page_id": page, "psid": psid})),
+            )
+            .await;
+        assert_eq!(status, 202, "{out}");
+        out["request_id"].as_str().unwrap().to_string()
     }
 
     /// A management API call with `token` as the bearer token.

@@ -226,19 +226,11 @@ async fn erasing_a_lead_deletes_the_items_of_theirs_in_quarantine_from_one_listi
         1
     );
     counts.reset();
-    let (status, out) = app
-        .api(
-            Method::POST,
-            "/v1/erasure",
-            Some(json!({"page_id": PAGE, "psid": erased})),
-        )
-        .await;
-    assert_eq!(status, 202, "{out}");
-    let id = out["request_id"].as_str().unwrap().to_string();
-    eventually("erasure finished", || async {
-        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
-    })
-    .await;
+    let id = app.erase(PAGE, erased).await;
+    assert_eq!(
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"],
+        "completed"
+    );
     assert_only_their_item_left(&app, other).await;
     let (count, text) = app.dump_bucket().await;
     assert!(count >= 1 && !text.contains(erased));
@@ -269,14 +261,7 @@ async fn a_quarantined_record_that_cannot_be_opened_does_not_shield_an_erased_le
         .send()
         .await
         .unwrap();
-    let (status, out) = app
-        .api(
-            Method::POST,
-            "/v1/erasure",
-            Some(json!({"page_id": PAGE, "psid": erased})),
-        )
-        .await;
-    assert_eq!(status, 202, "{out}");
+    let id = app.request_erasure(PAGE, erased).await;
     // The erased lead's record, named by its digest, goes although opening
     // the unreadable one fails the job (retried, the request pending).
     let other_digest = optcast_shared::pseudonym::keys().subject(
@@ -294,7 +279,6 @@ async fn a_quarantined_record_that_cannot_be_opened_does_not_shield_an_erased_le
         Some(other_digest.as_str()),
         "{left:?}"
     );
-    let id = out["request_id"].as_str().unwrap();
     assert_eq!(
         app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"],
         "pending"
