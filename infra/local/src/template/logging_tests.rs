@@ -163,3 +163,42 @@ fn every_alarm_notifies_the_alarm_topic() {
     );
     assert_eq!(t.parameters["AlarmEmail"]["Default"], "");
 }
+
+/// At `RUST_LOG=trace` the AWS SDK logs whole requests and responses:
+/// PSIDs in DynamoDB keys and items among them. The deployed (release)
+/// builds compile every debug and trace callsite out (`tracing`'s
+/// `release_max_level_info`, one feature for the whole build through the
+/// workspace dependency `optcast-shared` takes, which every function takes),
+/// so no log level set on a function can bring them back.
+#[test]
+fn release_builds_compile_out_debug_and_trace_logs() {
+    let manifest = |path: &str| -> toml::Table {
+        let text = std::fs::read_to_string(format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        text.parse().unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let workspace = manifest("Cargo.toml");
+    let features = workspace["workspace"]["dependencies"]["tracing"]["features"]
+        .as_array()
+        .expect("tracing's features in the workspace dependencies");
+    assert!(
+        features.iter().any(|f| f.as_str() == Some("release_max_level_info")),
+        "{features:?}"
+    );
+    let shared = manifest("shared/Cargo.toml");
+    assert_eq!(shared["dependencies"]["tracing"]["workspace"].as_bool(), Some(true));
+    let members = workspace["workspace"]["members"].as_array().unwrap();
+    let functions: Vec<&str> = members
+        .iter()
+        .filter_map(|m| m.as_str())
+        .filter(|m| m.starts_with("functions/"))
+        .collect();
+    assert_eq!(functions.len(), 8, "{members:?}");
+    for function in functions {
+        let crate_manifest = manifest(&format!("{function}/Cargo.toml"));
+        assert_eq!(
+            crate_manifest["dependencies"]["optcast-shared"]["workspace"].as_bool(),
+            Some(true),
+            "{function}"
+        );
+    }
+}
