@@ -141,29 +141,44 @@ impl Eraser {
                 (ErasureReason::MetaDeletionCallback, ids)
             }
         };
-        // The tables (then the quarantine) and the dead-letter copies are
+        // The tables and the quarantine, and the dead-letter copies, are
         // independent: erased together (each step is idempotent), and each
         // finishes whatever the other does.
         let erase_subjects = async {
-            let (mut report, mut failed) = (ErasureReport::default(), None);
+            // Every subject's key first: all their ciphertext unreadable at
+            // once, before anything is listed.
+            let (mut report, mut shredded, mut failed) = (ErasureReport::default(), 0, None);
             for (page, psid) in &subjects {
-                match self.eraser.erase(page, psid, reason, now).await {
-                    Ok(r) => report.add(&r),
+                match self.eraser.shred(page, psid, reason, now).await {
+                    Ok(true) => report.subscriber += 1,
+                    Ok(false) => {}
                     Err(e) => {
                         failed = Some(e);
                         break;
                     }
                 }
+                shredded += 1;
             }
-            // Their quarantined items: one listing for the job, after the
-            // shreds (each record's metadata read once, whatever the
-            // subjects); also when an erasure failed, so a job that ends
-            // dead-lettered leaves none of theirs.
-            let quarantined = self.raw_copies.purge_quarantine(&subjects).await;
-            match (failed, quarantined) {
-                (None, Ok(quarantined)) => Ok((report, quarantined)),
-                (None, Err(e)) => Err(EraserError::Quarantine(e)),
-                (Some(e), quarantined) => {
+            // Then the rest of what the shredded ones left, beside one
+            // listing of the quarantine for the job (each record's metadata
+            // read once, whatever the subjects), which runs for every subject
+            // even when a step failed: a job that ends dead-lettered leaves
+            // none of their quarantined items.
+            let deletions = async {
+                for (page, psid) in &subjects[..shredded] {
+                    report.add(&self.eraser.delete_after_shred(page, psid, now).await?);
+                }
+                // A failed shred is reported once those before it are done.
+                failed.map_or(Ok::<_, StoreError>(()), Err)
+            };
+            let (deleted, quarantined) = tokio::join!(
+                Box::pin(deletions),
+                Box::pin(self.raw_copies.purge_quarantine(&subjects))
+            );
+            match (deleted, quarantined) {
+                (Ok(()), Ok(quarantined)) => Ok((report, quarantined)),
+                (Ok(()), Err(e)) => Err(EraserError::Quarantine(e)),
+                (Err(e), quarantined) => {
                     if let Err(q) = quarantined {
                         tracing::error!(error = %q, "quarantine purge failed too");
                     }

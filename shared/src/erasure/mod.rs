@@ -139,29 +139,11 @@ impl Eraser {
         Ok(self.store.shred_subject(page, psid, reason, now_ms, |_| true).await? == Shred::Shredded)
     }
 
-    /// Erases everything held on one subject but their quarantined items,
-    /// which the caller deletes once for all the subjects it erases
-    /// ([`Eraser::delete_quarantined_of`]).
-    ///
-    /// # Errors
-    /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work
-    /// (every step is idempotent).
-    pub async fn erase(
-        &self,
-        page: &PageId,
-        psid: &Psid,
-        reason: ErasureReason,
-        now_ms: i64,
-    ) -> Result<ErasureReport, StoreError> {
-        Ok(self
-            .erase_if(page, psid, reason, now_ms, |_| true)
-            .await?
-            .unwrap_or_default())
-    }
-
-    /// Erases the subject, but for their quarantined items (as
-    /// [`Eraser::erase`]), if `guard` accepts their subscriber record (or
-    /// there is none left, finishing an earlier run); None if it declined.
+    /// Erases the subject, but for their quarantined items (which the caller
+    /// deletes once for all the subjects it erases, after their shreds:
+    /// [`Eraser::delete_quarantined_of`]), if `guard` accepts their
+    /// subscriber record (or there is none left, finishing an earlier run);
+    /// None if it declined.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
@@ -177,10 +159,23 @@ impl Eraser {
         if shred == Shred::Declined {
             return Ok(None);
         }
-        let mut report = ErasureReport {
-            subscriber: u64::from(shred == Shred::Shredded),
-            ..Default::default()
-        };
+        let mut report = self.delete_after_shred(page, psid, now_ms).await?;
+        report.subscriber = u64::from(shred == Shred::Shredded);
+        Ok(Some(report))
+    }
+
+    /// Deletes what is left of a shredded subject but their quarantined
+    /// items: messages, consent records, deliveries, exports and the sweep's
+    /// checkpoints naming them (`subscriber` is 0 in the report).
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
+    pub async fn delete_after_shred(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        now_ms: i64,
+    ) -> Result<ErasureReport, StoreError> {
         // Once the key is gone, the rest are independent: run together, so
         // an erasure waits for its slowest deletion, not for their sum.
         // Boxed: side by side, their state would not fit a task's stack.
@@ -189,11 +184,13 @@ impl Eraser {
             Box::pin(self.delete_exports(page, psid)),
             Box::pin(self.forget_sweep_positions(page, psid)),
         )?;
-        report.messages = deleted.messages;
-        report.consent_records = deleted.consent_records;
-        report.deliveries = deleted.deliveries;
-        report.exports = exports;
-        Ok(Some(report))
+        Ok(ErasureReport {
+            subscriber: 0,
+            messages: deleted.messages,
+            consent_records: deleted.consent_records,
+            deliveries: deleted.deliveries,
+            exports,
+        })
     }
 
     /// Drops the sweep's checkpoints that name the subject.
