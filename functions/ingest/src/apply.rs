@@ -4,8 +4,8 @@
 use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::consent::{self, ConsentState};
 use optcast_shared::crypto::{self, DataKey};
-use optcast_shared::ids::Psid;
-use optcast_shared::lead::{ConsentRecord, Proof, Subscriber};
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::lead::{ConsentRecord, Proof, Subscriber, Tombstone};
 use optcast_shared::meta::{EventKind, InboundEvent};
 use optcast_shared::outcomes;
 use optcast_shared::store::{CommitOutcome, EventCommit, EventMarker, MessageWrite};
@@ -62,12 +62,7 @@ impl Ingest {
             delivery_sha256: delivery_sha256.to_string(),
         };
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let current = self.store.subscriber(&event.page_id, psid).await?;
-            // Only someone we do not know may have been erased.
-            let tombstone = match current {
-                Some(_) => None,
-                None => self.store.last_tombstone(&event.page_id, psid).await?,
-            };
+            let (current, tombstone) = self.lead_or_tombstone(&event.page_id, psid).await?;
             let prior = consent::Prior {
                 lead: current.as_ref().map(ConsentState::of),
                 tombstone: tombstone.as_ref(),
@@ -164,6 +159,22 @@ impl Ingest {
     }
 
     /// Commits only the marker (idempotent): the event was seen.
+    /// What is stored about `psid` on `page`: their lead, or, when there is
+    /// none, their last tombstone (only someone we do not know may have been
+    /// erased).
+    pub(crate) async fn lead_or_tombstone(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+    ) -> Result<(Option<Subscriber>, Option<Tombstone>), IngestError> {
+        let lead = self.store.subscriber(page, psid).await?;
+        let tombstone = match lead {
+            Some(_) => None,
+            None => self.store.last_tombstone(page, psid).await?,
+        };
+        Ok((lead, tombstone))
+    }
+
     pub(crate) async fn record_only(&self, commit: &EventCommit) -> Result<EventOutcome, IngestError> {
         Ok(match self.store.commit(commit).await? {
             CommitOutcome::Duplicate => EventOutcome::Duplicate,

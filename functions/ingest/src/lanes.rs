@@ -146,8 +146,7 @@ impl Ingest {
                     // sent before the erasure must not bring their words
                     // back. Recorded, without them.
                     tracing::info!(reason = q.reason, "item of an erased person recorded, not kept");
-                    let key = format!("h:{}", &q.sha256[..40]);
-                    let commit = marker_only(page, key, format!("erased:{}", q.reason));
+                    let commit = marker_only(page, q.key(), format!("erased:{}", q.reason));
                     return Ok(ItemOutcome::Event(self.record_only(&commit).await?));
                 }
                 let id = quarantine::id_for(&job.body_sha256, Some(&q.sha256));
@@ -178,10 +177,7 @@ impl Ingest {
         let (Some(page), Some(psid), Some(time)) = (&q.page_id, &q.subject, q.time) else {
             return Ok(None);
         };
-        if self.store.subscriber(page, psid).await?.is_some() {
-            return Ok(None);
-        }
-        let tombstone = self.store.last_tombstone(page, psid).await?;
+        let (_, tombstone) = self.lead_or_tombstone(page, psid).await?;
         Ok(tombstone.is_some_and(|t| t.covers(time)).then_some(page))
     }
 

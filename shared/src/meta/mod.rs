@@ -265,6 +265,14 @@ pub struct Quarantined {
     pub time: Option<EventTime>,
 }
 
+impl Quarantined {
+    /// The item's key for a processed-event marker, from its raw bytes'
+    /// hash, as an item without an event's key is keyed.
+    pub fn key(&self) -> String {
+        parse::hashed_key(&self.sha256)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Unit {
     Event(InboundEvent),

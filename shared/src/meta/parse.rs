@@ -249,7 +249,8 @@ fn quarantined(page_id: Option<PageId>, subject: Option<Psid>, reason: &'static 
     })
 }
 
-fn hashed_key(sha256: &str) -> String {
+/// An item's key from its SHA-256 (hex): `h:` and 40 of its digits.
+pub(super) fn hashed_key(sha256: &str) -> String {
     format!("h:{}", &sha256[..40])
 }
 

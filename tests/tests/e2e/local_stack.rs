@@ -151,22 +151,13 @@ async fn every_aws_call_a_function_makes_is_allowed_by_its_own_policy_in_the_tem
         .await
         .unwrap();
     assert_eq!(export.status(), 303, "a large export goes through S3");
-    let (status, erasure) = app
-        .api(
-            reqwest::Method::POST,
-            "/v1/erasure",
-            Some(serde_json::json!({"page_id": PAGE, "psid": LEAD})),
-        )
-        .await;
-    assert_eq!(status, 202, "{erasure}");
-    let request = erasure["request_id"].as_str().unwrap().to_string();
-    eventually("erasure finished", || async {
+    let request = app.erase(PAGE, LEAD).await;
+    assert_eq!(
         app.api(reqwest::Method::GET, &format!("/v1/erasure/{request}"), None)
             .await
-            .1["status"]
-            == "completed"
-    })
-    .await;
+            .1["status"],
+        "completed"
+    );
     // A lead who unsubscribed: the sweep purges them, long after, as an
     // erasure (their records, exports, quarantine, the sweep's checkpoints).
     const GONE: &str = "2000000000000002";
