@@ -169,7 +169,10 @@ fn every_alarm_notifies_the_alarm_topic() {
 /// builds compile every debug and trace callsite out (`tracing`'s
 /// `release_max_level_info`, one feature for the whole build through the
 /// workspace dependency `optcast-shared` takes, which every function takes),
-/// so no log level set on a function can bring them back.
+/// so no log level set on a function can bring them back. The same holds
+/// for the `log` records of dependencies (`log`'s feature of that name):
+/// tracing-subscriber passes them on, and reqwest's and rustls's name
+/// hosts, connections and handshakes.
 #[test]
 fn release_builds_compile_out_debug_and_trace_logs() {
     let manifest = |path: &str| -> toml::Table {
@@ -177,15 +180,23 @@ fn release_builds_compile_out_debug_and_trace_logs() {
         text.parse().unwrap_or_else(|e| panic!("{path}: {e}"))
     };
     let workspace = manifest("Cargo.toml");
-    let features = workspace["workspace"]["dependencies"]["tracing"]["features"]
-        .as_array()
-        .expect("tracing's features in the workspace dependencies");
-    assert!(
-        features.iter().any(|f| f.as_str() == Some("release_max_level_info")),
-        "{features:?}"
-    );
     let shared = manifest("shared/Cargo.toml");
-    assert_eq!(shared["dependencies"]["tracing"]["workspace"].as_bool(), Some(true));
+    // tracing's own records, and the `log` records of dependencies (rustls,
+    // reqwest), which tracing-subscriber's bridge passes on.
+    for facade in ["tracing", "log"] {
+        let features = workspace["workspace"]["dependencies"][facade]["features"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{facade}'s features in the workspace dependencies"));
+        assert!(
+            features.iter().any(|f| f.as_str() == Some("release_max_level_info")),
+            "{facade}: {features:?}"
+        );
+        assert_eq!(
+            shared["dependencies"][facade]["workspace"].as_bool(),
+            Some(true),
+            "{facade}"
+        );
+    }
     let members = workspace["workspace"]["members"].as_array().unwrap();
     let functions: Vec<&str> = members
         .iter()
