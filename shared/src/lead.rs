@@ -64,6 +64,11 @@ pub struct Subscriber {
     /// The sender appends; ingest flags and prunes.
     pub recent_sends: Vec<crate::outcomes::RecentSend>,
     pub created_at_ms: i64,
+    /// When the person was last erased before this lead began (ms since the
+    /// epoch, their tombstone's time), if they were: what they sent until
+    /// then is the erased past, which Meta's late retries must not bring
+    /// back onto this lead ([`Subscriber::erasure_covers`]).
+    pub prior_erasure_at_ms: Option<i64>,
     /// Optimistic-concurrency version; 0 means "not stored yet". Every
     /// writer of a subscriber bumps it, so a stale full-item write fails.
     pub version: u64,
@@ -93,8 +98,16 @@ impl Subscriber {
             consent_intent_at_ms: 0,
             consent_intent_clamped: false,
             created_at_ms,
+            prior_erasure_at_ms: None,
             version: 0,
         }
+    }
+
+    /// Whether what the person sent at `time` predates the erasure this
+    /// lead began after (the rule of [`Tombstone::covers`]); false for a
+    /// lead that began with no erasure before it.
+    pub fn erasure_covers(&self, time: crate::meta::EventTime) -> bool {
+        self.prior_erasure_at_ms.is_some_and(|at| erasure_covers(at, time))
     }
 }
 
@@ -122,8 +135,14 @@ impl Tombstone {
     /// than the erasure, or at a time we could not trust. Such an event or
     /// item must not bring the person or their words back.
     pub fn covers(&self, time: crate::meta::EventTime) -> bool {
-        time.clamped || time.ms <= self.erased_at_ms
+        erasure_covers(self.erased_at_ms, time)
     }
+}
+
+/// Whether an erasure at `erased_at_ms` covers what was sent at `time`: no
+/// later than it, or at a time we could not trust.
+pub fn erasure_covers(erased_at_ms: i64, time: crate::meta::EventTime) -> bool {
+    time.clamped || time.ms <= erased_at_ms
 }
 
 /// One entry of a lead's consent log as read back (the management API's

@@ -82,13 +82,24 @@ impl Ingest {
                         .keys
                         .generate(&crypto::subject_key_context(&event.page_id, psid))
                         .await?;
-                    (new_subscriber(event, psid, &key, event_time_ms), key)
+                    let mut sub = new_subscriber(event, psid, &key, event_time_ms);
+                    // What they sent before it stays erased on this lead too.
+                    sub.prior_erasure_at_ms = tombstone.map(|t| t.erased_at_ms);
+                    (sub, key)
                 }
             };
             let consent = changes.write_to(&mut sub, event_time_ms, proof);
-            update_activity(&mut sub, event, &key, event_time_ms, changes.stale_intent);
-            let attributions = attribute_outcomes(&mut sub, event, consent.as_ref(), received_at_ms);
-            let message = self.message_write(event, psid, &key, known, expires_at_s).await?;
+            let (attributions, message) = if changes.erased_past {
+                // Only its opt-out: none of its words, activity or tokens.
+                (Vec::new(), None)
+            } else {
+                update_activity(&mut sub, event, &key, event_time_ms, changes.stale_intent);
+                let attributions = attribute_outcomes(&mut sub, event, consent.as_ref(), received_at_ms);
+                (
+                    attributions,
+                    self.message_write(event, psid, &key, known, expires_at_s).await?,
+                )
+            };
             let commit = EventCommit {
                 marker: marker.clone(),
                 subscriber: Some(sub),

@@ -170,15 +170,19 @@ impl Ingest {
     }
 
     /// The page of `q`, an item of a known person, when that person was
-    /// erased after sending it (no lead, and a tombstone that covers the
-    /// item's time: no later than the erasure, or a time not to be
-    /// trusted); `None` otherwise, and for an item of no known person.
+    /// erased after sending it (a tombstone, or the lead they began after
+    /// the erasure, that covers the item's time: no later than the erasure,
+    /// or a time not to be trusted); `None` otherwise, and for an item of
+    /// no known person.
     async fn erased_after<'q>(&self, q: &'q Quarantined) -> Result<Option<&'q PageId>, IngestError> {
         let (Some(page), Some(psid), Some(time)) = (&q.page_id, &q.subject, q.time) else {
             return Ok(None);
         };
-        let (_, tombstone) = self.lead_or_tombstone(page, psid).await?;
-        Ok(tombstone.is_some_and(|t| t.covers(time)).then_some(page))
+        let covered = match self.lead_or_tombstone(page, psid).await? {
+            (Some(lead), _) => lead.erasure_covers(time),
+            (None, tombstone) => tombstone.is_some_and(|t| t.covers(time)),
+        };
+        Ok(covered.then_some(page))
     }
 
     /// Queues `lanes` as chunk jobs of at most [`CHUNK_ITEMS`] items (a

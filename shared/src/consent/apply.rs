@@ -4,7 +4,7 @@
 //! ([`Changes::write_to`]). Ingest reads the lead (and, for someone it does
 //! not know, their last tombstone), calls these, seals and commits.
 
-use crate::lead::{ConsentRecord, Proof, Subscriber, Tombstone};
+use crate::lead::{erasure_covers, ConsentRecord, Proof, Subscriber, Tombstone};
 use crate::meta::{EventTime, InboundEvent};
 
 use super::{decide, intent, is_stale, ConsentChange, ConsentState, SubscriberStatus};
@@ -25,8 +25,8 @@ pub struct Prior<'a> {
 pub enum Outcome {
     /// Only the processed-event marker is written: the event was seen.
     /// Echoes, receipts and activity of someone we do not know; an event
-    /// sent before the person was erased; a purged lead writing again
-    /// without opting in.
+    /// sent before the person was erased (but an opt-out, on a lead they
+    /// began after it); a purged lead writing again without opting in.
     RecordOnly,
     /// The lead is written (created first if [`Changes::creates_lead`]).
     Update(Changes),
@@ -46,6 +46,10 @@ pub struct Changes {
     /// The event's opt-in or opt-out is older than the person's last word:
     /// it changes nothing, marketing permission included.
     pub stale_intent: bool,
+    /// The event was sent before the erasure the lead began after: only its
+    /// opt-out applies (`consent`), and nothing else of it is stored (no
+    /// message, activity or token: the erased past does not come back).
+    pub erased_past: bool,
 }
 
 impl ConsentState {
@@ -57,6 +61,7 @@ impl ConsentState {
                 ms: sub.consent_intent_at_ms,
                 clamped: sub.consent_intent_clamped,
             },
+            prior_erasure_at_ms: sub.prior_erasure_at_ms,
         }
     }
 }
@@ -68,17 +73,22 @@ impl ConsentState {
 ///   person or their words back. A lead purged while unsubscribed keeps
 ///   their STOP: they count as unsubscribed since then, so only an explicit
 ///   opt-in makes them a lead again.
+/// - A lead the person began after an erasure: an event sent no later than
+///   that erasure (Meta's late retry) is the erased past. Its opt-out still
+///   applies (never sending to someone who said STOP is the safe side), and
+///   nothing else: any other such event is only recorded.
 /// - Otherwise the consent rules ([`decide`], [`is_stale`]) decide; for
 ///   someone we do not know, an event that changes no consent is only
 ///   recorded.
 pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
+    let time = EventTime {
+        ms: event.timestamp_ms,
+        clamped: event.time_clamped,
+    };
     let mut state = prior.lead;
     if prior.lead.is_none() {
         if let Some(tombstone) = prior.tombstone {
-            if tombstone.covers(EventTime {
-                ms: event.timestamp_ms,
-                clamped: event.time_clamped,
-            }) {
+            if tombstone.covers(time) {
                 return Outcome::RecordOnly;
             }
             if tombstone.reason == ErasureReason::UnsubscribedPurge.as_str()
@@ -90,6 +100,7 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
                         ms: tombstone.consent_changed_at_ms,
                         clamped: false,
                     },
+                    prior_erasure_at_ms: None,
                 });
             }
         }
@@ -99,15 +110,20 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
     if prior.lead.is_none() && consent.is_none() {
         return Outcome::RecordOnly;
     }
+    let erased_past = prior
+        .lead
+        .and_then(|l| l.prior_erasure_at_ms)
+        .is_some_and(|at| erasure_covers(at, time));
+    if erased_past && consent.is_none_or(|c| c.to != SubscriberStatus::Unsubscribed) {
+        return Outcome::RecordOnly;
+    }
     let explicit = intent(event).is_explicit();
     Outcome::Update(Changes {
         creates_lead: prior.lead.is_none(),
         consent,
-        last_word: (explicit && !stale_intent).then_some(EventTime {
-            ms: event.timestamp_ms,
-            clamped: event.time_clamped,
-        }),
+        last_word: (explicit && !stale_intent).then_some(time),
         stale_intent,
+        erased_past,
     })
 }
 

@@ -21,6 +21,7 @@ fn lead(status: SubscriberStatus, last_word_ms: i64) -> Prior<'static> {
                 ms: last_word_ms,
                 clamped: false,
             },
+            prior_erasure_at_ms: None,
         }),
         tombstone: None,
     }
@@ -120,6 +121,56 @@ fn an_event_of_untrusted_time_never_brings_an_erased_lead_back() {
         tombstone: Some(&t),
     };
     assert_eq!(apply(prior, &e), Outcome::RecordOnly);
+}
+
+/// A lead the person began after an erasure at 500, as `status`, with no
+/// word on consent yet.
+fn begun_after_erasure(status: SubscriberStatus) -> Prior<'static> {
+    let mut prior = lead(status, 0);
+    if let Some(state) = prior.lead.as_mut() {
+        state.prior_erasure_at_ms = Some(500);
+    }
+    prior
+}
+
+#[test]
+fn on_a_lead_begun_after_an_erasure_what_was_sent_before_it_is_only_recorded() {
+    let prior = begun_after_erasure(SubscriberStatus::Subscribed);
+    // Meta's late retries of the erased past: a message, activity, a START.
+    assert_eq!(apply(prior, &text("hi", 400)), Outcome::RecordOnly);
+    assert_eq!(apply(prior, &text("hi", 500)), Outcome::RecordOnly);
+    assert_eq!(apply(prior, &reaction(450)), Outcome::RecordOnly);
+    let stopped = begun_after_erasure(SubscriberStatus::Unsubscribed);
+    assert_eq!(apply(stopped, &text("START", 499)), Outcome::RecordOnly);
+    // Of unknown time: it may be from before.
+    let mut clamped = text("hi", 10_000);
+    clamped.time_clamped = true;
+    assert_eq!(apply(prior, &clamped), Outcome::RecordOnly);
+    // What they send after it is theirs as on any lead.
+    let c = changes(apply(prior, &text("hi", 501)));
+    assert!(!c.erased_past);
+    assert!(!c.creates_lead);
+}
+
+#[test]
+fn on_a_lead_begun_after_an_erasure_a_stop_sent_before_it_still_unsubscribes() {
+    let c = changes(apply(
+        begun_after_erasure(SubscriberStatus::Subscribed),
+        &text("STOP", 400),
+    ));
+    assert!(c.erased_past, "nothing but the opt-out is stored");
+    let change = c.consent.unwrap();
+    assert_eq!(change.to, SubscriberStatus::Unsubscribed);
+    assert_eq!(change.from, Some(SubscriberStatus::Subscribed));
+    // As any stop, it is the person's last word (a START older than it,
+    // delivered later, changes nothing).
+    assert_eq!(c.last_word.map(|w| w.ms), Some(400));
+}
+
+#[test]
+fn a_lead_begun_with_no_erasure_before_it_has_no_erased_past() {
+    let c = changes(apply(lead(SubscriberStatus::Subscribed, 0), &text("hi", 1)));
+    assert!(!c.erased_past);
 }
 
 #[test]

@@ -183,6 +183,10 @@ pub struct ConsentState {
     /// START delivered after it). Merely writing is not a word on consent, so
     /// a STOP sent before a first "hi" but delivered after it still counts.
     pub last_word: EventTime,
+    /// When the person was last erased before this lead began (ms), if they
+    /// were ([`crate::lead::Subscriber::prior_erasure_at_ms`]): what they
+    /// sent until then is the erased past ([`apply`]).
+    pub prior_erasure_at_ms: Option<i64>,
 }
 
 /// Whether `event` is older than the person's last word, so its opt-in or

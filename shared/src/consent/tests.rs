@@ -32,6 +32,7 @@ fn state(status: SubscriberStatus, at: i64) -> Option<ConsentState> {
     Some(ConsentState {
         status,
         last_word: EventTime { ms: at, clamped: false },
+        prior_erasure_at_ms: None,
     })
 }
 use SubscriberStatus::*;
@@ -253,6 +254,7 @@ fn a_stop_sent_before_a_first_hello_but_delivered_after_it_still_unsubscribes() 
     let no_word_yet = Some(ConsentState {
         status: Subscribed,
         last_word: EventTime { ms: 0, clamped: false },
+        prior_erasure_at_ms: None,
     });
     assert_eq!(decide(no_word_yet, &text("STOP", 10)).unwrap().to, Unsubscribed);
 }
@@ -276,6 +278,7 @@ fn a_clamped_time_never_outranks_a_real_one_but_a_clamped_stop_still_applies() {
                 ms: 9_000,
                 clamped: true,
             },
+            prior_erasure_at_ms: None,
         })
     };
     assert_eq!(

@@ -89,6 +89,9 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
         );
     }
     item.insert("created_at_ms".into(), n(sub.created_at_ms));
+    if let Some(at) = sub.prior_erasure_at_ms {
+        item.insert("prior_erasure_at_ms".into(), n(at));
+    }
     item.insert("version".into(), n(version));
     item
 }
@@ -152,6 +155,7 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
             .copied()
             .unwrap_or(false),
         created_at_ms: get_n(item, "created_at_ms")?,
+        prior_erasure_at_ms: opt_n(item, "prior_erasure_at_ms"),
         version: get_n(item, "version")? as u64,
     })
 }
@@ -297,6 +301,7 @@ mod tests {
             consent_intent_at_ms: 10,
             consent_intent_clamped: true,
             created_at_ms: 1,
+            prior_erasure_at_ms: Some(12),
             version: 2,
         }
     }

@@ -288,15 +288,29 @@ async fn a_quarantined_record_that_cannot_be_opened_does_not_shield_an_erased_le
 
 #[tokio::test]
 async fn an_erased_leads_item_sent_before_the_erasure_is_not_quarantined_one_sent_after_is() {
+    late_items_of_an_erased_person("2000000000000305", false).await;
+}
+
+#[tokio::test]
+async fn on_the_lead_begun_after_an_erasure_an_item_sent_before_it_is_not_quarantined() {
+    late_items_of_an_erased_person("2000000000000306", true).await;
+}
+
+/// A lead erased (and, if `writes_again`, beginning a new lead by writing
+/// again), then one delivery of two items of unknown kind: Meta's late retry
+/// of what they sent before the erasure, and one sent after it. Only the
+/// later is kept.
+async fn late_items_of_an_erased_person(psid: &str, writes_again: bool) {
     let app = spawn_app().await;
-    let psid = "2000000000000305";
     app.seed_leads(PAGE, &[psid.to_string()]).await;
     let before = now_ms() - 60_000;
     app.erase(PAGE, psid).await;
     let after = now_ms() + 1_000;
+    if writes_again {
+        app.say_at(PAGE, psid, "m_again", "hello again", after).await;
+    }
     // Both in one delivery, in the person's lane, in delivery order (items
-    // of unknown kind keep it): Meta's late retry of what they sent before
-    // the erasure, then a new message of a kind no parser knows.
+    // of unknown kind keep it).
     let item = |t: i64, note: &str| json!({"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": t, "brand_new_event": {"note": note}});
     let body = json!({"object": "page", "entry": [{"id": PAGE, "time": after, "messaging": [
         item(before, "sent before the erasure"), item(after, "sent after the erasure")]}]});
@@ -319,7 +333,8 @@ async fn an_erased_leads_item_sent_before_the_erasure_is_not_quarantined_one_sen
         .filter(|e| s(e, "pk").starts_with(&format!("EVENT#{PAGE}#-#h:")) && s(e, "kind") == "erased:unrecognised")
         .count();
     assert_eq!(erased_markers, 1);
-    assert_eq!(app.status(PAGE, psid).await, "none");
+    let lead = if writes_again { "subscribed" } else { "none" };
+    assert_eq!(app.status(PAGE, psid).await, lead);
     app.stack.stop().await;
 }
 

@@ -158,6 +158,45 @@ async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_
 }
 
 #[tokio::test]
+async fn what_was_sent_before_an_erasure_does_not_come_back_on_the_lead_begun_after_it_but_its_stop_holds() {
+    let app = spawn_app().await;
+    let psid = "2000000000000202";
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, psid, "m_past0", "first words", t - 60_000).await;
+    erase(&app, psid).await;
+    // They write again: a new conversation, a new lead.
+    app.say_at(
+        PAGE,
+        psid,
+        "m_past1",
+        "hello again",
+        optcast_shared::http::now_ms() + 1_000,
+    )
+    .await;
+    // Then Meta's late retries of what they sent before the erasure.
+    app.say_at(PAGE, psid, "m_past2", "late words", t - 30_000).await;
+    let texts = |messages: Vec<(String, serde_json::Value)>| -> Vec<String> {
+        messages.iter().map(|(_, body)| body["text"].to_string()).collect()
+    };
+    assert_eq!(texts(app.opened_messages(PAGE, psid).await), [r#""hello again""#]);
+    assert_eq!(app.status(PAGE, psid).await, "subscribed");
+    // Their STOP from before: honoured (never sending to someone who said
+    // STOP is the safe side), with its proof, and its words not kept.
+    app.say_at(PAGE, psid, "m_past3", "STOP", t - 20_000).await;
+    assert_eq!(app.status(PAGE, psid).await, "unsubscribed");
+    assert_eq!(texts(app.opened_messages(PAGE, psid).await), [r#""hello again""#]);
+    let (status, lead) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{psid}"), None)
+        .await;
+    assert_eq!(status, 200, "{lead}");
+    // The history is in event time: the stop, then the new conversation.
+    let history = lead["history"].as_array().cloned().unwrap_or_default();
+    let stop = history.iter().find(|e| e["proof"]["event_key"] == "m_past3");
+    assert_eq!(stop.map(|e| &e["to"]), Some(&json!("unsubscribed")), "{lead}");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_retry_completes() {
     let (faults, adjust) = behind_faults("api").await;
     let app = spawn_app_with(adjust).await;
