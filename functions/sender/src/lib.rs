@@ -263,17 +263,15 @@ impl Sender {
             // counted as such, whatever the policy would have said.
             return self.skip(task, now, expires_at_s, Some(reason)).await;
         }
-        match self.store.claim(task, hold, expires_at_s, now).await? {
-            Claim::Claimed => {}
-            Claim::LeadNotEligible => return self.skip(task, now, expires_at_s, None).await,
-            Claim::BroadcastInactive => return self.park_if_paused(task, BroadcastState::Paused, now).await,
-            Claim::AlreadyClaimed => return self.resolve_existing(task, now).await,
-        }
+        // Everything that waits or reads comes before the claim: the claim
+        // is the last look at the lead's consent and the broadcast's state,
+        // so only the Send API call follows it. A STOP, an erasure or a
+        // cancel committed while the job waited for its pacing slot (seconds
+        // at a low send rate) or for KMS is seen by its claim.
         let recipient = match route {
             SendRoute::MarketingToken => match self.marketing_token(task).await? {
                 Some(token) => Recipient::NotificationToken(token),
                 None => {
-                    self.store.release(task, hold, None).await?;
                     return self
                         .skip(task, now, expires_at_s, Some(broadcast::PolicySkip::MarketingStopped))
                         .await;
@@ -291,8 +289,13 @@ impl Sender {
         self.pace(&task.page_id).await;
         // Another job of this batch may have been rate limited meanwhile.
         if throttled.lock().expect("throttled").contains(&task.page_id) {
-            self.store.release(task, hold, None).await?;
             return Err(SendError::RetryLater("page throttled in this batch"));
+        }
+        match self.store.claim(task, hold, expires_at_s, now).await? {
+            Claim::Claimed => {}
+            Claim::LeadNotEligible => return self.skip(task, now, expires_at_s, None).await,
+            Claim::BroadcastInactive => return self.park_if_paused(task, BroadcastState::Paused, now).await,
+            Claim::AlreadyClaimed => return self.resolve_existing(task, now).await,
         }
         match self.graph.send_message(&task.page_id, &page.token, &request).await {
             Ok(resp) => {

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use optcast_shared::broadcast::{self, Broadcast};
+use optcast_shared::consent::SubscriberStatus;
 use optcast_shared::crypto;
 use optcast_shared::ids::{BroadcastId, PageId};
 use optcast_shared::queue::SendTask;
@@ -52,10 +53,16 @@ impl Sender {
         cache.insert(b.id.clone(), b);
     }
 
+    /// The lead's marketing-messages token, opened; `None` when they have
+    /// none, stopped it, or are no longer subscribed (a STOP does not stop
+    /// the token itself).
     pub(crate) async fn marketing_token(&self, task: &SendTask) -> Result<Option<String>, SendError> {
         let Some(sub) = self.leads.subscriber(&task.page_id, &task.psid).await? else {
             return Ok(None);
         };
+        if sub.status != SubscriberStatus::Subscribed {
+            return Ok(None);
+        }
         let Some(m) = sub.marketing.filter(|m| !m.stopped) else {
             return Ok(None);
         };

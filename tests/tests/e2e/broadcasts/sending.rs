@@ -92,6 +92,43 @@ async fn a_lead_who_sends_stop_while_the_broadcast_is_sending_receives_nothing_a
 }
 
 #[tokio::test]
+async fn a_stop_committed_while_a_send_waits_for_its_pacing_slot_is_honoured() {
+    // One send a second per page: the jobs of a batch wait their turn, the
+    // last about three seconds.
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2008", 4, "Paced", |o| {
+        o.overrides.insert("SEND_RATE_PER_SECOND".into(), "1".into());
+    })
+    .await;
+    app.stack.resume("sender");
+    eventually("first send", || async { !app.stack.graph.sends().is_empty() }).await;
+    let first = app.stack.graph.sends()[0].recipient["id"].clone();
+    // Everyone else says STOP while their jobs wait for their slots.
+    let mut stopped = Vec::new();
+    for (n, psid) in all.iter().filter(|p| **p != first).enumerate() {
+        app.say(PAGE, psid, &format!("m_paced_stop{n}"), "STOP").await;
+        // Applied (say waits for it): from here on nothing may reach them.
+        stopped.push((psid.clone(), optcast_shared::http::now_ms()));
+    }
+    let done = app.wait_state(&id, "done").await;
+    let sends = app.stack.graph.sends();
+    for (psid, at_ms) in &stopped {
+        let late: Vec<i64> = sends
+            .iter()
+            .filter(|s| s.recipient["id"] == psid.as_str() && s.at_ms > *at_ms)
+            .map(|s| s.at_ms - at_ms)
+            .collect();
+        assert!(late.is_empty(), "{psid} was sent to {late:?} ms after their STOP");
+    }
+    let counts = &done["counts"];
+    assert_eq!(
+        counts["sent"].as_u64().unwrap() + counts["skipped_unsubscribed"].as_u64().unwrap(),
+        4,
+        "{done}"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn every_send_job_delivered_twice_still_sends_one_message_per_lead() {
     let (mut app, all, id) = planned_while_sender_held(PAGE, "2003", 5, "Twice?", |_| {}).await;
     // Take every job off the queue and put each back twice (SQS at-least-once).
