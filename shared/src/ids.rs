@@ -207,6 +207,15 @@ pub fn new_request_id() -> String {
     hex::encode(bytes)
 }
 
+/// A new lead's generation ([`crate::lead::Subscriber::generation`]): 16
+/// random hex digits.
+pub fn new_generation() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,11 @@ pub struct Subscriber {
     /// then is the erased past, which Meta's late retries must not bring
     /// back onto this lead ([`Subscriber::erasure_covers`]).
     pub prior_erasure_at_ms: Option<i64>,
+    /// This lead's lifetime: random, drawn when the lead is created, so a
+    /// lead erased and begun again is never taken for the one before it by
+    /// a writer that read the old one (their versions both start at 1).
+    /// `None` for a lead stored before generations were kept.
+    pub generation: Option<String>,
     /// Optimistic-concurrency version; 0 means "not stored yet". Every
     /// writer of a subscriber bumps it, so a stale full-item write fails.
     pub version: u64,
@@ -99,6 +104,7 @@ impl Subscriber {
             consent_intent_clamped: false,
             created_at_ms,
             prior_erasure_at_ms: None,
+            generation: Some(crate::ids::new_generation()),
             version: 0,
         }
     }

@@ -9,6 +9,23 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use crate::{eventually, s, Item, TestApp};
 
 impl TestApp {
+    /// Ingest's store over the test's own client (leads, consent log,
+    /// messages, events), for tests that take a step of ingest themselves.
+    pub fn lead_store(&self) -> optcast_shared::store::Store {
+        optcast_shared::store::Store::new(
+            self.ddb.clone(),
+            optcast_shared::store::Tables {
+                subscribers: self.physical("SubscribersTable"),
+                consent_log: self.physical("ConsentLogTable"),
+                messages: self.physical("MessagesTable"),
+                events: self.physical("EventsTable"),
+                subject_keys: self.physical("SubjectKeysTable"),
+                pages: self.physical("PagesTable"),
+                outcomes: None,
+            },
+        )
+    }
+
     pub async fn scan(&self, logical: &str) -> Vec<Item> {
         let mut items = Vec::new();
         let mut start = None;

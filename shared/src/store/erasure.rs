@@ -9,8 +9,9 @@
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use super::batch::delete_keys;
-use super::item::{base_key, n, opt_n, s, Item};
+use super::item::{base_key, opt_n, opt_s, s, Item};
 use super::keys::{subject_pk, subscriber_pk, subscriber_sk, SUBJECT_INDEX};
+use super::leads::unchanged_since_read;
 use super::tombstones::tombstone_item;
 use super::{BroadcastStore, SendTables, Store, StoreError};
 use crate::broadcast::ParkedEnd;
@@ -73,7 +74,9 @@ impl Store {
             if !guard(&sub) {
                 return Ok(Shred::Declined);
             }
-            let version = opt_n(&sub, "version").unwrap_or(0);
+            let version = opt_n(&sub, "version").unwrap_or(0) as u64;
+            let generation = opt_s(&sub, "generation");
+            let (unchanged, values) = unchanged_since_read(version, generation.as_deref());
             let history = self.consent_history(page, psid).await?;
             let tombstone = tombstone_item(page, psid, &sub, &history, reason, now_ms);
             let items = vec![
@@ -83,8 +86,10 @@ impl Store {
                             .table_name(&tables.subscribers)
                             .key("pk", s(subscriber_pk(page)))
                             .key("sk", s(subscriber_sk(psid)))
-                            .condition_expression("version = :v")
-                            .expression_attribute_values(":v", n(version))
+                            .condition_expression(unchanged)
+                            .set_expression_attribute_values(Some(
+                                values.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                            ))
                             .build()
                             .map_err(|_| StoreError::Corrupt("delete"))?,
                     )

@@ -69,13 +69,13 @@ pub(crate) fn put(
     table: &str,
     item: Item,
     condition: Option<&str>,
-    value: Option<(&str, AttributeValue)>,
+    values: Vec<(&str, AttributeValue)>,
 ) -> Result<TransactWriteItem, StoreError> {
     let mut p = Put::builder().table_name(table).set_item(Some(item));
     if let Some(c) = condition {
         p = p.condition_expression(c);
     }
-    if let Some((k, v)) = value {
+    for (k, v) in values {
         p = p.expression_attribute_values(k, v);
     }
     let p = p.build().map_err(|_| StoreError::Corrupt("transaction item"))?;

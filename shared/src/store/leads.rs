@@ -92,8 +92,31 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     if let Some(at) = sub.prior_erasure_at_ms {
         item.insert("prior_erasure_at_ms".into(), n(at));
     }
+    if let Some(g) = &sub.generation {
+        item.insert("generation".into(), s(g));
+    }
     item.insert("version".into(), n(version));
     item
+}
+
+/// The condition that a lead's stored record is still the one a writer
+/// read, `version` of the lifetime `generation` (`None`: a record stored
+/// before generations), with its values: a version alone repeats once the
+/// lead is erased and begun again.
+pub(crate) fn unchanged_since_read(
+    version: u64,
+    generation: Option<&str>,
+) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+    match generation {
+        Some(g) => (
+            "version = :v AND generation = :g",
+            vec![(":v", n(version)), (":g", s(g))],
+        ),
+        None => (
+            "version = :v AND attribute_not_exists(generation)",
+            vec![(":v", n(version))],
+        ),
+    }
 }
 
 /// A subscriber as stored.
@@ -156,6 +179,7 @@ pub fn subscriber_from_item(item: &Item) -> Result<Subscriber, StoreError> {
             .unwrap_or(false),
         created_at_ms: get_n(item, "created_at_ms")?,
         prior_erasure_at_ms: opt_n(item, "prior_erasure_at_ms"),
+        generation: opt_s(item, "generation"),
         version: get_n(item, "version")? as u64,
     })
 }
@@ -302,6 +326,7 @@ mod tests {
             consent_intent_clamped: true,
             created_at_ms: 1,
             prior_erasure_at_ms: Some(12),
+            generation: Some("0123456789abcdef".into()),
             version: 2,
         }
     }

@@ -79,9 +79,11 @@ pub(super) fn transact_item(
             table,
             message_item(page, pk, message_sk(msg.at_ms, &msg.key), msg),
             None,
-            None,
+            Vec::new(),
         ),
-        MessageWrite::Replace { sk, message } => put(table, message_item(page, pk, sk.clone(), message), None, None),
+        MessageWrite::Replace { sk, message } => {
+            put(table, message_item(page, pk, sk.clone(), message), None, Vec::new())
+        }
         MessageWrite::Delete { sk } => {
             let delete = Delete::builder()
                 .table_name(table)

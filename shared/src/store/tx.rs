@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::item::{b, get_item, n, put, s, Item};
 use super::keys::{age_pk, consent_sk, event_pk, subject_pk};
-use super::leads::{proof_to_item, subscriber_to_item};
+use super::leads::{proof_to_item, subscriber_to_item, unchanged_since_read};
 use super::{messages, BroadcastStore, MessageWrite, Store, StoreError};
 use crate::ids::{PageId, Psid};
 use crate::lead::{ConsentRecord, Subscriber};
@@ -102,7 +102,7 @@ impl Store {
             &self.tables.events,
             marker,
             Some("attribute_not_exists(pk)"),
-            None,
+            Vec::new(),
         )?];
 
         if let Some(sub) = &commit.subscriber {
@@ -116,16 +116,17 @@ impl Store {
                     &self.tables.subject_keys,
                     key,
                     Some("attribute_not_exists(pk)"),
-                    None,
+                    Vec::new(),
                 )?);
-                put(&self.tables.subscribers, item, Some("attribute_not_exists(pk)"), None)?
-            } else {
                 put(
                     &self.tables.subscribers,
                     item,
-                    Some("version = :v"),
-                    Some((":v", n(sub.version))),
+                    Some("attribute_not_exists(pk)"),
+                    Vec::new(),
                 )?
+            } else {
+                let (unchanged, values) = unchanged_since_read(sub.version, sub.generation.as_deref());
+                put(&self.tables.subscribers, item, Some(unchanged), values)?
             };
             items.push(p);
             let pk = subject_pk(&sub.page_id, &sub.psid);
@@ -144,7 +145,7 @@ impl Store {
                     &self.tables.consent_log,
                     item,
                     Some("attribute_not_exists(pk)"),
-                    None,
+                    Vec::new(),
                 )?);
             }
             if let Some(write) = &commit.message {

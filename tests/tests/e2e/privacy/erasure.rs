@@ -197,6 +197,80 @@ async fn what_was_sent_before_an_erasure_does_not_come_back_on_the_lead_begun_af
 }
 
 #[tokio::test]
+async fn a_write_prepared_from_a_lead_before_its_erasure_cannot_land_on_the_lead_begun_after_it() {
+    use optcast_shared::store::{CommitOutcome, EventCommit, EventMarker};
+    let app = spawn_app().await;
+    let psid = "2000000000000203";
+    let (page, person) = (PageId::parse(PAGE).unwrap(), Psid::parse(psid).unwrap());
+    app.say(PAGE, psid, "m_gen0", "first words").await;
+    let store = app.lead_store();
+    // What ingest read for an event of theirs, before committing it.
+    let stale = store.subscriber(&page, &person).await.unwrap().unwrap();
+    erase(&app, psid).await;
+    app.say_at(
+        PAGE,
+        psid,
+        "m_gen1",
+        "hello again",
+        optcast_shared::http::now_ms() + 1_000,
+    )
+    .await;
+    let begun_again = store.subscriber(&page, &person).await.unwrap().unwrap();
+    assert_eq!(
+        stale.version, begun_again.version,
+        "each lifetime starts at the same version"
+    );
+    // That event's commit, from what it read: refused, nothing of it lands.
+    let mut from_before = stale.clone();
+    from_before.tags.insert("from-before-the-erasure".into());
+    let now = optcast_shared::http::now_ms();
+    let commit = EventCommit {
+        marker: EventMarker {
+            page_id: page.clone(),
+            subject: Some(person.clone()),
+            key: "m_gen_stale".into(),
+            kind: "message".into(),
+            received_at_ms: now,
+            expires_at_s: now / 1000 + 86_400,
+        },
+        subscriber: Some(from_before),
+        consent: None,
+        message: None,
+        attributions: Vec::new(),
+    };
+    assert_eq!(store.commit(&commit).await.unwrap(), CommitOutcome::Conflict);
+    let lead = store.subscriber(&page, &person).await.unwrap().unwrap();
+    assert!(lead.tags.is_empty(), "{:?}", lead.tags);
+    assert!(lead.prior_erasure_at_ms.is_some());
+    assert_ne!(lead.generation, stale.generation);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_lead_stored_before_generations_is_still_written_and_read() {
+    let app = spawn_app().await;
+    let psid = "2000000000000204";
+    app.say(PAGE, psid, "m_old0", "first words").await;
+    // As a lead stored before generations were kept.
+    app.ddb
+        .update_item()
+        .table_name(app.physical("SubscribersTable"))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("PAGE#{PAGE}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("SUB#{psid}")))
+        .update_expression("REMOVE generation")
+        .send()
+        .await
+        .unwrap();
+    app.say(PAGE, psid, "m_old1", "STOP").await;
+    assert_eq!(app.status(PAGE, psid).await, "unsubscribed");
+    assert_eq!(app.opened_messages(PAGE, psid).await.len(), 2);
+    // And erased as any other.
+    erase(&app, psid).await;
+    assert_eq!(app.status(PAGE, psid).await, "none");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_retry_completes() {
     let (faults, adjust) = behind_faults("api").await;
     let app = spawn_app_with(adjust).await;
