@@ -222,6 +222,7 @@ pub fn reason_words(reason: &str) -> &'static str {
         "blocked" => "the Send API said the person cannot be reached",
         "meta_rejected" => "Meta refused the request",
         "stale_claim" => "a run died mid-send; never resent",
+        "unknown_outcome" => "the Send API's answer was lost after Meta may have taken it; never resent",
         _ => "see the API reference",
     }
 }

@@ -355,6 +355,20 @@ impl Sender {
                         self.store.complete(task, DeliveryState::Failed, &done).await?;
                         Ok(JobOutcome::Failed(outcomes::reason::META_REJECTED))
                     }
+                    SendErrorAction::RecordUnknown => {
+                        // It may have gone: never again, and the lead's 48
+                        // hours counted as if it had.
+                        if matches!(route, SendRoute::MarketingToken) {
+                            self.store.note_marketing_sent(&task.page_id, &task.psid, now).await?;
+                        }
+                        // Not Meta's error: no answer of Meta's to count.
+                        let done = Completion {
+                            reason: Some(outcomes::reason::UNKNOWN_OUTCOME),
+                            ..Completion::default()
+                        };
+                        self.store.complete(task, DeliveryState::Failed, &done).await?;
+                        Ok(JobOutcome::Failed(outcomes::reason::UNKNOWN_OUTCOME))
+                    }
                 }
             }
         }

@@ -39,6 +39,10 @@ pub enum FakeError {
     TooSoon,
     Temporary,
     ServerError,
+    /// Not an error Meta answers: the message is taken (recorded as sent),
+    /// but its answer does not arrive whole (here a 200 without the
+    /// message id), as when the connection drops after Meta accepted it.
+    AnswerLost,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -20,6 +20,9 @@ pub enum SendErrorAction {
     PauseBroadcast { reason: &'static str },
     /// Our request was wrong: record the job failed, never retry.
     Fail,
+    /// It may have been sent: record the job failed (`unknown_outcome`),
+    /// holding the lead's marketing slot as a send would, never retry.
+    RecordUnknown,
 }
 
 /// The action for each error class.
@@ -46,6 +49,7 @@ pub fn on_send_error(class: ErrorClass) -> SendErrorAction {
             reason: "Abusive from the Send API",
         },
         ErrorClass::Invalid => Fail,
+        ErrorClass::OutcomeUnknown => RecordUnknown,
     }
 }
 
@@ -54,7 +58,7 @@ mod tests {
     use super::*;
     use crate::graph::classify;
 
-    const ALL: [ErrorClass; 8] = [
+    const ALL: [ErrorClass; 9] = [
         ErrorClass::RateLimited,
         ErrorClass::PolicyBlocked,
         ErrorClass::Unreachable,
@@ -63,6 +67,7 @@ mod tests {
         ErrorClass::Abusive,
         ErrorClass::Transient,
         ErrorClass::Invalid,
+        ErrorClass::OutcomeUnknown,
     ];
 
     #[test]

@@ -17,7 +17,8 @@ pub struct Counts {
     /// the recipient route: `outside_window`, `unsubscribed`,
     /// `marketing_hold`, …); counted in the update that counts the skip.
     pub skipped_by_reason: BTreeMap<String, i64>,
-    /// `failed` by reason code (`blocked`, `meta_rejected`, `stale_claim`).
+    /// `failed` by reason code (`blocked`, `meta_rejected`, `stale_claim`,
+    /// `unknown_outcome`).
     pub failed_by_reason: BTreeMap<String, i64>,
 }
 

@@ -91,6 +91,11 @@ pub enum ErrorClass {
     Transient,
     /// Our bug (bad parameter): fail the item, no retry.
     Invalid,
+    /// The request may have reached Meta and we cannot tell whether it was
+    /// sent: the connection failed after the request was written (a
+    /// timeout, a reset), or a success answer could not be read. Never
+    /// resent (a message sent at most once).
+    OutcomeUnknown,
 }
 
 impl ErrorClass {
@@ -266,13 +271,22 @@ impl GraphClient {
         request: &SendRequest,
     ) -> Result<SendResponse, GraphError> {
         let url = format!("{}/{}/messages", self.base_url, page_id);
-        let network = |e: reqwest::Error| GraphError {
+        let network = |e: reqwest::Error, class| GraphError {
             status: 0,
             code: None,
             subcode: None,
-            class: ErrorClass::Transient,
+            class,
             // reqwest errors name the URL, which holds no secret (the token is a header).
             message: e.to_string().chars().take(200).collect(),
+        };
+        // Only a connection never made certainly sent nothing.
+        let unsent_or_unknown = |e: reqwest::Error| {
+            let class = if e.is_connect() {
+                ErrorClass::Transient
+            } else {
+                ErrorClass::OutcomeUnknown
+            };
+            network(e, class)
         };
         let resp = self
             .http
@@ -281,22 +295,31 @@ impl GraphClient {
             .json(&request.to_json())
             .send()
             .await
-            .map_err(network)?;
+            .map_err(unsent_or_unknown)?;
         let status = resp.status().as_u16();
+        let accepted = (200..300).contains(&status);
         let usage = resp
             .headers()
             .get("x-business-use-case-usage")
             .and_then(|h| h.to_str().ok())
             .and_then(usage_percent);
-        let body = resp.text().await.map_err(network)?;
-        if !(200..300).contains(&status) {
+        let body = resp.text().await.map_err(|e| {
+            if accepted {
+                network(e, ErrorClass::OutcomeUnknown)
+            } else {
+                parse_error(status, "")
+            }
+        })?;
+        if !accepted {
             return Err(parse_error(status, &body));
         }
-        let v: Value = serde_json::from_str(&body).map_err(|_| parse_error(status, &body))?;
-        let message_id = v["message_id"]
-            .as_str()
-            .ok_or_else(|| parse_error(502, &body))?
-            .to_string();
+        // Meta accepted it: an answer without its message id is unread, not unsent.
+        let unread = || GraphError {
+            class: ErrorClass::OutcomeUnknown,
+            ..parse_error(status, &body)
+        };
+        let v: Value = serde_json::from_str(&body).map_err(|_| unread())?;
+        let message_id = v["message_id"].as_str().ok_or_else(unread)?.to_string();
         Ok(SendResponse {
             message_id,
             recipient_id: v["recipient_id"].as_str().map(str::to_owned),

@@ -217,3 +217,55 @@ fn business_use_case_usage_is_read() {
     assert_eq!(usage_percent(h), Some(75));
     assert_eq!(usage_percent("nope"), None);
 }
+
+fn a_send() -> SendRequest {
+    SendRequest {
+        recipient: Recipient::Id(Psid::parse("2000000000000001").unwrap()),
+        messaging_type: Some(MessagingType::Update),
+        tag: None,
+        message: serde_json::json!({"text": "hi"}),
+    }
+}
+
+async fn send_to(addr: std::net::SocketAddr) -> Result<SendResponse, GraphError> {
+    GraphClient::new(format!("http://{addr}"))
+        .unwrap()
+        .send_message(&PageId::parse("1").unwrap(), &secret(), &a_send())
+        .await
+}
+
+#[tokio::test]
+async fn a_send_that_may_have_reached_meta_is_of_unknown_outcome_one_never_connected_is_transient() {
+    // The request read, then the connection dropped without an answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let Ok((mut conn, _)) = listener.accept() else { return };
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf);
+    });
+    assert_eq!(send_to(addr).await.unwrap_err().class, OutcomeUnknown);
+    // Meta's success without the message id it always gives.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _requests = canned_server(
+        listener,
+        vec![
+            (200, "{}".into()),
+            (200, "not json".into()),
+            (200, r#"{"recipient_id":"2000000000000001","message_id":"m_1"}"#.into()),
+            (500, String::new()),
+        ],
+    );
+    assert_eq!(send_to(addr).await.unwrap_err().class, OutcomeUnknown);
+    assert_eq!(send_to(addr).await.unwrap_err().class, OutcomeUnknown);
+    assert_eq!(send_to(addr).await.unwrap().message_id, "m_1");
+    assert_eq!(send_to(addr).await.unwrap_err().class, Transient);
+    // Nobody listening: nothing was sent, try again later.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert_eq!(send_to(closed).await.unwrap_err().class, Transient);
+}

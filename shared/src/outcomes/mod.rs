@@ -66,6 +66,9 @@ pub mod reason {
     pub const META_REJECTED: &str = "meta_rejected";
     /// A run died between claim and outcome: may have been sent, never resent.
     pub const STALE_CLAIM: &str = "stale_claim";
+    /// The Send API call ended without an answer we could read, after the
+    /// request may have reached Meta: may have been sent, never resent.
+    pub const UNKNOWN_OUTCOME: &str = "unknown_outcome";
 
     /// Every code a skipped delivery (`skipped_unsubscribed`,
     /// `skipped_policy`) can carry, [`crate::broadcast::PolicySkip::code`]
@@ -86,7 +89,7 @@ pub mod reason {
     ];
     /// Every code a failed delivery can carry (`counts.failed_by_reason`,
     /// the `Failed.<code>` metrics).
-    pub const FAILED: [&str; 3] = [BLOCKED, META_REJECTED, STALE_CLAIM];
+    pub const FAILED: [&str; 4] = [BLOCKED, META_REJECTED, STALE_CLAIM, UNKNOWN_OUTCOME];
 }
 
 /// Meta's error as counted per broadcast: `code/subcode`, `code`, or

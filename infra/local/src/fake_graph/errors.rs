@@ -56,7 +56,8 @@ pub(super) fn meta_error(e: FakeError) -> (u16, Value) {
             "OAuthException",
             "Temporary send message failure. Please try again later",
         ),
-        FakeError::ServerError => (
+        // A send taken, its answer lost: `send` answers it, not as an error.
+        FakeError::ServerError | FakeError::AnswerLost => (
             500,
             2,
             None,

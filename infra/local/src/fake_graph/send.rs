@@ -48,6 +48,7 @@ impl FakeGraph {
                 "param message[quick_replies] must have at most 13 elements",
             ));
         }
+        let mut answer_lost = false;
         if let Some(i) = st
             .rules
             .iter()
@@ -55,7 +56,10 @@ impl FakeGraph {
         {
             st.rules[i].times -= 1;
             let e = st.rules[i].error;
-            return answer(meta_error(e));
+            if e != FakeError::AnswerLost {
+                return answer(meta_error(e));
+            }
+            answer_lost = true;
         }
         if let Some(limit) = st.per_second {
             let now = Instant::now();
@@ -77,6 +81,9 @@ impl FakeGraph {
             message_id: message_id.clone(),
             at_ms,
         });
+        if answer_lost {
+            return answer((200, Value::Null));
+        }
         let usage = json!({ page: [{"type": "messenger", "call_count": 1, "total_cputime": 1, "total_time": 1, "estimated_time_to_regain_access": 0}] });
         let mut out = json!({"message_id": message_id});
         if let Some(p) = psid {

@@ -85,3 +85,35 @@ async fn meta_errors_suppress_blocked_leads_and_pause_on_an_invalid_page_token()
     );
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_whose_answer_is_lost_is_never_sent_again() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let all = leads("2012", 3);
+    app.seed_leads(PAGE, &all).await;
+    // Meta takes the message for lead 1, but its answer does not arrive.
+    app.stack.graph.script(Rule {
+        recipient: Some(all[1].clone()),
+        error: FakeError::AnswerLost,
+        times: 1,
+    });
+    let id = app.create_broadcast(text("Once")).await;
+    let done = app.wait_state(&id, "done").await;
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}: one message, whatever the answer");
+    }
+    let counts = &done["counts"];
+    assert_eq!(
+        (counts["sent"].as_i64(), counts["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{done}"
+    );
+    assert_eq!(counts["failed_by_reason"]["unknown_outcome"], 1, "{done}");
+    let (status, recipient) = app
+        .api(Method::GET, &format!("/v1/broadcasts/{id}/recipients/{}", all[1]), None)
+        .await;
+    assert_eq!(status, 200, "{recipient}");
+    assert_eq!(recipient["reason"], "unknown_outcome", "{recipient}");
+    app.stack.stop().await;
+}
