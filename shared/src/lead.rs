@@ -111,9 +111,12 @@ impl Subscriber {
 
     /// Whether what the person sent at `time` predates the erasure this
     /// lead began after (the rule of [`Tombstone::covers`]); false for a
-    /// lead that began with no erasure before it.
+    /// lead that began with no erasure before it. An untrusted time (the
+    /// time of receipt standing in) counts as before the erasure only while
+    /// Meta may still be retrying what was sent before it
+    /// ([`META_RETRY_HORIZON_MS`]): received later, it is new.
     pub fn erasure_covers(&self, time: crate::meta::EventTime) -> bool {
-        self.prior_erasure_at_ms.is_some_and(|at| erasure_covers(at, time))
+        prior_erasure_covers(self.prior_erasure_at_ms, time)
     }
 }
 
@@ -145,9 +148,22 @@ impl Tombstone {
     }
 }
 
+/// How long after sending an event Meta may still deliver it (ms): Meta
+/// retries a webhook "with decreasing frequency over 36 hours, then
+/// drops" it (Graph webhooks reference); two days, with margin.
+pub const META_RETRY_HORIZON_MS: i64 = 48 * 60 * 60 * 1000;
+
+/// [`Subscriber::erasure_covers`] of a lead whose prior erasure was at
+/// `prior_erasure_at_ms` (if any).
+pub fn prior_erasure_covers(prior_erasure_at_ms: Option<i64>, time: crate::meta::EventTime) -> bool {
+    prior_erasure_at_ms.is_some_and(|at| {
+        erasure_covers(at, time) && !(time.clamped && time.ms > at.saturating_add(META_RETRY_HORIZON_MS))
+    })
+}
+
 /// Whether an erasure at `erased_at_ms` covers what was sent at `time`: no
 /// later than it, or at a time we could not trust.
-pub fn erasure_covers(erased_at_ms: i64, time: crate::meta::EventTime) -> bool {
+fn erasure_covers(erased_at_ms: i64, time: crate::meta::EventTime) -> bool {
     time.clamped || time.ms <= erased_at_ms
 }
 

@@ -96,7 +96,12 @@ impl Api {
             .send(&job)
             .await
             .map_err(|e| ApiError::Queue(e.to_string()))?;
-        let found = self.eraser.shred(&page_id, &psid, ErasureReason::Request, now).await?;
+        // The erasure's time is the shred's: what the person sent until then
+        // (this request's own round trips included) is what it erased.
+        let found = self
+            .eraser
+            .shred(&page_id, &psid, ErasureReason::Request, now_ms())
+            .await?;
         tracing::info!(request = %id, page = %page_id, shredded = found, "erasure accepted");
         Ok((202, json!({"request_id": id, "status": "pending"})))
     }

@@ -149,7 +149,9 @@ impl Eraser {
             // once, before anything is listed.
             let (mut report, mut shredded, mut failed) = (ErasureReport::default(), 0, None);
             for (page, psid) in &subjects {
-                match self.eraser.shred(page, psid, reason, now).await {
+                // Timed at the shred (an app-scoped user's ids took a Graph
+                // call): what they sent until then is what it erased.
+                match self.eraser.shred(page, psid, reason, now_ms()).await {
                     Ok(true) => report.subscriber += 1,
                     Ok(false) => {}
                     Err(e) => {

@@ -4,7 +4,7 @@
 //! ([`Changes::write_to`]). Ingest reads the lead (and, for someone it does
 //! not know, their last tombstone), calls these, seals and commits.
 
-use crate::lead::{erasure_covers, ConsentRecord, Proof, Subscriber, Tombstone};
+use crate::lead::{prior_erasure_covers, ConsentRecord, Proof, Subscriber, Tombstone};
 use crate::meta::{EventTime, InboundEvent};
 
 use super::{decide, intent, is_stale, ConsentChange, ConsentState, SubscriberStatus};
@@ -112,8 +112,7 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
     }
     let erased_past = prior
         .lead
-        .and_then(|l| l.prior_erasure_at_ms)
-        .is_some_and(|at| erasure_covers(at, time));
+        .is_some_and(|l| prior_erasure_covers(l.prior_erasure_at_ms, time));
     if erased_past && consent.is_none_or(|c| c.to != SubscriberStatus::Unsubscribed) {
         return Outcome::RecordOnly;
     }

@@ -142,10 +142,15 @@ fn on_a_lead_begun_after_an_erasure_what_was_sent_before_it_is_only_recorded() {
     assert_eq!(apply(prior, &reaction(450)), Outcome::RecordOnly);
     let stopped = begun_after_erasure(SubscriberStatus::Unsubscribed);
     assert_eq!(apply(stopped, &text("START", 499)), Outcome::RecordOnly);
-    // Of unknown time: it may be from before.
+    // Of unknown time, received while Meta may still retry what was sent
+    // before the erasure: it may be from before.
     let mut clamped = text("hi", 10_000);
     clamped.time_clamped = true;
     assert_eq!(apply(prior, &clamped), Outcome::RecordOnly);
+    // Received later than that: new.
+    let mut later = text("hi", 500 + crate::lead::META_RETRY_HORIZON_MS + 1);
+    later.time_clamped = true;
+    assert!(!changes(apply(prior, &later)).erased_past);
     // What they send after it is theirs as on any lead.
     let c = changes(apply(prior, &text("hi", 501)));
     assert!(!c.erased_past);

@@ -189,10 +189,16 @@ async fn what_was_sent_before_an_erasure_does_not_come_back_on_the_lead_begun_af
         .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{psid}"), None)
         .await;
     assert_eq!(status, 200, "{lead}");
-    // The history is in event time: the stop, then the new conversation.
+    // In the history from when it took effect on the new lead; its proof
+    // keeps the time the person sent it.
     let history = lead["history"].as_array().cloned().unwrap_or_default();
     let stop = history.iter().find(|e| e["proof"]["event_key"] == "m_past3");
     assert_eq!(stop.map(|e| &e["to"]), Some(&json!("unsubscribed")), "{lead}");
+    let began = history
+        .iter()
+        .find(|e| e["reason"] == "first_contact")
+        .map(|e| e["at_ms"].as_i64());
+    assert!(stop.map(|e| e["at_ms"].as_i64()) >= began, "{lead}");
     app.stack.stop().await;
 }
 
