@@ -241,7 +241,11 @@ pub struct GraphClient {
 
 impl GraphClient {
     /// A client of the Graph API at `base_url` (e.g. `https://graph.facebook.com/v23.0`),
-    /// with a 10 s timeout per request.
+    /// with a 10 s timeout per request, of which at most 3 s to connect (so a
+    /// connection never made reads as one: [`ErrorClass::Transient`], not
+    /// [`ErrorClass::OutcomeUnknown`]), and idle connections kept 20 s (one
+    /// left across a long freeze of the function may be dead, and a request
+    /// written to it has an unknown outcome).
     ///
     /// # Errors
     /// [`ConfigError::Client`] when the HTTP client cannot be built (no
@@ -249,6 +253,8 @@ impl GraphClient {
     pub fn new(base_url: impl Into<String>) -> Result<Self, ConfigError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(20))
             .use_preconfigured_tls(crate::config::rustls_client_config())
             .build()
             .map_err(|e| ConfigError::Client("Graph API", e.to_string()))?;
@@ -279,9 +285,14 @@ impl GraphClient {
             // reqwest errors name the URL, which holds no secret (the token is a header).
             message: e.to_string().chars().take(200).collect(),
         };
-        // Only a connection never made certainly sent nothing.
+        // Only a request never built, or a connection never made, certainly
+        // sent nothing. A request that cannot be built (a page token with
+        // characters no header may carry) fails every send of the page: the
+        // broadcast is paused as for a bad token.
         let unsent_or_unknown = |e: reqwest::Error| {
-            let class = if e.is_connect() {
+            let class = if e.is_builder() {
+                ErrorClass::InvalidToken
+            } else if e.is_connect() {
                 ErrorClass::Transient
             } else {
                 ErrorClass::OutcomeUnknown
@@ -304,10 +315,16 @@ impl GraphClient {
             .and_then(|h| h.to_str().ok())
             .and_then(usage_percent);
         let body = resp.text().await.map_err(|e| {
-            if accepted {
-                network(e, ErrorClass::OutcomeUnknown)
-            } else {
-                parse_error(status, "")
+            let class = match status {
+                _ if accepted => ErrorClass::OutcomeUnknown,
+                // Meta's limits and temporary errors come as 400s with the
+                // code in the body: without it, refused for now, not for good.
+                429 => ErrorClass::RateLimited,
+                _ => ErrorClass::Transient,
+            };
+            GraphError {
+                status,
+                ..network(e, class)
             }
         })?;
         if !accepted {

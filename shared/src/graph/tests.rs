@@ -228,10 +228,59 @@ fn a_send() -> SendRequest {
 }
 
 async fn send_to(addr: std::net::SocketAddr) -> Result<SendResponse, GraphError> {
+    send_with(addr, secret()).await
+}
+
+async fn send_with(addr: std::net::SocketAddr, page_token: SecretString) -> Result<SendResponse, GraphError> {
     GraphClient::new(format!("http://{addr}"))
         .unwrap()
-        .send_message(&PageId::parse("1").unwrap(), &secret(), &a_send())
+        .send_message(&PageId::parse("1").unwrap(), &page_token, &a_send())
         .await
+}
+
+/// A server that answers each connection with `raw` bytes as given, then
+/// closes it (an answer cut short).
+fn raw_server(answers: Vec<&'static str>) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for raw in answers {
+            let Ok((mut conn, _)) = listener.accept() else { return };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(raw.as_bytes());
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_error_answer_cut_short_is_refused_for_now_not_for_good() {
+    let addr = raw_server(vec![
+        "HTTP/1.1 400 Bad Request\r\ncontent-length: 100\r\n\r\n{\"error\":",
+        "HTTP/1.1 429 Too Many\r\ncontent-length: 100\r\n\r\n{",
+        "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"message_id\":",
+    ]);
+    let lost = send_to(addr).await.unwrap_err();
+    assert_eq!((lost.class, lost.status), (Transient, 400));
+    assert_eq!(send_to(addr).await.unwrap_err().class, RateLimited);
+    // Taken (200), its answer lost: never resent.
+    assert_eq!(send_to(addr).await.unwrap_err().class, OutcomeUnknown);
+}
+
+#[tokio::test]
+async fn a_page_token_no_header_can_carry_pauses_rather_than_risks_a_send() {
+    // Nothing listens: the request is refused before any connection.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = send_with(closed, SecretString::from("token\npasted with its newline"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, InvalidToken);
+    assert!(!err.message.contains("pasted"), "{}", err.message);
 }
 
 #[tokio::test]

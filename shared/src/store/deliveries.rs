@@ -54,12 +54,15 @@ impl BroadcastStore {
                         .key("sk", s(subscriber_sk(&task.psid)))
                         .update_expression("SET marketing_hold_until_ms = :until ADD version :one")
                         .condition_expression(
-                            "#s = :subscribed \
+                            "#s = :subscribed AND marketing_stopped = :running \
                              AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff) \
                              AND (attribute_not_exists(marketing_hold_until_ms) OR marketing_hold_until_ms <= :now)",
                         )
                         .expression_attribute_names("#s", "status")
                         .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
+                        // The token read before the pacing wait may have
+                        // been stopped since.
+                        .expression_attribute_values(":running", AttributeValue::Bool(false))
                         .expression_attribute_values(":cutoff", n(hold.cutoff_ms))
                         .expression_attribute_values(":now", n(now_ms))
                         .expression_attribute_values(":until", n(hold.until_ms))

@@ -8,13 +8,15 @@ use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
 
 impl BroadcastStore {
-    /// Records a marketing-messages send on the lead (the 48-hour rule).
+    /// Records a marketing-messages send on the lead (the 48-hour rule);
+    /// nothing for a lead erased meanwhile.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
     pub async fn note_marketing_sent(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
-        self.ddb
+        let out = self
+            .ddb
             .update_item()
             .table_name(&self.tables.subscribers)
             .key("pk", s(subscriber_pk(page)))
@@ -24,9 +26,8 @@ impl BroadcastStore {
             .expression_attribute_values(":t", n(at_ms))
             .expression_attribute_values(":one", n(1))
             .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(())
+            .await;
+        unless_condition_failed(out)
     }
 
     /// Meta says the person cannot be reached: out of every audience.
