@@ -101,6 +101,7 @@ fn bench(c: &mut Criterion) {
             platform: meta::Platform::Messenger,
             last_inbound_at_ms: Some(now - 3_600_000),
             marketing: None,
+            generation: None,
         },
     }))
     .unwrap();

@@ -126,6 +126,7 @@ pub fn send_task(page: &str, id: &str, psid: &str) -> SendTask {
             platform: optcast_shared::meta::Platform::Messenger,
             last_inbound_at_ms: None,
             marketing: None,
+            generation: None,
         },
     }
 }

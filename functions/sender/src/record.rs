@@ -22,7 +22,10 @@ impl Sender {
         expires_at_s: i64,
         reason: Option<broadcast::PolicySkip>,
     ) -> Result<JobOutcome, SendError> {
-        let status = self.leads.status(&task.page_id, &task.psid).await?;
+        let status = self
+            .leads
+            .status(&task.page_id, &task.psid, task.lead.generation.as_deref())
+            .await?;
         let (state, code) = broadcast::skip_outcome(status, reason);
         let outcome = match state {
             DeliveryState::SkippedPolicy => JobOutcome::SkippedPolicy(code),

@@ -187,6 +187,12 @@ pub struct LeadSnapshot {
     pub platform: Platform,
     pub last_inbound_at_ms: Option<i64>,
     pub marketing: Option<MarketingSnapshot>,
+    /// The lead's lifetime when planned ([`crate::lead::Subscriber::generation`]):
+    /// the claim holds the job to it, so a job planned for a lead erased
+    /// since never reaches the lead the person began after (jobs planned
+    /// before generations carry none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,6 +63,7 @@ pub fn snapshot(lead: &Subscriber) -> LeadSnapshot {
             stopped: m.stopped,
             last_sent_at_ms: lead.last_marketing_sent_at_ms,
         }),
+        generation: lead.generation.clone(),
     }
 }
 

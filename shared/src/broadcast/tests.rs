@@ -16,6 +16,7 @@ fn lead(last: Option<i64>, marketing: Option<MarketingSnapshot>) -> LeadSnapshot
         platform: Platform::Messenger,
         last_inbound_at_ms: last,
         marketing,
+        generation: None,
     }
 }
 fn token(stopped: bool, expires: Option<i64>, last_sent: Option<i64>) -> Option<MarketingSnapshot> {

@@ -32,45 +32,58 @@ impl BroadcastStore {
         expires_at_s: i64,
         now_ms: i64,
     ) -> Result<Claim, StoreError> {
+        // The lead the job was planned for, not one begun since an erasure.
+        let lifetime = if task.lead.generation.is_some() {
+            " AND generation = :g"
+        } else {
+            ""
+        };
+        let generation = task.lead.generation.as_deref().map(s);
         let lead = match marketing {
-            None => TransactWriteItem::builder()
-                .condition_check(
-                    ConditionCheck::builder()
-                        .table_name(&self.tables.subscribers)
-                        .key("pk", s(subscriber_pk(&task.page_id)))
-                        .key("sk", s(subscriber_sk(&task.psid)))
-                        .condition_expression("#s = :subscribed")
-                        .expression_attribute_names("#s", "status")
-                        .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
-                        .build()
-                        .map_err(|_| StoreError::Corrupt("condition"))?,
-                )
-                .build(),
-            Some(hold) => TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(&self.tables.subscribers)
-                        .key("pk", s(subscriber_pk(&task.page_id)))
-                        .key("sk", s(subscriber_sk(&task.psid)))
-                        .update_expression("SET marketing_hold_until_ms = :until ADD version :one")
-                        .condition_expression(
-                            "#s = :subscribed AND marketing_stopped = :running \
-                             AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff) \
-                             AND (attribute_not_exists(marketing_hold_until_ms) OR marketing_hold_until_ms <= :now)",
-                        )
-                        .expression_attribute_names("#s", "status")
-                        .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
-                        // The token read before the pacing wait may have
-                        // been stopped since.
-                        .expression_attribute_values(":running", AttributeValue::Bool(false))
-                        .expression_attribute_values(":cutoff", n(hold.cutoff_ms))
-                        .expression_attribute_values(":now", n(now_ms))
-                        .expression_attribute_values(":until", n(hold.until_ms))
-                        .expression_attribute_values(":one", n(1))
-                        .build()
-                        .map_err(|_| StoreError::Corrupt("update"))?,
-                )
-                .build(),
+            None => {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.tables.subscribers)
+                    .key("pk", s(subscriber_pk(&task.page_id)))
+                    .key("sk", s(subscriber_sk(&task.psid)))
+                    .condition_expression(format!("#s = :subscribed{lifetime}"))
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()));
+                let check = match generation {
+                    Some(g) => check.expression_attribute_values(":g", g),
+                    None => check,
+                };
+                TransactWriteItem::builder()
+                    .condition_check(check.build().map_err(|_| StoreError::Corrupt("condition"))?)
+                    .build()
+            }
+            Some(hold) => {
+                let update = Update::builder()
+                    .table_name(&self.tables.subscribers)
+                    .key("pk", s(subscriber_pk(&task.page_id)))
+                    .key("sk", s(subscriber_sk(&task.psid)))
+                    .update_expression("SET marketing_hold_until_ms = :until ADD version :one")
+                    .condition_expression(format!(
+                        "#s = :subscribed AND marketing_stopped = :running{lifetime} \
+                         AND (attribute_not_exists(last_marketing_sent_at_ms) OR last_marketing_sent_at_ms <= :cutoff) \
+                         AND (attribute_not_exists(marketing_hold_until_ms) OR marketing_hold_until_ms <= :now)"
+                    ))
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
+                    // The token read before the pacing wait may have been
+                    // stopped since.
+                    .expression_attribute_values(":running", AttributeValue::Bool(false))
+                    .expression_attribute_values(":cutoff", n(hold.cutoff_ms))
+                    .expression_attribute_values(":now", n(now_ms))
+                    .expression_attribute_values(":until", n(hold.until_ms))
+                    .expression_attribute_values(":one", n(1));
+                let update = match generation {
+                    Some(g) => update.expression_attribute_values(":g", g),
+                    None => update,
+                };
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(|_| StoreError::Corrupt("update"))?)
+                    .build()
+            }
         };
         let broadcast_check = ConditionCheck::builder()
             .table_name(&self.tables.broadcasts)

@@ -221,19 +221,26 @@ impl Store {
         Ok(Some(sub))
     }
 
-    /// A lead's consent status alone (one read, no key).
+    /// A lead's consent status alone (one read, no key); `None` when there
+    /// is no lead, or when `generation` names a lifetime of theirs that an
+    /// erasure ended (the lead there now is one they began since).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
-    pub async fn status(&self, page: &PageId, psid: &Psid) -> Result<Option<SubscriberStatus>, StoreError> {
+    pub async fn status(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        generation: Option<&str>,
+    ) -> Result<Option<SubscriberStatus>, StoreError> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.tables.subscribers)
             .key("pk", s(subscriber_pk(page)))
             .key("sk", s(subscriber_sk(psid)))
-            .projection_expression("#s")
+            .projection_expression("#s, generation")
             .expression_attribute_names("#s", "status")
             .consistent_read(true)
             .send()
@@ -241,6 +248,7 @@ impl Store {
             .map_err(StoreError::dynamo)?;
         Ok(out
             .item()
+            .filter(|i| generation.is_none_or(|g| opt_s(i, "generation").as_deref() == Some(g)))
             .and_then(|i| opt_s(i, "status"))
             .and_then(|st| SubscriberStatus::parse(&st)))
     }

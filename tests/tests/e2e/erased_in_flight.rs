@@ -137,3 +137,27 @@ async fn a_claim_released_after_its_lead_was_erased_is_counted_erased_when_the_j
     );
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_planned_for_a_lead_erased_since_never_reaches_the_lead_they_began_after() {
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2090", 2, "Planned before", |_| {}).await;
+    // Lead 0 is erased while the jobs wait, then writes again: a new lead,
+    // subscribed, under the same PSID.
+    app.erase(PAGE, &all[0]).await;
+    app.say(PAGE, &all[0], "m_begun_again", "hello again").await;
+    assert_eq!(app.status(PAGE, &all[0]).await, "subscribed");
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to(&all[0]), 0, "the job was for the lead erased");
+    assert_eq!(app.sends_to(&all[1]), 1);
+    assert_eq!(counts(&done), [Some(2), Some(1), Some(1), Some(0), Some(0)], "{done}");
+    assert_eq!(
+        done["counts"]["skipped_by_reason"]["erased"].as_u64(),
+        Some(1),
+        "{done}"
+    );
+    // Counted by digest: no PSID of the erased lead's in the record.
+    let deliveries = format!("{:?}", app.scan("DeliveriesTable").await);
+    assert!(!deliveries.contains(&all[0]), "{deliveries}");
+    app.stack.stop().await;
+}

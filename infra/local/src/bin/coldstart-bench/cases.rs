@@ -87,6 +87,7 @@ pub(crate) fn cases() -> Vec<Case> {
             platform: Platform::Messenger,
             last_inbound_at_ms: Some(1_764_547_000_000),
             marketing: None,
+            generation: None,
         },
     });
     let erasure_job = ErasureJob::ErasureV1 {
