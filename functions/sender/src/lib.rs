@@ -300,7 +300,9 @@ impl Sender {
         match self.graph.send_message(&task.page_id, &page.token, &request).await {
             Ok(resp) => {
                 if matches!(route, SendRoute::MarketingToken) {
-                    self.store.note_marketing_sent(&task.page_id, &task.psid, now).await?;
+                    self.store
+                        .note_marketing_sent(&task.page_id, &task.psid, task.lead.generation.as_deref(), now)
+                        .await?;
                 }
                 let done = Completion {
                     message_id: Some(&resp.message_id),
@@ -359,7 +361,9 @@ impl Sender {
                         // It may have gone: never again, and the lead's 48
                         // hours counted as if it had.
                         if matches!(route, SendRoute::MarketingToken) {
-                            self.store.note_marketing_sent(&task.page_id, &task.psid, now).await?;
+                            self.store
+                                .note_marketing_sent(&task.page_id, &task.psid, task.lead.generation.as_deref(), now)
+                                .await?;
                         }
                         // Not Meta's error: no answer of Meta's to count.
                         let done = Completion {

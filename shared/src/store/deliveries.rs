@@ -16,6 +16,16 @@ use crate::broadcast::{BroadcastState, Claim, DeliveryState, MarketingHold};
 use crate::consent::SubscriberStatus;
 use crate::outcomes::RecentSend;
 
+/// The condition suffix holding a write on a lead to the lifetime a job
+/// was planned for (`:g`, its generation), or none for a job without one.
+pub(crate) fn of_lifetime(generation: Option<&str>) -> &'static str {
+    if generation.is_some() {
+        " AND generation = :g"
+    } else {
+        ""
+    }
+}
+
 impl BroadcastStore {
     /// One transaction: the lead is still subscribed (and, for a marketing
     /// send, was sent none in 48 hours and none is in flight: the claim takes
@@ -33,11 +43,7 @@ impl BroadcastStore {
         now_ms: i64,
     ) -> Result<Claim, StoreError> {
         // The lead the job was planned for, not one begun since an erasure.
-        let lifetime = if task.lead.generation.is_some() {
-            " AND generation = :g"
-        } else {
-            ""
-        };
+        let lifetime = of_lifetime(task.lead.generation.as_deref());
         let generation = task.lead.generation.as_deref().map(s);
         let lead = match marketing {
             None => {
@@ -218,6 +224,8 @@ impl BroadcastStore {
             _ => None,
         };
         if let Some(recent) = &remember {
+            // Only on the lifetime it was sent to: not on a lead begun since.
+            let lifetime = of_lifetime(task.lead.generation.as_deref());
             let lead = Update::builder()
                 .table_name(&self.tables.subscribers)
                 .key("pk", s(subscriber_pk(&task.page_id)))
@@ -225,12 +233,15 @@ impl BroadcastStore {
                 .update_expression(
                     "SET recent_sends = list_append(if_not_exists(recent_sends, :none), :sent) ADD version :one",
                 )
-                .condition_expression("attribute_exists(pk)")
+                .condition_expression(format!("attribute_exists(pk){lifetime}"))
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":sent", AttributeValue::L(vec![recent_send_to_attr(recent)]))
-                .expression_attribute_values(":one", n(1))
-                .build()
-                .map_err(|_| StoreError::Corrupt("update"))?;
+                .expression_attribute_values(":one", n(1));
+            let lead = match task.lead.generation.as_deref() {
+                Some(g) => lead.expression_attribute_values(":g", s(g)),
+                None => lead,
+            };
+            let lead = lead.build().map_err(|_| StoreError::Corrupt("update"))?;
             items.push(TransactWriteItem::builder().update(lead).build());
         }
         match self.transact(items.clone()).await {

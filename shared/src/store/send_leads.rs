@@ -1,6 +1,7 @@
 //! What the sender writes on a lead besides a claim: its marketing send (the
 //! 48-hour rule) and Meta's word that the person cannot be reached.
 
+use super::deliveries::of_lifetime;
 use super::item::{n, s, unless_condition_failed};
 use super::keys::{subscriber_pk, subscriber_sk};
 use super::{BroadcastStore, StoreError};
@@ -8,26 +9,35 @@ use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
 
 impl BroadcastStore {
-    /// Records a marketing-messages send on the lead (the 48-hour rule);
-    /// nothing for a lead erased meanwhile.
+    /// Records a marketing-messages send on the lead of the lifetime
+    /// `generation` (the job's, if it has one: [`super::deliveries::of_lifetime`]),
+    /// the 48-hour rule; nothing for a lead erased meanwhile.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
-    pub async fn note_marketing_sent(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
-        let out = self
+    pub async fn note_marketing_sent(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        generation: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let update = self
             .ddb
             .update_item()
             .table_name(&self.tables.subscribers)
             .key("pk", s(subscriber_pk(page)))
             .key("sk", s(subscriber_sk(psid)))
             .update_expression("SET last_marketing_sent_at_ms = :t REMOVE marketing_hold_until_ms ADD version :one")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(format!("attribute_exists(pk){}", of_lifetime(generation)))
             .expression_attribute_values(":t", n(at_ms))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        unless_condition_failed(out)
+            .expression_attribute_values(":one", n(1));
+        let update = match generation {
+            Some(g) => update.expression_attribute_values(":g", s(g)),
+            None => update,
+        };
+        unless_condition_failed(update.send().await)
     }
 
     /// Meta says the person cannot be reached: out of every audience.

@@ -106,7 +106,12 @@ impl Store {
         )?];
 
         if let Some(sub) = &commit.subscriber {
-            let item = subscriber_to_item(sub, sub.version + 1);
+            let mut item = subscriber_to_item(sub, sub.version + 1);
+            if sub.generation.is_none() {
+                // A lead stored before generations gets one with its next
+                // event (its read is still matched on the absence).
+                item.insert("generation".into(), s(crate::ids::new_generation()));
+            }
             let p = if sub.version == 0 {
                 let mut key = Item::new();
                 key.insert("pk".into(), s(subject_pk(&sub.page_id, &sub.psid)));

@@ -95,7 +95,7 @@ async fn page_with_every_kind_of_lead(app: &TestApp) {
         .await
         .unwrap();
     store
-        .note_marketing_sent(&page, &Psid::parse(TOO_SOON).unwrap(), now - 60 * 60 * 1000)
+        .note_marketing_sent(&page, &Psid::parse(TOO_SOON).unwrap(), None, now - 60 * 60 * 1000)
         .await
         .unwrap();
     assert_eq!(app.status(PAGE, STOPPED).await, "unsubscribed");

@@ -270,6 +270,9 @@ async fn a_lead_stored_before_generations_is_still_written_and_read() {
     app.say(PAGE, psid, "m_old1", "STOP").await;
     assert_eq!(app.status(PAGE, psid).await, "unsubscribed");
     assert_eq!(app.opened_messages(PAGE, psid).await.len(), 2);
+    // It got a generation with that event.
+    let lead = app.subscriber(PAGE, psid).await.unwrap();
+    assert_eq!(s(&lead, "generation").len(), 16, "{lead:?}");
     // And erased as any other.
     erase(&app, psid).await;
     assert_eq!(app.status(PAGE, psid).await, "none");
