@@ -248,9 +248,21 @@ impl GraphClient {
     /// written to it has an unknown outcome).
     ///
     /// # Errors
-    /// [`ConfigError::Client`] when the HTTP client cannot be built (no
-    /// fallback: a default client would have no TLS provider).
+    /// [`ConfigError::Client`] when `base_url` is not an http(s) URL (the
+    /// function refuses to start, rather than pause every broadcast later
+    /// as if its page token were bad), or the HTTP client cannot be built
+    /// (no fallback: a default client would have no TLS provider).
     pub fn new(base_url: impl Into<String>) -> Result<Self, ConfigError> {
+        let base_url = base_url.into();
+        match reqwest::Url::parse(&base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+            _ => {
+                return Err(ConfigError::Client(
+                    "Graph API",
+                    "GRAPH_API_URL is not an http(s) URL".into(),
+                ))
+            }
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
@@ -260,7 +272,7 @@ impl GraphClient {
             .map_err(|e| ConfigError::Client("Graph API", e.to_string()))?;
         Ok(Self {
             http,
-            base_url: base_url.into().trim_end_matches('/').to_string(),
+            base_url: base_url.trim_end_matches('/').to_string(),
         })
     }
 

@@ -318,3 +318,16 @@ async fn a_send_that_may_have_reached_meta_is_of_unknown_outcome_one_never_conne
         .unwrap();
     assert_eq!(send_to(closed).await.unwrap_err().class, Transient);
 }
+
+#[test]
+fn a_graph_api_url_that_is_not_one_is_refused_at_start() {
+    for bad in [
+        "graph.facebook.com/v23.0",
+        "ftp://graph.facebook.com",
+        "http://",
+        "not a url",
+    ] {
+        assert!(GraphClient::new(bad).is_err(), "{bad}");
+    }
+    assert!(GraphClient::new(DEFAULT_BASE_URL).is_ok());
+}
