@@ -88,16 +88,7 @@ impl Ingest {
                     (sub, key)
                 }
             };
-            // An opt-out from before the lead began takes effect on it now
-            // (its proof keeps the event's own time): the lead's consent
-            // history, and the purge period of an unsubscribed lead, start
-            // no earlier than the lead.
-            let effective_ms = if changes.erased_past {
-                event_time_ms.max(sub.created_at_ms)
-            } else {
-                event_time_ms
-            };
-            let consent = changes.write_to(&mut sub, effective_ms, proof);
+            let consent = changes.write_to(&mut sub, event_time_ms, proof);
             let (attributions, message) = if changes.erased_past {
                 // Only its opt-out: none of its words, activity or tokens.
                 (Vec::new(), None)

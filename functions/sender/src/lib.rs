@@ -299,11 +299,7 @@ impl Sender {
         }
         match self.graph.send_message(&task.page_id, &page.token, &request).await {
             Ok(resp) => {
-                if matches!(route, SendRoute::MarketingToken) {
-                    self.store
-                        .note_marketing_sent(&task.page_id, &task.psid, task.lead.generation.as_deref(), now)
-                        .await?;
-                }
+                self.note_if_marketing(route, task, now).await?;
                 let done = Completion {
                     message_id: Some(&resp.message_id),
                     sent_at_ms: Some(now),
@@ -360,11 +356,7 @@ impl Sender {
                     SendErrorAction::RecordUnknown => {
                         // It may have gone: never again, and the lead's 48
                         // hours counted as if it had.
-                        if matches!(route, SendRoute::MarketingToken) {
-                            self.store
-                                .note_marketing_sent(&task.page_id, &task.psid, task.lead.generation.as_deref(), now)
-                                .await?;
-                        }
+                        self.note_if_marketing(route, task, now).await?;
                         // Not Meta's error: no answer of Meta's to count.
                         let done = Completion {
                             reason: Some(outcomes::reason::UNKNOWN_OUTCOME),
@@ -376,6 +368,17 @@ impl Sender {
                 }
             }
         }
+    }
+
+    /// A marketing-messages send (made, or perhaps made) starts the lead's
+    /// 48 hours, on the lead of the job's lifetime.
+    async fn note_if_marketing(&self, route: SendRoute, task: &SendTask, now: i64) -> Result<(), SendError> {
+        if matches!(route, SendRoute::MarketingToken) {
+            self.store
+                .note_marketing_sent(&task.page_id, &task.psid, task.lead.generation.as_deref(), now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The job ran before (its record under the lead's PSID, or under their

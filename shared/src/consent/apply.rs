@@ -130,8 +130,16 @@ impl Changes {
     /// Writes the consent part onto `sub` (status, when it changed, the
     /// opt-in proof, the last word) and returns the consent-log record to
     /// commit with it. `at_ms` is the event's time (ms since the epoch);
-    /// `proof` is called only when consent changes.
+    /// `proof` is called only when consent changes. An opt-out from the
+    /// erased past ([`Changes::erased_past`]) takes effect on the lead no
+    /// earlier than the lead began: its history and the purge period of an
+    /// unsubscribed lead start there (its proof keeps the event's time).
     pub fn write_to(&self, sub: &mut Subscriber, at_ms: i64, proof: impl FnOnce() -> Proof) -> Option<ConsentRecord> {
+        let at_ms = if self.erased_past {
+            at_ms.max(sub.created_at_ms)
+        } else {
+            at_ms
+        };
         let record = self.consent.map(|change| {
             // Built only for a change: its event's proof hash is computed
             // on first use (`meta::ProofHash`).

@@ -173,6 +173,21 @@ fn on_a_lead_begun_after_an_erasure_a_stop_sent_before_it_still_unsubscribes() {
 }
 
 #[test]
+fn a_stop_from_the_erased_past_takes_effect_no_earlier_than_the_lead_began() {
+    let mut sub = subscriber();
+    sub.created_at_ms = 600;
+    sub.prior_erasure_at_ms = Some(500);
+    let prior = Prior {
+        lead: Some(ConsentState::of(&sub)),
+        tombstone: None,
+    };
+    let c = changes(apply(prior, &text("STOP", 400)));
+    let record = c.write_to(&mut sub, 400, proof).unwrap();
+    assert_eq!((record.at_ms, sub.consent_changed_at_ms), (600, 600));
+    assert_eq!(sub.status, SubscriberStatus::Unsubscribed);
+}
+
+#[test]
 fn a_lead_begun_with_no_erasure_before_it_has_no_erased_past() {
     let c = changes(apply(lead(SubscriberStatus::Subscribed, 0), &text("hi", 1)));
     assert!(!c.erased_past);
