@@ -40,6 +40,33 @@ impl Page {
     }
 }
 
+/// The longest page access token accepted, in bytes. Meta's tokens are a
+/// few hundred characters; the bound keeps a sealed token small.
+pub const ACCESS_TOKEN_MAX_BYTES: usize = 4096;
+
+/// An access token `PUT /v1/pages/<page>` refuses (`invalid_access_token`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("access_token must be 1 to {ACCESS_TOKEN_MAX_BYTES} visible ASCII characters (a Meta page access token), without spaces or control characters")]
+pub struct InvalidAccessToken;
+
+/// A page access token as given, with surrounding whitespace (a pasted
+/// line's newline) trimmed. Meta's tokens are printable ASCII without
+/// spaces (they travel in a URL's query, `access_token=`); anything else
+/// would be stored and then fail every send with Meta's invalid-token error,
+/// pausing the page's broadcasts, so it is refused when given.
+///
+/// # Errors
+/// [`InvalidAccessToken`] when the trimmed token is empty, longer than
+/// [`ACCESS_TOKEN_MAX_BYTES`], or holds anything but visible ASCII.
+pub fn parse_access_token(token: &str) -> Result<&str, InvalidAccessToken> {
+    let token = token.trim();
+    let visible = token.bytes().all(|b| b.is_ascii_graphic());
+    if token.is_empty() || token.len() > ACCESS_TOKEN_MAX_BYTES || !visible {
+        return Err(InvalidAccessToken);
+    }
+    Ok(token)
+}
+
 /// One optional field of a partial update: absent keeps what is stored,
 /// `null` clears it (back to the default), a value sets it. A `PUT` that
 /// omits a field must never change it (issue 13, point 6).
@@ -118,5 +145,29 @@ mod tests {
         let null: Field<u32> = Some(None).into();
         let value: Field<u32> = Some(Some(90)).into();
         assert_eq!((absent, null, value), (Field::Keep, Field::Clear, Field::Set(90)));
+    }
+
+    #[test]
+    fn an_access_token_is_visible_ascii_trimmed_of_a_pasted_newline() {
+        assert_eq!(parse_access_token("EAAGm0PX4ZCps\n"), Ok("EAAGm0PX4ZCps"));
+        assert_eq!(
+            parse_access_token(&"a".repeat(ACCESS_TOKEN_MAX_BYTES)).map(str::len),
+            Ok(4096)
+        );
+        for bad in [
+            "",
+            "  \n",
+            "EAAG\nm0PX",
+            "EAAG\rm0PX",
+            "EAAG\u{0}m0PX",
+            "EAAG m0PX",
+            "EAAG\tm0PX",
+            "EAAG\u{7f}",
+            "EAAGé",
+            "EAAG\u{200b}m0PX",
+        ] {
+            assert_eq!(parse_access_token(bad), Err(InvalidAccessToken), "{bad:?}");
+        }
+        assert!(parse_access_token(&"a".repeat(ACCESS_TOKEN_MAX_BYTES + 1)).is_err());
     }
 }

@@ -9,7 +9,7 @@ use optcast_shared::crypto;
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::PageId;
 use optcast_shared::outcomes::Protection;
-use optcast_shared::page::{Field, PageChange, PageSummary};
+use optcast_shared::page::{self, Field, PageChange, PageSummary};
 use optcast_shared::retention::RETENTION_DAYS_BOUNDS;
 use optcast_shared::store::SealedToken;
 use serde::{Deserialize, Deserializer};
@@ -74,13 +74,12 @@ impl Api {
         let page_id = PageId::parse(page).map_err(|e| bad("invalid_page_id", e.to_string()))?;
         caller.require_page(&page_id)?;
         let req: PageRequest = parse_json(body)?;
-        if req
+        let access_token = req
             .access_token
-            .as_ref()
-            .is_some_and(|t| t.trim().is_empty() || t.len() > 4096)
-        {
-            return Err(bad("invalid_access_token", "access_token must be 1 to 4096 characters"));
-        }
+            .as_deref()
+            .map(page::parse_access_token)
+            .transpose()
+            .map_err(|e| bad("invalid_access_token", e.to_string()))?;
         if req
             .retention_days
             .flatten()
@@ -124,7 +123,7 @@ impl Api {
         // Every change of a page is audited (its token, or what its
         // retention deletes) before it is written.
         self.audit(caller, audit::Action::PageToken, &page_id, None).await?;
-        let token = match req.access_token {
+        let token = match access_token {
             Some(token) => {
                 let key = self.keys.generate(&crypto::page_key_context(&page_id)).await?;
                 Some(SealedToken {

@@ -13,7 +13,7 @@ use super::{JobOutcome, SendError, Sender};
 
 impl Sender {
     /// Records a job that will not send, with its state and reason code as
-    /// [`broadcast::skip_outcome`] decides from the lead's status now and
+    /// [`broadcast::skip_outcome`] decides from the lead's standing now and
     /// the policy `reason` (none: the claim's marketing condition refused it).
     pub(crate) async fn skip(
         &self,
@@ -22,11 +22,11 @@ impl Sender {
         expires_at_s: i64,
         reason: Option<broadcast::PolicySkip>,
     ) -> Result<JobOutcome, SendError> {
-        let status = self
+        let standing = self
             .leads
-            .status(&task.page_id, &task.psid, task.lead.generation.as_deref())
+            .standing(&task.page_id, &task.psid, task.lead.generation.as_deref())
             .await?;
-        let (state, code) = broadcast::skip_outcome(status, reason);
+        let (state, code) = broadcast::skip_outcome(standing, reason);
         let outcome = match state {
             DeliveryState::SkippedPolicy => JobOutcome::SkippedPolicy(code),
             _ => JobOutcome::SkippedUnsubscribed(code),
@@ -36,11 +36,11 @@ impl Sender {
         }
         if self
             .store
-            .record_outcome(task, state, code, now, expires_at_s, status.is_none())
+            .record_outcome(task, state, code, now, expires_at_s, standing.is_none())
             .await?
         {
             Ok(outcome)
-        } else if status.is_none() {
+        } else if standing.is_none() {
             // The erased lead's record exists: erasure carried over a claim
             // of this job (completed there by its run, or stale if that run
             // died) or its outcome. Resolved as any job that ran before.

@@ -282,7 +282,7 @@ pub use on_error::{on_send_error, SendErrorAction};
 mod state;
 pub use state::{BroadcastState, TRANSITIONS};
 mod skip;
-pub use skip::{parked_outcome, skip_outcome, ParkedEnd};
+pub use skip::{parked_outcome, skip_outcome, LeadStanding, ParkedEnd};
 mod eligibility;
 pub use eligibility::{judge, planned, Exclusion, Reach, Unplanned};
 mod preview;

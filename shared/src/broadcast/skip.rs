@@ -7,24 +7,57 @@ use super::{DeliveryState, PolicySkip};
 use crate::consent::SubscriberStatus;
 use crate::outcomes::reason;
 
+/// What a skip is judged on: the lead's consent status and whether they
+/// stopped their marketing-messages token, as read right after the claim
+/// refused the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeadStanding {
+    pub status: SubscriberStatus,
+    /// The lead's marketing-messages token is stopped (Meta's
+    /// `notification_messages` "stop" event).
+    pub marketing_stopped: bool,
+}
+
+impl From<SubscriberStatus> for LeadStanding {
+    /// A standing with the token running.
+    fn from(status: SubscriberStatus) -> Self {
+        LeadStanding {
+            status,
+            marketing_stopped: false,
+        }
+    }
+}
+
 /// The delivery state and reason code (`GET /v1/broadcasts/<id>/recipients/<psid>`)
-/// of a skipped job, from the lead's `status` when it was judged (`None`: no
-/// subscriber record, i.e. erased) and the policy that refused it, if any.
+/// of a skipped job, from the lead's standing when it was judged (`None`: no
+/// subscriber record of the job's lifetime, i.e. erased) and the policy that
+/// refused it, if any.
 ///
-/// - Subscribed: `skipped_policy`, with the policy's code, or
-///   [`reason::MARKETING_HOLD`] when none was named (the claim's marketing
-///   condition refused it: another marketing message holds the lead's 48
-///   hours, meta-platform.md §5).
+/// - Subscribed: `skipped_policy`, with the policy's code; when none was
+///   named (the claim's marketing condition refused it), `marketing_stopped`
+///   if the lead stopped their token meanwhile, else
+///   [`reason::MARKETING_HOLD`] (another marketing message holds the lead's
+///   48 hours, meta-platform.md §5).
 /// - Otherwise `skipped_unsubscribed`, with the status as reason:
 ///   [`reason::UNREACHABLE`], [`reason::ERASED`] (erased, or no record), else
 ///   [`reason::UNSUBSCRIBED`].
-pub fn skip_outcome(status: Option<SubscriberStatus>, policy: Option<PolicySkip>) -> (DeliveryState, &'static str) {
+pub fn skip_outcome(standing: Option<LeadStanding>, policy: Option<PolicySkip>) -> (DeliveryState, &'static str) {
+    let Some(LeadStanding {
+        status,
+        marketing_stopped,
+    }) = standing
+    else {
+        return (DeliveryState::SkippedUnsubscribed, reason::ERASED);
+    };
     match (status, policy) {
-        (Some(SubscriberStatus::Subscribed), Some(p)) => (DeliveryState::SkippedPolicy, p.code()),
-        (Some(SubscriberStatus::Subscribed), None) => (DeliveryState::SkippedPolicy, reason::MARKETING_HOLD),
-        (Some(SubscriberStatus::Unreachable), _) => (DeliveryState::SkippedUnsubscribed, reason::UNREACHABLE),
-        (Some(SubscriberStatus::Erased) | None, _) => (DeliveryState::SkippedUnsubscribed, reason::ERASED),
-        (Some(SubscriberStatus::Unsubscribed), _) => (DeliveryState::SkippedUnsubscribed, reason::UNSUBSCRIBED),
+        (SubscriberStatus::Subscribed, Some(p)) => (DeliveryState::SkippedPolicy, p.code()),
+        (SubscriberStatus::Subscribed, None) if marketing_stopped => {
+            (DeliveryState::SkippedPolicy, PolicySkip::MarketingStopped.code())
+        }
+        (SubscriberStatus::Subscribed, None) => (DeliveryState::SkippedPolicy, reason::MARKETING_HOLD),
+        (SubscriberStatus::Unreachable, _) => (DeliveryState::SkippedUnsubscribed, reason::UNREACHABLE),
+        (SubscriberStatus::Erased, _) => (DeliveryState::SkippedUnsubscribed, reason::ERASED),
+        (SubscriberStatus::Unsubscribed, _) => (DeliveryState::SkippedUnsubscribed, reason::UNSUBSCRIBED),
     }
 }
 
@@ -86,7 +119,10 @@ mod tests {
     #[test]
     fn a_subscribed_lead_refused_by_policy_is_skipped_for_that_policy() {
         assert_eq!(
-            skip_outcome(Some(SubscriberStatus::Subscribed), Some(PolicySkip::OutsideWindow)),
+            skip_outcome(
+                Some(SubscriberStatus::Subscribed.into()),
+                Some(PolicySkip::OutsideWindow)
+            ),
             (DeliveryState::SkippedPolicy, "outside_window")
         );
     }
@@ -94,14 +130,36 @@ mod tests {
     #[test]
     fn a_subscribed_lead_refused_without_a_policy_is_held_by_another_marketing_message() {
         assert_eq!(
-            skip_outcome(Some(SubscriberStatus::Subscribed), None),
+            skip_outcome(Some(SubscriberStatus::Subscribed.into()), None),
             (DeliveryState::SkippedPolicy, "marketing_hold")
         );
     }
 
     #[test]
+    fn a_subscribed_lead_refused_without_a_policy_after_stopping_their_token_is_skipped_as_stopped() {
+        let stopped = LeadStanding {
+            status: SubscriberStatus::Subscribed,
+            marketing_stopped: true,
+        };
+        assert_eq!(
+            skip_outcome(Some(stopped), None),
+            (DeliveryState::SkippedPolicy, "marketing_stopped")
+        );
+        // A named policy still wins; an opt-out still counts as one.
+        assert_eq!(
+            skip_outcome(Some(stopped), Some(PolicySkip::MarketingTooSoon)).1,
+            "marketing_too_soon"
+        );
+        let unsubscribed = LeadStanding {
+            status: SubscriberStatus::Unsubscribed,
+            marketing_stopped: true,
+        };
+        assert_eq!(skip_outcome(Some(unsubscribed), None).1, "unsubscribed");
+    }
+
+    #[test]
     fn a_lead_erased_or_without_a_record_is_skipped_as_erased_whatever_the_policy() {
-        for status in [Some(SubscriberStatus::Erased), None] {
+        for status in [Some(SubscriberStatus::Erased.into()), None] {
             for policy in [None, Some(PolicySkip::MarketingTooSoon)] {
                 assert_eq!(
                     skip_outcome(status, policy),
@@ -114,11 +172,11 @@ mod tests {
     #[test]
     fn an_unreachable_or_unsubscribed_lead_is_skipped_for_its_status() {
         assert_eq!(
-            skip_outcome(Some(SubscriberStatus::Unreachable), None),
+            skip_outcome(Some(SubscriberStatus::Unreachable.into()), None),
             (DeliveryState::SkippedUnsubscribed, "unreachable")
         );
         assert_eq!(
-            skip_outcome(Some(SubscriberStatus::Unsubscribed), None),
+            skip_outcome(Some(SubscriberStatus::Unsubscribed.into()), None),
             (DeliveryState::SkippedUnsubscribed, "unsubscribed")
         );
     }

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::item::{b, get_item, get_n, get_s, n, opt_b, opt_n, opt_s, s, Item};
 use super::keys::{audience_pk, audience_shard, subject_pk, subscriber_pk, subscriber_sk, unsubscribed_pk};
 use super::{Store, StoreError};
+use crate::broadcast::LeadStanding;
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
 use crate::lead::{ConsentEntry, MarketingToken, Proof, Subscriber};
@@ -221,36 +222,44 @@ impl Store {
         Ok(Some(sub))
     }
 
-    /// A lead's consent status alone (one read, no key); `None` when there
-    /// is no lead, or when `generation` names a lifetime of theirs that an
-    /// erasure ended (the lead there now is one they began since).
+    /// A lead's standing: consent status and whether their marketing token
+    /// is stopped (one read, no key); `None` when there is no lead, or when
+    /// `generation` names a lifetime of theirs that an erasure ended (the
+    /// lead there now is one they began since).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
-    pub async fn status(
+    pub async fn standing(
         &self,
         page: &PageId,
         psid: &Psid,
         generation: Option<&str>,
-    ) -> Result<Option<SubscriberStatus>, StoreError> {
+    ) -> Result<Option<LeadStanding>, StoreError> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.tables.subscribers)
             .key("pk", s(subscriber_pk(page)))
             .key("sk", s(subscriber_sk(psid)))
-            .projection_expression("#s, generation")
+            .projection_expression("#s, generation, marketing_stopped")
             .expression_attribute_names("#s", "status")
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::dynamo)?;
-        Ok(out
+        let Some(item) = out
             .item()
             .filter(|i| generation.is_none_or(|g| opt_s(i, "generation").as_deref() == Some(g)))
-            .and_then(|i| opt_s(i, "status"))
-            .and_then(|st| SubscriberStatus::parse(&st)))
+        else {
+            return Ok(None);
+        };
+        Ok(opt_s(item, "status")
+            .and_then(|st| SubscriberStatus::parse(&st))
+            .map(|status| LeadStanding {
+                status,
+                marketing_stopped: matches!(item.get("marketing_stopped"), Some(AttributeValue::Bool(true))),
+            }))
     }
 
     /// A subject's wrapped data key.

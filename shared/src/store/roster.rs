@@ -199,7 +199,7 @@ impl Store {
             } else {
                 TagWrite::Changed
             }),
-            Err(e) if is_condition_failed(&e) => Ok(match self.status(page, psid, None).await? {
+            Err(e) if is_condition_failed(&e) => Ok(match self.standing(page, psid, None).await?.map(|l| l.status) {
                 None | Some(SubscriberStatus::Erased) => TagWrite::NoLead,
                 Some(_) => TagWrite::TooManyTags,
             }),

@@ -77,6 +77,22 @@ async fn bad_api_input_is_a_400_and_a_bad_token_is_a_401_that_touches_nothing() 
         )
         .await;
     assert_eq!(status, 400);
+    // A token Meta could never have issued is refused when given, not
+    // stored to fail every send (and pause the page's broadcasts) later.
+    for token in ["EAAG\nm0PX", "EAAG m0PX", "EAAG\u{0}", "EAAG\u{200b}m0PX"] {
+        let (status, out) = app
+            .api(
+                Method::PUT,
+                "/v1/pages/1000000000000002",
+                Some(json!({"access_token": token})),
+            )
+            .await;
+        assert_eq!(
+            (status, out["error"]["code"].as_str()),
+            (400, Some("invalid_access_token")),
+            "{token:?}: {out}"
+        );
+    }
     let (status, out) = app
         .api(
             Method::PUT,
