@@ -117,6 +117,27 @@ pub struct MetaSecrets {
 }
 
 impl MetaSecrets {
+    /// The credentials, refused when either is blank (empty or only
+    /// whitespace): an HMAC key of nothing would let anyone sign
+    /// deliveries and deletion callbacks (`openssl dgst -hmac ''`).
+    /// `source` names where they came from, in the error; the values are
+    /// never shown.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when the app secret or the verify token is
+    /// blank.
+    pub fn new(source: &'static str, app_secret: String, verify_token: String) -> Result<Self, ConfigError> {
+        for (value, what) in [(&app_secret, "the app secret"), (&verify_token, "the verify token")] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::Invalid(source, format!("{what} is blank")));
+            }
+        }
+        Ok(Self {
+            app_secret: app_secret.into(),
+            verify_token: verify_token.into(),
+        })
+    }
+
     /// Reads the secrets where [`MetaSecretsSource::from_source`] says they are.
     ///
     /// # Errors
@@ -140,13 +161,11 @@ pub enum MetaSecretsSource {
 
 impl MetaSecretsSource {
     /// # Errors
-    /// [`ConfigError::Missing`] with neither both variables nor the ARN.
+    /// [`ConfigError::Missing`] with neither both variables nor the ARN;
+    /// [`ConfigError::Invalid`] when an inline one is blank.
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         if let (Some(secret), Some(token)) = (src.get("META_APP_SECRET"), src.get("META_VERIFY_TOKEN")) {
-            return Ok(Self::Inline(MetaSecrets {
-                app_secret: secret.into(),
-                verify_token: token.into(),
-            }));
+            return Ok(Self::Inline(MetaSecrets::new("META_APP_SECRET", secret, token)?));
         }
         src.get("META_SECRET_ARN")
             .map(|arn| Self::SecretsManager { arn })
@@ -157,7 +176,8 @@ impl MetaSecretsSource {
     ///
     /// # Errors
     /// [`ConfigError::Secret`] when Secrets Manager fails or the secret is
-    /// not the expected JSON.
+    /// not the expected JSON; [`ConfigError::Invalid`] when a value in it is
+    /// blank.
     pub async fn load(self, aws: &aws_config::SdkConfig) -> Result<MetaSecrets, ConfigError> {
         let arn = match self {
             Self::Inline(secrets) => return Ok(secrets),
@@ -171,10 +191,7 @@ impl MetaSecretsSource {
         let raw = secret_string(aws, "META_SECRET_ARN", arn).await?;
         let stored: Stored = serde_json::from_str(&raw)
             .map_err(|_| ConfigError::Secret("META_SECRET_ARN", "not the expected JSON".into()))?;
-        Ok(MetaSecrets {
-            app_secret: stored.app_secret.into(),
-            verify_token: stored.verify_token.into(),
-        })
+        MetaSecrets::new("META_SECRET_ARN", stored.app_secret, stored.verify_token)
     }
 }
 

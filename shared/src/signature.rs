@@ -32,6 +32,11 @@ pub fn verify(app_secret: &[u8], header: Option<&str>, body: &[u8]) -> Result<()
     // decoded without an allocation.
     let mut expected = [0u8; 32];
     hex::decode_to_slice(hex_sig, &mut expected).map_err(|_| SignatureError::MalformedHeader)?;
+    // No key, no match: a blank secret would let anyone sign (the
+    // configuration refuses one too).
+    if app_secret.trim_ascii().is_empty() {
+        return Err(SignatureError::Mismatch);
+    }
     let mut mac = HmacSha256::new_from_slice(app_secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
     mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
@@ -56,6 +61,14 @@ mod tests {
     fn a_valid_signature_passes() {
         let header = sign(SECRET, BODY);
         assert_eq!(verify(SECRET, Some(&header), BODY), Ok(()));
+    }
+
+    #[test]
+    fn nothing_verifies_under_a_blank_app_secret() {
+        for blank in [&b""[..], b" ", b"\t\n"] {
+            let header = sign(blank, BODY);
+            assert_eq!(verify(blank, Some(&header), BODY), Err(SignatureError::Mismatch));
+        }
     }
 
     #[test]

@@ -87,3 +87,18 @@ fn meta_secrets_never_print() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_blank_app_secret_or_verify_token_is_refused_without_being_shown() {
+    for (secret, token) in [("", "t"), ("   ", "t"), ("\n", "t"), ("s3cr3t", " ")] {
+        let src = |n: &str| match n {
+            "META_APP_SECRET" => Some(secret.to_string()),
+            "META_VERIFY_TOKEN" => Some(token.to_string()),
+            _ => None,
+        };
+        let err = MetaSecretsSource::from_source(&src).expect_err("blank refused");
+        assert!(matches!(err, ConfigError::Invalid("META_APP_SECRET", _)), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+    assert!(MetaSecrets::new("META_SECRET_ARN", "s".into(), "t".into()).is_ok());
+}

@@ -152,7 +152,11 @@ pub fn verify(signed_request: &str, app_secret: &[u8]) -> Result<DeletionRequest
         .decode(payload_b64)
         .map_err(|_| SignedRequestError::Malformed)?;
 
-    // Meta signs the encoded string, not the decoded JSON.
+    // Meta signs the encoded string, not the decoded JSON. No key, no
+    // match: a blank secret would let anyone sign.
+    if app_secret.trim_ascii().is_empty() {
+        return Err(SignedRequestError::BadSignature);
+    }
     let expected = mac(app_secret, payload_b64.as_bytes()).finalize().into_bytes();
     if !constant_time_eq(&expected, &sig) {
         return Err(SignedRequestError::BadSignature);

@@ -272,3 +272,13 @@ proptest::proptest! {
         let _ = form_field(&body);
     }
 }
+
+#[test]
+fn nothing_verifies_under_a_blank_app_secret() {
+    for blank in [&b""[..], b" ", b"\n"] {
+        assert_eq!(
+            verify(&sign(PAYLOAD, blank), blank),
+            Err(SignedRequestError::BadSignature)
+        );
+    }
+}
