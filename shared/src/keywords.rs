@@ -27,6 +27,15 @@ const STOP_WORDS: &[&str] = &[
     "remove me",
     "stop messages",
     "stop messaging",
+    "stop messaging me",
+    "stop sending",
+    "stop sending me",
+    "stop texting",
+    "stop it",
+    "unsubscribe me",
+    "unsub me",
+    "no more",
+    "no more messages",
     // Spanish
     "alto",
     "baja",
@@ -79,7 +88,8 @@ const START_WORDS: &[&str] = &[
     "unstop",
     "subscribe",
     "resubscribe",
-    "yes",
+    // Not "yes" (the SMS set has it): on Messenger the broadcast thread is
+    // also the conversation, where "yes" answers anything.
     // Common equivalents in the same languages
     "empezar",
     "suscribir",
@@ -153,6 +163,21 @@ fn ascii_alnum_exceed(bytes: &[u8], limit: usize) -> bool {
     false
 }
 
+/// A normalised text without one leading "please" and one trailing
+/// "please" or "thanks" ("stop please", "please unsubscribe me"): a request
+/// to stop is one however politely put (Meta: respect any request to stop).
+/// Only stop words are read this way.
+fn without_politeness(norm: &str) -> &str {
+    let norm = ["please ", "pls ", "plz "]
+        .iter()
+        .find_map(|p| norm.strip_prefix(p))
+        .unwrap_or(norm);
+    [" please", " pls", " plz", " thanks", " thank you", " now"]
+        .iter()
+        .find_map(|p| norm.strip_suffix(p))
+        .unwrap_or(norm)
+}
+
 /// Classifies a whole inbound message. Long messages are never keywords.
 pub fn classify(text: &str) -> Option<Keyword> {
     // What surrounds the words (spaces, "!!!", emoji) does not make a
@@ -181,7 +206,7 @@ pub fn classify(text: &str) -> Option<Keyword> {
     } else {
         normalise(text)
     };
-    if STOP_WORDS.contains(&norm.as_str()) {
+    if STOP_WORDS.contains(&without_politeness(&norm)) {
         Some(Keyword::Stop)
     } else if START_WORDS.contains(&norm.as_str()) {
         Some(Keyword::Start)
@@ -312,8 +337,42 @@ mod tests {
 
     #[test]
     fn start_words_resubscribe() {
-        for text in ["START", "unstop", "Subscribe", "yes", "YES!", " Start 👍 "] {
+        for text in ["START", "unstop", "Subscribe", "RESUBSCRIBE!", " Start 👍 "] {
             assert_eq!(classify(text), Some(Keyword::Start), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn yes_answers_a_question_and_is_no_opt_in() {
+        for text in ["yes", "YES!", "Yes 👍", "start please"] {
+            assert_eq!(classify(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_to_stop_is_one_however_politely_put() {
+        for text in [
+            "stop please",
+            "Please stop!",
+            "STOP PLS",
+            "unsubscribe me",
+            "Please unsubscribe me, thanks",
+            "stop sending me",
+            "Stop it",
+            "No more messages",
+            "no more!",
+            "stop now",
+        ] {
+            assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
+        }
+        for text in [
+            "please",
+            "thanks",
+            "please don't stop",
+            "no more questions",
+            "stop by now",
+        ] {
+            assert_eq!(classify(text), None, "{text:?}");
         }
     }
 

@@ -141,10 +141,12 @@ pub struct Tombstone {
 
 impl Tombstone {
     /// Whether this erasure covers what the person sent at `time`: no later
-    /// than the erasure, or at a time we could not trust. Such an event or
-    /// item must not bring the person or their words back.
+    /// than the erasure, or at a time we could not trust while Meta may
+    /// still be retrying what was sent before it ([`prior_erasure_covers`]:
+    /// later, an untrusted time is something new). Such an event or item
+    /// must not bring the person or their words back.
     pub fn covers(&self, time: crate::meta::EventTime) -> bool {
-        erasure_covers(self.erased_at_ms, time)
+        prior_erasure_covers(Some(self.erased_at_ms), time)
     }
 }
 

@@ -8,7 +8,6 @@ use crate::lead::{prior_erasure_covers, ConsentRecord, Proof, Subscriber, Tombst
 use crate::meta::{EventTime, InboundEvent};
 
 use super::{decide, intent, is_stale, ConsentChange, ConsentState, SubscriberStatus};
-use crate::lead::ErasureReason;
 
 /// What is stored about the event's person before it is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +69,10 @@ impl ConsentState {
 ///
 /// - No lead, but a tombstone: an event sent no later than the erasure (or
 ///   whose time we could not trust) is only recorded: it must not bring the
-///   person or their words back. A lead purged while unsubscribed keeps
-///   their STOP: they count as unsubscribed since then, so only an explicit
-///   opt-in makes them a lead again.
+///   person or their words back. A lead erased while unsubscribed (purged
+///   for it, or erased on request or by Meta's callback) keeps their STOP:
+///   they count as unsubscribed since then, so only an explicit opt-in makes
+///   them a lead again; writing "did you delete my data?" does not.
 /// - A lead the person began after an erasure: an event sent no later than
 ///   that erasure (Meta's late retry) is the erased past. Its opt-out still
 ///   applies (never sending to someone who said STOP is the safe side), and
@@ -91,9 +91,9 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
             if tombstone.covers(time) {
                 return Outcome::RecordOnly;
             }
-            if tombstone.reason == ErasureReason::UnsubscribedPurge.as_str()
-                && tombstone.status_before == Some(SubscriberStatus::Unsubscribed)
-            {
+            // Whatever erased them, someone unsubscribed stays so: the
+            // tombstone keeps only that and when (a suppression record).
+            if tombstone.status_before == Some(SubscriberStatus::Unsubscribed) {
                 state = Some(ConsentState {
                     status: SubscriberStatus::Unsubscribed,
                     last_word: EventTime {

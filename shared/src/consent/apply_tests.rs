@@ -2,6 +2,7 @@ use super::*;
 use crate::consent::tests::{event, text};
 use crate::consent::ConsentReason;
 use crate::ids::{PageId, Psid};
+use crate::lead::ErasureReason;
 use crate::meta::{EventKind, Platform};
 
 fn reaction(ts: i64) -> InboundEvent {
@@ -195,7 +196,7 @@ fn a_lead_begun_with_no_erasure_before_it_has_no_erased_past() {
 
 #[test]
 fn writing_after_an_erasure_on_request_is_a_new_conversation() {
-    let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Unsubscribed);
+    let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Subscribed);
     let prior = Prior {
         lead: None,
         tombstone: Some(&t),
@@ -204,6 +205,23 @@ fn writing_after_an_erasure_on_request_is_a_new_conversation() {
     assert!(c.creates_lead);
     assert_eq!(c.consent.unwrap().reason, ConsentReason::FirstContact);
     assert_eq!(c.consent.unwrap().from, None);
+}
+
+#[test]
+fn someone_erased_while_unsubscribed_stays_stopped_whatever_erased_them() {
+    for reason in [ErasureReason::Request, ErasureReason::MetaDeletionCallback] {
+        let t = tombstone(reason, 500, SubscriberStatus::Unsubscribed);
+        let prior = Prior {
+            lead: None,
+            tombstone: Some(&t),
+        };
+        assert_eq!(apply(prior, &text("did you delete my data?", 600)), Outcome::RecordOnly);
+        let c = changes(apply(prior, &text("START", 600)));
+        assert_eq!(
+            c.consent.map(|c| (c.from, c.to)),
+            Some((Some(SubscriberStatus::Unsubscribed), SubscriberStatus::Subscribed))
+        );
+    }
 }
 
 #[test]
@@ -372,4 +390,26 @@ fn an_erasure_covers_what_was_sent_no_later_than_it_or_at_an_untrusted_time() {
     assert!(t.covers(at(500, false)));
     assert!(!t.covers(at(501, false)));
     assert!(t.covers(at(501, true)));
+    // Past Meta's retries, an untrusted time is something new: a STOP
+    // without a usable timestamp months later still counts.
+    let later = 500 + optcast_horizon();
+    assert!(t.covers(at(later, true)));
+    assert!(!t.covers(at(later + 1, true)));
+    let stop = {
+        let mut e = text("STOP", later + 1);
+        e.time_clamped = true;
+        e
+    };
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(
+        changes(apply(prior, &stop)).consent.map(|c| c.to),
+        Some(SubscriberStatus::Unsubscribed)
+    );
+}
+
+fn optcast_horizon() -> i64 {
+    crate::lead::META_RETRY_HORIZON_MS
 }

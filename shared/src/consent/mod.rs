@@ -114,11 +114,14 @@ impl ConsentIntent {
     }
 }
 
-/// What a whole text asks for: a STOP or START keyword, or nothing.
-fn keyword_intent(text: Option<&str>) -> Option<ConsentIntent> {
+/// What a whole text asks for: a STOP or START keyword, or nothing. A START
+/// counts only where the text is surely the person's own word to optcast
+/// (`may_opt_in`); a STOP counts wherever it is written (the stop wins).
+fn keyword_intent(text: Option<&str>, may_opt_in: bool) -> Option<ConsentIntent> {
     match text.and_then(keywords::classify)? {
         Keyword::Stop => Some(ConsentIntent::OptOut(ConsentReason::StopKeyword)),
-        Keyword::Start => Some(ConsentIntent::OptIn(ConsentReason::StartKeyword)),
+        Keyword::Start if may_opt_in => Some(ConsentIntent::OptIn(ConsentReason::StartKeyword)),
+        Keyword::Start => None,
     }
 }
 
@@ -126,7 +129,14 @@ fn keyword_intent(text: Option<&str>) -> Option<ConsentIntent> {
 /// so makes a lead) is the person writing or tapping: a message, a postback
 /// outside standby, a plugin opt-in. Reactions, referrals, edits and unsends
 /// only count for a lead we already know, unless an edit's new text is a
-/// STOP/START keyword, which is the person's explicit word.
+/// STOP keyword, which is the person's explicit word.
+///
+/// A START keyword re-subscribes only as a message the person typed to
+/// optcast: not in `standby` (the thread is another app's or a human
+/// agent's, where "start" answers them), not as the title of a quick reply
+/// optcast did not send as its resubscribe control (another bot's button,
+/// or a marketer's), not as an edit of an older message. A STOP keyword
+/// counts in each of those.
 pub fn intent(event: &InboundEvent) -> ConsentIntent {
     match &event.kind {
         EventKind::Message(m) => {
@@ -136,9 +146,10 @@ pub fn intent(event: &InboundEvent) -> ConsentIntent {
             if m.quick_reply_payload.as_deref() == Some(RESUBSCRIBE_PAYLOAD) {
                 return ConsentIntent::OptIn(ConsentReason::ResubscribeControl);
             }
-            keyword_intent(m.text.as_deref()).unwrap_or(ConsentIntent::Contact)
+            let typed_to_us = !event.standby && m.quick_reply_payload.is_none();
+            keyword_intent(m.text.as_deref(), typed_to_us).unwrap_or(ConsentIntent::Contact)
         }
-        EventKind::Edit(e) => keyword_intent(e.text.as_deref()).unwrap_or(ConsentIntent::Activity),
+        EventKind::Edit(e) => keyword_intent(e.text.as_deref(), false).unwrap_or(ConsentIntent::Activity),
         EventKind::Postback(p) => match p.payload.as_deref() {
             Some(p) if is_unsubscribe_payload(p) => ConsentIntent::OptOut(ConsentReason::UnsubscribeControl),
             Some(RESUBSCRIBE_PAYLOAD) => ConsentIntent::OptIn(ConsentReason::ResubscribeControl),
@@ -196,12 +207,16 @@ pub struct ConsentState {
 /// wins: a clamped opt-out is never stale, a real opt-out is never stale
 /// against a clamped word, a clamped opt-in never overrides a real word, and
 /// a real opt-in overrides a clamped word only when it is later than it.
+/// At the same millisecond the order is unknown too (two events capped to
+/// one time of receipt, Instagram's whole seconds): an opt-in does not
+/// override an unsubscribed lead's last word.
 pub fn is_stale(state: &ConsentState, event: &InboundEvent) -> bool {
     let opt_out = matches!(intent(event), ConsentIntent::OptOut(_));
     let (ms, last) = (event.timestamp_ms, state.last_word);
+    let tie_to_the_stop = !opt_out && ms == last.ms && state.status == SubscriberStatus::Unsubscribed;
     match (event.time_clamped, last.clamped) {
-        (false, false) | (true, true) => ms < last.ms,
-        (false, true) => !opt_out && ms < last.ms,
+        (false, false) | (true, true) => ms < last.ms || tie_to_the_stop,
+        (false, true) => !opt_out && ms <= last.ms,
         (true, false) => !opt_out,
     }
 }

@@ -292,3 +292,91 @@ fn a_clamped_time_never_outranks_a_real_one_but_a_clamped_stop_still_applies() {
         Unsubscribed
     );
 }
+
+fn in_standby(mut e: InboundEvent) -> InboundEvent {
+    e.standby = true;
+    e
+}
+
+fn quick_reply(title: &str, payload: &str, ts: i64) -> InboundEvent {
+    event(
+        EventKind::Message(MessageEvent {
+            mid: Some(Mid::parse("m").unwrap()),
+            text: Some(title.into()),
+            quick_reply_payload: Some(payload.into()),
+            attachments: vec![],
+            reply_to: None,
+        }),
+        ts,
+    )
+}
+
+#[test]
+fn a_start_keyword_resubscribes_only_when_typed_to_optcast() {
+    // Another app's thread (standby), another bot's or a marketer's quick
+    // reply titled "Start", an edit of an older message: not the person's
+    // word to optcast, so an opt-out stands.
+    for e in [
+        in_standby(text("START", 10)),
+        quick_reply("Start", "ORDER_BOT_START", 10),
+        edit("start", 10),
+    ] {
+        assert_eq!(decide(state(Unsubscribed, 1), &e), None, "{e:?}");
+    }
+    // As a first event, the standby message or the quick reply is contact,
+    // not an opt-in.
+    assert_eq!(
+        decide(None, &in_standby(text("START", 10))).map(|c| c.reason),
+        Some(ConsentReason::FirstContact)
+    );
+    assert_eq!(
+        decide(state(Unsubscribed, 1), &text("START", 10)).unwrap().reason,
+        ConsentReason::StartKeyword
+    );
+    // optcast's own resubscribe control still works as a quick reply.
+    assert_eq!(
+        decide(
+            state(Unsubscribed, 1),
+            &quick_reply("Resubscribe", RESUBSCRIBE_PAYLOAD, 10)
+        )
+        .unwrap()
+        .reason,
+        ConsentReason::ResubscribeControl
+    );
+}
+
+#[test]
+fn a_stop_keyword_unsubscribes_wherever_it_is_written() {
+    for e in [
+        in_standby(text("STOP", 10)),
+        quick_reply("Stop", "QUIZ_STOP", 10),
+        edit("stop please", 10),
+    ] {
+        assert_eq!(
+            decide(state(Subscribed, 1), &e).map(|c| c.to),
+            Some(Unsubscribed),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn yes_after_a_stop_is_an_ordinary_message() {
+    assert_eq!(decide(state(Unsubscribed, 1), &text("Yes", 10)), None);
+}
+
+#[test]
+fn at_the_same_millisecond_as_the_stop_an_opt_in_does_not_override_it() {
+    // Both capped to one time of receipt, or whole Instagram seconds: the
+    // order is unknown, and the stop wins.
+    assert_eq!(decide(state(Unsubscribed, 10), &text("START", 10)), None);
+    assert_eq!(
+        decide(state(Unsubscribed, 10), &text("START", 11)).unwrap().to,
+        Subscribed
+    );
+    // A stop at the same time as an opt-in still applies.
+    assert_eq!(
+        decide(state(Subscribed, 10), &text("STOP", 10)).unwrap().to,
+        Unsubscribed
+    );
+}

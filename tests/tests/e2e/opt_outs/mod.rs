@@ -4,6 +4,7 @@
 //! in a delivery, a message too large for one item, idempotency per person.
 
 mod deliveries;
+mod opt_ins;
 mod shapes;
 mod timing;
 
