@@ -161,6 +161,20 @@ impl ExportSink {
                 .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
             return Ok(Finished::Stored { key: self.key, bytes });
         }
+        // Its parts hold personal data: a failed end leaves none behind
+        // (an erasure deletes objects, not the parts of an upload).
+        if let Err(e) = self.complete().await {
+            self.abort_started().await;
+            return Err(e);
+        }
+        Ok(Finished::Stored {
+            key: self.key,
+            bytes: self.bytes,
+        })
+    }
+
+    /// Uploads what is buffered as the last part and completes the upload.
+    async fn complete(&mut self) -> Result<(), ExportError> {
         if !self.buf.is_empty() {
             self.upload_part().await?;
         }
@@ -177,16 +191,17 @@ impl ExportSink {
             .send()
             .await
             .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        Ok(Finished::Stored {
-            key: self.key,
-            bytes: self.bytes,
-        })
+        Ok(())
     }
 
     /// Gives up a started upload (its parts hold personal data).
     pub async fn abort(self) {
+        self.abort_started().await;
+    }
+
+    async fn abort_started(&self) {
         if let Some(id) = &self.upload_id {
-            let _ = self
+            let aborted = self
                 .s3
                 .abort_multipart_upload()
                 .bucket(&self.bucket)
@@ -194,6 +209,10 @@ impl ExportSink {
                 .upload_id(id)
                 .send()
                 .await;
+            if let Err(e) = aborted {
+                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(e),
+                    "export upload not aborted: its parts go with the bucket's lifecycle rule (a day)");
+            }
         }
     }
 }

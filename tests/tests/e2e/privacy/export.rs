@@ -141,3 +141,38 @@ async fn the_export_sink_streams_a_long_document_to_s3_in_parts() {
     assert_eq!(body.len(), 11 * 1024 * 1024);
     assert!(body.iter().all(|b| *b == b'x'));
 }
+
+#[tokio::test]
+async fn an_export_whose_upload_fails_at_its_end_leaves_no_parts_behind() {
+    use optcast_local::counting_proxy::{routed_through, start_with_faults};
+    use optcast_shared::export::{ExportSink, MIN_PART_BYTES};
+    use std::io::Write;
+    let app = spawn_app().await;
+    let bucket = app.physical("DataBucket");
+    let (proxy, _, faults) = start_with_faults(endpoint()).await.unwrap();
+    let s3 = aws_sdk_s3::Client::new(&routed_through(&app.aws, &proxy));
+    let key = "exports/test/failed.json";
+    let mut sink = ExportSink::new(s3, &bucket, key, MIN_PART_BYTES);
+    let chunk = vec![b'x'; 1024 * 1024];
+    for _ in 0..6 {
+        sink.writer().write_all(&chunk).unwrap();
+        sink.spill().await.unwrap();
+    }
+    // The upload's start and its first part went through; its last part
+    // and its completion (`PutObject`s, as IAM names them) now fail.
+    faults.fail_next("s3:PutObject", 10);
+    assert!(sink.finish(0).await.is_err());
+    let uploads = app
+        .s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        uploads.uploads().is_empty(),
+        "parts of personal data left behind: {:?}",
+        uploads.uploads()
+    );
+}
