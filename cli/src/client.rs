@@ -18,12 +18,25 @@ pub struct Api {
 
 impl Api {
     /// # Errors
-    /// [`CliError::Usage`] when `endpoint` is not an http(s) URL.
+    /// [`CliError::Usage`] when `endpoint` is not an http(s) URL, or is plain
+    /// http to a host other than this machine (the bearer token would cross
+    /// the network in the clear).
     pub fn new(endpoint: &str, token: String) -> Result<Self, CliError> {
         let base = Url::parse(endpoint)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
             .ok_or_else(|| CliError::Usage(format!("endpoint {endpoint:?} is not an http(s) URL")))?;
+        let loopback = base.host_str().is_some_and(|h| {
+            h.eq_ignore_ascii_case("localhost")
+                || h.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        if base.scheme() == "http" && !loopback {
+            return Err(CliError::Usage(format!(
+                "endpoint {endpoint:?}: the token is sent only over https (plain http only to this machine)"
+            )));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -153,6 +166,28 @@ mod tests {
             Err(CliError::Usage(_))
         ));
         assert!(matches!(Api::new("ftp://x", "t".into()), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    fn the_token_goes_over_plain_http_only_to_this_machine() {
+        for far in [
+            "http://api.example.com",
+            "http://10.0.0.7:3000",
+            "http://127.0.0.1.example.com",
+        ] {
+            assert!(
+                matches!(Api::new(far, "t".into()), Err(CliError::Usage(m)) if m.contains("https")),
+                "{far}"
+            );
+        }
+        for near in [
+            "http://127.0.0.1:3000",
+            "http://localhost:3000",
+            "http://[::1]:3000",
+            "https://api.example.com",
+        ] {
+            assert!(Api::new(near, "t".into()).is_ok(), "{near}");
+        }
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub async fn run(api: &Api, page: Option<&str>, command: Command, out: &Out) -> 
             let v = api.call(Method::GET, &["v1", "export"], &q, None).await?;
             match output {
                 Some(path) => {
-                    std::fs::write(&path, pretty(&v) + "\n")
+                    write_private(&path, (pretty(&v) + "\n").as_bytes())
                         .map_err(|e| CliError::Other(format!("writing {}: {e}", path.display())))?;
                     eprintln!("export written to {}", path.display());
                 }
@@ -355,5 +355,40 @@ mod tests {
             ..args()
         };
         assert!(matches!(new_broadcast("1", &a), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn an_export_file_is_readable_by_its_owner_only_even_if_it_existed() {
+        let path = std::env::temp_dir().join(format!("optcast-export-{}.json", std::process::id()));
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        write_private(&path, b"{}\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+/// Writes `bytes` to a file only its owner may read (an export holds a
+/// person's messages): created with mode 0600 on Unix, and set so if it
+/// existed.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(bytes)
     }
 }

@@ -36,3 +36,4 @@ pub mod sqs_batch;
 pub mod store;
 pub mod tags;
 pub mod telemetry;
+pub mod text;

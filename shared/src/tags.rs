@@ -9,14 +9,16 @@ pub const MAX_TAG_CHARS: usize = 100;
 /// Most tags a lead carries, and most tags a broadcast's audience names.
 pub const MAX_TAGS: usize = 50;
 
-/// A tag's allowed form: 1 to [`MAX_TAG_CHARS`] characters.
+/// A tag's allowed form: 1 to [`MAX_TAG_CHARS`] characters, not only
+/// whitespace, none that hides what is shown ([`crate::text::is_label`]:
+/// a tag is printed by the CLI and the console).
 pub fn is_valid(tag: &str) -> bool {
-    !tag.is_empty() && tag.chars().count() <= MAX_TAG_CHARS
+    crate::text::is_label(tag) && tag.chars().count() <= MAX_TAG_CHARS
 }
 
 /// Adds the tag a referral or opt-in `ref` names to a lead's tags: cut to
-/// [`MAX_TAG_CHARS`] characters; nothing for an empty one, or once the lead
-/// has [`MAX_TAGS`].
+/// [`MAX_TAG_CHARS`] characters; nothing for one not of the allowed form
+/// (empty, control characters), or once the lead has [`MAX_TAGS`].
 pub fn add(tags: &mut BTreeSet<String>, raw: &str) {
     let tag: String = raw.chars().take(MAX_TAG_CHARS).collect();
     if is_valid(&tag) && tags.len() < MAX_TAGS {
@@ -25,7 +27,7 @@ pub fn add(tags: &mut BTreeSet<String>, raw: &str) {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at most {MAX_TAGS} tags of 1 to {MAX_TAG_CHARS} characters")]
+#[error("at most {MAX_TAGS} tags of 1 to {MAX_TAG_CHARS} characters, not only whitespace, without control characters")]
 pub struct InvalidTags;
 
 /// A broadcast's audience tags: at most [`MAX_TAGS`], each of the allowed

@@ -19,10 +19,23 @@ pub fn time(ms: &Value) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// A value as one line of text. A control character (a terminal escape, a
+/// newline) or a bidirectional override in a string is shown escaped
+/// (`\u{1b}`): what the API returns cannot rewrite the terminal or the
+/// table around it.
 pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => s
+            .chars()
+            .map(|c| {
+                if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
         other => other.to_string(),
     }
 }
@@ -271,6 +284,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn control_characters_in_what_the_api_returns_are_shown_escaped() {
+        assert_eq!(text(&json!("\u{1b}[2Jvip\n")), "\\u{1b}[2Jvip\\u{a}");
+        assert_eq!(text(&json!("a\u{202E}b")), "a\\u{202e}b");
+        assert_eq!(tags(&json!(["🌷 spring", "x\u{7}"])), "🌷 spring,x\\u{7}");
+    }
 
     #[test]
     fn times_are_rfc3339_utc_and_absent_ones_a_dash() {

@@ -71,9 +71,13 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> ValidationError {
 }
 
 fn check_title(field: &'static str, title: &str) -> Result<(), ValidationError> {
-    let n = title.trim().chars().count();
-    if n == 0 || n > 20 {
-        return Err(invalid(field, "title must be 1 to 20 characters"));
+    // Counted as sent: Meta refuses a title over 20 characters, spaces
+    // included.
+    if !crate::text::is_label(title) || title.chars().count() > 20 {
+        return Err(invalid(
+            field,
+            "title must be 1 to 20 characters, not only spaces, without control characters",
+        ));
     }
     if title.trim().eq_ignore_ascii_case(UNSUBSCRIBE_TITLE) {
         return Err(invalid(field, "the Unsubscribe control is added automatically"));
@@ -89,6 +93,19 @@ fn check_payload(field: &'static str, payload: &str) -> Result<(), ValidationErr
         return Err(invalid(field, "payload is reserved"));
     }
     Ok(())
+}
+
+/// A URL a `web_url` button may open: https, with a host, at most 2000
+/// bytes, sent exactly as given (so nothing in it that a parser would
+/// rewrite: no whitespace or control characters).
+fn is_web_url(url: &str) -> bool {
+    let names_a_host = url
+        .strip_prefix("https://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?', '#']));
+    url.len() <= 2000
+        && names_a_host
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
 }
 
 impl BroadcastMessage {
@@ -132,8 +149,11 @@ impl BroadcastMessage {
                 }
                 Button::WebUrl { title, url } => {
                     check_title("message.buttons.title", title)?;
-                    if !url.starts_with("https://") || url.len() > 2000 {
-                        return Err(invalid("message.buttons.url", "must be an https URL"));
+                    if !is_web_url(url) {
+                        return Err(invalid(
+                            "message.buttons.url",
+                            "must be an https URL with a host, at most 2000 bytes, without spaces",
+                        ));
                     }
                 }
             }

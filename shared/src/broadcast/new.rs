@@ -84,8 +84,15 @@ impl NewBroadcast {
             .validate()
             .map_err(|e| invalid("invalid_message", e.to_string()))?;
         let tags = tags::audience(req.tags).map_err(|e| invalid("invalid_tags", e.to_string()))?;
-        if req.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
-            return Err(invalid("invalid_name", "name is at most 200 characters"));
+        if req
+            .name
+            .as_ref()
+            .is_some_and(|n| n.len() > MAX_NAME_BYTES || !crate::text::is_label(n))
+        {
+            return Err(invalid(
+                "invalid_name",
+                "name is 1 to 200 bytes, not only spaces, without control characters",
+            ));
         }
         let send_at_ms = match &req.send_at {
             None => None,
@@ -222,6 +229,24 @@ mod tests {
             "invalid_name"
         );
         assert!(parse(json!({"page_id": "1", "message": {"text": "hi"}, "name": "x".repeat(200)})).is_ok());
+    }
+
+    #[test]
+    fn a_name_or_tag_that_would_hide_what_is_shown_is_refused() {
+        for name in ["", "  ", "Spring\u{1b}[2J", "a\nb", "sale\u{202E}lacipyt"] {
+            assert_eq!(
+                code(json!({"page_id": "1", "message": {"text": "hi"}, "name": name})),
+                "invalid_name",
+                "{name:?}"
+            );
+        }
+        for tag in [" ", "\n", "vip\u{0}", "\u{1b}[31mred"] {
+            assert_eq!(
+                code(json!({"page_id": "1", "message": {"text": "hi"}, "tags": [tag]})),
+                "invalid_tags",
+                "{tag:?}"
+            );
+        }
     }
 
     #[test]

@@ -217,6 +217,41 @@ fn validation_refuses_what_meta_would() {
 }
 
 #[test]
+fn a_title_is_checked_as_sent_and_a_url_must_name_a_host() {
+    let with_title = |title: String| BroadcastMessage {
+        quick_replies: vec![QuickReply {
+            title,
+            payload: "P".into(),
+        }],
+        ..msg("x")
+    };
+    // Spaces count: Meta refuses over 20 characters as sent.
+    assert!(with_title(format!("{}Sale", " ".repeat(60_000))).validate().is_err());
+    assert!(with_title(format!("Sale{}", " ".repeat(17))).validate().is_err());
+    assert!(with_title("Sale\u{1b}[2J".into()).validate().is_err());
+    assert!(with_title("   ".into()).validate().is_err());
+    assert!(with_title("Tell me more 🎉".into()).validate().is_ok());
+    let with_url = |url: &str| BroadcastMessage {
+        buttons: vec![Button::WebUrl {
+            title: "Shop".into(),
+            url: url.into(),
+        }],
+        ..msg("x")
+    };
+    for bad in [
+        "https://",
+        "https:///path",
+        "https://shop.example/a b",
+        "https://shop.example/\n",
+        "HTTPS://shop.example",
+        "javascript:alert(1)",
+    ] {
+        assert!(with_url(bad).validate().is_err(), "{bad:?}");
+    }
+    assert!(with_url("https://shop.example/deals?id=7#top").validate().is_ok());
+}
+
+#[test]
 fn audience_tags_select_leads_with_any_of_them() {
     let lead: std::collections::BTreeSet<String> = ["camp7".to_string(), "vip".to_string()].into();
     assert!(audience_matches(&lead, &[]));

@@ -71,6 +71,10 @@ async fn a_tag_is_added_and_removed_idempotently_and_only_on_a_known_lead() {
     for (path, want) in [
         (tag_path(lead, &long), "invalid_tag"),
         (tag_path(lead, "%FF"), "invalid_tag"),
+        // A terminal escape, a NUL, only a space: printed back by the CLI.
+        (tag_path(lead, "%1B%5B2J"), "invalid_tag"),
+        (tag_path(lead, "vip%00"), "invalid_tag"),
+        (tag_path(lead, "%20"), "invalid_tag"),
         (tag_path("12x", "vip"), "invalid_psid"),
         (format!("/v1/pages/0123/subscribers/{lead}/tags/vip"), "invalid_page_id"),
     ] {
