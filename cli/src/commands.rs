@@ -308,6 +308,27 @@ async fn subscriber(api: &Api, page: &str, cmd: SubscriberCmd, out: &Out) -> Res
     Ok(())
 }
 
+/// Writes `bytes` to a file only its owner may read (an export holds a
+/// person's messages): created with mode 0600 on Unix, and set so if it
+/// existed.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,26 +390,5 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
         std::fs::remove_file(&path).unwrap();
-    }
-}
-
-/// Writes `bytes` to a file only its owner may read (an export holds a
-/// person's messages): created with mode 0600 on Unix, and set so if it
-/// existed.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)
-    }
-    #[cfg(not(unix))]
-    {
-        options.open(path)?.write_all(bytes)
     }
 }
