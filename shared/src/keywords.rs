@@ -163,19 +163,46 @@ fn ascii_alnum_exceed(bytes: &[u8], limit: usize) -> bool {
     false
 }
 
-/// A normalised text without one leading "please" and one trailing
-/// "please" or "thanks" ("stop please", "please unsubscribe me"): a request
-/// to stop is one however politely put (Meta: respect any request to stop).
-/// Only stop words are read this way.
-fn without_politeness(norm: &str) -> &str {
-    let norm = ["please ", "pls ", "plz "]
-        .iter()
-        .find_map(|p| norm.strip_prefix(p))
-        .unwrap_or(norm);
-    [" please", " pls", " plz", " thanks", " thank you", " now"]
-        .iter()
-        .find_map(|p| norm.strip_suffix(p))
-        .unwrap_or(norm)
+/// Courtesies around a request, in the keywords' six languages, normalised
+/// (lowercase, no accents, single spaces).
+const COURTESIES: &[&str] = &[
+    "please",
+    "pls",
+    "plz",
+    "thanks",
+    "thank you",
+    "thx",
+    "now",
+    "por favor",
+    "gracias",
+    "s il vous plait",
+    "svp",
+    "stp",
+    "merci",
+    "per favore",
+    "grazie",
+    "bitte",
+    "danke",
+    "obrigado",
+    "obrigada",
+];
+
+/// A normalised text without the courtesies around it ("stop please",
+/// "please unsubscribe me, thanks", "baja por favor", "stopp bitte"): a
+/// request to stop is one however politely put (Meta: respect any request
+/// to stop). Only stop words are read this way.
+fn without_courtesies(mut norm: &str) -> &str {
+    loop {
+        let stripped = COURTESIES.iter().find_map(|c| {
+            norm.strip_prefix(c)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .or_else(|| norm.strip_suffix(c).and_then(|rest| rest.strip_suffix(' ')))
+        });
+        match stripped {
+            Some(rest) => norm = rest,
+            None => return norm,
+        }
+    }
 }
 
 /// Classifies a whole inbound message. Long messages are never keywords.
@@ -206,7 +233,7 @@ pub fn classify(text: &str) -> Option<Keyword> {
     } else {
         normalise(text)
     };
-    if STOP_WORDS.contains(&without_politeness(&norm)) {
+    if STOP_WORDS.contains(&without_courtesies(&norm)) {
         Some(Keyword::Stop)
     } else if START_WORDS.contains(&norm.as_str()) {
         Some(Keyword::Start)
@@ -362,6 +389,13 @@ mod tests {
             "No more messages",
             "no more!",
             "stop now",
+            "stop please thanks",
+            "unsubscribe please thank you",
+            "Baja, por favor",
+            "Stopp bitte",
+            "Arrêtez s'il vous plaît",
+            "Basta grazie",
+            "Pare por favor, obrigado",
         ] {
             assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
         }

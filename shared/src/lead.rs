@@ -127,9 +127,18 @@ pub struct ConsentRecord {
     pub proof: Proof,
 }
 
+/// Where a tombstone is stored: opaque outside the store, which reads it
+/// with the tombstone and writes to it ([`crate::store::EventCommit`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TombstoneKey {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+}
+
 /// What an erasure leaves of a subject that matters to consent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
+    pub key: TombstoneKey,
     pub erased_at_ms: i64,
     /// Why (`request`, `meta_deletion_callback`, `unsubscribed_purge`).
     pub reason: String,

@@ -16,6 +16,14 @@ pub fn is_valid(tag: &str) -> bool {
     crate::text::is_label(tag) && tag.chars().count() <= MAX_TAG_CHARS
 }
 
+/// The form any stored tag has, including those stored before
+/// [`is_valid`] refused hidden characters: 1 to [`MAX_TAG_CHARS`]
+/// characters. Removing a tag and filtering by one accept it, so such a tag
+/// can still be found and taken off.
+pub fn is_stored_form(tag: &str) -> bool {
+    !tag.is_empty() && tag.chars().count() <= MAX_TAG_CHARS
+}
+
 /// Adds the tag a referral or opt-in `ref` names to a lead's tags: cut to
 /// [`MAX_TAG_CHARS`] characters; nothing for one not of the allowed form
 /// (empty, control characters), or once the lead has [`MAX_TAGS`].

@@ -26,25 +26,34 @@ struct BulkBody {
     remove: Vec<String>,
 }
 
-/// A tag from a path segment: percent-decoded UTF-8 of the allowed form.
-fn tag_of(raw: &str) -> Result<String, ApiError> {
-    let invalid = || {
-        bad(
-            "invalid_tag",
-            format!(
-                "a tag is 1 to {} characters (percent-encoded in the path)",
-                tags::MAX_TAG_CHARS
-            ),
-        )
-    };
+/// A tag from a path segment: percent-decoded UTF-8, of the allowed form
+/// when it is to be `added` ([`tags::is_valid`]), else of any stored form
+/// ([`tags::is_stored_form`]: one stored before the label rule can still be
+/// removed).
+fn tag_of(raw: &str, added: bool) -> Result<String, ApiError> {
     let tag = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
-        .map_err(|_| invalid())?
+        .map_err(|_| invalid_tag())?
         .into_owned();
-    if !tags::is_valid(&tag) {
-        return Err(invalid());
+    let allowed = if added {
+        tags::is_valid(&tag)
+    } else {
+        tags::is_stored_form(&tag)
+    };
+    if !allowed {
+        return Err(invalid_tag());
     }
     Ok(tag)
+}
+
+fn invalid_tag() -> ApiError {
+    bad(
+        "invalid_tag",
+        format!(
+            "a tag is 1 to {} characters, not only spaces, without control characters (percent-encoded in a path)",
+            tags::MAX_TAG_CHARS
+        ),
+    )
 }
 
 fn page_of(raw: &str) -> Result<PageId, ApiError> {
@@ -88,13 +97,8 @@ impl Api {
         };
         let tag = match params.first("tag") {
             None => None,
-            Some(t) if tags::is_valid(t) => Some(t.to_string()),
-            Some(_) => {
-                return Err(bad(
-                    "invalid_tag",
-                    format!("a tag is 1 to {} characters", tags::MAX_TAG_CHARS),
-                ))
-            }
+            Some(t) if tags::is_stored_form(t) => Some(t.to_string()),
+            Some(_) => return Err(invalid_tag()),
         };
         let (limit, cursor) = paging(req)?;
         caller.require_page(&page_id)?;
@@ -128,7 +132,7 @@ impl Api {
         tag: &str,
         add: bool,
     ) -> Result<(u16, serde_json::Value), ApiError> {
-        let (page_id, psid, tag) = (page_of(page)?, psid_of(psid)?, tag_of(tag)?);
+        let (page_id, psid, tag) = (page_of(page)?, psid_of(psid)?, tag_of(tag, add)?);
         caller.require_page(&page_id)?;
         let write = if add {
             self.leads.add_tag(&page_id, &psid, &tag).await?
@@ -159,8 +163,11 @@ impl Api {
         tag: &str,
         body: &[u8],
     ) -> Result<(u16, serde_json::Value), ApiError> {
-        let (page_id, tag) = (page_of(page)?, tag_of(tag)?);
+        let (page_id, tag) = (page_of(page)?, tag_of(tag, false)?);
         let req: BulkBody = parse_json(body)?;
+        if !req.add.is_empty() && !tags::is_valid(&tag) {
+            return Err(invalid_tag());
+        }
         let total = req.add.len() + req.remove.len();
         if total == 0 {
             return Err(bad("no_psids", "add or remove must name at least one PSID"));

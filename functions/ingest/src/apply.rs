@@ -53,6 +53,7 @@ impl Ingest {
             consent: None,
             message: None,
             attributions: Vec::new(),
+            tombstone_stop: None,
         };
         // Hashed only for an event that changes consent (most do not).
         let proof = || Proof {
@@ -69,6 +70,24 @@ impl Ingest {
             };
             let changes = match consent::apply(prior, event) {
                 consent::Outcome::RecordOnly => return self.record_only(&only_marker).await,
+                consent::Outcome::StopOnTombstone { at_ms } => {
+                    let Some(tombstone) = tombstone else {
+                        return self.record_only(&only_marker).await;
+                    };
+                    let commit = EventCommit {
+                        tombstone_stop: Some((tombstone.key, at_ms)),
+                        ..only_marker.clone()
+                    };
+                    match self.store.commit(&commit).await? {
+                        CommitOutcome::Applied => {
+                            tracing::info!("a STOP sent before an erasure kept on its tombstone");
+                            return Ok(EventOutcome::Recorded);
+                        }
+                        CommitOutcome::Duplicate => return Ok(EventOutcome::Duplicate),
+                        // The tombstone changed (a newer erasure): read again.
+                        CommitOutcome::Conflict => continue,
+                    }
+                }
                 consent::Outcome::Update(changes) => changes,
             };
             let known = current.is_some();
@@ -106,6 +125,7 @@ impl Ingest {
                 consent,
                 message,
                 attributions,
+                tombstone_stop: None,
             };
             match self.store.commit(&commit).await? {
                 CommitOutcome::Applied => {

@@ -125,6 +125,7 @@ impl Ingest {
             consent: None,
             message: None,
             attributions: Vec::new(),
+            tombstone_stop: None,
         };
         Ok(match item.unit() {
             UnitRef::Event(event) => ItemOutcome::Event(self.apply(event, &job.body_sha256, job.received_at_ms).await?),

@@ -261,7 +261,7 @@ impl Sender {
         if let SendRoute::Skip(reason) = route {
             // Still respect a later opt-out first: an unsubscribed lead is
             // counted as such, whatever the policy would have said.
-            return self.skip(task, now, expires_at_s, Some(reason)).await;
+            return self.skip(task, now, expires_at_s, reason).await;
         }
         // Everything that waits or reads comes before the claim: the claim
         // is the last look at the lead's consent and the broadcast's state,
@@ -273,7 +273,7 @@ impl Sender {
                 Some(token) => Recipient::NotificationToken(token),
                 None => {
                     return self
-                        .skip(task, now, expires_at_s, Some(broadcast::PolicySkip::MarketingStopped))
+                        .skip(task, now, expires_at_s, broadcast::PolicySkip::MarketingStopped)
                         .await;
                 }
             },
@@ -293,7 +293,7 @@ impl Sender {
         }
         match self.store.claim(task, hold, expires_at_s, now).await? {
             Claim::Claimed => {}
-            Claim::LeadNotEligible => return self.skip(task, now, expires_at_s, None).await,
+            Claim::LeadNotEligible => return self.skip_refused(task, hold.is_some(), now, expires_at_s).await,
             Claim::BroadcastInactive => return self.park_if_paused(task, BroadcastState::Paused, now).await,
             Claim::AlreadyClaimed => return self.resolve_existing(task, now).await,
         }

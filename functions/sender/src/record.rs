@@ -12,20 +12,50 @@ use optcast_shared::metrics::{self, Metric};
 use super::{JobOutcome, SendError, Sender};
 
 impl Sender {
-    /// Records a job that will not send, with its state and reason code as
-    /// [`broadcast::skip_outcome`] decides from the lead's standing now and
-    /// the policy `reason` (none: the claim's marketing condition refused it).
+    /// Records a job the policy `reason` refused, with its state and reason
+    /// code as [`broadcast::skip_outcome`] decides from the lead's standing
+    /// now (a later opt-out counts as one).
     pub(crate) async fn skip(
         &self,
         task: &SendTask,
         now: i64,
         expires_at_s: i64,
-        reason: Option<broadcast::PolicySkip>,
+        reason: broadcast::PolicySkip,
     ) -> Result<JobOutcome, SendError> {
+        self.record_skip(task, now, expires_at_s, Some(reason), false).await
+    }
+
+    /// Records a job its claim refused; `marketing`: the claim was for a
+    /// marketing-messages send, so a token the lead stopped may be why (on
+    /// any other route it is not).
+    pub(crate) async fn skip_refused(
+        &self,
+        task: &SendTask,
+        marketing: bool,
+        now: i64,
+        expires_at_s: i64,
+    ) -> Result<JobOutcome, SendError> {
+        self.record_skip(task, now, expires_at_s, None, marketing).await
+    }
+
+    async fn record_skip(
+        &self,
+        task: &SendTask,
+        now: i64,
+        expires_at_s: i64,
+        reason: Option<broadcast::PolicySkip>,
+        token_counts: bool,
+    ) -> Result<JobOutcome, SendError> {
+        // Without a policy named, the claim refused it: [`skip_outcome`]
+        // reads a stopped token as why only if the claim was for one.
         let standing = self
             .leads
             .standing(&task.page_id, &task.psid, task.lead.generation.as_deref())
-            .await?;
+            .await?
+            .map(|s| broadcast::LeadStanding {
+                marketing_stopped: s.marketing_stopped && token_counts,
+                ..s
+            });
         let (state, code) = broadcast::skip_outcome(standing, reason);
         let outcome = match state {
             DeliveryState::SkippedPolicy => JobOutcome::SkippedPolicy(code),

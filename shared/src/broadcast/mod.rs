@@ -97,14 +97,16 @@ fn check_payload(field: &'static str, payload: &str) -> Result<(), ValidationErr
 
 /// A URL a `web_url` button may open: https, with a host, at most 2000
 /// bytes, sent exactly as given (so nothing in it that a parser would
-/// rewrite: no whitespace or control characters).
+/// rewrite or a reader misread: no whitespace, control characters or bidi
+/// overrides).
 fn is_web_url(url: &str) -> bool {
     let names_a_host = url
         .strip_prefix("https://")
         .is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?', '#']));
     url.len() <= 2000
         && names_a_host
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !url.chars().any(char::is_whitespace)
+        && !crate::text::has_hidden_characters(url)
         && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
 }
 
@@ -152,7 +154,7 @@ impl BroadcastMessage {
                     if !is_web_url(url) {
                         return Err(invalid(
                             "message.buttons.url",
-                            "must be an https URL with a host, at most 2000 bytes, without spaces",
+                            "must be an https URL with a host, at most 2000 bytes, without spaces or control characters",
                         ));
                     }
                 }

@@ -243,6 +243,7 @@ fn a_title_is_checked_as_sent_and_a_url_must_name_a_host() {
         "https:///path",
         "https://shop.example/a b",
         "https://shop.example/\n",
+        "https://shop.example/\u{202E}fdp.exe",
         "HTTPS://shop.example",
         "javascript:alert(1)",
     ] {

@@ -7,7 +7,7 @@
 use crate::lead::{prior_erasure_covers, ConsentRecord, Proof, Subscriber, Tombstone};
 use crate::meta::{EventTime, InboundEvent};
 
-use super::{decide, intent, is_stale, ConsentChange, ConsentState, SubscriberStatus};
+use super::{decide, intent, is_stale, ConsentChange, ConsentIntent, ConsentState, SubscriberStatus};
 
 /// What is stored about the event's person before it is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,12 @@ pub enum Outcome {
     /// sent before the person was erased (but an opt-out, on a lead they
     /// began after it); a purged lead writing again without opting in.
     RecordOnly,
+    /// An opt-out an erasure covers, of someone erased while not
+    /// unsubscribed (their STOP reached us only after the erasure): no lead
+    /// comes back, but their tombstone keeps the STOP, sent at `at_ms`, so
+    /// writing again later does not make them a subscribed lead, as it
+    /// would not have had the STOP arrived in time.
+    StopOnTombstone { at_ms: i64 },
     /// The lead is written (created first if [`Changes::creates_lead`]).
     Update(Changes),
 }
@@ -89,7 +95,12 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
     if prior.lead.is_none() {
         if let Some(tombstone) = prior.tombstone {
             if tombstone.covers(time) {
-                return Outcome::RecordOnly;
+                let opt_out = matches!(intent(event), ConsentIntent::OptOut(_));
+                return if opt_out && tombstone.status_before != Some(SubscriberStatus::Unsubscribed) {
+                    Outcome::StopOnTombstone { at_ms: time.ms }
+                } else {
+                    Outcome::RecordOnly
+                };
             }
             // Whatever erased them, someone unsubscribed stays so: the
             // tombstone keeps only that and when (a suppression record).

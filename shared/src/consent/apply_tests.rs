@@ -33,6 +33,7 @@ const NOBODY: Prior<'static> = Prior {
 };
 fn tombstone(reason: ErasureReason, erased_at_ms: i64, status_before: SubscriberStatus) -> Tombstone {
     Tombstone {
+        key: Default::default(),
         erased_at_ms,
         reason: reason.as_str().to_string(),
         status_before: Some(status_before),
@@ -42,7 +43,7 @@ fn tombstone(reason: ErasureReason, erased_at_ms: i64, status_before: Subscriber
 fn changes(outcome: Outcome) -> Changes {
     match outcome {
         Outcome::Update(c) => c,
-        Outcome::RecordOnly => panic!("expected an update, got record-only"),
+        other => panic!("expected an update, got {other:?}"),
     }
 }
 fn subscriber() -> Subscriber {
@@ -110,6 +111,34 @@ fn an_event_sent_before_an_erasure_is_only_recorded() {
     assert_eq!(apply(prior, &text("hi", 400)), Outcome::RecordOnly);
     assert_eq!(apply(prior, &text("hi", 500)), Outcome::RecordOnly);
     assert_eq!(apply(prior, &text("START", 499)), Outcome::RecordOnly);
+}
+
+#[test]
+fn a_stop_sent_before_an_erasure_of_a_subscribed_lead_is_kept_on_the_tombstone() {
+    let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Subscribed);
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(
+        apply(prior, &text("STOP", 490)),
+        Outcome::StopOnTombstone { at_ms: 490 }
+    );
+    // Anything else from before the erasure is only recorded.
+    assert_eq!(apply(prior, &text("START", 490)), Outcome::RecordOnly);
+    // Kept: writing later creates no lead; an explicit opt-in does.
+    let kept = Tombstone {
+        status_before: Some(SubscriberStatus::Unsubscribed),
+        consent_changed_at_ms: 490,
+        ..t.clone()
+    };
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&kept),
+    };
+    assert_eq!(apply(prior, &text("hi", 600)), Outcome::RecordOnly);
+    assert_eq!(apply(prior, &text("STOP", 480)), Outcome::RecordOnly, "already kept");
+    assert!(changes(apply(prior, &text("START", 600))).creates_lead);
 }
 
 #[test]

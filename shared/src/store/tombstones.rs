@@ -12,7 +12,7 @@ use crate::consent::SubscriberStatus;
 use crate::crypto::subject_digest;
 use crate::ids::{PageId, Psid};
 use crate::lead::ErasureReason;
-use crate::lead::Tombstone;
+use crate::lead::{Tombstone, TombstoneKey};
 use crate::queue::sha256_hex;
 
 /// A tombstone keeps at most this many consent changes (item size limit).
@@ -58,6 +58,10 @@ impl Store {
             .iter()
             .filter_map(|i| {
                 Some(Tombstone {
+                    key: TombstoneKey {
+                        pk: opt_s(i, "pk")?,
+                        sk: opt_s(i, "sk")?,
+                    },
                     erased_at_ms: opt_n(i, "erased_at_ms")?,
                     reason: opt_s(i, "reason").unwrap_or_default(),
                     status_before: opt_s(i, "status_before").and_then(|st| SubscriberStatus::parse(&st)),

@@ -2,14 +2,15 @@
 //! consent entry, message), and the conflict-retrying transaction the
 //! sending side uses.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::item::{b, get_item, n, put, s, Item};
 use super::keys::{age_pk, consent_sk, event_pk, subject_pk};
 use super::leads::{proof_to_item, subscriber_to_item, unchanged_since_read};
 use super::{messages, BroadcastStore, MessageWrite, Store, StoreError};
+use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
-use crate::lead::{ConsentRecord, Subscriber};
+use crate::lead::{ConsentRecord, Subscriber, TombstoneKey};
 
 /// Marks an event as processed (the idempotency record): one per page,
 /// person and event key, so only the same person's event is a duplicate.
@@ -35,6 +36,10 @@ pub struct EventCommit {
     /// unsubscribe), recorded on their deliveries and broadcasts; the
     /// subscriber carries the flags that make each count once.
     pub attributions: Vec<crate::outcomes::Attribution>,
+    /// A STOP kept on the tombstone of someone erased before it reached us
+    /// ([`crate::consent::Outcome::StopOnTombstone`]): that tombstone, and
+    /// when the STOP was sent (ms).
+    pub tombstone_stop: Option<(TombstoneKey, i64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +110,21 @@ impl Store {
             Vec::new(),
         )?];
 
+        if let Some((key, at_ms)) = &commit.tombstone_stop {
+            // Only on a tombstone that exists (never a new item of keys
+            // alone), and only its status and time: hashes only, as ever.
+            let update = Update::builder()
+                .table_name(&self.tables.consent_log)
+                .key("pk", s(&key.pk))
+                .key("sk", s(&key.sk))
+                .update_expression("SET status_before = :unsubscribed, consent_changed_at_ms = :at")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":unsubscribed", s(SubscriberStatus::Unsubscribed.as_str()))
+                .expression_attribute_values(":at", n(*at_ms))
+                .build()
+                .map_err(|_| StoreError::Corrupt("tombstone update"))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
         if let Some(sub) = &commit.subscriber {
             let mut item = subscriber_to_item(sub, sub.version + 1);
             if sub.generation.is_none() {

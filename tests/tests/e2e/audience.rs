@@ -2,6 +2,7 @@
 //! in bulk, and a page's leads listed by status and tag (ids only); tags
 //! then choose who a broadcast reaches.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use optcast_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -287,5 +288,38 @@ async fn a_pages_leads_are_listed_by_status_and_tag_page_by_page_without_persona
         .api_as(OTHER, Method::GET, &format!("/v1/pages/{PAGE}/subscribers"), None)
         .await;
     assert_eq!((status, code(&err)), (404, "not_found"));
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_tag_stored_before_the_label_rule_can_still_be_found_and_removed() {
+    let app = audience_app().await;
+    let lead = "2091000000000031";
+    app.say(PAGE, lead, "m_aud_31", "hello").await;
+    // A referral `ref` of a newline, taken as a tag before tags had to be
+    // labels: no longer addable, but still on the lead.
+    app.ddb
+        .update_item()
+        .table_name(app.physical("SubscribersTable"))
+        .key("pk", AttributeValue::S(format!("PAGE#{PAGE}")))
+        .key("sk", AttributeValue::S(format!("SUB#{lead}")))
+        .update_expression("ADD tags :t")
+        .expression_attribute_values(":t", AttributeValue::Ss(vec!["vip\n".into()]))
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = app.api(Method::PUT, &tag_path(lead, "vip%0A"), None).await;
+    assert_eq!((status, code(&err)), (400, "invalid_tag"));
+    let (status, found) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers?tag=vip%0A"), None)
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["subscribers"][0]["psid"], lead, "{found}");
+    let (status, out) = app.api(Method::DELETE, &tag_path(lead, "vip%0A"), None).await;
+    assert_eq!((status, out["result"].as_str()), (200, Some("removed")), "{out}");
+    let (_, sub) = app
+        .api(Method::GET, &format!("/v1/pages/{PAGE}/subscribers/{lead}"), None)
+        .await;
+    assert_eq!(sub["tags"], json!([]), "{sub}");
     app.stack.stop().await;
 }

@@ -158,6 +158,40 @@ async fn a_message_sent_before_an_erasure_and_delivered_after_it_does_not_bring_
 }
 
 #[tokio::test]
+async fn a_stop_sent_before_an_erasure_and_delivered_after_it_still_holds_when_they_write_again() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let psid = "2000000000000203";
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, psid, "m_kept0", "first words", t - 60_000).await;
+    erase(&app, psid).await;
+    // Their STOP, sent before the erasure, reaches us after it (a retry).
+    app.say_at(PAGE, psid, "m_kept1", "STOP", t - 30_000).await;
+    let tables = app.dump_tables().await;
+    assert!(!tables.contains(psid), "nothing of theirs comes back: {tables}");
+    // Writing again is no opt-in: their STOP stands, as it would have had
+    // it arrived before the erasure.
+    app.say_at(
+        PAGE,
+        psid,
+        "m_kept2",
+        "hello again",
+        optcast_shared::http::now_ms() + 1_000,
+    )
+    .await;
+    assert_eq!(app.status(PAGE, psid).await, "none");
+    let id = app
+        .create_broadcast(json!({"page_id": PAGE, "message": {"text": "Summer offer"}}))
+        .await;
+    app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to(psid), 0);
+    app.say_at(PAGE, psid, "m_kept3", "START", optcast_shared::http::now_ms() + 2_000)
+        .await;
+    assert_eq!(app.status(PAGE, psid).await, "subscribed");
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn what_was_sent_before_an_erasure_does_not_come_back_on_the_lead_begun_after_it_but_its_stop_holds() {
     let app = spawn_app().await;
     let psid = "2000000000000202";
@@ -243,6 +277,7 @@ async fn a_write_prepared_from_a_lead_before_its_erasure_cannot_land_on_the_lead
         consent: None,
         message: None,
         attributions: Vec::new(),
+        tombstone_stop: None,
     };
     assert_eq!(store.commit(&commit).await.unwrap(), CommitOutcome::Conflict);
     let lead = store.subscriber(&page, &person).await.unwrap().unwrap();
