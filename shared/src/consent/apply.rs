@@ -75,7 +75,9 @@ impl ConsentState {
 ///
 /// - No lead, but a tombstone: an event sent no later than the erasure (or
 ///   whose time we could not trust) is only recorded: it must not bring the
-///   person or their words back. A lead erased while unsubscribed (purged
+///   person or their words back. Its opt-out is kept on the tombstone
+///   ([`Outcome::StopOnTombstone`]), as if it had arrived before the
+///   erasure. A lead erased while unsubscribed (purged
 ///   for it, or erased on request or by Meta's callback) keeps their STOP:
 ///   they count as unsubscribed since then, so only an explicit opt-in makes
 ///   them a lead again; writing "did you delete my data?" does not.
