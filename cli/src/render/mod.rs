@@ -236,6 +236,7 @@ pub fn reason_words(reason: &str) -> &'static str {
         "meta_rejected" => "Meta refused the request",
         "stale_claim" => "a run died mid-send; never resent",
         "unknown_outcome" => "the Send API's answer was lost after Meta may have taken it; never resent",
+        "retries_exhausted" => "it was deferred (Meta's rate limits, storage) until its last try; never sent",
         _ => "see the API reference",
     }
 }

@@ -97,6 +97,8 @@ pub struct Sender {
     min_interval: Duration,
     /// Deferred jobs come back after `base × receive count` seconds.
     retry_base_secs: i32,
+    /// The send queue's `maxReceiveCount`: a job's last receive.
+    max_receives: i32,
     /// Where each batch's metrics document goes (stdout in Lambda).
     metrics: metrics::Sink,
 }
@@ -126,6 +128,7 @@ impl Sender {
             next_slot: Mutex::new(HashMap::new()),
             min_interval: Duration::from_secs_f64(1.0 / f64::from(cfg.rate_per_second)),
             retry_base_secs: cfg.retry_base_secs,
+            max_receives: cfg.max_receives,
             metrics: metrics::Sink::default(),
         })
     }
@@ -167,7 +170,10 @@ impl Sender {
         let (broadcasts, throttled) = (&broadcasts, &throttled);
         let results = futures_util::future::join_all(jobs.into_iter().map(|(record, task)| async move {
             let outcome = match task {
-                Ok(task) => self.send_one(&task, broadcasts, throttled).await,
+                Ok(task) => match self.send_one(&task, broadcasts, throttled).await {
+                    Err(err) if receives(record) >= self.max_receives => self.give_up(&task, &err).await,
+                    outcome => outcome,
+                },
                 Err(e) => Err(e),
             };
             if let Err(err) = &outcome {
@@ -200,14 +206,40 @@ impl Sender {
         response
     }
 
+    /// A job on its last receive that would be tried again: recorded failed
+    /// (`retries_exhausted`, never sent by it) so its broadcast still reaches
+    /// its planned total, instead of dead-lettered uncounted. A job recorded
+    /// before (sent, skipped, or claimed by a run in flight, which records
+    /// it) changes nothing. If even this record cannot be written, the job
+    /// goes to the dead-letter queue, and its alarm, as before.
+    async fn give_up(&self, task: &SendTask, err: &SendError) -> Result<JobOutcome, SendError> {
+        tracing::warn!(error = %err, "send job deferred on its last try: recorded failed");
+        let now = now_ms();
+        let retention_days = match self.page(&task.page_id).await {
+            Ok(page) => page.retention_days,
+            Err(_) => optcast_shared::retention::DEFAULT_RETENTION_DAYS,
+        };
+        let expires_at_s = now / 1000 + i64::from(retention_days) * 86_400;
+        let erased = self
+            .leads
+            .standing(&task.page_id, &task.psid, task.lead.generation.as_deref())
+            .await?
+            .is_none();
+        let reason = outcomes::reason::RETRIES_EXHAUSTED;
+        let recorded = self
+            .store
+            .record_outcome(task, DeliveryState::Failed, reason, now, expires_at_s, erased)
+            .await?;
+        Ok(if recorded {
+            JobOutcome::Failed(reason)
+        } else {
+            JobOutcome::Nothing
+        })
+    }
+
     /// Makes a deferred job reappear later, growing with its receive count.
     async fn back_off(&self, record: &SqsMessage) {
-        let receives: i32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let secs = self.retry_base_secs.saturating_mul(receives.max(1)).min(300);
+        let secs = self.retry_base_secs.saturating_mul(receives(record)).min(300);
         if let Some(handle) = &record.receipt_handle {
             let _ = self
                 .sqs
@@ -291,6 +323,11 @@ impl Sender {
         if throttled.lock().expect("throttled").contains(&task.page_id) {
             return Err(SendError::RetryLater("page throttled in this batch"));
         }
+        // The claim and the send are timed after the wait: receipts and a
+        // STOP are attributed to the latest send before them, so a send
+        // dated at its job's start (seconds earlier at a low rate) would
+        // take what belongs to the broadcast sent before it.
+        let now = now_ms();
         match self.store.claim(task, hold, expires_at_s, now).await? {
             Claim::Claimed => {}
             Claim::LeadNotEligible => return self.skip_refused(task, hold.is_some(), now, expires_at_s).await,
@@ -403,6 +440,16 @@ impl Sender {
             _ => Ok(JobOutcome::Nothing),
         }
     }
+}
+
+/// How many times SQS has handed out `record` (this one included).
+fn receives(record: &SqsMessage) -> i32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 fn parse(record: &SqsMessage) -> Result<SendTask, SendError> {

@@ -24,6 +24,12 @@ pub struct SenderConfig {
     /// back after this × its receive count seconds (SQS allows at most
     /// 12 hours of visibility timeout; 300 × 5 receives stays far below).
     pub retry_base_secs: i32,
+    /// `SEND_MAX_RECEIVES` (default 10, 1 to 1000): the send queue's
+    /// `maxReceiveCount`. On its last receive a job that would be deferred
+    /// again is recorded failed (`retries_exhausted`) instead of going to
+    /// the dead-letter queue uncounted, where its broadcast would wait for
+    /// it forever.
+    pub max_receives: i32,
 }
 
 impl SenderConfig {
@@ -41,6 +47,7 @@ impl SenderConfig {
                 .unwrap_or_else(|| graph::DEFAULT_BASE_URL.into()),
             rate_per_second: config::bounded(src, "SEND_RATE_PER_SECOND", 25, 1..=100_000)?,
             retry_base_secs: config::bounded(src, "SEND_RETRY_BASE_SECS", 5, 0..=300)?,
+            max_receives: config::bounded(src, "SEND_MAX_RECEIVES", 10, 1..=1000)?,
         })
     }
 }
@@ -63,7 +70,10 @@ mod tests {
         assert_eq!(cfg.kms_key_id, "v-KMS_KEY_ID");
         assert_eq!(cfg.send_tables.broadcasts, "v-BROADCASTS_TABLE");
         assert_eq!(cfg.graph_api_url, "https://graph.facebook.com/v23.0");
-        assert_eq!((cfg.rate_per_second, cfg.retry_base_secs), (25, 5));
+        assert_eq!(
+            (cfg.rate_per_second, cfg.retry_base_secs, cfg.max_receives),
+            (25, 5, 10)
+        );
         let cfg = SenderConfig::from_source(&source(&[
             ("SEND_RATE_PER_SECOND", "1"),
             ("SEND_RETRY_BASE_SECS", "300"),

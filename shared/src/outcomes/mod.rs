@@ -69,6 +69,9 @@ pub mod reason {
     /// The Send API call ended without an answer we could read, after the
     /// request may have reached Meta: may have been sent, never resent.
     pub const UNKNOWN_OUTCOME: &str = "unknown_outcome";
+    /// Its job kept being deferred (Meta's rate limits, our storage) until
+    /// its last try: never sent, counted so its broadcast still finishes.
+    pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
 
     /// Every code a skipped delivery (`skipped_unsubscribed`,
     /// `skipped_policy`) can carry, [`crate::broadcast::PolicySkip::code`]
@@ -89,7 +92,7 @@ pub mod reason {
     ];
     /// Every code a failed delivery can carry (`counts.failed_by_reason`,
     /// the `Failed.<code>` metrics).
-    pub const FAILED: [&str; 4] = [BLOCKED, META_REJECTED, STALE_CLAIM, UNKNOWN_OUTCOME];
+    pub const FAILED: [&str; 5] = [BLOCKED, META_REJECTED, STALE_CLAIM, UNKNOWN_OUTCOME, RETRIES_EXHAUSTED];
 }
 
 /// Meta's error as counted per broadcast: `code/subcode`, `code`, or

@@ -228,3 +228,31 @@ fn every_dead_letter_queue_raises_an_alarm() {
         assert!(alarmed.contains(q), "{q} has no alarm");
     }
 }
+
+/// Meta's data-deletion callback is answered by the webhook and erased by the
+/// eraser, which maps its app-scoped id with the app's id: a stack deployed
+/// without one would answer every callback and never erase. So the id is
+/// required, and must look like one.
+#[test]
+fn the_meta_app_id_must_be_given_so_a_deletion_callback_can_be_completed() {
+    let t = project_template();
+    let p = &t.parameters["MetaAppId"];
+    assert!(p.get("Default").is_none(), "MetaAppId has a default: {p}");
+    let pattern = p["AllowedPattern"].as_str().expect("MetaAppId.AllowedPattern");
+    assert_eq!(pattern, "^[1-9][0-9]{0,19}$");
+}
+
+/// The sender records a job's last try (`retries_exhausted`) only if it knows
+/// which receive is the last: its `SEND_MAX_RECEIVES` is the send queue's
+/// `maxReceiveCount`, or jobs go to the dead-letter queue uncounted and their
+/// broadcasts never finish.
+#[test]
+fn the_sender_knows_the_send_queues_last_receive() {
+    let t = project_template();
+    let sender = &t.resources["SenderFunction"].properties;
+    let queue = &t.resources["SendQueue"].properties;
+    assert_eq!(
+        sender["Environment"]["Variables"]["SEND_MAX_RECEIVES"].as_f64(),
+        queue["RedrivePolicy"]["maxReceiveCount"].as_f64(),
+    );
+}

@@ -117,3 +117,41 @@ async fn a_send_whose_answer_is_lost_is_never_sent_again() {
     assert_eq!(recipient["reason"], "unknown_outcome", "{recipient}");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_deferred_until_its_last_try_is_counted_failed_and_the_broadcast_finishes() {
+    // Three tries, back to back: Meta answers one lead's sends with a
+    // transient error every time.
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("SEND_MAX_RECEIVES".into(), "3".into());
+        o.overrides.insert("SEND_RETRY_BASE_SECS".into(), "0".into());
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let all = leads("2016", 3);
+    app.seed_leads(PAGE, &all).await;
+    let stuck = all[1].clone();
+    app.stack.graph.script(Rule {
+        recipient: Some(stuck.clone()),
+        error: FakeError::Temporary,
+        times: 1000,
+    });
+    let id = app.create_broadcast(text("Try, try again")).await;
+    // Before, the job went to the dead-letter queue uncounted and the
+    // broadcast stayed "sending" for ever.
+    let done = app.wait_state(&id, "done").await;
+    let counts = &done["counts"];
+    assert_eq!(
+        (counts["sent"].as_i64(), counts["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{done}"
+    );
+    assert_eq!(counts["failed_by_reason"]["retries_exhausted"], 1, "{done}");
+    assert_eq!(app.sends_to(&stuck), 0);
+    let (status, recipient) = app
+        .api(Method::GET, &format!("/v1/broadcasts/{id}/recipients/{stuck}"), None)
+        .await;
+    assert_eq!(status, 200, "{recipient}");
+    assert_eq!(recipient["reason"], "retries_exhausted", "{recipient}");
+    app.stack.stop().await;
+}
