@@ -191,7 +191,7 @@ impl Planner {
         }
         let (jobs, keys): (Vec<SendJob>, Vec<_>) = parked.into_iter().map(|(t, k)| (SendJob::SendV1(t), k)).unzip();
         self.sends.send_batch(&jobs).await?;
-        self.store.unpark(keys).await?;
+        self.store.unpark_listed(keys).await?;
         tracing::info!(requeued = jobs.len(), "parked jobs queued again");
         Ok(())
     }

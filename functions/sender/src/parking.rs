@@ -4,6 +4,7 @@
 
 use optcast_shared::broadcast::BroadcastState;
 use optcast_shared::queue::SendTask;
+use optcast_shared::store::Park;
 
 use super::{JobOutcome, SendError, Sender};
 
@@ -24,11 +25,14 @@ impl Sender {
         self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
         let page = self.page(&task.page_id).await?;
         let expires_at_s = now / 1000 + i64::from(page.retention_days) * 86_400;
-        if self.store.park(task, now, expires_at_s).await? {
-            return Ok(JobOutcome::Parked);
+        match self.store.park(task, now, expires_at_s).await? {
+            Park::Parked => Ok(JobOutcome::Parked),
+            // Erased since it was planned: skipped as erased, by digest,
+            // as their parked jobs were.
+            Park::LeadGone => self.skip_refused(task, false, now, expires_at_s).await,
+            // Not paused now: resumed (the retry sends), or cancelled or
+            // done (the retry reads that and does nothing).
+            Park::NotPaused => Err(SendError::RetryLater("broadcast no longer paused")),
         }
-        // Not paused now: resumed (the retry sends), or cancelled or done
-        // (the retry reads that and does nothing).
-        Err(SendError::RetryLater("broadcast no longer paused"))
     }
 }

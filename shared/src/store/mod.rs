@@ -80,6 +80,7 @@ pub use messages::{FoundMessage, MessageWrite, StoredMessage};
 pub use outcomes::Completion;
 pub use page_list::PageList;
 pub use pages::SealedToken;
+pub use parked::Park;
 pub use privacy::{AuditTrail, Requests};
 pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};

@@ -19,23 +19,42 @@
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 
+use super::deliveries::of_lifetime;
 use super::item::{get_item, n, n_or_zero, opt_s, s, Item};
-use super::keys::{age_pk, audience_shard, broadcast_pk, delivery_sk, lane_pk, parked_prefix, parked_sk, subject_pk};
-use super::tx::cancelled_because;
+use super::keys::{
+    age_pk, audience_shard, broadcast_pk, delivery_sk, lane_pk, parked_prefix, parked_sk, subject_pk, subscriber_pk,
+    subscriber_sk,
+};
+use super::tx::{cancelled_because, cancelled_because_any};
 use super::{BroadcastStore, StoreError};
 use crate::broadcast::{parked_outcome, BroadcastState, ParkedEnd};
 use crate::ids::BroadcastId;
 use crate::queue::SendTask;
 
+/// What [`BroadcastStore::park`] did with a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Park {
+    /// Kept until the resume.
+    Parked,
+    /// The lead's lane is no longer paused (resumed, or cancelled): the job
+    /// is to be tried again.
+    NotPaused,
+    /// The lead of the job's lifetime is gone (erased since it was
+    /// planned): nothing of theirs is parked, the job is theirs to skip.
+    LeadGone,
+}
+
 impl BroadcastStore {
-    /// Parks a send job of a paused broadcast, if the lead's lane is still
-    /// paused (one transaction); false if it is not (resumed, or cancelled:
-    /// the job is to be tried again). Parking twice keeps one parked job.
+    /// Parks a send job of a paused broadcast (one transaction), if the
+    /// lead's lane is still paused and the lead of the job's lifetime still
+    /// exists: a job parked after its lead's erasure settled their parked
+    /// jobs would keep their PSID until a resume or the retention sweep.
+    /// Parking twice keeps one parked job.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails;
     /// [`StoreError::Corrupt`] when the job does not serialise.
-    pub async fn park(&self, task: &SendTask, now_ms: i64, expires_at_s: i64) -> Result<bool, StoreError> {
+    pub async fn park(&self, task: &SendTask, now_ms: i64, expires_at_s: i64) -> Result<Park, StoreError> {
         let lane = audience_shard(&task.psid);
         let job = serde_json::to_string(task).map_err(|_| StoreError::Corrupt("job"))?;
         let mut item = Item::new();
@@ -58,6 +77,18 @@ impl BroadcastStore {
             .expression_attribute_values(":paused", s(BroadcastState::Paused.as_str()))
             .build()
             .map_err(|_| StoreError::Corrupt("condition"))?;
+        let generation = task.lead.generation.as_deref();
+        let lead = ConditionCheck::builder()
+            .table_name(&self.tables.subscribers)
+            .key("pk", s(subscriber_pk(&task.page_id)))
+            .key("sk", s(subscriber_sk(&task.psid)))
+            .condition_expression(format!("attribute_exists(pk){}", of_lifetime(generation)));
+        let lead = match generation {
+            Some(g) => lead.expression_attribute_values(":g", s(g)),
+            None => lead,
+        }
+        .build()
+        .map_err(|_| StoreError::Corrupt("condition"))?;
         let put = Put::builder()
             .table_name(&self.tables.deliveries)
             .set_item(Some(item))
@@ -65,17 +96,20 @@ impl BroadcastStore {
             .map_err(|_| StoreError::Corrupt("put"))?;
         let items = vec![
             TransactWriteItem::builder().condition_check(paused).build(),
+            TransactWriteItem::builder().condition_check(lead).build(),
             TransactWriteItem::builder().put(put).build(),
         ];
         match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(false),
+            Ok(()) => Ok(Park::Parked),
+            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => Ok(Park::NotPaused),
+            Err(err) if cancelled_because(&err, 1) == Some("ConditionalCheckFailed") => Ok(Park::LeadGone),
             Err(err) => Err(StoreError::dynamo(err)),
         }
     }
 
-    /// The parked jobs of one lane (audience shard) of a broadcast, with
-    /// their keys (to [`BroadcastStore::unpark`] once queued again).
+    /// The parked jobs of one lane (audience shard) of a broadcast, each
+    /// with its key and when it was parked (to
+    /// [`BroadcastStore::unpark_listed`] once queued again).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a query fails.
@@ -98,7 +132,9 @@ impl BroadcastStore {
             for item in out.items() {
                 // A job that no longer reads is left for the sweep (never sent blind).
                 if let Some(task) = opt_s(item, "job").and_then(|j| serde_json::from_str::<SendTask>(&j).ok()) {
-                    found.push((task, super::item::base_key(item)));
+                    let mut listed = super::item::base_key(item);
+                    listed.insert("at_ms".into(), n(n_or_zero(item, "at_ms")));
+                    found.push((task, listed));
                 }
             }
             match out.last_evaluated_key() {
@@ -108,7 +144,56 @@ impl BroadcastStore {
         }
     }
 
-    /// Deletes parked jobs (by key) once they are queued again.
+    /// Deletes parked jobs as [`BroadcastStore::parked`] listed them, once
+    /// they are queued again, each only if it is still the job listed: one
+    /// queued again may meet the broadcast paused anew and be parked again
+    /// under the same key before this runs, and that job must stay parked
+    /// (deleted, it would be neither queued nor parked: never sent, never
+    /// counted, and the broadcast never done). Up to 100 at once in a
+    /// transaction; a transaction refused for one changed job deletes its
+    /// jobs one by one.
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails;
+    /// [`StoreError::Corrupt`] when a listed job lacks its key or time.
+    pub async fn unpark_listed(&self, listed: Vec<Item>) -> Result<(), StoreError> {
+        let deletes = listed
+            .iter()
+            .map(|l| {
+                let at = l.get("at_ms").cloned().ok_or(StoreError::Corrupt("parked job"))?;
+                Delete::builder()
+                    .table_name(&self.tables.deliveries)
+                    .set_key(Some(super::item::base_key(l)))
+                    .condition_expression("at_ms = :at")
+                    .expression_attribute_values(":at", at)
+                    .build()
+                    .map_err(|_| StoreError::Corrupt("delete"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in deletes.chunks(100) {
+            let items = chunk
+                .iter()
+                .map(|d| TransactWriteItem::builder().delete(d.clone()).build())
+                .collect();
+            match self.transact(items).await {
+                Ok(()) => {}
+                Err(err) if cancelled_because_any(&err, "ConditionalCheckFailed") => {
+                    for d in chunk {
+                        let one = vec![TransactWriteItem::builder().delete(d.clone()).build()];
+                        match self.transact(one).await {
+                            Ok(()) => {}
+                            Err(err) if cancelled_because(&err, 0) == Some("ConditionalCheckFailed") => {}
+                            Err(err) => return Err(StoreError::dynamo(err)),
+                        }
+                    }
+                }
+                Err(err) => return Err(StoreError::dynamo(err)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes parked jobs (by key), whatever they hold now.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a batch write fails or keeps leaving items.

@@ -74,6 +74,17 @@ pub(crate) fn cancelled_because(err: &TransactError, i: usize) -> Option<&str> {
     }
 }
 
+/// Whether a transaction was cancelled because one of its items failed
+/// with `code`.
+pub(crate) fn cancelled_because_any(err: &TransactError, code: &str) -> bool {
+    match err.as_service_error() {
+        Some(
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c),
+        ) => c.cancellation_reasons().iter().any(|r| r.code() == Some(code)),
+        _ => false,
+    }
+}
+
 impl Store {
     /// Whether the event `key` of `subject` on `page` was processed before
     /// (its marker exists; consistent read).

@@ -62,3 +62,32 @@ async fn a_lead_erased_while_their_job_is_parked_is_counted_erased_and_the_resum
     assert!(left.is_empty(), "no PSID of the erased lead is left: {left:#?}");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_of_a_lead_erased_before_it_meets_the_pause_is_not_parked_with_their_psid() {
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2087", 3, "Erased, then paused", |_| {}).await;
+    let (status, body) = app
+        .api(reqwest::Method::POST, &format!("/v1/broadcasts/{id}/pause"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Erased while their job still waits on the queue: the erasure finds
+    // nothing parked of theirs to settle.
+    let erased = &all[0];
+    app.erase(PAGE, erased).await;
+    app.stack.resume("sender");
+    app.drain(&["SendQueue"]).await;
+    // Before, their job was parked after the erasure, PSID and all, until a
+    // resume or the retention sweep.
+    let deliveries = format!("{:?}", app.scan("DeliveriesTable").await);
+    assert!(!deliveries.contains(erased.as_str()), "{deliveries}");
+    assert_eq!(app.parked_jobs().await, all.len() - 1);
+    let paused = app.broadcast(&id).await;
+    assert_eq!(
+        paused["counts"]["skipped_by_reason"]["erased"].as_u64(),
+        Some(1),
+        "{paused}"
+    );
+    let done = app.resume_until_done(&id).await;
+    assert_eq!(done["counts"]["sent"].as_u64(), Some(2), "{done}");
+    app.stack.stop().await;
+}

@@ -80,3 +80,35 @@ async fn jobs_parked_by_a_broadcast_cancelled_since_are_swept_without_being_coun
     );
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_parked_again_while_its_lane_is_requeued_stays_parked() {
+    use optcast_shared::store::{audience_shard, AUDIENCE_SHARDS};
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2092", 3, "Paused twice", |_| {}).await;
+    app.pause_and_park(&id).await;
+    assert_eq!(app.parked_jobs().await, all.len());
+    let store = app.send_store();
+    let broadcast = optcast_shared::ids::BroadcastId::parse(&id).unwrap();
+    // The planner lists a lane's parked jobs and queues them again; one of
+    // them meets the broadcast paused anew and is parked again (same key,
+    // a later time) before the planner deletes what it listed.
+    let lane = audience_shard(&optcast_shared::ids::Psid::parse(&all[0]).unwrap());
+    assert!(lane < AUDIENCE_SHARDS);
+    let listed = store.parked(&broadcast, lane).await.unwrap();
+    let (again, _) = listed.iter().find(|(t, _)| t.psid.as_str() == all[0]).cloned().unwrap();
+    let later = optcast_shared::http::now_ms() + 1_000;
+    let parked = store.park(&again, later, later / 1000 + 86_400).await.unwrap();
+    assert_eq!(parked, optcast_shared::store::Park::Parked);
+    let listed_keys: Vec<_> = listed.into_iter().map(|(_, k)| k).collect();
+    let in_lane = listed_keys.len();
+    store.unpark_listed(listed_keys).await.unwrap();
+    // Before, the re-parked job was deleted too: neither queued nor parked,
+    // never sent nor counted, and the broadcast never done.
+    let left = store.parked(&broadcast, lane).await.unwrap();
+    assert_eq!(
+        left.iter().map(|(t, _)| t.psid.as_str()).collect::<Vec<_>>(),
+        [all[0].as_str()],
+        "of {in_lane} listed"
+    );
+    app.stack.stop().await;
+}
