@@ -21,8 +21,9 @@ use std::time::Instant;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
-use optcast_shared::erasure::{self, Eraser, ErasureReason};
-use optcast_shared::ids::PageId;
+use optcast_shared::erasure::{self, Eraser, ErasureReason, Requests, Shred};
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::queue::{ErasureJob, ErasureTarget, Producer, QueueError};
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
 use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
 use optcast_shared::store::{self, Store, AGE_SHARDS};
@@ -44,6 +45,9 @@ const RAW_PAYLOAD_PREFIX: &str = "claims/";
 pub enum SweepError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// A purge the sweep shredded could not be handed to the eraser either.
+    #[error("erasure queue: {0}")]
+    Queue(#[from] QueueError),
     #[error("the sweep finished with {0} error(s); see its report")]
     Incomplete(usize),
 }
@@ -55,6 +59,9 @@ pub struct Sweeper {
     store: SweepStore,
     s3: config::S3,
     eraser: Eraser,
+    /// Purges shredded here but not finished go to the eraser, as a request.
+    requests: Requests,
+    erasures: Producer<ErasureJob>,
     bucket: String,
     default_retention_days: u32,
     purge_days: u32,
@@ -76,8 +83,10 @@ impl Sweeper {
         Self {
             s3: config::s3(aws),
             store: SweepStore::new(ddb.clone(), tables.clone(), &send, privacy.clone()),
-            eraser: Eraser::new(Store::new(ddb, tables), send.deliveries, privacy)
+            eraser: Eraser::new(Store::new(ddb.clone(), tables), send.deliveries, privacy.clone())
                 .with_exports(config::s3(aws), cfg.bucket.clone()),
+            requests: Requests { ddb, table: privacy },
+            erasures: Producer::new(config::sqs(aws), cfg.erasure_queue_url),
             bucket: cfg.bucket,
             default_retention_days: cfg.default_retention_days,
             purge_days: cfg.purge_days,
@@ -274,14 +283,25 @@ impl Sweeper {
                 let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
                 // Their quarantined items are deleted below, once for the batch.
                 let reason = ErasureReason::UnsubscribedPurge;
-                match self.eraser.erase_if(page, psid, reason, now_ms, still_expired).await {
-                    Ok(Some(r)) => {
-                        report.add(Category::UnsubscribedLeads, r.subscriber);
-                        progressed |= r.subscriber > 0;
-                        erased.push(psid.clone());
-                    }
-                    Ok(None) => {}
+                let shred = match self.eraser.shred_if(page, psid, reason, now_ms, still_expired).await {
+                    Ok(Shred::Declined) => continue,
+                    Ok(shred) => shred,
                     Err(e) => {
+                        failed = Some(SweepError::from(e));
+                        break;
+                    }
+                };
+                let shredded = u64::from(shred == Shred::Shredded);
+                report.add(Category::UnsubscribedLeads, shredded);
+                progressed |= shredded > 0;
+                erased.push(psid.clone());
+                if let Err(e) = self.eraser.delete_after_shred(page, psid, now_ms).await {
+                    // Shredded, so no longer in the index this purge reads:
+                    // no later run would come back for their consent records
+                    // (which have no TTL), messages and deliveries. The
+                    // eraser finishes them from its queue, with its retries.
+                    tracing::warn!(error = %e, "purge shredded but not finished: handed to the eraser");
+                    if let Err(e) = self.hand_to_eraser(page, psid, now_ms).await {
                         failed = Some(e);
                         break;
                     }
@@ -293,7 +313,7 @@ impl Sweeper {
             // index and no later run would come back for their items.
             self.eraser.delete_quarantined_of(page, &erased).await?;
             if let Some(e) = failed {
-                return Err(e.into());
+                return Err(e);
             }
             // An index that lags could show the same leads again: stop rather
             // than spin; the next run picks up anything left.
@@ -301,6 +321,34 @@ impl Sweeper {
                 return Ok(());
             }
         }
+    }
+
+    /// Queues the erasure of a lead this sweep shredded but could not finish
+    /// (a request of reason `unsubscribed_purge`, found-before: data was
+    /// held), so the eraser deletes what is left, with its retries and its
+    /// dead-letter queue.
+    ///
+    /// # Errors
+    /// [`SweepError::Store`] or [`SweepError::Queue`] when the request cannot
+    /// be recorded or queued (the run reports it; the lead's leftovers then
+    /// wait for an operator, as before).
+    async fn hand_to_eraser(&self, page: &PageId, psid: &Psid, now_ms: i64) -> Result<(), SweepError> {
+        let id = erasure::new_request_id();
+        let digest = optcast_shared::crypto::subject_digest(page, psid);
+        self.requests
+            .create(&id, ErasureReason::UnsubscribedPurge, Some(page), &digest, now_ms)
+            .await?;
+        self.erasures
+            .send(&ErasureJob::ErasureV1 {
+                request_id: id,
+                target: ErasureTarget::Subject {
+                    page_id: page.clone(),
+                    psid: psid.clone(),
+                },
+                found_before: true,
+            })
+            .await?;
+        Ok(())
     }
 
     /// Deletes every object version and delete marker under `prefix` last

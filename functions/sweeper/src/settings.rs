@@ -13,6 +13,9 @@ pub struct SweeperConfig {
     pub privacy_table: String,
     /// `DATA_BUCKET`: raw payloads, exports and the sweep's reports.
     pub bucket: String,
+    /// `ERASURE_QUEUE_URL`: where a purge the sweep shredded but could not
+    /// finish is handed to the eraser.
+    pub erasure_queue_url: String,
     /// `DEFAULT_RETENTION_DAYS` (default 730, 1 to 3650, the bounds a page's
     /// own `retention_days` has): retention of a page that sets none (days).
     pub default_retention_days: u32,
@@ -34,6 +37,7 @@ impl SweeperConfig {
             send_tables: SendTables::from_source(src)?,
             privacy_table: config::required(src, "PRIVACY_TABLE")?,
             bucket: config::required(src, "DATA_BUCKET")?,
+            erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
             default_retention_days: config::bounded(
                 src,
                 "DEFAULT_RETENTION_DAYS",
@@ -57,7 +61,9 @@ mod tests {
     use optcast_shared::config::refusals::{self, assert_refused, Refused};
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
-        refusals::source(extra, |name| name.ends_with("_TABLE") || name == "DATA_BUCKET")
+        refusals::source(extra, |name| {
+            name.ends_with("_TABLE") || matches!(name, "DATA_BUCKET" | "ERASURE_QUEUE_URL")
+        })
     }
 
     #[test]

@@ -139,29 +139,22 @@ impl Eraser {
         Ok(self.store.shred_subject(page, psid, reason, now_ms, |_| true).await? == Shred::Shredded)
     }
 
-    /// Erases the subject, but for their quarantined items (which the caller
-    /// deletes once for all the subjects it erases, after their shreds:
-    /// [`Eraser::delete_quarantined_of`]), if `guard` accepts their
-    /// subscriber record (or there is none left, finishing an earlier run);
-    /// None if it declined.
+    /// Shreds the subject (their data key and subscriber record, the
+    /// tombstone written) if `guard` accepts their subscriber record, or
+    /// there is none left; what is left of them is then
+    /// [`Eraser::delete_after_shred`]'s.
     ///
     /// # Errors
-    /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
-    pub async fn erase_if(
+    /// [`StoreError`] when DynamoDB fails.
+    pub async fn shred_if(
         &self,
         page: &PageId,
         psid: &Psid,
         reason: ErasureReason,
         now_ms: i64,
         guard: impl Fn(&Item) -> bool,
-    ) -> Result<Option<ErasureReport>, StoreError> {
-        let shred = self.store.shred_subject(page, psid, reason, now_ms, guard).await?;
-        if shred == Shred::Declined {
-            return Ok(None);
-        }
-        let mut report = self.delete_after_shred(page, psid, now_ms).await?;
-        report.subscriber = u64::from(shred == Shred::Shredded);
-        Ok(Some(report))
+    ) -> Result<Shred, StoreError> {
+        self.store.shred_subject(page, psid, reason, now_ms, guard).await
     }
 
     /// Deletes what is left of a shredded subject but their quarantined

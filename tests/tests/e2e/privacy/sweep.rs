@@ -263,3 +263,50 @@ async fn leads_unsubscribed_past_the_purge_period_are_erased_keeping_the_proof()
     assert_eq!(s(&tombstone, "reason"), "unsubscribed_purge");
     assert_eq!(tombstone["history"].as_l().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_purge_shredded_but_not_finished_is_handed_to_the_eraser_and_nothing_of_the_lead_stays() {
+    // The purge shreds the lead, then its deletes fail (DynamoDB leaves
+    // them unprocessed): no later sweep comes back for a lead no longer in
+    // the unsubscribed index, so the eraser must finish it.
+    let (faults, adjust) = behind_faults("sweeper").await;
+    let app = spawn_app_with(adjust).await;
+    app.register_page(PAGE).await;
+    let (status, out) = app
+        .api(
+            reqwest::Method::PUT,
+            &format!("/v1/pages/{PAGE}"),
+            Some(json!({"retention_days": 365})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let t = optcast_shared::http::now_ms();
+    let lead = "2000000000000911";
+    app.say(PAGE, lead, "m_h1", "hi").await;
+    app.say(PAGE, lead, "m_h2", "STOP").await;
+    faults.leave_unprocessed_next(1_000);
+    let report = app.invoke_at("sweeper", t + 31 * DAY_MS).await;
+    assert_eq!(report["deleted"]["unsubscribed_leads"], 1, "{report}");
+    assert!(faults.injected() >= 1, "the purge's deletes were refused");
+    faults.leave_unprocessed_next(0);
+    // Before, their consent records (no TTL), messages and deliveries stayed
+    // for good.
+    eventually("the eraser finished the purge", || async {
+        !app.dump_tables().await.lines().any(|l| l.contains(lead))
+    })
+    .await;
+    let request = app
+        .scan("PrivacyTable")
+        .await
+        .into_iter()
+        .find(|i| i.get("reason").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("unsubscribed_purge"))
+        .expect("the hand-over is an erasure request");
+    eventually("the request completed", || async {
+        app.scan("PrivacyTable")
+            .await
+            .iter()
+            .any(|i| i.get("pk") == request.get("pk") && s(i, "status") == "completed")
+    })
+    .await;
+    app.stack.stop().await;
+}
