@@ -10,6 +10,18 @@ use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 
+/// How many times SQS has handed out `record`, this time included
+/// (`ApproximateReceiveCount`; 1 when absent). A consumer compares it with
+/// its queue's `maxReceiveCount` to know a record's last try.
+pub fn receive_count(record: &SqsMessage) -> i32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// The failure entry of one record.
 pub fn item_failure(record: &SqsMessage) -> BatchItemFailure {
     let mut failure = BatchItemFailure::default();

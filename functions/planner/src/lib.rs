@@ -33,6 +33,8 @@ pub struct Planner {
     /// Audience index pages per invocation before handing over to a fresh one.
     pages_per_run: usize,
     page_size: i32,
+    /// The plan queue's `maxReceiveCount`: a job's last try.
+    max_receives: i32,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,9 @@ pub struct PlanReport {
     pub pages: usize,
     pub finished: bool,
 }
+
+/// Why a broadcast whose plan job failed on every try is paused.
+pub const PLANNING_FAILED: &str = "planning failed on every try; resume to plan again";
 
 /// The planner's configuration, read once per cold start.
 #[derive(Debug, Clone)]
@@ -56,6 +61,11 @@ pub struct PlannerConfig {
     /// `PLAN_PAGE_SIZE` (default 100, 10 to 1000): leads per audience page
     /// (DynamoDB returns at most 1 MB a page whatever the limit).
     pub page_size: i32,
+    /// `PLAN_MAX_RECEIVES` (default 5, 1 to 1000): the plan queue's
+    /// `maxReceiveCount`. A plan job failing on its last receive pauses its
+    /// broadcast ([`PLANNING_FAILED`]) instead of going to the dead-letter
+    /// queue with its shard never planned.
+    pub max_receives: i32,
 }
 
 impl PlannerConfig {
@@ -68,6 +78,7 @@ impl PlannerConfig {
             send_queue_url: config::required(src, "SEND_QUEUE_URL")?,
             plan_queue_url: config::required(src, "PLAN_QUEUE_URL")?,
             pages_per_run: config::bounded(src, "PLAN_PAGES_PER_RUN", 20u32, 1..=1000)? as usize,
+            max_receives: config::bounded(src, "PLAN_MAX_RECEIVES", 5, 1..=1000)?,
             page_size: config::bounded(src, "PLAN_PAGE_SIZE", 100i32, 10..=1000)?,
         })
     }
@@ -89,18 +100,41 @@ impl Planner {
             plans: Producer::new(sqs, cfg.plan_queue_url),
             pages_per_run: cfg.pages_per_run,
             page_size: cfg.page_size,
+            max_receives: cfg.max_receives,
         }
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         sqs_batch::in_order(&event.records, |record| async move {
             let result = match queue::parse_job::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
-                Ok(PlanJob::PlanV1 { broadcast_id, shard }) => self.plan_shard(&broadcast_id, shard).await.map(|_| ()),
+                Ok(PlanJob::PlanV1 { broadcast_id, shard }) => match self.plan_shard(&broadcast_id, shard).await {
+                    Err(err) if sqs_batch::receive_count(record) >= self.max_receives => {
+                        self.give_up(&broadcast_id, &err).await
+                    }
+                    result => result.map(|_| ()),
+                },
                 Err(e) => Err(PlanError::BadJob(e.to_string())),
             };
             result.inspect_err(|err| tracing::error!(error = %err, "plan job failed"))
         })
         .await
+    }
+
+    /// A plan job failing on its last receive: its broadcast is paused
+    /// ([`PLANNING_FAILED`]), where the marketer sees it and a resume plans
+    /// every shard again from its checkpoint. Dead-lettered instead, the
+    /// shard would never be planned and the broadcast would stay
+    /// `planning`/`sending` for ever.
+    ///
+    /// # Errors
+    /// [`PlanError::Store`] when the pause cannot be written (the job then
+    /// goes to the dead-letter queue, and its alarm, as before).
+    async fn give_up(&self, id: &BroadcastId, err: &PlanError) -> Result<(), PlanError> {
+        tracing::error!(error = %err, "plan job failed on its last try: broadcast paused");
+        self.store
+            .transition(id, BroadcastState::Paused, Some(PLANNING_FAILED))
+            .await?;
+        Ok(())
     }
 
     /// Plans up to `pages_per_run` pages of one shard, resuming from its checkpoint.

@@ -171,7 +171,9 @@ impl Sender {
         let results = futures_util::future::join_all(jobs.into_iter().map(|(record, task)| async move {
             let outcome = match task {
                 Ok(task) => match self.send_one(&task, broadcasts, throttled).await {
-                    Err(err) if receives(record) >= self.max_receives => self.give_up(&task, &err).await,
+                    Err(err) if sqs_batch::receive_count(record) >= self.max_receives => {
+                        self.give_up(&task, &err).await
+                    }
                     outcome => outcome,
                 },
                 Err(e) => Err(e),
@@ -239,7 +241,10 @@ impl Sender {
 
     /// Makes a deferred job reappear later, growing with its receive count.
     async fn back_off(&self, record: &SqsMessage) {
-        let secs = self.retry_base_secs.saturating_mul(receives(record)).min(300);
+        let secs = self
+            .retry_base_secs
+            .saturating_mul(sqs_batch::receive_count(record))
+            .min(300);
         if let Some(handle) = &record.receipt_handle {
             let _ = self
                 .sqs
@@ -440,16 +445,6 @@ impl Sender {
             _ => Ok(JobOutcome::Nothing),
         }
     }
-}
-
-/// How many times SQS has handed out `record` (this one included).
-fn receives(record: &SqsMessage) -> i32 {
-    record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1)
 }
 
 fn parse(record: &SqsMessage) -> Result<SendTask, SendError> {

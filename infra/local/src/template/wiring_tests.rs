@@ -242,17 +242,22 @@ fn the_meta_app_id_must_be_given_so_a_deletion_callback_can_be_completed() {
     assert_eq!(pattern, "^[1-9][0-9]{0,19}$");
 }
 
-/// The sender records a job's last try (`retries_exhausted`) only if it knows
-/// which receive is the last: its `SEND_MAX_RECEIVES` is the send queue's
-/// `maxReceiveCount`, or jobs go to the dead-letter queue uncounted and their
+/// The sender records a job's last try (`retries_exhausted`), and the planner
+/// pauses the broadcast of a plan job's last try, only if each knows which
+/// receive is the last: `SEND_MAX_RECEIVES` and `PLAN_MAX_RECEIVES` are their
+/// queues' `maxReceiveCount`, or jobs go to the dead-letter queue and their
 /// broadcasts never finish.
 #[test]
-fn the_sender_knows_the_send_queues_last_receive() {
+fn the_sender_and_the_planner_know_their_queues_last_receive() {
     let t = project_template();
-    let sender = &t.resources["SenderFunction"].properties;
-    let queue = &t.resources["SendQueue"].properties;
-    assert_eq!(
-        sender["Environment"]["Variables"]["SEND_MAX_RECEIVES"].as_f64(),
-        queue["RedrivePolicy"]["maxReceiveCount"].as_f64(),
-    );
+    for (function, variable, queue) in [
+        ("SenderFunction", "SEND_MAX_RECEIVES", "SendQueue"),
+        ("PlannerFunction", "PLAN_MAX_RECEIVES", "PlanQueue"),
+    ] {
+        let f = &t.resources[function].properties;
+        let q = &t.resources[queue].properties;
+        let last = q["RedrivePolicy"]["maxReceiveCount"].as_f64();
+        assert!(last.is_some(), "{queue} has no maxReceiveCount");
+        assert_eq!(f["Environment"]["Variables"][variable].as_f64(), last, "{function}");
+    }
 }

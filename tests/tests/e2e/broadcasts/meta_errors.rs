@@ -155,3 +155,39 @@ async fn a_send_deferred_until_its_last_try_is_counted_failed_and_the_broadcast_
     assert_eq!(recipient["reason"], "retries_exhausted", "{recipient}");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_plan_job_failing_on_its_last_try_pauses_the_broadcast_and_a_resume_finishes_it() {
+    // The planner cannot queue send jobs, twice in a row (its last try).
+    let (faults, adjust) = behind_faults("planner").await;
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("PLAN_MAX_RECEIVES".into(), "2".into());
+        adjust(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let all = leads("2017", 3);
+    app.seed_leads(PAGE, &all).await;
+    faults.fail_next("sqs:SendMessageBatch", 1_000);
+    let id = app.create_broadcast(text("Planned at last")).await;
+    // Before, the job went to the dead-letter queue and its shard was never
+    // planned: the broadcast stayed `planning` for ever.
+    eventually("paused by the planner", || async {
+        app.broadcast(&id).await["state"] == "paused"
+    })
+    .await;
+    let paused = app.broadcast(&id).await;
+    assert!(
+        paused["paused_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("planning failed")),
+        "{paused}"
+    );
+    faults.fail_next("sqs:SendMessageBatch", 0);
+    let done = app.resume_until_done(&id).await;
+    assert_eq!(done["counts"]["sent"], 3, "{done}");
+    for p in &all {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    app.stack.stop().await;
+}
