@@ -155,7 +155,7 @@ impl Tombstone {
     /// later, an untrusted time is something new). Such an event or item
     /// must not bring the person or their words back.
     pub fn covers(&self, time: crate::meta::EventTime) -> bool {
-        prior_erasure_covers(Some(self.erased_at_ms), time)
+        erasure_covers(self.erased_at_ms, time)
     }
 }
 
@@ -167,15 +167,19 @@ pub const META_RETRY_HORIZON_MS: i64 = 48 * 60 * 60 * 1000;
 /// [`Subscriber::erasure_covers`] of a lead whose prior erasure was at
 /// `prior_erasure_at_ms` (if any).
 pub fn prior_erasure_covers(prior_erasure_at_ms: Option<i64>, time: crate::meta::EventTime) -> bool {
-    prior_erasure_at_ms.is_some_and(|at| {
-        erasure_covers(at, time) && !(time.clamped && time.ms > at.saturating_add(META_RETRY_HORIZON_MS))
-    })
+    prior_erasure_at_ms.is_some_and(|at| erasure_covers(at, time))
 }
 
 /// Whether an erasure at `erased_at_ms` covers what was sent at `time`: no
-/// later than it, or at a time we could not trust.
+/// later than it, or, for a time we could not trust (the time of receipt
+/// standing in), received within [`META_RETRY_HORIZON_MS`] of it.
 fn erasure_covers(erased_at_ms: i64, time: crate::meta::EventTime) -> bool {
-    time.clamped || time.ms <= erased_at_ms
+    let until = if time.clamped {
+        erased_at_ms.saturating_add(META_RETRY_HORIZON_MS)
+    } else {
+        erased_at_ms
+    };
+    time.ms <= until
 }
 
 /// One entry of a lead's consent log as read back (the management API's

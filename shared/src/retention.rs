@@ -12,6 +12,13 @@ pub const DEFAULT_UNSUBSCRIBED_PURGE_DAYS: u32 = 30;
 /// bounds of `DEFAULT_RETENTION_DAYS`: one day to ten years.
 pub const RETENTION_DAYS_BOUNDS: std::ops::RangeInclusive<u32> = 1..=3650;
 
+/// A record's DynamoDB TTL (`expires_at`, seconds since the epoch): kept
+/// `days` from `from_ms` (its time, ms), then removed by TTL if no sweep
+/// deleted it first.
+pub fn expires_at_s(from_ms: i64, days: u32) -> i64 {
+    from_ms / 1000 + i64::from(days) * (DAY_MS / 1000)
+}
+
 /// Records strictly older than this have expired.
 pub fn cutoff_ms(now_ms: i64, days: u32) -> i64 {
     now_ms.saturating_sub(i64::from(days) * DAY_MS)

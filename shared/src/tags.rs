@@ -13,7 +13,7 @@ pub const MAX_TAGS: usize = 50;
 /// whitespace, none that hides what is shown ([`crate::text::is_label`]:
 /// a tag is printed by the CLI and the console).
 pub fn is_valid(tag: &str) -> bool {
-    crate::text::is_label(tag) && tag.chars().count() <= MAX_TAG_CHARS
+    is_stored_form(tag) && crate::text::is_label(tag)
 }
 
 /// The form any stored tag has, including those stored before

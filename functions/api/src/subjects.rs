@@ -9,7 +9,6 @@ use optcast_shared::erasure::{self, ErasureReason};
 use optcast_shared::export::{self, ExportSink, Finished};
 use optcast_shared::http::now_ms;
 use optcast_shared::ids::{PageId, Psid};
-use optcast_shared::queue::{ErasureJob, ErasureTarget};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -71,31 +70,29 @@ impl Api {
         let page_id = PageId::parse(req.page_id).map_err(|e| bad("invalid_page_id", e.to_string()))?;
         let psid = Psid::parse(req.psid).map_err(|e| bad("invalid_psid", e.to_string()))?;
         caller.require_page(&page_id)?;
-        let id = erasure::new_request_id();
-        let now = now_ms();
         let digest = crypto::subject_digest(&page_id, &psid);
         self.audit(caller, audit::Action::Erasure, &page_id, Some(&digest))
-            .await?;
-        self.requests
-            .create(&id, ErasureReason::Request, Some(&page_id), &digest, now)
             .await?;
         // Queued first, so an erasure is never left half done: if queueing
         // fails the caller gets a 503 with nothing destroyed and retries. The
         // key is then destroyed before answering, so every ciphertext is
         // unreadable from the 202 on (the eraser shreds too, if it ran first;
         // the tombstone tells it data was held).
-        let job = ErasureJob::ErasureV1 {
-            request_id: id.clone(),
-            target: ErasureTarget::Subject {
-                page_id: page_id.clone(),
-                psid: psid.clone(),
-            },
-            found_before: false,
+        let requested = erasure::request_subject_erasure(
+            &self.requests,
+            &self.erasures,
+            &page_id,
+            &psid,
+            ErasureReason::Request,
+            false,
+            now_ms(),
+        )
+        .await;
+        let id = match requested {
+            Ok(id) => id,
+            Err(erasure::RequestError::Store(e)) => return Err(e.into()),
+            Err(erasure::RequestError::Queue(e)) => return Err(ApiError::Queue(e.to_string())),
         };
-        self.erasures
-            .send(&job)
-            .await
-            .map_err(|e| ApiError::Queue(e.to_string()))?;
         // The erasure's time is the shred's: what the person sent until then
         // (this request's own round trips included) is what it erased.
         let found = self

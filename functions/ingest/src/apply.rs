@@ -38,7 +38,7 @@ impl Ingest {
     ) -> Result<EventOutcome, IngestError> {
         let psid = &event.subject;
         let event_time_ms = event.timestamp_ms;
-        let expires_at_s = event_time_ms / 1000 + i64::from(self.retention_days) * 86_400;
+        let expires_at_s = optcast_shared::retention::expires_at_s(event_time_ms, self.retention_days);
         let marker = EventMarker {
             page_id: event.page_id.clone(),
             subject: Some(psid.clone()),

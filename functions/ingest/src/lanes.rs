@@ -119,7 +119,7 @@ impl Ingest {
                 key,
                 kind,
                 received_at_ms: job.received_at_ms,
-                expires_at_s: job.received_at_ms / 1000 + i64::from(self.retention_days) * 86_400,
+                expires_at_s: optcast_shared::retention::expires_at_s(job.received_at_ms, self.retention_days),
             },
             subscriber: None,
             consent: None,

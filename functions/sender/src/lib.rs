@@ -22,6 +22,7 @@ use optcast_shared::ids::{BroadcastId, PageId};
 use optcast_shared::metrics;
 use optcast_shared::outcomes;
 use optcast_shared::queue::{self, SendJob, SendTask};
+use optcast_shared::retention;
 use optcast_shared::sqs_batch;
 use optcast_shared::store::{self, StoreError, AUDIENCE_SHARDS};
 use optcast_shared::store::{BroadcastStore, Completion};
@@ -219,9 +220,9 @@ impl Sender {
         let now = now_ms();
         let retention_days = match self.page(&task.page_id).await {
             Ok(page) => page.retention_days,
-            Err(_) => optcast_shared::retention::DEFAULT_RETENTION_DAYS,
+            Err(_) => retention::DEFAULT_RETENTION_DAYS,
         };
-        let expires_at_s = now / 1000 + i64::from(retention_days) * 86_400;
+        let expires_at_s = retention::expires_at_s(now, retention_days);
         let erased = self
             .leads
             .standing(&task.page_id, &task.psid, task.lead.generation.as_deref())
@@ -292,7 +293,7 @@ impl Sender {
             return self.park_if_paused(task, b.state, now).await;
         }
         let page = self.page(&task.page_id).await?;
-        let expires_at_s = now / 1000 + i64::from(page.retention_days) * 86_400;
+        let expires_at_s = retention::expires_at_s(now, page.retention_days);
         let route = broadcast::route(now, &task.lead, page.marketing_available);
         let hold = matches!(route, SendRoute::MarketingToken).then(|| MarketingHold::at(now));
         if let SendRoute::Skip(reason) = route {

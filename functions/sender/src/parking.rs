@@ -4,6 +4,7 @@
 
 use optcast_shared::broadcast::BroadcastState;
 use optcast_shared::queue::SendTask;
+use optcast_shared::retention;
 use optcast_shared::store::Park;
 
 use super::{JobOutcome, SendError, Sender};
@@ -24,7 +25,7 @@ impl Sender {
         // Whatever happens next, the next job reads the state afresh.
         self.definitions.lock().expect("definitions").remove(&task.broadcast_id);
         let page = self.page(&task.page_id).await?;
-        let expires_at_s = now / 1000 + i64::from(page.retention_days) * 86_400;
+        let expires_at_s = retention::expires_at_s(now, page.retention_days);
         match self.store.park(task, now, expires_at_s).await? {
             Park::Parked => Ok(JobOutcome::Parked),
             // Erased since it was planned: skipped as erased, by digest,

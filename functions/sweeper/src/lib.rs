@@ -23,7 +23,7 @@ use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::erasure::{self, Eraser, ErasureReason, Requests, Shred};
 use optcast_shared::ids::{PageId, Psid};
-use optcast_shared::queue::{ErasureJob, ErasureTarget, Producer, QueueError};
+use optcast_shared::queue::{ErasureJob, Producer};
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
 use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
 use optcast_shared::store::{self, Store, AGE_SHARDS};
@@ -46,8 +46,8 @@ pub enum SweepError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     /// A purge the sweep shredded could not be handed to the eraser either.
-    #[error("erasure queue: {0}")]
-    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Erasure(#[from] erasure::RequestError),
     #[error("the sweep finished with {0} error(s); see its report")]
     Incomplete(usize),
 }
@@ -329,25 +329,12 @@ impl Sweeper {
     /// dead-letter queue.
     ///
     /// # Errors
-    /// [`SweepError::Store`] or [`SweepError::Queue`] when the request cannot
-    /// be recorded or queued (the run reports it; the lead's leftovers then
-    /// wait for an operator, as before).
+    /// [`SweepError::Erasure`] when the request cannot be recorded or queued
+    /// (the run reports it; the lead's leftovers then wait for an operator,
+    /// as before).
     async fn hand_to_eraser(&self, page: &PageId, psid: &Psid, now_ms: i64) -> Result<(), SweepError> {
-        let id = erasure::new_request_id();
-        let digest = optcast_shared::crypto::subject_digest(page, psid);
-        self.requests
-            .create(&id, ErasureReason::UnsubscribedPurge, Some(page), &digest, now_ms)
-            .await?;
-        self.erasures
-            .send(&ErasureJob::ErasureV1 {
-                request_id: id,
-                target: ErasureTarget::Subject {
-                    page_id: page.clone(),
-                    psid: psid.clone(),
-                },
-                found_before: true,
-            })
-            .await?;
+        let reason = ErasureReason::UnsubscribedPurge;
+        erasure::request_subject_erasure(&self.requests, &self.erasures, page, psid, reason, true, now_ms).await?;
         Ok(())
     }
 

@@ -21,6 +21,48 @@ pub use crate::store::Requests;
 pub use crate::store::Shred;
 pub use requests::*;
 
+/// Why an erasure request could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("erasure queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+/// Records an erasure request of `reason` for one subject (named by digest
+/// only) and queues its job for the eraser; the request's id. Recorded
+/// first, so the job always finds its request. `found_before`: data is
+/// known to have been held (the subject was shredded already).
+///
+/// # Errors
+/// [`RequestError::Store`] when the request cannot be recorded,
+/// [`RequestError::Queue`] when its job cannot be queued.
+pub async fn request_subject_erasure(
+    requests: &Requests,
+    erasures: &crate::queue::Producer<crate::queue::ErasureJob>,
+    page: &PageId,
+    psid: &Psid,
+    reason: ErasureReason,
+    found_before: bool,
+    now_ms: i64,
+) -> Result<String, RequestError> {
+    let id = new_request_id();
+    let digest = crate::crypto::subject_digest(page, psid);
+    requests.create(&id, reason, Some(page), &digest, now_ms).await?;
+    erasures
+        .send(&crate::queue::ErasureJob::ErasureV1 {
+            request_id: id.clone(),
+            target: crate::queue::ErasureTarget::Subject {
+                page_id: page.clone(),
+                psid: psid.clone(),
+            },
+            found_before,
+        })
+        .await?;
+    Ok(id)
+}
+
 /// What one erasure found and deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasureReport {

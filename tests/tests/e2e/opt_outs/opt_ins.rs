@@ -8,6 +8,13 @@ use optcast_shared::http::now_ms;
 use optcast_tests::*;
 use serde_json::json;
 
+/// POSTs one signed delivery of `item` under `entry[].standby` (the thread
+/// is another app's or a human agent's), expecting 200.
+async fn post_in_standby(app: &TestApp, item: serde_json::Value) {
+    let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms(), "standby": [item]}]});
+    assert_eq!(app.post_signed(body.to_string().as_bytes()).await.status(), 200);
+}
+
 #[tokio::test]
 async fn only_a_start_typed_to_optcast_undoes_a_stop() {
     let app = spawn_app().await;
@@ -37,10 +44,7 @@ async fn only_a_start_typed_to_optcast_undoes_a_stop() {
         ],
     )
     .await;
-    let standby = json!({"object": "page", "entry": [{"id": PAGE, "time": now + 4, "standby": [
-        {"sender": {"id": lead}, "recipient": {"id": PAGE}, "timestamp": now + 4,
-         "message": {"mid": "m_oi_standby", "text": "START"}}]}]});
-    assert_eq!(app.post_signed(standby.to_string().as_bytes()).await.status(), 200);
+    post_in_standby(&app, text(lead, json!(now + 4), json!("m_oi_standby"), "START")).await;
     app.drain_ingest().await;
     assert_eq!(app.status(PAGE, lead).await, "unsubscribed");
     // Their own START, typed to the page: back in.
@@ -61,10 +65,7 @@ async fn a_stop_in_a_human_agents_thread_or_said_politely_unsubscribes() {
     let (agent, polite) = ("2000000000000112", "2000000000000113");
     seed(&app, &[agent, polite]).await;
     let now = now_ms();
-    let standby = json!({"object": "page", "entry": [{"id": PAGE, "time": now, "standby": [
-        {"sender": {"id": agent}, "recipient": {"id": PAGE}, "timestamp": now,
-         "message": {"mid": "m_oi_agent", "text": "stop"}}]}]});
-    assert_eq!(app.post_signed(standby.to_string().as_bytes()).await.status(), 200);
+    post_in_standby(&app, text(agent, json!(now), json!("m_oi_agent"), "stop")).await;
     app.post_items(
         "page",
         PAGE,
