@@ -12,7 +12,7 @@ use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::lead::Subscriber;
 use optcast_shared::queue::{self, PlanJob, Producer, QueueError, SendJob, SendTask};
-use optcast_shared::store::{BroadcastStore, SendTables, CURSOR_DONE};
+use optcast_shared::store::{BroadcastStore, Checkpoint, SendTables, CURSOR_DONE};
 use optcast_shared::store::{StoreError, AUDIENCE_SHARDS};
 use optcast_shared::{broadcast::BroadcastState, sqs_batch, telemetry};
 
@@ -161,7 +161,6 @@ impl Planner {
             self.requeue_parked(id, shard).await?;
         }
         let mut cursor = b.cursors.get(&shard).cloned().unwrap_or_default();
-        let mut state = b.state;
         while cursor != CURSOR_DONE {
             if report.pages >= self.pages_per_run {
                 // Hand over to a fresh invocation; the checkpoint is the truth.
@@ -187,20 +186,28 @@ impl Planner {
                 .collect();
             self.sends.send_batch(&jobs).await?;
             let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
-            if !self
+            let now = match self
                 .store
                 .checkpoint(id, shard, &cursor, &next, jobs.len() as i64)
                 .await?
             {
-                // Another planner moved this shard on; it owns it now.
-                tracing::warn!("checkpoint moved underneath; stopping");
-                return Ok(report);
-            }
+                Checkpoint::Moved(now) => now,
+                Checkpoint::Refused => {
+                    // Another planner moved this shard on (it owns it now),
+                    // or the broadcast was cancelled.
+                    tracing::warn!("checkpoint refused; stopping");
+                    return Ok(report);
+                }
+            };
             report.pages += 1;
             report.queued += jobs.len() as i64;
-            if report.queued > 0 && state == BroadcastState::Planning {
+            if now == BroadcastState::Paused {
+                // The page is counted; a resume plans on from here.
+                tracing::info!(queued = report.queued, "broadcast paused; planning stops");
+                return Ok(report);
+            }
+            if report.queued > 0 && now == BroadcastState::Planning {
                 self.store.transition(id, BroadcastState::Sending, None).await?;
-                state = BroadcastState::Sending;
             }
             cursor = next;
         }

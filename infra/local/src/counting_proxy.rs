@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
 
 /// One DynamoDB request at a time, across every proxy in this process (all
 /// talk to the same emulator, and moto holds the GIL anyway).
@@ -75,7 +76,30 @@ struct FaultPlan {
     gone_next: BTreeMap<String, u32>,
     /// How many more `BatchWriteItem` calls leave every item unprocessed.
     unprocessed_next: u32,
+    /// Operation → the next request of it is held until released.
+    holds: BTreeMap<String, (oneshot::Sender<()>, oneshot::Receiver<()>)>,
     injected: u64,
+}
+
+/// A request held at the proxy before it reaches the emulator
+/// ([`Faults::hold_next`]), so a test can act while it is in flight.
+pub struct Held {
+    arrived: oneshot::Receiver<()>,
+    release: oneshot::Sender<()>,
+}
+
+impl Held {
+    /// Waits until the request is held.
+    ///
+    /// # Panics
+    /// If the proxy is gone before the request came.
+    pub async fn arrival(&mut self) {
+        (&mut self.arrived).await.expect("the proxy holds the request");
+    }
+    /// Lets the request go on to the emulator (dropping the hold does too).
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 impl Faults {
@@ -128,6 +152,27 @@ impl Faults {
             .expect("faults")
             .lose_answer_next
             .insert(op.to_string(), times);
+    }
+    /// Holds the next request of `op` before it reaches the emulator, until
+    /// the [`Held`] is released or dropped.
+    pub fn hold_next(&self, op: &str) -> Held {
+        let (arrived_tx, arrived) = oneshot::channel();
+        let (release, release_rx) = oneshot::channel();
+        self.0
+            .lock()
+            .expect("faults")
+            .holds
+            .insert(op.to_string(), (arrived_tx, release_rx));
+        Held { arrived, release }
+    }
+    /// Waits while a request of `op` is held.
+    async fn hold(&self, op: &str) {
+        let held = self.0.lock().expect("faults").holds.remove(op);
+        if let Some((arrived, release)) = held {
+            let _ = arrived.send(());
+            // Released, or the test dropped its hold: either way, on.
+            let _ = release.await;
+        }
     }
     /// The answer in place of an applied request's, if it is to be lost.
     fn lost_answer(&self, op: &str) -> Option<hyper::Response<Full<Bytes>>> {
@@ -314,6 +359,7 @@ pub async fn start_with_faults(upstream: String) -> std::io::Result<(String, Cou
                         let op = operation(&parts.headers, &parts.method, &parts.uri);
                         counts.add(&op);
                         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        faults.hold(&op).await;
                         if let Some(injected) = faults.answer(&op, &bytes) {
                             return Ok::<_, Infallible>(injected);
                         }

@@ -65,7 +65,7 @@ pub mod sweep;
 mod tombstones;
 mod tx;
 
-pub use audience::AudiencePage;
+pub use audience::{AudiencePage, Checkpoint};
 pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
 pub use control::BroadcastList;

@@ -224,6 +224,67 @@ async fn a_job_parked_while_paused_never_reaches_a_lead_who_unsubscribed_meanwhi
 }
 
 #[tokio::test]
+async fn a_page_queued_as_the_pause_lands_is_counted_and_the_broadcast_finishes_only_when_every_job_is() {
+    use optcast_shared::ids::Psid;
+    use optcast_shared::store::audience_shard;
+    // Four leads of one audience shard: one page of one plan job.
+    let shard_of = |p: &String| audience_shard(&Psid::parse(p).unwrap());
+    let candidates = leads("2093", 200);
+    let all: Vec<String> = candidates
+        .iter()
+        .filter(|p| shard_of(p) == shard_of(&candidates[0]))
+        .take(4)
+        .cloned()
+        .collect();
+    assert_eq!(all.len(), 4);
+    // The planner's send of that page is held until the pause has landed.
+    let (faults, routed) = behind_faults("planner").await;
+    let mut held = faults.hold_next("sqs:SendMessageBatch");
+    let mut app = spawn_app_with(|o| {
+        o.held_functions = vec!["sender".into()];
+        routed(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    app.seed_leads(PAGE, &all).await;
+    let id = app.create_broadcast(text(PAGE, "Paused as it was planned")).await;
+    tokio::time::timeout(std::time::Duration::from_secs(120), held.arrival())
+        .await
+        .expect("the planner sends its page");
+    let (status, paused) = app.api(Method::POST, &format!("/v1/broadcasts/{id}/pause"), None).await;
+    assert_eq!((status, paused["state"].as_str()), (200, Some("paused")), "{paused}");
+    held.release();
+    // The page's jobs are on the send queue, and its checkpoint counts them:
+    // the sender parks each.
+    app.drain(&["PlanQueue"]).await;
+    app.stack.resume("sender");
+    app.drain(&["SendQueue"]).await;
+    assert_eq!(app.parked_jobs().await, all.len());
+    let paused = app.broadcast(&id).await;
+    assert_eq!(paused["counts"]["queued"].as_u64(), Some(all.len() as u64), "{paused}");
+
+    // A lead leaves the audience before the resume: their parked job is
+    // skipped, and the broadcast is done once every job is accounted for.
+    app.say(PAGE, &all[1], "m_ctl_pause_lands_stop", "STOP").await;
+    assert_eq!(app.status(PAGE, &all[1]).await, "unsubscribed");
+    let done = app.resume_until_done(&id).await;
+    let reached: Vec<usize> = all.iter().map(|p| app.sends_to(p)).collect();
+    assert_eq!(reached, [1, 0, 1, 1]);
+    let c = &done["counts"];
+    assert_eq!(
+        (
+            c["queued"].as_u64(),
+            c["sent"].as_u64(),
+            c["skipped_unsubscribed"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1)),
+        "{done}"
+    );
+    assert_eq!(app.parked_jobs().await, 0);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_broadcast_the_sender_paused_on_a_page_error_sends_every_lead_once_when_resumed() {
     use optcast_local::fake_graph::{FakeError, Rule};
     let app = spawn_app().await;

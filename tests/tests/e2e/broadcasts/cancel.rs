@@ -4,7 +4,7 @@
 use optcast_shared::broadcast::{Claim, DeliveryState};
 use optcast_shared::ids::{BroadcastId, Psid};
 use optcast_shared::store::audience_shard;
-use optcast_shared::store::{CURSOR_DONE, SEND_LANES};
+use optcast_shared::store::{Checkpoint, CURSOR_DONE, SEND_LANES};
 use optcast_tests::*;
 use reqwest::Method;
 
@@ -73,13 +73,19 @@ async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it(
     let bid = BroadcastId::parse(&id).unwrap();
     // Mid-plan, a shard's cursor is the last lead's audience key.
     let cursor = r#"{"audience_pk":"1000000000000001#AUD#0","pk":"PAGE#1000000000000001","sk":"SUB#2011000000000099"}"#;
-    assert!(store.checkpoint(&bid, 0, CURSOR_DONE, cursor, 0).await.unwrap());
+    assert!(matches!(
+        store.checkpoint(&bid, 0, CURSOR_DONE, cursor, 0).await.unwrap(),
+        Checkpoint::Moved(_)
+    ));
     let (status, _) = app
         .api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
         .await;
     assert_eq!(status, 200);
     // A planner still running on another shard cannot write one back.
-    assert!(!store.checkpoint(&bid, 1, "", cursor, 0).await.unwrap());
+    assert_eq!(
+        store.checkpoint(&bid, 1, "", cursor, 0).await.unwrap(),
+        Checkpoint::Refused
+    );
     let definition = format!("{:?}", app.scan("BroadcastsTable").await);
     assert!(!definition.contains("2011000000000099"), "{definition}");
     assert!(!definition.contains("cursor_"), "{definition}");
