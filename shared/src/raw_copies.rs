@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::crypto::KeyRing;
 use crate::ids::{PageId, Psid};
 use crate::meta::{self, DeliveryItem, UnitRef};
-use crate::queue::{self, ClaimCheck, IngestJob, Producer, QueueError};
+use crate::queue::{self, sqs_err, ClaimCheck, IngestJob, Producer, QueueError};
 
 /// Messages one purge reads per queue at most; a larger DLQ fails the job,
 /// which is retried (and alarms) rather than completing with copies left.
@@ -79,12 +79,6 @@ enum Verdict {
         received_at_ms: i64,
         body_sha256: String,
     },
-}
-
-fn sqs_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_sqs::error::SdkError<E, R>,
-) -> QueueError {
-    QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
 }
 
 /// Whether `text` holds `id` as a whole number (not inside a longer one).

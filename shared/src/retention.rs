@@ -68,6 +68,9 @@ pub struct SweepReport {
     pub errors: Vec<String>,
     /// False when the run stopped at its budget: the next run goes on.
     pub complete: bool,
+    /// Dead-lettered erasure jobs sent back to the erasure queue: an erasure
+    /// finishes however long what made it fail lasted.
+    pub erasure_jobs_redriven: crate::queue::Redriven,
 }
 
 impl SweepReport {

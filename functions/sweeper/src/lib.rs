@@ -23,7 +23,7 @@ use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::erasure::{self, Eraser, ErasureReason, Requests, Shred};
 use optcast_shared::ids::{PageId, Psid};
-use optcast_shared::queue::{ErasureJob, Producer};
+use optcast_shared::queue::{self, ErasureJob, Producer};
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
 use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
 use optcast_shared::store::{self, Store, AGE_SHARDS};
@@ -39,6 +39,8 @@ const DELETES_PER_CHECKPOINT: u64 = 100;
 /// a page of 1,000 stays far below DynamoDB's 1 MB per query).
 const RECORDS_PER_QUERY: u64 = 1_000;
 const REPORT_PREFIX: &str = "reports/sweeps/";
+/// Dead-lettered erasure jobs sent back per run (about).
+const REDRIVE_PER_RUN: u64 = 1_000;
 const RAW_PAYLOAD_PREFIX: &str = "claims/";
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,9 @@ pub struct Sweeper {
     /// Purges shredded here but not finished go to the eraser, as a request.
     requests: Requests,
     erasures: Producer<ErasureJob>,
+    /// Erasure jobs that failed on every try; each run sends them back.
+    erasure_dead_letters: String,
+    sqs: config::Sqs,
     bucket: String,
     default_retention_days: u32,
     purge_days: u32,
@@ -78,7 +83,7 @@ impl Sweeper {
 
     /// A sweeper with its clients built from `aws`.
     pub fn new(cfg: SweeperConfig, aws: &aws_config::SdkConfig) -> Self {
-        let ddb = config::dynamodb(aws);
+        let (ddb, sqs) = (config::dynamodb(aws), config::sqs(aws));
         let (tables, send, privacy) = (cfg.tables, cfg.send_tables, cfg.privacy_table);
         Self {
             s3: config::s3(aws),
@@ -86,7 +91,9 @@ impl Sweeper {
             eraser: Eraser::new(Store::new(ddb.clone(), tables), send.deliveries, privacy.clone())
                 .with_exports(config::s3(aws), cfg.bucket.clone()),
             requests: Requests { ddb, table: privacy },
-            erasures: Producer::new(config::sqs(aws), cfg.erasure_queue_url),
+            erasures: Producer::new(sqs.clone(), cfg.erasure_queue_url),
+            erasure_dead_letters: cfg.erasure_dead_letter_queue_url,
+            sqs,
             bucket: cfg.bucket,
             default_retention_days: cfg.default_retention_days,
             purge_days: cfg.purge_days,
@@ -152,6 +159,12 @@ impl Sweeper {
         let mut budget = Budget {
             remaining: self.max_deletes_per_run,
         };
+        // An erasure job dead-lettered (its cause lasted past its tries)
+        // goes back to the eraser: the request stays pending until done.
+        match queue::redrive(&self.sqs, &self.erasure_dead_letters, &self.erasures, REDRIVE_PER_RUN).await {
+            Ok(done) => report.erasure_jobs_redriven = done,
+            Err(e) => report.errors.push(format!("dead-lettered erasure jobs: {e}")),
+        }
         let pages = match self.pages().await {
             Ok(p) => p,
             Err(e) => {

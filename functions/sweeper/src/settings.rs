@@ -16,6 +16,9 @@ pub struct SweeperConfig {
     /// `ERASURE_QUEUE_URL`: where a purge the sweep shredded but could not
     /// finish is handed to the eraser.
     pub erasure_queue_url: String,
+    /// `ERASURE_DEAD_LETTER_QUEUE_URL`: erasure jobs that failed on every
+    /// try, sent back to the erasure queue each run.
+    pub erasure_dead_letter_queue_url: String,
     /// `DEFAULT_RETENTION_DAYS` (default 730, 1 to 3650, the bounds a page's
     /// own `retention_days` has): retention of a page that sets none (days).
     pub default_retention_days: u32,
@@ -38,6 +41,7 @@ impl SweeperConfig {
             privacy_table: config::required(src, "PRIVACY_TABLE")?,
             bucket: config::required(src, "DATA_BUCKET")?,
             erasure_queue_url: config::required(src, "ERASURE_QUEUE_URL")?,
+            erasure_dead_letter_queue_url: config::required(src, "ERASURE_DEAD_LETTER_QUEUE_URL")?,
             default_retention_days: config::bounded(
                 src,
                 "DEFAULT_RETENTION_DAYS",
@@ -62,7 +66,11 @@ mod tests {
 
     fn source(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
         refusals::source(extra, |name| {
-            name.ends_with("_TABLE") || matches!(name, "DATA_BUCKET" | "ERASURE_QUEUE_URL")
+            name.ends_with("_TABLE")
+                || matches!(
+                    name,
+                    "DATA_BUCKET" | "ERASURE_QUEUE_URL" | "ERASURE_DEAD_LETTER_QUEUE_URL"
+                )
         })
     }
 

@@ -69,6 +69,13 @@ pub enum QueueError {
     BadJob(String),
 }
 
+/// An SQS call's failure, with the SDK's whole context.
+pub(crate) fn sqs_err<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_sqs::error::SdkError<E, R>,
+) -> QueueError {
+    QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -279,9 +286,11 @@ pub async fn delete_claim(job: &DeliveryJob, s3: &crate::config::S3) -> Result<(
 
 mod jobs;
 mod producer;
+mod redrive;
 pub use jobs::{ErasureJob, ErasureTarget, PlanJob, SendJob, SendTask};
 use producer::Encoded;
 pub use producer::{parse_job, to_body, Job, Producer};
+pub use redrive::{redrive, Redriven};
 
 #[cfg(test)]
 mod tests;
@@ -296,7 +305,7 @@ pub(crate) async fn send_one(sqs: &aws_sdk_sqs::Client, queue_url: &str, body: S
         .message_body(body)
         .send()
         .await
-        .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        .map_err(sqs_err)?;
     Ok(())
 }
 
@@ -350,7 +359,7 @@ pub(crate) async fn send_batch(
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(sqs_err)?;
         if !out.failed().is_empty() {
             return Err(QueueError::Sqs(format!(
                 "{} of {} entries failed",

@@ -344,3 +344,34 @@ async fn an_erasure_that_cannot_be_queued_is_a_503_that_destroys_nothing_and_a_r
     assert!(!app.dump_tables().await.contains("2000000000000301"));
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_erasure_job_dead_lettered_on_every_try_is_sent_back_by_the_sweep_and_completes() {
+    const SUBJECT: &str = "2999999999999311";
+    let (faults, adjust) = behind_faults("eraser").await;
+    let app = spawn_app_with(adjust).await;
+    app.register_page(PAGE).await;
+    app.say(PAGE, SUBJECT, "m_dl1", "erase me once you can").await;
+    // DynamoDB fails the eraser on every try, until its job is dead-lettered.
+    faults.fail_next("dynamodb:GetItem", 1_000_000);
+    let body = json!({"page_id": PAGE, "psid": SUBJECT});
+    let (status, out) = app.api(Method::POST, "/v1/erasure", Some(body)).await;
+    assert_eq!(status, 202, "{out}");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    let status_of = || async { app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"].clone() };
+    eventually("the job dead-lettered", || async {
+        app.queue_depth("ErasureDeadLetterQueue").await == 1
+    })
+    .await;
+    assert_eq!(status_of().await, "pending");
+    assert!(app.dump_tables().await.contains(SUBJECT));
+
+    // DynamoDB is back: the next sweep sends the job back, and it completes.
+    faults.fail_next("dynamodb:GetItem", 0);
+    let report = app.invoke_at("sweeper", optcast_shared::http::now_ms()).await;
+    assert_eq!(report["erasure_jobs_redriven"]["moved"], 1, "{report}");
+    eventually("erasure completed", || async { status_of().await == "completed" }).await;
+    assert!(!app.dump_tables().await.contains(SUBJECT));
+    assert_eq!(app.queue_depth("ErasureDeadLetterQueue").await, 0);
+    app.stack.stop().await;
+}

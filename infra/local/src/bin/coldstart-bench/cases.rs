@@ -232,6 +232,7 @@ pub(crate) fn environment(function: &str, runtime_api: SocketAddr, aws: SocketAd
         ("INGEST_DLQ_URL", queue("ingest-dlq")),
         ("INGEST_CHUNK_DLQ_URL", queue("ingest-chunks-dlq")),
         ("ERASURE_QUEUE_URL", queue("erasure")),
+        ("ERASURE_DEAD_LETTER_QUEUE_URL", queue("erasure-dlq")),
         ("PLAN_QUEUE_URL", queue("plan")),
         ("SEND_QUEUE_URL", queue("send")),
     ]
