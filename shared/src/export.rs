@@ -37,8 +37,13 @@ fn s3_err(e: impl std::fmt::Display) -> ExportError {
 pub enum Finished {
     /// Small enough to answer with.
     Inline(Vec<u8>),
-    /// Stored in S3 (SSE-KMS, expired by the bucket's lifecycle).
-    Stored { key: String, bytes: u64 },
+    /// Stored in S3 (SSE-KMS, expired by the bucket's lifecycle), as its
+    /// `version_id` when the bucket keeps versions.
+    Stored {
+        key: String,
+        bytes: u64,
+        version_id: Option<String>,
+    },
 }
 
 /// The S3 location of exports about one subject (erasure deletes it).
@@ -150,7 +155,8 @@ impl ExportSink {
                 return Ok(Finished::Inline(self.buf));
             }
             let bytes = self.buf.len() as u64;
-            self.s3
+            let out = self
+                .s3
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&self.key)
@@ -159,22 +165,30 @@ impl ExportSink {
                 .send()
                 .await
                 .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-            return Ok(Finished::Stored { key: self.key, bytes });
+            return Ok(Finished::Stored {
+                key: self.key,
+                bytes,
+                version_id: out.version_id().map(str::to_string),
+            });
         }
         // Its parts hold personal data: a failed end leaves none behind
         // (an erasure deletes objects, not the parts of an upload).
-        if let Err(e) = self.complete().await {
-            self.abort_started().await;
-            return Err(e);
+        match self.complete().await {
+            Ok(version_id) => Ok(Finished::Stored {
+                key: self.key,
+                bytes: self.bytes,
+                version_id,
+            }),
+            Err(e) => {
+                self.abort_started().await;
+                Err(e)
+            }
         }
-        Ok(Finished::Stored {
-            key: self.key,
-            bytes: self.bytes,
-        })
     }
 
-    /// Uploads what is buffered as the last part and completes the upload.
-    async fn complete(&mut self) -> Result<(), ExportError> {
+    /// Uploads what is buffered as the last part and completes the upload;
+    /// the object's version.
+    async fn complete(&mut self) -> Result<Option<String>, ExportError> {
         if !self.buf.is_empty() {
             self.upload_part().await?;
         }
@@ -190,8 +204,8 @@ impl ExportSink {
             )
             .send()
             .await
-            .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        Ok(())
+            .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))
+            .map(|out| out.version_id().map(str::to_string))
     }
 
     /// Gives up a started upload (its parts hold personal data).
@@ -217,8 +231,63 @@ impl ExportSink {
     }
 }
 
-/// Writes the subject's export to `out`. Returns false (and writes nothing)
-/// when nothing is held on them.
+/// The lead an export was read from. An erasure that lands while the
+/// export is written (after its reads, before its document is stored)
+/// cannot delete a document not yet stored: [`still_held`] tells the
+/// caller to discard it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedLead {
+    generation: Option<String>,
+    created_at_ms: i64,
+}
+
+impl ExportedLead {
+    fn of(sub: &crate::lead::Subscriber) -> Self {
+        Self {
+            generation: sub.generation.clone(),
+            created_at_ms: sub.created_at_ms,
+        }
+    }
+}
+
+/// Whether the lead `lead` an export read is still held: not erased since
+/// (nor erased and begun again by a new message).
+///
+/// # Errors
+/// [`StoreError`] when DynamoDB fails.
+pub async fn still_held(store: &Store, page: &PageId, psid: &Psid, lead: &ExportedLead) -> Result<bool, StoreError> {
+    Ok(store
+        .subscriber(page, psid)
+        .await?
+        .as_ref()
+        .map(ExportedLead::of)
+        .as_ref()
+        == Some(lead))
+}
+
+/// Deletes a stored export document (its version, so nothing of it stays
+/// in a versioned bucket).
+///
+/// # Errors
+/// [`ExportError::S3`] when S3 refuses.
+pub async fn discard(
+    s3: &crate::config::S3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<(), ExportError> {
+    s3.delete_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| s3_err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    Ok(())
+}
+
+/// Writes the subject's export to `out`; the lead it was read from, or
+/// `None` (and nothing written) when nothing is held on them.
 ///
 /// # Errors
 /// [`ExportError`] when a read, a decryption or the upload fails.
@@ -230,9 +299,9 @@ pub async fn write_export(
     psid: &Psid,
     now_ms: i64,
     sink: &mut ExportSink,
-) -> Result<bool, ExportError> {
+) -> Result<Option<ExportedLead>, ExportError> {
     let Some(sub) = store.subscriber(page, psid).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let key = keys.unwrap_subject(&sub.data_key, page, psid).await?;
     let marketing = match &sub.marketing {
@@ -317,7 +386,7 @@ pub async fn write_export(
     )
     .await?;
     sink.writer().write_all(b"]}")?;
-    Ok(true)
+    Ok(Some(ExportedLead::of(&sub)))
 }
 
 fn write_element(out: &mut impl Write, first: &mut bool, value: &Value) -> Result<(), ExportError> {

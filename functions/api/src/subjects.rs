@@ -156,9 +156,9 @@ impl Api {
             &mut sink,
         )
         .await;
-        match written {
-            Ok(true) => {}
-            Ok(false) => {
+        let lead = match written {
+            Ok(Some(lead)) => lead,
+            Ok(None) => {
                 sink.abort().await;
                 return Err(ApiError::NotFound("subject"));
             }
@@ -166,8 +166,18 @@ impl Api {
                 sink.abort().await;
                 return Err(e.into());
             }
+        };
+        let finished = sink.finish(self.exports.inline_limit).await?;
+        // Erased while it was written: the erasure found no document to
+        // delete, so this one must not outlive it (nor be handed out).
+        if !export::still_held(&self.leads, &page_id, &psid, &lead).await? {
+            if let Finished::Stored { key, version_id, .. } = &finished {
+                export::discard(&self.exports.s3, &self.exports.bucket, key, version_id.as_deref()).await?;
+            }
+            tracing::info!(page = %page_id, "export discarded: the subject was erased while it was written");
+            return Err(ApiError::NotFound("subject"));
         }
-        match sink.finish(self.exports.inline_limit).await? {
+        match finished {
             Finished::Inline(body) => {
                 tracing::info!(page = %page_id, bytes = body.len(), "export served");
                 Ok(Reply {
@@ -176,7 +186,7 @@ impl Api {
                     location: None,
                 })
             }
-            Finished::Stored { key, bytes } => {
+            Finished::Stored { key, bytes, .. } => {
                 let link_error = |e: &dyn std::fmt::Display| ApiError::Export(export::ExportError::S3(e.to_string()));
                 let presigned = self
                     .exports

@@ -132,7 +132,7 @@ async fn the_export_sink_streams_a_long_document_to_s3_in_parts() {
     }
     // Memory stays bounded by one part (plus what one page adds).
     assert!(peak <= MIN_PART_BYTES + chunk.len(), "{peak}");
-    let Finished::Stored { key, bytes } = sink.finish(4 * 1024 * 1024).await.unwrap() else {
+    let Finished::Stored { key, bytes, .. } = sink.finish(4 * 1024 * 1024).await.unwrap() else {
         panic!("an 11 MiB document is stored, not inline");
     };
     assert_eq!(bytes, 11 * 1024 * 1024);
@@ -175,4 +175,56 @@ async fn an_export_whose_upload_fails_at_its_end_leaves_no_parts_behind() {
         "parts of personal data left behind: {:?}",
         uploads.uploads()
     );
+}
+
+#[tokio::test]
+async fn an_export_stored_while_its_subject_is_erased_does_not_outlive_the_erasure() {
+    const SUBJECT: &str = "2000000000001077";
+    // The export's document is held on its way to S3 while the erasure runs.
+    let (faults, routed) = behind_faults("api").await;
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("EXPORT_INLINE_LIMIT_BYTES".into(), "200".into());
+        routed(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    app.say(PAGE, SUBJECT, "m_race1", "words that must not outlive my erasure")
+        .await;
+    let mut held = faults.hold_next("s3:PutObject");
+    let export = tokio::spawn(
+        app.http
+            .get(app.url(&format!("/v1/export?page_id={PAGE}&psid={SUBJECT}&redirect=false")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send(),
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(120), held.arrival())
+        .await
+        .expect("the export stores its document");
+    let id = erase(&app, SUBJECT).await;
+    let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    held.release();
+
+    // The document stored after the erasure is deleted, and no link handed out.
+    let answer = export.await.unwrap().unwrap();
+    let code = answer.status();
+    let body = answer.text().await.unwrap();
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        !body.contains("amazonaws") && !body.contains("X-Amz-Signature"),
+        "{body}"
+    );
+    let exports = app
+        .s3
+        .list_object_versions()
+        .bucket(app.physical("DataBucket"))
+        .prefix("exports/")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        exports.versions().is_empty() && exports.delete_markers().is_empty(),
+        "{exports:?}"
+    );
+    app.stack.stop().await;
 }
