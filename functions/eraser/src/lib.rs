@@ -3,7 +3,9 @@
 //! callback, which is mapped to the PSIDs it has on the business's Pages
 //! (Graph `ids_for_pages`) and each is erased. Every step is idempotent, so a
 //! redelivered job changes nothing; a job that keeps failing is dead-lettered
-//! and its request stays "pending" (visible on its status page). Before a
+//! and its request stays "pending" (visible on its status page) while the
+//! hourly sweep sends it back, up to [`optcast_shared::queue::MAX_REDRIVES`]
+//! times, after which it waits in the dead-letter queue. Before a
 //! request is completed, the subjects' items are taken out of the raw
 //! deliveries held in the ingest dead-letter queues ([`RawCopies`]).
 

@@ -161,9 +161,17 @@ impl Sweeper {
         };
         // An erasure job dead-lettered (its cause lasted past its tries)
         // goes back to the eraser: the request stays pending until done.
-        match queue::redrive(&self.sqs, &self.erasure_dead_letters, &self.erasures, REDRIVE_PER_RUN).await {
-            Ok(done) => report.erasure_jobs_redriven = done,
-            Err(e) => report.errors.push(format!("dead-lettered erasure jobs: {e}")),
+        let redriven = &mut report.erasure_jobs_redriven;
+        if let Err(e) = queue::redrive(
+            &self.sqs,
+            &self.erasure_dead_letters,
+            &self.erasures,
+            REDRIVE_PER_RUN,
+            redriven,
+        )
+        .await
+        {
+            report.errors.push(format!("dead-lettered erasure jobs: {e}"));
         }
         let pages = match self.pages().await {
             Ok(p) => p,

@@ -290,7 +290,7 @@ mod redrive;
 pub use jobs::{ErasureJob, ErasureTarget, PlanJob, SendJob, SendTask};
 use producer::Encoded;
 pub use producer::{parse_job, to_body, Job, Producer};
-pub use redrive::{redrive, Redriven};
+pub use redrive::{redrive, Redriven, MAX_REDRIVES, REDRIVES_ATTRIBUTE};
 
 #[cfg(test)]
 mod tests;

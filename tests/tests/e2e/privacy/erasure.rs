@@ -375,3 +375,64 @@ async fn an_erasure_job_dead_lettered_on_every_try_is_sent_back_by_the_sweep_and
     assert_eq!(app.queue_depth("ErasureDeadLetterQueue").await, 0);
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_sweep_leaves_a_message_that_is_no_job_and_a_job_sent_back_too_often_visible_in_the_dead_letter_queue() {
+    use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+    use optcast_shared::queue::{self, ErasureJob, ErasureTarget, MAX_REDRIVES, REDRIVES_ATTRIBUTE};
+    let app = spawn_app().await;
+    let dlq = app.physical("ErasureDeadLetterQueue");
+    let job = ErasureJob::ErasureV1 {
+        request_id: "r-exhausted".into(),
+        target: ErasureTarget::Subject {
+            page_id: PageId::parse(PAGE).unwrap(),
+            psid: Psid::parse("2999999999999312").unwrap(),
+        },
+        found_before: false,
+    };
+    let count = MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(MAX_REDRIVES.to_string())
+        .build()
+        .unwrap();
+    app.sqs
+        .send_message()
+        .queue_url(&dlq)
+        .message_body(queue::to_body(&job).unwrap())
+        .message_attributes(REDRIVES_ATTRIBUTE, count)
+        .send()
+        .await
+        .unwrap();
+    app.sqs
+        .send_message()
+        .queue_url(&dlq)
+        .message_body(r#"{"type":"erasure.v9","whatever":1}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let report = app.invoke_at("sweeper", optcast_shared::http::now_ms()).await;
+    let redriven = &report["erasure_jobs_redriven"];
+    assert_eq!(
+        (&redriven["moved"], &redriven["unreadable"], &redriven["exhausted"]),
+        (&json!(0), &json!(1), &json!(1)),
+        "{report}"
+    );
+    // Both wait there, visible at once (the alarm stays on); nothing went
+    // to the eraser.
+    let visible = app
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let visible = visible
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned();
+    assert_eq!(visible.as_deref(), Some("2"));
+    assert_eq!(app.queue_depth("ErasureQueue").await, 0);
+    app.stack.stop().await;
+}
