@@ -70,6 +70,27 @@ pub struct TestApp {
     pub kms: aws_sdk_kms::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub http: reqwest::Client,
+    /// Fails the test at its end if a function made a call its role in the
+    /// template would not allow (AWS would have refused it).
+    pub iam: IamCheck,
+}
+
+/// See [`TestApp::iam`].
+pub struct IamCheck(pub optcast_local::iam::Guard);
+
+impl Drop for IamCheck {
+    fn drop(&mut self) {
+        let denied = self.0.denied();
+        if denied.is_empty() {
+            return;
+        }
+        // A refused call often is why a test failed: say so either way.
+        if std::thread::panicking() {
+            eprintln!("calls the template's IAM policies refused: {denied:#?}");
+        } else {
+            panic!("calls the template's IAM policies refuse: {denied:#?}");
+        }
+    }
 }
 
 /// The test stack's pseudonym key set: `t2` current, `t1` an older key
@@ -149,6 +170,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut StackOptions)) -> TestApp {
         .await
         .expect("local proxy starts");
     TestApp {
+        iam: IamCheck(stack.iam.clone()),
         stack,
         ddb: aws_sdk_dynamodb::Client::new(&optcast_local::counting_proxy::routed_through(&aws, &proxy)),
         s3: aws_sdk_s3::Client::new(&aws),

@@ -253,6 +253,28 @@ impl Faults {
     }
 }
 
+/// AWS's answer to a call the caller's policy does not allow.
+fn access_denied(op: &str, refused: &str) -> hyper::Response<Full<Bytes>> {
+    let message = format!("not authorized to perform: {refused}");
+    match op.split(':').next() {
+        Some("s3") => hyper::Response::builder()
+            .status(403)
+            .header("content-type", "application/xml")
+            .body(Full::new(Bytes::from(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+            ))))
+            .expect("static"),
+        Some("sqs") => json_answer(
+            400,
+            &serde_json::json!({"__type": "com.amazonaws.sqs#AccessDenied", "message": message}),
+        ),
+        _ => json_answer(
+            400,
+            &serde_json::json!({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message}),
+        ),
+    }
+}
+
 /// Counts one down from `op`'s remaining faults; true if one was left.
 fn take_one(remaining: &mut BTreeMap<String, u32>, op: &str) -> bool {
     match remaining.get_mut(op) {
@@ -332,6 +354,9 @@ pub async fn start(upstream: String) -> std::io::Result<(String, Counts)> {
 }
 
 /// Like [`start`], with a handle to inject AWS's own failures.
+///
+/// A call a function's role in the template would not allow is refused as
+/// AWS refuses it ([`crate::iam::check`]).
 pub async fn start_with_faults(upstream: String) -> std::io::Result<(String, Counts, Faults)> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
@@ -359,6 +384,9 @@ pub async fn start_with_faults(upstream: String) -> std::io::Result<(String, Cou
                         let op = operation(&parts.headers, &parts.method, &parts.uri);
                         counts.add(&op);
                         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        if let Some(refused) = crate::iam::check(&parts.headers, &parts.method, &parts.uri, &bytes) {
+                            return Ok::<_, Infallible>(access_denied(&op, &refused));
+                        }
                         faults.hold(&op).await;
                         if let Some(injected) = faults.answer(&op, &bytes) {
                             return Ok::<_, Infallible>(injected);

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod fake_graph;
 pub mod fake_oidc;
 pub mod functions;
+pub mod iam;
 pub mod jwt_authorizer;
 pub mod poller;
 pub mod provision;
@@ -88,6 +89,8 @@ pub struct RunningStack {
     pub clock: optcast_shared::clock::Clock,
     /// Every metric line (EMF document) the functions published.
     pub metrics: optcast_shared::metrics::Recorder,
+    /// The functions' IAM policies, enforced on their AWS calls.
+    pub iam: iam::Guard,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -109,11 +112,20 @@ impl RunningStack {
     }
 
     /// Stops the HTTP front and the pollers and waits for them.
+    ///
+    /// # Panics
+    /// When a function made a call its role in the template does not allow
+    /// (a test's stack must not hide one: AWS would refuse it).
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        let denied = self.iam.denied();
+        assert!(
+            denied.is_empty(),
+            "calls the template's IAM policies refuse: {denied:#?}"
+        );
     }
 }
 
@@ -163,6 +175,9 @@ pub async fn serve(
         .or_insert_with(|| "1000000000000001".into());
     // Functions reach the emulator through a proxy that keeps moto's
     // DynamoDB transactions from undoing each other (see counting_proxy).
+    // Each function signs with its own key, and the proxy refuses what its
+    // role in the template would not allow (`iam`).
+    let iam = provisioned.iam_guard();
     let function_aws = match aws.endpoint_url() {
         Some(emulator) => {
             let (url, _) = counting_proxy::start(emulator.to_string()).await?;
@@ -170,13 +185,21 @@ pub async fn serve(
         }
         None => aws.clone(),
     };
+    let per_function = provisioned
+        .functions
+        .keys()
+        .map(|name| {
+            let aws = opts.function_aws.get(name).unwrap_or(&function_aws);
+            (name.clone(), iam::signing_as(aws, &provisioned.prefix, name))
+        })
+        .collect();
     let metrics = optcast_shared::metrics::Recorder::default();
     let sink = optcast_shared::metrics::Sink::recording(metrics.clone(), opts.metrics_to_stdout);
     let functions = functions::build_all(
         &provisioned,
         &overrides,
         &function_aws,
-        &opts.function_aws,
+        &per_function,
         &opts.clock,
         &sink,
     )
@@ -253,6 +276,7 @@ pub async fn serve(
         graph,
         clock: opts.clock.clone(),
         metrics,
+        iam,
         shutdown,
         tasks,
     })

@@ -47,6 +47,8 @@ pub struct FunctionSpec {
     /// The function's folder under `functions/`.
     pub name: String,
     pub env: BTreeMap<String, String>,
+    /// Its role's `Allow` statements (`Policies`), resolved.
+    pub policy: Vec<crate::iam::Statement>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +72,22 @@ pub struct Provisioned {
 }
 
 impl Provisioned {
+    /// The IAM guard of every function's policy, over what was created.
+    pub fn iam_guard(&self) -> crate::iam::Guard {
+        let functions = self
+            .functions
+            .iter()
+            .map(|(name, spec)| (name.clone(), spec.policy.clone()))
+            .collect();
+        let arns = self
+            .resources
+            .values()
+            .filter(|p| !p.arn.is_empty())
+            .flat_map(|p| [p.reference.clone(), p.name.clone(), p.arn.clone()].map(|k| (k, p.arn.clone())))
+            .collect();
+        crate::iam::Guard::new(&self.prefix, functions, arns)
+    }
+
     pub fn get(&self, logical: &str) -> anyhow::Result<&Physical> {
         self.resources
             .get(logical)

@@ -229,3 +229,69 @@ async fn the_invoke_api_runs_the_readmes_sweep_event_and_names_the_field_a_bare_
     assert!(message.contains("missing field `detail-type`"), "{body}");
     app.stack.stop().await;
 }
+
+/// AWS refuses a call a role does not allow; the local stack must too, or a
+/// missing permission would pass every test and fail the first deployment.
+/// The webhook may write claim checks and the privacy table, never the
+/// subscribers table or the exports.
+#[tokio::test]
+async fn a_call_the_functions_role_does_not_allow_is_refused_as_aws_refuses_it() {
+    let app = spawn_app().await;
+    let (url, _) = counting_proxy::start(endpoint()).await.unwrap();
+    let webhook = optcast_local::iam::signing_as(
+        &counting_proxy::routed_through(&app.aws, &url),
+        &app.stack.provisioned.prefix,
+        "webhook",
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&webhook);
+    let item = |id: &str| {
+        BTreeMap::from([(
+            "pk".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::S(id.to_string()),
+        )])
+    };
+    let err = ddb
+        .put_item()
+        .table_name(app.physical("SubscribersTable"))
+        .set_item(Some(item("PAGE#1").into_iter().collect()))
+        .send()
+        .await
+        .expect_err("the webhook's role cannot write subscribers");
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException")
+    );
+    let s3 = aws_sdk_s3::Client::new(&webhook);
+    let bucket = app.physical("DataBucket");
+    let err = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("exports/forged.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .expect_err("nor put an export");
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDenied")
+    );
+    // What it may do passes: a claim check.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("claims/allowed.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .expect("the webhook writes claim checks");
+    let refused = app.stack.iam.take_denied();
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert!(
+        refused[0].starts_with("webhook: dynamodb:PutItem on arn:aws:dynamodb:"),
+        "{refused:#?}"
+    );
+    assert!(
+        refused[1].starts_with("webhook: s3:PutObject on arn:aws:s3:::"),
+        "{refused:#?}"
+    );
+    assert!(refused[1].ends_with("/exports/forged.json"), "{refused:#?}");
+}

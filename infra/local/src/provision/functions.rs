@@ -78,7 +78,8 @@ impl Provisioner<'_> {
                     _ => {}
                 }
             }
-            out.functions.insert(name.clone(), FunctionSpec { name, env });
+            let policy = crate::iam::statements(&r.properties["Policies"], |v| resolve(v, out, self.template));
+            out.functions.insert(name.clone(), FunctionSpec { name, env, policy });
         }
         Ok(())
     }
