@@ -1,18 +1,21 @@
 //! The planner: pages through a broadcast's subscribed audience, one shard
 //! of the sparse audience index at a time, and enqueues send jobs ten per
 //! `SendMessageBatch`. Progress is checkpointed per page, so a planner that
-//! dies or runs out of time resumes where it stopped.
+//! dies or runs out of time resumes where it stopped; each page's jobs are
+//! recorded before its checkpoint and sent after it (`store::planned`), so a
+//! page counted is the page sent.
 
 // Every public fallible item says how it fails (`# Errors`).
 #![warn(clippy::missing_errors_doc)]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use optcast_shared::broadcast;
+use optcast_shared::broadcast::Broadcast;
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::lead::Subscriber;
 use optcast_shared::queue::{self, PlanJob, Producer, QueueError, SendJob, SendTask};
-use optcast_shared::store::{BroadcastStore, Checkpoint, SendTables, CURSOR_DONE};
+use optcast_shared::store::{BroadcastStore, Checkpoint, PlannedPage, SendTables, CURSOR_DONE};
 use optcast_shared::store::{StoreError, AUDIENCE_SHARDS};
 use optcast_shared::{broadcast::BroadcastState, sqs_batch, telemetry};
 
@@ -24,6 +27,10 @@ pub enum PlanError {
     Queue(#[from] QueueError),
     #[error("plan job is malformed: {0}")]
     BadJob(String),
+    /// Another run recorded this shard's page from the same cursor and is
+    /// planning it now: this job is tried again later.
+    #[error("another run is planning this shard's page")]
+    Busy,
 }
 
 pub struct Planner {
@@ -154,6 +161,7 @@ impl Planner {
             tracing::warn!("plan job for an unknown broadcast dropped");
             return Ok(report);
         };
+        self.send_planned(&b, shard).await?;
         if !b.state.is_active() {
             return Ok(report);
         }
@@ -175,32 +183,37 @@ impl Planner {
                 .store
                 .audience_page(&b.page_id, shard, &cursor, self.page_size)
                 .await?;
-            let jobs: Vec<SendJob> = audience
+            let tasks: Vec<SendTask> = audience
                 .leads
                 .into_iter()
                 // The audience index holds subscribed leads only; the one
                 // rule (status and tags) is still the same function the
                 // preview judges with.
                 .filter(|lead| broadcast::planned(lead, &b.audience_tags).is_ok())
-                .map(|lead| send_job(id, lead))
+                .map(|lead| send_task(id, lead))
                 .collect();
-            self.sends.send_batch(&jobs).await?;
             let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
-            let now = match self
-                .store
-                .checkpoint(id, shard, &cursor, &next, jobs.len() as i64)
-                .await?
-            {
+            // Recorded, counted, then sent (the outbox: `store::planned`):
+            // a run stopping after the checkpoint leaves the counted jobs for
+            // the next run to send, never a page read again differently.
+            let planned = PlannedPage::new(cursor.clone(), next.clone(), tasks);
+            if !self.store.record_planned(id, shard, &planned).await? {
+                return Err(PlanError::Busy);
+            }
+            let count = planned.tasks.len() as i64;
+            let now = match self.store.checkpoint(id, shard, &cursor, &next, count).await? {
                 Checkpoint::Moved(now) => now,
                 Checkpoint::Refused => {
                     // Another planner moved this shard on (it owns it now),
                     // or the broadcast was cancelled.
                     tracing::warn!("checkpoint refused; stopping");
+                    self.store.clear_planned(id, shard, &planned.token).await?;
                     return Ok(report);
                 }
             };
+            self.send_page(id, shard, planned).await?;
             report.pages += 1;
-            report.queued += jobs.len() as i64;
+            report.queued += count;
             if now == BroadcastState::Paused {
                 // The page is counted; a resume plans on from here.
                 tracing::info!(queued = report.queued, "broadcast paused; planning stops");
@@ -221,6 +234,33 @@ impl Planner {
 }
 
 impl Planner {
+    /// A planned page a run left between its checkpoint and its send: its
+    /// jobs are counted in `queued`, so they are sent now (unless the
+    /// broadcast is cancelled or done). One its run never checkpointed is
+    /// dropped: this run reads that page again.
+    async fn send_planned(&self, b: &Broadcast, shard: u32) -> Result<(), PlanError> {
+        let Some(planned) = self.store.planned(&b.id, shard).await? else {
+            return Ok(());
+        };
+        let cursor = b.cursors.get(&shard).map(String::as_str).unwrap_or_default();
+        let counted = cursor == planned.next && !matches!(b.state, BroadcastState::Cancelled | BroadcastState::Done);
+        if counted {
+            tracing::info!(jobs = planned.tasks.len(), "a counted page left unsent is sent");
+            self.send_page(&b.id, shard, planned).await
+        } else {
+            self.store.clear_planned(&b.id, shard, &planned.token).await?;
+            Ok(())
+        }
+    }
+
+    /// Sends a checkpointed page's jobs, then clears its record.
+    async fn send_page(&self, id: &BroadcastId, shard: u32, planned: PlannedPage) -> Result<(), PlanError> {
+        let jobs: Vec<SendJob> = planned.tasks.into_iter().map(SendJob::SendV1).collect();
+        self.sends.send_batch(&jobs).await?;
+        self.store.clear_planned(id, shard, &planned.token).await?;
+        Ok(())
+    }
+
     /// A resumed broadcast's jobs parked while it was paused, of this shard
     /// (its lane): queued again, then no longer parked. Queued twice (a run
     /// that dies between the two), a job is still sent once: each claims
@@ -238,15 +278,14 @@ impl Planner {
     }
 }
 
-fn send_job(id: &BroadcastId, sub: Subscriber) -> SendJob {
+fn send_task(id: &BroadcastId, sub: Subscriber) -> SendTask {
     let lead = broadcast::snapshot(&sub);
-    let task = SendTask {
+    SendTask {
         broadcast_id: id.clone(),
         page_id: sub.page_id,
         psid: sub.psid,
         lead,
-    };
-    SendJob::SendV1(task)
+    }
 }
 
 /// The Lambda entry point (`main.rs`): configuration and clients once per

@@ -81,6 +81,12 @@ pub(crate) fn lane_pk(id: &BroadcastId, lane: u32) -> String {
     format!("BCAST#{id}#LANE#{lane}")
 }
 
+/// A shard's planned page, between its checkpoint and its send
+/// (`store::planned`).
+pub(crate) fn planned_pk(id: &BroadcastId, shard: u32) -> String {
+    format!("BCAST#{id}#PLANNED#{shard}")
+}
+
 /// A broadcast's outcome counters for one lane (delivered, read,
 /// unsubscribed and their series), written by ingest only.
 pub(crate) fn outcome_pk(id: &BroadcastId, lane: u32) -> String {

@@ -26,6 +26,8 @@
 //!   counters and series, page protection's baseline);
 //! - `recipients`: one recipient's record read back (or its parked job);
 //! - `control`: a page's broadcasts listed, resume;
+//! - `planned`: a shard's page recorded between its checkpoint and its
+//!   send (the planner's outbox);
 //! - `parked`: a paused broadcast's parked jobs, and their settling (counted
 //!   as they go) when erasure or the retention sweep deletes them;
 //! - `roster`: a page's leads listed by status and tag, or read whole (the
@@ -56,6 +58,7 @@ mod outcomes;
 mod page_list;
 mod pages;
 mod parked;
+mod planned;
 mod privacy;
 mod recipients;
 mod records;
@@ -81,6 +84,7 @@ pub use outcomes::Completion;
 pub use page_list::PageList;
 pub use pages::SealedToken;
 pub use parked::Park;
+pub use planned::PlannedPage;
 pub use privacy::{AuditTrail, Requests};
 pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};

@@ -117,3 +117,96 @@ async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
     assert_eq!(faults.injected(), 3);
     app.stack.stop().await;
 }
+
+/// Twelve leads of one audience shard (two pages of ten), a broadcast to
+/// them with the sender held, and the planner's first send of a page held
+/// in flight, its first lead having sent STOP meanwhile.
+async fn first_page_held_while_its_first_lead_stops(
+    prefix: &str,
+    what: &str,
+) -> (
+    TestApp,
+    optcast_local::counting_proxy::Faults,
+    optcast_local::counting_proxy::Held,
+    Vec<String>,
+    String,
+) {
+    let (faults, adjust) = behind_faults("planner").await;
+    let mut held = faults.hold_next("sqs:SendMessageBatch");
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
+        o.held_functions = vec!["sender".into()];
+        adjust(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let same_shard: Vec<String> = (0..)
+        .map(|i| format!("{prefix}{i:012}"))
+        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
+        .take(12)
+        .collect();
+    app.seed_leads(PAGE, &same_shard).await;
+    let id = app.create_broadcast(text(what)).await;
+    tokio::time::timeout(std::time::Duration::from_secs(120), held.arrival())
+        .await
+        .expect("the planner sends its first page");
+    // The audience index is read in PSID order: this lead is on page one.
+    app.say(PAGE, &same_shard[0], &format!("m_{prefix}_stop"), "STOP").await;
+    assert_eq!(app.status(PAGE, &same_shard[0]).await, "unsubscribed");
+    (app, faults, held, same_shard, id)
+}
+
+/// The page's jobs are counted as they were sent: the lead who stopped
+/// after the page was read is skipped, every other lead gets one message,
+/// and no planned page is left behind.
+async fn finishes_counting_the_page_as_sent(mut app: TestApp, leads: &[String], id: &str) {
+    app.drain(&["PlanQueue"]).await;
+    app.stack.resume("sender");
+    let done = app.wait_state(id, "done").await;
+    app.drain(&["SendQueue"]).await;
+    let c = &done["counts"];
+    assert_eq!(
+        (
+            c["queued"].as_u64(),
+            c["sent"].as_u64(),
+            c["skipped_unsubscribed"].as_u64()
+        ),
+        (Some(12), Some(11), Some(1)),
+        "{done}"
+    );
+    let reached: Vec<usize> = leads.iter().map(|p| app.sends_to(p)).collect();
+    let mut expected = vec![1; leads.len()];
+    expected[0] = 0;
+    assert_eq!(reached, expected);
+    let left = app.scan("BroadcastsTable").await;
+    assert!(
+        !left.iter().any(|i| s(i, "pk").contains("#PLANNED#")),
+        "a planned page is left"
+    );
+    app.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_planner_write_failing_after_a_send_never_reads_the_page_again_from_a_changed_audience() {
+    // The planner's next checkpoint fails on every try the SDK makes, so its
+    // plan job is retried. Before, the page went out first and this failed
+    // checkpoint was its own: the retry read the page again without the
+    // lead who had left, counted 11 of the 12 jobs sent, and the broadcast
+    // could finish with a job still to send.
+    let (app, faults, held, leads, id) = first_page_held_while_its_first_lead_stops("2015", "Counted as sent").await;
+    faults.fail_next("dynamodb:UpdateItem", 3);
+    held.release();
+    finishes_counting_the_page_as_sent(app, &leads, &id).await;
+}
+
+#[tokio::test]
+async fn a_counted_page_whose_send_failed_is_sent_as_it_was_counted_by_the_retry() {
+    // The held send fails on every try: the page is checkpointed (counted)
+    // but not sent. The retry sends the recorded jobs, the one of the lead
+    // who left included (the sender skips it), instead of reading the page
+    // again.
+    let (app, faults, held, leads, id) = first_page_held_while_its_first_lead_stops("2016", "Sent as counted").await;
+    faults.fail_next("sqs:SendMessageBatch", 3);
+    held.release();
+    finishes_counting_the_page_as_sent(app, &leads, &id).await;
+}
