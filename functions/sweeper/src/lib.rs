@@ -21,14 +21,16 @@ use std::time::Instant;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use optcast_shared::clock::Clock;
 use optcast_shared::config::{self, ConfigError, Source};
-use optcast_shared::erasure::{self, Eraser, ErasureReason, Requests, Shred};
-use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::erasure::{self, Eraser, Requests};
+use optcast_shared::ids::PageId;
 use optcast_shared::queue::{self, ErasureJob, Producer};
 use optcast_shared::retention::{self, Budget, Category, SweepReport};
-use optcast_shared::store::sweep::{self as sweep_store, SweepStore};
+use optcast_shared::store::sweep::SweepStore;
 use optcast_shared::store::{self, Store, AGE_SHARDS};
 use optcast_shared::telemetry;
 
+mod objects;
+mod purge;
 mod settings;
 pub use settings::SweeperConfig;
 
@@ -274,169 +276,6 @@ impl Sweeper {
             if expired.last && (records.len() as u64) < limit {
                 return Ok(());
             }
-        }
-    }
-
-    /// Erases leads unsubscribed before `cutoff_ms`, keeping the hashed
-    /// consent proof (the tombstone). Erased leads leave the index, so no
-    /// checkpoint is needed; one that re-subscribed meanwhile is left alone.
-    async fn purge_unsubscribed(
-        &self,
-        page: &PageId,
-        cutoff_ms: i64,
-        now_ms: i64,
-        budget: &mut Budget,
-        report: &mut SweepReport,
-    ) -> Result<(), SweepError> {
-        loop {
-            let limit = budget.take(25);
-            if limit == 0 {
-                return Ok(());
-            }
-            let found = self.store.unsubscribed_before(page, cutoff_ms, limit).await?;
-            budget.remaining += limit - found.seen as u64;
-            if found.seen == 0 {
-                return Ok(());
-            }
-            let mut progressed = false;
-            let (mut erased, mut failed) = (Vec::new(), None);
-            for psid in &found.leads {
-                let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
-                // Their quarantined items are deleted below, once for the batch.
-                let reason = ErasureReason::UnsubscribedPurge;
-                let shred = match self.eraser.shred_if(page, psid, reason, now_ms, still_expired).await {
-                    Ok(Shred::Declined) => continue,
-                    Ok(shred) => shred,
-                    Err(e) => {
-                        failed = Some(SweepError::from(e));
-                        break;
-                    }
-                };
-                let shredded = u64::from(shred == Shred::Shredded);
-                report.add(Category::UnsubscribedLeads, shredded);
-                progressed |= shredded > 0;
-                erased.push(psid.clone());
-                if let Err(e) = self.eraser.delete_after_shred(page, psid, now_ms).await {
-                    // Shredded, so no longer in the index this purge reads:
-                    // no later run would come back for their consent records
-                    // (which have no TTL), messages and deliveries. The
-                    // eraser finishes them from its queue, with its retries.
-                    tracing::warn!(error = %e, "purge shredded but not finished: handed to the eraser");
-                    if let Err(e) = self.hand_to_eraser(page, psid, now_ms).await {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            // Their quarantined items: one listing for the batch, taken
-            // after every shred of it, not one per lead; also when a later
-            // lead's erasure failed, since the erased ones have left the
-            // index and no later run would come back for their items.
-            self.eraser.delete_quarantined_of(page, &erased).await?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            // An index that lags could show the same leads again: stop rather
-            // than spin; the next run picks up anything left.
-            if !progressed {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Queues the erasure of a lead this sweep shredded but could not finish
-    /// (a request of reason `unsubscribed_purge`, found-before: data was
-    /// held), so the eraser deletes what is left, with its retries and its
-    /// dead-letter queue.
-    ///
-    /// # Errors
-    /// [`SweepError::Erasure`] when the request cannot be recorded or queued
-    /// (the run reports it; the lead's leftovers then wait for an operator,
-    /// as before).
-    async fn hand_to_eraser(&self, page: &PageId, psid: &Psid, now_ms: i64) -> Result<(), SweepError> {
-        let reason = ErasureReason::UnsubscribedPurge;
-        erasure::request_subject_erasure(&self.requests, &self.erasures, page, psid, reason, true, now_ms).await?;
-        Ok(())
-    }
-
-    /// Deletes every object version and delete marker under `prefix` last
-    /// modified before `cutoff_ms`.
-    async fn sweep_objects(
-        &self,
-        prefix: &str,
-        cutoff_ms: i64,
-        budget: &mut Budget,
-        report: &mut SweepReport,
-    ) -> Result<(), SweepError> {
-        use aws_sdk_s3::types::{Delete as S3Delete, ObjectIdentifier};
-        let expired = |t: Option<&aws_sdk_s3::primitives::DateTime>| {
-            t.is_some_and(|t| t.to_millis().is_ok_and(|ms| ms < cutoff_ms))
-        };
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
-        loop {
-            let out = self
-                .s3
-                .list_object_versions()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_key_marker(key_marker.clone())
-                .set_version_id_marker(version_marker.clone())
-                .send()
-                .await
-                .map_err(store::StoreError::s3)?;
-            let mut doomed = Vec::new();
-            let mut versions = 0u64;
-            for v in out.versions() {
-                if expired(v.last_modified()) && budget.take(1) == 1 {
-                    doomed.push((
-                        v.key().unwrap_or_default().to_string(),
-                        v.version_id().map(str::to_string),
-                    ));
-                    versions += 1;
-                }
-            }
-            for m in out.delete_markers() {
-                if expired(m.last_modified()) {
-                    doomed.push((
-                        m.key().unwrap_or_default().to_string(),
-                        m.version_id().map(str::to_string),
-                    ));
-                }
-            }
-            for chunk in doomed.chunks(1000) {
-                let objects = chunk
-                    .iter()
-                    .map(|(k, v)| ObjectIdentifier::builder().key(k).set_version_id(v.clone()).build())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| store::StoreError::s3_text(e.to_string()))?;
-                let delete = S3Delete::builder()
-                    .set_objects(Some(objects))
-                    .quiet(true)
-                    .build()
-                    .map_err(|e| store::StoreError::s3_text(e.to_string()))?;
-                let result = self
-                    .s3
-                    .delete_objects()
-                    .bucket(&self.bucket)
-                    .delete(delete)
-                    .send()
-                    .await
-                    .map_err(store::StoreError::s3)?;
-                if let Some(e) = result.errors().first() {
-                    return Err(store::StoreError::s3_text(format!(
-                        "{} object(s) not deleted: {}",
-                        result.errors().len(),
-                        e.code().unwrap_or("error")
-                    ))
-                    .into());
-                }
-            }
-            report.add(Category::RawPayloads, versions);
-            if budget.exhausted() || !out.is_truncated().unwrap_or(false) {
-                return Ok(());
-            }
-            key_marker = out.next_key_marker().map(str::to_string);
-            version_marker = out.next_version_id_marker().map(str::to_string);
         }
     }
 }

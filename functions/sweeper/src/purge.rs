@@ -1,0 +1,94 @@
+//! The purge of leads unsubscribed past the page's purge period: each
+//! erased keeping the hashed consent proof, and one whose deletes could not
+//! finish handed to the eraser.
+
+use optcast_shared::erasure::{self, ErasureReason, Shred};
+use optcast_shared::ids::{PageId, Psid};
+use optcast_shared::retention::{Budget, Category, SweepReport};
+use optcast_shared::store::{self, sweep as sweep_store};
+
+use super::{SweepError, Sweeper};
+
+impl Sweeper {
+    /// Erases leads unsubscribed before `cutoff_ms`, keeping the hashed
+    /// consent proof (the tombstone). Erased leads leave the index, so no
+    /// checkpoint is needed; one that re-subscribed meanwhile is left alone.
+    pub(crate) async fn purge_unsubscribed(
+        &self,
+        page: &PageId,
+        cutoff_ms: i64,
+        now_ms: i64,
+        budget: &mut Budget,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        loop {
+            let limit = budget.take(25);
+            if limit == 0 {
+                return Ok(());
+            }
+            let found = self.store.unsubscribed_before(page, cutoff_ms, limit).await?;
+            budget.remaining += limit - found.seen as u64;
+            if found.seen == 0 {
+                return Ok(());
+            }
+            let mut progressed = false;
+            let (mut erased, mut failed) = (Vec::new(), None);
+            for psid in &found.leads {
+                let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
+                // Their quarantined items are deleted below, once for the batch.
+                let reason = ErasureReason::UnsubscribedPurge;
+                let shred = match self.eraser.shred_if(page, psid, reason, now_ms, still_expired).await {
+                    Ok(Shred::Declined) => continue,
+                    Ok(shred) => shred,
+                    Err(e) => {
+                        failed = Some(SweepError::from(e));
+                        break;
+                    }
+                };
+                let shredded = u64::from(shred == Shred::Shredded);
+                report.add(Category::UnsubscribedLeads, shredded);
+                progressed |= shredded > 0;
+                erased.push(psid.clone());
+                if let Err(e) = self.eraser.delete_after_shred(page, psid, now_ms).await {
+                    // Shredded, so no longer in the index this purge reads:
+                    // no later run would come back for their consent records
+                    // (which have no TTL), messages and deliveries. The
+                    // eraser finishes them from its queue, with its retries.
+                    tracing::warn!(error = %e, "purge shredded but not finished: handed to the eraser");
+                    if let Err(e) = self.hand_to_eraser(page, psid, now_ms).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            // Their quarantined items: one listing for the batch, taken
+            // after every shred of it, not one per lead; also when a later
+            // lead's erasure failed, since the erased ones have left the
+            // index and no later run would come back for their items.
+            self.eraser.delete_quarantined_of(page, &erased).await?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            // An index that lags could show the same leads again: stop rather
+            // than spin; the next run picks up anything left.
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Queues the erasure of a lead this sweep shredded but could not finish
+    /// (a request of reason `unsubscribed_purge`, found-before: data was
+    /// held), so the eraser deletes what is left, with its retries and its
+    /// dead-letter queue.
+    ///
+    /// # Errors
+    /// [`SweepError::Erasure`] when the request cannot be recorded or queued
+    /// (the run reports it; the lead's leftovers then wait for an operator,
+    /// as before).
+    async fn hand_to_eraser(&self, page: &PageId, psid: &Psid, now_ms: i64) -> Result<(), SweepError> {
+        let reason = ErasureReason::UnsubscribedPurge;
+        erasure::request_subject_erasure(&self.requests, &self.erasures, page, psid, reason, true, now_ms).await?;
+        Ok(())
+    }
+}
