@@ -24,6 +24,7 @@
 //!   digest, so each of their jobs still counts once;
 //! - `outcomes`: what sends did afterwards (a lead's recent sends, outcome
 //!   counters and series, page protection's baseline);
+//! - `release`: a claim given back when its send did not happen;
 //! - `recipients`: one recipient's record read back (or its parked job);
 //! - `control`: a page's broadcasts listed, resume;
 //! - `planned`: a shard's page recorded between its checkpoint and its
@@ -62,6 +63,7 @@ mod planned;
 mod privacy;
 mod recipients;
 mod records;
+mod release;
 mod roster;
 mod send_leads;
 pub mod sweep;
