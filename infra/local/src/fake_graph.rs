@@ -43,6 +43,10 @@ pub enum FakeError {
     /// but its answer does not arrive whole (here a 200 without the
     /// message id), as when the connection drops after Meta accepted it.
     AnswerLost,
+    /// Not Meta's answer either: the message is taken (recorded as sent),
+    /// but the gateway in front of Meta gives up waiting and answers a 504
+    /// with its own HTML page, no Meta error body.
+    GatewayTimeout,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -93,7 +93,8 @@ pub enum ErrorClass {
     Invalid,
     /// The request may have reached Meta and we cannot tell whether it was
     /// sent: the connection failed after the request was written (a
-    /// timeout, a reset), or a success answer could not be read. Never
+    /// timeout, a reset), a success answer could not be read, or a gateway
+    /// in front of Meta answered 502 or 504 without Meta's error body. Never
     /// resent (a message sent at most once).
     OutcomeUnknown,
 }
@@ -121,6 +122,9 @@ pub fn classify(http_status: u16, code: Option<i64>, subcode: Option<i64>) -> Er
         (Some(368), _) => Abusive,
         (Some(1200 | 2), _) => Transient,
         (Some(100), _) => Invalid,
+        // A gateway's own 502 or 504 (no Meta error body) may come after
+        // Meta took the message: sent perhaps, so never sent again.
+        (None, _) if matches!(http_status, 502 | 504) => OutcomeUnknown,
         (None, _) if http_status == 0 || http_status == 429 || http_status >= 500 => {
             if http_status == 429 {
                 RateLimited

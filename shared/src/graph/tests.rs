@@ -30,6 +30,12 @@ fn every_documented_code_is_classified() {
         (400, Some(368), None, Abusive),
         (400, Some(4), Some(2018354), PolicyBlocked),
         (503, None, None, Transient),
+        (500, None, None, Transient),
+        // A gateway's own answer, after which Meta may have sent it.
+        (502, None, None, OutcomeUnknown),
+        (504, None, None, OutcomeUnknown),
+        // Meta's own temporary error through a gateway status is Meta's.
+        (502, Some(2), None, Transient),
         (0, None, None, Transient),
         (429, None, None, RateLimited),
         (400, None, None, Invalid),
@@ -48,8 +54,12 @@ fn meta_error_bodies_are_parsed() {
         r#"{"error":{"message":"(#551) This person isn't available right now.","type":"OAuthException","code":551,"error_subcode":1545041,"fbtrace_id":"A1"}}"#,
     );
     assert_eq!((e.code, e.subcode, e.class), (Some(551), Some(1545041), Unreachable));
-    let e = parse_error(502, "<html>bad gateway</html>");
+    // A gateway's page, not Meta's: a 503 refused it, a 502 may have
+    // passed it on.
+    let e = parse_error(503, "<html>service unavailable</html>");
     assert_eq!(e.class, Transient);
+    let e = parse_error(502, "<html>bad gateway</html>");
+    assert_eq!(e.class, OutcomeUnknown);
 }
 
 #[test]

@@ -56,8 +56,9 @@ pub(super) fn meta_error(e: FakeError) -> (u16, Value) {
             "OAuthException",
             "Temporary send message failure. Please try again later",
         ),
-        // A send taken, its answer lost: `send` answers it, not as an error.
-        FakeError::ServerError | FakeError::AnswerLost => (
+        // A send taken, its answer lost or a gateway's: `send` answers it,
+        // not as Meta's error.
+        FakeError::ServerError | FakeError::AnswerLost | FakeError::GatewayTimeout => (
             500,
             2,
             None,

@@ -48,19 +48,6 @@ impl FakeGraph {
                 "param message[quick_replies] must have at most 13 elements",
             ));
         }
-        let mut answer_lost = false;
-        if let Some(i) = st
-            .rules
-            .iter()
-            .position(|r| r.times > 0 && (r.recipient.is_none() || r.recipient == psid))
-        {
-            st.rules[i].times -= 1;
-            let e = st.rules[i].error;
-            if e != FakeError::AnswerLost {
-                return answer(meta_error(e));
-            }
-            answer_lost = true;
-        }
         if let Some(limit) = st.per_second {
             let now = Instant::now();
             let entry = st.windows.entry(page.to_string()).or_insert((now, 0));
@@ -72,6 +59,21 @@ impl FakeGraph {
             }
             entry.1 += 1;
         }
+        // The scripted answer, once the request got past the rate limit
+        // (a throttled request never reaches what would answer it).
+        let mut taken_then = None;
+        if let Some(i) = st
+            .rules
+            .iter()
+            .position(|r| r.times > 0 && (r.recipient.is_none() || r.recipient == psid))
+        {
+            st.rules[i].times -= 1;
+            let e = st.rules[i].error;
+            if !matches!(e, FakeError::AnswerLost | FakeError::GatewayTimeout) {
+                return answer(meta_error(e));
+            }
+            taken_then = Some(e);
+        }
         let message_id = format!("m_fake_{}", st.sends.len() + 1);
         let at_ms = optcast_shared::http::now_ms();
         st.sends.push(RecordedSend {
@@ -81,8 +83,13 @@ impl FakeGraph {
             message_id: message_id.clone(),
             at_ms,
         });
-        if answer_lost {
-            return answer((200, Value::Null));
+        match taken_then {
+            Some(FakeError::GatewayTimeout) => {
+                let page = "<html><body><h1>504 Gateway Time-out</h1></body></html>";
+                return (504, vec![("content-type".into(), "text/html".into())], page.into());
+            }
+            Some(_) => return answer((200, Value::Null)),
+            None => {}
         }
         let usage = json!({ page: [{"type": "messenger", "call_count": 1, "total_cputime": 1, "total_time": 1, "estimated_time_to_regain_access": 0}] });
         let mut out = json!({"message_id": message_id});
