@@ -84,6 +84,9 @@ impl Api {
                 return Err(ApiError::Conflict(format!("broadcast is {}", b.state.as_str())));
             }
         }
+        // Its planned pages are never to be sent: their jobs go (again, if
+        // a cancel before failed here).
+        self.broadcasts.drop_planned(&id).await?;
         let b = self
             .broadcasts
             .broadcast(&id)

@@ -27,10 +27,6 @@ pub enum PlanError {
     Queue(#[from] QueueError),
     #[error("plan job is malformed: {0}")]
     BadJob(String),
-    /// Another run recorded this shard's page from the same cursor and is
-    /// planning it now: this job is tried again later.
-    #[error("another run is planning this shard's page")]
-    Busy,
 }
 
 pub struct Planner {
@@ -116,7 +112,7 @@ impl Planner {
             let result = match queue::parse_job::<PlanJob>(record.body.as_deref().unwrap_or_default()) {
                 Ok(PlanJob::PlanV1 { broadcast_id, shard }) => match self.plan_shard(&broadcast_id, shard).await {
                     Err(err) if sqs_batch::receive_count(record) >= self.max_receives => {
-                        self.give_up(&broadcast_id, &err).await
+                        self.give_up(&broadcast_id, shard, &err).await
                     }
                     result => result.map(|_| ()),
                 },
@@ -136,11 +132,19 @@ impl Planner {
     /// # Errors
     /// [`PlanError::Store`] when the pause cannot be written (the job then
     /// goes to the dead-letter queue, and its alarm, as before).
-    async fn give_up(&self, id: &BroadcastId, err: &PlanError) -> Result<(), PlanError> {
+    async fn give_up(&self, id: &BroadcastId, shard: u32, err: &PlanError) -> Result<(), PlanError> {
         tracing::error!(error = %err, "plan job failed on its last try: broadcast paused");
         self.store
             .transition(id, BroadcastState::Paused, Some(PLANNING_FAILED))
             .await?;
+        // A counted page still to send goes to the sender, which parks its
+        // jobs where erasure and the retention sweep find them; if that
+        // fails too, the resume's run sends it.
+        if let Some(b) = self.store.broadcast(id).await? {
+            if let Err(e) = self.send_planned(&b, shard).await {
+                tracing::error!(error = %e, "a counted page left for the resume");
+            }
+        }
         Ok(())
     }
 
@@ -157,72 +161,77 @@ impl Planner {
         if shard >= AUDIENCE_SHARDS {
             return Err(PlanError::BadJob(format!("shard {shard} out of range")));
         }
-        let Some(b) = self.store.broadcast(id).await? else {
-            tracing::warn!("plan job for an unknown broadcast dropped");
-            return Ok(report);
-        };
-        self.send_planned(&b, shard).await?;
-        if !b.state.is_active() {
-            return Ok(report);
-        }
-        if b.resumed_at_ms.is_some() {
-            self.requeue_parked(id, shard).await?;
-        }
-        let mut cursor = b.cursors.get(&shard).cloned().unwrap_or_default();
-        while cursor != CURSOR_DONE {
-            if report.pages >= self.pages_per_run {
-                // Hand over to a fresh invocation; the checkpoint is the truth.
-                let job = PlanJob::PlanV1 {
-                    broadcast_id: id.clone(),
-                    shard,
-                };
-                self.plans.send_batch(&[job]).await?;
+        let (mut refusals, mut requeued) = (0, false);
+        'run: loop {
+            let Some(b) = self.store.broadcast(id).await? else {
+                tracing::warn!("plan job for an unknown broadcast dropped");
+                return Ok(report);
+            };
+            self.send_planned(&b, shard).await?;
+            if !b.state.is_active() {
                 return Ok(report);
             }
-            let audience = self
-                .store
-                .audience_page(&b.page_id, shard, &cursor, self.page_size)
-                .await?;
-            let tasks: Vec<SendTask> = audience
-                .leads
-                .into_iter()
-                // The audience index holds subscribed leads only; the one
-                // rule (status and tags) is still the same function the
-                // preview judges with.
-                .filter(|lead| broadcast::planned(lead, &b.audience_tags).is_ok())
-                .map(|lead| send_task(id, lead))
-                .collect();
-            let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
-            // Recorded, counted, then sent (the outbox: `store::planned`):
-            // a run stopping after the checkpoint leaves the counted jobs for
-            // the next run to send, never a page read again differently.
-            let planned = PlannedPage::new(cursor.clone(), next.clone(), tasks);
-            if !self.store.record_planned(id, shard, &planned).await? {
-                return Err(PlanError::Busy);
+            if b.resumed_at_ms.is_some() && !requeued {
+                self.requeue_parked(id, shard).await?;
+                requeued = true;
             }
-            let count = planned.tasks.len() as i64;
-            let now = match self.store.checkpoint(id, shard, &cursor, &next, count).await? {
-                Checkpoint::Moved(now) => now,
-                Checkpoint::Refused => {
-                    // Another planner moved this shard on (it owns it now),
-                    // or the broadcast was cancelled.
-                    tracing::warn!("checkpoint refused; stopping");
-                    self.store.clear_planned(id, shard, &planned.token).await?;
+            let mut cursor = b.cursors.get(&shard).cloned().unwrap_or_default();
+            while cursor != CURSOR_DONE {
+                if report.pages + refusals >= self.pages_per_run {
+                    // Hand over to a fresh invocation; the checkpoint is the truth.
+                    let job = PlanJob::PlanV1 {
+                        broadcast_id: id.clone(),
+                        shard,
+                    };
+                    self.plans.send_batch(&[job]).await?;
                     return Ok(report);
                 }
-            };
-            self.send_page(id, shard, planned).await?;
-            report.pages += 1;
-            report.queued += count;
-            if now == BroadcastState::Paused {
-                // The page is counted; a resume plans on from here.
-                tracing::info!(queued = report.queued, "broadcast paused; planning stops");
-                return Ok(report);
+                let audience = self
+                    .store
+                    .audience_page(&b.page_id, shard, &cursor, self.page_size)
+                    .await?;
+                let tasks: Vec<SendTask> = audience
+                    .leads
+                    .into_iter()
+                    // The audience index holds subscribed leads only; the one
+                    // rule (status and tags) is still the same function the
+                    // preview judges with.
+                    .filter(|lead| broadcast::planned(lead, &b.audience_tags).is_ok())
+                    .map(|lead| send_task(id, lead))
+                    .collect();
+                let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
+                // Counted and recorded in one write, then sent (the outbox:
+                // `store::planned`): a run stopping after the checkpoint
+                // leaves the counted jobs for the next run to send, never a
+                // page to read again from an audience that changed.
+                let planned = PlannedPage::new(cursor.clone(), next.clone(), tasks);
+                let count = planned.tasks.len() as i64;
+                let now = match self.store.checkpoint(id, shard, &planned).await? {
+                    Checkpoint::Moved(now) => now,
+                    Checkpoint::Refused => {
+                        // Another run moved the shard on or has a counted
+                        // page of it to send, or the broadcast was cancelled:
+                        // read it again and go on from there, so the shard is
+                        // planned to its end even if that run stopped for good.
+                        tracing::warn!("checkpoint refused; reading the broadcast again");
+                        refusals += 1;
+                        continue 'run;
+                    }
+                };
+                self.send_page(id, shard, planned).await?;
+                report.pages += 1;
+                report.queued += count;
+                if now == BroadcastState::Paused {
+                    // The page is counted; a resume plans on from here.
+                    tracing::info!(queued = report.queued, "broadcast paused; planning stops");
+                    return Ok(report);
+                }
+                if report.queued > 0 && now == BroadcastState::Planning {
+                    self.store.transition(id, BroadcastState::Sending, None).await?;
+                }
+                cursor = next;
             }
-            if report.queued > 0 && now == BroadcastState::Planning {
-                self.store.transition(id, BroadcastState::Sending, None).await?;
-            }
-            cursor = next;
+            break;
         }
         report.finished = true;
         if let Some(now) = self.store.broadcast(id).await? {
@@ -234,23 +243,19 @@ impl Planner {
 }
 
 impl Planner {
-    /// A planned page a run left between its checkpoint and its send: its
-    /// jobs are counted in `queued`, so they are sent now (unless the
-    /// broadcast is cancelled or done). One its run never checkpointed is
-    /// dropped: this run reads that page again.
+    /// A counted page of the shard still to send (its run's send failed or
+    /// the run stopped): sent now, whichever run wrote it, unless the
+    /// broadcast is cancelled or done (then only dropped).
     async fn send_planned(&self, b: &Broadcast, shard: u32) -> Result<(), PlanError> {
         let Some(planned) = self.store.planned(&b.id, shard).await? else {
             return Ok(());
         };
-        let cursor = b.cursors.get(&shard).map(String::as_str).unwrap_or_default();
-        let counted = cursor == planned.next && !matches!(b.state, BroadcastState::Cancelled | BroadcastState::Done);
-        if counted {
-            tracing::info!(jobs = planned.tasks.len(), "a counted page left unsent is sent");
-            self.send_page(&b.id, shard, planned).await
-        } else {
+        if matches!(b.state, BroadcastState::Cancelled | BroadcastState::Done) {
             self.store.clear_planned(&b.id, shard, &planned.token).await?;
-            Ok(())
+            return Ok(());
         }
+        tracing::info!(jobs = planned.tasks.len(), "a counted page still to send is sent");
+        self.send_page(&b.id, shard, planned).await
     }
 
     /// Sends a checkpointed page's jobs, then clears its record.

@@ -10,12 +10,12 @@
 //! on its own lane (its audience shard), which mirrors the state; a state
 //! change writes the definition and all lanes in one transaction.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::item::{n, n_or_zero, opt_s, s, Item};
 use super::keys::{
-    broadcast_created_sk, broadcast_page_pk, broadcast_pk, lane_pk, outcome_pk, planned_pk, AUDIENCE_SHARDS, DUE_INDEX,
-    DUE_PK, SEND_LANES,
+    broadcast_created_sk, broadcast_page_pk, broadcast_pk, lane_pk, outcome_pk, AUDIENCE_SHARDS, DUE_INDEX, DUE_PK,
+    SEND_LANES,
 };
 use super::tx::cancelled_because;
 use super::StoreError;
@@ -215,18 +215,6 @@ impl BroadcastStore {
                 .build()
                 .map_err(|_| StoreError::Corrupt("update"))?;
             items.push(TransactWriteItem::builder().update(update).build());
-        }
-        // A cancelled broadcast's planned pages (`planned`) are never sent:
-        // their jobs (PSIDs) go with the cursors.
-        if to == BroadcastState::Cancelled {
-            for shard in 0..AUDIENCE_SHARDS {
-                let delete = Delete::builder()
-                    .table_name(&self.tables.broadcasts)
-                    .key("pk", s(planned_pk(id, shard)))
-                    .build()
-                    .map_err(|_| StoreError::Corrupt("delete"))?;
-                items.push(TransactWriteItem::builder().delete(delete).build());
-            }
         }
         match self.transact(items).await {
             Ok(()) => Ok(true),

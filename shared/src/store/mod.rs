@@ -27,8 +27,8 @@
 //! - `release`: a claim given back when its send did not happen;
 //! - `recipients`: one recipient's record read back (or its parked job);
 //! - `control`: a page's broadcasts listed, resume;
-//! - `planned`: a shard's page recorded between its checkpoint and its
-//!   send (the planner's outbox);
+//! - `planned`: a shard's page recorded by its checkpoint until it is
+//!   sent (the planner's outbox);
 //! - `parked`: a paused broadcast's parked jobs, and their settling (counted
 //!   as they go) when erasure or the retention sweep deletes them;
 //! - `roster`: a page's leads listed by status and tag, or read whole (the
@@ -70,7 +70,7 @@ pub mod sweep;
 mod tombstones;
 mod tx;
 
-pub use audience::{AudiencePage, Checkpoint};
+pub use audience::AudiencePage;
 pub use batch::delete_keys;
 pub use broadcasts::{BroadcastStore, SendTables, CURSOR_DONE};
 pub use control::BroadcastList;
@@ -86,7 +86,7 @@ pub use outcomes::Completion;
 pub use page_list::PageList;
 pub use pages::SealedToken;
 pub use parked::Park;
-pub use planned::PlannedPage;
+pub use planned::{Checkpoint, PlannedPage};
 pub use privacy::{AuditTrail, Requests};
 pub use recipients::{Recipient, RecipientState};
 pub use records::{DeliveryRecord, MessageRecord, RecordPage};

@@ -1,39 +1,40 @@
-//! A planned page, recorded before the planner's checkpoint counts it (a
-//! transactional outbox): the planner records the page's send jobs, moves
-//! the shard's cursor and adds them to `queued`, and only then sends them.
-//! A run that stops between the checkpoint and the send (a failed send, a
-//! timeout, a crash) leaves the page recorded, and the shard's next run
-//! sends exactly the jobs that were counted. Before, jobs went out first
-//! and the checkpoint after: a failed checkpoint had the retry read the page
-//! again from an audience that may have changed (a lead who left meanwhile
-//! had a job in flight that `queued` never counted), so the broadcast could
-//! finish early and drop jobs still to be sent.
+//! A planned page (the planner's outbox): the page's send jobs are recorded
+//! in the same transaction that moves the shard's cursor and counts them in
+//! `queued`, and sent after it; the record is cleared once they are on the
+//! send queue. A record therefore exists only for a page that was counted,
+//! and any run of the shard that finds one sends it (sending twice is
+//! harmless: each job claims `(broadcast, psid)` first). Before, jobs went
+//! out first and the checkpoint after: a failed checkpoint had the retry
+//! read the page again from an audience that may have changed, count fewer
+//! jobs than went out, and finish the broadcast with jobs still to send.
 //!
 //! The record holds the page's jobs (PSIDs and their leads' snapshots, no
-//! text or names) for the seconds between recording and sending; one left
-//! by a run that stopped stays until the shard's next run (a retry, or the
-//! resume of a broadcast paused after its last try), or until a cancel
-//! deletes it.
+//! text or names) for the moments between the checkpoint and the send; one
+//! left by a run whose send failed stays until the shard's next run sends
+//! it (its retry), a plan job's last try hands it to the sender (which parks
+//! it, where erasure and the retention sweep find it), or a cancel deletes it.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
 
 use super::item::{get_item, n, opt_s, s, Item};
-use super::keys::planned_pk;
-use super::{BroadcastStore, StoreError};
-use crate::ids::BroadcastId;
+use super::keys::{broadcast_pk, planned_pk, AUDIENCE_SHARDS};
+use super::{BroadcastStore, StoreError, CURSOR_DONE};
+use crate::broadcast::{BroadcastState, LeadSnapshot};
+use crate::ids::{BroadcastId, PageId, Psid};
 use crate::queue::SendTask;
 
-/// A page's send jobs as planned, before they are sent.
+/// A page's send jobs, as the checkpoint counts them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedPage {
     /// The shard's cursor the page was read from, and the one after it
-    /// ([`super::Cursor::encode`]d; [`super::CURSOR_DONE`] at the end).
+    /// ([`super::Cursor::encode`]d; [`CURSOR_DONE`] at the end).
     pub from: String,
     pub next: String,
-    /// The jobs, as the checkpoint counts them.
+    /// The jobs (each of the broadcast's page).
     pub tasks: Vec<SendTask>,
-    /// Which run recorded it: only that run (or a later run's recovery)
-    /// deletes it.
+    /// Which run recorded it (16 hex digits), so a run can tell its own
+    /// checkpoint whose answer was lost from another run's.
     pub token: String,
 }
 
@@ -49,49 +50,126 @@ impl PlannedPage {
     }
 }
 
+/// One job as recorded: the broadcast and the page are the record's own.
+#[derive(Serialize, Deserialize)]
+struct RecordedJob {
+    psid: Psid,
+    lead: LeadSnapshot,
+}
+
+/// What [`BroadcastStore::checkpoint`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// The shard's cursor moved, the page's jobs are counted and recorded;
+    /// the broadcast's state after it (paused: the planner stops there, and
+    /// a resume plans on from the cursor).
+    Moved(BroadcastState),
+    /// Not moved: another run moved the shard on or has a counted page of
+    /// it still to send, or the broadcast was cancelled or is done.
+    Refused,
+}
+
 impl BroadcastStore {
-    /// Records `page` as shard `shard`'s planned page, unless a record of
-    /// another run from the same cursor is there: that run is planning this
-    /// page now (or stopped before its checkpoint, and its retry clears it).
-    /// `false` when refused.
+    /// Records a planned page: in one transaction, moves the shard's cursor
+    /// from `page.from` to `page.next`, adds its jobs to `queued` and records
+    /// them, only if nobody else moved the cursor, no counted page of the
+    /// shard is still to send, and the broadcast is still to be planned.
+    ///
+    /// A paused broadcast takes the checkpoint too: a pause landing while a
+    /// page is planned must not leave its jobs uncounted; the sender parks
+    /// them, and a resume queues them again.
     ///
     /// # Errors
-    /// [`StoreError::Dynamo`] when the write fails; [`StoreError::Corrupt`]
-    /// when the jobs do not serialise.
-    pub async fn record_planned(&self, id: &BroadcastId, shard: u32, page: &PlannedPage) -> Result<bool, StoreError> {
-        let tasks = serde_json::to_string(&page.tasks).map_err(|_| StoreError::Corrupt("planned page"))?;
-        let mut item = Item::new();
-        item.insert("pk".into(), s(planned_pk(id, shard)));
-        item.insert("from".into(), s(&page.from));
-        item.insert("next".into(), s(&page.next));
-        item.insert("tasks".into(), s(tasks));
-        item.insert("token".into(), s(&page.token));
-        item.insert("jobs".into(), n(page.tasks.len() as i64));
-        let put = self
-            .ddb
-            .put_item()
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
+    /// says whether to try again); [`StoreError::Corrupt`] when the jobs do
+    /// not serialise or the broadcast's state does not read.
+    pub async fn checkpoint(&self, id: &BroadcastId, shard: u32, page: &PlannedPage) -> Result<Checkpoint, StoreError> {
+        let mut update = format!("SET cursor_{shard} = :next ADD queued :q");
+        if page.next == CURSOR_DONE {
+            update.push_str(", shards_done :one");
+        }
+        // Not once cancelled or done: a cancel drops the cursors (they hold
+        // a lead's key), and none comes back after it.
+        let condition = if page.from.is_empty() {
+            format!(
+                "(attribute_not_exists(cursor_{shard}) OR cursor_{shard} = :prev) AND #s IN (:planning, :sending, :paused)"
+            )
+        } else {
+            format!("cursor_{shard} = :prev AND #s IN (:planning, :sending, :paused)")
+        };
+        let mut definition = Update::builder()
             .table_name(&self.tables.broadcasts)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #f <> :from OR #t = :token")
-            .expression_attribute_names("#f", "from")
-            .expression_attribute_names("#t", "token")
-            .expression_attribute_values(":from", s(&page.from))
-            .expression_attribute_values(":token", s(&page.token))
+            .key("pk", s(broadcast_pk(id)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":planning", s(BroadcastState::Planning.as_str()))
+            .expression_attribute_values(":sending", s(BroadcastState::Sending.as_str()))
+            .expression_attribute_values(":paused", s(BroadcastState::Paused.as_str()))
+            .expression_attribute_values(":next", s(&page.next))
+            .expression_attribute_values(":prev", s(&page.from))
+            .expression_attribute_values(":q", n(page.tasks.len()));
+        if page.next == CURSOR_DONE {
+            definition = definition.expression_attribute_values(":one", n(1));
+        }
+        let record = Put::builder()
+            .table_name(&self.tables.broadcasts)
+            .set_item(Some(record_item(id, shard, page)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("put"))?;
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(definition.build().map_err(|_| StoreError::Corrupt("update"))?)
+                .build(),
+            TransactWriteItem::builder().put(record).build(),
+        ];
+        let written = self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            // DynamoDB answers a retry of an applied transaction (its answer
+            // lost) as applied, for ten minutes.
+            .client_request_token(&page.token)
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
+        match written {
+            Ok(_) => Ok(Checkpoint::Moved(self.state(id).await?)),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
             {
-                Ok(false)
+                // Cancelled: this run's own write if its record is there (an
+                // emulator that ignores the request token fails the retry).
+                match self.planned(id, shard).await? {
+                    Some(p) if p.token == page.token => Ok(Checkpoint::Moved(self.state(id).await?)),
+                    _ => Ok(Checkpoint::Refused),
+                }
             }
             Err(e) => Err(StoreError::dynamo(e)),
         }
     }
 
-    /// Shard `shard`'s planned page, if one is recorded (read consistently).
+    /// A broadcast's state, read consistently.
+    async fn state(&self, id: &BroadcastId) -> Result<BroadcastState, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.tables.broadcasts)
+            .key("pk", s(broadcast_pk(id)))
+            .projection_expression("#s")
+            .expression_attribute_names("#s", "state")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.item()
+            .and_then(|i| opt_s(i, "state"))
+            .and_then(|st| BroadcastState::parse(&st))
+            .ok_or(StoreError::Corrupt("state"))
+    }
+
+    /// Shard `shard`'s counted page still to send, if any (read consistently).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when the read fails; [`StoreError::Corrupt`]
@@ -100,18 +178,34 @@ impl BroadcastStore {
         let Some(item) = get_item(&self.ddb, &self.tables.broadcasts, planned_pk(id, shard), None).await? else {
             return Ok(None);
         };
-        let field = |name: &'static str| opt_s(&item, name).ok_or(StoreError::Corrupt("planned page"));
-        let tasks = serde_json::from_str(&field("tasks")?).map_err(|_| StoreError::Corrupt("planned page"))?;
+        let corrupt = || StoreError::Corrupt("planned page");
+        let field = |name: &'static str| opt_s(&item, name).ok_or_else(corrupt);
+        let jobs: Vec<RecordedJob> = serde_json::from_str(&field("jobs")?).map_err(|_| corrupt())?;
+        // An empty page records no page id.
+        let page_id = match jobs.is_empty() {
+            true => None,
+            false => Some(PageId::parse(&field("page_id")?).map_err(|_| corrupt())?),
+        };
         Ok(Some(PlannedPage {
             from: field("from")?,
             next: field("next")?,
-            tasks,
+            tasks: jobs
+                .into_iter()
+                .filter_map(|j| {
+                    Some(SendTask {
+                        broadcast_id: id.clone(),
+                        page_id: page_id.clone()?,
+                        psid: j.psid,
+                        lead: j.lead,
+                    })
+                })
+                .collect(),
             token: field("token")?,
         }))
     }
 
-    /// Deletes shard `shard`'s planned page if it is still the one `token`
-    /// recorded (a later run's record stays).
+    /// Deletes shard `shard`'s record if it is still the one `token` wrote
+    /// (its jobs are on the send queue).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when the delete fails.
@@ -120,7 +214,7 @@ impl BroadcastStore {
             .ddb
             .delete_item()
             .table_name(&self.tables.broadcasts)
-            .key("pk", AttributeValue::S(planned_pk(id, shard)))
+            .key("pk", s(planned_pk(id, shard)))
             .condition_expression("#t = :token")
             .expression_attribute_names("#t", "token")
             .expression_attribute_values(":token", s(token))
@@ -137,4 +231,48 @@ impl BroadcastStore {
             Err(e) => Err(StoreError::dynamo(e)),
         }
     }
+
+    /// Deletes every shard's record of a cancelled broadcast, whose jobs
+    /// are never to be sent (none is written once it is cancelled).
+    ///
+    /// # Errors
+    /// [`StoreError::Dynamo`] when a delete fails.
+    pub async fn drop_planned(&self, id: &BroadcastId) -> Result<(), StoreError> {
+        let deletes = (0..AUDIENCE_SHARDS).map(|shard| {
+            self.ddb
+                .delete_item()
+                .table_name(&self.tables.broadcasts)
+                .key("pk", s(planned_pk(id, shard)))
+                .send()
+        });
+        for result in futures_util::future::join_all(deletes).await {
+            result.map_err(StoreError::dynamo)?;
+        }
+        Ok(())
+    }
+}
+
+/// The record of `page`: its jobs without what they share.
+fn record_item(id: &BroadcastId, shard: u32, page: &PlannedPage) -> Result<Item, StoreError> {
+    let jobs: Vec<RecordedJob> = page
+        .tasks
+        .iter()
+        .map(|t| RecordedJob {
+            psid: t.psid.clone(),
+            lead: t.lead.clone(),
+        })
+        .collect();
+    let mut item = Item::new();
+    item.insert("pk".into(), s(planned_pk(id, shard)));
+    if let Some(first) = page.tasks.first() {
+        item.insert("page_id".into(), s(first.page_id.as_str()));
+    }
+    item.insert("from".into(), s(&page.from));
+    item.insert("next".into(), s(&page.next));
+    item.insert(
+        "jobs".into(),
+        s(serde_json::to_string(&jobs).map_err(|_| StoreError::Corrupt("planned page"))?),
+    );
+    item.insert("token".into(), s(&page.token));
+    Ok(item)
 }

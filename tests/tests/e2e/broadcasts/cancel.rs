@@ -4,7 +4,7 @@
 use optcast_shared::broadcast::{Claim, DeliveryState};
 use optcast_shared::ids::{BroadcastId, Psid};
 use optcast_shared::store::audience_shard;
-use optcast_shared::store::{Checkpoint, CURSOR_DONE, SEND_LANES};
+use optcast_shared::store::{Checkpoint, PlannedPage, CURSOR_DONE, SEND_LANES};
 use optcast_tests::*;
 use reqwest::Method;
 
@@ -71,10 +71,18 @@ async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it(
     let (app, _, id) = planned_while_sender_held(PAGE, "2011", 2, "Cursors", |_| {}).await;
     let store = app.send_store();
     let bid = BroadcastId::parse(&id).unwrap();
-    // Mid-plan, a shard's cursor is the last lead's audience key.
+    // Mid-plan, a shard's cursor is the last lead's audience key (and its
+    // counted page, recorded until sent, names it too).
     let cursor = r#"{"audience_pk":"1000000000000001#AUD#0","pk":"PAGE#1000000000000001","sk":"SUB#2011000000000099"}"#;
     assert!(matches!(
-        store.checkpoint(&bid, 0, CURSOR_DONE, cursor, 0).await.unwrap(),
+        store
+            .checkpoint(
+                &bid,
+                0,
+                &PlannedPage::new(CURSOR_DONE.into(), cursor.into(), Vec::new())
+            )
+            .await
+            .unwrap(),
         Checkpoint::Moved(_)
     ));
     let (status, _) = app
@@ -83,7 +91,10 @@ async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it(
     assert_eq!(status, 200);
     // A planner still running on another shard cannot write one back.
     assert_eq!(
-        store.checkpoint(&bid, 1, "", cursor, 0).await.unwrap(),
+        store
+            .checkpoint(&bid, 1, &PlannedPage::new(String::new(), cursor.into(), Vec::new()))
+            .await
+            .unwrap(),
         Checkpoint::Refused
     );
     let definition = format!("{:?}", app.scan("BroadcastsTable").await);

@@ -50,11 +50,13 @@ async fn a_start_whose_plan_jobs_were_not_all_queued_is_finished_by_the_schedule
 
 #[tokio::test]
 async fn a_planner_checkpoint_whose_answer_was_lost_is_recognised_and_planning_goes_on() {
-    // DynamoDB applied the checkpoint but its answer was lost; the SDK's
-    // retry then fails the condition (the cursor moved). Every checkpoint
-    // here is answered so; twelve leads in one audience shard take two pages.
+    // DynamoDB applied the checkpoint (a transaction) but its answer was
+    // lost; the SDK's retry then fails its conditions (the cursor moved,
+    // the page recorded) where the request token is not honoured, and the
+    // run finds its own record. Every transaction of the planner is
+    // answered so; twelve leads in one audience shard take two pages.
     let (faults, adjust) = behind_faults("planner").await;
-    faults.lose_answer_next("dynamodb:UpdateItem", 1_000);
+    faults.lose_answer_next("dynamodb:TransactWriteItems", 1_000);
     let app = spawn_app_with(|o| {
         o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
         adjust(o);
@@ -209,4 +211,119 @@ async fn a_counted_page_whose_send_failed_is_sent_as_it_was_counted_by_the_retry
     faults.fail_next("sqs:SendMessageBatch", 3);
     held.release();
     finishes_counting_the_page_as_sent(app, &leads, &id).await;
+}
+
+/// A plan job for shard 0 as SQS hands it to the planner (`receive`: its
+/// receive count; `message`: its id).
+fn plan_event(id: &str, receive: u32, message: &str) -> serde_json::Value {
+    let job = optcast_shared::queue::PlanJob::PlanV1 {
+        broadcast_id: optcast_shared::ids::BroadcastId::parse(id).unwrap(),
+        shard: 0,
+    };
+    serde_json::json!({"Records": [{
+        "messageId": message, "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
+        "attributes": {"ApproximateReceiveCount": receive.to_string()}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:123456789012:plan",
+        "awsRegion": "us-west-2"}]})
+}
+
+#[tokio::test]
+async fn two_runs_of_a_shard_at_once_never_lose_a_counted_page() {
+    // A plan job delivered twice (SQS delivers at least once): run B reads
+    // the broadcast before run A counts page one, and finds A's counted page
+    // while A's send is held; a lead of that page stops meanwhile; then A's
+    // send fails. Found by review: the first outbox dropped A's page as
+    // never counted, and the broadcast stayed `sending` for ever with 9
+    // leads never reached.
+    let (faults, adjust) = behind_faults("planner").await;
+    let mut app = spawn_app_with(|o| {
+        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
+        o.held_functions = vec!["sender".into(), "planner".into()];
+        adjust(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let leads: Vec<String> = (0..)
+        .map(|i| format!("2018{i:012}"))
+        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
+        .take(12)
+        .collect();
+    app.seed_leads(PAGE, &leads).await;
+    let id = app.create_broadcast(text("Two runs")).await;
+    // B is held at its look for a counted page still to send.
+    let mut b_held = faults.hold_next("dynamodb:GetItem");
+    let (b_done, b_finished) = tokio::sync::oneshot::channel();
+    let b_run = async {
+        let answer = app.invoke("planner", &plan_event(&id, 1, "plan-b")).await;
+        let _ = b_done.send(());
+        answer
+    };
+    let a_side = async {
+        b_held.arrival().await;
+        let mut a_held = faults.hold_next("sqs:SendMessageBatch");
+        let a_event = plan_event(&id, 1, "plan-a");
+        let a_run = app.invoke("planner", &a_event);
+        let steer = async {
+            a_held.arrival().await;
+            app.say(PAGE, &leads[0], "m_2018_stop", "STOP").await;
+            b_held.release();
+            b_finished.await.expect("run B ends");
+            faults.fail_next("sqs:SendMessageBatch", 3);
+            a_held.release();
+        };
+        tokio::join!(a_run, steer).0
+    };
+    let (b, a) = tokio::join!(b_run, a_side);
+    assert_eq!(b["batchItemFailures"], serde_json::json!([]), "run B: {b}");
+    assert_eq!(
+        a["batchItemFailures"][0]["itemIdentifier"], "plan-a",
+        "run A's send failed: {a}"
+    );
+    // A's job comes back.
+    let again = app.invoke("planner", &plan_event(&id, 2, "plan-a")).await;
+    assert_eq!(again["batchItemFailures"], serde_json::json!([]), "{again}");
+    app.stack.resume("planner");
+    app.drain(&["PlanQueue"]).await;
+    finishes_counting_the_page_as_sent(app, &leads, &id).await;
+}
+
+#[tokio::test]
+async fn a_counted_page_left_by_a_plan_jobs_last_try_is_parked_where_erasure_finds_it() {
+    // The last try's send fails: the broadcast is paused ("planning
+    // failed"), and its counted page goes to the sender, which parks each
+    // job (erasure and the retention sweep find parked jobs). Found by
+    // review: the page stayed recorded, PSIDs included, beyond erasure and
+    // retention until a resume.
+    let (faults, adjust) = behind_faults("planner").await;
+    let mut app = spawn_app_with(|o| {
+        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
+        o.held_functions = vec!["sender".into(), "planner".into()];
+        adjust(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let leads: Vec<String> = (0..)
+        .map(|i| format!("2019{i:012}"))
+        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
+        .take(12)
+        .collect();
+    app.seed_leads(PAGE, &leads).await;
+    let id = app.create_broadcast(text("Last try")).await;
+    faults.fail_next("sqs:SendMessageBatch", 3);
+    // The template's PLAN_MAX_RECEIVES (the plan queue's maxReceiveCount).
+    let last = 5;
+    let answer = app.invoke("planner", &plan_event(&id, last, "plan-last")).await;
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{answer}");
+    let paused = app.broadcast(&id).await;
+    assert_eq!(paused["state"], "paused", "{paused}");
+    assert_eq!(paused["counts"]["queued"], 10, "{paused}");
+    let left = app.scan("BroadcastsTable").await;
+    assert!(
+        !left.iter().any(|i| s(i, "pk").contains("#PLANNED#")),
+        "a planned page is left"
+    );
+    app.stack.resume("sender");
+    app.drain(&["SendQueue"]).await;
+    assert_eq!(app.parked_jobs().await, 10);
+    app.stack.stop().await;
 }
