@@ -21,6 +21,11 @@ pub struct Physical {
     pub reference: String,
     pub arn: String,
     pub name: String,
+    /// The customer managed key of its server-side encryption, as the
+    /// template names it (`KmsMasterKeyId`, `SSESpecification`,
+    /// `BucketEncryption`): AWS uses it as the caller on every call that
+    /// reads or writes the resource's data (`iam::Sse`).
+    pub sse_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,13 +84,23 @@ impl Provisioned {
             .iter()
             .map(|(name, spec)| (name.clone(), spec.policy.clone()))
             .collect();
-        let arns = self
+        let arns: BTreeMap<String, String> = self
             .resources
             .values()
             .filter(|p| !p.arn.is_empty())
             .flat_map(|p| [p.reference.clone(), p.name.clone(), p.arn.clone()].map(|k| (k, p.arn.clone())))
             .collect();
-        crate::iam::Guard::new(&self.prefix, functions, arns)
+        // Only keys the stack creates: an AWS managed key's policy lets the
+        // caller use it through its service without any IAM permission.
+        let sse = crate::iam::Sse {
+            region: self.region.clone(),
+            keys: self
+                .resources
+                .values()
+                .filter_map(|p| Some((p.arn.clone(), arns.get(p.sse_key.as_ref()?)?.clone())))
+                .collect(),
+        };
+        crate::iam::Guard::new(&self.prefix, functions, arns, sse)
     }
 
     pub fn get(&self, logical: &str) -> anyhow::Result<&Physical> {
@@ -166,5 +181,73 @@ impl Provisioner<'_> {
 
     fn physical_name(&self, logical: &str) -> String {
         format!("{}-{}", self.prefix, logical)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_knows_the_key_of_each_resource_by_the_name_the_template_gives_it() {
+        let key = "arn:aws:kms:us-west-2:1:key/kid";
+        let queue = |name: &str, sse_key: &str| Physical {
+            reference: format!("http://h/1/{name}"),
+            arn: format!("arn:aws:sqs:us-west-2:1:{name}"),
+            name: name.into(),
+            sse_key: Some(sse_key.into()),
+        };
+        let send = crate::iam::Statement {
+            actions: vec!["sqs:SendMessage".into()],
+            resources: vec!["*".into()],
+            conditions: Vec::new(),
+        };
+        let provisioned = Provisioned {
+            prefix: "unitguard".into(),
+            region: "us-west-2".into(),
+            resources: BTreeMap::from([
+                (
+                    "DataKey".into(),
+                    Physical {
+                        reference: "kid".into(),
+                        arn: key.into(),
+                        name: "alias/unitguard-DataKey".into(),
+                        sse_key: None,
+                    },
+                ),
+                // `KmsMasterKeyId: !Ref DataKey` (its id).
+                ("Own".into(), queue("own", "kid")),
+                // SQS's AWS managed key: no IAM permission to check.
+                ("Managed".into(), queue("managed", "alias/aws/sqs")),
+            ]),
+            functions: BTreeMap::from([(
+                "f".into(),
+                FunctionSpec {
+                    name: "f".into(),
+                    env: BTreeMap::new(),
+                    policy: vec![send],
+                },
+            )]),
+            ..Default::default()
+        };
+        let guard = provisioned.iam_guard();
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("x-amz-target", "AmazonSQS.SendMessage".parse().unwrap());
+        let credential = format!(
+            "AWS4-HMAC-SHA256 Credential={}/x",
+            crate::iam::access_key_of("unitguard", "f")
+        );
+        headers.insert("authorization", credential.parse().unwrap());
+        let send_to = |queue: &str| {
+            let body = format!(r#"{{"QueueUrl":"http://h/1/{queue}"}}"#);
+            crate::iam::check(&headers, &hyper::Method::POST, &"/".parse().unwrap(), body.as_bytes())
+        };
+        assert_eq!(send_to("managed"), None);
+        let refused = send_to("own").expect("no key through SQS in f's policy");
+        assert!(
+            refused.starts_with(&format!("f: kms:GenerateDataKey on {key} ")),
+            "{refused}"
+        );
+        assert_eq!(guard.take_denied().len(), 1);
     }
 }

@@ -33,6 +33,7 @@ impl Provisioner<'_> {
                 reference: key_id.to_string(),
                 arn,
                 name: alias,
+                sse_key: None,
             });
         }
         let created = self
@@ -56,6 +57,7 @@ impl Provisioner<'_> {
             reference: key_id,
             arn: meta.arn().unwrap_or_default().to_string(),
             name: alias,
+            sse_key: None,
         })
     }
 
@@ -105,12 +107,12 @@ impl Provisioner<'_> {
                 .build()?;
             req = req.global_secondary_indexes(gsi);
         }
-        if props["SSESpecification"]["SSEEnabled"] == Value::Bool(true) {
-            let mut sse = SseSpecification::builder().enabled(true).sse_type(SseType::Kms);
-            if let Some(k) = resolve(&props["SSESpecification"]["KMSMasterKeyId"], done, self.template) {
-                sse = sse.kms_master_key_id(k);
-            }
-            req = req.sse_specification(sse.build());
+        let sse_enabled = props["SSESpecification"]["SSEEnabled"] == Value::Bool(true);
+        let sse_key =
+            resolve(&props["SSESpecification"]["KMSMasterKeyId"], done, self.template).filter(|_| sse_enabled);
+        if sse_enabled {
+            let sse = SseSpecification::builder().enabled(true).sse_type(SseType::Kms);
+            req = req.sse_specification(sse.set_kms_master_key_id(sse_key.clone()).build());
         }
         match req.send().await {
             Ok(_) => {}
@@ -137,6 +139,7 @@ impl Provisioner<'_> {
             reference: name.clone(),
             arn,
             name,
+            sse_key,
         })
     }
 
@@ -177,12 +180,13 @@ impl Provisioner<'_> {
             .as_array()
             .cloned()
             .unwrap_or_default();
+        let mut sse_key = None;
         if let Some(rule) = rules.first() {
             let default = &rule["ServerSideEncryptionByDefault"];
-            let mut by_default = ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms);
-            if let Some(k) = resolve(&default["KMSMasterKeyID"], done, self.template) {
-                by_default = by_default.kms_master_key_id(k);
-            }
+            sse_key = resolve(&default["KMSMasterKeyID"], done, self.template);
+            let by_default = ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::AwsKms)
+                .set_kms_master_key_id(sse_key.clone());
             let config = ServerSideEncryptionConfiguration::builder()
                 .rules(
                     ServerSideEncryptionRule::builder()
@@ -219,6 +223,7 @@ impl Provisioner<'_> {
             reference: name.clone(),
             arn: format!("arn:aws:s3:::{name}"),
             name,
+            sse_key,
         })
     }
 
@@ -238,10 +243,10 @@ impl Provisioner<'_> {
                 req = req.attributes(key, v);
             }
         }
-        if let Some(k) = props
+        let sse_key = props
             .get("KmsMasterKeyId")
-            .and_then(|v| resolve(v, done, self.template))
-        {
+            .and_then(|v| resolve(v, done, self.template));
+        if let Some(k) = &sse_key {
             req = req.attributes(QueueAttributeName::KmsMasterKeyId, k);
         }
         if let Some(policy) = props.get("RedrivePolicy") {
@@ -275,6 +280,7 @@ impl Provisioner<'_> {
             reference: url,
             arn,
             name,
+            sse_key,
         })
     }
 }
