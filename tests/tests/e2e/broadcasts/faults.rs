@@ -120,6 +120,30 @@ async fn a_batch_whose_definition_read_fails_still_finishes_its_broadcast() {
     app.stack.stop().await;
 }
 
+/// Twelve leads of audience shard 0 (two pages of ten: `PLAN_PAGE_SIZE`
+/// 10) on a stack whose planner is behind a fault proxy; `held`: functions
+/// that run only once resumed.
+async fn twelve_leads_of_one_shard(
+    prefix: &str,
+    held: &[&str],
+) -> (TestApp, optcast_local::counting_proxy::Faults, Vec<String>) {
+    let (faults, adjust) = behind_faults("planner").await;
+    let app = spawn_app_with(|o| {
+        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
+        o.held_functions = held.iter().map(|f| f.to_string()).collect();
+        adjust(o);
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let leads: Vec<String> = (0..)
+        .map(|i| format!("{prefix}{i:012}"))
+        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
+        .take(12)
+        .collect();
+    app.seed_leads(PAGE, &leads).await;
+    (app, faults, leads)
+}
+
 /// Twelve leads of one audience shard (two pages of ten), a broadcast to
 /// them with the sender held, and the planner's first send of a page held
 /// in flight, its first lead having sent STOP meanwhile.
@@ -133,21 +157,8 @@ async fn first_page_held_while_its_first_lead_stops(
     Vec<String>,
     String,
 ) {
-    let (faults, adjust) = behind_faults("planner").await;
+    let (app, faults, same_shard) = twelve_leads_of_one_shard(prefix, &["sender"]).await;
     let mut held = faults.hold_next("sqs:SendMessageBatch");
-    let app = spawn_app_with(|o| {
-        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
-        o.held_functions = vec!["sender".into()];
-        adjust(o);
-    })
-    .await;
-    app.register_page(PAGE).await;
-    let same_shard: Vec<String> = (0..)
-        .map(|i| format!("{prefix}{i:012}"))
-        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
-        .take(12)
-        .collect();
-    app.seed_leads(PAGE, &same_shard).await;
     let id = app.create_broadcast(text(what)).await;
     tokio::time::timeout(std::time::Duration::from_secs(120), held.arrival())
         .await
@@ -235,20 +246,7 @@ async fn two_runs_of_a_shard_at_once_never_lose_a_counted_page() {
     // send fails. Found by review: the first outbox dropped A's page as
     // never counted, and the broadcast stayed `sending` for ever with 9
     // leads never reached.
-    let (faults, adjust) = behind_faults("planner").await;
-    let mut app = spawn_app_with(|o| {
-        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
-        o.held_functions = vec!["sender".into(), "planner".into()];
-        adjust(o);
-    })
-    .await;
-    app.register_page(PAGE).await;
-    let leads: Vec<String> = (0..)
-        .map(|i| format!("2018{i:012}"))
-        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
-        .take(12)
-        .collect();
-    app.seed_leads(PAGE, &leads).await;
+    let (mut app, faults, leads) = twelve_leads_of_one_shard("2018", &["sender", "planner"]).await;
     let id = app.create_broadcast(text("Two runs")).await;
     // B is held at its look for a counted page still to send.
     let mut b_held = faults.hold_next("dynamodb:GetItem");
@@ -294,20 +292,7 @@ async fn a_counted_page_left_by_a_plan_jobs_last_try_is_parked_where_erasure_fin
     // job (erasure and the retention sweep find parked jobs). Found by
     // review: the page stayed recorded, PSIDs included, beyond erasure and
     // retention until a resume.
-    let (faults, adjust) = behind_faults("planner").await;
-    let mut app = spawn_app_with(|o| {
-        o.overrides.insert("PLAN_PAGE_SIZE".into(), "10".into());
-        o.held_functions = vec!["sender".into(), "planner".into()];
-        adjust(o);
-    })
-    .await;
-    app.register_page(PAGE).await;
-    let leads: Vec<String> = (0..)
-        .map(|i| format!("2019{i:012}"))
-        .filter(|p| audience_shard(&Psid::parse(p.as_str()).unwrap()) == 0)
-        .take(12)
-        .collect();
-    app.seed_leads(PAGE, &leads).await;
+    let (mut app, faults, _) = twelve_leads_of_one_shard("2019", &["sender", "planner"]).await;
     let id = app.create_broadcast(text("Last try")).await;
     faults.fail_next("sqs:SendMessageBatch", 3);
     // The template's PLAN_MAX_RECEIVES (the plan queue's maxReceiveCount).
