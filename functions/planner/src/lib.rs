@@ -12,6 +12,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use optcast_shared::broadcast;
 use optcast_shared::broadcast::Broadcast;
 use optcast_shared::config::{self, ConfigError, Source};
+use optcast_shared::http::now_ms;
 use optcast_shared::ids::BroadcastId;
 use optcast_shared::lead::Subscriber;
 use optcast_shared::queue::{self, PlanJob, Producer, QueueError, SendJob, SendTask};
@@ -161,77 +162,80 @@ impl Planner {
         if shard >= AUDIENCE_SHARDS {
             return Err(PlanError::BadJob(format!("shard {shard} out of range")));
         }
-        let (mut refusals, mut requeued) = (0, false);
-        'run: loop {
-            let Some(b) = self.store.broadcast(id).await? else {
-                tracing::warn!("plan job for an unknown broadcast dropped");
-                return Ok(report);
-            };
-            self.send_planned(&b, shard).await?;
-            if !b.state.is_active() {
-                return Ok(report);
-            }
-            if b.resumed_at_ms.is_some() && !requeued {
-                self.requeue_parked(id, shard).await?;
-                requeued = true;
-            }
-            let mut cursor = b.cursors.get(&shard).cloned().unwrap_or_default();
-            while cursor != CURSOR_DONE {
-                if report.pages + refusals >= self.pages_per_run {
-                    // Hand over to a fresh invocation; the checkpoint is the truth.
-                    let job = PlanJob::PlanV1 {
-                        broadcast_id: id.clone(),
-                        shard,
-                    };
-                    self.plans.send_batch(&[job]).await?;
-                    return Ok(report);
-                }
-                let audience = self
-                    .store
-                    .audience_page(&b.page_id, shard, &cursor, self.page_size)
-                    .await?;
-                let tasks: Vec<SendTask> = audience
-                    .leads
-                    .into_iter()
-                    // The audience index holds subscribed leads only; the one
-                    // rule (status and tags) is still the same function the
-                    // preview judges with.
-                    .filter(|lead| broadcast::planned(lead, &b.audience_tags).is_ok())
-                    .map(|lead| send_task(id, lead))
-                    .collect();
-                let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
-                // Counted and recorded in one write, then sent (the outbox:
-                // `store::planned`): a run stopping after the checkpoint
-                // leaves the counted jobs for the next run to send, never a
-                // page to read again from an audience that changed.
-                let planned = PlannedPage::new(cursor.clone(), next.clone(), tasks);
-                let count = planned.tasks.len() as i64;
-                let now = match self.store.checkpoint(id, shard, &planned).await? {
-                    Checkpoint::Moved(now) => now,
-                    Checkpoint::Refused => {
-                        // Another run moved the shard on or has a counted
-                        // page of it to send, or the broadcast was cancelled:
-                        // read it again and go on from there, so the shard is
-                        // planned to its end even if that run stopped for good.
-                        tracing::warn!("checkpoint refused; reading the broadcast again");
-                        refusals += 1;
-                        continue 'run;
-                    }
+        let Some(b) = self.store.broadcast(id).await? else {
+            tracing::warn!("plan job for an unknown broadcast dropped");
+            return Ok(report);
+        };
+        self.send_planned(&b, shard).await?;
+        if !b.state.is_active() {
+            return Ok(report);
+        }
+        if b.resumed_at_ms.is_some() {
+            self.requeue_parked(id, shard).await?;
+        }
+        let mut cursor = b.cursors.get(&shard).cloned().unwrap_or_default();
+        while cursor != CURSOR_DONE {
+            if report.pages >= self.pages_per_run {
+                // Hand over to a fresh invocation; the checkpoint is the truth.
+                let job = PlanJob::PlanV1 {
+                    broadcast_id: id.clone(),
+                    shard,
                 };
-                self.send_page(id, shard, planned).await?;
-                report.pages += 1;
-                report.queued += count;
-                if now == BroadcastState::Paused {
-                    // The page is counted; a resume plans on from here.
-                    tracing::info!(queued = report.queued, "broadcast paused; planning stops");
+                self.plans.send_batch(&[job]).await?;
+                return Ok(report);
+            }
+            let audience = self
+                .store
+                .audience_page(&b.page_id, shard, &cursor, self.page_size)
+                .await?;
+            let tasks: Vec<SendTask> = audience
+                .leads
+                .into_iter()
+                // The audience index holds subscribed leads only; the one
+                // rule (status and tags) is still the same function the
+                // preview judges with.
+                .filter(|lead| broadcast::planned(lead, &b.audience_tags).is_ok())
+                .map(|lead| send_task(id, lead))
+                .collect();
+            let next = audience.next.unwrap_or_else(|| CURSOR_DONE.to_string());
+            // Counted and recorded in one write, then sent (the outbox:
+            // `store::planned`): a run stopping after the checkpoint
+            // leaves the counted jobs for the next run to send, never a
+            // page to read again from an audience that changed.
+            let mut planned = PlannedPage::new(cursor.clone(), next.clone(), tasks);
+            let count = planned.tasks.len() as i64;
+            let now = match self.store.checkpoint(id, shard, &mut planned, now_ms()).await? {
+                Checkpoint::Moved(now) => now,
+                Checkpoint::Refused => {
+                    // Another run moved the shard on (its SQS message
+                    // stays until it is done, and a last try pauses the
+                    // broadcast), or the broadcast was cancelled: this
+                    // run sends a counted page of the shard it finds, as
+                    // any run does, and stops.
+                    tracing::warn!("checkpoint refused; stopping");
+                    if let Some(b) = self.store.broadcast(id).await? {
+                        self.send_planned(&b, shard).await?;
+                    }
                     return Ok(report);
                 }
-                if report.queued > 0 && now == BroadcastState::Planning {
-                    self.store.transition(id, BroadcastState::Sending, None).await?;
-                }
-                cursor = next;
+            };
+            if matches!(now, BroadcastState::Cancelled | BroadcastState::Done) {
+                // Cancelled since the checkpoint: its jobs are not sent.
+                self.store.clear_planned(id, shard, &planned.token).await?;
+                return Ok(report);
             }
-            break;
+            self.send_page(id, shard, planned).await?;
+            report.pages += 1;
+            report.queued += count;
+            if now == BroadcastState::Paused {
+                // The page is counted; a resume plans on from here.
+                tracing::info!(queued = report.queued, "broadcast paused; planning stops");
+                return Ok(report);
+            }
+            if report.queued > 0 && now == BroadcastState::Planning {
+                self.store.transition(id, BroadcastState::Sending, None).await?;
+            }
+            cursor = next;
         }
         report.finished = true;
         if let Some(now) = self.store.broadcast(id).await? {

@@ -19,10 +19,12 @@ use serde::{Deserialize, Serialize};
 
 use super::item::{get_item, n, opt_s, s, Item};
 use super::keys::{broadcast_pk, planned_pk, AUDIENCE_SHARDS};
+use super::tx::{cancelled_because_any, conflict_pause, CONFLICT_ATTEMPTS};
 use super::{BroadcastStore, StoreError, CURSOR_DONE};
 use crate::broadcast::{BroadcastState, LeadSnapshot};
 use crate::ids::{BroadcastId, PageId, Psid};
 use crate::queue::SendTask;
+use crate::retention::expires_at_s;
 
 /// A page's send jobs, as the checkpoint counts them.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,10 +82,18 @@ impl BroadcastStore {
     /// them, and a resume queues them again.
     ///
     /// # Errors
-    /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
-    /// says whether to try again); [`StoreError::Corrupt`] when the jobs do
-    /// not serialise or the broadcast's state does not read.
-    pub async fn checkpoint(&self, id: &BroadcastId, shard: u32, page: &PlannedPage) -> Result<Checkpoint, StoreError> {
+    /// [`StoreError::Dynamo`] when a DynamoDB call fails, or the transaction
+    /// is cancelled for any reason but a refused condition (a conflict after
+    /// a few tries) ([`StoreError::is_retryable`] says whether to try
+    /// again); [`StoreError::Corrupt`] when the jobs do not serialise or the
+    /// broadcast's state does not read.
+    pub async fn checkpoint(
+        &self,
+        id: &BroadcastId,
+        shard: u32,
+        page: &mut PlannedPage,
+        now_ms: i64,
+    ) -> Result<Checkpoint, StoreError> {
         let mut update = format!("SET cursor_{shard} = :next ADD queued :q");
         if page.next == CURSOR_DONE {
             update.push_str(", shards_done :one");
@@ -112,42 +122,60 @@ impl BroadcastStore {
         if page.next == CURSOR_DONE {
             definition = definition.expression_attribute_values(":one", n(1));
         }
-        let record = Put::builder()
-            .table_name(&self.tables.broadcasts)
-            .set_item(Some(record_item(id, shard, page)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|_| StoreError::Corrupt("put"))?;
-        let items = vec![
-            TransactWriteItem::builder()
-                .update(definition.build().map_err(|_| StoreError::Corrupt("update"))?)
-                .build(),
-            TransactWriteItem::builder().put(record).build(),
-        ];
-        let written = self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            // DynamoDB answers a retry of an applied transaction (its answer
-            // lost) as applied, for ten minutes.
-            .client_request_token(&page.token)
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(Checkpoint::Moved(self.state(id).await?)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                // Cancelled: this run's own write if its record is there (an
-                // emulator that ignores the request token fails the retry).
-                match self.planned(id, shard).await? {
-                    Some(p) if p.token == page.token => Ok(Checkpoint::Moved(self.state(id).await?)),
+        let definition = definition.build().map_err(|_| StoreError::Corrupt("update"))?;
+        // Every shard's planner writes the definition in a transaction, and
+        // DynamoDB cancels one that meets another on an item: tried again
+        // after a pause, under a fresh token (a retry of this run's own
+        // write is told apart by any token it used).
+        let mut tokens = Vec::new();
+        for attempt in 1.. {
+            tokens.push(page.token.clone());
+            let record = Put::builder()
+                .table_name(&self.tables.broadcasts)
+                .set_item(Some(record_item(id, shard, page, now_ms)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|_| StoreError::Corrupt("put"))?;
+            let items = vec![
+                TransactWriteItem::builder().update(definition.clone()).build(),
+                TransactWriteItem::builder().put(record).build(),
+            ];
+            let written = self
+                .ddb
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                // DynamoDB answers a retry of an applied transaction (its
+                // answer lost) as applied, for ten minutes.
+                .client_request_token(&page.token)
+                .send()
+                .await;
+            let err = match written {
+                Ok(_) => return self.moved(id).await,
+                Err(err) => err,
+            };
+            if cancelled_because_any(&err, "ConditionalCheckFailed") {
+                // This run's own write if its record is there (an emulator
+                // that ignores the request token fails the retry).
+                return match self.planned(id, shard).await? {
+                    Some(p) if tokens.contains(&p.token) => {
+                        page.token = p.token;
+                        self.moved(id).await
+                    }
                     _ => Ok(Checkpoint::Refused),
-                }
+                };
             }
-            Err(e) => Err(StoreError::dynamo(e)),
+            if cancelled_because_any(&err, "TransactionConflict") && attempt < CONFLICT_ATTEMPTS {
+                conflict_pause(attempt).await;
+                page.token = PlannedPage::new(String::new(), String::new(), Vec::new()).token;
+                continue;
+            }
+            return Err(StoreError::dynamo(err));
         }
+        unreachable!("the loop returns")
+    }
+
+    async fn moved(&self, id: &BroadcastId) -> Result<Checkpoint, StoreError> {
+        Ok(Checkpoint::Moved(self.state(id).await?))
     }
 
     /// A broadcast's state, read consistently.
@@ -252,8 +280,13 @@ impl BroadcastStore {
     }
 }
 
+/// How long a record left unsent is kept (`expires_at`, the table's TTL):
+/// the counted jobs of a page whose every send failed and whose broadcast
+/// nobody resumed go after this, PSIDs included, as a dead-lettered job does.
+pub const RECORD_KEPT_DAYS: u32 = 14;
+
 /// The record of `page`: its jobs without what they share.
-fn record_item(id: &BroadcastId, shard: u32, page: &PlannedPage) -> Result<Item, StoreError> {
+fn record_item(id: &BroadcastId, shard: u32, page: &PlannedPage, now_ms: i64) -> Result<Item, StoreError> {
     let jobs: Vec<RecordedJob> = page
         .tasks
         .iter()
@@ -274,5 +307,6 @@ fn record_item(id: &BroadcastId, shard: u32, page: &PlannedPage) -> Result<Item,
         s(serde_json::to_string(&jobs).map_err(|_| StoreError::Corrupt("planned page"))?),
     );
     item.insert("token".into(), s(&page.token));
+    item.insert("expires_at".into(), n(expires_at_s(now_ms, RECORD_KEPT_DAYS)));
     Ok(item)
 }

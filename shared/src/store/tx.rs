@@ -57,7 +57,7 @@ pub(crate) type TransactError = aws_sdk_dynamodb::error::SdkError<
 >;
 
 /// Tries of a transaction DynamoDB keeps cancelling for conflicts.
-const CONFLICT_ATTEMPTS: u32 = 10;
+pub(super) const CONFLICT_ATTEMPTS: u32 = 10;
 
 fn is_conflict(err: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError) -> bool {
     matches!(err, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)
@@ -266,12 +266,18 @@ impl BroadcastStore {
             {
                 Ok(_) => return Ok(()),
                 Err(err) if attempt < CONFLICT_ATTEMPTS && err.as_service_error().is_some_and(is_conflict) => {
-                    let ceiling_ms = (10u64 << attempt.min(6)).min(500);
-                    let pause = rand::random::<u64>() % ceiling_ms + 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    conflict_pause(attempt).await;
                 }
                 Err(err) => return Err(err),
             }
         }
     }
+}
+
+/// The jittered pause before try `attempt + 1` of a transaction DynamoDB
+/// cancelled for a conflict (up to 500 ms).
+pub(super) async fn conflict_pause(attempt: u32) {
+    let ceiling_ms = (10u64 << attempt.min(6)).min(500);
+    let pause = rand::random::<u64>() % ceiling_ms + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
 }

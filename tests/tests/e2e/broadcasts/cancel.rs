@@ -2,6 +2,7 @@
 //! at once, and nothing is sent afterwards.
 
 use optcast_shared::broadcast::{Claim, DeliveryState};
+use optcast_shared::http::now_ms;
 use optcast_shared::ids::{BroadcastId, Psid};
 use optcast_shared::store::audience_shard;
 use optcast_shared::store::{Checkpoint, PlannedPage, CURSOR_DONE, SEND_LANES};
@@ -79,7 +80,8 @@ async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it(
             .checkpoint(
                 &bid,
                 0,
-                &PlannedPage::new(CURSOR_DONE.into(), cursor.into(), Vec::new())
+                &mut PlannedPage::new(CURSOR_DONE.into(), cursor.into(), Vec::new()),
+                now_ms(),
             )
             .await
             .unwrap(),
@@ -92,7 +94,12 @@ async fn a_cancel_drops_the_planning_cursors_and_no_planner_writes_one_after_it(
     // A planner still running on another shard cannot write one back.
     assert_eq!(
         store
-            .checkpoint(&bid, 1, &PlannedPage::new(String::new(), cursor.into(), Vec::new()))
+            .checkpoint(
+                &bid,
+                1,
+                &mut PlannedPage::new(String::new(), cursor.into(), Vec::new()),
+                now_ms(),
+            )
             .await
             .unwrap(),
         Checkpoint::Refused

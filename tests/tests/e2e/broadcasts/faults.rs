@@ -312,3 +312,22 @@ async fn a_counted_page_left_by_a_plan_jobs_last_try_is_parked_where_erasure_fin
     assert_eq!(app.parked_jobs().await, 10);
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_checkpoint_cancelled_for_a_conflict_is_tried_again_and_planning_goes_on() {
+    // Every shard's planner writes the definition in a transaction, and
+    // DynamoDB cancels one that meets another: here every second
+    // transaction of the planner is cancelled so. A conflict is neither a
+    // refusal (the run would stop with its shard half planned) nor an error.
+    let (app, faults, leads) = twelve_leads_of_one_shard("2020", &[]).await;
+    faults.conflict_every_nth_transaction(2);
+    let id = app.create_broadcast(text("Conflicts")).await;
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(done["counts"]["queued"], 12, "{done}");
+    assert_eq!(done["counts"]["sent"], 12, "{done}");
+    for p in &leads {
+        assert_eq!(app.sends_to(p), 1, "{p}");
+    }
+    assert!(faults.injected() >= 8, "conflicts injected: {}", faults.injected());
+    app.stack.stop().await;
+}
