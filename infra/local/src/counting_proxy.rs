@@ -91,8 +91,9 @@ fn json_answer(status: u16, payload: &serde_json::Value) -> hyper::Response<Full
 }
 
 /// The S3 operation of a path-style request, named by the IAM action that
-/// authorises it (multipart parts are `s3:PutObject`, as in IAM).
-fn s3_action(method: &hyper::Method, uri: &hyper::Uri) -> &'static str {
+/// authorises it (multipart parts are `s3:PutObject`, as in IAM); the IAM
+/// guard asks it of an object's request too.
+pub(crate) fn s3_action(method: &hyper::Method, uri: &hyper::Uri) -> &'static str {
     let query = uri.query().unwrap_or_default();
     let has = |k: &str| query.split('&').any(|p| p == k || p.starts_with(&format!("{k}=")));
     // `/bucket/key` names an object; `/bucket` and `/bucket/` (the SDK's

@@ -47,9 +47,14 @@ impl PlannedPage {
             from,
             next,
             tasks,
-            token: format!("{:016x}", rand::random::<u64>()),
+            token: fresh_token(),
         }
     }
+}
+
+/// A run's token for one try of a checkpoint (16 hex digits).
+fn fresh_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// One job as recorded: the broadcast and the page are the record's own.
@@ -127,12 +132,15 @@ impl BroadcastStore {
         // DynamoDB cancels one that meets another on an item: tried again
         // after a pause, under a fresh token (a retry of this run's own
         // write is told apart by any token it used).
-        let mut tokens = Vec::new();
-        for attempt in 1.. {
+        let mut record = record_item(id, shard, page, now_ms)?;
+        let (mut tokens, mut attempt) = (Vec::new(), 0);
+        loop {
+            attempt += 1;
             tokens.push(page.token.clone());
+            record.insert("token".into(), s(&page.token));
             let record = Put::builder()
                 .table_name(&self.tables.broadcasts)
-                .set_item(Some(record_item(id, shard, page, now_ms)?))
+                .set_item(Some(record.clone()))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(|_| StoreError::Corrupt("put"))?;
@@ -166,12 +174,11 @@ impl BroadcastStore {
             }
             if cancelled_because_any(&err, "TransactionConflict") && attempt < CONFLICT_ATTEMPTS {
                 conflict_pause(attempt).await;
-                page.token = PlannedPage::new(String::new(), String::new(), Vec::new()).token;
+                page.token = fresh_token();
                 continue;
             }
             return Err(StoreError::dynamo(err));
         }
-        unreachable!("the loop returns")
     }
 
     async fn moved(&self, id: &BroadcastId) -> Result<Checkpoint, StoreError> {
@@ -210,24 +217,23 @@ impl BroadcastStore {
         let field = |name: &'static str| opt_s(&item, name).ok_or_else(corrupt);
         let jobs: Vec<RecordedJob> = serde_json::from_str(&field("jobs")?).map_err(|_| corrupt())?;
         // An empty page records no page id.
-        let page_id = match jobs.is_empty() {
-            true => None,
-            false => Some(PageId::parse(&field("page_id")?).map_err(|_| corrupt())?),
+        let tasks = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            let page_id = PageId::parse(&field("page_id")?).map_err(|_| corrupt())?;
+            jobs.into_iter()
+                .map(|j| SendTask {
+                    broadcast_id: id.clone(),
+                    page_id: page_id.clone(),
+                    psid: j.psid,
+                    lead: j.lead,
+                })
+                .collect()
         };
         Ok(Some(PlannedPage {
             from: field("from")?,
             next: field("next")?,
-            tasks: jobs
-                .into_iter()
-                .filter_map(|j| {
-                    Some(SendTask {
-                        broadcast_id: id.clone(),
-                        page_id: page_id.clone()?,
-                        psid: j.psid,
-                        lead: j.lead,
-                    })
-                })
-                .collect(),
+            tasks,
             token: field("token")?,
         }))
     }
@@ -285,7 +291,8 @@ impl BroadcastStore {
 /// nobody resumed go after this, PSIDs included, as a dead-lettered job does.
 pub const RECORD_KEPT_DAYS: u32 = 14;
 
-/// The record of `page`: its jobs without what they share.
+/// The record of `page`: its jobs without what they share (the token is
+/// each try's own).
 fn record_item(id: &BroadcastId, shard: u32, page: &PlannedPage, now_ms: i64) -> Result<Item, StoreError> {
     let jobs: Vec<RecordedJob> = page
         .tasks
@@ -306,7 +313,6 @@ fn record_item(id: &BroadcastId, shard: u32, page: &PlannedPage, now_ms: i64) ->
         "jobs".into(),
         s(serde_json::to_string(&jobs).map_err(|_| StoreError::Corrupt("planned page"))?),
     );
-    item.insert("token".into(), s(&page.token));
     item.insert("expires_at".into(), n(expires_at_s(now_ms, RECORD_KEPT_DAYS)));
     Ok(item)
 }

@@ -196,16 +196,7 @@ impl Guard {
                 _ => vec![need("CreateBucket", bucket_arn.clone())],
             };
         }
-        let action = match *method {
-            M::GET | M::HEAD if query.contains_key("versionId") => "GetObjectVersion",
-            M::GET | M::HEAD => "GetObject",
-            M::PUT | M::POST => "PutObject",
-            M::DELETE if query.contains_key("uploadId") => "AbortMultipartUpload",
-            M::DELETE if query.contains_key("versionId") => "DeleteObjectVersion",
-            M::DELETE => "DeleteObject",
-            _ => "GetObject",
-        };
-        let request = need(action, object(&key));
+        let request = need(crate::counting_proxy::s3_action(method, uri), object(&key));
         let multipart = query.contains_key("uploads") || query.contains_key("uploadId");
         let kms: &[&str] = match *method {
             M::GET => &["Decrypt"],

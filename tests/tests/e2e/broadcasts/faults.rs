@@ -201,14 +201,17 @@ async fn finishes_counting_the_page_as_sent(mut app: TestApp, leads: &[String], 
 
 #[tokio::test]
 async fn a_planner_write_failing_after_a_send_never_reads_the_page_again_from_a_changed_audience() {
-    // The planner's next checkpoint fails on every try the SDK makes, so its
-    // plan job is retried. Before, the page went out first and this failed
-    // checkpoint was its own: the retry read the page again without the
-    // lead who had left, counted 11 of the 12 jobs sent, and the broadcast
-    // could finish with a job still to send.
+    // The planner's next write fails on every try the SDK makes, so its
+    // plan job is retried. Before, the page went out first and this write
+    // (an UpdateItem) was its own checkpoint: the retry read the page again
+    // without the lead who had left, counted 11 of the 12 jobs sent, and the
+    // broadcast could finish with a job still to send. Now the checkpoint
+    // came before the send, and the next write is a transaction.
     let (app, faults, held, leads, id) = first_page_held_while_its_first_lead_stops("2015", "Counted as sent").await;
     faults.fail_next("dynamodb:UpdateItem", 3);
+    faults.fail_next("dynamodb:TransactWriteItems", 3);
     held.release();
+    eventually("the write after the send failed", || async { faults.injected() >= 3 }).await;
     finishes_counting_the_page_as_sent(app, &leads, &id).await;
 }
 
