@@ -114,6 +114,8 @@ where
 pub struct MetaSecrets {
     pub app_secret: SecretString,
     pub verify_token: SecretString,
+    /// The app secret as the deliveries' HMAC key, built here once.
+    pub signature_key: crate::signature::SignatureKey,
 }
 
 impl MetaSecrets {
@@ -132,9 +134,12 @@ impl MetaSecrets {
                 return Err(ConfigError::Invalid(source, format!("{what} is blank")));
             }
         }
+        let signature_key = crate::signature::SignatureKey::new(app_secret.as_bytes())
+            .ok_or_else(|| ConfigError::Invalid(source, "the app secret is blank".into()))?;
         Ok(Self {
             app_secret: app_secret.into(),
             verify_token: verify_token.into(),
+            signature_key,
         })
     }
 

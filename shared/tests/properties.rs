@@ -101,7 +101,13 @@ proptest! {
     }
 
     #[test]
-    fn a_correct_signature_passes(secret in prop::collection::vec(any::<u8>(), 1..64), body in prop::collection::vec(any::<u8>(), 0..1024)) {
+    fn a_correct_signature_passes(
+        // A blank secret verifies nothing (`signature::tests`; the
+        // configuration refuses one): a one-byte secret is blank one time
+        // in 43.
+        secret in prop::collection::vec(any::<u8>(), 1..64).prop_filter("a blank secret", |s| !s.trim_ascii().is_empty()),
+        body in prop::collection::vec(any::<u8>(), 0..1024),
+    ) {
         let header = sign(&secret, &body);
         prop_assert_eq!(verify(&secret, Some(&header), &body), Ok(()));
     }

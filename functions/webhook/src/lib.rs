@@ -15,7 +15,7 @@ use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{ErasureReason, RequestStatus, Requests};
 use optcast_shared::http::{error_body, now_ms};
 use optcast_shared::queue::{ClaimCheck, ErasureJob, ErasureTarget, IngestJob, Producer, QueueError};
-use optcast_shared::signature::{self, SignatureError};
+use optcast_shared::signature::SignatureError;
 use optcast_shared::signed_request::{self, SignedRequestError};
 use optcast_shared::{handshake, telemetry};
 use secrecy::ExposeSecret;
@@ -168,7 +168,7 @@ impl Webhook {
             .headers()
             .get("x-hub-signature-256")
             .map(|v| v.to_str().unwrap_or(""));
-        signature::verify(self.secrets.app_secret.expose_secret().as_bytes(), header, body)?;
+        self.secrets.signature_key.verify(header, body)?;
         let claims = ClaimCheck {
             s3: &self.s3,
             keys: &self.keys,

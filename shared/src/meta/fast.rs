@@ -19,8 +19,8 @@
 //! the item) takes the general path, which reads every shape. Both give the
 //! same units and keys: the tests below hold them to it.
 
+use smol_str::SmolStr;
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use serde::Deserialize;
 use sonic_rs::LazyValue;
@@ -134,7 +134,7 @@ pub(super) fn text_delivery(text: &str, received_at_ms: i64) -> Option<Delivery>
             entry_time,
             received_at_ms,
         };
-        let (entry_id, entry_time): (Option<Arc<str>>, Option<Arc<str>>) =
+        let (entry_id, entry_time): (Option<SmolStr>, Option<SmolStr>) =
             (id.map(|v| v.as_raw_str().into()), time.map(|v| v.as_raw_str().into()));
         for item in entry.messaging {
             items.push(DeliveryItem {

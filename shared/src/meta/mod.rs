@@ -294,10 +294,11 @@ pub enum Source {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryItem {
-    /// The entry's `id` and `time`, as raw JSON text (shared by the
-    /// entry's items).
-    pub entry_id: Option<std::sync::Arc<str>>,
-    pub entry_time: Option<std::sync::Arc<str>>,
+    /// The entry's `id` and `time`, as raw JSON text (copied into each of
+    /// the entry's items: they are short, so held inline, and shared only
+    /// when longer than 23 bytes).
+    pub entry_id: Option<smol_str::SmolStr>,
+    pub entry_time: Option<smol_str::SmolStr>,
     pub source: Source,
     /// What the item became, with its JSON text: read them with
     /// [`DeliveryItem::unit`] and [`DeliveryItem::raw`].

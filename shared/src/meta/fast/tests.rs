@@ -241,7 +241,7 @@ proptest! {
 }
 
 /// An item as the comparison sees it: what it became and where it sat.
-type ItemAsRead<'a> = (UnitRef<'a>, &'a Option<Arc<str>>, &'a Option<Arc<str>>, &'a Source);
+type ItemAsRead<'a> = (UnitRef<'a>, &'a Option<SmolStr>, &'a Option<SmolStr>, &'a Source);
 
 fn read_as(delivery: &Delivery) -> Vec<ItemAsRead<'_>> {
     let items = delivery.items.iter();
