@@ -64,15 +64,13 @@ struct TextItem<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Party<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
+    id: &'a str,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Text<'a> {
-    #[serde(borrow)]
-    mid: Cow<'a, str>,
+    mid: &'a str,
     #[serde(borrow)]
     text: Cow<'a, str>,
 }
@@ -181,9 +179,9 @@ fn text_message_of(MapOnly(item): MapOnly<TextItem>, page: &PageId) -> Option<Te
         return None;
     }
     Some(TextMessage {
-        sender: Psid::parse(item.sender.0.id.as_ref()).ok()?,
+        sender: Psid::parse(item.sender.0.id).ok()?,
         timestamp: item.timestamp,
-        mid: Mid::parse(item.message.0.mid.as_ref()).ok()?,
+        mid: Mid::parse(item.message.0.mid).ok()?,
         text: item.message.0.text.into_owned(),
     })
 }
