@@ -7,6 +7,7 @@
 //! a replay that fails again overwrites its record instead of adding one.
 //! Records expire with the bucket's `expire-quarantine` rule (30 days).
 
+use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::crypto::KeyRing;
@@ -14,6 +15,9 @@ use crate::ids::{PageId, Psid};
 use crate::queue::{self, DeliveryBody, DeliveryJob, IngestJob, QueueError};
 
 pub const PREFIX: &str = "quarantine/";
+
+/// How many records' metadata a listing reads at once.
+const HEADS_AT_ONCE: usize = 16;
 
 /// What is known about a quarantined part.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -112,19 +116,25 @@ impl Quarantine {
             .send()
             .await
             .map_err(|e| s3_error(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-        let mut records = Vec::new();
-        let mut last_listed = None;
-        for object in out.contents() {
-            let Some(id) = object.key().and_then(|k| k.strip_prefix(PREFIX)) else {
-                continue;
-            };
-            last_listed = Some(id.to_string());
-            if let Some(mut record) = self.get(id).await? {
-                // The listing's size is authoritative (a HEAD may omit it).
-                record.bytes = object.size().unwrap_or(record.bytes);
-                records.push(record);
-            }
-        }
+        let listed: Vec<(&str, Option<i64>)> = out
+            .contents()
+            .iter()
+            .filter_map(|object| Some((object.key()?.strip_prefix(PREFIX)?, object.size())))
+            .collect();
+        let last_listed = listed.last().map(|(id, _)| id.to_string());
+        // Each record's metadata is a HEAD of its own: a few at once, in the
+        // listing's order (a page of 100 read one after another took 100
+        // round trips). The reads are made before they are streamed: a
+        // stream over a lazy map keeps a closure rustc cannot prove `Send`.
+        let reads: Vec<_> = listed
+            .into_iter()
+            .map(|(id, size)| self.listed_record(id, size))
+            .collect();
+        let records: Vec<Option<QuarantineRecord>> = futures_util::stream::iter(reads)
+            .buffered(HEADS_AT_ONCE)
+            .try_collect()
+            .await?;
+        let records: Vec<QuarantineRecord> = records.into_iter().flatten().collect();
         // The next page starts after the last key listed, not the last record
         // read: records replayed or deleted between the listing and their
         // HEAD must not end the listing early.
@@ -198,6 +208,15 @@ impl Quarantine {
             .await
             .map_err(QueueError::S3)?;
         Ok(())
+    }
+
+    /// The record `id` a listing gave with `size` (bytes), if it still
+    /// exists: the listing's size is authoritative (a HEAD may omit it).
+    async fn listed_record(&self, id: &str, size: Option<i64>) -> Result<Option<QuarantineRecord>, QueueError> {
+        Ok(self.get(id).await?.map(|record| QuarantineRecord {
+            bytes: size.unwrap_or(record.bytes),
+            ..record
+        }))
     }
 
     /// The record `id`, if it exists.

@@ -130,7 +130,8 @@ pub async fn counted(function: &str) -> (optcast_local::counting_proxy::Counts, 
     (counts, adjust)
 }
 
-async fn behind_proxy(
+/// Both: `function`'s requests counted and its answers scriptable.
+pub async fn behind_proxy(
     function: &str,
 ) -> (
     optcast_local::counting_proxy::Counts,

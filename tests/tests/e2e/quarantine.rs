@@ -183,6 +183,46 @@ async fn the_quarantine_is_listed_and_a_replayed_record_is_applied_then_removed(
 }
 
 #[tokio::test]
+async fn a_listing_reads_its_records_side_by_side_and_one_slow_read_holds_up_no_other() {
+    let (counts, faults, routed) = behind_proxy("api").await;
+    let app = spawn_app_with(routed).await;
+    let body = json!({"object": "page", "entry": []}).to_string();
+    let mut ids: Vec<String> = (0..20)
+        .map(|i| optcast_shared::quarantine::id_for(&"0".repeat(64), Some(&format!("item {i}"))))
+        .collect();
+    for id in &ids {
+        keep_in_quarantine(&app, id, body.as_bytes()).await;
+    }
+    ids.sort();
+    counts.reset();
+    // The first record's metadata read is held on its way to S3: read one
+    // after another, as the listing used to, no other record would be read
+    // until it is released (20 records were 20 round trips in a row).
+    let mut held = faults.hold_next("s3:GetObject");
+    let listing = tokio::spawn(app.http.get(app.url("/v1/quarantine")).bearer_auth(ADMIN_TOKEN).send());
+    tokio::time::timeout(std::time::Duration::from_secs(120), held.arrival())
+        .await
+        .expect("the listing reads a record");
+    eventually("other records read while the first one is held", || async {
+        counts.snapshot().get("s3:GetObject").copied().unwrap_or(0) >= 10
+    })
+    .await;
+    held.release();
+    let answer = listing.await.unwrap().unwrap();
+    assert_eq!(answer.status(), 200);
+    let list: Value = answer.json().await.unwrap();
+    let listed: Vec<&str> = list["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ids, "every record, in id order: {list}");
+    assert_eq!(list["next"], Value::Null);
+    app.stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_stop_inside_an_item_of_unknown_kind_is_honoured_and_the_item_kept() {
     let app = spawn_app().await;
     app.seed_leads(PAGE, &["2000000000000201".to_string()]).await;
