@@ -140,7 +140,8 @@ pub struct TombstoneKey {
 pub struct Tombstone {
     pub key: TombstoneKey,
     pub erased_at_ms: i64,
-    /// Why (`request`, `meta_deletion_callback`, `unsubscribed_purge`).
+    /// Why (`request`, `meta_deletion_callback`, `unsubscribed_purge`,
+    /// `unreachable_purge`).
     pub reason: String,
     /// The lead's status when erased.
     pub status_before: Option<SubscriberStatus>,
@@ -206,6 +207,8 @@ pub enum ErasureReason {
     MetaDeletionCallback,
     /// The sweep: unsubscribed for longer than the purge period.
     UnsubscribedPurge,
+    /// The sweep: unreachable (Meta's word) for longer than the purge period.
+    UnreachablePurge,
 }
 
 impl ErasureReason {
@@ -214,6 +217,7 @@ impl ErasureReason {
             ErasureReason::Request => "request",
             ErasureReason::MetaDeletionCallback => "meta_deletion_callback",
             ErasureReason::UnsubscribedPurge => "unsubscribed_purge",
+            ErasureReason::UnreachablePurge => "unreachable_purge",
         }
     }
 }

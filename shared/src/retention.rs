@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::consent::SubscriberStatus;
+use crate::lead::ErasureReason;
+
 pub const DAY_MS: i64 = 86_400_000;
 pub const DEFAULT_RETENTION_DAYS: u32 = 730;
 pub const DEFAULT_UNSUBSCRIBED_PURGE_DAYS: u32 = 30;
@@ -41,6 +44,9 @@ pub enum Category {
     RawPayloads,
     /// Leads unsubscribed for longer than the purge period, erased.
     UnsubscribedLeads,
+    /// Leads Meta said cannot be reached for longer than the purge period,
+    /// erased.
+    UnreachableLeads,
 }
 
 impl Category {
@@ -52,7 +58,55 @@ impl Category {
             Category::EventMarkers => "event_markers",
             Category::RawPayloads => "raw_payloads",
             Category::UnsubscribedLeads => "unsubscribed_leads",
+            Category::UnreachableLeads => "unreachable_leads",
         }
+    }
+}
+
+/// The leads the sweep erases once the page's purge period has passed
+/// since their status began, keeping only the hashed consent proof: nobody
+/// may message them, so what they gave is no longer needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// The person said no (STOP, the Unsubscribe control, Meta's
+    /// marketing stop).
+    Unsubscribed,
+    /// Meta said they cannot be reached (they blocked the page or deleted
+    /// their account); writing again makes them subscribed and takes them
+    /// out of this purge.
+    Unreachable,
+}
+
+impl Purge {
+    /// Every purge, in the order a sweep runs them.
+    pub const ALL: [Purge; 2] = [Purge::Unsubscribed, Purge::Unreachable];
+
+    /// The status a lead keeps for the whole purge period.
+    pub fn status(self) -> SubscriberStatus {
+        match self {
+            Purge::Unsubscribed => SubscriberStatus::Unsubscribed,
+            Purge::Unreachable => SubscriberStatus::Unreachable,
+        }
+    }
+    /// Why the lead is erased, kept in their tombstone.
+    pub fn reason(self) -> ErasureReason {
+        match self {
+            Purge::Unsubscribed => ErasureReason::UnsubscribedPurge,
+            Purge::Unreachable => ErasureReason::UnreachablePurge,
+        }
+    }
+    /// Where the report counts them.
+    pub fn category(self) -> Category {
+        match self {
+            Purge::Unsubscribed => Category::UnsubscribedLeads,
+            Purge::Unreachable => Category::UnreachableLeads,
+        }
+    }
+    /// Whether a lead of `status` since `since_ms` (their last status
+    /// change, ms; `None` when unreadable) is due: still of this purge's
+    /// status, and since strictly before `cutoff_ms`.
+    pub fn is_due(self, status: Option<SubscriberStatus>, since_ms: Option<i64>, cutoff_ms: i64) -> bool {
+        status == Some(self.status()) && since_ms.is_some_and(|t| t < cutoff_ms)
     }
 }
 
@@ -121,6 +175,35 @@ mod tests {
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["deleted"]["messages"], 5);
         assert_eq!(v["deleted"]["raw_payloads"], 1);
+    }
+
+    #[test]
+    fn a_lead_is_purged_only_while_of_the_purge_status_since_before_the_cutoff() {
+        use SubscriberStatus::*;
+        for purge in Purge::ALL {
+            let status = purge.status();
+            assert!(purge.is_due(Some(status), Some(99), 100));
+            assert!(!purge.is_due(Some(status), Some(100), 100), "the cutoff itself is kept");
+            assert!(
+                !purge.is_due(Some(status), None, 100),
+                "an unreadable time is never due"
+            );
+            assert!(!purge.is_due(None, Some(1), 100));
+            for other in [Subscribed, Unsubscribed, Unreachable, Erased] {
+                if other != status {
+                    // Re-subscribed (wrote again), or now the other purge's.
+                    assert!(!purge.is_due(Some(other), Some(1), 100), "{purge:?} {other:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_purge_has_its_own_reason_and_count() {
+        assert_eq!(Purge::Unsubscribed.reason().as_str(), "unsubscribed_purge");
+        assert_eq!(Purge::Unreachable.reason().as_str(), "unreachable_purge");
+        assert_eq!(Purge::Unsubscribed.category().as_str(), "unsubscribed_leads");
+        assert_eq!(Purge::Unreachable.category().as_str(), "unreachable_leads");
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl Sender {
                         Ok(JobOutcome::SkippedPolicy(outcomes::reason::META_POLICY))
                     }
                     SendErrorAction::MarkUnreachable => {
-                        self.store.mark_unreachable(&task.page_id, &task.psid).await?;
+                        self.store.mark_unreachable(&task.page_id, &task.psid, now).await?;
                         let done = failed(outcomes::reason::BLOCKED, true);
                         self.store.complete(task, DeliveryState::Failed, &done).await?;
                         Ok(JobOutcome::Failed(outcomes::reason::BLOCKED))

@@ -196,11 +196,14 @@ impl Sweeper {
                 }
             }
             let purge_cutoff = retention::cutoff_ms(now_ms, self.purge_days);
-            if let Err(e) = self
-                .purge_unsubscribed(page, purge_cutoff, now_ms, &mut budget, &mut report)
-                .await
-            {
-                report.errors.push(format!("unsubscribed leads of page {page}: {e}"));
+            for purge in retention::Purge::ALL {
+                if let Err(e) = self
+                    .purge_leads(page, purge, purge_cutoff, now_ms, &mut budget, &mut report)
+                    .await
+                {
+                    let what = purge.category().as_str().replace('_', " ");
+                    report.errors.push(format!("{what} of page {page}: {e}"));
+                }
             }
         }
         // Raw payloads cannot be attributed to a page before parsing: they go

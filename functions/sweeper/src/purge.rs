@@ -1,21 +1,23 @@
-//! The purge of leads unsubscribed past the page's purge period: each
-//! erased keeping the hashed consent proof, and one whose deletes could not
-//! finish handed to the eraser.
+//! The purge of leads unsubscribed, or unreachable (Meta's word), past the
+//! page's purge period: each erased keeping the hashed consent proof, and
+//! one whose deletes could not finish handed to the eraser.
 
 use optcast_shared::erasure::{self, ErasureReason, Shred};
 use optcast_shared::ids::{PageId, Psid};
-use optcast_shared::retention::{Budget, Category, SweepReport};
+use optcast_shared::retention::{Budget, Purge, SweepReport};
 use optcast_shared::store::{self, sweep as sweep_store};
 
 use super::{SweepError, Sweeper};
 
 impl Sweeper {
-    /// Erases leads unsubscribed before `cutoff_ms`, keeping the hashed
-    /// consent proof (the tombstone). Erased leads leave the index, so no
-    /// checkpoint is needed; one that re-subscribed meanwhile is left alone.
-    pub(crate) async fn purge_unsubscribed(
+    /// Erases leads due for `purge` (of its status since before
+    /// `cutoff_ms`), keeping the hashed consent proof (the tombstone).
+    /// Erased leads leave the index, so no checkpoint is needed; one that
+    /// re-subscribed (or wrote again) meanwhile is left alone.
+    pub(crate) async fn purge_leads(
         &self,
         page: &PageId,
+        purge: Purge,
         cutoff_ms: i64,
         now_ms: i64,
         budget: &mut Budget,
@@ -26,7 +28,7 @@ impl Sweeper {
             if limit == 0 {
                 return Ok(());
             }
-            let found = self.store.unsubscribed_before(page, cutoff_ms, limit).await?;
+            let found = self.store.purgeable_before(page, purge, cutoff_ms, limit).await?;
             budget.remaining += limit - found.seen as u64;
             if found.seen == 0 {
                 return Ok(());
@@ -34,9 +36,9 @@ impl Sweeper {
             let mut progressed = false;
             let (mut erased, mut failed) = (Vec::new(), None);
             for psid in &found.leads {
-                let still_expired = |sub: &store::Item| sweep_store::unsubscribed_before(sub, cutoff_ms);
+                let still_expired = |sub: &store::Item| sweep_store::purgeable(sub, purge, cutoff_ms);
                 // Their quarantined items are deleted below, once for the batch.
-                let reason = ErasureReason::UnsubscribedPurge;
+                let reason = purge.reason();
                 let shred = match self.eraser.shred_if(page, psid, reason, now_ms, still_expired).await {
                     Ok(Shred::Declined) => continue,
                     Ok(shred) => shred,
@@ -46,7 +48,7 @@ impl Sweeper {
                     }
                 };
                 let shredded = u64::from(shred == Shred::Shredded);
-                report.add(Category::UnsubscribedLeads, shredded);
+                report.add(purge.category(), shredded);
                 progressed |= shredded > 0;
                 erased.push(psid.clone());
                 if let Err(e) = self.eraser.delete_after_shred(page, psid, now_ms).await {
@@ -55,7 +57,7 @@ impl Sweeper {
                     // (which have no TTL), messages and deliveries. The
                     // eraser finishes them from its queue, with its retries.
                     tracing::warn!(error = %e, "purge shredded but not finished: handed to the eraser");
-                    if let Err(e) = self.hand_to_eraser(page, psid, now_ms).await {
+                    if let Err(e) = self.hand_to_eraser(page, psid, reason, now_ms).await {
                         failed = Some(e);
                         break;
                     }
@@ -78,16 +80,21 @@ impl Sweeper {
     }
 
     /// Queues the erasure of a lead this sweep shredded but could not finish
-    /// (a request of reason `unsubscribed_purge`, found-before: data was
-    /// held), so the eraser deletes what is left, with its retries and its
-    /// dead-letter queue.
+    /// (a request of the purge's reason, `unsubscribed_purge` or
+    /// `unreachable_purge`, found-before: data was held), so the eraser
+    /// deletes what is left, with its retries and its dead-letter queue.
     ///
     /// # Errors
     /// [`SweepError::Erasure`] when the request cannot be recorded or queued
     /// (the run reports it; the lead's leftovers then wait for an operator,
     /// as before).
-    async fn hand_to_eraser(&self, page: &PageId, psid: &Psid, now_ms: i64) -> Result<(), SweepError> {
-        let reason = ErasureReason::UnsubscribedPurge;
+    async fn hand_to_eraser(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        reason: ErasureReason,
+        now_ms: i64,
+    ) -> Result<(), SweepError> {
         erasure::request_subject_erasure(&self.requests, &self.erasures, page, psid, reason, true, now_ms).await?;
         Ok(())
     }

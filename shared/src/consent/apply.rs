@@ -7,7 +7,7 @@
 use crate::lead::{prior_erasure_covers, ConsentRecord, Proof, Subscriber, Tombstone};
 use crate::meta::{EventTime, InboundEvent};
 
-use super::{decide, intent, is_stale, ConsentChange, ConsentIntent, ConsentState, SubscriberStatus};
+use super::{decide, intent, is_stale, reachable_again, ConsentChange, ConsentIntent, ConsentState, SubscriberStatus};
 
 /// What is stored about the event's person before it is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,7 @@ impl ConsentState {
                 clamped: sub.consent_intent_clamped,
             },
             prior_erasure_at_ms: sub.prior_erasure_at_ms,
+            status_since_ms: sub.consent_changed_at_ms,
         }
     }
 }
@@ -87,7 +88,8 @@ impl ConsentState {
 ///   nothing else: any other such event is only recorded.
 /// - Otherwise the consent rules ([`decide`], [`is_stale`]) decide; for
 ///   someone we do not know, an event that changes no consent is only
-///   recorded.
+///   recorded. A lead Meta said cannot be reached who writes again after
+///   that is subscribed again ([`reachable_again`]).
 pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
     let time = EventTime {
         ms: event.timestamp_ms,
@@ -114,12 +116,13 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
                         clamped: false,
                     },
                     prior_erasure_at_ms: None,
+                    status_since_ms: tombstone.consent_changed_at_ms,
                 });
             }
         }
     }
     let stale_intent = state.is_some_and(|s| is_stale(&s, event));
-    let consent = decide(state, event);
+    let consent = decide(state, event).or_else(|| reachable_again(prior.lead, event));
     if prior.lead.is_none() && consent.is_none() {
         return Outcome::RecordOnly;
     }

@@ -23,6 +23,7 @@ fn lead(status: SubscriberStatus, last_word_ms: i64) -> Prior<'static> {
                 clamped: false,
             },
             prior_erasure_at_ms: None,
+            status_since_ms: 0,
         }),
         tombstone: None,
     }

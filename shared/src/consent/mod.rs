@@ -198,6 +198,9 @@ pub struct ConsentState {
     /// were ([`crate::lead::Subscriber::prior_erasure_at_ms`]): what they
     /// sent until then is the erased past ([`apply`]).
     pub prior_erasure_at_ms: Option<i64>,
+    /// Since when the lead has had `status` (ms; 0 when unknown): for an
+    /// unreachable lead, when Meta said so ([`reachable_again`]).
+    pub status_since_ms: i64,
 }
 
 /// Whether `event` is older than the person's last word, so its opt-in or
@@ -289,7 +292,9 @@ pub fn decide(current: Option<ConsentState>, event: &InboundEvent) -> Option<Con
 }
 
 mod apply;
+mod reachable;
 pub use apply::{apply, Changes, Outcome, Prior};
+pub use reachable::reachable_again;
 
 #[cfg(test)]
 mod tests;

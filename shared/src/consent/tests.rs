@@ -33,6 +33,7 @@ fn state(status: SubscriberStatus, at: i64) -> Option<ConsentState> {
         status,
         last_word: EventTime { ms: at, clamped: false },
         prior_erasure_at_ms: None,
+        status_since_ms: 0,
     })
 }
 use SubscriberStatus::*;
@@ -255,6 +256,7 @@ fn a_stop_sent_before_a_first_hello_but_delivered_after_it_still_unsubscribes() 
         status: Subscribed,
         last_word: EventTime { ms: 0, clamped: false },
         prior_erasure_at_ms: None,
+        status_since_ms: 0,
     });
     assert_eq!(decide(no_word_yet, &text("STOP", 10)).unwrap().to, Unsubscribed);
 }
@@ -279,6 +281,7 @@ fn a_clamped_time_never_outranks_a_real_one_but_a_clamped_stop_still_applies() {
                 clamped: true,
             },
             prior_erasure_at_ms: None,
+            status_since_ms: 0,
         })
     };
     assert_eq!(

@@ -15,6 +15,8 @@ pub const AGE_SHARDS: u32 = 4;
 pub const AGE_INDEX: &str = "by_age";
 /// Sparse index of unsubscribed leads by when they unsubscribed (the purge).
 pub const UNSUBSCRIBED_INDEX: &str = "unsubscribed";
+/// Sparse: only unreachable leads, by when they became so (the purge).
+pub const UNREACHABLE_INDEX: &str = "unreachable";
 /// Sparse index of scheduled broadcasts by `send_at_ms` (keys only).
 pub const DUE_INDEX: &str = "due";
 /// The one partition of the `due` index.
@@ -59,6 +61,11 @@ pub fn age_pk(page: &PageId, record_key: &str) -> String {
 }
 pub fn unsubscribed_pk(page: &PageId) -> String {
     format!("PAGE#{page}#UNSUB")
+}
+/// The `unreachable` index partition of a page's leads Meta said cannot be
+/// reached, by when (the purge's other index).
+pub fn unreachable_pk(page: &PageId) -> String {
+    format!("PAGE#{page}#UNREACHABLE")
 }
 /// Where a subject's erasure tombstone lives in the consent log: keyed by a
 /// digest, so proof survives without the PSID.

@@ -5,7 +5,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{b, get_item, get_n, get_s, n, opt_b, opt_n, opt_s, s, Item};
-use super::keys::{audience_pk, audience_shard, subject_pk, subscriber_pk, subscriber_sk, unsubscribed_pk};
+use super::keys::{
+    audience_pk, audience_shard, subject_pk, subscriber_pk, subscriber_sk, unreachable_pk, unsubscribed_pk,
+};
 use super::{Store, StoreError};
 use crate::broadcast::LeadStanding;
 use crate::consent::SubscriberStatus;
@@ -44,6 +46,12 @@ pub fn subscriber_to_item(sub: &Subscriber, version: u64) -> Item {
     }
     if sub.status == SubscriberStatus::Unsubscribed {
         item.insert("unsub_pk".into(), s(unsubscribed_pk(&sub.page_id)));
+    }
+    // Sparse too, apart from `unsub_pk` so each purge knows its reason: the
+    // sender sets it with the status (`mark_unreachable`), and every write
+    // of the whole item keeps it while they stay unreachable.
+    if sub.status == SubscriberStatus::Unreachable {
+        item.insert("unreachable_pk".into(), s(unreachable_pk(&sub.page_id)));
     }
     if let Some(p) = &sub.opted_in {
         proof_to_item("opt_in_", p, &mut item);

@@ -114,6 +114,7 @@ impl Requests {
         let reason = match opt_s(item, "reason").as_deref() {
             Some("meta_deletion_callback") => ErasureReason::MetaDeletionCallback,
             Some("unsubscribed_purge") => ErasureReason::UnsubscribedPurge,
+            Some("unreachable_purge") => ErasureReason::UnreachablePurge,
             _ => ErasureReason::Request,
         };
         Ok(Some(ErasureRequest {

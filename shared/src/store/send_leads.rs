@@ -3,7 +3,7 @@
 
 use super::deliveries::of_lifetime;
 use super::item::{n, s, unless_condition_failed};
-use super::keys::{subscriber_pk, subscriber_sk};
+use super::keys::{subscriber_pk, subscriber_sk, unreachable_pk};
 use super::{BroadcastStore, StoreError};
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
@@ -40,23 +40,31 @@ impl BroadcastStore {
         unless_condition_failed(update.send().await)
     }
 
-    /// Meta says the person cannot be reached: out of every audience.
+    /// Meta says the person cannot be reached: out of every audience, and
+    /// into the `unreachable` index dated `at_ms` (their status's time), so
+    /// the sweep erases them once the purge period has passed unless they
+    /// write again first (ingest then makes them subscribed, which takes
+    /// them out of it: [`super::leads::subscriber_to_item`]).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
-    pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid) -> Result<(), StoreError> {
+    pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
         let out = self
             .ddb
             .update_item()
             .table_name(&self.tables.subscribers)
             .key("pk", s(subscriber_pk(page)))
             .key("sk", s(subscriber_sk(psid)))
-            .update_expression("SET #s = :u REMOVE audience_pk ADD version :one")
+            .update_expression(
+                "SET #s = :u, unreachable_pk = :p, consent_changed_at_ms = :at REMOVE audience_pk ADD version :one",
+            )
             .condition_expression("#s = :subscribed")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":u", s(SubscriberStatus::Unreachable.as_str()))
+            .expression_attribute_values(":p", s(unreachable_pk(page)))
+            .expression_attribute_values(":at", n(at_ms))
             .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
             .send()
             .await;

@@ -1,6 +1,7 @@
 //! What the retention sweep reads, deletes and checkpoints: pages with data,
 //! expired records through each table's `by_age` index, leads unsubscribed
-//! before a cutoff through the sparse `unsubscribed` index, and the sweep's
+//! or unreachable before a cutoff through the sparse `unsubscribed` and
+//! `unreachable` indexes, and the sweep's
 //! place in each partition (a checkpoint in the privacy table). A send job
 //! parked past retention is not dropped: it is counted as it goes
 //! ([`BroadcastStore::settle_parked`], reason `retention_expired`), so its
@@ -10,14 +11,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{base_key, get_item, n, opt_s, s, unless_condition_failed, Item};
 use super::keys::{
-    age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unsubscribed_pk, AGE_INDEX, AGE_SHARDS,
-    PARKED_SK_PREFIX, UNSUBSCRIBED_INDEX,
+    age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unreachable_pk, unsubscribed_pk, AGE_INDEX,
+    AGE_SHARDS, PARKED_SK_PREFIX, UNREACHABLE_INDEX, UNSUBSCRIBED_INDEX,
 };
 use super::{BroadcastStore, Cursor, SendTables, Store, StoreError, Tables};
 use crate::broadcast::ParkedEnd;
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
-use crate::retention::Category;
+use crate::retention::{Category, Purge};
 
 /// One expired record, as the `by_age` index shows it.
 #[derive(Debug, Clone)]
@@ -44,7 +45,8 @@ pub struct ExpiredPage {
     pub last: bool,
 }
 
-/// A page of leads unsubscribed before a cutoff.
+/// A page of leads due for a purge (unsubscribed or unreachable before a
+/// cutoff).
 #[derive(Debug, Clone, Default)]
 pub struct UnsubscribedPage {
     /// Index entries read (what the query cost), parsable or not.
@@ -218,23 +220,30 @@ impl SweepStore {
         Ok(Cursor(resume))
     }
 
-    /// Up to `limit` leads of `page` unsubscribed before `cutoff_ms` (ms).
+    /// Up to `limit` leads of `page` due for `purge`: of its status since
+    /// before `cutoff_ms` (ms), as its sparse index shows them (each purge
+    /// has its own: `unsubscribed`, `unreachable`).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when the query fails.
-    pub async fn unsubscribed_before(
+    pub async fn purgeable_before(
         &self,
         page: &PageId,
+        purge: Purge,
         cutoff_ms: i64,
         limit: u64,
     ) -> Result<UnsubscribedPage, StoreError> {
+        let (index, key, partition) = match purge {
+            Purge::Unsubscribed => (UNSUBSCRIBED_INDEX, "unsub_pk", unsubscribed_pk(page)),
+            Purge::Unreachable => (UNREACHABLE_INDEX, "unreachable_pk", unreachable_pk(page)),
+        };
         let out = self
             .ddb
             .query()
             .table_name(&self.tables.subscribers)
-            .index_name(UNSUBSCRIBED_INDEX)
-            .key_condition_expression("unsub_pk = :p AND consent_changed_at_ms < :c")
-            .expression_attribute_values(":p", s(unsubscribed_pk(page)))
+            .index_name(index)
+            .key_condition_expression(format!("{key} = :p AND consent_changed_at_ms < :c"))
+            .expression_attribute_values(":p", s(partition))
             .expression_attribute_values(":c", n(cutoff_ms))
             .limit(limit as i32)
             .send()
@@ -255,16 +264,16 @@ impl SweepStore {
     }
 }
 
-/// Whether a subscriber record (as read) is still unsubscribed since before
-/// `cutoff_ms`: the purge's guard, checked again at the erasure's write.
-pub fn unsubscribed_before(subscriber: &Item, cutoff_ms: i64) -> bool {
-    subscriber.get("status").and_then(|v| v.as_s().ok()).map(String::as_str)
-        == Some(SubscriberStatus::Unsubscribed.as_str())
-        && subscriber
-            .get("consent_changed_at_ms")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .is_some_and(|t| t < cutoff_ms)
+/// Whether a subscriber record (as read) is still due for `purge`: the
+/// purge's guard, checked again at the erasure's write (a lead who
+/// re-subscribed or wrote again since the index was read is left alone).
+pub fn purgeable(subscriber: &Item, purge: Purge, cutoff_ms: i64) -> bool {
+    let status = opt_s(subscriber, "status").and_then(|s| SubscriberStatus::parse(&s));
+    let since = subscriber
+        .get("consent_changed_at_ms")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    purge.is_due(status, since, cutoff_ms)
 }
 
 // A sweep checkpoint is the key of the last record it deleted, which may
@@ -325,4 +334,58 @@ fn index_key(item: &Item) -> Item {
         .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk" | "age_pk" | "at_ms"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::Subscriber;
+    use crate::meta::Platform;
+    use crate::store::subscriber_to_item;
+
+    fn lead_item(status: SubscriberStatus, since_ms: i64) -> Item {
+        let page = PageId::parse("1000000000000001").unwrap();
+        let mut lead = Subscriber::new(
+            page,
+            Psid::parse("2000000000000001").unwrap(),
+            Platform::Messenger,
+            vec![],
+            1,
+        );
+        lead.status = status;
+        lead.consent_changed_at_ms = since_ms;
+        subscriber_to_item(&lead, 3)
+    }
+
+    #[test]
+    fn each_purge_index_holds_only_its_leads_and_whole_item_writes_keep_them_there() {
+        let indexed = |status| {
+            let item = lead_item(status, 5);
+            (item.contains_key("unsub_pk"), item.contains_key("unreachable_pk"))
+        };
+        assert_eq!(indexed(SubscriberStatus::Unsubscribed), (true, false));
+        assert_eq!(indexed(SubscriberStatus::Unreachable), (false, true));
+        // Written again subscribed (they wrote again): out of both.
+        assert_eq!(indexed(SubscriberStatus::Subscribed), (false, false));
+        assert_eq!(indexed(SubscriberStatus::Erased), (false, false));
+    }
+
+    #[test]
+    fn the_shred_guard_rereads_the_status_and_its_time_on_the_current_item() {
+        let unreachable = lead_item(SubscriberStatus::Unreachable, 50);
+        assert!(purgeable(&unreachable, Purge::Unreachable, 51));
+        assert!(
+            !purgeable(&unreachable, Purge::Unreachable, 50),
+            "not yet past the period"
+        );
+        assert!(!purgeable(&unreachable, Purge::Unsubscribed, 51));
+        // Subscribed again between the index read and the shred: left alone.
+        let back = lead_item(SubscriberStatus::Subscribed, 40);
+        assert!(!purgeable(&back, Purge::Unreachable, 51));
+        assert!(!purgeable(&back, Purge::Unsubscribed, 51));
+        let unsubscribed = lead_item(SubscriberStatus::Unsubscribed, 50);
+        assert!(purgeable(&unsubscribed, Purge::Unsubscribed, 51));
+        assert!(!purgeable(&unsubscribed, Purge::Unreachable, 51));
+        assert!(!purgeable(&Item::new(), Purge::Unreachable, 51));
+    }
 }

@@ -5,6 +5,7 @@ mod deletion_callback;
 mod erasure;
 mod export;
 mod sweep;
+mod unreachable_purge;
 
 use optcast_tests::*;
 
