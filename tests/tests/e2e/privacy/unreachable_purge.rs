@@ -109,3 +109,49 @@ async fn an_unreachable_lead_who_writes_again_is_subscribed_again_and_never_purg
     assert!(history.contains("first_contact"), "writing again is logged: {lead}");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_unreachable_purge_handed_to_the_eraser_shows_its_reason_as_the_api_documents_it() {
+    // The purge shreds the lead, then its deletes fail (DynamoDB leaves them
+    // unprocessed): the eraser finishes from a request of reason
+    // `unreachable_purge`, which `GET /v1/erasure/<id>` answers. Every answer
+    // of the suite is checked against openapi.json.
+    let (faults, adjust) = behind_faults("sweeper").await;
+    let app = spawn_app_with(adjust).await;
+    app.register_page(PAGE).await;
+    // Nothing else expires by then: only the purge's deletes meet the fault.
+    let (status, out) = app
+        .api(
+            Method::PUT,
+            &format!("/v1/pages/{PAGE}"),
+            Some(json!({"retention_days": 365})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let blocked = "2000000000000941";
+    let t = marked_unreachable(&app, &[blocked]).await;
+    faults.leave_unprocessed_next(1_000);
+    let report = app.invoke_at("sweeper", t + 31 * DAY_MS).await;
+    assert_eq!(report["deleted"]["unreachable_leads"], 1, "{report}");
+    assert!(faults.injected() >= 1, "the purge's deletes were refused");
+    faults.leave_unprocessed_next(0);
+    let request = app
+        .scan("PrivacyTable")
+        .await
+        .into_iter()
+        .find(|i| i.get("reason").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("unreachable_purge"))
+        .expect("the hand-over is an erasure request");
+    let id = s(&request, "pk").trim_start_matches("ERASURE#").to_string();
+    eventually("the eraser finished the purge", || async {
+        app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await.1["status"] == "completed"
+    })
+    .await;
+    let (status, shown) = app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await;
+    assert_eq!(
+        (status, shown["reason"].as_str()),
+        (200, Some("unreachable_purge")),
+        "{shown}"
+    );
+    assert!(!app.dump_tables().await.lines().any(|l| l.contains(blocked)));
+    app.stack.stop().await;
+}
