@@ -9,7 +9,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::{base_key, get_item, n, opt_s, s, unless_condition_failed, Item};
+use super::item::{base_key, get_item, n, opt_n, opt_s, s, unless_condition_failed, Item};
 use super::keys::{
     age_shard_pk, subject_pk, subscriber_sk, sweep_checkpoint_pk, unreachable_pk, unsubscribed_pk, AGE_INDEX,
     AGE_SHARDS, PARKED_SK_PREFIX, UNREACHABLE_INDEX, UNSUBSCRIBED_INDEX,
@@ -48,7 +48,7 @@ pub struct ExpiredPage {
 /// A page of leads due for a purge (unsubscribed or unreachable before a
 /// cutoff).
 #[derive(Debug, Clone, Default)]
-pub struct UnsubscribedPage {
+pub struct PurgeablePage {
     /// Index entries read (what the query cost), parsable or not.
     pub seen: usize,
     pub leads: Vec<Psid>,
@@ -232,7 +232,7 @@ impl SweepStore {
         purge: Purge,
         cutoff_ms: i64,
         limit: u64,
-    ) -> Result<UnsubscribedPage, StoreError> {
+    ) -> Result<PurgeablePage, StoreError> {
         let (index, key, partition) = match purge {
             Purge::Unsubscribed => (UNSUBSCRIBED_INDEX, "unsub_pk", unsubscribed_pk(page)),
             Purge::Unreachable => (UNREACHABLE_INDEX, "unreachable_pk", unreachable_pk(page)),
@@ -249,7 +249,7 @@ impl SweepStore {
             .send()
             .await
             .map_err(StoreError::dynamo)?;
-        Ok(UnsubscribedPage {
+        Ok(PurgeablePage {
             seen: out.items().len(),
             leads: out
                 .items()
@@ -269,11 +269,7 @@ impl SweepStore {
 /// re-subscribed or wrote again since the index was read is left alone).
 pub fn purgeable(subscriber: &Item, purge: Purge, cutoff_ms: i64) -> bool {
     let status = opt_s(subscriber, "status").and_then(|s| SubscriberStatus::parse(&s));
-    let since = subscriber
-        .get("consent_changed_at_ms")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse::<i64>().ok());
-    purge.is_due(status, since, cutoff_ms)
+    purge.is_due(status, opt_n(subscriber, "consent_changed_at_ms"), cutoff_ms)
 }
 
 // A sweep checkpoint is the key of the last record it deleted, which may
