@@ -58,8 +58,7 @@ function signInView(root) {
         throw err;
       }
       notice = null;
-      location.hash = '#/broadcasts';
-      render();
+      go('#/broadcasts');
     },
     field('Access token', input,
       'Locally the admin token `make dev` prints (OPTCAST_ADMIN_TOKEN); in AWS without single sign-on, '
@@ -77,6 +76,17 @@ function sessionEnded(wwwAuthenticate) {
     : 'Your sign-in is no longer accepted. Sign in again to continue.';
   forget();
   render();
+}
+
+/**
+ * Shows `hash`'s view, drawn once: a new hash is drawn by the hashchange
+ * listener, the current one (no event comes) at once. Setting the hash and
+ * rendering as well drew the view twice, the second replacing the first
+ * while someone could already be typing in it.
+ */
+function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
 }
 
 function render() {
@@ -116,8 +126,7 @@ nav.replaceChildren(...ROUTES.filter(([, , label]) => label).map(([pattern, , la
 signOut.addEventListener('click', () => {
   forget();
   notice = null;
-  location.hash = '';
-  render();
+  go('');
 });
 window.addEventListener('hashchange', render);
 // The API refused the token (api.js): a provider's session has ended.
@@ -126,10 +135,12 @@ if (isCallback()) {
   try {
     await finishSignIn(config);
     notice = null;
-    location.hash = '#/broadcasts';
+    go('#/broadcasts');
   } catch (err) {
     forget();
     notice = err.message;
+    render();
   }
+} else {
+  render();
 }
-render();
