@@ -26,6 +26,8 @@ pub(crate) enum Report {
         kind: &'static str,
         body: Bytes,
     },
+    /// The function asked for its first event: its start-up (init) is over.
+    Asked { at: Instant },
     /// The function asked for its next event after answering: the second
     /// (warm) handing out of the event, when it left.
     Again { at: Instant },
@@ -65,9 +67,11 @@ pub(crate) async fn runtime_api(rt: Arc<Runtime>, req: Request<Incoming>) -> Res
                 let _ = stop.wait_for(|s| *s).await;
                 return Ok(reply(410, "bench over"));
             }
-            if handed == 1 {
-                let _ = rt.reports.send(Report::Again { at: Instant::now() });
-            }
+            let at = Instant::now();
+            let _ = rt.reports.send(match handed {
+                0 => Report::Asked { at },
+                _ => Report::Again { at },
+            });
             let deadline = optcast_shared::http::now_ms() + 10_000;
             let mut resp = reply(200, rt.event.clone());
             let h = resp.headers_mut();
@@ -172,15 +176,18 @@ where
     }
 }
 
-/// The next answer the function posts (reports in between are skipped):
-/// when it arrived, its kind and its body.
+/// The next answer the function posts (reports in between are skipped, but
+/// when it first asked for an event is kept in `asked`): when it arrived,
+/// its kind and its body.
 pub(crate) async fn next_answer(
     rx: &mut mpsc::UnboundedReceiver<Report>,
     name: &str,
+    asked: &mut Option<Instant>,
 ) -> anyhow::Result<(Instant, &'static str, Bytes)> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
             Ok(Some(Report::Answer { at, kind, body })) => return Ok((at, kind, body)),
+            Ok(Some(Report::Asked { at })) => *asked = Some(at),
             Ok(Some(_)) => continue,
             Ok(None) | Err(_) => bail!("{name}: no answer within 10 s"),
         }
