@@ -162,7 +162,8 @@ impl Quarantine {
     /// Erasure's pass over the quarantine, from one listing taken now:
     /// deletes (every version of) each record whose subject digest names one
     /// of `subjects`, and each other record `unnamed` judges to be theirs
-    /// (it may open the record; the sweeper's batches judge none). Returns
+    /// (it may open the record; the sweeper's batches judge none); with
+    /// `received_before` (ms), only records received before it. Returns
     /// how many were deleted. One listing serves every subject of a batch or
     /// job, each record's metadata read once.
     ///
@@ -170,7 +171,12 @@ impl Quarantine {
     /// [`QueueError`] when listing or deleting fails, or `unnamed` fails for
     /// a record: that record is left, but every other one is still dealt
     /// with first (a record that cannot be opened does not shield the rest).
-    pub async fn delete_subjects<F, Fut>(&self, subjects: &[(PageId, Psid)], mut unnamed: F) -> Result<u64, QueueError>
+    pub async fn delete_subjects<F, Fut>(
+        &self,
+        subjects: &[(PageId, Psid)],
+        received_before: Option<i64>,
+        mut unnamed: F,
+    ) -> Result<u64, QueueError>
     where
         F: FnMut(QuarantineRecord) -> Fut,
         Fut: std::future::Future<Output = Result<bool, QueueError>>,
@@ -184,6 +190,9 @@ impl Quarantine {
             subjects.iter().flat_map(|(p, s)| keys.subject_lookups(p, s)).collect();
         let (mut deleted, mut failed) = (0, None);
         for record in self.list_all().await? {
+            if received_before.is_some_and(|t| record.received_at_ms >= t) {
+                continue;
+            }
             let id = record.id.clone();
             let named = record.subject_digest.as_ref().is_some_and(|d| lookups.contains(d));
             let theirs = named

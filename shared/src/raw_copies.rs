@@ -104,19 +104,26 @@ pub fn is_subjects(item: &DeliveryItem, subjects: &[(PageId, Psid)]) -> bool {
 }
 
 impl RawCopies {
-    /// Takes `subjects`' items out of every delivery in the ingest DLQs.
+    /// Takes `subjects`' items out of every delivery in the ingest DLQs
+    /// (received before `dated_before`, if given: a retention purge's
+    /// hand-over, where a delivery received since is a new lead's, see
+    /// [`crate::queue::ErasureJob`]).
     ///
     /// # Errors
     /// [`QueueError`] when SQS, S3 or KMS fail, or a queue holds more than
     /// [`MAX_MESSAGES_PER_QUEUE`]; the erasure job is then retried.
-    pub async fn purge(&self, subjects: &[(PageId, Psid)]) -> Result<PurgeReport, QueueError> {
+    pub async fn purge(
+        &self,
+        subjects: &[(PageId, Psid)],
+        dated_before: Option<i64>,
+    ) -> Result<PurgeReport, QueueError> {
         if subjects.is_empty() {
             return Ok(PurgeReport::default());
         }
         // The queues are independent: read side by side.
         let reports = futures_util::future::try_join_all(self.dead_letter_queues.iter().map(|queue_url| async move {
             let mut report = PurgeReport::default();
-            self.purge_queue(queue_url, subjects, &mut report).await?;
+            self.purge_queue(queue_url, subjects, dated_before, &mut report).await?;
             Ok::<_, QueueError>(report)
         }))
         .await?;
@@ -129,6 +136,7 @@ impl RawCopies {
         &self,
         queue_url: &str,
         subjects: &[(PageId, Psid)],
+        dated_before: Option<i64>,
         report: &mut PurgeReport,
     ) -> Result<(), QueueError> {
         let mut held = Vec::new();
@@ -182,7 +190,7 @@ impl RawCopies {
                     }
                     let receipt = m.receipt_handle().unwrap_or_default().to_string();
                     let body = m.body().unwrap_or_default();
-                    match self.judge(body, subjects).await? {
+                    match self.judge(body, subjects, dated_before).await? {
                         Verdict::Keep => {
                             kept.insert(m.message_id().unwrap_or_default().to_string());
                             held.push(receipt);
@@ -249,18 +257,24 @@ impl RawCopies {
     /// listing taken now (the eraser calls it after the job's shreds):
     /// those whose subject digest names one of them, and every other record,
     /// opened, that holds one of their PSIDs (such as one kept without a
-    /// digest because its page could not be read). Returns how many.
+    /// digest because its page could not be read); only those received
+    /// before `dated_before`, if given (as [`RawCopies::purge`]). Returns
+    /// how many.
     ///
     /// # Errors
     /// [`QueueError`] when S3 or KMS fail (as
     /// [`crate::quarantine::Quarantine::delete_subjects`]).
-    pub async fn purge_quarantine(&self, subjects: &[(PageId, Psid)]) -> Result<u64, QueueError> {
+    pub async fn purge_quarantine(
+        &self,
+        subjects: &[(PageId, Psid)],
+        dated_before: Option<i64>,
+    ) -> Result<u64, QueueError> {
         let quarantine = crate::quarantine::Quarantine {
             s3: self.s3.clone(),
             bucket: self.bucket.clone(),
         };
         quarantine
-            .delete_subjects(subjects, |record| async move {
+            .delete_subjects(subjects, dated_before, |record| async move {
                 let key = crate::quarantine::object_key(&record.id);
                 let body = match queue::get_sealed(&self.s3, &self.keys, &self.bucket, &key).await {
                     Ok(body) => body,
@@ -276,12 +290,20 @@ impl RawCopies {
             .await
     }
 
-    async fn judge(&self, message: &str, subjects: &[(PageId, Psid)]) -> Result<Verdict, QueueError> {
+    async fn judge(
+        &self,
+        message: &str,
+        subjects: &[(PageId, Psid)],
+        dated_before: Option<i64>,
+    ) -> Result<Verdict, QueueError> {
         // Not an ingest job, or a claim that is gone: nothing of ours to read.
         let Ok(job) = queue::parse_job::<queue::IngestJob>(message) else {
             return Ok(Verdict::Keep);
         };
         let job = job.delivery();
+        if dated_before.is_some_and(|t| job.received_at_ms >= t) {
+            return Ok(Verdict::Keep);
+        }
         let body = match queue::load_body(job, &self.s3, &self.keys).await {
             Ok(body) => body,
             Err(QueueError::ClaimMissing(_)) => return Ok(Verdict::Keep),

@@ -84,7 +84,7 @@ impl Api {
             &page_id,
             &psid,
             ErasureReason::Request,
-            false,
+            None,
             now_ms(),
         )
         .await;

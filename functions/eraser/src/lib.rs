@@ -133,7 +133,11 @@ impl Eraser {
             request_id,
             target,
             found_before,
+            shredded_at_ms,
         } = job;
+        // A purge's hand-over: the subject was shredded then, and anything
+        // of theirs dated since is a new lead's (they wrote again).
+        let dated_before = *shredded_at_ms;
         let now = now_ms();
         let (reason, subjects) = match target {
             ErasureTarget::Subject { page_id, psid } => (ErasureReason::Request, vec![(page_id.clone(), psid.clone())]),
@@ -148,20 +152,25 @@ impl Eraser {
         // finishes whatever the other does.
         let erase_subjects = async {
             // Every subject's key first: all their ciphertext unreadable at
-            // once, before anything is listed.
+            // once, before anything is listed (a purge's hand-over: shredded
+            // by the purge already).
             let (mut report, mut shredded, mut failed) = (ErasureReport::default(), 0, None);
-            for (page, psid) in &subjects {
-                // Timed at the shred (an app-scoped user's ids took a Graph
-                // call): what they sent until then is what it erased.
-                match self.eraser.shred(page, psid, reason, now_ms()).await {
-                    Ok(true) => report.subscriber += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
+            if dated_before.is_some() {
+                shredded = subjects.len();
+            } else {
+                for (page, psid) in &subjects {
+                    // Timed at the shred (an app-scoped user's ids took a Graph
+                    // call): what they sent until then is what it erased.
+                    match self.eraser.shred(page, psid, reason, now_ms()).await {
+                        Ok(true) => report.subscriber += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
                     }
+                    shredded += 1;
                 }
-                shredded += 1;
             }
             // Then the rest of what the shredded ones left, beside one
             // listing of the quarantine for the job (each record's metadata
@@ -170,14 +179,14 @@ impl Eraser {
             // none of their quarantined items.
             let deletions = async {
                 for (page, psid) in &subjects[..shredded] {
-                    report.add(&self.eraser.delete_after_shred(page, psid, now).await?);
+                    report.add(&self.eraser.delete_after_shred(page, psid, now, dated_before).await?);
                 }
                 // A failed shred is reported once those before it are done.
                 failed.map_or(Ok::<_, StoreError>(()), Err)
             };
             let (deleted, quarantined) = tokio::join!(
                 Box::pin(deletions),
-                Box::pin(self.raw_copies.purge_quarantine(&subjects))
+                Box::pin(self.raw_copies.purge_quarantine(&subjects, dated_before))
             );
             match (deleted, quarantined) {
                 (Ok(()), Ok(quarantined)) => Ok((report, quarantined)),
@@ -191,7 +200,10 @@ impl Eraser {
             }
         };
         // Boxed: side by side, their state would not fit a task's stack.
-        let (erased, raw_copies) = tokio::join!(Box::pin(erase_subjects), Box::pin(self.raw_copies.purge(&subjects)));
+        let (erased, raw_copies) = tokio::join!(
+            Box::pin(erase_subjects),
+            Box::pin(self.raw_copies.purge(&subjects, dated_before))
+        );
         let (report, quarantined) = erased?;
         let raw_copies = raw_copies?;
         // Data was held if this run found some, or a tombstone was written

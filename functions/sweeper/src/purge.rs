@@ -51,7 +51,7 @@ impl Sweeper {
                 report.add(purge.category(), shredded);
                 progressed |= shredded > 0;
                 erased.push(psid.clone());
-                if let Err(e) = self.eraser.delete_after_shred(page, psid, now_ms).await {
+                if let Err(e) = self.eraser.delete_after_shred(page, psid, now_ms, None).await {
                     // Shredded, so no longer in the index this purge reads:
                     // no later run would come back for their consent records
                     // (which have no TTL), messages and deliveries. The
@@ -95,7 +95,8 @@ impl Sweeper {
         reason: ErasureReason,
         now_ms: i64,
     ) -> Result<(), SweepError> {
-        erasure::request_subject_erasure(&self.requests, &self.erasures, page, psid, reason, true, now_ms).await?;
+        erasure::request_subject_erasure(&self.requests, &self.erasures, page, psid, reason, Some(now_ms), now_ms)
+            .await?;
         Ok(())
     }
 }

@@ -226,6 +226,7 @@ impl Webhook {
                 asid: request.user_id.clone(),
             },
             found_before: false,
+            shredded_at_ms: None,
         };
         // Queued again while still pending: the first answer may have been
         // lost before its job was queued. The eraser is idempotent per

@@ -32,8 +32,10 @@ pub enum RequestError {
 
 /// Records an erasure request of `reason` for one subject (named by digest
 /// only) and queues its job for the eraser; the request's id. Recorded
-/// first, so the job always finds its request. `found_before`: data is
-/// known to have been held (the subject was shredded already).
+/// first, so the job always finds its request. `purge_shredded_at_ms`: a
+/// retention purge shredded the subject at this time and hands over the
+/// rest (data was held; the eraser erases only what is dated before it, see
+/// [`crate::queue::ErasureJob`]); `None` for an erasure request.
 ///
 /// # Errors
 /// [`RequestError::Store`] when the request cannot be recorded,
@@ -44,7 +46,7 @@ pub async fn request_subject_erasure(
     page: &PageId,
     psid: &Psid,
     reason: ErasureReason,
-    found_before: bool,
+    purge_shredded_at_ms: Option<i64>,
     now_ms: i64,
 ) -> Result<String, RequestError> {
     let id = new_request_id();
@@ -57,7 +59,8 @@ pub async fn request_subject_erasure(
                 page_id: page.clone(),
                 psid: psid.clone(),
             },
-            found_before,
+            found_before: purge_shredded_at_ms.is_some(),
+            shredded_at_ms: purge_shredded_at_ms,
         })
         .await?;
     Ok(id)
@@ -140,13 +143,14 @@ impl Eraser {
         };
         let subjects: Vec<(PageId, Psid)> = psids.iter().map(|p| (page.clone(), p.clone())).collect();
         quarantine
-            .delete_subjects(&subjects, |_| std::future::ready(Ok(false)))
+            .delete_subjects(&subjects, None, |_| std::future::ready(Ok(false)))
             .await
             .map_err(quarantine_error)
     }
 
-    /// Deletes every version of every export about the subject.
-    async fn delete_exports(&self, page: &PageId, psid: &Psid) -> Result<u64, StoreError> {
+    /// Deletes every version of every export about the subject (written
+    /// before `dated_before`, if given).
+    async fn delete_exports(&self, page: &PageId, psid: &Psid, dated_before: Option<i64>) -> Result<u64, StoreError> {
         let Some((s3, bucket)) = &self.exports else {
             return Ok(0);
         };
@@ -156,7 +160,10 @@ impl Eraser {
             futures_util::future::try_join_all(crate::pseudonym::keys().subject_lookups(page, psid).into_iter().map(
                 |pseudonym| async move {
                     let prefix = crate::export::subject_prefix_of(page, &pseudonym);
-                    crate::objects::delete_all_versions(s3, bucket, &prefix, false).await
+                    match dated_before {
+                        None => crate::objects::delete_all_versions(s3, bucket, &prefix, false).await,
+                        Some(t) => crate::objects::delete_versions_before(s3, bucket, &prefix, t).await,
+                    }
                 },
             ))
             .await
@@ -201,7 +208,10 @@ impl Eraser {
 
     /// Deletes what is left of a shredded subject but their quarantined
     /// items: messages, consent records, deliveries, exports and the sweep's
-    /// checkpoints naming them (`subscriber` is 0 in the report).
+    /// checkpoints naming them (`subscriber` is 0 in the report). With
+    /// `dated_before` (ms), only what is dated before it (a retention
+    /// purge's hand-over: what is dated since is a new lead's, see
+    /// [`crate::queue::ErasureJob`]).
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB or S3 fails; a retry finishes the work.
@@ -210,13 +220,17 @@ impl Eraser {
         page: &PageId,
         psid: &Psid,
         now_ms: i64,
+        dated_before: Option<i64>,
     ) -> Result<ErasureReport, StoreError> {
         // Once the key is gone, the rest are independent: run together, so
         // an erasure waits for its slowest deletion, not for their sum.
         // Boxed: side by side, their state would not fit a task's stack.
         let (deleted, exports, ()) = tokio::try_join!(
-            Box::pin(self.store.delete_subject_records(page, psid, &self.deliveries, now_ms)),
-            Box::pin(self.delete_exports(page, psid)),
+            Box::pin(
+                self.store
+                    .delete_subject_records(page, psid, &self.deliveries, now_ms, dated_before)
+            ),
+            Box::pin(self.delete_exports(page, psid, dated_before)),
             Box::pin(self.forget_sweep_positions(page, psid)),
         )?;
         Ok(ErasureReport {

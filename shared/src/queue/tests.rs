@@ -80,6 +80,7 @@ fn every_job_parses_back_from_its_body_and_a_wrong_body_names_the_job() {
         request_id: "ab".into(),
         target: ErasureTarget::AppScopedUser { asid: "7".into() },
         found_before: false,
+        shredded_at_ms: None,
     };
     assert_eq!(parse_job::<ErasureJob>(&to_body(&erasure).unwrap()).unwrap(), erasure);
     // A plan job is not a send job, nor an erasure job.
@@ -88,4 +89,30 @@ fn every_job_parses_back_from_its_body_and_a_wrong_body_names_the_job() {
     assert!(err.contains("not a send job"), "{err}");
     assert!(parse_job::<ErasureJob>(&body).is_err());
     assert!(matches!(parse_job::<PlanJob>(""), Err(QueueError::BadJob(_))));
+}
+
+#[test]
+fn a_purge_hand_over_keeps_its_shred_time_and_a_job_queued_before_it_existed_has_none() {
+    let page = crate::ids::PageId::parse("1000000000000001").unwrap();
+    let psid = crate::ids::Psid::parse("2000000000000001").unwrap();
+    let hand_over = ErasureJob::ErasureV1 {
+        request_id: "ab".into(),
+        target: ErasureTarget::Subject { page_id: page, psid },
+        found_before: true,
+        shredded_at_ms: Some(1_764_547_200_000),
+    };
+    let body = to_body(&hand_over).unwrap();
+    assert!(body.contains(r#""shredded_at_ms":1764547200000"#), "{body}");
+    assert_eq!(parse_job::<ErasureJob>(&body).unwrap(), hand_over);
+    // Queued by an earlier version (or an erasure request): the whole subject.
+    let earlier = r#"{"type":"erasure.v1","request_id":"ab","target":{"subject":{"page_id":"1000000000000001","psid":"2000000000000001"}},"found_before":true}"#;
+    let ErasureJob::ErasureV1 { shredded_at_ms, .. } = parse_job::<ErasureJob>(earlier).unwrap();
+    assert_eq!(shredded_at_ms, None);
+    let request = ErasureJob::ErasureV1 {
+        request_id: "ab".into(),
+        target: ErasureTarget::AppScopedUser { asid: "7".into() },
+        found_before: false,
+        shredded_at_ms: None,
+    };
+    assert!(!to_body(&request).unwrap().contains("shredded_at_ms"));
 }

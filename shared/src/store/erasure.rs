@@ -6,12 +6,13 @@
 //! (`BroadcastStore::settle_parked`), a delivery record moves under their
 //! digest (`BroadcastStore::anonymise_delivery`).
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::batch::delete_keys;
-use super::item::{base_key, opt_n, opt_s, s, Item};
-use super::keys::{subject_pk, subscriber_pk, subscriber_sk, SUBJECT_INDEX};
+use super::item::{base_key, n, opt_n, opt_s, s, Item};
+use super::keys::{consent_dated_before, subject_pk, subscriber_pk, subscriber_sk, SUBJECT_INDEX};
 use super::leads::unchanged_since_read;
+use super::messages::messages_dated_before;
 use super::tombstones::tombstone_item;
 use super::{BroadcastStore, SendTables, Store, StoreError};
 use crate::broadcast::ParkedEnd;
@@ -141,7 +142,11 @@ impl Store {
     /// delivery record naming them in `deliveries` (its `by_subject` index).
     /// A send job of theirs that a paused broadcast parked there is counted
     /// as skipped (reason `erased`, at `now_ms`) as it is deleted, so the
-    /// broadcast still finishes once resumed.
+    /// broadcast still finishes once resumed. With `dated_before` (ms), only
+    /// those dated before it: messages and consent records by their event
+    /// time, deliveries by their record time (a retention purge's
+    /// hand-over, see [`crate::queue::ErasureJob`]; what is dated since is a
+    /// new lead's).
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a query or write fails;
@@ -153,14 +158,17 @@ impl Store {
         psid: &Psid,
         deliveries: &str,
         now_ms: i64,
+        dated_before: Option<i64>,
     ) -> Result<DeletedRecords, StoreError> {
         let pk = subject_pk(page, psid);
+        let below = |sk: fn(i64) -> String| dated_before.map(|t| ("sk", s(sk(t))));
+        let (messages, consent_log) = (&self.tables.messages, &self.tables.consent_log);
         // Three tables, no order between them: deleted together.
         // Boxed: side by side, their state would not fit a task's stack.
         let (messages, consent_records, deliveries) = tokio::try_join!(
-            Box::pin(self.delete_partition(&self.tables.messages, None, "pk", &pk)),
-            Box::pin(self.delete_partition(&self.tables.consent_log, None, "pk", &pk)),
-            Box::pin(self.delete_subject_deliveries(deliveries, page, &pk, now_ms)),
+            Box::pin(self.delete_partition(messages, "pk", &pk, below(messages_dated_before))),
+            Box::pin(self.delete_partition(consent_log, "pk", &pk, below(consent_dated_before))),
+            Box::pin(self.delete_subject_deliveries(deliveries, page, &pk, now_ms, dated_before)),
         )?;
         Ok(DeletedRecords {
             messages,
@@ -182,20 +190,15 @@ impl Store {
         page: &PageId,
         pk: &str,
         now_ms: i64,
+        dated_before: Option<i64>,
     ) -> Result<u64, StoreError> {
         let mut deleted = 0;
+        // The index sorts a subject's records by `at_ms`.
+        let below = dated_before.map(|t| ("at_ms", n(t)));
         loop {
             // As delete_partition: from the start until the index shows nothing.
-            let (items, _) = self
-                .query_partition(
-                    deliveries,
-                    Some(SUBJECT_INDEX),
-                    "subject_pk",
-                    pk,
-                    None,
-                    Some(250),
-                    Some("pk, sk"),
-                )
+            let items = self
+                .keys_in(deliveries, Some(SUBJECT_INDEX), "subject_pk", pk, below.clone())
                 .await?;
             if items.is_empty() {
                 return Ok(deleted);
@@ -233,26 +236,60 @@ impl Store {
         ))
     }
 
-    /// Deletes every item whose `attr` is `value` (in the table or one of its
-    /// indexes), page by page so memory stays bounded.
+    /// Deletes every item of `table` whose `attr` is `value` (those whose
+    /// sort key is below `below`'s value, if given), page by page so memory
+    /// stays bounded.
     async fn delete_partition(
         &self,
         table: &str,
-        index: Option<&str>,
         attr: &str,
         value: &str,
+        below: Option<(&str, AttributeValue)>,
     ) -> Result<u64, StoreError> {
         let mut deleted = 0;
         loop {
-            // Always from the start: what was deleted is gone from the base
-            // table; an index may lag, so repeat until it shows nothing.
-            let (items, _) = self
-                .query_partition(table, index, attr, value, None, Some(250), Some("pk, sk"))
-                .await?;
+            // Always from the start: what was deleted is gone from the table.
+            let items = self.keys_in(table, None, attr, value, below.clone()).await?;
             if items.is_empty() {
                 return Ok(deleted);
             }
             deleted += delete_keys(&self.ddb, table, items.iter().map(base_key).collect()).await?;
         }
+    }
+
+    /// The keys (`pk, sk`) of the first 250 items whose `attr` is `value`
+    /// in `table` (or its `index`), from the start; with `below` (the sort
+    /// key attribute and a value), only those whose sort key is below it.
+    async fn keys_in(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        attr: &str,
+        value: &str,
+        below: Option<(&str, AttributeValue)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let Some((sort_key, bound)) = below else {
+            let (items, _) = self
+                .query_partition(table, index, attr, value, None, Some(250), Some("pk, sk"))
+                .await?;
+            return Ok(items);
+        };
+        let out = self
+            .ddb
+            .query()
+            .table_name(table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression("#k = :v AND #sort < :below")
+            .expression_attribute_names("#k", attr)
+            .expression_attribute_names("#sort", sort_key)
+            .expression_attribute_values(":v", s(value))
+            .expression_attribute_values(":below", bound)
+            .projection_expression("pk, sk")
+            .set_consistent_read(index.is_none().then_some(true))
+            .limit(250)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(out.items.unwrap_or_default())
     }
 }

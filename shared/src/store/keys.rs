@@ -174,6 +174,12 @@ pub(crate) fn consent_sk(at_ms: i64, event_key: &str) -> String {
     format!("{:013}#{event_key}", at_ms.max(0))
 }
 
+/// The sort key below which a subject's consent records are dated before
+/// `at_ms` (their keys sort by time: [`consent_sk`]).
+pub(crate) fn consent_dated_before(at_ms: i64) -> String {
+    consent_sk(at_ms, "")
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -50,6 +50,12 @@ fn message_sk(at_ms: i64, key: &str) -> String {
     format!("MSG#{:013}#{key}", at_ms.max(0))
 }
 
+/// The sort key below which a subject's messages are dated before `at_ms`
+/// (their keys sort by time: [`message_sk`]).
+pub(crate) fn messages_dated_before(at_ms: i64) -> String {
+    message_sk(at_ms, "")
+}
+
 fn message_item(page: &PageId, pk: &str, sk: String, msg: &StoredMessage) -> Item {
     let mut item = Item::new();
     item.insert("pk".into(), s(pk));

@@ -174,6 +174,7 @@ async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
         request_id: code.clone(),
         target: optcast_shared::queue::ErasureTarget::AppScopedUser { asid: "5550077".into() },
         found_before: false,
+        shredded_at_ms: None,
     };
     let event = json!({"Records": [{
         "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),

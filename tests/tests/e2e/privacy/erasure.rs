@@ -389,6 +389,7 @@ async fn the_sweep_leaves_a_message_that_is_no_job_and_a_job_sent_back_too_often
             psid: Psid::parse("2999999999999312").unwrap(),
         },
         found_before: false,
+        shredded_at_ms: None,
     };
     let count = MessageAttributeValue::builder()
         .data_type("Number")

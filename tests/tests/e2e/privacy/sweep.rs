@@ -310,3 +310,128 @@ async fn a_purge_shredded_but_not_finished_is_handed_to_the_eraser_and_nothing_o
     .await;
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_lead_who_writes_again_before_the_eraser_finishes_their_purge_keeps_the_new_lead() {
+    // The purge shreds the lead, its deletes fail and it hands the rest to
+    // the eraser; before the eraser runs, the person opts in again: a new
+    // lead, subscribed by that START. The eraser erases only what is dated
+    // before the purge's shred. Before, it shredded the new lead as well and
+    // deleted their new message and the opt-in that began it.
+    let (faults, adjust) = behind_faults("sweeper").await;
+    let mut app = spawn_app_with(|o| {
+        adjust(o);
+        o.held_functions = vec!["eraser".into()];
+        // Exports go to S3 as documents.
+        o.overrides.insert("EXPORT_INLINE_LIMIT_BYTES".into(), "200".into());
+    })
+    .await;
+    app.register_page(PAGE).await;
+    let (status, out) = app
+        .api(
+            reqwest::Method::PUT,
+            &format!("/v1/pages/{PAGE}"),
+            Some(json!({"retention_days": 365})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    // Unsubscribed 31 days ago: the purge is due now (the webhook dates
+    // what arrives by the real clock, so the purge runs now too).
+    let t = optcast_shared::http::now_ms() - 31 * DAY_MS;
+    let lead = "2000000000000912";
+    app.say_at(PAGE, lead, "m_w1", "hi", t - 1).await;
+    app.say_at(PAGE, lead, "m_w2", "STOP", t).await;
+    let exported = export(&app, lead).await;
+    faults.leave_unprocessed_next(1_000);
+    let report = app.invoke_at("sweeper", optcast_shared::http::now_ms()).await;
+    assert_eq!(report["deleted"]["unsubscribed_leads"], 1, "{report}");
+    assert!(faults.injected() >= 1, "the purge's deletes were refused");
+    faults.leave_unprocessed_next(0);
+    assert_eq!(app.status(PAGE, lead).await, "none", "shredded by the purge");
+
+    // They opt in again.
+    let again = optcast_shared::http::now_ms();
+    app.say_at(PAGE, lead, "m_w3", "START", again).await;
+    assert_eq!(app.status(PAGE, lead).await, "subscribed");
+    // A document filed for the new lead meanwhile (the API would refuse to
+    // export them while the old lifetime's sealed records are left: they do
+    // not open under the new key). S3 dates objects to the second.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let kept = format!("{}/new.json", exported.rsplit_once('/').unwrap().0);
+    app.s3
+        .put_object()
+        .bucket(app.physical("DataBucket"))
+        .key(&kept)
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    app.stack.resume("eraser");
+    let request = app
+        .scan("PrivacyTable")
+        .await
+        .into_iter()
+        .find(|i| i.get("reason").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("unsubscribed_purge"))
+        .expect("the hand-over is an erasure request");
+    eventually("the hand-over completed", || async {
+        app.scan("PrivacyTable")
+            .await
+            .iter()
+            .any(|i| i.get("pk") == request.get("pk") && s(i, "status") == "completed")
+    })
+    .await;
+
+    // The new lead stands, readable under its own key, with only what it
+    // began with: the old lifetime's message and consent records are gone.
+    assert_eq!(app.status(PAGE, lead).await, "subscribed");
+    let messages = app.opened_messages(PAGE, lead).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].1["text"], "START", "{messages:?}");
+    let page = PageId::parse(PAGE).unwrap();
+    let pk = optcast_shared::store::subject_pk(&page, &Psid::parse(lead).unwrap());
+    let consent: Vec<_> = app
+        .scan("ConsentLogTable")
+        .await
+        .into_iter()
+        .filter(|i| s(i, "pk") == pk)
+        .collect();
+    assert!(!consent.is_empty(), "the new lead's opt-in is kept");
+    assert!(
+        consent.iter().all(|i| s(i, "sk") >= format!("{again:013}")),
+        "only records dated since the purge: {consent:#?}"
+    );
+    // The old lifetime's export is gone, the new lead's is kept.
+    let exports = app
+        .s3
+        .list_object_versions()
+        .bucket(app.physical("DataBucket"))
+        .prefix("exports/")
+        .send()
+        .await
+        .unwrap();
+    let left: Vec<&str> = exports.versions().iter().filter_map(|v| v.key()).collect();
+    assert_eq!(left, [kept.as_str()], "{exports:?}");
+    assert!(exports.delete_markers().is_empty(), "{exports:?}");
+    app.stack.stop().await;
+}
+
+/// Exports the lead's data as a document in S3; its object key.
+async fn export(app: &TestApp, psid: &str) -> String {
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(&format!("/v1/export?page_id={PAGE}&psid={psid}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "exported as a document");
+    let link = resp.headers()["location"].to_str().unwrap().to_string();
+    let path = reqwest::Url::parse(&link).unwrap().path().to_string();
+    let key = path
+        .split_once("/exports/")
+        .map(|(_, k)| format!("exports/{k}"))
+        .expect("an export key");
+    key
+}

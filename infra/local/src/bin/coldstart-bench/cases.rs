@@ -94,6 +94,7 @@ pub(crate) fn cases() -> Vec<Case> {
         request_id: "0123456789abcdef0123456789abcdef".into(),
         target: ErasureTarget::Subject { page_id: page, psid },
         found_before: false,
+        shredded_at_ms: None,
     };
     let body = |job: Result<String, queue::QueueError>| job.expect("a job serialises");
     let schedule = json!({
