@@ -55,7 +55,12 @@ struct RawChange<'a> {
 }
 
 /// `changes` fields that carry a messaging item as their `value` (Instagram
-/// delivers its messaging webhooks this way too); other fields are ignored.
+/// delivers its messaging webhooks this way too): the webhook field names of
+/// Meta's Messenger and Instagram references (`message_edits`,
+/// `messaging_handovers`; the singular spellings are kept as earlier
+/// versions read them). A value of another field is read as a messaging
+/// item too when it has one's shape ([`is_messaging_item`]); the rest are
+/// ignored.
 const MESSAGING_FIELDS: &[&str] = &[
     "messages",
     "messaging_postbacks",
@@ -64,13 +69,47 @@ const MESSAGING_FIELDS: &[&str] = &[
     "messaging_referrals",
     "message_reactions",
     "messaging_seen",
+    "message_edits",
     "message_edit",
     "message_deliveries",
     "message_reads",
     "message_echoes",
+    "messaging_handovers",
     "messaging_handover",
+    "messaging_account_linking",
+    "messaging_game_plays",
+    "messaging_policy_enforcement",
+    "messaging_feedback",
     "standby",
 ];
+
+/// Whether a `changes` value has the shape of a messaging item: an object
+/// whose `sender` and `recipient` are objects with an `id`. Such a value
+/// under a field [`MESSAGING_FIELDS`] does not name (one Meta adds, or a
+/// name we spell differently) is read as one, so it cannot hide a person's
+/// STOP; a page's other changes (`feed`, Instagram's `comments`: a `from`,
+/// no sender and recipient) stay ignored.
+fn is_messaging_item(value: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Party<'a> {
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item<'a> {
+        #[serde(borrow)]
+        sender: Option<Party<'a>>,
+        #[serde(borrow)]
+        recipient: Option<Party<'a>>,
+    }
+    matches!(
+        serde_json::from_str::<Item<'_>>(value),
+        Ok(Item {
+            sender: Some(Party { id: Some(_) }),
+            recipient: Some(Party { id: Some(_) })
+        })
+    )
+}
 
 /// Item fields Meta documents that ask nothing of optcast: recorded only.
 const IGNORED_ITEM_FIELDS: &[&str] = &[
@@ -222,7 +261,7 @@ fn parse_entry_fields(platform: Platform, entry: &RawEntry, received_at_ms: i64,
             continue;
         };
         let value: Arc<str> = change.value.get().into();
-        let unit = if MESSAGING_FIELDS.contains(&change.field.as_str()) {
+        let unit = if MESSAGING_FIELDS.contains(&change.field.as_str()) || is_messaging_item(&value) {
             ctx.item(&value, change.field == "standby")
         } else {
             match &page_id {

@@ -88,6 +88,58 @@ fn instagram_changes_carry_messaging_items_and_other_fields_are_ignored() {
 }
 
 #[test]
+fn messenger_changes_under_metas_field_names_are_read_like_messaging() {
+    // Meta's webhook field is `message_edits` (an item's key is
+    // `message_edit`); an edit into STOP delivered this way was ignored.
+    let edit = |field: &str| {
+        format!(
+            r#"{{"object":"page","entry":[{{"id":"1000000000000001","time":1764547200000,"changes":[{{"field":"{field}","value":
+            {{"sender":{{"id":"2000000000000001"}},"recipient":{{"id":"1000000000000001"}},"timestamp":1764547199000,
+              "message_edit":{{"mid":"m_orig","text":"STOP","num_edit":1}}}}}}]}}]}}"#
+        )
+    };
+    for field in ["message_edits", "message_edit"] {
+        let e = one(&edit(field));
+        assert!(
+            matches!(&e.kind, EventKind::Edit(x) if x.text.as_deref() == Some("STOP")),
+            "{field}: {e:?}"
+        );
+        assert_eq!(e.subject.as_str(), "2000000000000001");
+    }
+    let handover = r#"{"object":"page","entry":[{"id":"1000000000000001","time":1764547200000,"changes":[{"field":"messaging_handovers","value":
+        {"sender":{"id":"2000000000000001"},"recipient":{"id":"1000000000000001"},"timestamp":1764547199000,
+         "pass_thread_control":{"new_owner_app_id":"123","metadata":""}}}]}]}"#;
+    assert!(
+        matches!(&units(handover)[0], Unit::Ignored(i) if i.kind != "change:messaging_handovers"),
+        "read as the messaging item it is: {:?}",
+        units(handover)
+    );
+}
+
+#[test]
+fn a_messaging_item_under_a_field_we_do_not_name_is_read_by_its_shape() {
+    // A field Meta adds, or one we spell differently, cannot hide a STOP;
+    // a page's other changes (no sender and recipient) stay ignored.
+    let body = r#"{"object":"page","entry":[{"id":"1000000000000001","time":1764547200000,"changes":[
+        {"field":"messaging_something_new","value":{"sender":{"id":"2000000000000001"},"recipient":{"id":"1000000000000001"},
+          "timestamp":1764547199000,"message":{"mid":"m_new","text":"STOP"}}},
+        {"field":"feed","value":{"from":{"id":"2000000000000001"},"item":"comment","verb":"add","message":"STOP"}},
+        {"field":"messaging_something_new","value":{"sender":"2000000000000001","recipient":{"id":"1000000000000001"}}}
+    ]}]}"#;
+    let u = units(body);
+    let Unit::Event(e) = &u[0] else { panic!("{u:?}") };
+    assert!(
+        matches!(&e.kind, EventKind::Message(m) if m.text.as_deref() == Some("STOP")),
+        "{e:?}"
+    );
+    assert!(matches!(&u[1], Unit::Ignored(i) if i.kind == "change:feed"), "{u:?}");
+    assert!(
+        matches!(&u[2], Unit::Ignored(i) if i.kind == "change:messaging_something_new"),
+        "{u:?}"
+    );
+}
+
+#[test]
 fn one_bad_part_does_not_sink_the_delivery() {
     let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
     let body = format!(

@@ -137,3 +137,24 @@ async fn an_unsubscribe_tapped_on_instagram_in_the_changes_format_unsubscribes()
     assert!(kinds.contains(&"ignored:change:comments".to_string()), "{kinds:?}");
     app.stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_edit_to_stop_in_the_changes_format_under_metas_field_name_unsubscribes() {
+    // Meta names the field `message_edits`; the parser listed only the
+    // item's key, `message_edit`, and ignored the edit: the lead stayed
+    // subscribed.
+    let app = spawn_app().await;
+    let t = now_ms() - 10_000;
+    let lead = "2000000000000032";
+    app.post_items("page", PAGE, vec![text(lead, json!(t), json!("m_e2"), "hello")])
+        .await;
+    app.drain_ingest().await;
+    assert_eq!(app.status(PAGE, lead).await, "subscribed");
+    let edit = json!({"object":"page","entry":[{"id": PAGE, "time": t + 5_000, "changes":[
+        {"field":"message_edits","value":{"sender":{"id": lead},"recipient":{"id": PAGE},"timestamp": t + 5_000,
+            "message_edit":{"mid":"m_e2","text":"STOP","num_edit":1}}}]}]});
+    assert_eq!(app.post_signed(edit.to_string().as_bytes()).await.status(), 200);
+    app.drain_ingest().await;
+    assert_eq!(app.status(PAGE, lead).await, "unsubscribed");
+    app.stack.stop().await;
+}
