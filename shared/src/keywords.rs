@@ -30,9 +30,13 @@ const STOP_WORDS: &[&str] = &[
     "stop messaging me",
     "stop sending",
     "stop sending me",
+    "stop sending messages",
+    "stop sending me messages",
+    "stop all messages",
     "stop texting",
     "stop it",
     "unsubscribe me",
+    "unsubscribe all",
     "unsub me",
     "no more",
     "no more messages",
@@ -41,6 +45,10 @@ const STOP_WORDS: &[&str] = &[
     "baja",
     "darme de baja",
     "dar de baja",
+    "dame de baja",
+    "darse de baja",
+    "cancelar suscripcion",
+    "no mas mensajes",
     "detener",
     "parar",
     "cancelar",
@@ -57,6 +65,11 @@ const STOP_WORDS: &[&str] = &[
     "se desabonner",
     "desinscrire",
     "me desinscrire",
+    "se desinscrire",
+    "desabonnez moi",
+    "desinscrivez moi",
+    "desabonnement",
+    "desinscription",
     "annuler",
     // Italian
     "basta",
@@ -64,6 +77,9 @@ const STOP_WORDS: &[&str] = &[
     "cancella",
     "disiscrivi",
     "disiscrivimi",
+    "annulla iscrizione",
+    "cancellami",
+    "basta messaggi",
     "stop messaggi",
     // German
     "stopp",
@@ -73,12 +89,17 @@ const STOP_WORDS: &[&str] = &[
     "kundigen",
     "beenden",
     "aufhoren",
+    // Umlauts typed as two letters (ö as oe, ü as ue).
+    "aufhoeren",
+    "kuendigen",
     // Portuguese
     "pare",
     "sair",
     "cancelar inscricao",
     "descadastrar",
     "descadastre",
+    "descadastre me",
+    "cancelar assinatura",
     "remover",
     "chega",
 ];
@@ -128,8 +149,8 @@ pub fn normalise(text: &str) -> String {
     out
 }
 
-/// Letters and digits of the longest keyword ("anular suscripcion").
-const MAX_KEYWORD_ALNUM: usize = 17;
+/// Letters and digits of the longest keyword ("stop sending me messages").
+const MAX_KEYWORD_ALNUM: usize = 21;
 
 /// [`normalise`] of ASCII text (nothing to decompose): the same result
 /// without the Unicode machinery.
@@ -205,6 +226,12 @@ fn without_courtesies(mut norm: &str) -> &str {
     }
 }
 
+/// The word a normalised text spells out letter by letter ("S T O P",
+/// "s.t.o.p": single letters between spaces), if it is one.
+fn spelled_out(norm: &str) -> Option<String> {
+    (norm.len() > 2 && norm.split(' ').all(|w| w.chars().count() == 1)).then(|| norm.split(' ').collect())
+}
+
 /// Classifies a whole inbound message. Long messages are never keywords.
 pub fn classify(text: &str) -> Option<Keyword> {
     // What surrounds the words (spaces, "!!!", emoji) does not make a
@@ -215,7 +242,7 @@ pub fn classify(text: &str) -> Option<Keyword> {
     if ascii_alnum_exceed(text.as_bytes(), 2 * MAX_KEYWORD_ALNUM) {
         return None;
     }
-    // The longest keyword has 17 letters. Decomposition never turns a letter
+    // The longest keyword has 21 letters. Decomposition never turns a letter
     // or digit into none, so a text with over twice that many is ordinary:
     // most messages stop here, before any Unicode normalisation.
     if text.len() > 4 * MAX_KEYWORD_ALNUM * 2
@@ -233,7 +260,8 @@ pub fn classify(text: &str) -> Option<Keyword> {
     } else {
         normalise(text)
     };
-    if STOP_WORDS.contains(&without_courtesies(&norm)) {
+    let request = without_courtesies(&norm);
+    if STOP_WORDS.contains(&request) || spelled_out(request).is_some_and(|w| STOP_WORDS.contains(&w.as_str())) {
         Some(Keyword::Stop)
     } else if START_WORDS.contains(&norm.as_str()) {
         Some(Keyword::Start)

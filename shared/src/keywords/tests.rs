@@ -153,6 +153,32 @@ fn a_request_to_stop_is_one_however_politely_put() {
     ] {
         assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
     }
+    // Common whole-message opt-outs each language's speakers write (helper
+    // probe, 3 December), and a word spelled out letter by letter.
+    for text in [
+        "Stop sending me messages",
+        "stop all messages",
+        "Unsubscribe all",
+        "Dame de baja",
+        "Cancelar suscripción",
+        "Désabonnez-moi",
+        "Désinscrivez-moi",
+        "Se désinscrire",
+        "Annulla iscrizione",
+        "Cancellami",
+        "Aufhoeren",
+        "Kuendigen bitte",
+        "Descadastre-me",
+        "Cancelar assinatura",
+        "S T O P",
+        "s.t.o.p.",
+        "U-N-S-U-B-S-C-R-I-B-E please",
+    ] {
+        assert_eq!(classify(text), Some(Keyword::Stop), "{text:?}");
+    }
+    for text in ["s t a r t", "o k", "a b c d", "stop sending me the price list"] {
+        assert_eq!(classify(text), None, "{text:?}");
+    }
     for text in [
         "please",
         "thanks",
