@@ -136,7 +136,8 @@ fn keyword_intent(text: Option<&str>, may_opt_in: bool) -> Option<ConsentIntent>
 /// agent's, where "start" answers them), not as the title of a quick reply
 /// optcast did not send as its resubscribe control (another bot's button,
 /// or a marketer's), not as an edit of an older message. A STOP keyword
-/// counts in each of those.
+/// counts in each of those, and as the title of another app's postback
+/// button.
 pub fn intent(event: &InboundEvent) -> ConsentIntent {
     match &event.kind {
         EventKind::Message(m) => {
@@ -150,9 +151,16 @@ pub fn intent(event: &InboundEvent) -> ConsentIntent {
             keyword_intent(m.text.as_deref(), typed_to_us).unwrap_or(ConsentIntent::Contact)
         }
         EventKind::Edit(e) => keyword_intent(e.text.as_deref(), false).unwrap_or(ConsentIntent::Activity),
-        EventKind::Postback(p) => match p.payload.as_deref() {
+        EventKind::Postback(postback) => match postback.payload.as_deref() {
             Some(p) if is_unsubscribe_payload(p) => ConsentIntent::OptOut(ConsentReason::UnsubscribeControl),
             Some(RESUBSCRIBE_PAYLOAD) => ConsentIntent::OptIn(ConsentReason::ResubscribeControl),
+            // Another app's button (a persistent menu, a standby thread's,
+            // which carries no payload) titled as a STOP keyword: Messenger
+            // shows the tap as the person saying it, as a quick reply's
+            // title.
+            _ if keyword_intent(postback.title.as_deref(), false).is_some() => {
+                ConsentIntent::OptOut(ConsentReason::StopKeyword)
+            }
             // Standby postbacks carry no payload and belong to another app's thread.
             _ if event.standby => ConsentIntent::None,
             _ => ConsentIntent::Contact,

@@ -118,6 +118,48 @@ fn the_unsubscribe_control_unsubscribes_as_postback_and_quick_reply() {
 }
 
 #[test]
+fn another_apps_button_titled_as_a_stop_keyword_unsubscribes_and_one_titled_start_does_not_resubscribe() {
+    let postback = |title: &str, payload: Option<&str>, standby: bool| {
+        let mut e = event(
+            EventKind::Postback(PostbackEvent {
+                mid: None,
+                title: Some(title.into()),
+                payload: payload.map(Into::into),
+                referral_ref: None,
+            }),
+            5,
+        );
+        e.standby = standby;
+        e
+    };
+    for (title, payload, standby) in [
+        ("Unsubscribe", Some("MENU_UNSUBSCRIBE"), false),
+        ("Stop messages", Some("STOP_PROMOS"), false),
+        ("Stop messages", None, true),
+        ("Unsubscribe", None, true),
+    ] {
+        let change = decide(state(Subscribed, 1), &postback(title, payload, standby));
+        assert_eq!(
+            change.map(|c| (c.to, c.reason)),
+            Some((Unsubscribed, ConsentReason::StopKeyword)),
+            "{title} {payload:?} standby {standby}"
+        );
+    }
+    for (title, standby) in [("Start", false), ("Subscribe", true), ("Get Started", true)] {
+        assert_eq!(
+            decide(state(Unsubscribed, 1), &postback(title, None, standby)),
+            None,
+            "{title}"
+        );
+    }
+    // An ordinary button is contact, as before.
+    assert_eq!(
+        intent(&postback("Show me the menu", Some("MENU"), false)),
+        ConsentIntent::Contact
+    );
+}
+
+#[test]
 fn marketing_stop_unsubscribes_and_resume_resubscribes() {
     let optin = |status| {
         event(
