@@ -149,8 +149,12 @@ pub fn normalise(text: &str) -> String {
     out
 }
 
-/// Letters and digits of the longest keyword ("stop sending me messages").
-const MAX_KEYWORD_ALNUM: usize = 21;
+/// Letters and digits of the longest text read as a keyword: a keyword with
+/// courtesies around it ("please stop sending me messages, thanks": every
+/// keyword leaves room for a "please" and a "thanks"). A text with more is
+/// an ordinary message, settled before any Unicode lookup (the webhook's hot
+/// path: most messages stop here).
+const MAX_REQUEST_ALNUM: usize = 34;
 
 /// [`normalise`] of ASCII text (nothing to decompose): the same result
 /// without the Unicode machinery.
@@ -239,19 +243,19 @@ pub fn classify(text: &str) -> Option<Keyword> {
     let text = text.trim_matches(|c: char| !c.is_alphanumeric());
     // Each ASCII letter or digit is one: counting those bytes is a cheap
     // lower bound that settles most messages without any Unicode lookup.
-    if ascii_alnum_exceed(text.as_bytes(), 2 * MAX_KEYWORD_ALNUM) {
+    if ascii_alnum_exceed(text.as_bytes(), MAX_REQUEST_ALNUM) {
         return None;
     }
-    // The longest keyword has 21 letters. Decomposition never turns a letter
-    // or digit into none, so a text with over twice that many is ordinary:
-    // most messages stop here, before any Unicode normalisation.
-    if text.len() > 4 * MAX_KEYWORD_ALNUM * 2
+    // Decomposition never turns a letter or digit into none, so a text
+    // with more than a request's letters is ordinary: most messages stop
+    // here, before any Unicode normalisation.
+    if text.len() > 4 * MAX_REQUEST_ALNUM
         || text
             .chars()
             .filter(|c| c.is_alphanumeric())
-            .take(2 * MAX_KEYWORD_ALNUM + 1)
+            .take(MAX_REQUEST_ALNUM + 1)
             .count()
-            > 2 * MAX_KEYWORD_ALNUM
+            > MAX_REQUEST_ALNUM
     {
         return None;
     }
