@@ -44,7 +44,12 @@ async fn page_with_a_broadcast(oidc: &OidcApp) -> String {
 /// until the console is back, signed in.
 async fn sign_in_with_the_provider(browser: &Browser) {
     browser.click("#oidc-sign-in").await;
-    browser.wait("#nav a[href='#/broadcasts']").await;
+    // Signed in once the navigation shows: its links exist, hidden, on the
+    // sign-in screen too, so waiting for a link returned before the round
+    // trip to the provider even began, and a clock the test moved next
+    // could date the token the provider issued after it (a CI run saw the
+    // "expired" session accepted).
+    browser.wait("#nav:not([hidden]) a[href='#/broadcasts']").await;
 }
 
 async fn stored_token(browser: &Browser) -> serde_json::Value {
