@@ -136,8 +136,10 @@ impl Eraser {
             shredded_at_ms,
         } = job;
         // A purge's hand-over: the subject was shredded then, and anything
-        // of theirs dated since is a new lead's (they wrote again).
-        let dated_before = *shredded_at_ms;
+        // of theirs dated since is a new lead's (they wrote again). Dated at
+        // the shred is the erased past, as for any erasure
+        // (`lead::Tombstone::covers`): deleted.
+        let dated_before = shredded_at_ms.map(|t| t.saturating_add(1));
         let now = now_ms();
         let (reason, subjects) = match target {
             ErasureTarget::Subject { page_id, psid } => (ErasureReason::Request, vec![(page_id.clone(), psid.clone())]),

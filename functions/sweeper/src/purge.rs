@@ -39,7 +39,11 @@ impl Sweeper {
                 let still_expired = |sub: &store::Item| sweep_store::purgeable(sub, purge, cutoff_ms);
                 // Their quarantined items are deleted below, once for the batch.
                 let reason = purge.reason();
-                let shred = match self.eraser.shred_if(page, psid, reason, now_ms, still_expired).await {
+                // Dated when it happens, not at the run's scheduled time: a
+                // lead reached minutes into the run (or in a retry of it) may
+                // have written since, and that is theirs to erase too.
+                let shred_at = self.clock.now_ms().max(now_ms);
+                let shred = match self.eraser.shred_if(page, psid, reason, shred_at, still_expired).await {
                     Ok(Shred::Declined) => continue,
                     Ok(shred) => shred,
                     Err(e) => {
@@ -57,7 +61,7 @@ impl Sweeper {
                     // (which have no TTL), messages and deliveries. The
                     // eraser finishes them from its queue, with its retries.
                     tracing::warn!(error = %e, "purge shredded but not finished: handed to the eraser");
-                    if let Err(e) = self.hand_to_eraser(page, psid, reason, now_ms).await {
+                    if let Err(e) = self.hand_to_eraser(page, psid, reason, shred_at).await {
                         failed = Some(e);
                         break;
                     }
@@ -79,10 +83,11 @@ impl Sweeper {
         }
     }
 
-    /// Queues the erasure of a lead this sweep shredded but could not finish
-    /// (a request of the purge's reason, `unsubscribed_purge` or
-    /// `unreachable_purge`, found-before: data was held), so the eraser
-    /// deletes what is left, with its retries and its dead-letter queue.
+    /// Queues the erasure of a lead this sweep shredded at `shred_at` but
+    /// could not finish (a request of the purge's reason, `unsubscribed_purge`
+    /// or `unreachable_purge`, found-before: data was held), so the eraser
+    /// deletes what is left and dated up to the shred, with its retries and
+    /// its dead-letter queue.
     ///
     /// # Errors
     /// [`SweepError::Erasure`] when the request cannot be recorded or queued
@@ -93,10 +98,10 @@ impl Sweeper {
         page: &PageId,
         psid: &Psid,
         reason: ErasureReason,
-        now_ms: i64,
+        shred_at: i64,
     ) -> Result<(), SweepError> {
-        erasure::request_subject_erasure(&self.requests, &self.erasures, page, psid, reason, Some(now_ms), now_ms)
-            .await?;
+        let (requests, erasures) = (&self.requests, &self.erasures);
+        erasure::request_subject_erasure(requests, erasures, page, psid, reason, Some(shred_at), shred_at).await?;
         Ok(())
     }
 }

@@ -31,13 +31,16 @@ fn the_ascii_shortcut_normalises_as_the_unicode_path_does() {
 
 #[test]
 fn no_keyword_has_more_letters_than_the_bound_and_long_texts_are_ordinary() {
-    // Every keyword leaves room for a "please" and a "thanks" around it.
+    // Every keyword leaves room for a "please" and a "thank you" around it.
     for word in STOP_WORDS.iter().chain(START_WORDS) {
         let letters = word.chars().filter(|c| c.is_alphanumeric()).count();
-        assert!(letters + "please".len() + "thanks".len() <= MAX_REQUEST_ALNUM, "{word}");
+        assert!(
+            letters + "please".len() + "thankyou".len() <= MAX_REQUEST_ALNUM,
+            "{word}"
+        );
     }
     assert_eq!(
-        classify("Please stop sending me messages, thanks!"),
+        classify("Please stop sending me messages, thank you!"),
         Some(Keyword::Stop)
     );
     assert_eq!(

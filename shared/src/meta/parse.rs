@@ -84,7 +84,8 @@ const MESSAGING_FIELDS: &[&str] = &[
 ];
 
 /// Whether a `changes` value has the shape of a messaging item: an object
-/// whose `sender` and `recipient` are objects with an `id`. Such a value
+/// (serde would read a struct from an array too) whose `sender` and
+/// `recipient` are objects with an `id`. Such a value
 /// under a field [`MESSAGING_FIELDS`] does not name (one Meta adds, or a
 /// name we spell differently) is read as one, so it cannot hide a person's
 /// STOP; a page's other changes (`feed`, Instagram's `comments`: a `from`,
@@ -102,13 +103,14 @@ fn is_messaging_item(value: &str) -> bool {
         #[serde(borrow)]
         recipient: Option<Party<'a>>,
     }
-    matches!(
-        serde_json::from_str::<Item<'_>>(value),
-        Ok(Item {
-            sender: Some(Party { id: Some(_) }),
-            recipient: Some(Party { id: Some(_) })
-        })
-    )
+    value.trim_start().starts_with('{')
+        && matches!(
+            serde_json::from_str::<Item<'_>>(value),
+            Ok(Item {
+                sender: Some(Party { id: Some(_) }),
+                recipient: Some(Party { id: Some(_) })
+            })
+        )
 }
 
 /// Item fields Meta documents that ask nothing of optcast: recorded only.

@@ -50,8 +50,8 @@ pub enum ErasureJob {
         /// Set by a retention purge that shredded the subject at this time
         /// (ms, our clock) and hands over what it could not finish: the
         /// eraser does not shred again (a subscriber found now is the person
-        /// writing again since, a new lead) and erases only what is dated
-        /// before it (messages and consent records by their time, raw
+        /// writing again since, a new lead) and erases only what is dated up
+        /// to it (messages and consent records by their time, raw
         /// copies and quarantined items by their receipt). `None`: an erasure
         /// request, which erases everything of the subject.
         #[serde(default, skip_serializing_if = "Option::is_none")]

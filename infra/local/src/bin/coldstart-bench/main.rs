@@ -9,7 +9,8 @@
 //! is what starting the function cost, shown beside hello-world's. Two
 //! more columns split a cold start: `init ms`, exec to the function's first
 //! request for an event (its start-up before any request), and `cpu ms`,
-//! the CPU time the process had used when its first response arrived (a
+//! the CPU time the process (every thread) had used when its first
+//! response arrived (a
 //! cold start close to its wall time is bound by its own work, not by
 //! waiting on the blank AWS).
 //! Usage: `coldstart-bench [--cold-only | --warm N] [runs] [function…]`
@@ -76,8 +77,8 @@ struct Sample {
     /// first request (NaN when it never asked).
     init_ms: f64,
     /// CPU time the process had used when its first answer arrived (user
-    /// and system, from `/proc/<pid>/schedstat`): exec to the first
-    /// response, less any waiting.
+    /// and system, every thread: [`cpu_ms`]): exec to the first response,
+    /// less any waiting.
     cpu_ms: f64,
     /// The same request answered again by the warm process.
     warm_ms: f64,
@@ -100,13 +101,24 @@ fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
         .context("no VmHWM in /proc status")
 }
 
-/// CPU time `pid` has run for, in ms (`/proc/<pid>/schedstat`'s first
-/// field, ns); NaN where there is none to read.
+/// CPU time the process `pid` has run for, every thread of it, in ms (the
+/// first field of each `/proc/<pid>/task/<tid>/schedstat`, ns: a task's own;
+/// the hello-world's handler runs on tokio's worker threads); NaN where
+/// there is none to read.
 fn cpu_ms(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(f64::NAN, |ns| ns / 1e6)
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return f64::NAN;
+    };
+    let ns: f64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum();
+    if ns > 0.0 {
+        ns / 1e6
+    } else {
+        f64::NAN
+    }
 }
 
 /// Execs `bin` as function `case` against a fresh fake Runtime API and
