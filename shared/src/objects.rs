@@ -13,7 +13,6 @@ pub async fn delete_all_versions(
     prefix: &str,
     exact: bool,
 ) -> Result<u64, String> {
-    let wanted = |key: Option<&str>| key.is_some_and(|k| !exact || k == prefix);
     let mut deleted = 0;
     loop {
         let out = s3
@@ -23,18 +22,7 @@ pub async fn delete_all_versions(
             .send()
             .await
             .map_err(sdk_text)?;
-        let versions: Vec<(&str, Option<&str>)> = out
-            .versions()
-            .iter()
-            .filter(|v| wanted(v.key()))
-            .map(|v| (v.key().unwrap_or_default(), v.version_id()))
-            .collect();
-        let markers: Vec<(&str, Option<&str>)> = out
-            .delete_markers()
-            .iter()
-            .filter(|m| wanted(m.key()))
-            .map(|m| (m.key().unwrap_or_default(), m.version_id()))
-            .collect();
+        let (versions, markers) = chosen(&out, |key, _| !exact || key == prefix);
         if versions.is_empty() && markers.is_empty() {
             return Ok(deleted);
         }
@@ -58,9 +46,6 @@ pub async fn delete_versions_before(
     prefix: &str,
     before_ms: i64,
 ) -> Result<u64, String> {
-    let before = |at: Option<&aws_sdk_s3::primitives::DateTime>| {
-        at.and_then(|t| t.to_millis().ok()).is_some_and(|t| t < before_ms)
-    };
     let (mut deleted, mut key_marker, mut version_marker) = (0, None, None);
     loop {
         let out = s3
@@ -72,18 +57,9 @@ pub async fn delete_versions_before(
             .send()
             .await
             .map_err(sdk_text)?;
-        let versions: Vec<(&str, Option<&str>)> = out
-            .versions()
-            .iter()
-            .filter(|v| v.key().is_some() && before(v.last_modified()))
-            .map(|v| (v.key().unwrap_or_default(), v.version_id()))
-            .collect();
-        let markers: Vec<(&str, Option<&str>)> = out
-            .delete_markers()
-            .iter()
-            .filter(|m| m.key().is_some() && before(m.last_modified()))
-            .map(|m| (m.key().unwrap_or_default(), m.version_id()))
-            .collect();
+        let (versions, markers) = chosen(&out, |_, at| {
+            at.and_then(|t| t.to_millis().ok()).is_some_and(|t| t < before_ms)
+        });
         deleted += versions.len() as u64;
         delete_versions(s3, bucket, &[versions, markers].concat()).await?;
         if out.is_truncated() != Some(true) {
@@ -94,12 +70,34 @@ pub async fn delete_versions_before(
     }
 }
 
+/// A key and version id.
+type Version<'a> = (&'a str, Option<&'a str>);
+
+/// The versions and the delete markers of a listing that `wanted` accepts,
+/// by key and `LastModified`.
+fn chosen<'a>(
+    out: &'a aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput,
+    wanted: impl Fn(&str, Option<&aws_sdk_s3::primitives::DateTime>) -> bool,
+) -> (Vec<Version<'a>>, Vec<Version<'a>>) {
+    let versions = out
+        .versions()
+        .iter()
+        .filter_map(|v| Some((v.key()?, v.version_id(), v.last_modified())))
+        .filter(|(key, _, at)| wanted(key, *at))
+        .map(|(key, id, _)| (key, id))
+        .collect();
+    let markers = out
+        .delete_markers()
+        .iter()
+        .filter_map(|m| Some((m.key()?, m.version_id(), m.last_modified())))
+        .filter(|(key, _, at)| wanted(key, *at))
+        .map(|(key, id, _)| (key, id))
+        .collect();
+    (versions, markers)
+}
+
 /// Deletes each `(key, version id)` for good.
-async fn delete_versions(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    versions: &[(&str, Option<&str>)],
-) -> Result<(), String> {
+async fn delete_versions(s3: &aws_sdk_s3::Client, bucket: &str, versions: &[Version<'_>]) -> Result<(), String> {
     for &(key, version) in versions {
         s3.delete_object()
             .bucket(bucket)
