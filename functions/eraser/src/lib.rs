@@ -139,7 +139,12 @@ impl Eraser {
         // of theirs dated since is a new lead's (they wrote again). Dated at
         // the shred is the erased past, as for any erasure
         // (`lead::Tombstone::covers`): deleted.
-        let dated_before = shredded_at_ms.map(|t| t.saturating_add(1));
+        let shredded_at = match shredded_at_ms {
+            Some(t) => Some(*t),
+            None if *found_before => self.purge_shredded_at(request_id).await?,
+            None => None,
+        };
+        let dated_before = shredded_at.map(|t| t.saturating_add(1));
         let now = now_ms();
         let (reason, subjects) = match target {
             ErasureTarget::Subject { page_id, psid } => (ErasureReason::Request, vec![(page_id.clone(), psid.clone())]),
@@ -250,6 +255,28 @@ impl Eraser {
             report,
             raw_copies,
         })
+    }
+}
+
+impl Eraser {
+    /// When the purge that handed over request `request_id` shredded its
+    /// subject, for a hand-over queued before jobs carried it
+    /// (`shredded_at_ms`): such a job says only `found_before`, which
+    /// earlier APIs set too, so the request's reason tells a purge (then
+    /// its time, the purge's) from an erasure request (`None`).
+    ///
+    /// # Errors
+    /// [`EraserError::Store`] when the request cannot be read.
+    async fn purge_shredded_at(&self, request_id: &str) -> Result<Option<i64>, EraserError> {
+        let request = self.requests.get(request_id).await?;
+        Ok(request
+            .filter(|r| {
+                matches!(
+                    r.reason,
+                    ErasureReason::UnsubscribedPurge | ErasureReason::UnreachablePurge
+                )
+            })
+            .map(|r| r.created_at_ms))
     }
 }
 

@@ -316,8 +316,31 @@ async fn a_lead_who_writes_again_before_the_eraser_finishes_their_purge_keeps_th
     // The purge shreds the lead, its deletes fail and it hands the rest to
     // the eraser; before the eraser runs, the person opts in again: a new
     // lead, subscribed by that START. The eraser erases only what is dated
-    // before the purge's shred. Before, it shredded the new lead as well and
+    // up to the purge's shred. Before, it shredded the new lead as well and
     // deleted their new message and the opt-in that began it.
+    purge_handed_over_while_the_person_comes_back("2000000000000912", HandOver::Queued).await;
+}
+
+#[tokio::test]
+async fn a_hand_over_queued_before_jobs_carried_the_shred_time_keeps_the_new_lead_too() {
+    // A job of the previous version says only `found_before`: the request's
+    // reason (a purge) and time stand in for the shred's.
+    purge_handed_over_while_the_person_comes_back("2000000000000913", HandOver::EarlierVersion).await;
+}
+
+/// How the eraser gets a purge's hand-over.
+enum HandOver {
+    /// The job the sweeper queued.
+    Queued,
+    /// The same request as the previous version queued it (no
+    /// `shredded_at_ms`), delivered to the eraser directly.
+    EarlierVersion,
+}
+
+/// A purge of `lead` shreds them, its deletes fail and it hands the rest to
+/// the eraser; the person opts in again before the eraser runs, which must
+/// leave the new lead, its opt-in, message and export, and nothing older.
+async fn purge_handed_over_while_the_person_comes_back(lead: &str, hand_over: HandOver) {
     let (faults, adjust) = behind_faults("sweeper").await;
     let mut app = spawn_app_with(|o| {
         adjust(o);
@@ -338,7 +361,6 @@ async fn a_lead_who_writes_again_before_the_eraser_finishes_their_purge_keeps_th
     // Unsubscribed 31 days ago: the purge is due now (the webhook dates
     // what arrives by the real clock, so the purge runs now too).
     let t = optcast_shared::http::now_ms() - 31 * DAY_MS;
-    let lead = "2000000000000912";
     app.say_at(PAGE, lead, "m_w1", "hi", t - 1).await;
     app.say_at(PAGE, lead, "m_w2", "STOP", t).await;
     let exported = export(&app, lead).await;
@@ -366,13 +388,27 @@ async fn a_lead_who_writes_again_before_the_eraser_finishes_their_purge_keeps_th
         .send()
         .await
         .unwrap();
-    app.stack.resume("eraser");
     let request = app
         .scan("PrivacyTable")
         .await
         .into_iter()
         .find(|i| i.get("reason").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("unsubscribed_purge"))
         .expect("the hand-over is an erasure request");
+    match hand_over {
+        HandOver::Queued => app.stack.resume("eraser"),
+        HandOver::EarlierVersion => {
+            let id = s(&request, "pk").trim_start_matches("ERASURE#").to_string();
+            let job = json!({"type": "erasure.v1", "request_id": id, "found_before": true,
+                "target": {"subject": {"page_id": PAGE, "psid": lead}}});
+            let event = json!({"Records": [{
+                "messageId": "earlier-1", "receiptHandle": "r", "body": job.to_string(),
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
+                "awsRegion": "us-west-2"}]});
+            let outcome = app.invoke("eraser", &event).await;
+            assert_eq!(outcome["batchItemFailures"], json!([]), "{outcome}");
+        }
+    }
     eventually("the hand-over completed", || async {
         app.scan("PrivacyTable")
             .await
