@@ -256,9 +256,7 @@ impl Eraser {
             raw_copies,
         })
     }
-}
 
-impl Eraser {
     /// When the purge that handed over request `request_id` shredded its
     /// subject, for a hand-over queued before jobs carried it
     /// (`shredded_at_ms`): such a job says only `found_before`, which
