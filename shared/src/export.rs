@@ -130,6 +130,12 @@ pub async fn write_export(
         return Ok(None);
     };
     let key = keys.unwrap_subject(&sub.data_key, page, psid).await?;
+    // What is dated up to an erasure that ended the person's earlier lead
+    // belongs to that lead: sealed under its key, which is gone, and being
+    // deleted still (a purge's hand-over waiting for the eraser). Not this
+    // lead's data: left out, not a failed export.
+    let erased_past =
+        |at_ms: Option<i64>| matches!((sub.prior_erasure_at_ms, at_ms), (Some(erased), Some(at)) if at <= erased);
     let marketing = match &sub.marketing {
         // The token itself is a credential of the page: held, never handed out.
         Some(m) => {
@@ -168,6 +174,9 @@ pub async fn write_export(
         sink,
         |start| store.consent_page(page, psid, start),
         |e, out| {
+            if erased_past(e.at_ms) {
+                return Ok(());
+            }
             let record = json!({
                 "at_ms": e.at_ms, "from": e.from, "to": e.to,
                 "reason": e.reason,
@@ -185,6 +194,9 @@ pub async fn write_export(
         sink,
         |start| store.messages_page(page, psid, start),
         |m, out| {
+            if erased_past(m.at_ms) {
+                return Ok(());
+            }
             let body = crypto::open(&key, &field_aad("message", page, psid, &m.event_key), &m.sealed_body)?;
             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let record = json!({
@@ -202,6 +214,9 @@ pub async fn write_export(
         sink,
         |start| store.deliveries_page(deliveries_table, page, psid, start),
         |d, out| {
+            if erased_past(d.at_ms) {
+                return Ok(());
+            }
             let record = json!({
                 "broadcast_id": d.broadcast_id,
                 "state": d.state, "at_ms": d.at_ms,

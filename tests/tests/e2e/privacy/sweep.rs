@@ -363,7 +363,8 @@ async fn purge_handed_over_while_the_person_comes_back(lead: &str, hand_over: Ha
     let t = optcast_shared::http::now_ms() - 31 * DAY_MS;
     app.say_at(PAGE, lead, "m_w1", "hi", t - 1).await;
     app.say_at(PAGE, lead, "m_w2", "STOP", t).await;
-    let exported = export(&app, lead).await;
+    let (_, before) = export(&app, lead).await;
+    assert_eq!(before["messages"].as_array().map(Vec::len), Some(2), "{before}");
     faults.leave_unprocessed_next(1_000);
     let report = app.invoke_at("sweeper", optcast_shared::http::now_ms()).await;
     assert_eq!(report["deleted"]["unsubscribed_leads"], 1, "{report}");
@@ -375,19 +376,23 @@ async fn purge_handed_over_while_the_person_comes_back(lead: &str, hand_over: Ha
     let again = optcast_shared::http::now_ms();
     app.say_at(PAGE, lead, "m_w3", "START", again).await;
     assert_eq!(app.status(PAGE, lead).await, "subscribed");
-    // A document filed for the new lead meanwhile (the API would refuse to
-    // export them while the old lifetime's sealed records are left: they do
-    // not open under the new key). S3 dates objects to the second.
+    // Their export, while the old lead's sealed records are still there
+    // (they do not open under the new key; before, the export failed with
+    // 503): only the new lead's. S3 dates objects to the second.
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
-    let kept = format!("{}/new.json", exported.rsplit_once('/').unwrap().0);
-    app.s3
-        .put_object()
-        .bucket(app.physical("DataBucket"))
-        .key(&kept)
-        .body(b"{}".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    let (kept, doc) = export(&app, lead).await;
+    let texts: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"]["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["START"], "{doc}");
+    let history = doc["consent_history"].as_array().unwrap();
+    assert!(
+        !history.is_empty() && history.iter().all(|e| e["at_ms"].as_i64() >= Some(again)),
+        "{doc}"
+    );
     let request = app
         .scan("PrivacyTable")
         .await
@@ -451,8 +456,9 @@ async fn purge_handed_over_while_the_person_comes_back(lead: &str, hand_over: Ha
     app.stack.stop().await;
 }
 
-/// Exports the lead's data as a document in S3; its object key.
-async fn export(app: &TestApp, psid: &str) -> String {
+/// Exports the lead's data as a document in S3: its object key and the
+/// document.
+async fn export(app: &TestApp, psid: &str) -> (String, serde_json::Value) {
     let resp = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -469,5 +475,6 @@ async fn export(app: &TestApp, psid: &str) -> String {
         .split_once("/exports/")
         .map(|(_, k)| format!("exports/{k}"))
         .expect("an export key");
-    key
+    let doc = app.http.get(&link).send().await.unwrap().json().await.unwrap();
+    (key, doc)
 }
