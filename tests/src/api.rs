@@ -66,28 +66,41 @@ impl TestApp {
     }
 
     pub async fn register_page(&self, page: &str) {
-        let (status, body) = self
-            .api(
-                reqwest::Method::PUT,
-                &format!("/v1/pages/{page}"),
-                Some(serde_json::json!({"access_token": PAGE_TOKEN, "retention_days": 30})),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+        self.put_page(
+            page,
+            serde_json::json!({"access_token": PAGE_TOKEN, "retention_days": 30}),
+        )
+        .await;
+    }
+
+    /// Registers `page` as [`TestApp::register_page`] does, keeping its data
+    /// `retention_days` days (a sweep dated weeks on then deletes only what
+    /// a purge reaches).
+    pub async fn register_page_keeping(&self, page: &str, retention_days: u32) {
+        self.put_page(
+            page,
+            serde_json::json!({"access_token": PAGE_TOKEN, "retention_days": retention_days}),
+        )
+        .await;
     }
 
     /// Registers `page` as [`TestApp::register_page`] does, in Meta's
     /// `region` (`"EU"`, `"US"`, …), which decides whether Meta still honours
     /// its marketing-messages tokens.
     pub async fn register_page_in(&self, page: &str, region: &str) {
-        let (status, body) = self
-            .api(
-                reqwest::Method::PUT,
-                &format!("/v1/pages/{page}"),
-                Some(serde_json::json!({"access_token": PAGE_TOKEN, "retention_days": 30, "region": region})),
-            )
+        self.put_page(
+            page,
+            serde_json::json!({"access_token": PAGE_TOKEN, "retention_days": 30, "region": region}),
+        )
+        .await;
+    }
+
+    /// `PUT /v1/pages/{page}` with `body`, expecting 200.
+    async fn put_page(&self, page: &str, body: serde_json::Value) {
+        let (status, out) = self
+            .api(reqwest::Method::PUT, &format!("/v1/pages/{page}"), Some(body))
             .await;
-        assert_eq!(status, 200, "{body}");
+        assert_eq!(status, 200, "{out}");
     }
 
     pub async fn create_broadcast(&self, body: serde_json::Value) -> String {

@@ -259,6 +259,18 @@ impl TestApp {
         out.item().cloned()
     }
 
+    /// Every version and delete marker of the export documents in the data
+    /// bucket (`exports/`).
+    pub async fn export_versions(&self) -> aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput {
+        self.s3
+            .list_object_versions()
+            .bucket(self.physical("DataBucket"))
+            .prefix("exports/")
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A lead's consent status, or `"none"` when there is no lead.
     pub async fn status(&self, page: &str, psid: &str) -> String {
         self.subscriber(page, psid)

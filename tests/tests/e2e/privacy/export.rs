@@ -105,14 +105,7 @@ async fn a_large_export_goes_to_s3_as_a_link_and_erasure_deletes_it() {
     let id = erase(&app, "2000000000001001").await;
     let (_, status) = app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await;
     assert_eq!(status["report"]["exports"], 1, "{status}");
-    let exports = app
-        .s3
-        .list_object_versions()
-        .bucket(app.physical("DataBucket"))
-        .prefix("exports/")
-        .send()
-        .await
-        .unwrap();
+    let exports = app.export_versions().await;
     assert!(exports.versions().is_empty() && exports.delete_markers().is_empty());
 }
 
@@ -214,14 +207,7 @@ async fn an_export_stored_while_its_subject_is_erased_does_not_outlive_the_erasu
         !body.contains("amazonaws") && !body.contains("X-Amz-Signature"),
         "{body}"
     );
-    let exports = app
-        .s3
-        .list_object_versions()
-        .bucket(app.physical("DataBucket"))
-        .prefix("exports/")
-        .send()
-        .await
-        .unwrap();
+    let exports = app.export_versions().await;
     assert!(
         exports.versions().is_empty() && exports.delete_markers().is_empty(),
         "{exports:?}"

@@ -271,15 +271,7 @@ async fn a_purge_shredded_but_not_finished_is_handed_to_the_eraser_and_nothing_o
     // the unsubscribed index, so the eraser must finish it.
     let (faults, adjust) = behind_faults("sweeper").await;
     let app = spawn_app_with(adjust).await;
-    app.register_page(PAGE).await;
-    let (status, out) = app
-        .api(
-            reqwest::Method::PUT,
-            &format!("/v1/pages/{PAGE}"),
-            Some(json!({"retention_days": 365})),
-        )
-        .await;
-    assert_eq!(status, 200, "{out}");
+    app.register_page_keeping(PAGE, 365).await;
     let t = optcast_shared::http::now_ms();
     let lead = "2000000000000911";
     app.say(PAGE, lead, "m_h1", "hi").await;
@@ -349,15 +341,7 @@ async fn purge_handed_over_while_the_person_comes_back(lead: &str, hand_over: Ha
         o.overrides.insert("EXPORT_INLINE_LIMIT_BYTES".into(), "200".into());
     })
     .await;
-    app.register_page(PAGE).await;
-    let (status, out) = app
-        .api(
-            reqwest::Method::PUT,
-            &format!("/v1/pages/{PAGE}"),
-            Some(json!({"retention_days": 365})),
-        )
-        .await;
-    assert_eq!(status, 200, "{out}");
+    app.register_page_keeping(PAGE, 365).await;
     // Unsubscribed 31 days ago: the purge is due now (the webhook dates
     // what arrives by the real clock, so the purge runs now too).
     let t = optcast_shared::http::now_ms() - 31 * DAY_MS;
@@ -442,14 +426,7 @@ async fn purge_handed_over_while_the_person_comes_back(lead: &str, hand_over: Ha
         "only records dated since the purge: {consent:#?}"
     );
     // The old lifetime's export is gone, the new lead's is kept.
-    let exports = app
-        .s3
-        .list_object_versions()
-        .bucket(app.physical("DataBucket"))
-        .prefix("exports/")
-        .send()
-        .await
-        .unwrap();
+    let exports = app.export_versions().await;
     let left: Vec<&str> = exports.versions().iter().filter_map(|v| v.key()).collect();
     assert_eq!(left, [kept.as_str()], "{exports:?}");
     assert!(exports.delete_markers().is_empty(), "{exports:?}");

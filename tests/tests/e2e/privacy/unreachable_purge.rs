@@ -118,16 +118,8 @@ async fn an_unreachable_purge_handed_to_the_eraser_shows_its_reason_as_the_api_d
     // of the suite is checked against openapi.json.
     let (faults, adjust) = behind_faults("sweeper").await;
     let app = spawn_app_with(adjust).await;
-    app.register_page(PAGE).await;
     // Nothing else expires by then: only the purge's deletes meet the fault.
-    let (status, out) = app
-        .api(
-            Method::PUT,
-            &format!("/v1/pages/{PAGE}"),
-            Some(json!({"retention_days": 365})),
-        )
-        .await;
-    assert_eq!(status, 200, "{out}");
+    app.register_page_keeping(PAGE, 365).await;
     let blocked = "2000000000000941";
     let t = marked_unreachable(&app, &[blocked]).await;
     faults.leave_unprocessed_next(1_000);
