@@ -21,7 +21,7 @@ pub mod openapi;
 
 pub use aws::{scheduled_event, TABLES};
 pub use broadcasts::{leads, planned_while_sender_held, planned_with_sender_held, send_task, text_to};
-pub use logs::{capture_logs, captured_logs};
+pub use logs::{capture_logs, captured_logs, logs_hold_id};
 pub use meta::{event_marker, meta_escape, text_delivery};
 
 pub const APP_SECRET: &str = "test-app-secret-\u{e9}";

@@ -7,6 +7,19 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
+/// Whether `logs` hold the Meta id `id` (digits) as a number of its own:
+/// not where it is only part of a longer run of digits, such as a
+/// millisecond timestamp of the whole test binary's logs (a 7-digit
+/// app-scoped id is inside about one in a million of them).
+pub fn logs_hold_id(logs: &str, id: &str) -> bool {
+    let bytes = logs.as_bytes();
+    logs.match_indices(id).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + id.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
+}
+
 static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 
 struct CaptureWriter;
@@ -32,4 +45,17 @@ pub fn capture_logs() {
             .with_writer(|| CaptureWriter)
             .try_init();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logs_hold_id;
+
+    #[test]
+    fn an_id_inside_a_longer_number_is_not_named_but_one_anywhere_else_is() {
+        assert!(!logs_hold_id(r#"{"now_ms":1796285550001}"#, "5550001"));
+        assert!(logs_hold_id(r#"{"asid":"5550001"}"#, "5550001"));
+        assert!(logs_hold_id("asid=5550001x", "5550001"));
+        assert!(logs_hold_id("5550001", "5550001"));
+    }
 }
