@@ -268,28 +268,18 @@ impl Store {
         value: &str,
         below: Option<(&str, AttributeValue)>,
     ) -> Result<Vec<Item>, StoreError> {
-        let Some((sort_key, bound)) = below else {
-            let (items, _) = self
-                .query_partition(table, index, attr, value, None, Some(250), Some("pk, sk"))
-                .await?;
-            return Ok(items);
-        };
-        let out = self
-            .ddb
-            .query()
-            .table_name(table)
-            .set_index_name(index.map(str::to_string))
-            .key_condition_expression("#k = :v AND #sort < :below")
-            .expression_attribute_names("#k", attr)
-            .expression_attribute_names("#sort", sort_key)
-            .expression_attribute_values(":v", s(value))
-            .expression_attribute_values(":below", bound)
+        let query = self
+            .partition_query(table, index, attr, value)
             .projection_expression("pk, sk")
-            .set_consistent_read(index.is_none().then_some(true))
-            .limit(250)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
+            .limit(250);
+        let query = match below {
+            None => query,
+            Some((sort_key, bound)) => query
+                .key_condition_expression("#k = :v AND #sort < :below")
+                .expression_attribute_names("#sort", sort_key)
+                .expression_attribute_values(":below", bound),
+        };
+        let out = query.send().await.map_err(StoreError::dynamo)?;
         Ok(out.items.unwrap_or_default())
     }
 }

@@ -185,15 +185,8 @@ impl Store {
         projection: Option<&str>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let out = self
-            .ddb
-            .query()
-            .table_name(table)
-            .set_index_name(index.map(str::to_string))
-            .key_condition_expression("#k = :v")
-            .expression_attribute_names("#k", attr)
-            .expression_attribute_values(":v", s(value))
+            .partition_query(table, index, attr, value)
             .set_projection_expression(projection.map(str::to_string))
-            .set_consistent_read(index.is_none().then_some(true))
             .set_exclusive_start_key(start)
             .set_limit(limit)
             .send()
@@ -201,5 +194,25 @@ impl Store {
             .map_err(StoreError::dynamo)?;
         let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
         Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// The Query of the items whose `attr` (`#k`) is `value` (`:v`), in
+    /// `table` or one of its indexes, consistent where DynamoDB allows: what
+    /// a read of a partition starts from.
+    pub(crate) fn partition_query(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        attr: &str,
+        value: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
+            .query()
+            .table_name(table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", attr)
+            .expression_attribute_values(":v", s(value))
+            .set_consistent_read(index.is_none().then_some(true))
     }
 }
