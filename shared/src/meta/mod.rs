@@ -12,6 +12,7 @@
 
 mod classify;
 mod fast;
+mod fields;
 mod lenient;
 mod parse;
 mod proof;

@@ -63,6 +63,7 @@ use cases::{cases, environment, Case};
 use fake_lambda::{blank_aws, next_answer, runtime_api, serve, AwsCalls, Report, Runtime};
 
 mod cases;
+mod check;
 mod fake_lambda;
 
 const RATIO_TARGET: f64 = 2.0;
@@ -252,64 +253,12 @@ async fn start_blank_aws() -> anyhow::Result<(SocketAddr, AwsCalls)> {
     Ok((aws, calls))
 }
 
-/// `--check`: each function (or those named) started once; fails unless
-/// it answers its first request as `Case::answer` says, with the AWS calls
-/// `Case::calls` names among its own, and answers the same request again,
-/// warm, as it should. The functions' stderr (a panic's message) is passed
-/// through.
-async fn check(only: &[String]) -> anyhow::Result<()> {
-    let cases: Vec<Case> = cases()
-        .into_iter()
-        .filter(|c| only.is_empty() || only.iter().any(|o| o == c.name))
-        .collect();
-    let bin = binaries(&cases)?;
-    let (aws, calls) = start_blank_aws().await?;
-    let mut failed = Vec::new();
-    for case in &cases {
-        let sample = match cold_start(&bin(case), case, aws, &calls, 2, Stdio::inherit()).await {
-            Ok(sample) => sample,
-            Err(e) => {
-                println!("{:<10} FAILED   {e:#}", case.name);
-                failed.push(format!("{} ({e})", case.name));
-                continue;
-            }
-        };
-        let answered = |kind: &str, body: &[u8]| {
-            let body = String::from_utf8_lossy(body);
-            kind == "response" && case.answer.iter().all(|a| body.contains(a))
-        };
-        let first = answered(sample.kind, &sample.body);
-        let called = case.calls.iter().all(|c| sample.aws_calls.iter().any(|made| made == c));
-        let again = sample.warm.as_ref().is_some_and(|(kind, body)| answered(kind, body));
-        let ok = first && called && again;
-        println!(
-            "{:<10} {:<8} {:<7} AWS {}  {} {}",
-            case.name,
-            if ok { "ok" } else { "FAILED" },
-            if again { "warm ok" } else { "warm no" },
-            sample.aws_calls.join(","),
-            sample.kind,
-            String::from_utf8_lossy(&sample.body),
-        );
-        if !ok {
-            failed.push(format!(
-                "{} (wanted a response holding {:?} and calls {:?}, twice)",
-                case.name, case.answer, case.calls
-            ));
-        }
-    }
-    if !failed.is_empty() {
-        bail!("not answered as a working function: {}", failed.join(", "));
-    }
-    Ok(())
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("--check") {
         args.next();
-        return check(&args.collect::<Vec<_>>()).await;
+        return check::check(&args.collect::<Vec<_>>()).await;
     }
     // `--cold-only`: each process gets its event once (no warm answer), so a
     // profiler wrapped around a function sees the cold start alone.
