@@ -14,6 +14,12 @@ if [[ ! -x "$venv/bin/cargo-lambda" || ! -f "$stamp" || "$(cat "$stamp")" != "$w
   echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
+# The arm64 standard library, from rustup (cargo-lambda cross-compiles with
+# zig as the linker but needs the target's std like any cross build).
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "==> adding rustup target aarch64-unknown-linux-gnu" >&2
+  rustup target add aarch64-unknown-linux-gnu
+fi
 cd "$root"
 functions=(webhook ingest planner sender api scheduler eraser sweeper)
 cargo lambda build --release --arm64 "${functions[@]/#/-p}"
