@@ -163,7 +163,17 @@ pub enum BroadcastCmd {
     /// Create a broadcast; prints its id on stdout.
     Create(NewBroadcastArgs),
     /// Dry run of create: audience, excluded and why, the message. Stores nothing.
-    Preview(NewBroadcastArgs),
+    Preview {
+        #[command(flatten)]
+        broadcast: NewBroadcastArgs,
+        /// Leads read in this call, 1-10000 (the default); a Page with more
+        /// answers with a cursor for the next ones.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The cursor the previous preview printed (`more: --cursor …`).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
     /// The Page's broadcasts, newest first.
     List {
         #[arg(long, value_enum)]

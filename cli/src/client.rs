@@ -53,7 +53,8 @@ impl Api {
     ///
     /// # Errors
     /// [`CliError::Api`] for an error status (its `error.code` and
-    /// `error.message`, or `http_<status>` when the body is not the API's),
+    /// `error.message`), [`CliError::NotTheApi`] for one without the API's
+    /// error body,
     /// [`CliError::Network`] when no answer came or it was not JSON.
     pub async fn call(
         &self,
@@ -62,7 +63,7 @@ impl Api {
         query: &[(&str, Option<String>)],
         body: Option<&Value>,
     ) -> Result<Value, CliError> {
-        let url = self.url(segments, query);
+        let url = self.url(segments, query)?;
         let mut req = self.http.request(method, url.clone()).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(b);
@@ -89,7 +90,16 @@ impl Api {
         Err(api_error(status, json.as_ref()))
     }
 
-    fn url(&self, segments: &[&str], query: &[(&str, Option<String>)]) -> Url {
+    /// # Errors
+    /// [`CliError::Usage`] for a segment `.` or `..` (an id or tag given as
+    /// such): URLs resolve them as "this" and "the parent" path (percent-
+    /// encoded too), so the request would reach another route.
+    fn url(&self, segments: &[&str], query: &[(&str, Option<String>)]) -> Result<Url, CliError> {
+        if let Some(dots) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+            return Err(CliError::Usage(format!(
+                "{dots:?} is not an id or a tag: in a URL it names the path itself or its parent"
+            )));
+        }
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
@@ -98,7 +108,7 @@ impl Api {
         if !set.is_empty() {
             url.query_pairs_mut().extend_pairs(set);
         }
-        url
+        Ok(url)
     }
 }
 
@@ -112,11 +122,7 @@ pub fn api_error(status: u16, body: Option<&Value>) -> CliError {
             message: message.unwrap_or_else(|| code.replace('_', " ")),
             code,
         },
-        _ => CliError::Api {
-            status,
-            code: format!("http_{status}"),
-            message: format!("HTTP {status} without an API error body (is the endpoint the optcast API?)"),
-        },
+        _ => CliError::NotTheApi { status },
     }
 }
 
@@ -140,10 +146,12 @@ mod tests {
     #[test]
     fn path_segments_are_percent_encoded_one_by_one() {
         let api = Api::new("http://127.0.0.1:3000/", "t".into()).unwrap();
-        let url = api.url(
-            &["v1", "pages", "1", "subscribers", "2", "tags", "spring sale/2027"],
-            &[("state", Some("sending".into())), ("cursor", None)],
-        );
+        let url = api
+            .url(
+                &["v1", "pages", "1", "subscribers", "2", "tags", "spring sale/2027"],
+                &[("state", Some("sending".into())), ("cursor", None)],
+            )
+            .unwrap();
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:3000/v1/pages/1/subscribers/2/tags/spring%20sale%2F2027?state=sending"
@@ -154,7 +162,7 @@ mod tests {
     fn an_endpoint_with_a_stage_path_keeps_it() {
         let api = Api::new("https://x.example.com/prod", "t".into()).unwrap();
         assert_eq!(
-            api.url(&["v1", "broadcasts"], &[]).as_str(),
+            api.url(&["v1", "broadcasts"], &[]).unwrap().as_str(),
             "https://x.example.com/prod/v1/broadcasts"
         );
     }
@@ -208,5 +216,25 @@ mod tests {
         let e = api_error(502, None);
         assert_eq!(e.code(), "http_502");
         assert_eq!(e.exit_code(), 8);
+        // A 404 from something that is not the API says nothing about the
+        // resource: a server error (8), not "not found" (4).
+        let html = serde_json::json!("<html>Not Found</html>");
+        for body in [None, Some(&html)] {
+            assert_eq!(api_error(404, body).exit_code(), 8, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_dot_segment_is_refused_before_it_reaches_another_route() {
+        let api = Api::new("http://127.0.0.1:3000/", "t".into()).unwrap();
+        for dots in [".", ".."] {
+            let refused = api.url(&["v1", "pages", "1", "subscribers", dots], &[]);
+            assert!(
+                matches!(&refused, Err(CliError::Usage(m)) if m.contains(&format!("{dots:?}"))),
+                "{dots}: {refused:?}"
+            );
+        }
+        // Dots inside a segment are just characters.
+        assert!(api.url(&["v1", "tags", "...", "a.b"], &[]).is_ok());
     }
 }

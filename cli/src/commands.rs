@@ -163,10 +163,15 @@ async fn broadcast<'p>(
                 eprintln!("broadcast created ({})", v["state"].as_str().unwrap_or("-"));
             }
         }
-        BroadcastCmd::Preview(args) => {
-            let body = new_broadcast(need_page()?, &args)?;
+        BroadcastCmd::Preview {
+            broadcast,
+            limit,
+            cursor,
+        } => {
+            let body = new_broadcast(need_page()?, &broadcast)?;
+            let q = [("limit", limit.map(|l| l.to_string())), ("cursor", cursor)];
             let v = api
-                .call(Method::POST, &["v1", "broadcasts", "preview"], &[], Some(&body))
+                .call(Method::POST, &["v1", "broadcasts", "preview"], &q, Some(&body))
                 .await?;
             out.show(&v, render::preview);
         }

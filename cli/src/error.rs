@@ -59,6 +59,11 @@ pub enum CliError {
     /// No answer from the API (connection refused, timeout, TLS), or one
     /// that is not the API's JSON.
     Network(String),
+    /// An error status without the API's `{"error":…}` body: the endpoint
+    /// answered, but not as the optcast API (a proxy, a gateway, another
+    /// service). Exit code [`code::SERVER`] whatever the status: a 404 from
+    /// elsewhere says nothing about the resource asked for.
+    NotTheApi { status: u16 },
     /// Bad usage or configuration, found after parsing.
     Usage(String),
     /// No bearer token from flag, environment or profile.
@@ -76,7 +81,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Api { status, .. } => exit_code_for_status(*status),
-            CliError::Network(_) => code::SERVER,
+            CliError::Network(_) | CliError::NotTheApi { .. } => code::SERVER,
             CliError::Usage(_) => code::USAGE,
             CliError::NoToken => code::AUTH,
             CliError::NotDone(_) => code::NOT_DONE,
@@ -88,23 +93,25 @@ impl CliError {
     /// The error's machine code: the API's own, or the CLI's for failures
     /// that never reached it (`network`, `usage`, `no_token`, `not_done`,
     /// `other`).
-    pub fn code(&self) -> &str {
-        match self {
+    pub fn code(&self) -> std::borrow::Cow<'_, str> {
+        let fixed = match self {
             CliError::Api { code, .. } => code,
+            CliError::NotTheApi { status } => return format!("http_{status}").into(),
             CliError::Network(_) => "network",
             CliError::Usage(_) => "usage",
             CliError::NoToken => "no_token",
             CliError::NotDone(_) => "not_done",
             CliError::TimedOut { .. } => "timed_out",
             CliError::Other(_) => "other",
-        }
+        };
+        fixed.into()
     }
 
     /// The `{"error":{"code","message"}}` form `--json` prints, with the
     /// HTTP status when the API answered.
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = serde_json::json!({"code": self.code(), "message": self.message()});
-        if let CliError::Api { status, .. } = self {
+        if let CliError::Api { status, .. } | CliError::NotTheApi { status } = self {
             error["status"] = (*status).into();
         }
         serde_json::json!({ "error": error })
@@ -114,6 +121,9 @@ impl CliError {
         match self {
             CliError::Api { message, .. } => message.clone(),
             CliError::Network(m) | CliError::Usage(m) | CliError::Other(m) => m.clone(),
+            CliError::NotTheApi { status } => {
+                format!("HTTP {status} without an API error body (is the endpoint the optcast API?)")
+            }
             CliError::NoToken => {
                 "no API token: pass --token, set OPTCAST_ADMIN_TOKEN, or put `token` in the profile".into()
             }
@@ -169,6 +179,16 @@ mod tests {
         assert_eq!(api(429).exit_code(), 7);
         assert_eq!(api(500).exit_code(), 8);
         assert_eq!(api(503).exit_code(), 8);
+    }
+
+    #[test]
+    fn an_error_status_that_is_not_the_apis_is_a_server_error_whatever_the_status() {
+        for status in [404, 401, 400, 502] {
+            let e = CliError::NotTheApi { status };
+            assert_eq!(e.exit_code(), code::SERVER, "{status}");
+            assert_eq!(e.code(), format!("http_{status}"));
+            assert_eq!(e.to_json()["error"]["status"], status);
+        }
     }
 
     #[test]

@@ -11,9 +11,13 @@ pub const MAX_TAGS: usize = 50;
 
 /// A tag's allowed form: 1 to [`MAX_TAG_CHARS`] characters, not only
 /// whitespace, none that hides what is shown ([`crate::text::is_label`]:
-/// a tag is printed by the CLI and the console).
+/// a tag is printed by the CLI and the console), and not `.` or `..`: the
+/// API names a tag in a URL path (`…/tags/<tag>`), where those two mean
+/// "this path" and "its parent" (percent-encoded too, RFC 3986 and the
+/// WHATWG URL standard), so such a tag could be added but never named
+/// again by the CLI or the console.
 pub fn is_valid(tag: &str) -> bool {
-    is_stored_form(tag) && crate::text::is_label(tag)
+    is_stored_form(tag) && crate::text::is_label(tag) && !matches!(tag, "." | "..")
 }
 
 /// The form any stored tag has, including those stored before
@@ -35,7 +39,9 @@ pub fn add(tags: &mut BTreeSet<String>, raw: &str) {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at most {MAX_TAGS} tags of 1 to {MAX_TAG_CHARS} characters, not only whitespace, without control characters")]
+#[error(
+    "at most {MAX_TAGS} tags of 1 to {MAX_TAG_CHARS} characters, not only whitespace, without control characters, not . or .."
+)]
 pub struct InvalidTags;
 
 /// A broadcast's audience tags: at most [`MAX_TAGS`], each of the allowed
@@ -62,6 +68,21 @@ pub fn audience_matches(lead_tags: &BTreeSet<String>, tags: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_of_one_or_two_dots_is_refused_as_a_url_path_cannot_name_it() {
+        assert!(!is_valid("."));
+        assert!(!is_valid(".."));
+        // Only the two dot segments: other dotted tags are ordinary ones.
+        for ok in ["...", ".a", "a.", "v1.2"] {
+            assert!(is_valid(ok), "{ok}");
+        }
+        // A referral's `ref` of dots adds nothing.
+        let mut tags = BTreeSet::new();
+        add(&mut tags, "..");
+        assert!(tags.is_empty());
+        assert_eq!(audience(vec!["..".into()]), Err(InvalidTags));
+    }
 
     #[test]
     fn a_tag_is_one_to_a_hundred_characters_counted_as_characters() {

@@ -159,13 +159,14 @@ pub fn broadcast_list(v: &Value) -> String {
 /// `POST /v1/broadcasts/preview`.
 pub fn preview(v: &Value) -> String {
     let mut out = vec![format!(
-        "audience {} (inside the 24-hour window {}, marketing token {}) of {} leads read{}",
+        "audience {} (inside the 24-hour window {}, marketing token {}) of {} {} read{}",
         int(&v["audience"]),
         int(&v["reach"]["window"]),
         int(&v["reach"]["marketing_token"]),
         int(&v["leads_read"]),
+        if int(&v["leads_read"]) == 1 { "lead" } else { "leads" },
         if v["complete"] == Value::Bool(false) {
-            "; more leads: pass --cursor"
+            "; the Page has more leads"
         } else {
             ""
         },
@@ -179,7 +180,7 @@ pub fn preview(v: &Value) -> String {
         }
     }
     out.push(format!("message: {}", message(&v["message"])));
-    out.join("\n")
+    out.join("\n") + &next(&v["next_cursor"])
 }
 
 /// A Send API `message` in one line: its text and its controls.
@@ -202,7 +203,9 @@ pub fn message(m: &Value) -> String {
             .flatten()
             .map(|b| text(&b["title"])),
     );
-    format!("{body:?} [{}]", controls.join("] ["))
+    // Quoted, not `{:?}`: `text` has escaped what needs it already, and
+    // Debug would escape its backslashes a second time (`\\u{1b}`).
+    format!("\"{body}\" [{}]", controls.join("] ["))
 }
 
 /// `POST /v1/broadcasts/<id>/test`.
@@ -346,6 +349,27 @@ mod tests {
         assert!(out.contains("  outside_window         2"), "{out}");
         assert!(!out.contains("unreachable"), "{out}");
         assert!(out.contains("message: \"Hi\" [Unsubscribe]"), "{out}");
+        assert!(!out.contains("more"), "a complete preview has no cursor: {out}");
+    }
+
+    #[test]
+    fn an_incomplete_preview_prints_the_cursor_that_reads_on() {
+        let v = json!({"audience":1,"reach":{"window":1,"marketing_token":0},"leads_read":1,"complete":false,
+            "next_cursor":"c2","judged_at_ms":0,"excluded":{"total":0},"message":{"text":"Hi"}});
+        let out = preview(&v);
+        assert!(
+            out.starts_with(
+                "audience 1 (inside the 24-hour window 1, marketing token 0) of 1 lead read; the Page has more leads\n"
+            ),
+            "{out}"
+        );
+        assert!(out.ends_with("\nmore: --cursor c2"), "{out}");
+    }
+
+    #[test]
+    fn a_message_with_a_control_character_shows_it_escaped_once() {
+        let out = message(&json!({"text": "x\u{1b}[31mRED"}));
+        assert_eq!(out, r#""x\u{1b}[31mRED" []"#);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod jwt_authorizer;
 pub mod poller;
 pub mod provision;
 pub mod server;
+pub mod settings;
 pub mod stats;
 pub mod template;
 

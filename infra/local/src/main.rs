@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use optcast_local::{start, StackOptions};
+use optcast_local::{settings, start, StackOptions};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,16 +18,12 @@ async fn main() -> anyhow::Result<()> {
     opts.retry_visibility_secs = std::env::var("OPTCAST_RETRY_VISIBILITY_SECS")
         .ok()
         .and_then(|v| v.parse().ok());
-    for name in [
-        "META_APP_SECRET",
-        "META_VERIFY_TOKEN",
-        "META_APP_ID",
-        "GRAPH_API_URL",
-        "OPTCAST_ADMIN_TOKEN",
-    ] {
-        if let Ok(v) = std::env::var(name) {
-            opts.overrides.insert(name.to_string(), v);
-        }
+    // The README's configuration, as set for `make dev`: handed to every
+    // function, or said at start why not.
+    let env = |name: &str| std::env::var(name).ok();
+    opts.overrides.extend(settings::overrides_from(env));
+    for line in settings::ignored_settings(env) {
+        eprintln!("  note: {line}");
     }
     // `OPTCAST_SIGN_IN=oidc`: sign in as in AWS, through a fake identity
     // provider, behind the emulated JWT authorizer (the admin token is off).

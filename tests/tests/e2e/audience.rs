@@ -82,6 +82,13 @@ async fn a_tag_is_added_and_removed_idempotently_and_only_on_a_known_lead() {
         let (status, err) = app.api(Method::PUT, &path, None).await;
         assert_eq!((status, code(&err)), (400, want), "{path}");
     }
+    // `.` and `..`, plain or percent-encoded: a URL path cannot name such a
+    // tag again (an HTTP client resolves them), so it is not one. Sent raw,
+    // for that reason.
+    for dots in [".", "..", "%2E", "%2E%2E", ".%2e"] {
+        let (status, err) = app.raw_api("PUT", &tag_path(lead, dots), None).await;
+        assert_eq!((status, code(&err)), (400, "invalid_tag"), "{dots}");
+    }
     // Scope and page.
     let (status, err) = app.api_as(READER, Method::PUT, &tag_path(lead, "vip"), None).await;
     assert_eq!((status, code(&err)), (403, "missing_scope"));
