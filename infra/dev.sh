@@ -41,5 +41,16 @@ if [[ -z "${OPTCAST_LOCAL_BIN:-}" ]]; then
 fi
 emu_pid="$(infra/emulator.sh)"
 cleanup() { [[ -n "$emu_pid" ]] && kill "$emu_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
-OPTCAST_ROOT="$root" OPTCAST_RETRY_VISIBILITY_SECS="${OPTCAST_RETRY_VISIBILITY_SECS:-5}" "$local_bin"
+trap cleanup EXIT
+# The stack runs in the background so that a SIGTERM to this script (a
+# supervisor, `timeout`, `kill`) reaches it too: bash runs no trap while a
+# foreground command runs. It stops cleanly on SIGINT or SIGTERM.
+OPTCAST_ROOT="$root" OPTCAST_RETRY_VISIBILITY_SECS="${OPTCAST_RETRY_VISIBILITY_SECS:-5}" "$local_bin" &
+local_pid=$!
+trap 'kill -TERM "$local_pid" 2>/dev/null || true' INT TERM
+status=0
+# `wait` returns early when a trapped signal arrives: wait until it is down.
+while kill -0 "$local_pid" 2>/dev/null; do
+  wait "$local_pid" || status=$?
+done
+exit "$status"

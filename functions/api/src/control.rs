@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::broadcasts::broadcast_json;
-use super::{bad, parse_json, Api, ApiError};
+use super::{bad, parse_json, required_query, Api, ApiError};
 
 /// The pause reason of a broadcast the marketer paused.
 pub(crate) const PAUSED_BY_API: &str = "paused through the API";
@@ -43,7 +43,8 @@ pub(crate) fn paging(req: &Request) -> Result<(usize, Option<Cursor>), ApiError>
     let cursor = match params.first("cursor") {
         None | Some("") => None,
         Some(raw) => Some(
-            Cursor::from_token(raw).ok_or_else(|| bad("invalid_cursor", "cursor must be one a listing handed out"))?,
+            Cursor::from_token(raw)
+                .ok_or_else(|| bad("invalid_cursor", "cursor must be a next_cursor a listing handed out"))?,
         ),
     };
     Ok((limit, cursor))
@@ -79,8 +80,7 @@ impl Api {
         req: &Request,
     ) -> Result<(u16, serde_json::Value), ApiError> {
         let params = req.query_string_parameters();
-        let page_id = PageId::parse(params.first("page_id").unwrap_or_default())
-            .map_err(|e| bad("invalid_page_id", e.to_string()))?;
+        let page_id = required_query(req, "page_id", "invalid_page_id", |raw| PageId::parse(raw))?;
         let state = match params.first("state") {
             None => None,
             Some(raw) => Some(BroadcastState::parse(raw).ok_or_else(|| {

@@ -12,7 +12,7 @@ use optcast_shared::ids::{PageId, Psid};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{bad, parse_json, Api, ApiError, Reply, EXPORT_LINK_TTL};
+use super::{bad, parse_json, required_query, Api, ApiError, Reply, EXPORT_LINK_TTL};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,10 +118,8 @@ impl Api {
 
     pub(crate) async fn export(&self, caller: &Caller, req: &Request) -> Result<Reply, ApiError> {
         let params = req.query_string_parameters();
-        let page_id = PageId::parse(params.first("page_id").unwrap_or_default())
-            .map_err(|e| bad("invalid_page_id", e.to_string()))?;
-        let psid =
-            Psid::parse(params.first("psid").unwrap_or_default()).map_err(|e| bad("invalid_psid", e.to_string()))?;
+        let page_id = required_query(req, "page_id", "invalid_page_id", |raw| PageId::parse(raw))?;
+        let psid = required_query(req, "psid", "invalid_psid", |raw| Psid::parse(raw))?;
         // `redirect=false`: a stored export's link as a 200 JSON answer, not
         // a 303 (a browser's fetch follows a redirect by itself, to S3's
         // origin, which the console's connect-src refuses).

@@ -56,7 +56,12 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("  metrics: CloudWatch EMF lines ({{\"_aws\":…}}) on stdout, one per sender/ingest batch");
     eprintln!("optcast local stack listening on http://{} (Ctrl-C stops)", stack.addr);
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C, or SIGTERM from a supervisor (`make dev` passes its own on).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     eprintln!("stopping");
     stack.stop().await;
     Ok(())
