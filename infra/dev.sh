@@ -44,13 +44,21 @@ cleanup() { [[ -n "$emu_pid" ]] && kill "$emu_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 # The stack runs in the background so that a SIGTERM to this script (a
 # supervisor, `timeout`, `kill`) reaches it too: bash runs no trap while a
-# foreground command runs. It stops cleanly on SIGINT or SIGTERM.
+# foreground command runs. It stops cleanly on SIGINT or SIGTERM. The trap
+# is set first: a signal before the stack starts stops this script alone.
+local_pid=""
+stop() {
+  if [[ -n "$local_pid" ]]; then kill -TERM "$local_pid" 2>/dev/null || true; else exit 143; fi
+}
+trap stop INT TERM
 OPTCAST_ROOT="$root" OPTCAST_RETRY_VISIBILITY_SECS="${OPTCAST_RETRY_VISIBILITY_SECS:-5}" "$local_bin" &
 local_pid=$!
-trap 'kill -TERM "$local_pid" 2>/dev/null || true' INT TERM
-status=0
-# `wait` returns early when a trapped signal arrives: wait until it is down.
+# `wait` returns early when a trapped signal arrives: wait until it is
+# down, then once more for its own exit status (bash keeps a reaped
+# child's), so this script ends as the stack did.
 while kill -0 "$local_pid" 2>/dev/null; do
-  wait "$local_pid" || status=$?
+  wait "$local_pid" || true
 done
+status=0
+wait "$local_pid" || status=$?
 exit "$status"

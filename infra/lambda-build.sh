@@ -16,7 +16,7 @@ fi
 export PATH="$venv/bin:$PATH"
 # The arm64 standard library, from rustup (cargo-lambda cross-compiles with
 # zig as the linker but needs the target's std like any cross build).
-if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   echo "==> adding rustup target aarch64-unknown-linux-gnu" >&2
   rustup target add aarch64-unknown-linux-gnu
 fi

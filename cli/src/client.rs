@@ -122,7 +122,14 @@ pub fn api_error(status: u16, body: Option<&Value>) -> CliError {
             message: message.unwrap_or_else(|| code.replace('_', " ")),
             code,
         },
-        _ => CliError::NotTheApi { status },
+        // API Gateway's own answers (`{"message":"Unauthorized"}`).
+        _ => CliError::NotTheApi {
+            status,
+            message: body
+                .and_then(|b| b.get("message"))
+                .and_then(Value::as_str)
+                .map(|m| crate::render::text(&Value::String(m.chars().take(200).collect()))),
+        },
     }
 }
 
@@ -222,6 +229,23 @@ mod tests {
         for body in [None, Some(&html)] {
             assert_eq!(api_error(404, body).exit_code(), 8, "{body:?}");
         }
+    }
+
+    #[test]
+    fn the_gateways_own_refusal_keeps_its_exit_code_and_words() {
+        // API Gateway's JWT authorizer: an expired token, a missing scope.
+        let unauthorized = serde_json::json!({"message": "Unauthorized"});
+        let e = api_error(401, Some(&unauthorized));
+        assert_eq!(e.exit_code(), crate::error::code::AUTH);
+        assert_eq!(
+            e.to_string(),
+            "HTTP 401 from the endpoint's gateway: Unauthorized (http_401)"
+        );
+        let throttled = serde_json::json!({"message": "Too Many Requests"});
+        assert_eq!(
+            api_error(429, Some(&throttled)).exit_code(),
+            crate::error::code::RATE_LIMITED
+        );
     }
 
     #[test]

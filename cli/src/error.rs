@@ -59,11 +59,13 @@ pub enum CliError {
     /// No answer from the API (connection refused, timeout, TLS), or one
     /// that is not the API's JSON.
     Network(String),
-    /// An error status without the API's `{"error":…}` body: the endpoint
-    /// answered, but not as the optcast API (a proxy, a gateway, another
-    /// service). Exit code [`code::SERVER`] whatever the status: a 404 from
+    /// An error status without the API's `{"error":…}` body: API Gateway's
+    /// own answers (its JWT authorizer's 401/403, its throttling's 429,
+    /// `{"message":…}`), or an endpoint that is not the optcast API at all.
+    /// Its exit code is the status's for 401, 403 and 429, which a gateway
+    /// in front of the API gives; any other is [`code::SERVER`]: a 404 from
     /// elsewhere says nothing about the resource asked for.
-    NotTheApi { status: u16 },
+    NotTheApi { status: u16, message: Option<String> },
     /// Bad usage or configuration, found after parsing.
     Usage(String),
     /// No bearer token from flag, environment or profile.
@@ -81,6 +83,10 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Api { status, .. } => exit_code_for_status(*status),
+            CliError::NotTheApi {
+                status: status @ (401 | 403 | 429),
+                ..
+            } => exit_code_for_status(*status),
             CliError::Network(_) | CliError::NotTheApi { .. } => code::SERVER,
             CliError::Usage(_) => code::USAGE,
             CliError::NoToken => code::AUTH,
@@ -96,7 +102,7 @@ impl CliError {
     pub fn code(&self) -> std::borrow::Cow<'_, str> {
         let fixed = match self {
             CliError::Api { code, .. } => code,
-            CliError::NotTheApi { status } => return format!("http_{status}").into(),
+            CliError::NotTheApi { status, .. } => return format!("http_{status}").into(),
             CliError::Network(_) => "network",
             CliError::Usage(_) => "usage",
             CliError::NoToken => "no_token",
@@ -111,7 +117,7 @@ impl CliError {
     /// HTTP status when the API answered.
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = serde_json::json!({"code": self.code(), "message": self.message()});
-        if let CliError::Api { status, .. } | CliError::NotTheApi { status } = self {
+        if let CliError::Api { status, .. } | CliError::NotTheApi { status, .. } = self {
             error["status"] = (*status).into();
         }
         serde_json::json!({ "error": error })
@@ -121,7 +127,11 @@ impl CliError {
         match self {
             CliError::Api { message, .. } => message.clone(),
             CliError::Network(m) | CliError::Usage(m) | CliError::Other(m) => m.clone(),
-            CliError::NotTheApi { status } => {
+            CliError::NotTheApi {
+                status,
+                message: Some(m),
+            } => format!("HTTP {status} from the endpoint's gateway: {m}"),
+            CliError::NotTheApi { status, message: None } => {
                 format!("HTTP {status} without an API error body (is the endpoint the optcast API?)")
             }
             CliError::NoToken => {
@@ -182,10 +192,17 @@ mod tests {
     }
 
     #[test]
-    fn an_error_status_that_is_not_the_apis_is_a_server_error_whatever_the_status() {
-        for status in [404, 401, 400, 502] {
-            let e = CliError::NotTheApi { status };
-            assert_eq!(e.exit_code(), code::SERVER, "{status}");
+    fn an_error_status_that_is_not_the_apis_is_a_server_error_but_a_gateways_refusal_or_throttling() {
+        for (status, exit) in [
+            (404, code::SERVER),
+            (400, code::SERVER),
+            (502, code::SERVER),
+            (401, code::AUTH),
+            (403, code::AUTH),
+            (429, code::RATE_LIMITED),
+        ] {
+            let e = CliError::NotTheApi { status, message: None };
+            assert_eq!(e.exit_code(), exit, "{status}");
             assert_eq!(e.code(), format!("http_{status}"));
             assert_eq!(e.to_json()["error"]["status"], status);
         }

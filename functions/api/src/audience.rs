@@ -50,7 +50,7 @@ fn invalid_tag() -> ApiError {
     bad(
         "invalid_tag",
         format!(
-            "a tag is 1 to {} characters, not only spaces, without control characters (percent-encoded in a path)",
+            "a tag is 1 to {} characters, not only spaces, without control characters, not . or .. (percent-encoded in a path)",
             tags::MAX_TAG_CHARS
         ),
     )

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::broadcasts::broadcast_json;
-use super::{bad, parse_json, required_query, Api, ApiError};
+use super::query::required_query;
+use super::{bad, parse_json, Api, ApiError};
 
 /// The pause reason of a broadcast the marketer paused.
 pub(crate) const PAUSED_BY_API: &str = "paused through the API";

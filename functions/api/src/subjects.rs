@@ -12,7 +12,8 @@ use optcast_shared::ids::{PageId, Psid};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{bad, parse_json, required_query, Api, ApiError, Reply, EXPORT_LINK_TTL};
+use super::query::required_query;
+use super::{bad, parse_json, Api, ApiError, Reply, EXPORT_LINK_TTL};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

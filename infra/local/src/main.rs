@@ -22,7 +22,8 @@ async fn main() -> anyhow::Result<()> {
     // function, or said at start why not.
     let env = |name: &str| std::env::var(name).ok();
     opts.overrides.extend(settings::overrides_from(env));
-    for line in settings::ignored_settings(env) {
+    let oidc = std::env::var("OPTCAST_SIGN_IN").as_deref() == Ok("oidc");
+    for line in settings::ignored_settings(env, oidc) {
         eprintln!("  note: {line}");
     }
     // `OPTCAST_SIGN_IN=oidc`: sign in as in AWS, through a fake identity
@@ -40,6 +41,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    // Ctrl-C, or SIGTERM from a supervisor (`make dev` passes its own on),
+    // listened for before the stack starts.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let aws = optcast_shared::config::aws().await;
     let stack = start(&opts, &aws)
         .await
@@ -56,8 +60,6 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("  metrics: CloudWatch EMF lines ({{\"_aws\":…}}) on stdout, one per sender/ingest batch");
     eprintln!("optcast local stack listening on http://{} (Ctrl-C stops)", stack.addr);
-    // Ctrl-C, or SIGTERM from a supervisor (`make dev` passes its own on).
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}

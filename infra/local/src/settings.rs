@@ -44,14 +44,25 @@ pub fn overrides_from(env: impl Fn(&str) -> Option<String>) -> Overrides {
         .collect()
 }
 
+/// Bearer-token settings the API does not read behind a JWT authorizer
+/// (`OPTCAST_SIGN_IN=oidc`: it takes the JWT's claims, as in AWS).
+const BEARER_TOKENS: &[&str] = &["OPTCAST_ADMIN_TOKEN", "OPTCAST_API_TOKENS", "OPTCAST_API_TOKENS_FILE"];
+
 /// A line for each variable `env` sets that the local stack does not use
-/// as set ([`TAKEN_OTHERWISE`] saying "ignored"), to print at start.
-pub fn ignored_settings(env: impl Fn(&str) -> Option<String>) -> Vec<String> {
-    TAKEN_OTHERWISE
+/// as set ([`TAKEN_OTHERWISE`] saying "ignored", and with `oidc` sign-in
+/// the bearer tokens), to print at start.
+pub fn ignored_settings(env: impl Fn(&str) -> Option<String>, oidc: bool) -> Vec<String> {
+    let mut lines: Vec<String> = TAKEN_OTHERWISE
         .iter()
         .filter(|(name, how)| how.starts_with("ignored") && env(name).is_some())
         .map(|(name, how)| format!("{name} is set but {how}"))
-        .collect()
+        .collect();
+    if oidc {
+        lines.extend(BEARER_TOKENS.iter().filter(|name| env(name).is_some()).map(|name| {
+            format!("{name} is set but ignored: with OPTCAST_SIGN_IN=oidc the API reads the JWT's claims, as in AWS")
+        }));
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -74,13 +85,25 @@ mod tests {
     #[test]
     fn a_console_sign_in_setting_is_reported_as_ignored() {
         let env = |name: &str| (name == "CONSOLE_OIDC_ISSUER").then(|| "https://idp.example.com".to_string());
-        let lines = ignored_settings(env);
+        let lines = ignored_settings(env, false);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].starts_with("CONSOLE_OIDC_ISSUER is set but ignored"),
             "{lines:?}"
         );
-        assert!(ignored_settings(|_| None).is_empty());
+        assert!(ignored_settings(|_| None, false).is_empty());
+    }
+
+    #[test]
+    fn behind_the_jwt_authorizer_a_bearer_token_setting_is_reported_as_ignored() {
+        let env = |name: &str| (name == "OPTCAST_API_TOKENS").then(|| "{}".to_string());
+        assert!(ignored_settings(env, false).is_empty());
+        let lines = ignored_settings(env, true);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("OPTCAST_API_TOKENS is set but ignored"),
+            "{lines:?}"
+        );
     }
 
     /// Every variable the README's configuration table names is either

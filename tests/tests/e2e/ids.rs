@@ -93,6 +93,20 @@ async fn an_id_that_is_not_metas_in_an_api_path_query_or_body_is_a_400_and_nothi
             code,
         );
     }
+    // A required id left out is named as required, not called "empty".
+    for (path, code, name) in [
+        (format!("/v1/export?page_id={PAGE}"), "invalid_psid", "psid"),
+        (format!("/v1/export?psid={LEAD}"), "invalid_page_id", "page_id"),
+        ("/v1/broadcasts".to_string(), "invalid_page_id", "page_id"),
+    ] {
+        let answer = app.api(Method::GET, &path, None).await;
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert_400(&path, answer, code);
+        assert!(
+            message.ends_with(&format!("the {name} query parameter is required")),
+            "{path}: {message}"
+        );
+    }
     // In a body.
     for bad in NOT_IDS.iter().chain(&NOT_IDS_IN_A_BODY) {
         assert_400(
