@@ -284,3 +284,104 @@ fn stopping_the_walkthrough_stops_its_group_and_spares_every_other_process() {
     bystander.kill().unwrap();
     bystander.wait().unwrap();
 }
+
+/// The status code of `GET <path>` on `127.0.0.1:<port>` with `token`, or
+/// `None` while nothing listens there.
+fn get_status(port: u16, path: &str, token: &str) -> Option<u16> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+/// `make dev` hands the functions what the README's configuration table
+/// says is set locally (a caller of `OPTCAST_API_TOKENS` was refused 401:
+/// optcast-local dropped it), and a SIGTERM to it, as a supervisor sends,
+/// stops the stack with it (it ran in the foreground, where bash runs no
+/// trap, and outlived the script).
+#[test]
+fn make_dev_takes_the_documented_settings_and_stops_on_sigterm() {
+    use std::os::unix::process::CommandExt;
+
+    let root = root();
+    let local_bin = local_stack_binary();
+    let port = free_port();
+    let home = std::env::temp_dir().join(format!("optcast-devterm-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    // The token "readme-extra-caller", by its SHA-256, as the README's
+    // table shows a caller.
+    let tokens = r#"{"tokens":[{"name":"extra","token_sha256":"15cf8d2b6895b50ab403eb644c1ebf45766f2f18d4661e044cea50b89de3f544","pages":"*","scopes":["broadcasts:read"]}]}"#;
+    let log = home.join("dev.log");
+    let mut child = Command::new("bash")
+        .args(["--noprofile", "--norc", "infra/dev.sh"])
+        .current_dir(&root)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("PORT", port.to_string())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("OPTCAST_PREFIX", format!("devterm{}", std::process::id() % 100_000))
+        .env("OPTCAST_LOCAL_BIN", &local_bin)
+        .env("OPTCAST_API_TOKENS", tokens)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(home.join("dev.err")).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("bash runs");
+    let _group = Group(child.id());
+    let dev_log = || std::fs::read_to_string(home.join("dev.err")).unwrap_or_default();
+    // Bounds only so a hung stack ends the test; not timing assertions.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = get_status(port, "/v1/pages", "readme-extra-caller") {
+            break status;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "make dev ended early:\n{}",
+            dev_log()
+        );
+        assert!(Instant::now() < deadline, "the stack never answered:\n{}", dev_log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        status,
+        200,
+        "the OPTCAST_API_TOKENS caller was not taken:\n{}",
+        dev_log()
+    );
+
+    // SIGTERM to the script alone, not its group.
+    // SAFETY: kill only sends a signal; no memory is involved.
+    unsafe {
+        libc::kill(libc::pid_t::try_from(child.id()).unwrap(), libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "make dev did not stop on SIGTERM:\n{}",
+            dev_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "make dev ended {exit} on SIGTERM:\n{}", dev_log());
+    assert!(
+        dev_log().contains("stopping"),
+        "the stack did not stop cleanly:\n{}",
+        dev_log()
+    );
+    assert_eq!(get_status(port, "/v1/pages", "x"), None, "the stack outlived make dev");
+    let _ = std::fs::remove_dir_all(&home);
+}
