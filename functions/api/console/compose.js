@@ -3,7 +3,7 @@
 // (POST /v1/broadcasts/preview: audience, excluded and why) before a confirm
 // step that creates it (POST /v1/broadcasts).
 
-import { api } from './api.js';
+import { api, withQuery } from './api.js';
 import { h, field, form, heading, hashQuery, pageInput, knownPages, when } from './ui.js';
 
 // What each exclusion means, in words (the preview's `excluded` keys).
@@ -32,6 +32,29 @@ export function bubble(message) {
         quick.map((q) => h('span.chip', { 'data-quick-reply': q.title }, q.title)))));
 }
 
+/**
+ * Two dry runs' counts added up: each call of the preview counts the next
+ * leads of the page (its `next_cursor`), none twice, so the sums are the
+ * counts over every lead read. The message and what follows come from the
+ * later call.
+ */
+export function addCounts(a, b) {
+  const sum = (x, y) => (x ?? 0) + (y ?? 0);
+  const excluded = { ...a.excluded };
+  for (const [k, v] of Object.entries(b.excluded)) excluded[k] = sum(excluded[k], v);
+  return {
+    ...b,
+    audience: sum(a.audience, b.audience),
+    reach: {
+      window: sum(a.reach.window, b.reach.window),
+      marketing_token: sum(a.reach.marketing_token, b.reach.marketing_token),
+    },
+    excluded,
+    leads_read: sum(a.leads_read, b.leads_read),
+    unreadable: sum(a.unreadable, b.unreadable),
+  };
+}
+
 /** A draft's text with the Unsubscribe control every broadcast carries. */
 function draftMessage(text) {
   return { text, quick_replies: [{ title: 'Unsubscribe' }] };
@@ -41,6 +64,10 @@ export function composeView(root) {
   document.title = 'Compose · optcast console';
   const q = hashQuery();
   const page = pageInput(q.get('page') ?? undefined);
+  // Leads one check reads (`#/compose?limit=N`, 1-10000; the API's default
+  // otherwise): a page with more is counted on with "Count the next leads".
+  const limit = q.get('limit') ?? undefined;
+  const dryRunOf = (b, cursor) => api('POST', withQuery('/v1/broadcasts/preview', { limit, cursor }), b);
   const name = h('input', { name: 'name', maxlength: 200, autocomplete: 'off' });
   const text = h('textarea', { name: 'text', required: true, maxlength: 2000, rows: 5 });
   const tags = h('input', { name: 'tags', autocomplete: 'off' });
@@ -93,7 +120,13 @@ export function composeView(root) {
       h('p', {}, h('strong', { 'data-fact': 'excluded' }, String(out.excluded.total)), ' excluded',
         excluded.length ? ':' : '.'),
       excluded.length ? h('ul.excluded', {}, excluded) : null,
-      out.complete ? null : h('p.hint', {}, `Counted over the first ${out.leads_read} leads of the page; there are more.`),
+      out.complete ? null : h('p.hint', { id: 'counted-so-far' },
+        `Counted over the first ${out.leads_read} leads of the page; there are more.`),
+      out.complete || !out.next_cursor ? null : form({ id: 'count-more' }, async () => {
+        const more = await dryRunOf(b, out.next_cursor);
+        // The draft changed meanwhile: its own check starts over.
+        if (checked === b) showDryRun(b, addCounts(out, more));
+      }, h('button', { type: 'submit' }, 'Count the next leads')),
       out.unreadable ? h('p.hint', {}, `${out.unreadable} leads could not be read and are not counted.`) : null,
     ].filter(Boolean));
     checked = b;
@@ -108,7 +141,7 @@ export function composeView(root) {
         const b = body();
         create.hidden = true;
         checked = null;
-        const out = await api('POST', '/v1/broadcasts/preview', b);
+        const out = await dryRunOf(b);
         showDryRun(b, out);
       },
       field('Page id', page),

@@ -4,6 +4,7 @@
 //! in as a marketer would and saves a screenshot of every screen it passes
 //! to `target/browser-artifacts/`.
 
+mod compose;
 mod driver;
 mod oidc;
 mod pages;
