@@ -95,5 +95,14 @@ export function withQuery(path, params) {
   return s ? `${path}?${s}` : path;
 }
 
-/** A path segment, percent-encoded (tags may hold anything). */
-export const seg = encodeURIComponent;
+/**
+ * A path segment, percent-encoded (tags may hold anything). `.` and `..`
+ * are refused: an address resolves them as "this path" and "its parent",
+ * encoded or not, so the call would reach another route.
+ */
+export function seg(s) {
+  if (s === '.' || s === '..') {
+    throw new Error(`"${s}" is not an id or a tag: in an address it names the path itself or its parent.`);
+  }
+  return encodeURIComponent(s);
+}

@@ -213,6 +213,13 @@ async fn a_marketer_looks_up_a_lead_changes_its_tags_exports_it_and_erases_it_af
         .wait_xpath("//table[@id='history']//td[.='started a conversation']")
         .await;
 
+    // A tag `..` would be resolved away by the address (another route):
+    // refused in words, before any call.
+    browser.fill("#add-tag input[name=tag]", "..").await;
+    browser.enter("#add-tag input[name=tag]").await;
+    browser
+        .wait_xpath("//form[@id='add-tag']//p[contains(@class,'error') and contains(., 'is not an id or a tag')]")
+        .await;
     // Tags: added with Enter, removed with its button.
     browser.fill("#add-tag input[name=tag]", "vip").await;
     browser.enter("#add-tag input[name=tag]").await;
