@@ -256,11 +256,16 @@ impl Webhook {
                 "There is no deletion request with this code.",
             ));
         }
+        // Only the callback's own requests: this page answers anyone who
+        // holds the code, and a business's erasure requests (the API's,
+        // the retention purges') are the business's to see, not the
+        // public's, even with an id that leaked.
         let Some(r) = self
             .requests
             .get(code)
             .await
             .map_err(|e| WebhookError::Privacy(e.to_string()))?
+            .filter(|r| r.reason == ErasureReason::MetaDeletionCallback)
         else {
             return Ok(html(
                 404,

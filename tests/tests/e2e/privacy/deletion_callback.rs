@@ -146,6 +146,21 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+    // A business's own erasure request (the API's) is not the public's to
+    // see on this page, even by its id: the same 404 as an unknown code.
+    let business = app.request_erasure(PAGE, "2000000000000199").await;
+    let page = app
+        .http
+        .get(app.url(&format!("/meta/data-deletion/{business}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("no deletion request with this code"));
     // The app-scoped id and the PSIDs it maps to are never logged.
     let logs = captured_logs();
     for id in ["5550001", "2999999999999101", "2999999999999102"] {
