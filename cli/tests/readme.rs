@@ -213,19 +213,8 @@ fn the_readme_walkthrough_runs_verbatim_in_order() {
         .spawn()
         .expect("bash runs");
     let _group = Group(child.id());
-    // A bound only so a hung command ends the test; not a timing assertion.
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the walkthrough hung; see {}",
-            err_path.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = exit_within(&mut child, Duration::from_secs(600))
+        .unwrap_or_else(|| panic!("the walkthrough hung; see {}", err_path.display()));
     let read = |p: &Path| {
         let mut text = String::new();
         std::fs::File::open(p).unwrap().read_to_string(&mut text).unwrap();
@@ -283,6 +272,20 @@ fn stopping_the_walkthrough_stops_its_group_and_spares_every_other_process() {
     assert!(bystander.try_wait().unwrap().is_none(), "another group lives on");
     bystander.kill().unwrap();
     bystander.wait().unwrap();
+}
+
+/// `child`'s exit status, once it exits within `bound`; `None` if it is
+/// still running then. A bound only so a hung process ends the test, not a
+/// timing assertion.
+fn exit_within(child: &mut std::process::Child, bound: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.try_wait().unwrap()
 }
 
 /// The status code of `GET <path>` on `127.0.0.1:<port>` with `token`, or
@@ -364,18 +367,8 @@ fn make_dev_takes_the_documented_settings_and_stops_on_sigterm() {
     unsafe {
         libc::kill(libc::pid_t::try_from(child.id()).unwrap(), libc::SIGTERM);
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "make dev did not stop on SIGTERM:\n{}",
-            dev_log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let exit = exit_within(&mut child, Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("make dev did not stop on SIGTERM:\n{}", dev_log()));
     assert!(exit.success(), "make dev ended {exit} on SIGTERM:\n{}", dev_log());
     assert!(
         dev_log().contains("stopping"),

@@ -22,13 +22,13 @@ async fn main() -> anyhow::Result<()> {
     // function, or said at start why not.
     let env = |name: &str| std::env::var(name).ok();
     opts.overrides.extend(settings::overrides_from(env));
-    let oidc = std::env::var("OPTCAST_SIGN_IN").as_deref() == Ok("oidc");
+    // `OPTCAST_SIGN_IN=oidc`: sign in as in AWS, through a fake identity
+    // provider, behind the emulated JWT authorizer (the admin token is off).
+    let oidc = env("OPTCAST_SIGN_IN").as_deref() == Some("oidc");
     for line in settings::ignored_settings(env, oidc) {
         eprintln!("  note: {line}");
     }
-    // `OPTCAST_SIGN_IN=oidc`: sign in as in AWS, through a fake identity
-    // provider, behind the emulated JWT authorizer (the admin token is off).
-    let idp = if std::env::var("OPTCAST_SIGN_IN").as_deref() == Ok("oidc") {
+    let idp = if oidc {
         let idp = optcast_local::fake_oidc::FakeOidc::start(opts.clock.clone()).await?;
         for (name, value) in [
             ("AdminJwtIssuer", idp.issuer()),

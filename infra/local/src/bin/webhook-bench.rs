@@ -103,8 +103,8 @@ fn main() {
         .unwrap_or_else(|| "../shared/bench/webhook_baseline.py".into());
     if !rust_only && !std::path::Path::new(&script).is_file() && args.get(1).is_none_or(|a| !a.starts_with("--")) {
         // The baseline is kept beside the repository, not in it: a clone
-        // elsewhere has none at the default path.
-        // The Rust side still runs (`make bench` goes on to coldstart-bench).
+        // elsewhere has none at the default path. The Rust side still runs
+        // (`make bench` goes on to coldstart-bench).
         eprintln!(
             "webhook-bench: the Python baseline {script} is not there, so no ratio; it is kept outside this \
              repository (../shared/bench/ beside it): pass its path, `webhook-bench [iterations] <path>`"

@@ -26,6 +26,12 @@ async fn post_deletion(app: &TestApp, form: String) -> (u16, serde_json::Value) 
     (status, resp.json().await.unwrap_or_default())
 }
 
+/// The public deletion-status page at `path`: its status and text.
+async fn status_page(app: &TestApp, path: &str) -> (u16, String) {
+    let resp = app.http.get(app.url(path)).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     let app = spawn_app().await;
@@ -94,10 +100,7 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     assert_eq!(app.scan("PrivacyTable").await.len(), requests_before + 1);
     let url = answer["url"].as_str().unwrap().to_string();
     assert!(url.ends_with(&format!("/meta/data-deletion/{code}")), "{url}");
-    let page_text = || async {
-        let path = &url[url.find("/meta/").unwrap()..];
-        app.http.get(app.url(path)).send().await.unwrap().text().await.unwrap()
-    };
+    let page_text = || async { status_page(&app, &url[url.find("/meta/").unwrap()..]).await.1 };
     eventually("deletion completed", || async {
         page_text().await.contains("completed")
     })
@@ -127,40 +130,20 @@ async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     .await;
     let code = answer["confirmation_code"].as_str().unwrap();
     eventually("no-data status", || async {
-        let text = app
-            .http
-            .get(app.url(&format!("/meta/data-deletion/{code}")))
-            .send()
+        status_page(&app, &format!("/meta/data-deletion/{code}"))
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.contains("no data")
+            .1
+            .contains("no data")
     })
     .await;
-    let unknown = app
-        .http
-        .get(app.url("/meta/data-deletion/abc123"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
+    let (unknown, _) = status_page(&app, "/meta/data-deletion/abc123").await;
+    assert_eq!(unknown, 404);
     // A business's own erasure request (the API's) is not the public's to
     // see on this page, even by its id: the same 404 as an unknown code.
     let business = app.request_erasure(PAGE, "2000000000000199").await;
-    let page = app
-        .http
-        .get(app.url(&format!("/meta/data-deletion/{business}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 404);
-    assert!(page
-        .text()
-        .await
-        .unwrap()
-        .contains("no deletion request with this code"));
+    let (status, text) = status_page(&app, &format!("/meta/data-deletion/{business}")).await;
+    assert_eq!(status, 404);
+    assert!(text.contains("no deletion request with this code"), "{text}");
     // The app-scoped id and the PSIDs it maps to are never logged.
     let logs = captured_logs();
     for id in ["5550001", "2999999999999101", "2999999999999102"] {
