@@ -15,16 +15,8 @@ export META_VERIFY_TOKEN="${META_VERIFY_TOKEN:-optcast-local-verify}"
 # one kept in .local/admin-token, else a new random one. The token in force
 # is written there (owner-only) and printed, so a second shell can read it:
 #   export OPTCAST_ADMIN_TOKEN=$(cat .local/admin-token)
-mkdir -p .local
-if [[ -z "${OPTCAST_ADMIN_TOKEN:-}" ]]; then
-  if [[ -s .local/admin-token ]]; then
-    OPTCAST_ADMIN_TOKEN="$(cat .local/admin-token)"
-  else
-    OPTCAST_ADMIN_TOKEN="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  fi
-fi
+OPTCAST_ADMIN_TOKEN="$(infra/admin-token.sh .local/admin-token)"
 export OPTCAST_ADMIN_TOKEN
-(umask 077 && printf '%s\n' "$OPTCAST_ADMIN_TOKEN" > .local/admin-token.tmp && mv .local/admin-token.tmp .local/admin-token)
 if [[ "${OPTCAST_SIGN_IN:-}" == "oidc" ]]; then
   # The emulated JWT authorizer guards the API: the admin token is refused,
   # so it is not printed; the console signs in through the fake provider.

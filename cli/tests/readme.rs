@@ -70,12 +70,18 @@ fn first_unmet<'a>(output: &str, wants: &'a [String]) -> Option<&'a str> {
     None
 }
 
+/// A free port below Linux's ephemeral range (32768–60999): a port the
+/// kernel gave out and took back may be handed to an outgoing connection
+/// (the other stack's to the emulator) before `make dev` binds it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    let mut seed = std::collections::hash_map::RandomState::new().build_hasher();
+    seed.write_u32(std::process::id());
+    let start = seed.finish();
+    (0..12_000u64)
+        .map(|i| 20_000 + ((start + i) % 12_000) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port in 20000-31999")
 }
 
 /// The newest modification time of the `.rs` files under `dir`.
@@ -213,24 +219,26 @@ fn the_readme_walkthrough_runs_verbatim_in_order() {
         .spawn()
         .expect("bash runs");
     let _group = Group(child.id());
-    let status = exit_within(&mut child, Duration::from_secs(600))
-        .unwrap_or_else(|| panic!("the walkthrough hung; see {}", err_path.display()));
-    let read = |p: &Path| {
-        let mut text = String::new();
-        std::fs::File::open(p).unwrap().read_to_string(&mut text).unwrap();
-        text
-    };
+    let status = exit_within(&mut child, Duration::from_secs(600));
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let (stdout, stderr) = (read(&out_path), read(&err_path));
     let tail = |text: &str| {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(80)..].join("\n")
     };
-    assert!(
-        status.success(),
-        "a README command failed ({status}):\n--- stdout\n{}\n--- stderr\n{}",
-        tail(&stdout),
-        tail(&stderr)
-    );
+    // What CI shows of a failure is this message: the files are gone with
+    // its machine. The stack's own log is where `make dev` says why it
+    // stopped.
+    let said = || {
+        format!(
+            "--- stdout\n{}\n--- stderr (the trace)\n{}\n--- .local/dev.log\n{}",
+            tail(&stdout),
+            tail(&stderr),
+            tail(&read(&root.join(".local/dev.log")))
+        )
+    };
+    let status = status.unwrap_or_else(|| panic!("the walkthrough hung:\n{}", said()));
+    assert!(status.success(), "a README command failed ({status}):\n{}", said());
     for text in [&stdout, &stderr] {
         assert!(
             !text.contains(r#""code":"unauthorized""#) && !text.contains("(unauthorized)"),
@@ -377,4 +385,76 @@ fn make_dev_takes_the_documented_settings_and_stops_on_sigterm() {
     );
     assert_eq!(get_status(port, "/v1/pages", "x"), None, "the stack outlived make dev");
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// Every `make dev` started at once from one checkout keeps the one admin
+/// token `.local/admin-token` holds (the README test runs two): each made
+/// a token of its own when it found none there, the last written won, and
+/// the walkthrough's `make dev` ran with a token other than the one the
+/// walkthrough read from the file, waiting for ever on 401s. Three rounds
+/// of 24 at once: with the old check-then-write nearly every round ended
+/// with several tokens.
+#[test]
+fn make_devs_started_at_once_keep_one_admin_token() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let script = root().join("infra/admin-token.sh");
+    let dir = std::env::temp_dir().join(format!("optcast-admin-token-{}", std::process::id()));
+    for round in 0..3 {
+        let _ = std::fs::remove_dir_all(&dir);
+        let file = dir.join(".local/admin-token");
+        let runs: Vec<_> = (0..24)
+            .map(|_| {
+                Command::new("bash")
+                    .arg(&script)
+                    .arg(&file)
+                    .env_remove("OPTCAST_ADMIN_TOKEN")
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("bash runs")
+            })
+            .collect();
+        let printed: Vec<String> = runs
+            .into_iter()
+            .map(|run| {
+                let out = run.wait_with_output().unwrap();
+                assert!(out.status.success(), "admin-token.sh failed in round {round}");
+                String::from_utf8(out.stdout).unwrap().trim().to_string()
+            })
+            .collect();
+        let kept = std::fs::read_to_string(&file).unwrap().trim().to_string();
+        assert!(
+            kept.len() == 48 && kept.bytes().all(|b| b.is_ascii_hexdigit()),
+            "a 24-byte random token in hex is kept"
+        );
+        assert!(
+            printed.iter().all(|p| *p == kept),
+            "round {round}: the runs printed {} tokens",
+            printed.iter().collect::<std::collections::HashSet<_>>().len()
+        );
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is the owner's alone");
+        assert_eq!(
+            std::fs::read_dir(file.parent().unwrap()).unwrap().count(),
+            1,
+            "no run left a file of its own behind"
+        );
+    }
+    // A token given is the one in force, and is kept for the next run.
+    let file = dir.join(".local/admin-token");
+    let given = Command::new("bash")
+        .arg(&script)
+        .arg(&file)
+        .env("OPTCAST_ADMIN_TOKEN", "given-token")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&given.stdout).trim(), "given-token");
+    let next = Command::new("bash")
+        .arg(&script)
+        .arg(&file)
+        .env_remove("OPTCAST_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&next.stdout).trim(), "given-token");
+    let _ = std::fs::remove_dir_all(&dir);
 }
