@@ -45,8 +45,8 @@ pub struct Changes {
     /// The status change and its reason, logged with the event's proof.
     pub consent: Option<ConsentChange>,
     /// The event is an explicit opt-in or opt-out that is not older than the
-    /// person's last word: it becomes their last word (unless a newer one
-    /// is stored; a clamped time never replaces a real one).
+    /// person's last word: it becomes their last word (unless one that may
+    /// have been sent later is stored: see [`is_stale`]).
     pub last_word: Option<EventTime>,
     /// The event's opt-in or opt-out is older than the person's last word:
     /// it changes nothing, marketing permission included.
@@ -178,14 +178,13 @@ impl Changes {
     }
 }
 
-/// Records `time` as the person's last word on consent, unless that already
-/// is a newer one (a clamped time never replaces a real one).
+/// Records `time` as the person's last word on consent, unless a word that
+/// may have been sent later is stored: the later of the two times, a clamped
+/// one (the time of receipt, the latest the word may have been sent)
+/// included. A real time that replaced a later clamped one let an opt-in
+/// between them undo the clamped STOP.
 fn note_last_word(sub: &mut Subscriber, time: EventTime) {
-    let last = EventTime {
-        ms: sub.consent_intent_at_ms,
-        clamped: sub.consent_intent_clamped,
-    };
-    if sub.consent_intent_at_ms == 0 || !time.is_older_than(last) {
+    if sub.consent_intent_at_ms == 0 || time.ms > sub.consent_intent_at_ms {
         sub.consent_intent_at_ms = time.ms;
         sub.consent_intent_clamped = time.clamped;
     }

@@ -393,23 +393,57 @@ fn no_proof_is_built_without_a_consent_change() {
     assert_eq!(built.get(), 1, "built once for the record and the opt-in");
 }
 
+/// The last word is the latest any word may have been sent: a clamped
+/// word's time of receipt counts as the time it is (it replaced a real one
+/// before; a real one always replaced it, even an older one).
 #[test]
-fn a_clamped_word_never_replaces_a_real_one_and_a_real_one_replaces_a_clamped_one() {
-    // Moved from functions/ingest (apply.rs), same assertions.
+fn the_last_word_is_the_latest_a_word_may_have_been_sent_clamped_or_not() {
     let mut sub = subscriber();
     sub.consent_intent_at_ms = 50;
     note_last_word(&mut sub, EventTime { ms: 100, clamped: true });
-    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (50, false));
-    sub.consent_intent_clamped = true;
-    sub.consent_intent_at_ms = 500;
+    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (100, true));
+    note_last_word(&mut sub, EventTime { ms: 80, clamped: false });
+    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (100, true));
     note_last_word(
         &mut sub,
         EventTime {
-            ms: 100,
+            ms: 120,
             clamped: false,
         },
     );
-    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (100, false));
+    assert_eq!((sub.consent_intent_at_ms, sub.consent_intent_clamped), (120, false));
+}
+
+/// A STOP of an impossible timestamp, then a real STOP delivered late, then
+/// a real START sent before the clamped STOP reached us: the order of the
+/// START and the clamped STOP is unknown, so the lead stays unsubscribed.
+/// The old rule let the late real STOP replace the clamped last word, and
+/// the START, later than that, resubscribed.
+#[test]
+fn a_late_real_stop_does_not_let_a_start_undo_a_clamped_stop() {
+    const RECEIVED: i64 = 1_764_547_200_000;
+    let mut sub = subscriber();
+    let mut step = |event: &InboundEvent| {
+        let prior = Prior {
+            lead: Some(ConsentState::of(&sub)),
+            tombstone: None,
+        };
+        if let Outcome::Update(c) = apply(prior, event) {
+            c.write_to(&mut sub, event.timestamp_ms, proof);
+        }
+        sub.status
+    };
+    assert_eq!(step(&text("START", RECEIVED - 600_000)), SubscriberStatus::Subscribed);
+    let mut clamped_stop = text("STOP", RECEIVED);
+    clamped_stop.time_clamped = true;
+    assert_eq!(step(&clamped_stop), SubscriberStatus::Unsubscribed);
+    assert_eq!(step(&text("STOP", RECEIVED - 900_000)), SubscriberStatus::Unsubscribed);
+    assert_eq!(
+        step(&text("START", RECEIVED - 60_000)),
+        SubscriberStatus::Unsubscribed,
+        "sent a minute before the clamped STOP reached us"
+    );
+    assert_eq!(step(&text("START", RECEIVED + 1)), SubscriberStatus::Subscribed);
 }
 
 #[test]

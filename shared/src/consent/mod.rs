@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keywords::{self, Keyword};
+use crate::lead::META_RETRY_HORIZON_MS;
 use crate::meta::{EventKind, EventTime, InboundEvent, MarketingStatus, StopSignal};
 
 /// Postback / quick-reply payload of the Unsubscribe control we attach to every broadcast.
@@ -199,8 +200,10 @@ pub struct ConsentState {
     pub status: SubscriberStatus,
     /// When the person last said yes or no (an explicit opt-in or opt-out,
     /// applied or not: a STOP while unsubscribed still outranks an older
-    /// START delivered after it). Merely writing is not a word on consent, so
-    /// a STOP sent before a first "hi" but delivered after it still counts.
+    /// START delivered after it): the latest that any of their words may
+    /// have been sent, a clamped word's time of receipt included. Merely
+    /// writing is not a word on consent, so a STOP sent before a first "hi"
+    /// but delivered after it still counts.
     pub last_word: EventTime,
     /// When the person was last erased before this lead began (ms), if they
     /// were ([`crate::lead::Subscriber::prior_erasure_at_ms`]): what they
@@ -212,24 +215,33 @@ pub struct ConsentState {
 }
 
 /// Whether `event` is older than the person's last word, so its opt-in or
-/// opt-out changes nothing (Meta's retries reorder deliveries). A clamped
-/// time (the time of receipt standing in for an impossible timestamp) is an
-/// upper bound of the true one; where that leaves the order unknown, the stop
-/// wins: a clamped opt-out is never stale, a real opt-out is never stale
-/// against a clamped word, a clamped opt-in never overrides a real word, and
-/// a real opt-in overrides a clamped word only when it is later than it.
-/// At the same millisecond the order is unknown too (two events capped to
-/// one time of receipt, Instagram's whole seconds): an opt-in does not
-/// override an unsubscribed lead's last word.
+/// opt-out changes nothing (Meta's retries reorder deliveries). Where the
+/// order is unknown, the stop wins.
+///
+/// A clamped time is the time of receipt standing in for an impossible
+/// timestamp: the event was sent no later than it, and no earlier than
+/// [`META_RETRY_HORIZON_MS`] before it (Meta stops retrying by then). So:
+/// - an opt-out is stale only when both times are real and it is the
+///   older;
+/// - a real opt-in overrides a word only when it is later (a clamped word's
+///   receipt included); at the same millisecond the order is unknown too
+///   (two events capped to one time of receipt, Instagram's whole seconds),
+///   and an opt-in does not override an unsubscribed lead's last word;
+/// - a clamped opt-in overrides a word only when even the earliest it may
+///   have been sent is later than that word: two STOP and START of
+///   impossible timestamps are not ordered by when they reached us, since a
+///   retry of an older START may arrive after a newer STOP.
 pub fn is_stale(state: &ConsentState, event: &InboundEvent) -> bool {
     let opt_out = matches!(intent(event), ConsentIntent::OptOut(_));
     let (ms, last) = (event.timestamp_ms, state.last_word);
-    let tie_to_the_stop = !opt_out && ms == last.ms && state.status == SubscriberStatus::Unsubscribed;
-    match (event.time_clamped, last.clamped) {
-        (false, false) | (true, true) => ms < last.ms || tie_to_the_stop,
-        (false, true) => !opt_out && ms <= last.ms,
-        (true, false) => !opt_out,
+    if opt_out {
+        return !event.time_clamped && !last.clamped && ms < last.ms;
     }
+    if event.time_clamped {
+        return ms.saturating_sub(META_RETRY_HORIZON_MS) <= last.ms;
+    }
+    let tie_to_the_stop = ms == last.ms && (last.clamped || state.status == SubscriberStatus::Unsubscribed);
+    ms < last.ms || tie_to_the_stop
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -338,6 +338,62 @@ fn a_clamped_time_never_outranks_a_real_one_but_a_clamped_stop_still_applies() {
     );
 }
 
+/// Two words of impossible timestamps are not ordered by when they reached
+/// us: Meta retries an older START for up to two days, so one received
+/// after a STOP may have been sent before it. A clamped START overrides a
+/// word only when even the earliest it may have been sent is later; a
+/// clamped STOP is never stale. (The old rule ordered two clamped words by
+/// receipt: a clamped START a minute after a clamped STOP resubscribed, and
+/// a clamped STOP received before a clamped START's receipt was stale.)
+#[test]
+fn two_clamped_words_are_ordered_only_beyond_metas_retry_horizon() {
+    use crate::lead::META_RETRY_HORIZON_MS as H;
+    const STOP_AT: i64 = 1_764_547_200_000;
+    let clamped_word = |status, ms| {
+        Some(ConsentState {
+            status,
+            last_word: EventTime { ms, clamped: true },
+            prior_erasure_at_ms: None,
+            status_since_ms: 0,
+        })
+    };
+    let clamped = |t: &str, ms| {
+        let mut e = text(t, ms);
+        e.time_clamped = true;
+        e
+    };
+    let stopped = clamped_word(Unsubscribed, STOP_AT);
+    assert_eq!(
+        decide(stopped, &clamped("START", STOP_AT + 60_000)),
+        None,
+        "a minute later"
+    );
+    assert_eq!(decide(stopped, &clamped("START", STOP_AT + H)), None, "at the horizon");
+    assert_eq!(
+        decide(stopped, &clamped("START", STOP_AT + H + 1)).unwrap().to,
+        Subscribed,
+        "sent after the STOP reached us, whenever it was sent"
+    );
+    let started = clamped_word(Subscribed, STOP_AT);
+    assert_eq!(
+        decide(started, &clamped("STOP", STOP_AT - 60_000)).unwrap().to,
+        Unsubscribed,
+        "a clamped STOP received before a clamped START is not stale"
+    );
+    // The same horizon against a real word: a clamped START received more
+    // than two days after a real STOP was sent after it.
+    assert_eq!(
+        decide(state(Unsubscribed, STOP_AT), &clamped("START", STOP_AT + H)),
+        None
+    );
+    assert_eq!(
+        decide(state(Unsubscribed, STOP_AT), &clamped("START", STOP_AT + H + 1))
+            .unwrap()
+            .to,
+        Subscribed
+    );
+}
+
 fn in_standby(mut e: InboundEvent) -> InboundEvent {
     e.standby = true;
     e

@@ -16,7 +16,8 @@ pub struct EventTime {
     /// Milliseconds since the epoch.
     pub ms: i64,
     /// `ms` is the time of receipt standing in for a missing or impossible
-    /// timestamp: it never outranks a real event time.
+    /// timestamp: the event was sent no later than it, and no earlier than
+    /// Meta's retry horizon before it ([`crate::lead::META_RETRY_HORIZON_MS`]).
     pub clamped: bool,
 }
 
@@ -36,16 +37,6 @@ impl EventTime {
                 ms: received_at_ms,
                 clamped: true,
             },
-        }
-    }
-
-    /// Whether an event at `self` comes before the last word at `other`.
-    /// A real time always outranks a clamped one; two of a kind compare.
-    pub fn is_older_than(self, other: EventTime) -> bool {
-        match (self.clamped, other.clamped) {
-            (false, true) => false,
-            (true, false) => true,
-            _ => self.ms < other.ms,
         }
     }
 }
@@ -85,16 +76,5 @@ mod tests {
                 "{bad:?}"
             );
         }
-    }
-
-    #[test]
-    fn a_clamped_time_never_outranks_a_real_one() {
-        let real = |ms| EventTime { ms, clamped: false };
-        let clamped = |ms| EventTime { ms, clamped: true };
-        assert!(clamped(NOW + 10).is_older_than(real(NOW)));
-        assert!(!real(NOW).is_older_than(clamped(NOW + 10)));
-        assert!(real(NOW).is_older_than(real(NOW + 1)));
-        assert!(clamped(NOW).is_older_than(clamped(NOW + 1)));
-        assert!(!real(NOW).is_older_than(real(NOW)));
     }
 }

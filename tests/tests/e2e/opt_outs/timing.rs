@@ -115,3 +115,31 @@ async fn an_opt_in_stamped_minutes_ahead_does_not_outrank_the_stop_sent_after_it
     assert_eq!(app.status(PAGE, "2000000000000101").await, "unsubscribed");
     app.stack.stop().await;
 }
+
+/// A STOP and then a START, both of impossible timestamps: their order is
+/// unknown (a retried older START may arrive after a newer STOP), so the
+/// STOP stands. The old rule ordered two clamped words by receipt and
+/// resubscribed the lead.
+#[tokio::test]
+async fn a_start_of_impossible_time_does_not_undo_a_stop_of_impossible_time() {
+    let app = spawn_app().await;
+    let psid = "2000000000000102";
+    seed(&app, &[psid]).await;
+    for (mid, word) in [("m_i_stop", "STOP"), ("m_i_start", "START")] {
+        app.post_items(
+            "page",
+            PAGE,
+            vec![text(psid, json!(253_402_300_799_000i64), json!(mid), word)],
+        )
+        .await;
+        app.drain_ingest().await;
+    }
+    let lead = app.subscriber(PAGE, psid).await.unwrap();
+    assert_eq!(s(&lead, "status"), "unsubscribed");
+    assert_eq!(
+        lead["consent_intent_clamped"].as_bool(),
+        Ok(&true),
+        "the last word is the clamped STOP"
+    );
+    app.stack.stop().await;
+}
