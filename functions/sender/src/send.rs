@@ -135,7 +135,9 @@ impl Sender {
                         Ok(JobOutcome::SkippedPolicy(outcomes::reason::META_POLICY))
                     }
                     SendErrorAction::MarkUnreachable => {
-                        self.store.mark_unreachable(&task.page_id, &task.psid, now).await?;
+                        self.store
+                            .mark_unreachable(&task.page_id, &task.psid, task.lead.generation.as_deref(), now)
+                            .await?;
                         let done = failed(outcomes::reason::BLOCKED, true);
                         self.store.complete(task, DeliveryState::Failed, &done).await?;
                         Ok(JobOutcome::Failed(outcomes::reason::BLOCKED))

@@ -44,13 +44,22 @@ impl BroadcastStore {
     /// into the `unreachable` index dated `at_ms` (their status's time), so
     /// the sweep erases them once the purge period has passed unless they
     /// write again first (ingest then makes them subscribed, which takes
-    /// them out of it: [`super::leads::subscriber_to_item`]).
+    /// them out of it: [`super::leads::subscriber_to_item`]). Only the lead
+    /// of the lifetime `generation` (the job's, if it has one) is marked:
+    /// one who was erased and began again after the job was planned is a
+    /// new conversation, which Meta's answer to the old one does not judge.
     ///
     /// # Errors
     /// [`StoreError::Dynamo`] when a DynamoDB call fails ([`StoreError::is_retryable`]
     /// says whether to try again).
-    pub async fn mark_unreachable(&self, page: &PageId, psid: &Psid, at_ms: i64) -> Result<(), StoreError> {
-        let out = self
+    pub async fn mark_unreachable(
+        &self,
+        page: &PageId,
+        psid: &Psid,
+        generation: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let update = self
             .ddb
             .update_item()
             .table_name(&self.tables.subscribers)
@@ -59,15 +68,17 @@ impl BroadcastStore {
             .update_expression(
                 "SET #s = :u, unreachable_pk = :p, consent_changed_at_ms = :at REMOVE audience_pk ADD version :one",
             )
-            .condition_expression("#s = :subscribed")
+            .condition_expression(format!("#s = :subscribed{}", of_lifetime(generation)))
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":u", s(SubscriberStatus::Unreachable.as_str()))
             .expression_attribute_values(":p", s(unreachable_pk(page)))
             .expression_attribute_values(":at", n(at_ms))
-            .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()))
-            .send()
-            .await;
-        unless_condition_failed(out)
+            .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()));
+        let update = match generation {
+            Some(g) => update.expression_attribute_values(":g", s(g)),
+            None => update,
+        };
+        unless_condition_failed(update.send().await)
     }
 }

@@ -206,3 +206,31 @@ async fn a_plan_job_failing_on_its_last_try_pauses_the_broadcast_and_a_resume_fi
     }
     app.stack.stop().await;
 }
+
+/// Meta's "cannot be reached" marks only the lead the job was planned for:
+/// a person erased and back (a new lifetime) since is a new conversation.
+/// The old mark ignored the generation and took the new lead out of every
+/// audience.
+#[tokio::test]
+async fn meta_saying_unreachable_marks_only_the_lifetime_the_job_was_planned_for() {
+    use optcast_shared::ids::{PageId, Psid};
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let psid = "2009000000000051";
+    app.say(PAGE, psid, "m_unr_1", "hi").await;
+    let generation = s(&app.subscriber(PAGE, psid).await.unwrap(), "generation");
+    let (page, lead) = (PageId::parse(PAGE).unwrap(), Psid::parse(psid).unwrap());
+    let store = app.send_store();
+    let now = optcast_shared::http::now_ms();
+    store
+        .mark_unreachable(&page, &lead, Some("0123456789abcdef"), now)
+        .await
+        .unwrap();
+    assert_eq!(app.status(PAGE, psid).await, "subscribed", "a job of another lifetime");
+    store
+        .mark_unreachable(&page, &lead, Some(&generation), now)
+        .await
+        .unwrap();
+    assert_eq!(app.status(PAGE, psid).await, "unreachable", "a job of this lifetime");
+    app.stack.stop().await;
+}

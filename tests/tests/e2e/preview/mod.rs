@@ -91,7 +91,7 @@ async fn page_with_every_kind_of_lead(app: &TestApp) {
     let page = PageId::parse(PAGE).unwrap();
     let store = app.send_store();
     store
-        .mark_unreachable(&page, &Psid::parse(BLOCKED).unwrap(), now)
+        .mark_unreachable(&page, &Psid::parse(BLOCKED).unwrap(), None, now)
         .await
         .unwrap();
     store
