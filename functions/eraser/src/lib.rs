@@ -15,8 +15,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::KeyRing;
-use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, Requests};
-use optcast_shared::graph::{GraphClient, GraphError};
+use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, MetaErrorCodes, Requests};
+use optcast_shared::graph::{ErrorClass, GraphClient, GraphError};
 use optcast_shared::http::now_ms;
 use optcast_shared::queue::{self, ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::raw_copies::{PurgeReport, RawCopies};
@@ -41,6 +41,21 @@ pub enum EraserError {
     RawCopies(#[from] QueueError),
     #[error("quarantine: {0}")]
     Quarantine(QueueError),
+}
+
+/// Meta's codes when its answer to `ids_for_pages` is final: the id does
+/// not exist or no user matches it (Graph's `Invalid` and `Unreachable`
+/// classes, code 100 and its kin). A retry cannot change that, so the
+/// request ends unresolved instead of being retried to the dead-letter
+/// queue and left pending. Anything else (no answer, a rate limit, a 5xx,
+/// our app token or permission refused: configuration an operator can
+/// fix) is retried; so is an error of ours without Meta's code.
+fn meta_refused_to_map(e: &GraphError) -> Option<MetaErrorCodes> {
+    let code = e.code?;
+    matches!(e.class, ErrorClass::Invalid | ErrorClass::Unreachable).then_some(MetaErrorCodes {
+        code,
+        subcode: e.subcode,
+    })
 }
 
 /// How many subjects' tombstones are read at once.
@@ -125,9 +140,10 @@ impl Eraser {
     /// when the dead-letter queues do, [`EraserError::Quarantine`] when the
     /// quarantine's listing, reading (S3, KMS) or deleting does (a record
     /// that cannot be read does not stop the others), [`EraserError::Graph`] when an
-    /// app-scoped id cannot be mapped ([`EraserError::NoAppId`] without the
-    /// app's id): the job goes back to SQS, and every step already done is
-    /// idempotent.
+    /// app-scoped id cannot be mapped yet ([`EraserError::NoAppId`] without
+    /// the app's id): the job goes back to SQS, and every step already done
+    /// is idempotent. An id Meta refuses to map for good ends the request
+    /// unresolved instead ([`meta_refused_to_map`]).
     pub async fn run(&self, job: &ErasureJob) -> Result<Outcome, EraserError> {
         let ErasureJob::ErasureV1 {
             request_id,
@@ -150,8 +166,26 @@ impl Eraser {
             ErasureTarget::Subject { page_id, psid } => (ErasureReason::Request, vec![(page_id.clone(), psid.clone())]),
             ErasureTarget::AppScopedUser { asid } => {
                 let app_id = self.app_id.as_deref().ok_or(EraserError::NoAppId)?;
-                let ids = self.graph.ids_for_pages(asid, app_id, &self.app_secret).await?;
-                (ErasureReason::MetaDeletionCallback, ids)
+                match self.graph.ids_for_pages(asid, app_id, &self.app_secret).await {
+                    Ok(ids) => (ErasureReason::MetaDeletionCallback, ids),
+                    Err(e) => {
+                        let Some(meta) = meta_refused_to_map(&e) else {
+                            return Err(e.into());
+                        };
+                        self.requests.finish_unresolved(request_id, meta, now).await?;
+                        tracing::warn!(
+                            request = %request_id,
+                            meta_code = meta.code,
+                            meta_subcode = meta.subcode,
+                            "erasure unresolved: Meta refused to map the app-scoped id"
+                        );
+                        return Ok(Outcome {
+                            subjects: 0,
+                            report: ErasureReport::default(),
+                            raw_copies: PurgeReport::default(),
+                        });
+                    }
+                }
             }
         };
         // The tables and the quarantine, and the dead-letter copies, are
@@ -297,4 +331,46 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use optcast_shared::graph::parse_error;
+
+    use super::*;
+
+    #[test]
+    fn only_metas_final_refusals_end_a_request_unresolved() {
+        let answer = |status, body: &str| meta_refused_to_map(&parse_error(status, body));
+        // An id that does not exist, and no
+        // matching user: final.
+        assert_eq!(
+            answer(
+                400,
+                r#"{"error":{"code":100,"error_subcode":33,"message":"Unsupported get request."}}"#
+            ),
+            Some(MetaErrorCodes {
+                code: 100,
+                subcode: Some(33)
+            })
+        );
+        assert_eq!(
+            answer(400, r#"{"error":{"code":100,"error_subcode":2018001}}"#).map(|m| m.code),
+            Some(100)
+        );
+        // Retried: our app token refused (configuration), a rate limit,
+        // Meta's 5xx, a 400 without Meta's code.
+        for (status, body) in [
+            (
+                400,
+                r#"{"error":{"code":190,"message":"Invalid OAuth access token signature."}}"#,
+            ),
+            (400, r#"{"error":{"code":4}}"#),
+            (500, r#"{"error":{"code":1200}}"#),
+            (503, "upstream down"),
+            (400, "not json"),
+        ] {
+            assert_eq!(answer(status, body), None, "{status} {body}");
+        }
+    }
 }

@@ -297,6 +297,13 @@ impl Webhook {
                  or your data had already been deleted.",
                 when(r.completed_at_ms.unwrap_or(r.created_at_ms))
             ),
+            RequestStatus::Unresolved => format!(
+                "Closed {}. Meta could not tell us which conversations you had with this business's Pages \
+                 (it answered that your id does not exist or matches no user), so this request found nothing \
+                 to delete. Asking again will get the same answer from Meta. To have your conversations \
+                 deleted, write to the Page on Messenger and ask for it: the business can erase them from there.",
+                when(r.completed_at_ms.unwrap_or(r.created_at_ms))
+            ),
         };
         Ok(html(
             200,

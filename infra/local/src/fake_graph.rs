@@ -78,6 +78,8 @@ struct State {
     app_secret: Option<String>,
     /// asid → [(page_id, psid)], in insertion order.
     asids: HashMap<String, Vec<(String, String)>>,
+    /// App-scoped ids Meta no longer knows ([`FakeGraph::forget_user`]).
+    forgotten_asids: std::collections::HashSet<String>,
     /// How long each Send API call takes to answer (Meta: ~100–300 ms).
     latency: Duration,
     in_flight: usize,
@@ -131,6 +133,16 @@ impl FakeGraph {
     /// `appsecret_proof` against; without one, any well-formed pair passes.
     pub fn set_app_secret(&self, secret: &str) {
         self.state.lock().expect("fake graph").app_secret = Some(secret.to_string());
+    }
+    /// Meta no longer knows the user `asid` (their account is gone):
+    /// `ids_for_pages` answers as for any id that does not exist, code 100,
+    /// subcode 33.
+    pub fn forget_user(&self, asid: &str) {
+        self.state
+            .lock()
+            .expect("fake graph")
+            .forgotten_asids
+            .insert(asid.to_string());
     }
     /// Makes `ids_for_pages` for `asid` list `psid` on `page_id` (one PSID
     /// per page: mapping the same page again replaces it).

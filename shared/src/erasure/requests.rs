@@ -14,6 +14,13 @@ pub enum RequestStatus {
     Completed,
     /// Nothing was held on the subject (or nothing mapped to them).
     NoData,
+    /// Final: Meta's deletion callback named an app-scoped id that Meta
+    /// itself then refused to map to Page-scoped ids (it does not exist,
+    /// or no user matches it: [`ErasureRequest::meta_error`] has Meta's
+    /// codes), so nothing could be found to erase through this request.
+    /// Asking again cannot change Meta's answer; the status page says so
+    /// (Meta requires it to show a justified refusal too).
+    Unresolved,
 }
 
 impl RequestStatus {
@@ -22,6 +29,7 @@ impl RequestStatus {
             RequestStatus::Pending => "pending",
             RequestStatus::Completed => "completed",
             RequestStatus::NoData => "no_data",
+            RequestStatus::Unresolved => "unresolved",
         }
     }
     pub(crate) fn parse(s: &str) -> Option<Self> {
@@ -29,6 +37,7 @@ impl RequestStatus {
             "pending" => RequestStatus::Pending,
             "completed" => RequestStatus::Completed,
             "no_data" => RequestStatus::NoData,
+            "unresolved" => RequestStatus::Unresolved,
             _ => return None,
         })
     }
@@ -47,6 +56,18 @@ pub struct ErasureRequest {
     pub completed_at_ms: Option<i64>,
     pub subjects: u64,
     pub report: ErasureReport,
+    /// Meta's error codes when the request is [`RequestStatus::Unresolved`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta_error: Option<MetaErrorCodes>,
+}
+
+/// The codes of Meta's error answer (Graph API `error.code` and
+/// `error.error_subcode`), without its message, which may repeat the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MetaErrorCodes {
+    pub code: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subcode: Option<i64>,
 }
 
 /// How long erasure requests and audit entries are kept (days): three

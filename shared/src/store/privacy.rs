@@ -6,7 +6,9 @@ use super::item::{get_item, n, opt_n, opt_s, s};
 use super::keys::{audit_pk, erasure_request_pk as request_pk};
 use super::StoreError;
 use crate::audit::Entry;
-use crate::erasure::{privacy_record_expiry_s, ErasureReason, ErasureReport, ErasureRequest, RequestStatus};
+use crate::erasure::{
+    privacy_record_expiry_s, ErasureReason, ErasureReport, ErasureRequest, MetaErrorCodes, RequestStatus,
+};
 use crate::ids::PageId;
 
 /// Erasure requests and their status (the privacy table).
@@ -103,6 +105,41 @@ impl Requests {
         Ok(status)
     }
 
+    /// Ends a request Meta's deletion callback made whose app-scoped id
+    /// Meta refused to map ([`RequestStatus::Unresolved`], with Meta's
+    /// codes). A request already ended is left as it is, so a run of the
+    /// job again never changes its answer.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails ([`StoreError::is_retryable`]).
+    pub async fn finish_unresolved(&self, id: &str, meta: MetaErrorCodes, now_ms: i64) -> Result<(), StoreError> {
+        let subcode = if meta.subcode.is_some() {
+            ", meta_error_subcode = :sub"
+        } else {
+            ""
+        };
+        let update = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(request_pk(id)))
+            .update_expression(format!(
+                "SET #s = :s, completed_at_ms = :t, subjects = :zero, meta_error_code = :c{subcode}"
+            ))
+            .condition_expression("#s = :pending")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":s", s(RequestStatus::Unresolved.as_str()))
+            .expression_attribute_values(":pending", s(RequestStatus::Pending.as_str()))
+            .expression_attribute_values(":t", n(now_ms))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":c", n(meta.code));
+        let update = match meta.subcode {
+            Some(sub) => update.expression_attribute_values(":sub", n(sub)),
+            None => update,
+        };
+        super::item::unless_condition_failed(update.send().await)
+    }
+
     /// The erasure request `id`, if there is one.
     ///
     /// # Errors
@@ -135,6 +172,10 @@ impl Requests {
                 deliveries: num("erased_deliveries"),
                 exports: num("erased_exports"),
             },
+            meta_error: opt_n(item, "meta_error_code").map(|code| MetaErrorCodes {
+                code,
+                subcode: opt_n(item, "meta_error_subcode"),
+            }),
         }))
     }
 }

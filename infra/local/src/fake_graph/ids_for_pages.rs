@@ -38,7 +38,8 @@ impl FakeGraph {
                 return bad_proof("Invalid appsecret_proof provided in the API argument");
             }
         }
-        if asid.is_empty() || asid.len() > 64 || !asid.bytes().all(|b| b.is_ascii_digit()) {
+        let malformed = asid.is_empty() || asid.len() > 64 || !asid.bytes().all(|b| b.is_ascii_digit());
+        if malformed || st.forgotten_asids.contains(asid) {
             return unknown_object(asid);
         }
         let all = st.asids.get(asid).map(Vec::as_slice).unwrap_or_default();

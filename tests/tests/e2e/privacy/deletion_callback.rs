@@ -192,3 +192,48 @@ async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
     assert_eq!(again["completed_at_ms"], first["completed_at_ms"]);
     app.stack.stop().await;
 }
+
+/// Meta's callback names a user that `ids_for_pages` then says does not
+/// exist (code 100, subcode 33): the request ends `unresolved` with Meta's
+/// codes, and the status page says why, instead of the job failing to the
+/// dead-letter queue run after run and the request showing "pending" for
+/// ever (Meta requires the page to show a justified refusal). A run of the
+/// job again leaves it so.
+#[tokio::test]
+async fn an_app_scoped_id_meta_refuses_to_map_ends_the_request_unresolved() {
+    let app = spawn_app().await;
+    app.stack.graph.forget_user("5550099");
+    let payload =
+        json!({"algorithm": "HMAC-SHA256", "issued_at": optcast_shared::http::now_ms() / 1000, "user_id": "5550099"});
+    let (status, answer) = post_deletion(&app, deletion_form(payload, APP_SECRET)).await;
+    assert_eq!(status, 200, "{answer}");
+    let code = answer["confirmation_code"].as_str().unwrap().to_string();
+    let request = || async { app.api(Method::GET, &format!("/v1/erasure/{code}"), None).await.1 };
+    eventually("erasure unresolved", || async {
+        request().await["status"] == "unresolved"
+    })
+    .await;
+    let first = request().await;
+    assert_eq!(first["meta_error"], json!({"code": 100, "subcode": 33}), "{first}");
+    assert_eq!(first["subjects"], 0, "{first}");
+    assert!(first["completed_at_ms"].as_i64().is_some(), "{first}");
+    let (page_status, page) = status_page(&app, &format!("/meta/data-deletion/{code}")).await;
+    assert_eq!(page_status, 200);
+    assert!(page.contains("unresolved") && page.contains("does not exist"), "{page}");
+
+    let job = optcast_shared::queue::ErasureJob::ErasureV1 {
+        request_id: code.clone(),
+        target: optcast_shared::queue::ErasureTarget::AppScopedUser { asid: "5550099".into() },
+        found_before: false,
+        shredded_at_ms: None,
+    };
+    let event = json!({"Records": [{
+        "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
+        "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
+        "awsRegion": "us-west-2"}]});
+    let outcome = app.invoke("eraser", &event).await;
+    assert_eq!(outcome["batchItemFailures"], json!([]), "{outcome}");
+    assert_eq!(request().await, first, "run again, the same answer");
+    app.stack.stop().await;
+}
