@@ -458,3 +458,30 @@ fn make_devs_started_at_once_keep_one_admin_token() {
     assert_eq!(String::from_utf8_lossy(&next.stdout).trim(), "given-token");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every `send_at` the walkthrough gives lies decades ahead: the API
+/// refuses one in the past (`invalid_send_at`), so a date a few months
+/// ahead ("2027-06-01", as it was) would have failed the walkthrough, and
+/// CI, the day it passed.
+#[test]
+fn the_walkthrough_schedules_nothing_that_will_soon_be_past() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let script = walkthrough(&readme).concat();
+    let this_year = 1970
+        + SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 31_556_952;
+    let years: Vec<u64> = script
+        .match_indices(r#""send_at":""#)
+        .map(|(at, key)| script[at + key.len()..at + key.len() + 4].parse().unwrap())
+        .collect();
+    assert!(!years.is_empty(), "the walkthrough schedules a broadcast");
+    for year in years {
+        assert!(
+            year >= this_year + 50,
+            "a send_at in {year} is less than 50 years ahead"
+        );
+    }
+}
