@@ -31,6 +31,17 @@ struct BulkBody {
 /// ([`tags::is_stored_form`]: one stored before the label rule can still be
 /// removed).
 fn tag_of(raw: &str, added: bool) -> Result<String, ApiError> {
+    // A `%` must begin an escape: the decoder keeps a malformed one
+    // (`%ZZ`, a lone `%`) as it is, which stored a tag the client never
+    // meant (a literal `%` is `%25`).
+    let bytes = raw.as_bytes();
+    let malformed_escape = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'%' && !(bytes.get(i + 1..i + 3)).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+    if malformed_escape {
+        return Err(invalid_tag());
+    }
     let tag = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| invalid_tag())?
@@ -50,7 +61,7 @@ fn invalid_tag() -> ApiError {
     bad(
         "invalid_tag",
         format!(
-            "a tag is 1 to {} characters, not only spaces, without control characters, not . or .. (percent-encoded in a path)",
+            "a tag is 1 to {} characters, not only spaces, without control characters, not . or .. (percent-encoded in a path, a literal % as %25)",
             tags::MAX_TAG_CHARS
         ),
     )

@@ -89,6 +89,14 @@ async fn a_tag_is_added_and_removed_idempotently_and_only_on_a_known_lead() {
         let (status, err) = app.raw_api("PUT", &tag_path(lead, dots), None).await;
         assert_eq!((status, code(&err)), (400, "invalid_tag"), "{dots}");
     }
+    // A `%` that begins no escape: the decoder kept it as it was and stored
+    // "%ZZ". A literal `%` is `%25`.
+    for malformed in ["%ZZ", "100%", "vip%4", "%%41"] {
+        let (status, err) = app.raw_api("PUT", &tag_path(lead, malformed), None).await;
+        assert_eq!((status, code(&err)), (400, "invalid_tag"), "{malformed}");
+    }
+    let (status, out) = app.raw_api("PUT", &tag_path(lead, "100%25"), None).await;
+    assert_eq!((status, out["tag"].as_str()), (200, Some("100%")), "{out}");
     // Scope and page.
     let (status, err) = app.api_as(READER, Method::PUT, &tag_path(lead, "vip"), None).await;
     assert_eq!((status, code(&err)), (403, "missing_scope"));
