@@ -64,6 +64,10 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A request body over [`MAX_BODY_BYTES`] (HTTP 413, as the webhook and
+    /// API Gateway answer one).
+    #[error("body over {MAX_BODY_BYTES} bytes")]
+    TooLarge,
     #[error("no send was planned for this lead: not a subscribed lead matching the broadcast's audience when it was planned")]
     NotInAudience,
     #[error("no send is recorded for this lead (the broadcast is {0}): its job may be queued or not yet planned, or the lead is not in the audience; a cancel records nothing for the jobs it stopped")]
@@ -96,6 +100,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (403, "missing_scope"),
             ApiError::BadRequest(code, _) => (400, code),
             ApiError::NotFound(_) => (404, "not_found"),
+            ApiError::TooLarge => (413, "payload_too_large"),
             ApiError::NotInAudience => (404, "not_in_audience"),
             ApiError::NotRecorded(_) => (404, "not_recorded"),
             ApiError::Conflict(_) => (409, "conflict"),
@@ -319,7 +324,7 @@ impl Api {
 fn body(req: &Request) -> Result<&[u8], ApiError> {
     let b: &[u8] = req.body().as_ref();
     if b.len() > MAX_BODY_BYTES {
-        return Err(bad("payload_too_large", format!("body over {MAX_BODY_BYTES} bytes")));
+        return Err(ApiError::TooLarge);
     }
     Ok(b)
 }

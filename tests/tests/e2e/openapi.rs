@@ -59,3 +59,28 @@ fn a_response_the_document_does_not_describe_fails_the_check() {
     let not_allowed = json!({"error": {"code": "method_not_allowed", "message": "x"}});
     assert!(!refused("GET", "/v1/broadcasts/b1/resume", 405, not_allowed));
 }
+
+/// Every route that reads a body answers a body over 64 KiB with 413
+/// `payload_too_large`, as the webhook and API Gateway do (it was 400), and
+/// the document says so for each (`api` checks every answer against it).
+#[tokio::test]
+async fn every_route_that_reads_a_body_answers_413_past_64_kib() {
+    let app = spawn_app().await;
+    let big = json!({"padding": "a".repeat(64 * 1024)});
+    for (method, path) in [
+        (Method::PUT, "/v1/pages/1000000000000001"),
+        (Method::POST, "/v1/broadcasts"),
+        (Method::POST, "/v1/broadcasts/preview"),
+        (Method::POST, "/v1/broadcasts/0123456789abcdef0123456789abcdef/test"),
+        (Method::POST, "/v1/pages/1000000000000001/tags/vip"),
+        (Method::POST, "/v1/erasure"),
+    ] {
+        let (status, err) = app.api(method.clone(), path, Some(big.clone())).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (413, Some("payload_too_large")),
+            "{method} {path}"
+        );
+    }
+    app.stack.stop().await;
+}
