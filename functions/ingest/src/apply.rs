@@ -53,6 +53,7 @@ impl Ingest {
             consent: None,
             message: None,
             attributions: Vec::new(),
+            tombstone: None,
             tombstone_stop: None,
         };
         // Hashed only for an event that changes consent (most do not).
@@ -71,20 +72,22 @@ impl Ingest {
             let changes = match consent::apply(prior, event) {
                 consent::Outcome::RecordOnly => return self.record_only(&only_marker).await,
                 consent::Outcome::StopOnTombstone { at_ms } => {
-                    let Some(tombstone) = tombstone else {
+                    if tombstone.is_none() {
                         return self.record_only(&only_marker).await;
-                    };
+                    }
                     let commit = EventCommit {
-                        tombstone_stop: Some((tombstone.key, at_ms)),
+                        tombstone,
+                        tombstone_stop: Some(at_ms),
                         ..only_marker.clone()
                     };
                     match self.store.commit(&commit).await? {
                         CommitOutcome::Applied => {
-                            tracing::info!("a STOP sent before an erasure kept on its tombstone");
+                            tracing::info!("a STOP kept on the tombstone of an erased person");
                             return Ok(EventOutcome::Recorded);
                         }
                         CommitOutcome::Duplicate => return Ok(EventOutcome::Duplicate),
-                        // The tombstone changed (a newer erasure): read again.
+                        // The tombstone changed (a newer erasure, another
+                        // STOP), or they have a lead again: read again.
                         CommitOutcome::Conflict => continue,
                     }
                 }
@@ -103,7 +106,7 @@ impl Ingest {
                         .await?;
                     let mut sub = new_subscriber(event, psid, &key, event_time_ms);
                     // What they sent before it stays erased on this lead too.
-                    sub.prior_erasure_at_ms = tombstone.map(|t| t.erased_at_ms);
+                    sub.prior_erasure_at_ms = tombstone.as_ref().map(|t| t.erased_at_ms);
                     (sub, key)
                 }
             };
@@ -125,6 +128,8 @@ impl Ingest {
                 consent,
                 message,
                 attributions,
+                // A lead begun on a tombstone holds only while it is as read.
+                tombstone: if known { None } else { tombstone },
                 tombstone_stop: None,
             };
             match self.store.commit(&commit).await? {

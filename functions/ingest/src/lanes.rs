@@ -125,6 +125,7 @@ impl Ingest {
             consent: None,
             message: None,
             attributions: Vec::new(),
+            tombstone: None,
             tombstone_stop: None,
         };
         Ok(match item.unit() {

@@ -27,11 +27,14 @@ pub enum Outcome {
     /// sent before the person was erased (but an opt-out, on a lead they
     /// began after it); a purged lead writing again without opting in.
     RecordOnly,
-    /// An opt-out an erasure covers, of someone erased while not
-    /// unsubscribed (their STOP reached us only after the erasure): no lead
-    /// comes back, but their tombstone keeps the STOP, sent at `at_ms`, so
-    /// writing again later does not make them a subscribed lead, as it
-    /// would not have had the STOP arrived in time.
+    /// An opt-out of someone erased, kept on their tombstone (sent at
+    /// `at_ms`) while no lead comes back: one the erasure covers, of someone
+    /// erased while not unsubscribed (their STOP reached us only after the
+    /// erasure), so writing again later does not make them a subscribed
+    /// lead, as it would not have had the STOP arrived in time; or one sent
+    /// after the erasure of someone erased while unsubscribed, newer than
+    /// the STOP the tombstone keeps, so an older START delivered after it
+    /// does not resubscribe them.
     StopOnTombstone { at_ms: i64 },
     /// The lead is written (created first if [`Changes::creates_lead`]).
     Update(Changes),
@@ -124,7 +127,19 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
     let stale_intent = state.is_some_and(|s| is_stale(&s, event));
     let consent = decide(state, event).or_else(|| reachable_again(prior.lead, event));
     if prior.lead.is_none() && consent.is_none() {
-        return Outcome::RecordOnly;
+        // Someone erased while unsubscribed who says STOP again after the
+        // erasure: no lead comes back, but the STOP is their last word now,
+        // kept on the tombstone, or a START they sent before it and Meta
+        // delivers after it would find only the older STOP and resubscribe
+        // them.
+        let newer_stop = matches!(intent(event), ConsentIntent::OptOut(_))
+            && !stale_intent
+            && state.is_some_and(|s| time.ms > s.last_word.ms);
+        return if newer_stop {
+            Outcome::StopOnTombstone { at_ms: time.ms }
+        } else {
+            Outcome::RecordOnly
+        };
     }
     let erased_past = prior
         .lead

@@ -142,6 +142,44 @@ fn a_stop_sent_before_an_erasure_of_a_subscribed_lead_is_kept_on_the_tombstone()
     assert!(changes(apply(prior, &text("START", 600))).creates_lead);
 }
 
+/// Erased while unsubscribed (STOP at 490, erased at 500): a STOP sent
+/// after the erasure is their last word now, kept on the tombstone, so a
+/// START sent before it and delivered after it finds it and is stale. It
+/// was only recorded, and that START resubscribed them against the older
+/// STOP.
+#[test]
+fn a_stop_after_the_erasure_of_an_unsubscribed_lead_is_their_last_word_on_the_tombstone() {
+    let t = tombstone(ErasureReason::UnsubscribedPurge, 500, SubscriberStatus::Unsubscribed);
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    assert_eq!(
+        apply(prior, &text("STOP", 700)),
+        Outcome::StopOnTombstone { at_ms: 700 }
+    );
+    let kept = Tombstone {
+        consent_changed_at_ms: 700,
+        ..t.clone()
+    };
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&kept),
+    };
+    assert_eq!(
+        apply(prior, &text("START", 600)),
+        Outcome::RecordOnly,
+        "sent before the STOP"
+    );
+    assert_eq!(apply(prior, &text("STOP", 650)), Outcome::RecordOnly, "an older STOP");
+    assert_eq!(
+        apply(prior, &text("STOP", 700)),
+        Outcome::RecordOnly,
+        "the same one again"
+    );
+    assert!(changes(apply(prior, &text("START", 800))).creates_lead);
+}
+
 #[test]
 fn an_event_of_untrusted_time_never_brings_an_erased_lead_back() {
     let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Subscribed);

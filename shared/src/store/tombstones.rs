@@ -125,6 +125,51 @@ pub(crate) fn tombstone_item(
     item
 }
 
+/// A transaction item that holds only while the tombstone is as `read`:
+/// its STOP and that STOP's time, which [`crate::consent::Outcome::StopOnTombstone`]
+/// changes. A decision made on a tombstone (a kept STOP, or a new lead
+/// begun on it) is committed only against the tombstone it was made on:
+/// two events of one erased person decided side by side, a STOP kept on the
+/// tombstone and a "hi" making a new lead, each committed on the tombstone
+/// as both read it, and the STOP was lost to the new lead.
+pub(crate) fn tombstone_unchanged(
+    table: &str,
+    read: &Tombstone,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+    let (condition, values) = unchanged_condition(read);
+    let mut check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+        .table_name(table)
+        .key("pk", s(&read.key.pk))
+        .key("sk", s(&read.key.sk))
+        .condition_expression(condition);
+    for (k, v) in values {
+        check = check.expression_attribute_values(k, v);
+    }
+    let check = check.build().map_err(|_| StoreError::Corrupt("tombstone check"))?;
+    Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .condition_check(check)
+        .build())
+}
+
+/// The condition of [`tombstone_unchanged`] and its values (`:t_*`).
+pub(crate) fn unchanged_condition(read: &Tombstone) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let mut values = vec![(":t_at", n(read.consent_changed_at_ms))];
+    let status = match read.status_before {
+        Some(st) => {
+            values.push((":t_status", s(st.as_str())));
+            "status_before = :t_status"
+        }
+        None => "attribute_not_exists(status_before)",
+    };
+    // A tombstone without the time reads as 0.
+    let at = if read.consent_changed_at_ms == 0 {
+        "(attribute_not_exists(consent_changed_at_ms) OR consent_changed_at_ms = :t_at)"
+    } else {
+        "consent_changed_at_ms = :t_at"
+    };
+    (format!("attribute_exists(pk) AND {status} AND {at}"), values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,15 +2,16 @@
 //! consent entry, message), and the conflict-retrying transaction the
 //! sending side uses.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 
 use super::item::{b, get_item, n, put, s, Item};
-use super::keys::{age_pk, consent_sk, event_pk, subject_pk};
+use super::keys::{age_pk, consent_sk, event_pk, subject_pk, subscriber_pk, subscriber_sk};
 use super::leads::{proof_to_item, subscriber_to_item, unchanged_since_read};
+use super::tombstones::{tombstone_unchanged, unchanged_condition};
 use super::{messages, BroadcastStore, MessageWrite, Store, StoreError};
 use crate::consent::SubscriberStatus;
 use crate::ids::{PageId, Psid};
-use crate::lead::{ConsentRecord, Subscriber, TombstoneKey};
+use crate::lead::{ConsentRecord, Subscriber, Tombstone};
 
 /// Marks an event as processed (the idempotency record): one per page,
 /// person and event key, so only the same person's event is a duplicate.
@@ -36,10 +37,13 @@ pub struct EventCommit {
     /// unsubscribe), recorded on their deliveries and broadcasts; the
     /// subscriber carries the flags that make each count once.
     pub attributions: Vec<crate::outcomes::Attribution>,
-    /// A STOP kept on the tombstone of someone erased before it reached us
-    /// ([`crate::consent::Outcome::StopOnTombstone`]): that tombstone, and
-    /// when the STOP was sent (ms).
-    pub tombstone_stop: Option<(TombstoneKey, i64)>,
+    /// The person's last tombstone as read, when no lead was found: what
+    /// the event decided on it holds only while it is unchanged (and, for
+    /// a STOP kept on it, while no lead exists): [`super::tombstones::tombstone_unchanged`].
+    pub tombstone: Option<Tombstone>,
+    /// A STOP kept on that tombstone ([`crate::consent::Outcome::StopOnTombstone`]):
+    /// when it was sent (ms).
+    pub tombstone_stop: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,20 +125,35 @@ impl Store {
             Vec::new(),
         )?];
 
-        if let Some((key, at_ms)) = &commit.tombstone_stop {
-            // Only on a tombstone that exists (never a new item of keys
-            // alone), and only its status and time: hashes only, as ever.
-            let update = Update::builder()
+        if let (Some(at_ms), Some(read)) = (commit.tombstone_stop, &commit.tombstone) {
+            // Only on the tombstone as read (never a new item of keys alone),
+            // and only its status and time: hashes only, as ever.
+            let (unchanged, values) = unchanged_condition(read);
+            let mut update = Update::builder()
                 .table_name(&self.tables.consent_log)
-                .key("pk", s(&key.pk))
-                .key("sk", s(&key.sk))
+                .key("pk", s(&read.key.pk))
+                .key("sk", s(&read.key.sk))
                 .update_expression("SET status_before = :unsubscribed, consent_changed_at_ms = :at")
-                .condition_expression("attribute_exists(pk)")
+                .condition_expression(unchanged)
                 .expression_attribute_values(":unsubscribed", s(SubscriberStatus::Unsubscribed.as_str()))
-                .expression_attribute_values(":at", n(*at_ms))
-                .build()
-                .map_err(|_| StoreError::Corrupt("tombstone update"))?;
+                .expression_attribute_values(":at", n(at_ms));
+            for (k, v) in values {
+                update = update.expression_attribute_values(k, v);
+            }
+            let update = update.build().map_err(|_| StoreError::Corrupt("tombstone update"))?;
             items.push(TransactWriteItem::builder().update(update).build());
+            // And only while they have no lead: one begun since (they wrote
+            // again) is where the STOP belongs; read again, it goes there.
+            if let Some(psid) = &m.subject {
+                let no_lead = ConditionCheck::builder()
+                    .table_name(&self.tables.subscribers)
+                    .key("pk", s(subscriber_pk(&m.page_id)))
+                    .key("sk", s(subscriber_sk(psid)))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(|_| StoreError::Corrupt("lead check"))?;
+                items.push(TransactWriteItem::builder().condition_check(no_lead).build());
+            }
         }
         if let Some(sub) = &commit.subscriber {
             let mut item = subscriber_to_item(sub, sub.version + 1);
@@ -144,6 +163,11 @@ impl Store {
                 item.insert("generation".into(), s(crate::ids::new_generation()));
             }
             let p = if sub.version == 0 {
+                // A lead begun on a tombstone: only while it is as read (a
+                // STOP kept on it since makes writing again no opt-in).
+                if let Some(read) = &commit.tombstone {
+                    items.push(tombstone_unchanged(&self.tables.consent_log, read)?);
+                }
                 let mut key = Item::new();
                 key.insert("pk".into(), s(subject_pk(&sub.page_id, &sub.psid)));
                 key.insert("data_key".into(), b(&sub.data_key));

@@ -277,6 +277,7 @@ async fn a_write_prepared_from_a_lead_before_its_erasure_cannot_land_on_the_lead
         consent: None,
         message: None,
         attributions: Vec::new(),
+        tombstone: None,
         tombstone_stop: None,
     };
     assert_eq!(store.commit(&commit).await.unwrap(), CommitOutcome::Conflict);
@@ -435,5 +436,99 @@ async fn the_sweep_leaves_a_message_that_is_no_job_and_a_job_sent_back_too_often
         .cloned();
     assert_eq!(visible.as_deref(), Some("2"));
     assert_eq!(app.queue_depth("ErasureQueue").await, 0);
+    app.stack.stop().await;
+}
+
+/// Erased while unsubscribed, they say STOP again after the erasure, and a
+/// START they sent before that STOP reaches us after it (Meta's retry): the
+/// STOP is their last word, kept on the tombstone, and no lead comes back.
+/// The STOP was only recorded before, and the START, newer than the STOP
+/// the tombstone kept, made them a subscribed lead.
+#[tokio::test]
+async fn a_stop_after_the_erasure_of_an_unsubscribed_lead_outranks_an_older_start_delivered_after_it() {
+    let app = spawn_app().await;
+    let psid = "2000000000000205";
+    let t = optcast_shared::http::now_ms();
+    app.say_at(PAGE, psid, "m_us0", "hi", t - 60_000).await;
+    app.say_at(PAGE, psid, "m_us1", "STOP", t - 50_000).await;
+    erase(&app, psid).await;
+    let erased = optcast_shared::http::now_ms();
+    // Both sent after the erasure and before they reach us (a time ahead of
+    // the receipt would be capped to it).
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    app.say_at(PAGE, psid, "m_us2", "STOP", erased + 2_000).await;
+    app.say_at(PAGE, psid, "m_us3", "START", erased + 1_000).await;
+    assert_eq!(app.status(PAGE, psid).await, "none", "the later STOP stands");
+    let tables = app.dump_tables().await;
+    assert!(!tables.contains(psid), "nothing of theirs comes back: {tables}");
+    app.stack.stop().await;
+}
+
+/// Two events of an erased person decided side by side on the same
+/// tombstone: a STOP sent before the erasure (kept on the tombstone) and a
+/// "hi" after it (a new lead). Whichever commits second is refused
+/// (`Conflict`: ingest reads again and decides on what the first left),
+/// so the STOP never ends on a tombstone beside a subscribed lead. Both
+/// committed before.
+#[tokio::test]
+async fn a_stop_kept_on_a_tombstone_and_a_new_lead_begun_on_it_cannot_both_commit() {
+    use optcast_shared::consent::SubscriberStatus;
+    use optcast_shared::lead::Subscriber;
+    use optcast_shared::meta::Platform;
+    use optcast_shared::store::{CommitOutcome, EventCommit, EventMarker};
+    let app = spawn_app().await;
+    let store = app.lead_store();
+    let now = optcast_shared::http::now_ms();
+    let commit = |psid: &Psid, key: &str| EventCommit {
+        marker: EventMarker {
+            page_id: PageId::parse(PAGE).unwrap(),
+            subject: Some(psid.clone()),
+            key: key.into(),
+            kind: "message".into(),
+            received_at_ms: now,
+            expires_at_s: now / 1000 + 86_400,
+        },
+        subscriber: None,
+        consent: None,
+        message: None,
+        attributions: Vec::new(),
+        tombstone: None,
+        tombstone_stop: None,
+    };
+    let page = PageId::parse(PAGE).unwrap();
+    let new_lead = |psid: &Psid| Subscriber::new(page.clone(), psid.clone(), Platform::Messenger, vec![7; 32], now);
+    for (psid, stop_first) in [("2000000000000206", false), ("2000000000000207", true)] {
+        let person = Psid::parse(psid).unwrap();
+        app.say_at(PAGE, psid, &format!("m_race0_{psid}"), "hi", now - 60_000)
+            .await;
+        erase(&app, psid).await;
+        let read = store.last_tombstone(&page, &person).await.unwrap().unwrap();
+        let stop = EventCommit {
+            tombstone: Some(read.clone()),
+            tombstone_stop: Some(now - 30_000),
+            ..commit(&person, &format!("m_race_stop_{psid}"))
+        };
+        let hi = EventCommit {
+            subscriber: Some(new_lead(&person)),
+            tombstone: Some(read),
+            ..commit(&person, &format!("m_race_hi_{psid}"))
+        };
+        let (first, second) = if stop_first { (stop, hi) } else { (hi, stop) };
+        assert_eq!(store.commit(&first).await.unwrap(), CommitOutcome::Applied, "{psid}");
+        assert_eq!(store.commit(&second).await.unwrap(), CommitOutcome::Conflict, "{psid}");
+        let lead = store.subscriber(&page, &person).await.unwrap();
+        let tombstone = store.last_tombstone(&page, &person).await.unwrap().unwrap();
+        if stop_first {
+            assert!(lead.is_none(), "no lead begun on the tombstone the STOP changed");
+            assert_eq!(tombstone.status_before, Some(SubscriberStatus::Unsubscribed));
+        } else {
+            assert!(lead.is_some());
+            assert_eq!(
+                tombstone.status_before,
+                Some(SubscriberStatus::Subscribed),
+                "the STOP goes to the lead when read again"
+            );
+        }
+    }
     app.stack.stop().await;
 }
