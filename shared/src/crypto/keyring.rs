@@ -79,7 +79,12 @@ impl KeyRing {
         Sha256::digest(wrapped).into()
     }
 
-    /// A fresh AES-256 data key from KMS under `context` (cached warm).
+    /// A fresh AES-256 data key from KMS under `context`. Not cached: this
+    /// instance opens a key it made through KMS, as any other instance
+    /// would, so a role that makes a key but may not open it fails here as
+    /// in AWS (the API's test send opened a page token with the key cached
+    /// from the connect, never asking KMS, and every test passed while
+    /// AWS refused each test send not served by that same warm instance).
     ///
     /// # Errors
     /// [`CryptoError::Kms`] when KMS refuses; [`CryptoError::Malformed`] for an
@@ -104,12 +109,10 @@ impl KeyRing {
             .ciphertext_blob()
             .map(|b| b.as_ref().to_vec())
             .ok_or(CryptoError::Malformed)?;
-        let plain = Arc::new(plain);
-        self.cache
-            .lock()
-            .expect("key cache lock")
-            .insert(Self::cache_id(&wrapped), plain.clone());
-        Ok(DataKey { plain, wrapped })
+        Ok(DataKey {
+            plain: Arc::new(plain),
+            wrapped,
+        })
     }
 
     /// The unwrapped key if this warm instance has it (no KMS call).
@@ -125,7 +128,7 @@ impl KeyRing {
         })
     }
 
-    /// Puts a key into the warm cache (keys from `generate` are cached already).
+    /// Puts a key into the warm cache.
     pub fn remember(&self, key: &DataKey) {
         self.cache
             .lock()
