@@ -100,6 +100,9 @@ impl Api {
             .eraser
             .shred(&page_id, &psid, ErasureReason::Request, now_ms())
             .await?;
+        if found {
+            self.requests.count_shredded_subscriber(&id).await?;
+        }
         tracing::info!(request = %id, page = %page_id, shredded = found, "erasure accepted");
         Ok((202, json!({"request_id": id, "status": "pending"})))
     }

@@ -245,8 +245,10 @@ impl Eraser {
             Box::pin(erase_subjects),
             Box::pin(self.raw_copies.purge(&subjects, dated_before))
         );
-        let (report, quarantined) = erased?;
+        let (mut report, quarantined) = erased?;
         let raw_copies = raw_copies?;
+        report.quarantined += quarantined;
+        report.dead_letter_items += raw_copies.items_removed;
         // Data was held if this run found some, or a tombstone was written
         // since the request (by the API's shred, or an earlier run of this
         // job; `found_before` comes from older jobs): a job run again never

@@ -76,11 +76,29 @@ pub struct ErasureReport {
     /// Export documents (object versions) in S3.
     #[serde(default)]
     pub exports: u64,
+    /// Quarantined items (records in S3, every version) that held the
+    /// subject's data: someone never stored as a lead may have left some.
+    #[serde(default)]
+    pub quarantined: u64,
+    /// The subject's items taken out of raw deliveries held in the ingest
+    /// dead-letter queues.
+    #[serde(default)]
+    pub dead_letter_items: u64,
 }
 
 impl ErasureReport {
+    /// Whether anything of the subject was found and deleted: a request
+    /// that deleted only quarantined or dead-lettered items still did (it
+    /// read "no data", and the status page told the person we held none).
     pub fn held_data(&self) -> bool {
-        self.subscriber + self.messages + self.consent_records + self.deliveries + self.exports > 0
+        self.subscriber
+            + self.messages
+            + self.consent_records
+            + self.deliveries
+            + self.exports
+            + self.quarantined
+            + self.dead_letter_items
+            > 0
     }
     pub fn add(&mut self, other: &ErasureReport) {
         self.subscriber += other.subscriber;
@@ -88,6 +106,8 @@ impl ErasureReport {
         self.consent_records += other.consent_records;
         self.deliveries += other.deliveries;
         self.exports += other.exports;
+        self.quarantined += other.quarantined;
+        self.dead_letter_items += other.dead_letter_items;
     }
 }
 
@@ -239,6 +259,7 @@ impl Eraser {
             consent_records: deleted.consent_records,
             deliveries: deleted.deliveries,
             exports,
+            ..ErasureReport::default()
         })
     }
 

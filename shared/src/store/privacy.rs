@@ -87,7 +87,8 @@ impl Requests {
             // a failure past the deletes) finds nothing and must not zero them.
             .update_expression(
                 "SET #s = :s, completed_at_ms = if_not_exists(completed_at_ms, :t), subjects = :n \
-                 ADD erased_subscribers :sub, erased_messages :m, erased_consent_records :c, erased_deliveries :d, erased_exports :e",
+                 ADD erased_subscribers :sub, erased_messages :m, erased_consent_records :c, erased_deliveries :d, erased_exports :e, \
+                 erased_quarantined :q, erased_dead_letter_items :dl",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#s", "status")
@@ -99,10 +100,33 @@ impl Requests {
             .expression_attribute_values(":c", n(report.consent_records))
             .expression_attribute_values(":d", n(report.deliveries))
             .expression_attribute_values(":e", n(report.exports))
+            .expression_attribute_values(":q", n(report.quarantined))
+            .expression_attribute_values(":dl", n(report.dead_letter_items))
             .send()
             .await
             .map_err(StoreError::dynamo)?;
         Ok(status)
+    }
+
+    /// Counts the subject whose record the API's shred destroyed on the
+    /// request (the eraser then finds none to count: its report read
+    /// `subscriber: 0` for every lead erased through the API). Counts add
+    /// up, as [`Requests::finish`]'s do.
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB fails ([`StoreError::is_retryable`]).
+    pub async fn count_shredded_subscriber(&self, id: &str) -> Result<(), StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(request_pk(id)))
+            .update_expression("ADD erased_subscribers :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        super::item::unless_condition_failed(out)
     }
 
     /// Ends a request Meta's deletion callback made whose app-scoped id
@@ -171,6 +195,8 @@ impl Requests {
                 consent_records: num("erased_consent_records"),
                 deliveries: num("erased_deliveries"),
                 exports: num("erased_exports"),
+                quarantined: num("erased_quarantined"),
+                dead_letter_items: num("erased_dead_letter_items"),
             },
             meta_error: opt_n(item, "meta_error_code").map(|code| MetaErrorCodes {
                 code,

@@ -480,3 +480,23 @@ async fn when_a_purge_fails_midway_the_leads_erased_before_it_still_lose_their_q
     assert_eq!(erased, 1, "{report}");
     app.stack.stop().await;
 }
+
+/// Someone never stored as a lead, whose one item was quarantined, asks to
+/// be erased: the item is deleted and the request reads `completed`, with
+/// the count, not `no_data`. It read "no data" (and the status page would
+/// tell them we held none): the report counted nothing from the quarantine
+/// or the dead-letter queues.
+#[tokio::test]
+async fn erasing_someone_known_only_by_a_quarantined_item_is_completed_not_no_data() {
+    let app = spawn_app().await;
+    let psid = "2000000000000311";
+    send_unknown_item(&app, psid, "only ever quarantined").await;
+    app.wait_quarantined(1).await;
+    let id = app.erase(PAGE, psid).await;
+    let (_, request) = app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await;
+    assert_eq!(request["status"], "completed", "{request}");
+    assert_eq!(request["report"]["quarantined"], 1, "{request}");
+    assert_eq!(request["report"]["subscriber"], 0, "{request}");
+    assert!(app.wait_quarantined(0).await.is_empty());
+    app.stack.stop().await;
+}

@@ -43,6 +43,9 @@ async fn erasure_shreds_the_key_and_leaves_no_trace_of_the_subject() {
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["report"]["messages"], 3, "{status}");
     assert_eq!(status["report"]["deliveries"], 1, "{status}");
+    // The lead's record, destroyed by the API's shred, counts once (the
+    // eraser found none to count: it read 0).
+    assert_eq!(status["report"]["subscriber"], 1, "{status}");
 
     // No trace of the PSID or the text in any table or object version.
     let after = app.dump_tables().await;
