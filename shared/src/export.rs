@@ -217,10 +217,15 @@ pub async fn write_export(
             if erased_past(d.at_ms) {
                 return Ok(());
             }
+            // All the lead's delivery record holds (it listed four of its
+            // fields: receipts, the reason and the unsubscribe were left
+            // out of "everything held").
             let record = json!({
                 "broadcast_id": d.broadcast_id,
                 "state": d.state, "at_ms": d.at_ms,
-                "message_id": d.message_id,
+                "message_id": d.message_id, "reason": d.reason,
+                "sent_at_ms": d.sent_at_ms, "delivered_at_ms": d.delivered_at_ms,
+                "read_at_ms": d.read_at_ms, "unsubscribed_at_ms": d.unsubscribed_at_ms,
             });
             write_element(out, &mut first, &record)
         },

@@ -3,7 +3,7 @@
 //! records naming them. Pages are bounded so memory stays bounded however
 //! long the history.
 
-use super::item::{opt_b, opt_n, opt_s, Item};
+use super::item::{base_key, opt_b, opt_n, opt_s, Item};
 use super::keys::{subject_pk, SUBJECT_INDEX};
 use super::{Cursor, Store, StoreError};
 use crate::ids::{PageId, Psid};
@@ -40,6 +40,14 @@ pub struct DeliveryRecord {
     pub state: Option<String>,
     pub at_ms: Option<i64>,
     pub message_id: Option<String>,
+    /// Why it was skipped or failed (a code, see the README's list).
+    pub reason: Option<String>,
+    /// When Meta took it, and the receipts and unsubscribe attributed to
+    /// it (ms), as the recipients route shows them.
+    pub sent_at_ms: Option<i64>,
+    pub delivered_at_ms: Option<i64>,
+    pub read_at_ms: Option<i64>,
+    pub unsubscribed_at_ms: Option<i64>,
 }
 
 impl Store {
@@ -120,11 +128,18 @@ impl Store {
         start: Option<Cursor>,
     ) -> Result<RecordPage<DeliveryRecord>, StoreError> {
         let pk = subject_pk(page, psid);
-        let (items, next) = self
+        let (listed, next) = self
             .records_page(deliveries, Some(SUBJECT_INDEX), "subject_pk", &pk, start)
             .await?;
+        // The index projects the state and message id only: each record is
+        // read whole by its key (one BatchGetItem a page of 100), in the
+        // index's order; one gone since it was listed is left out.
+        let whole = super::batch::get_keys(&self.ddb, deliveries, listed.iter().map(base_key).collect()).await?;
+        let key_of = |i: &Item| (opt_s(i, "pk"), opt_s(i, "sk"));
+        let whole: std::collections::HashMap<_, _> = whole.into_iter().map(|i| (key_of(&i), i)).collect();
+        let items: Vec<&Item> = listed.iter().filter_map(|i| whole.get(&key_of(i))).collect();
         let records = items
-            .iter()
+            .into_iter()
             .map(|item| {
                 let broadcast = opt_s(item, "pk").unwrap_or_default();
                 DeliveryRecord {
@@ -132,6 +147,11 @@ impl Store {
                     state: opt_s(item, "state"),
                     at_ms: opt_n(item, "at_ms"),
                     message_id: opt_s(item, "message_id"),
+                    reason: opt_s(item, "reason"),
+                    sent_at_ms: opt_n(item, "sent_at_ms"),
+                    delivered_at_ms: opt_n(item, "delivered_at_ms"),
+                    read_at_ms: opt_n(item, "read_at_ms"),
+                    unsubscribed_at_ms: opt_n(item, "unsubscribed_at_ms"),
                 }
             })
             .collect();

@@ -1,7 +1,7 @@
 //! The recipient route: why each lead was or was not messaged, and who may
 //! ask.
 
-use super::{recipient, sent_to, text, PAGE};
+use super::{delivery, recipient, sent_to, text, PAGE};
 use optcast_local::fake_graph::{FakeError, Rule};
 use optcast_tests::*;
 use reqwest::Method;
@@ -159,6 +159,58 @@ async fn the_recipient_route_needs_broadcasts_read_and_the_broadcasts_page() {
         (status, out["error"]["code"].as_str()),
         (403, Some("missing_scope")),
         "{out}"
+    );
+    app.stack.stop().await;
+}
+
+/// The export's deliveries hold what the lead's delivery record holds, as
+/// the recipient route shows it: when Meta took the send and its receipts,
+/// and why a send was skipped. It listed the state, time and message id
+/// only, leaving receipts and reasons out of "everything held on a lead".
+#[tokio::test]
+async fn the_export_carries_each_send_record_whole_receipts_and_reasons_included() {
+    let app = spawn_app().await;
+    app.register_page(PAGE).await;
+    let (sent, quiet) = ("2105000000000001", "2105000000000002");
+    app.seed_leads(PAGE, &[sent.to_string()]).await;
+    let t = optcast_shared::http::now_ms();
+    app.say_at(
+        PAGE,
+        quiet,
+        "m_x_quiet",
+        "hello",
+        t - 3 * optcast_shared::retention::DAY_MS,
+    )
+    .await;
+    let id = app.create_broadcast(text("Export me")).await;
+    app.wait_state(&id, "done").await;
+    let (mid, at) = sent_to(&app, sent);
+    app.post_items("page", PAGE, vec![delivery(sent, at + 1_000, &[&mid])])
+        .await;
+    eventually("delivery receipt recorded", || async {
+        recipient(&app, &id, sent).await.1["delivered_at_ms"].is_i64()
+    })
+    .await;
+    let (_, shown) = recipient(&app, &id, sent).await;
+    assert!(shown["sent_at_ms"].is_i64(), "{shown}");
+    let app_ref = &app;
+    let export = |psid: &'static str| async move {
+        let (status, doc) = app_ref
+            .api(Method::GET, &format!("/v1/export?page_id={PAGE}&psid={psid}"), None)
+            .await;
+        assert_eq!(status, 200, "{doc}");
+        doc["deliveries"][0].clone()
+    };
+    let record = export(sent).await;
+    assert_eq!(record["broadcast_id"], id.as_str(), "{record}");
+    assert_eq!(record["message_id"], mid.as_str(), "{record}");
+    assert_eq!(record["delivered_at_ms"], shown["delivered_at_ms"], "{record}");
+    assert_eq!(record["sent_at_ms"], shown["sent_at_ms"], "{record}");
+    let skipped = export(quiet).await;
+    assert_eq!(
+        (skipped["state"].as_str(), skipped["reason"].as_str()),
+        (Some("skipped_policy"), Some("outside_window")),
+        "{skipped}"
     );
     app.stack.stop().await;
 }
