@@ -182,8 +182,15 @@ pub fn intent(event: &InboundEvent) -> ConsentIntent {
     }
 }
 
-/// Whether the event opens or resets Meta's 24-hour messaging window.
+/// Whether the event opens or resets Meta's 24-hour messaging window. One
+/// of untrusted time (clamped) does not: it may have been sent up to two
+/// days before it reached us ([`is_stale`]), and Meta's window runs from
+/// when it was sent, so dating it by its receipt could send a message Meta
+/// treats as outside the window.
 pub fn opens_window(event: &InboundEvent) -> bool {
+    if event.time_clamped {
+        return false;
+    }
     match &event.kind {
         EventKind::Message(_) | EventKind::Postback(_) | EventKind::Referral { .. } | EventKind::Reaction { .. } => {
             !event.standby

@@ -222,6 +222,9 @@ fn an_erased_lead_returns_only_by_a_new_conversation() {
 #[test]
 fn the_window_opens_on_messages_but_not_on_marketing_opt_ins_or_echoes() {
     assert!(opens_window(&text("hi", 1)));
+    let mut untrusted = text("hi", 1);
+    untrusted.time_clamped = true;
+    assert!(!opens_window(&untrusted), "a message of untrusted time opens no window");
     let mk = event(
         EventKind::OptIn(OptInEvent {
             marketing: true,

@@ -229,6 +229,24 @@ pub(super) struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// The trusted time of an item whose own timestamp is `item_ms`. One
+    /// without a timestamp is dated by its entry's `time` (or, without a
+    /// trusted one, its receipt) and marked clamped: the entry's time is
+    /// when Meta sent the update, not when the person wrote, so it only
+    /// bounds that time, as a receipt does. It was taken as the time the
+    /// person wrote: an untimed START then undid a STOP sent before it, and
+    /// an untimed "hi" after an erasure made a new lead of words that may
+    /// have been sent before it.
+    fn event_time(&self, item_ms: Option<i64>) -> EventTime {
+        match item_ms {
+            Some(ms) => EventTime::trusted(Some(ms), self.received_at_ms),
+            None => EventTime {
+                clamped: true,
+                ..EventTime::trusted(self.entry_time, self.received_at_ms)
+            },
+        }
+    }
+
     pub(super) fn item(&self, raw: &Arc<str>, standby: bool) -> Unit {
         if let Some(page_id) = self.page_id {
             if let Some(m) = fast::text_message(raw, page_id) {
@@ -240,7 +258,7 @@ impl Context<'_> {
 
     /// The event of a text message read on the fast path.
     pub(super) fn text_event(&self, page_id: &PageId, m: fast::TextMessage, standby: bool) -> InboundEvent {
-        let time = EventTime::trusted(m.timestamp_ms().or(self.entry_time), self.received_at_ms);
+        let time = self.event_time(m.timestamp_ms());
         InboundEvent {
             platform: self.platform,
             page_id: page_id.clone(),
@@ -287,8 +305,7 @@ impl Context<'_> {
         let hex = canonical_sha256(&value);
         let hashed = hashed_key(&hex);
         let sha256 = ProofHash::computed(hex);
-        let timestamp = time_ms(value.get("timestamp")).or(self.entry_time);
-        let time = EventTime::trusted(timestamp, self.received_at_ms);
+        let time = self.event_time(time_ms(value.get("timestamp")));
         let event = |subject: Psid, kind: EventKind, key: String| InboundEvent {
             platform: self.platform,
             page_id: page_id.clone(),
@@ -338,6 +355,34 @@ impl Context<'_> {
             };
             return quarantined(page, None, reason, raw);
         };
+        // The other side (the page; for an echo, the page as sender) is a
+        // Meta id too where the item names it: an item naming anything else
+        // is not Meta's, and was applied.
+        let (other, reason) = if subject_side == "sender" {
+            ("recipient", "recipient_id")
+        } else {
+            ("sender", "sender_id")
+        };
+        if let Some(named) = value.get(other).and_then(|p| p.get("id")) {
+            if id(Some(named)).and_then(|s| PageId::parse(s).ok()).is_none() {
+                // Kept with its person's time, and a STOP they wrote in it
+                // honoured, as in an item of unknown kind: an opt-out is
+                // never lost (an echo's words are the page's, not theirs).
+                let stop = if subject_side == "sender" {
+                    find_stop(&value)
+                } else {
+                    None
+                };
+                let mut unit = quarantined(page, Some(subject.clone()), reason, raw);
+                if let Unit::Quarantined(q) = &mut unit {
+                    q.time = Some(time);
+                    q.stop = stop.map(|signal| {
+                        Box::new(event(subject, EventKind::StopSignal(signal), format!("{hashed}#stop")))
+                    });
+                }
+                return unit;
+            }
+        }
         Unit::Event(event(subject, kind, key))
     }
 }

@@ -54,6 +54,24 @@ fn future_missing_and_ancient_timestamps_become_the_time_of_receipt() {
     }
 }
 
+/// An item without a timestamp is dated by its entry's `time`, marked
+/// clamped (it only bounds when the person wrote), or by its receipt when
+/// the entry has no trusted time; the fast path's text messages and the
+/// general path alike. It was the entry's time, trusted as the person's.
+#[test]
+fn an_item_without_a_timestamp_is_dated_by_its_entry_but_not_trusted() {
+    let text = r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"message":{"mid":"m","text":"START"}}"#;
+    let reaction = r#"{"sender":{"id":"2000000000000002"},"recipient":{"id":"1000000000000001"},"reaction":{"mid":"m","action":"react","reaction":"love"}}"#;
+    for item in [text, reaction] {
+        let e = one(&wrap(item));
+        assert_eq!((e.timestamp_ms, e.time_clamped), (1718000000123, true), "{item}");
+        let untimed_entry =
+            format!(r#"{{"object":"page","entry":[{{"id":"1000000000000001","messaging":[{item}]}}]}}"#);
+        let e = one(&untimed_entry);
+        assert_eq!((e.timestamp_ms, e.time_clamped), (NOW, true), "{item}");
+    }
+}
+
 #[test]
 fn edits_and_unsends_are_events_keyed_apart_from_their_message() {
     let edit = one(&wrap(
@@ -342,6 +360,38 @@ fn items_whose_ids_are_not_metas_are_quarantined_never_applied_nor_dropped() {
     assert!(u
         .iter()
         .all(|u| matches!(u, Unit::Quarantined(q) if q.subject.is_none() && q.stop.is_none())));
+}
+
+/// The page side of an item is a Meta id too: a message whose recipient
+/// is not one (`"xx"`) was applied, stored and made a lead; an echo whose
+/// sender is not one likewise. Quarantined with the person it names, so an
+/// erasure of them finds it; a recipient not named at all is no such case.
+#[test]
+fn an_item_whose_page_side_id_is_not_metas_is_quarantined_with_its_person() {
+    let body = r#"{"object":"page","entry":[{"id":"1000000000000001","time":1718000000000,"messaging":[
+        {"sender":{"id":"4000000000007001"},"recipient":{"id":"xx"},"timestamp":1718000000000,"message":{"mid":"r6","text":"bad recipient"}},
+        {"sender":{"id":"4000000000007001"},"recipient":{"id":"0123"},"timestamp":1718000000000,"message":{"mid":"r7","text":"STOP"}},
+        {"sender":{"id":"a/b"},"recipient":{"id":"4000000000007001"},"timestamp":1718000000000,"message":{"is_echo":true,"mid":"m_e2","text":"STOP"}},
+        {"sender":{"id":"4000000000007001"},"timestamp":1718000000000,"message":{"mid":"r8","text":"no recipient"}},
+        {"sender":{"id":"4000000000007001"},"recipient":{"id":1000000000000001},"timestamp":1718000000000,"message":{"mid":"r9","text":"numeric page"}}
+    ]}]}"#;
+    let u = units(body);
+    let reasons: Vec<_> = u[..3].iter().map(reason).collect();
+    assert_eq!(reasons, ["recipient_id", "recipient_id", "sender_id"]);
+    for q in &u[..3] {
+        assert!(matches!(q, Unit::Quarantined(q) if q.subject.as_ref().map(Psid::as_str) == Some("4000000000007001")));
+    }
+    let stops: Vec<_> = u[..3]
+        .iter()
+        .map(|q| matches!(q, Unit::Quarantined(q) if q.stop.is_some()))
+        .collect();
+    assert_eq!(
+        stops,
+        [false, true, false],
+        "their STOP is honoured, the page's echo is not theirs"
+    );
+    assert!(matches!(&u[3], Unit::Event(_)), "{:?}", u[3]);
+    assert!(matches!(&u[4], Unit::Event(_)), "{:?}", u[4]);
 }
 
 #[test]
