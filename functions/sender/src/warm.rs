@@ -14,7 +14,12 @@ use secrecy::SecretString;
 
 use super::{SendError, Sender};
 
-const PAGE_CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long a warm instance uses a page's settings before reading them
+/// again (30 s): a marketer's change of the page's `protection` applies
+/// within it (it was 5 minutes). A read is one GetItem and an AES open;
+/// the page key's unwrapping stays in the key ring's cache, with no KMS
+/// call.
+const PAGE_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// A page's token and what a send needs of the page, kept for
 /// [`PAGE_CACHE_TTL`].
