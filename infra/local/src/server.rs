@@ -114,9 +114,14 @@ impl Router {
             let mut builder = http::Request::builder()
                 .method(parts.method.clone())
                 .uri(parts.uri.clone());
-            for (k, v) in &parts.headers {
+            // As API Gateway does, the scheme the client used is said in
+            // `x-forwarded-proto` (the client's own is not passed on): here
+            // plain http, so a link a function builds from the request (the
+            // deletion callback's status URL) opens on this server.
+            for (k, v) in parts.headers.iter().filter(|(k, _)| *k != "x-forwarded-proto") {
                 builder = builder.header(k, v);
             }
+            builder = builder.header("x-forwarded-proto", "http");
             let body = if bytes.is_empty() {
                 Body::Empty
             } else {
