@@ -26,6 +26,17 @@ pub(crate) fn of_lifetime(generation: Option<&str>) -> &'static str {
     }
 }
 
+/// `update` with the value (`:g`) [`of_lifetime`]'s condition names.
+pub(crate) fn bind_lifetime(
+    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    generation: Option<&str>,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    match generation {
+        Some(g) => update.expression_attribute_values(":g", super::item::s(g)),
+        None => update,
+    }
+}
+
 impl BroadcastStore {
     /// One transaction: the lead is still subscribed (and, for a marketing
     /// send, was sent none in 48 hours and none is in flight: the claim takes

@@ -1,7 +1,7 @@
 //! What the sender writes on a lead besides a claim: its marketing send (the
 //! 48-hour rule) and Meta's word that the person cannot be reached.
 
-use super::deliveries::of_lifetime;
+use super::deliveries::{bind_lifetime, of_lifetime};
 use super::item::{n, s, unless_condition_failed};
 use super::keys::{subscriber_pk, subscriber_sk, unreachable_pk};
 use super::{BroadcastStore, StoreError};
@@ -33,11 +33,7 @@ impl BroadcastStore {
             .condition_expression(format!("attribute_exists(pk){}", of_lifetime(generation)))
             .expression_attribute_values(":t", n(at_ms))
             .expression_attribute_values(":one", n(1));
-        let update = match generation {
-            Some(g) => update.expression_attribute_values(":g", s(g)),
-            None => update,
-        };
-        unless_condition_failed(update.send().await)
+        unless_condition_failed(bind_lifetime(update, generation).send().await)
     }
 
     /// Meta says the person cannot be reached: out of every audience, and
@@ -75,10 +71,6 @@ impl BroadcastStore {
             .expression_attribute_values(":p", s(unreachable_pk(page)))
             .expression_attribute_values(":at", n(at_ms))
             .expression_attribute_values(":subscribed", s(SubscriberStatus::Subscribed.as_str()));
-        let update = match generation {
-            Some(g) => update.expression_attribute_values(":g", s(g)),
-            None => update,
-        };
-        unless_condition_failed(update.send().await)
+        unless_condition_failed(bind_lifetime(update, generation).send().await)
     }
 }

@@ -32,6 +32,23 @@ async fn status_page(app: &TestApp, path: &str) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
+/// SQS delivers the erasure job of callback request `code` (for `asid`)
+/// again (at least once): the eraser's answer to it.
+async fn redeliver_callback_job(app: &TestApp, code: &str, asid: &str) -> serde_json::Value {
+    let job = optcast_shared::queue::ErasureJob::ErasureV1 {
+        request_id: code.to_string(),
+        target: optcast_shared::queue::ErasureTarget::AppScopedUser { asid: asid.into() },
+        found_before: false,
+        shredded_at_ms: None,
+    };
+    let event = json!({"Records": [{
+        "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
+        "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
+        "awsRegion": "us-west-2"}]});
+    app.invoke("eraser", &event).await
+}
+
 #[tokio::test]
 async fn the_data_deletion_callback_maps_the_app_scoped_id_and_completes() {
     let app = spawn_app().await;
@@ -172,18 +189,7 @@ async fn an_erasure_job_run_again_keeps_its_completed_status_and_counts() {
     assert_eq!(first["report"]["messages"], 1, "{first}");
     // SQS delivers the same job again (at least once): it finds nothing left,
     // and the request still says what was erased.
-    let job = optcast_shared::queue::ErasureJob::ErasureV1 {
-        request_id: code.clone(),
-        target: optcast_shared::queue::ErasureTarget::AppScopedUser { asid: "5550077".into() },
-        found_before: false,
-        shredded_at_ms: None,
-    };
-    let event = json!({"Records": [{
-        "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
-        "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
-        "awsRegion": "us-west-2"}]});
-    let outcome = app.invoke("eraser", &event).await;
+    let outcome = redeliver_callback_job(&app, &code, "5550077").await;
     assert!(
         outcome["batchItemFailures"].as_array().is_some_and(|f| f.is_empty()),
         "{outcome}"
@@ -223,18 +229,7 @@ async fn an_app_scoped_id_meta_refuses_to_map_ends_the_request_unresolved() {
     assert_eq!(page_status, 200);
     assert!(page.contains("unresolved") && page.contains("does not exist"), "{page}");
 
-    let job = optcast_shared::queue::ErasureJob::ErasureV1 {
-        request_id: code.clone(),
-        target: optcast_shared::queue::ErasureTarget::AppScopedUser { asid: "5550099".into() },
-        found_before: false,
-        shredded_at_ms: None,
-    };
-    let event = json!({"Records": [{
-        "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
-        "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
-        "awsRegion": "us-west-2"}]});
-    let outcome = app.invoke("eraser", &event).await;
+    let outcome = redeliver_callback_job(&app, &code, "5550099").await;
     assert_eq!(outcome["batchItemFailures"], json!([]), "{outcome}");
     assert_eq!(request().await, first, "run again, the same answer");
     app.stack.stop().await;
