@@ -212,9 +212,15 @@ impl Sender {
     /// A job on its last receive that would be tried again: recorded failed
     /// (`retries_exhausted`, never sent by it) so its broadcast still reaches
     /// its planned total, instead of dead-lettered uncounted. A job recorded
-    /// before (sent, skipped, or claimed by a run in flight, which records
-    /// it) changes nothing. If even this record cannot be written, the job
-    /// goes to the dead-letter queue, and its alarm, as before.
+    /// before (sent or skipped) changes nothing. One whose record is still a
+    /// claim is recorded failed as a stale claim (it may have been sent:
+    /// never resent): no later receive of this job will resolve it (the
+    /// claim is this run's own, failed after claiming, or a run's that
+    /// died), and left as it was the broadcast stayed "sending" for ever. A
+    /// duplicate delivery of the job in flight at that moment, should there
+    /// be one, finds its claim resolved and sends nothing. If even this
+    /// record cannot be written, the job goes to the dead-letter queue, and
+    /// its alarm, as before.
     async fn give_up(&self, task: &SendTask, err: &SendError) -> Result<JobOutcome, SendError> {
         tracing::warn!(error = %err, "send job deferred on its last try: recorded failed");
         let now = now_ms();
@@ -233,11 +239,14 @@ impl Sender {
             .store
             .record_outcome(task, DeliveryState::Failed, reason, now, expires_at_s, erased)
             .await?;
-        Ok(if recorded {
-            JobOutcome::Failed(reason)
-        } else {
-            JobOutcome::Nothing
-        })
+        if recorded {
+            return Ok(JobOutcome::Failed(reason));
+        }
+        if let Some((DeliveryState::Claimed, _)) = self.store.delivery_state(task).await? {
+            tracing::warn!("claim met on the job's last try: recorded failed, not resent (at most once)");
+            return self.record_stale_claim(task).await;
+        }
+        Ok(JobOutcome::Nothing)
     }
 
     /// Makes a deferred job reappear later, growing with its receive count.

@@ -199,14 +199,20 @@ impl Sender {
                     return Err(SendError::RetryLater("claimed by a run in flight"));
                 }
                 tracing::warn!("stale claim: recorded failed, not resent (at most once)");
-                let done = Completion {
-                    reason: Some(outcomes::reason::STALE_CLAIM),
-                    ..Completion::default()
-                };
-                self.store.complete(task, DeliveryState::Failed, &done).await?;
-                Ok(JobOutcome::Failed(outcomes::reason::STALE_CLAIM))
+                self.record_stale_claim(task).await
             }
             _ => Ok(JobOutcome::Nothing),
         }
+    }
+
+    /// Records a claim whose run will not record it failed (`stale_claim`):
+    /// it may have been sent, so it is never sent again.
+    pub(crate) async fn record_stale_claim(&self, task: &SendTask) -> Result<JobOutcome, SendError> {
+        let done = Completion {
+            reason: Some(outcomes::reason::STALE_CLAIM),
+            ..Completion::default()
+        };
+        self.store.complete(task, DeliveryState::Failed, &done).await?;
+        Ok(JobOutcome::Failed(outcomes::reason::STALE_CLAIM))
     }
 }

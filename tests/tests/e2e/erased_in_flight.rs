@@ -161,3 +161,34 @@ async fn a_job_planned_for_a_lead_erased_since_never_reaches_the_lead_they_began
     assert!(!deliveries.contains(&all[0]), "{deliveries}");
     app.stack.stop().await;
 }
+
+/// A job on its last receive meets a fresh claim of its own lead (its own
+/// run's, failed after claiming, or a run's that died moments ago): no
+/// later receive of the job will resolve it, so it is recorded failed
+/// (`stale_claim`, never resent) and the broadcast finishes. It was left as
+/// it was and the job deleted: the broadcast stayed "sending" for ever.
+#[tokio::test]
+async fn a_fresh_claim_met_on_the_jobs_last_receive_is_counted_failed_and_the_broadcast_finishes() {
+    let (mut app, all, id) = planned_while_sender_held(PAGE, "2091", 2, "Last try", |o| {
+        o.overrides.insert("SEND_MAX_RECEIVES".into(), "1".into());
+    })
+    .await;
+    let task = send_task(PAGE, &id, &all[0]);
+    let now = optcast_shared::http::now_ms();
+    let claim = app
+        .send_store()
+        .claim(&task, None, now / 1000 + 86_400, now)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Claimed);
+    app.stack.resume("sender");
+    let done = app.wait_state(&id, "done").await;
+    assert_eq!(app.sends_to(&all[0]), 0, "never sent again");
+    assert_eq!(app.sends_to(&all[1]), 1);
+    assert_eq!(
+        done["counts"]["failed_by_reason"]["stale_claim"].as_u64(),
+        Some(1),
+        "{done}"
+    );
+    app.stack.stop().await;
+}
