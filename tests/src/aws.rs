@@ -170,6 +170,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The eraser's answer to `job` when SQS delivers it again (at least
+    /// once): its batch response.
+    pub async fn redeliver_erasure(&self, job: &optcast_shared::queue::ErasureJob) -> serde_json::Value {
+        let event = serde_json::json!({"Records": [{
+            "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(job).unwrap(),
+            "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
+            "awsRegion": "us-west-2"}]});
+        self.invoke("eraser", &event).await
+    }
+
     /// Every item of every table, as text (to search for traces).
     pub async fn dump_tables(&self) -> String {
         let mut lines = Vec::new();

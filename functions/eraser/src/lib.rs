@@ -16,7 +16,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use optcast_shared::config::{self, ConfigError, Source};
 use optcast_shared::crypto::KeyRing;
 use optcast_shared::erasure::{Eraser as SubjectEraser, ErasureReason, ErasureReport, MetaErrorCodes, Requests};
-use optcast_shared::graph::{ErrorClass, GraphClient, GraphError};
+use optcast_shared::graph::{GraphClient, GraphError};
 use optcast_shared::http::now_ms;
 use optcast_shared::queue::{self, ErasureJob, ErasureTarget, QueueError};
 use optcast_shared::raw_copies::{PurgeReport, RawCopies};
@@ -44,15 +44,16 @@ pub enum EraserError {
 }
 
 /// Meta's codes when its answer to `ids_for_pages` is final: the id does
-/// not exist or no user matches it (Graph's `Invalid` and `Unreachable`
-/// classes, code 100 and its kin). A retry cannot change that, so the
-/// request ends unresolved instead of being retried to the dead-letter
-/// queue and left pending. Anything else (no answer, a rate limit, a 5xx,
-/// our app token or permission refused: configuration an operator can
-/// fix) is retried; so is an error of ours without Meta's code.
+/// not exist (100 with subcode 33; 803, an alias that does not exist) or
+/// no user matches it (100 with subcode 2018001). A retry cannot change
+/// that, so the request ends unresolved instead of being retried to the
+/// dead-letter queue and left pending. Every other answer is retried: no
+/// answer, a rate limit, a 5xx, our app token or permission refused
+/// (configuration an operator can fix), and any code not named here (a
+/// class alone would end a request on an error Meta adds tomorrow).
 fn meta_refused_to_map(e: &GraphError) -> Option<MetaErrorCodes> {
     let code = e.code?;
-    matches!(e.class, ErrorClass::Invalid | ErrorClass::Unreachable).then_some(MetaErrorCodes {
+    matches!((code, e.subcode), (100, Some(33 | 2018001)) | (803, _)).then_some(MetaErrorCodes {
         code,
         subcode: e.subcode,
     })
@@ -360,9 +361,14 @@ mod tests {
             answer(400, r#"{"error":{"code":100,"error_subcode":2018001}}"#).map(|m| m.code),
             Some(100)
         );
+        assert_eq!(answer(400, r#"{"error":{"code":803}}"#).map(|m| m.code), Some(803));
         // Retried: our app token refused (configuration), a rate limit,
-        // Meta's 5xx, a 400 without Meta's code.
+        // Meta's 5xx, a 400 without Meta's code, codes not named as final
+        // (an application request limit, an unknown error, another 100).
         for (status, body) in [
+            (400, r#"{"error":{"code":341}}"#),
+            (400, r#"{"error":{"code":1}}"#),
+            (400, r#"{"error":{"code":100,"error_subcode":1234}}"#),
             (
                 400,
                 r#"{"error":{"code":190,"message":"Invalid OAuth access token signature."}}"#,

@@ -102,8 +102,12 @@ pub fn apply(prior: Prior<'_>, event: &InboundEvent) -> Outcome {
     if prior.lead.is_none() {
         if let Some(tombstone) = prior.tombstone {
             if tombstone.covers(time) {
+                // Kept unless the tombstone has it already: erased while
+                // unsubscribed, a STOP no newer than the one it keeps.
                 let opt_out = matches!(intent(event), ConsentIntent::OptOut(_));
-                return if opt_out && tombstone.status_before != Some(SubscriberStatus::Unsubscribed) {
+                let kept = tombstone.status_before == Some(SubscriberStatus::Unsubscribed)
+                    && time.ms <= tombstone.consent_changed_at_ms;
+                return if opt_out && !kept {
                     Outcome::StopOnTombstone { at_ms: time.ms }
                 } else {
                     Outcome::RecordOnly

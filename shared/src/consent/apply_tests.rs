@@ -180,6 +180,49 @@ fn a_stop_after_the_erasure_of_an_unsubscribed_lead_is_their_last_word_on_the_to
     assert!(changes(apply(prior, &text("START", 800))).creates_lead);
 }
 
+/// Erased while unsubscribed (STOP at 490, erased at 500), a STOP the
+/// erasure covers but newer than the kept one (here of untrusted time,
+/// received within Meta's retry horizon) is their last word too: kept. It
+/// was only recorded, and a real START sent between the two STOPs and
+/// delivered after them resubscribed them.
+#[test]
+fn a_covered_stop_newer_than_the_one_a_tombstone_keeps_is_kept() {
+    let t = tombstone(ErasureReason::UnsubscribedPurge, 500, SubscriberStatus::Unsubscribed);
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&t),
+    };
+    let mut untimed_stop = text("STOP", 10_000);
+    untimed_stop.time_clamped = true;
+    assert!(t.covers(EventTime {
+        ms: 10_000,
+        clamped: true
+    }));
+    assert_eq!(apply(prior, &untimed_stop), Outcome::StopOnTombstone { at_ms: 10_000 });
+    assert_eq!(
+        apply(prior, &text("STOP", 495)),
+        Outcome::StopOnTombstone { at_ms: 495 }
+    );
+    assert_eq!(
+        apply(prior, &text("STOP", 480)),
+        Outcome::RecordOnly,
+        "older than the kept one"
+    );
+    let kept = Tombstone {
+        consent_changed_at_ms: 10_000,
+        ..t.clone()
+    };
+    let prior = Prior {
+        lead: None,
+        tombstone: Some(&kept),
+    };
+    assert_eq!(
+        apply(prior, &text("START", 5_000)),
+        Outcome::RecordOnly,
+        "sent before the kept STOP's receipt"
+    );
+}
+
 #[test]
 fn an_event_of_untrusted_time_never_brings_an_erased_lead_back() {
     let t = tombstone(ErasureReason::Request, 500, SubscriberStatus::Subscribed);

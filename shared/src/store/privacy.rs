@@ -62,7 +62,11 @@ impl Requests {
         }
     }
 
-    /// Marks a request done (idempotent: a second run writes the same).
+    /// Marks a request done (idempotent: a second run writes the same), and
+    /// returns its status as stored. A request once `completed` stays so: a
+    /// run again that finds nothing left (its first run deleted it all)
+    /// does not make it `no_data`, which would tell the person we held
+    /// nothing about them.
     ///
     /// # Errors
     /// [`StoreError`] when DynamoDB fails ([`StoreError::is_retryable`]).
@@ -79,7 +83,12 @@ impl Requests {
         } else {
             RequestStatus::NoData
         };
-        self.ddb
+        let condition = match status {
+            RequestStatus::NoData => "attribute_exists(pk) AND #s <> :completed",
+            _ => "attribute_exists(pk)",
+        };
+        let out = self
+            .ddb
             .update_item()
             .table_name(&self.table)
             .key("pk", s(request_pk(id)))
@@ -90,7 +99,7 @@ impl Requests {
                  ADD erased_subscribers :sub, erased_messages :m, erased_consent_records :c, erased_deliveries :d, erased_exports :e, \
                  erased_quarantined :q, erased_dead_letter_items :dl",
             )
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(condition)
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":s", s(status.as_str()))
             .expression_attribute_values(":t", n(now_ms))
@@ -101,11 +110,25 @@ impl Requests {
             .expression_attribute_values(":d", n(report.deliveries))
             .expression_attribute_values(":e", n(report.exports))
             .expression_attribute_values(":q", n(report.quarantined))
-            .expression_attribute_values(":dl", n(report.dead_letter_items))
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(status)
+            .expression_attribute_values(":dl", n(report.dead_letter_items));
+        let out = match status {
+            RequestStatus::NoData => {
+                out.expression_attribute_values(":completed", s(RequestStatus::Completed.as_str()))
+            }
+            _ => out,
+        };
+        match out.send().await {
+            Ok(_) => Ok(status),
+            // Completed by an earlier run: it stays so.
+            Err(e)
+                if status == RequestStatus::NoData
+                    && e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(RequestStatus::Completed)
+            }
+            Err(e) => Err(StoreError::dynamo(e)),
+        }
     }
 
     /// Counts the subject whose record the API's shred destroyed on the

@@ -498,5 +498,21 @@ async fn erasing_someone_known_only_by_a_quarantined_item_is_completed_not_no_da
     assert_eq!(request["report"]["quarantined"], 1, "{request}");
     assert_eq!(request["report"]["subscriber"], 0, "{request}");
     assert!(app.wait_quarantined(0).await.is_empty());
+    // SQS delivers the job again: it finds nothing left, and the request
+    // stays completed (a run that finds nothing wrote no_data over it).
+    let job = optcast_shared::queue::ErasureJob::ErasureV1 {
+        request_id: id.clone(),
+        target: optcast_shared::queue::ErasureTarget::Subject {
+            page_id: optcast_shared::ids::PageId::parse(PAGE).unwrap(),
+            psid: optcast_shared::ids::Psid::parse(psid).unwrap(),
+        },
+        found_before: false,
+        shredded_at_ms: None,
+    };
+    let outcome = app.redeliver_erasure(&job).await;
+    assert_eq!(outcome["batchItemFailures"], json!([]), "{outcome}");
+    let (_, again) = app.api(Method::GET, &format!("/v1/erasure/{id}"), None).await;
+    assert_eq!(again["status"], "completed", "{again}");
+    assert_eq!(again["report"], request["report"], "{again}");
     app.stack.stop().await;
 }

@@ -41,12 +41,7 @@ async fn redeliver_callback_job(app: &TestApp, code: &str, asid: &str) -> serde_
         found_before: false,
         shredded_at_ms: None,
     };
-    let event = json!({"Records": [{
-        "messageId": "redelivered-1", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
-        "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {}, "md5OfBody": "",
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:000000000000:erasure",
-        "awsRegion": "us-west-2"}]});
-    app.invoke("eraser", &event).await
+    app.redeliver_erasure(&job).await
 }
 
 #[tokio::test]
