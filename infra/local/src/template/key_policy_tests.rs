@@ -176,9 +176,15 @@ fn each_function_uses_the_key_directly_only_for_its_own_purposes() {
                 ("kms:GenerateDataKey", "subject"),
             ],
         ),
+        // Exports open a lead's key; connecting a page makes its token's
+        // key, and a test send opens it.
         (
             "ApiFunction",
-            vec![("kms:Decrypt", "subject"), ("kms:GenerateDataKey", "page")],
+            vec![
+                ("kms:Decrypt", "page"),
+                ("kms:Decrypt", "subject"),
+                ("kms:GenerateDataKey", "page"),
+            ],
         ),
         (
             "SenderFunction",
