@@ -164,6 +164,11 @@ impl BroadcastStore {
         // sending) until all its plan jobs are queued: see `started`.
         if !matches!(to, BroadcastState::Planning | BroadcastState::Sending) {
             update.push_str(" REMOVE due_pk");
+            // Ended (cancelled, done), it is no longer paused: a cancelled
+            // broadcast said "paused through the API" still.
+            if to != BroadcastState::Paused {
+                update.push_str(", paused_reason");
+            }
         }
         // Cancelled broadcasts are never planned again: their cursors (the
         // audience key of a lead, PSID included) go. A paused one keeps them:

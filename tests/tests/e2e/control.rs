@@ -441,3 +441,30 @@ async fn pausing_and_resuming_needs_the_write_scope_and_the_page() {
     assert_eq!((status, code(&err)), (405, "method_not_allowed"));
     app.stack.stop().await;
 }
+
+/// A paused broadcast cancelled is no longer paused: its `paused_reason`
+/// goes (a cancelled broadcast still said "paused through the API").
+#[tokio::test]
+async fn a_paused_broadcast_cancelled_says_no_pause_reason() {
+    let app = spawn_app_with(|o| o.held_functions = vec!["sender".into(), "planner".into()]).await;
+    app.register_page(PAGE).await;
+    app.seed_leads(PAGE, &leads("2092", 2)).await;
+    let id = app.create_broadcast(text(PAGE, "Paused, then cancelled")).await;
+    let (status, paused) = app.api(Method::POST, &format!("/v1/broadcasts/{id}/pause"), None).await;
+    assert_eq!(
+        (status, paused["paused_reason"].as_str()),
+        (200, Some("paused through the API")),
+        "{paused}"
+    );
+    let (status, cancelled) = app
+        .api(Method::POST, &format!("/v1/broadcasts/{id}/cancel"), None)
+        .await;
+    assert_eq!(
+        (status, cancelled["state"].as_str()),
+        (200, Some("cancelled")),
+        "{cancelled}"
+    );
+    assert!(cancelled["paused_reason"].is_null(), "{cancelled}");
+    assert!(app.broadcast(&id).await["paused_reason"].is_null());
+    app.stack.stop().await;
+}
