@@ -345,8 +345,7 @@ mod tests {
     #[test]
     fn only_metas_final_refusals_end_a_request_unresolved() {
         let answer = |status, body: &str| meta_refused_to_map(&parse_error(status, body));
-        // An id that does not exist, and no
-        // matching user: final.
+        // An id that does not exist, and no matching user: final.
         assert_eq!(
             answer(
                 400,

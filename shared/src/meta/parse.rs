@@ -317,6 +317,23 @@ impl Context<'_> {
             key: key.into(),
             sha256: sha256.clone(),
         };
+        // Quarantined with its person's time (when it names one), and a
+        // STOP they wrote in it honoured: an opt-out is never lost.
+        let quarantine_with_stop = |reason: &'static str, subject: Option<Psid>, their_words: bool| {
+            let mut unit = quarantined(page.clone(), subject.clone(), reason, raw);
+            if let Unit::Quarantined(q) = &mut unit {
+                q.time = subject.is_some().then_some(time);
+                let stop = if their_words { find_stop(&value) } else { None };
+                if let (Some(subject), Some(signal)) = (subject, stop) {
+                    q.stop = Some(Box::new(event(
+                        subject,
+                        EventKind::StopSignal(signal),
+                        format!("{hashed}#stop"),
+                    )));
+                }
+            }
+            unit
+        };
         let Some((subject_side, kind, key)) = classify(&value, &hashed) else {
             if let Some(field) = IGNORED_ITEM_FIELDS.iter().find(|f| value.get(**f).is_some()) {
                 return Unit::Ignored(Ignored {
@@ -334,18 +351,7 @@ impl Context<'_> {
                     key: hashed,
                 });
             }
-            let mut unit = quarantined(page, sender.clone(), "unrecognised", raw);
-            if let Unit::Quarantined(q) = &mut unit {
-                q.time = sender.is_some().then_some(time);
-                if let (Some(subject), Some(signal)) = (sender, find_stop(&value)) {
-                    q.stop = Some(Box::new(event(
-                        subject,
-                        EventKind::StopSignal(signal),
-                        format!("{hashed}#stop"),
-                    )));
-                }
-            }
-            return unit;
+            return quarantine_with_stop("unrecognised", sender, true);
         };
         let Some(subject) = subject_of(subject_side) else {
             let reason = if subject_side == "sender" {
@@ -365,22 +371,9 @@ impl Context<'_> {
         };
         if let Some(named) = value.get(other).and_then(|p| p.get("id")) {
             if id(Some(named)).and_then(|s| PageId::parse(s).ok()).is_none() {
-                // Kept with its person's time, and a STOP they wrote in it
-                // honoured, as in an item of unknown kind: an opt-out is
-                // never lost (an echo's words are the page's, not theirs).
-                let stop = if subject_side == "sender" {
-                    find_stop(&value)
-                } else {
-                    None
-                };
-                let mut unit = quarantined(page, Some(subject.clone()), reason, raw);
-                if let Unit::Quarantined(q) = &mut unit {
-                    q.time = Some(time);
-                    q.stop = stop.map(|signal| {
-                        Box::new(event(subject, EventKind::StopSignal(signal), format!("{hashed}#stop")))
-                    });
-                }
-                return unit;
+                // As an item of unknown kind (an echo's words are the
+                // page's, not theirs).
+                return quarantine_with_stop(reason, Some(subject), subject_side == "sender");
             }
         }
         Unit::Event(event(subject, kind, key))
